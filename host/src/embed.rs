@@ -1,0 +1,244 @@
+//! `embed`: the host's embedding service behind the plugins' `embed` import.
+//! Talks to OpenAI-compatible `/embeddings` endpoints (DashScope compatible
+//! mode, OpenAI, vLLM, TEI): splits texts into requests of `batch_size`, runs
+//! at most `concurrency` requests at once per `[[llm]]` (shared by every view
+//! and plugin using it), reorders answers by `index`, and checks count,
+//! dimensions and finiteness so a bad answer is an error, never stored garbage.
+
+use crate::config::LlmConfig;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Why a text could not be embedded; maps one to one onto the WIT `embed-error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbedErrorKind {
+    InvalidInput,
+    Unauthorized,
+    RateLimited,
+    Timeout,
+    Unavailable,
+    BadResponse,
+    UnknownLlm,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct EmbedError {
+    pub kind: EmbedErrorKind,
+    pub message: String,
+}
+
+impl EmbedError {
+    fn new(kind: EmbedErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into() }
+    }
+}
+
+pub type EmbedResult = Result<Vec<f32>, EmbedError>;
+
+/// An API key. Its `Debug` never shows the secret.
+#[derive(Clone)]
+struct ApiKey(String);
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+#[derive(Debug)]
+struct LlmClient {
+    name: String,
+    url: String,
+    model: String,
+    dimensions: Option<usize>,
+    batch_size: usize,
+    /// `None` with `Some(reason)` when the key's environment variable is unset.
+    api_key: Result<Option<ApiKey>, String>,
+    http: reqwest::Client,
+    in_flight: Arc<Semaphore>,
+}
+
+/// All configured `[[llm]]` endpoints.
+#[derive(Debug, Default)]
+pub struct EmbedService {
+    llms: HashMap<String, Arc<LlmClient>>,
+}
+
+impl EmbedService {
+    /// Clients for every `[[llm]]`; `base_dir` resolves relative `api_key_file`s.
+    pub fn new(configs: &[LlmConfig], base_dir: &Path) -> Self {
+        let llms = configs.iter().map(|c| (c.name.get_ref().clone(), Arc::new(LlmClient::new(c, base_dir)))).collect();
+        Self { llms }
+    }
+
+    /// `Err(reason)` when `llm` cannot be called (unknown, or its API key is missing).
+    pub fn ready(&self, llm: &str) -> Result<(), String> {
+        let client = self.llms.get(llm).ok_or_else(|| format!("no [[llm]] named {llm:?}"))?;
+        client.api_key.as_ref().map(|_| ()).map_err(Clone::clone)
+    }
+
+    /// Embed `texts` with `llm`: one result per text, in order.
+    pub async fn embed(&self, llm: &str, texts: Vec<String>) -> Vec<EmbedResult> {
+        let Some(client) = self.llms.get(llm) else {
+            let e = EmbedError::new(EmbedErrorKind::UnknownLlm, format!("no [[llm]] named {llm:?}"));
+            return vec![Err(e); texts.len()];
+        };
+        if let Err(reason) = &client.api_key {
+            return vec![Err(EmbedError::new(EmbedErrorKind::Unauthorized, reason.clone())); texts.len()];
+        }
+        let mut results: Vec<Option<EmbedResult>> = texts
+            .iter()
+            .map(|t| t.trim().is_empty().then(|| Err(EmbedError::new(EmbedErrorKind::InvalidInput, "text is empty"))))
+            .collect();
+        let todo: Vec<(usize, String)> =
+            texts.into_iter().enumerate().filter(|(i, _)| results[*i].is_none()).collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for chunk in todo.chunks(client.batch_size) {
+            let (idx, chunk): (Vec<usize>, Vec<String>) = chunk.iter().cloned().unzip();
+            let client = client.clone();
+            tasks.spawn(async move { (idx, client.request_bisecting(&chunk).await) });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (idx, answers) = joined.expect("embedding task panicked");
+            idx.into_iter().zip(answers).for_each(|(i, v)| results[i] = Some(v));
+        }
+        results.into_iter().map(|r| r.expect("every text answered")).collect()
+    }
+}
+
+#[derive(Deserialize)]
+struct EmbeddingResponse {
+    data: Vec<EmbeddingItem>,
+}
+
+#[derive(Deserialize)]
+struct EmbeddingItem {
+    embedding: Vec<f32>,
+    index: usize,
+}
+
+impl LlmClient {
+    fn new(c: &LlmConfig, base_dir: &Path) -> Self {
+        let name = c.name.get_ref();
+        let api_key = match (&c.api_key_env, &c.api_key_file) {
+            (Some(var), _) => match std::env::var(var) {
+                Ok(k) if !k.trim().is_empty() => Ok(Some(ApiKey(k.trim().to_string()))),
+                _ => Err(format!("llm {name:?}: environment variable {var} (api_key_env) is not set")),
+            },
+            (None, Some(file)) => match std::fs::read_to_string(base_dir.join(file)) {
+                Ok(k) if !k.trim().is_empty() => Ok(Some(ApiKey(k.trim().to_string()))),
+                Ok(_) => Err(format!("llm {name:?}: api_key_file {} is empty", file.display())),
+                Err(e) => Err(format!("llm {name:?}: cannot read api_key_file {}: {e}", file.display())),
+            },
+            (None, None) => Ok(None),
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(c.timeout_secs))
+            .build()
+            .expect("a TLS backend is compiled in");
+        LlmClient {
+            name: c.name.get_ref().clone(),
+            url: format!("{}/embeddings", c.base_url.get_ref().trim_end_matches('/')),
+            model: c.model.clone(),
+            dimensions: c.dimensions.as_ref().map(|d| *d.get_ref()),
+            batch_size: *c.batch_size.get_ref(),
+            api_key,
+            http,
+            in_flight: Arc::new(Semaphore::new(*c.concurrency.get_ref())),
+        }
+    }
+
+    /// Embed `texts` in one request; when the API rejects the request as
+    /// invalid (a 400 for one bad input sinks the whole batch), split it in
+    /// halves until the bad inputs are alone, so their neighbours still land.
+    fn request_bisecting<'a>(&'a self, texts: &'a [String]) -> Pin<Box<dyn Future<Output = Vec<EmbedResult>> + Send + 'a>> {
+        Box::pin(async move {
+            let answer = {
+                let _permit = self.in_flight.acquire().await.expect("semaphore is never closed");
+                self.request(texts).await
+            };
+            match answer {
+                Ok(vectors) => vectors,
+                Err(e) if e.kind == EmbedErrorKind::InvalidInput && texts.len() > 1 => {
+                    let (a, b) = texts.split_at(texts.len() / 2);
+                    let mut out = self.request_bisecting(a).await;
+                    out.extend(self.request_bisecting(b).await);
+                    out
+                }
+                Err(e) => vec![Err(e); texts.len()],
+            }
+        })
+    }
+
+    /// One request for `texts`; a failure of the whole request is the outer error.
+    async fn request(&self, texts: &[String]) -> Result<Vec<EmbedResult>, EmbedError> {
+        let mut body = serde_json::json!({ "model": self.model, "input": texts, "encoding_format": "float" });
+        if let Some(d) = self.dimensions {
+            body["dimensions"] = d.into();
+        }
+        let mut req = self.http.post(&self.url).json(&body);
+        if let Ok(Some(key)) = &self.api_key {
+            req = req.bearer_auth(&key.0);
+        }
+        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        if !status.is_success() {
+            return Err(self.status_error(status, &bytes));
+        }
+        let parsed: EmbeddingResponse = serde_json::from_slice(&bytes)
+            .map_err(|e| EmbedError::new(EmbedErrorKind::BadResponse, format!("{}: response is not an embeddings answer: {e}", self.name)))?;
+        self.check(texts.len(), parsed)
+    }
+
+    fn check(&self, n: usize, parsed: EmbeddingResponse) -> Result<Vec<EmbedResult>, EmbedError> {
+        let bad = |m: String| EmbedError::new(EmbedErrorKind::BadResponse, format!("{}: {m}", self.name));
+        if parsed.data.len() != n {
+            return Err(bad(format!("{} embeddings for {n} inputs", parsed.data.len())));
+        }
+        let mut out: Vec<Option<EmbedResult>> = vec![None; n];
+        for item in parsed.data {
+            let slot = out.get_mut(item.index).ok_or_else(|| bad(format!("index {} out of range", item.index)))?;
+            if slot.is_some() {
+                return Err(bad(format!("index {} answered twice", item.index)));
+            }
+            *slot = Some(self.check_vector(item.embedding));
+        }
+        Ok(out.into_iter().map(|v| v.expect("n distinct indices below n")).collect())
+    }
+
+    fn check_vector(&self, v: Vec<f32>) -> EmbedResult {
+        let bad = |m: String| Err(EmbedError::new(EmbedErrorKind::BadResponse, format!("{}: {m}", self.name)));
+        match self.dimensions {
+            Some(d) if v.len() != d => bad(format!("vector has {} dimensions, expected {d}", v.len())),
+            _ if v.is_empty() => bad("empty vector".into()),
+            _ if v.iter().any(|x| !x.is_finite()) => bad("vector has non-finite values".into()),
+            _ => Ok(v),
+        }
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> EmbedError {
+        let kind = if e.is_timeout() { EmbedErrorKind::Timeout } else { EmbedErrorKind::Unavailable };
+        // reqwest's message names the URL, never headers, so the key stays out.
+        EmbedError::new(kind, format!("{}: {e}", self.name))
+    }
+
+    fn status_error(&self, status: reqwest::StatusCode, body: &[u8]) -> EmbedError {
+        let kind = match status.as_u16() {
+            400 | 413 | 422 => EmbedErrorKind::InvalidInput,
+            401 | 403 => EmbedErrorKind::Unauthorized,
+            408 => EmbedErrorKind::Timeout,
+            429 => EmbedErrorKind::RateLimited,
+            _ => EmbedErrorKind::Unavailable,
+        };
+        let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
+        EmbedError::new(kind, format!("{}: HTTP {status}: {text}", self.name))
+    }
+}

@@ -1,0 +1,327 @@
+//! `plugin`: the wasmtime component host. Compiles transformation plugins
+//! once, pre-instantiates them (`InstancePre`), keeps a pool of configured
+//! instances per view field, and runs `transform` under a memory limit and an
+//! epoch deadline. A trap fails that batch with the plugin's captured stderr;
+//! the trapped instance is thrown away and a fresh one takes its place.
+
+use crate::embed::{EmbedErrorKind, EmbedService};
+use crate::value::Value;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+mod bindings {
+    wasmtime::component::bindgen!({ path: "../wit", world: "transformer" });
+}
+
+use bindings::wafer::transform::{host, types as wit};
+use bindings::{Transformer, TransformerPre};
+
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Captured stdout+stderr per instance. A full pipe fails the guest's writes,
+/// so an instance is retired once half of it is used.
+const STDERR_CAPTURE: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("plugin {plugin}: cannot load: {message}")]
+    Load { plugin: String, message: String },
+    #[error("plugin {plugin} (view {view}): configure failed: {message}")]
+    Configure { plugin: String, view: String, message: String },
+    #[error("plugin {plugin} (view {view}): trapped: {message}{stderr}")]
+    Trap { plugin: String, view: String, message: String, stderr: String },
+    #[error("plugin {plugin} (view {view}): failed the batch: {message}")]
+    Batch { plugin: String, view: String, message: String },
+    #[error("plugin {plugin} (view {view}): bad output: {message}")]
+    BadOutput { plugin: String, view: String, message: String },
+}
+
+/// Sandbox limits applied to every plugin instance.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub memory_bytes: usize,
+    pub call_timeout: Duration,
+    pub max_instances: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { memory_bytes: 256 << 20, call_timeout: Duration::from_secs(300), max_instances: 128 }
+    }
+}
+
+/// A batch handed to a plugin: `rows[i][j]` is column `columns[j]` of row `i`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// A plugin's answer: one entry per input row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    pub columns: Vec<String>,
+    pub rows: Vec<Result<Vec<Value>, String>>,
+}
+
+/// Shared compilation and linking state. Cheap to clone.
+#[derive(Clone)]
+pub struct PluginEngine {
+    engine: Engine,
+    linker: Arc<Linker<PluginState>>,
+    embed: Arc<EmbedService>,
+    limits: Limits,
+}
+
+impl PluginEngine {
+    pub fn new(embed: Arc<EmbedService>, limits: Limits) -> Result<Self, PluginError> {
+        let load_err = |e: wasmtime::Error| PluginError::Load { plugin: "(engine)".into(), message: format!("{e:#}") };
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(limits.max_instances)
+            .total_core_instances(limits.max_instances * 4)
+            .total_memories(limits.max_instances * 2)
+            .total_tables(limits.max_instances * 4)
+            .max_memory_size(limits.memory_bytes);
+        let mut config = Config::new();
+        config.epoch_interruption(true).allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(load_err)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(load_err)?;
+        Transformer::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(load_err)?;
+        spawn_epoch_ticker(engine.weak());
+        Ok(Self { engine, linker: Arc::new(linker), embed, limits })
+    }
+
+    /// `Err(reason)` when the `[[llm]]` a plugin would call cannot be used.
+    pub fn embed_ready(&self, llm: &str) -> Result<(), String> {
+        self.embed.ready(llm)
+    }
+
+    /// Compile and link a component; unknown imports are an error here, not at call time.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError> {
+        let err = |e: wasmtime::Error| PluginError::Load { plugin: name.into(), message: format!("{e:#}") };
+        let component = Component::new(&self.engine, bytes).map_err(err)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(err)?;
+        let pre = TransformerPre::new(pre).map_err(err)?;
+        Ok(Arc::new(Plugin { name: name.into(), pre, engine: self.clone() }))
+    }
+}
+
+/// Increments the epoch so that deadlines set in ticks fire. Stops when the
+/// engine is dropped.
+fn spawn_epoch_ticker(engine: wasmtime::EngineWeak) {
+    std::thread::Builder::new()
+        .name("wafer-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawn epoch thread");
+}
+
+/// A compiled, linked plugin.
+pub struct Plugin {
+    name: String,
+    pre: TransformerPre<PluginState>,
+    engine: PluginEngine,
+}
+
+impl Plugin {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A pool of instances configured with `options`, for one view field.
+    pub fn pool(self: &Arc<Self>, view: &str, options: Vec<(String, String)>) -> Result<InstancePool, PluginError> {
+        let pool = InstancePool { plugin: self.clone(), view: view.into(), options, idle: Mutex::new(Vec::new()) };
+        // Configure one instance now so bad options fail at start-up, not mid-publish.
+        let first = pool.instantiate()?;
+        pool.idle.lock().unwrap().push(first);
+        Ok(pool)
+    }
+}
+
+pub struct PluginState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    stderr: MemoryOutputPipe,
+    plugin: String,
+    view: String,
+    embed: Arc<EmbedService>,
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+struct Instance {
+    store: Store<PluginState>,
+    bindings: Transformer,
+}
+
+/// Configured instances of one plugin for one view field.
+pub struct InstancePool {
+    plugin: Arc<Plugin>,
+    view: String,
+    options: Vec<(String, String)>,
+    idle: Mutex<Vec<Instance>>,
+}
+
+impl InstancePool {
+    pub fn plugin_name(&self) -> &str {
+        &self.plugin.name
+    }
+
+    fn instantiate(&self) -> Result<Instance, PluginError> {
+        let p = &self.plugin;
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+        // No preopens, environment, network or inherited stdio: the sandbox
+        // grants nothing the contract does not need.
+        let wasi = WasiCtxBuilder::new().stdout(stderr.clone()).stderr(stderr.clone()).build();
+        let state = PluginState {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new().memory_size(p.engine.limits.memory_bytes).build(),
+            stderr,
+            plugin: p.name.clone(),
+            view: self.view.clone(),
+            embed: p.engine.embed.clone(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        };
+        let mut store = Store::new(&p.engine.engine, state);
+        store.limiter(|s| &mut s.limits);
+        self.arm_deadline(&mut store);
+        let bindings = p.pre.instantiate(&mut store).map_err(|e| self.trap(&store, e))?;
+        match bindings.call_configure(&mut store, &self.options) {
+            Ok(Ok(())) => Ok(Instance { store, bindings }),
+            Ok(Err(message)) => Err(PluginError::Configure { plugin: p.name.clone(), view: self.view.clone(), message }),
+            Err(e) => Err(self.trap(&store, e)),
+        }
+    }
+
+    fn arm_deadline(&self, store: &mut Store<PluginState>) {
+        let ticks = self.plugin.engine.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis();
+        store.set_epoch_deadline(ticks.max(1) as u64);
+    }
+
+    fn trap(&self, store: &Store<PluginState>, e: wasmtime::Error) -> PluginError {
+        let captured = store.data().stderr.contents();
+        let tail = String::from_utf8_lossy(&captured[captured.len().saturating_sub(2048)..]);
+        let stderr = if tail.trim().is_empty() { String::new() } else { format!("\nplugin stderr:\n{}", tail.trim_end()) };
+        PluginError::Trap { plugin: self.plugin.name.clone(), view: self.view.clone(), message: format!("{e:#}"), stderr }
+    }
+
+    /// Run one batch. The instance is returned to the pool unless it trapped.
+    pub fn transform(&self, batch: Batch) -> Result<Output, PluginError> {
+        let n = batch.rows.len();
+        let mut inst = match self.idle.lock().unwrap().pop() {
+            Some(i) => i,
+            None => self.instantiate()?,
+        };
+        self.arm_deadline(&mut inst.store);
+        let answer = inst.bindings.call_transform(&mut inst.store, &to_wit_batch(batch));
+        let out = match answer {
+            Err(e) => return Err(self.trap(&inst.store, e)),
+            Ok(Err(message)) => Err(PluginError::Batch { plugin: self.plugin.name.clone(), view: self.view.clone(), message }),
+            Ok(Ok(out)) => self.check_output(out, n),
+        };
+        if inst.store.data().stderr.contents().len() < STDERR_CAPTURE / 2 {
+            self.idle.lock().unwrap().push(inst);
+        }
+        out
+    }
+
+    fn check_output(&self, out: wit::Output, n: usize) -> Result<Output, PluginError> {
+        if out.rows.len() != n {
+            let message = format!("{} rows for {n} input rows", out.rows.len());
+            return Err(PluginError::BadOutput { plugin: self.plugin.name.clone(), view: self.view.clone(), message });
+        }
+        let width = out.columns.len();
+        let rows = out
+            .rows
+            .into_iter()
+            .map(|r| match r {
+                Ok(cells) if cells.len() == width => Ok(cells.into_iter().map(from_wit).collect()),
+                Ok(cells) => Err(format!("plugin returned {} values for {width} columns", cells.len())),
+                Err(e) => Err(format!("{:?}: {}", e.kind, e.message)),
+            })
+            .collect();
+        Ok(Output { columns: out.columns, rows })
+    }
+}
+
+fn to_wit_batch(b: Batch) -> wit::Batch {
+    wit::Batch { columns: b.columns, rows: b.rows.into_iter().map(|r| r.into_iter().map(to_wit).collect()).collect() }
+}
+
+fn to_wit(v: Value) -> wit::Value {
+    match v {
+        Value::Null => wit::Value::Null,
+        Value::Bool(b) => wit::Value::Boolean(b),
+        Value::Int64(i) => wit::Value::Int64(i),
+        Value::Float64(f) => wit::Value::Float64(f),
+        Value::String(s) => wit::Value::Text(s),
+        Value::Bytes(b) => wit::Value::Bytes(b),
+        Value::Vector(v) => wit::Value::Vector(v),
+    }
+}
+
+fn from_wit(v: wit::Value) -> Value {
+    match v {
+        wit::Value::Null => Value::Null,
+        wit::Value::Boolean(b) => Value::Bool(b),
+        wit::Value::Int64(i) => Value::Int64(i),
+        wit::Value::Float64(f) => Value::Float64(f),
+        wit::Value::Text(s) => Value::String(s),
+        wit::Value::Bytes(b) => Value::Bytes(b),
+        wit::Value::Vector(v) => Value::Vector(v),
+    }
+}
+
+impl host::Host for PluginState {
+    fn log(&mut self, level: host::LogLevel, message: String) {
+        let (plugin, view) = (&self.plugin, &self.view);
+        match level {
+            host::LogLevel::Trace => tracing::trace!(plugin, view, "{message}"),
+            host::LogLevel::Debug => tracing::debug!(plugin, view, "{message}"),
+            host::LogLevel::Info => tracing::info!(plugin, view, "{message}"),
+            host::LogLevel::Warn => tracing::warn!(plugin, view, "{message}"),
+            host::LogLevel::Error => tracing::error!(plugin, view, "{message}"),
+        }
+    }
+
+    fn embed(&mut self, llm: String, texts: Vec<String>) -> Vec<Result<Vec<f32>, host::EmbedError>> {
+        let Some(rt) = &self.runtime else {
+            let e = host::EmbedError { kind: host::EmbedErrorKind::Unavailable, message: "no async runtime on this thread".into() };
+            return vec![Err(e); texts.len()];
+        };
+        // Plugin calls run on blocking threads, so blocking on the runtime here is allowed.
+        let results = rt.block_on(self.embed.embed(&llm, texts));
+        results.into_iter().map(|r| r.map_err(|e| host::EmbedError { kind: wit_kind(e.kind), message: e.message })).collect()
+    }
+}
+
+impl wit::Host for PluginState {}
+
+fn wit_kind(k: EmbedErrorKind) -> host::EmbedErrorKind {
+    use host::EmbedErrorKind as W;
+    match k {
+        EmbedErrorKind::InvalidInput => W::InvalidInput,
+        EmbedErrorKind::Unauthorized => W::Unauthorized,
+        EmbedErrorKind::RateLimited => W::RateLimited,
+        EmbedErrorKind::Timeout => W::Timeout,
+        EmbedErrorKind::Unavailable => W::Unavailable,
+        EmbedErrorKind::BadResponse => W::BadResponse,
+        EmbedErrorKind::UnknownLlm => W::UnknownLlm,
+    }
+}

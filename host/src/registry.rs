@@ -1,0 +1,245 @@
+//! `registry`: the feature views of a loaded config, resolved for use — each
+//! view's entity key, its typed fields and their transformations — plus the
+//! built-in plugins embedded in the binary. Lookups and publishes ask the
+//! registry, never the raw config.
+
+use crate::config::{Config, FieldType, TransformConfig, ViewConfig};
+use crate::store::EntityKey;
+use crate::value::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Built-in plugin components, built by `build.rs` from `plugins/`.
+pub fn builtin_plugin(name: &str) -> Option<&'static [u8]> {
+    Some(match name {
+        "llm-embedding" => include_bytes!(concat!(env!("OUT_DIR"), "/llm_embedding.wasm")),
+        "passthrough" => include_bytes!(concat!(env!("OUT_DIR"), "/passthrough.wasm")),
+        "bucketize" => include_bytes!(concat!(env!("OUT_DIR"), "/bucketize.wasm")),
+        _ => return None,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub config: Config,
+    views: Vec<View>,
+}
+
+#[derive(Debug, Clone)]
+pub struct View {
+    pub name: String,
+    pub entity: String,
+    pub join_key: String,
+    pub key_type: FieldType,
+    pub ttl: Option<Duration>,
+    pub event_time: String,
+    pub batch_size: usize,
+    /// Every field but the primary key, in config order.
+    pub fields: Vec<Field>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub name: String,
+    pub ty: FieldType,
+    pub dimensions: Option<usize>,
+    pub transform: Option<Transform>,
+}
+
+/// Where a plugin comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    Builtin(String),
+    File(PathBuf),
+}
+
+impl std::fmt::Display for PluginSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PluginSource::Builtin(n) => f.write_str(n),
+            PluginSource::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Transform {
+    pub plugin: PluginSource,
+    pub inputs: Vec<String>,
+    pub llm: Option<String>,
+    /// Everything the plugin's `configure` receives.
+    pub options: Vec<(String, String)>,
+}
+
+impl Registry {
+    pub fn new(config: Config) -> Self {
+        let views = config.views.iter().map(|v| View::new(&config, v)).collect();
+        Self { config, views }
+    }
+
+    pub fn views(&self) -> &[View] {
+        &self.views
+    }
+
+    pub fn view(&self, name: &str) -> Option<&View> {
+        self.views.iter().find(|v| v.name == name)
+    }
+}
+
+impl View {
+    fn new(config: &Config, v: &ViewConfig) -> Self {
+        let entity = config.entity(v.entity.get_ref()).expect("validated: entity exists");
+        let fields = v
+            .fields
+            .iter()
+            .filter(|f| !f.primary_key)
+            .map(|f| {
+                let ty = FieldType::parse(f.field_type.get_ref()).expect("validated: field type");
+                let llm_dims = f.transform.as_ref().and_then(|t| t.llm.as_ref()).and_then(|l| config.llm(l.get_ref())).and_then(|l| l.dimensions.as_ref()).map(|d| *d.get_ref());
+                let dimensions = f.dimensions.or(llm_dims);
+                let transform = f.transform.as_ref().map(|t| Transform::new(config, f.name.get_ref(), dimensions, t));
+                Field { name: f.name.get_ref().clone(), ty, dimensions, transform }
+            })
+            .collect();
+        View {
+            name: v.name.get_ref().clone(),
+            entity: entity.name.get_ref().clone(),
+            join_key: entity.join_key.clone(),
+            key_type: FieldType::parse(entity.key_type.get_ref()).expect("validated: key type"),
+            ttl: v.ttl(),
+            event_time: v.event_time.clone(),
+            batch_size: *v.batch_size.get_ref(),
+            fields,
+        }
+    }
+
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Parse an entity key of this view's type.
+    pub fn key(&self, v: &Value) -> Result<EntityKey, String> {
+        match (self.key_type, v.clone().coerce(self.key_type)?) {
+            (FieldType::Int64, Value::Int64(i)) => Ok(EntityKey::Int(i)),
+            (FieldType::String, Value::String(s)) => Ok(EntityKey::Str(s)),
+            (_, Value::Null) => Err(format!("`{}` is null", self.join_key)),
+            (t, other) => Err(format!("`{}` must be {}, got {}", self.join_key, t.name(), other.type_name())),
+        }
+    }
+
+    /// The key as a JSON value, the way a lookup request spells it.
+    pub fn key_json(key: &EntityKey) -> serde_json::Value {
+        match key {
+            EntityKey::Int(i) => (*i).into(),
+            EntityKey::Str(s) => s.clone().into(),
+        }
+    }
+}
+
+impl Field {
+    /// Check a value (from input data or a plugin) against the field's declared
+    /// type and dimensions, converting losslessly where needed.
+    pub fn check(&self, v: Value) -> Result<Value, String> {
+        let v = v.coerce(self.ty).map_err(|e| format!("field `{}`: {e}", self.name))?;
+        if let Value::Vector(x) = &v {
+            if let Some(d) = self.dimensions
+                && x.len() != d
+            {
+                return Err(format!("field `{}`: vector has {} dimensions, expected {d}", self.name, x.len()));
+            }
+            if let Some(i) = x.iter().position(|f| !f.is_finite()) {
+                return Err(format!("field `{}`: vector element {i} is not finite", self.name));
+            }
+        }
+        Ok(v)
+    }
+}
+
+impl Transform {
+    fn new(config: &Config, field: &str, dimensions: Option<usize>, t: &TransformConfig) -> Self {
+        let name = t.plugin.get_ref();
+        let plugin = if name.ends_with(".wasm") {
+            PluginSource::File(config.resolve(name.as_ref()))
+        } else {
+            PluginSource::Builtin(name.clone())
+        };
+        let inputs = t.inputs(field);
+        let llm = t.llm.as_ref().map(|l| l.get_ref().clone());
+        let mut options: Vec<(String, String)> = t.options.iter().map(|(k, v)| (k.clone(), option_string(v))).collect();
+        let mut standard = vec![("input", inputs.join(",")), ("output", field.to_string())];
+        standard.extend(llm.clone().map(|l| ("llm", l)));
+        standard.extend(dimensions.map(|d| ("dimensions", d.to_string())));
+        for (k, v) in standard {
+            if !options.iter().any(|(name, _)| name == k) {
+                options.push((k.to_string(), v));
+            }
+        }
+        Transform { plugin, inputs, llm, options }
+    }
+}
+
+/// TOML option values reach plugins as strings; arrays become comma lists.
+fn option_string(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Array(a) => a.iter().map(option_string).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const SRC: &str = r#"
+[[llm]]
+name = "m"
+base_url = "http://127.0.0.1:1/v1"
+model = "x"
+dimensions = 4
+
+[[entity]]
+name = "user"
+join_key = "user_id"
+type = "string"
+
+[[feature_view]]
+name = "v"
+entity = "user"
+fields = [
+  { name = "user_id", type = "STRING", primary_key = true },
+  { name = "e", type = "vector", transform = { plugin = "llm-embedding", llm = "m", input = "bio", options = { normalize = true, tags = ["a", "b"] } } },
+  { name = "age", type = "int" },
+]
+"#;
+
+    #[test]
+    fn resolves_views_fields_and_plugin_options() {
+        let r = Registry::new(Config::parse(Path::new("/cfg/wafer.toml"), SRC).unwrap());
+        let v = r.view("v").unwrap();
+        assert_eq!((v.join_key.as_str(), v.key_type), ("user_id", FieldType::String));
+        assert_eq!(v.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["e", "age"]);
+        let e = v.field("e").unwrap();
+        assert_eq!(e.dimensions, Some(4), "inherits the llm's dimensions");
+        let t = e.transform.as_ref().unwrap();
+        assert_eq!(t.plugin, PluginSource::Builtin("llm-embedding".into()));
+        let opt = |k: &str| t.options.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!((opt("input"), opt("output"), opt("llm"), opt("dimensions")), (Some("bio"), Some("e"), Some("m"), Some("4")));
+        assert_eq!((opt("normalize"), opt("tags")), (Some("true"), Some("a,b")));
+    }
+
+    #[test]
+    fn keys_and_field_checks() {
+        let r = Registry::new(Config::parse(Path::new("wafer.toml"), SRC).unwrap());
+        let v = r.view("v").unwrap();
+        assert_eq!(v.key(&Value::String("u1".into())), Ok(EntityKey::Str("u1".into())));
+        assert!(v.key(&Value::Null).unwrap_err().contains("null"));
+        let e = v.field("e").unwrap();
+        assert!(e.check(Value::Vector(vec![1.0; 3])).unwrap_err().contains("expected 4"));
+        assert!(e.check(Value::Vector(vec![1.0, f32::NAN, 1.0, 1.0])).unwrap_err().contains("not finite"));
+        assert!(e.check(Value::Vector(vec![0.5; 4])).is_ok());
+        assert_eq!(v.field("age").unwrap().check(Value::String("7".into())), Ok(Value::Int64(7)));
+        assert!(builtin_plugin("passthrough").is_some_and(|b| b.starts_with(b"\0asm")));
+    }
+}

@@ -1,0 +1,229 @@
+//! Byte layouts of the online store's keys and values.
+//!
+//! Hand-rolled rather than a serde format crate: the layout is the on-disk
+//! contract, so it is written down here, versioned by its first byte, and
+//! cannot shift under a dependency upgrade.
+//!
+//! Key:   `0x01` + big-endian `i64 ^ i64::MIN` (sorts like the integer), or
+//!        `0x02` + UTF-8 bytes.
+//! Value: `0x01` (version), `i64` LE event time in microseconds, `u16` LE field
+//!        count, then per field: `u8` name length, name, `u8` tag, payload.
+//!        Tags: 0 null, 1 bool (`u8`), 2 int64, 3 float64 (LE), 4 string and
+//!        5 bytes (`u32` LE length + bytes), 6 vector (`u32` LE count + f32 LE).
+
+use crate::value::Value;
+
+/// The typed entity key (the view's primary key value).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntityKey {
+    Int(i64),
+    Str(String),
+}
+
+impl std::fmt::Display for EntityKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EntityKey::Int(i) => write!(f, "{i}"),
+            EntityKey::Str(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+impl EntityKey {
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            EntityKey::Int(i) => {
+                let mut k = Vec::with_capacity(9);
+                k.push(1);
+                k.extend_from_slice(&((*i ^ i64::MIN) as u64).to_be_bytes());
+                k
+            }
+            EntityKey::Str(s) => {
+                let mut k = Vec::with_capacity(1 + s.len());
+                k.push(2);
+                k.extend_from_slice(s.as_bytes());
+                k
+            }
+        }
+    }
+
+    pub fn decode(b: &[u8]) -> Option<Self> {
+        match b.split_first()? {
+            (1, rest) => Some(EntityKey::Int((u64::from_be_bytes(rest.try_into().ok()?) as i64) ^ i64::MIN)),
+            (2, rest) => Some(EntityKey::Str(String::from_utf8(rest.to_vec()).ok()?)),
+            _ => None,
+        }
+    }
+}
+
+/// A stored row: the event time it describes and its feature values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRow {
+    pub event_micros: i64,
+    pub fields: Vec<(String, Value)>,
+}
+
+impl StoredRow {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// Field names are validated by the config (short identifiers); a name
+    /// over 255 bytes or more than 65535 fields is a caller bug.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(16 + self.fields.len() * 16);
+        b.push(1);
+        b.extend_from_slice(&self.event_micros.to_le_bytes());
+        b.extend_from_slice(&u16::try_from(self.fields.len()).expect("too many fields").to_le_bytes());
+        for (name, v) in &self.fields {
+            b.push(u8::try_from(name.len()).expect("field name too long"));
+            b.extend_from_slice(name.as_bytes());
+            encode_value(&mut b, v);
+        }
+        b
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Self, String> {
+        let mut r = Reader { b, pos: 0 };
+        let version = r.u8()?;
+        if version != 1 {
+            return Err(format!("unknown value version {version}"));
+        }
+        let event_micros = i64::from_le_bytes(r.array()?);
+        let n = u16::from_le_bytes(r.array()?) as usize;
+        let mut fields = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = r.u8()? as usize;
+            let name = String::from_utf8(r.take(len)?.to_vec()).map_err(|_| "field name is not UTF-8")?;
+            fields.push((name, decode_value(&mut r)?));
+        }
+        if r.pos != b.len() {
+            return Err(format!("{} trailing bytes", b.len() - r.pos));
+        }
+        Ok(StoredRow { event_micros, fields })
+    }
+}
+
+fn encode_value(b: &mut Vec<u8>, v: &Value) {
+    let put_len = |b: &mut Vec<u8>, n: usize| b.extend_from_slice(&u32::try_from(n).expect("value too large").to_le_bytes());
+    match v {
+        Value::Null => b.push(0),
+        Value::Bool(x) => b.extend_from_slice(&[1, *x as u8]),
+        Value::Int64(i) => {
+            b.push(2);
+            b.extend_from_slice(&i.to_le_bytes());
+        }
+        Value::Float64(f) => {
+            b.push(3);
+            b.extend_from_slice(&f.to_le_bytes());
+        }
+        Value::String(s) => {
+            b.push(4);
+            put_len(b, s.len());
+            b.extend_from_slice(s.as_bytes());
+        }
+        Value::Bytes(x) => {
+            b.push(5);
+            put_len(b, x.len());
+            b.extend_from_slice(x);
+        }
+        Value::Vector(v) => {
+            b.push(6);
+            put_len(b, v.len());
+            b.reserve(v.len() * 4);
+            for x in v {
+                b.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+    }
+}
+
+fn decode_value(r: &mut Reader) -> Result<Value, String> {
+    Ok(match r.u8()? {
+        0 => Value::Null,
+        1 => Value::Bool(r.u8()? != 0),
+        2 => Value::Int64(i64::from_le_bytes(r.array()?)),
+        3 => Value::Float64(f64::from_le_bytes(r.array()?)),
+        4 => {
+            let n = r.len()?;
+            Value::String(String::from_utf8(r.take(n)?.to_vec()).map_err(|_| "string is not UTF-8")?)
+        }
+        5 => {
+            let n = r.len()?;
+            Value::Bytes(r.take(n)?.to_vec())
+        }
+        6 => {
+            let n = r.len()?;
+            let raw = r.take(n.checked_mul(4).ok_or("vector too long")?)?;
+            Value::Vector(raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+        }
+        t => return Err(format!("unknown value tag {t}")),
+    })
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.pos.checked_add(n).filter(|e| *e <= self.b.len()).ok_or("value is truncated")?;
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        Ok(self.take(N)?.try_into().unwrap())
+    }
+    fn len(&mut self) -> Result<usize, String> {
+        Ok(u32::from_le_bytes(self.array()?) as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int_keys_sort_like_integers() {
+        let keys = [i64::MIN, -5, -1, 0, 1, 901, i64::MAX];
+        let enc: Vec<_> = keys.iter().map(|k| EntityKey::Int(*k).encode()).collect();
+        assert!(enc.windows(2).all(|w| w[0] < w[1]));
+        for k in keys {
+            assert_eq!(EntityKey::decode(&EntityKey::Int(k).encode()), Some(EntityKey::Int(k)));
+        }
+        assert_eq!(EntityKey::decode(&EntityKey::Str("a".into()).encode()), Some(EntityKey::Str("a".into())));
+    }
+
+    #[test]
+    fn rows_round_trip() {
+        let row = StoredRow {
+            event_micros: 1_746_748_800_000_000,
+            fields: vec![
+                ("n".into(), Value::Null),
+                ("b".into(), Value::Bool(true)),
+                ("i".into(), Value::Int64(-7)),
+                ("f".into(), Value::Float64(2.5)),
+                ("s".into(), Value::String("狗粮".into())),
+                ("x".into(), Value::Bytes(vec![0, 255])),
+                ("v".into(), Value::Vector(vec![1.0, -0.5])),
+            ],
+        };
+        assert_eq!(StoredRow::decode(&row.encode()).unwrap(), row);
+    }
+
+    #[test]
+    fn corrupt_values_are_errors_not_panics() {
+        let enc = StoredRow { event_micros: 1, fields: vec![("v".into(), Value::Vector(vec![1.0; 4]))] }.encode();
+        for cut in 0..enc.len() {
+            assert!(StoredRow::decode(&enc[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut bad = enc.clone();
+        bad[0] = 9;
+        assert!(StoredRow::decode(&bad).unwrap_err().contains("version"));
+    }
+}

@@ -1,0 +1,194 @@
+//! `store`: the online store — the latest row per entity key and feature view,
+//! in an embedded RocksDB with one column family per view. Writes go in one
+//! `WriteBatch` per batch; reads are one batched `multi_get` per view. An older
+//! event never overwrites a newer one in merge mode.
+
+mod codec;
+
+pub use codec::{EntityKey, StoredRow};
+
+use rocksdb::{ColumnFamilyDescriptor, DB, DBCompressionType, Options, WriteBatch};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the online store at {path}: {source}")]
+    Open { path: PathBuf, source: rocksdb::Error },
+    #[error("feature view {view:?} has no column family in the store")]
+    UnknownView { view: String },
+    #[error("store {op} on view {view:?} failed: {source}")]
+    Rocks { view: String, op: &'static str, source: rocksdb::Error },
+    #[error("corrupt value in view {view:?} at key {key}: {message}")]
+    Corrupt { view: String, key: String, message: String },
+}
+
+/// How a publish combines with what is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteMode {
+    /// Upsert by key: incoming fields replace stored ones, other stored
+    /// fields stay; a row older than the stored one is skipped.
+    #[default]
+    Merge,
+    /// The published rows replace stored rows whole; after the publish,
+    /// keys it did not contain are deleted (see [`Store::retain`]).
+    Overwrite,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteStats {
+    pub written: u64,
+    /// Rows skipped because the store already held a newer event.
+    pub stale: u64,
+}
+
+pub struct Store {
+    db: DB,
+    path: PathBuf,
+    /// Merge is read-modify-write; one writer at a time keeps it atomic.
+    write_lock: Mutex<()>,
+}
+
+fn cf_name(view: &str) -> String {
+    format!("view:{view}")
+}
+
+impl Store {
+    /// Open (or create) the store with a column family for each of `views`.
+    /// Column families of views no longer configured are kept, untouched.
+    pub fn open<'a>(path: &Path, views: impl IntoIterator<Item = &'a str>) -> Result<Self, StoreError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let mut names: Vec<String> = DB::list_cf(&opts, path).unwrap_or_default();
+        for v in views {
+            let n = cf_name(v);
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+        let cfs = names.into_iter().map(|n| ColumnFamilyDescriptor::new(n, cf_options()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs)
+            .map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
+        Ok(Store { db, path: path.to_path_buf(), write_lock: Mutex::new(()) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn cf(&self, view: &str) -> Result<&rocksdb::ColumnFamily, StoreError> {
+        self.db.cf_handle(&cf_name(view)).ok_or_else(|| StoreError::UnknownView { view: view.into() })
+    }
+
+    /// The stored rows for `keys`, in order, in one batched read.
+    pub fn get_many(&self, view: &str, keys: &[EntityKey]) -> Result<Vec<Option<StoredRow>>, StoreError> {
+        let cf = self.cf(view)?;
+        let encoded: Vec<Vec<u8>> = keys.iter().map(EntityKey::encode).collect();
+        let results = self.db.batched_multi_get_cf(cf, &encoded, false);
+        keys.iter()
+            .zip(results)
+            .map(|(key, r)| {
+                let slice = r.map_err(|source| StoreError::Rocks { view: view.into(), op: "read", source })?;
+                slice.map(|s| self.decode(view, key, &s)).transpose()
+            })
+            .collect()
+    }
+
+    fn decode(&self, view: &str, key: &EntityKey, bytes: &[u8]) -> Result<StoredRow, StoreError> {
+        StoredRow::decode(bytes).map_err(|message| StoreError::Corrupt { view: view.into(), key: key.to_string(), message })
+    }
+
+    /// Write a batch of rows atomically.
+    pub fn write(&self, view: &str, rows: Vec<(EntityKey, StoredRow)>, mode: WriteMode) -> Result<WriteStats, StoreError> {
+        let cf = self.cf(view)?;
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stats = WriteStats::default();
+        let mut next: HashMap<EntityKey, StoredRow> = HashMap::with_capacity(rows.len());
+        if mode == WriteMode::Merge {
+            let mut keys: Vec<EntityKey> = rows.iter().map(|(k, _)| k.clone()).collect();
+            keys.sort();
+            keys.dedup();
+            for (k, row) in keys.iter().zip(self.get_many(view, &keys)?) {
+                if let Some(row) = row {
+                    next.insert(k.clone(), row);
+                }
+            }
+        }
+        let mut touched = Vec::with_capacity(rows.len());
+        for (key, row) in rows {
+            match (mode, next.get_mut(&key)) {
+                (WriteMode::Merge, Some(old)) if old.event_micros > row.event_micros => {
+                    stats.stale += 1;
+                    continue;
+                }
+                (WriteMode::Merge, Some(old)) => merge_into(old, row),
+                _ => {
+                    next.insert(key.clone(), row);
+                }
+            }
+            stats.written += 1;
+            touched.push(key);
+        }
+        let mut batch = WriteBatch::default();
+        touched.sort();
+        touched.dedup();
+        for key in &touched {
+            batch.put_cf(cf, key.encode(), next[key].encode());
+        }
+        self.db.write(batch).map_err(|source| StoreError::Rocks { view: view.into(), op: "write", source })?;
+        Ok(stats)
+    }
+
+    /// Delete every key of `view` not in `keep` (the end of an overwrite publish).
+    /// Returns how many were deleted.
+    pub fn retain(&self, view: &str, keep: &HashSet<EntityKey>) -> Result<u64, StoreError> {
+        let cf = self.cf(view)?;
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut batch = WriteBatch::default();
+        let mut deleted = 0;
+        for item in self.db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
+            let (k, _) = item.map_err(|source| StoreError::Rocks { view: view.into(), op: "scan", source })?;
+            if EntityKey::decode(&k).is_none_or(|key| !keep.contains(&key)) {
+                batch.delete_cf(cf, k);
+                deleted += 1;
+            }
+        }
+        self.db.write(batch).map_err(|source| StoreError::Rocks { view: view.into(), op: "delete", source })?;
+        Ok(deleted)
+    }
+
+    /// Number of rows in `view` (a scan; for tools and tests, not the hot path).
+    pub fn count(&self, view: &str) -> Result<u64, StoreError> {
+        let cf = self.cf(view)?;
+        let mut n = 0;
+        for item in self.db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
+            item.map_err(|source| StoreError::Rocks { view: view.into(), op: "scan", source })?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+fn cf_options() -> Options {
+    let mut o = Options::default();
+    o.set_compression_type(DBCompressionType::Lz4);
+    o.set_bottommost_compression_type(DBCompressionType::Zstd);
+    o
+}
+
+/// Incoming fields replace stored ones of the same name; the row takes the
+/// incoming (newer or equal) event time.
+fn merge_into(old: &mut StoredRow, new: StoredRow) {
+    old.event_micros = new.event_micros;
+    for (name, value) in new.fields {
+        match old.fields.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => old.fields.push((name, value)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

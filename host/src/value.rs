@@ -1,0 +1,144 @@
+//! `value`: the typed cell shared by every layer (ingest, plugins, store,
+//! serving), its conversion from input data (JSON, CSV text) into a declared
+//! field type, and its JSON form in lookup answers.
+
+use crate::config::FieldType;
+use serde_json::Value as Json;
+
+/// One typed cell. Mirrors the WIT `value` variant without depending on the
+/// generated bindings, so the store and the server never touch wasmtime.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int64(i64),
+    Float64(f64),
+    String(String),
+    Bytes(Vec<u8>),
+    Vector(Vec<f32>),
+}
+
+impl Value {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int64(_) => "int64",
+            Value::Float64(_) => "float64",
+            Value::String(_) => "string",
+            Value::Bytes(_) => "bytes",
+            Value::Vector(_) => "array<float>",
+        }
+    }
+
+    /// A JSON input value as it comes, with no declared type: numbers become
+    /// int64 or float64, arrays of numbers become vectors.
+    pub fn from_json(j: &Json) -> Result<Value, String> {
+        Ok(match j {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(*b),
+            Json::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int64(i),
+                None => Value::Float64(n.as_f64().ok_or("number out of range")?),
+            },
+            Json::String(s) => Value::String(s.clone()),
+            Json::Array(a) => Value::Vector(json_vector(a)?),
+            Json::Object(_) => return Err("objects are not a supported value".into()),
+        })
+    }
+
+    /// Convert to the declared type, or say why not. Lossless conversions only
+    /// (an int to a float, numeric text to a number, `[..]` text to a vector).
+    pub fn coerce(self, ty: FieldType) -> Result<Value, String> {
+        use FieldType as T;
+        let fail = |v: &Value| Err(format!("expected {}, got {}", ty.name(), v.type_name()));
+        match (ty, self) {
+            (_, Value::Null) => Ok(Value::Null),
+            (T::Bool, v @ Value::Bool(_)) => Ok(v),
+            (T::Bool, Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" => Ok(Value::Bool(true)),
+                "false" | "0" => Ok(Value::Bool(false)),
+                _ => Err(format!("expected bool, got {s:?}")),
+            },
+            (T::Int64, v @ Value::Int64(_)) => Ok(v),
+            (T::Int64, Value::String(s)) => parse_text(&s, T::Int64, |t| t.parse().map(Value::Int64).ok()),
+            (T::Float64, v @ Value::Float64(_)) => Ok(v),
+            (T::Float64, Value::Int64(i)) => Ok(Value::Float64(i as f64)),
+            (T::Float64, Value::String(s)) => parse_text(&s, T::Float64, |t| t.parse().map(Value::Float64).ok()),
+            (T::String, v @ Value::String(_)) => Ok(v),
+            (T::Bytes, v @ Value::Bytes(_)) => Ok(v),
+            (T::Bytes, Value::String(s)) => Ok(Value::Bytes(s.into_bytes())),
+            (T::Vector, v @ Value::Vector(_)) => Ok(v),
+            (T::Vector, Value::String(s)) => {
+                let j: Json = serde_json::from_str(&s).map_err(|e| format!("expected array<float>, got text that is not a JSON array: {e}"))?;
+                match j {
+                    Json::Array(a) => json_vector(&a).map(Value::Vector),
+                    _ => Err("expected array<float>".into()),
+                }
+            }
+            (_, v) => fail(&v),
+        }
+    }
+
+    /// The value in a lookup answer.
+    pub fn to_json(&self) -> Json {
+        match self {
+            Value::Null => Json::Null,
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Int64(i) => Json::from(*i),
+            Value::Float64(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+            Value::String(s) => Json::String(s.clone()),
+            // Feast returns bytes base64-encoded; a lowercase hex string is as
+            // unambiguous and needs no extra crate.
+            Value::Bytes(b) => Json::String(b.iter().map(|x| format!("{x:02x}")).collect()),
+            Value::Vector(v) => Json::Array(
+                v.iter()
+                    .map(|x| serde_json::Number::from_f64(f64::from(*x)).map_or(Json::Null, Json::Number))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+fn parse_text(s: &str, ty: FieldType, f: impl Fn(&str) -> Option<Value>) -> Result<Value, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Ok(Value::Null);
+    }
+    f(t).ok_or_else(|| format!("expected {}, got {s:?}", ty.name()))
+}
+
+fn json_vector(a: &[Json]) -> Result<Vec<f32>, String> {
+    a.iter()
+        .enumerate()
+        .map(|(i, x)| {
+            x.as_f64().map(|f| f as f32).ok_or_else(|| format!("vector element {i} is not a number: {x}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_numbers_and_arrays() {
+        assert_eq!(Value::from_json(&json!(3)).unwrap(), Value::Int64(3));
+        assert_eq!(Value::from_json(&json!(1.5)).unwrap(), Value::Float64(1.5));
+        assert_eq!(Value::from_json(&json!([1, 2.5])).unwrap(), Value::Vector(vec![1.0, 2.5]));
+        assert!(Value::from_json(&json!([1, "x"])).unwrap_err().contains("element 1"));
+        assert!(Value::from_json(&json!({"a": 1})).is_err());
+    }
+
+    #[test]
+    fn coercion_is_lossless_or_an_error() {
+        assert_eq!(Value::String("42".into()).coerce(FieldType::Int64).unwrap(), Value::Int64(42));
+        assert_eq!(Value::Int64(2).coerce(FieldType::Float64).unwrap(), Value::Float64(2.0));
+        assert_eq!(Value::String("[1,2]".into()).coerce(FieldType::Vector).unwrap(), Value::Vector(vec![1.0, 2.0]));
+        assert_eq!(Value::String(" ".into()).coerce(FieldType::Int64).unwrap(), Value::Null);
+        assert!(Value::Float64(1.5).coerce(FieldType::Int64).is_err());
+        assert!(Value::String("abc".into()).coerce(FieldType::Int64).unwrap_err().contains("\"abc\""));
+        assert!(Value::Int64(1).coerce(FieldType::String).is_err());
+    }
+}

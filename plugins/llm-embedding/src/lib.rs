@@ -1,0 +1,96 @@
+//! `llm-embedding`: the PAI FeatureStore `LLMEmbedding` transformation. Reads
+//! one text column and hands every non-empty text of the batch to the host's
+//! `embed` in a single call; the host batches, retries and caches.
+//!
+//! Options: `input` (text column), `llm` (the `[[llm]]` name), `dimensions`
+//! (optional; checked on every vector), `output` (the field name).
+
+use std::cell::RefCell;
+use wafer_plugin_sdk::{Batch, Guest, Options, Output, RowError, RowErrorKind, Value, embed};
+
+struct Config {
+    input: String,
+    output: String,
+    llm: String,
+    dimensions: Option<usize>,
+}
+
+thread_local! {
+    static CONFIG: RefCell<Option<Config>> = const { RefCell::new(None) };
+}
+
+struct LlmEmbedding;
+
+impl Guest for LlmEmbedding {
+    fn configure(options: Vec<(String, String)>) -> Result<(), String> {
+        let o = Options::new(options);
+        let config = Config {
+            input: o.require("input")?.to_string(),
+            output: o.require("output")?.to_string(),
+            llm: o.require("llm")?.to_string(),
+            dimensions: o.parse("dimensions")?,
+        };
+        CONFIG.with(|c| *c.borrow_mut() = Some(config));
+        Ok(())
+    }
+
+    fn transform(input: Batch) -> Result<Output, String> {
+        CONFIG.with(|c| match c.borrow().as_ref() {
+            Some(config) => transform(config, input),
+            None => Err("transform called before configure".into()),
+        })
+    }
+}
+
+fn transform(config: &Config, input: Batch) -> Result<Output, String> {
+    let col = input.column(&config.input)?;
+    // Rows that need an embedding, by position; the rest are answered now.
+    let mut results: Vec<Option<Result<Value, RowError>>> = Vec::with_capacity(input.rows.len());
+    let mut texts = Vec::new();
+    let mut pending = Vec::new();
+    for (i, row) in input.rows.into_iter().enumerate() {
+        match row.into_iter().nth(col) {
+            Some(Value::Null) | None => results.push(Some(Ok(Value::Null))),
+            Some(Value::Text(t)) if t.trim().is_empty() => {
+                results.push(Some(Err(RowError::invalid("text is empty or only whitespace"))))
+            }
+            Some(Value::Text(t)) => {
+                results.push(None);
+                texts.push(t);
+                pending.push(i);
+            }
+            Some(other) => results.push(Some(Err(RowError::invalid(format!(
+                "`{}` must be a string, got {}",
+                config.input,
+                other.type_name()
+            ))))),
+        }
+    }
+    if !texts.is_empty() {
+        let vectors = embed(&config.llm, &texts);
+        if vectors.len() != pending.len() {
+            return Err(format!("host returned {} embeddings for {} texts", vectors.len(), pending.len()));
+        }
+        for (i, v) in pending.into_iter().zip(vectors) {
+            results[i] = Some(check(config, v));
+        }
+    }
+    let rows = results.into_iter().map(|r| r.expect("every row answered")).collect();
+    Ok(wafer_plugin_sdk::single_column(&config.output, rows))
+}
+
+fn check(config: &Config, v: Result<Vec<f32>, wafer_plugin_sdk::EmbedError>) -> Result<Value, RowError> {
+    let v = v.map_err(|e| RowError {
+        kind: RowErrorKind::EmbedFailed,
+        message: format!("{:?}: {}", e.kind, e.message),
+    })?;
+    match config.dimensions {
+        Some(d) if v.len() != d => Err(RowError {
+            kind: RowErrorKind::EmbedFailed,
+            message: format!("embedding has {} dimensions, expected {d}", v.len()),
+        }),
+        _ => Ok(Value::Vector(v)),
+    }
+}
+
+wafer_plugin_sdk::export!(LlmEmbedding);
