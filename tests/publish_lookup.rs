@@ -73,9 +73,13 @@ struct Env {
 }
 
 async fn env() -> Env {
+    env_with_key(API_KEY).await
+}
+
+async fn env_with_key(key: &str) -> Env {
     let fake = fake_embedder(DIMS).await;
     let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "key.txt", API_KEY);
+    write_file(dir.path(), "key.txt", key);
     let cfg = write_config(dir.path(), &config(&fake.base_url));
     let app = App::open(&cfg).unwrap();
     Env { dir, app, fake }
@@ -140,11 +144,9 @@ async fn llm_embedding_round_trip_with_per_row_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_api_key_fails_the_publish_before_any_row() {
-    let e = env().await;
-    std::fs::write(e.dir.path().join("key.txt"), "").unwrap();
-    let app = App::open(&e.dir.path().join("wafer.toml")).unwrap();
+    let e = env_with_key("").await;
     let input = write_file(e.dir.path(), "in.jsonl", &line(1, "\"review_text\": \"x\""));
-    let err = app.publish(PublishRequest { view: "emb".into(), input, format: None, mode: WriteMode::Merge, no_transform: false }).await.unwrap_err();
+    let err = e.app.publish(PublishRequest { view: "emb".into(), input, format: None, mode: WriteMode::Merge, no_transform: false }).await.unwrap_err();
     let msg = format!("{err:#}");
     assert!(msg.contains("view emb") && msg.contains("api_key_file") && !msg.contains(API_KEY), "{msg}");
     assert!(e.fake.requests.lock().unwrap().is_empty());

@@ -45,7 +45,7 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Mode::Merge)]
         mode: Mode,
         /// Publish pre-extracted values: skip transformations and read each
-        /// transformed field from the column `<field>` or `<field>_embedding`.
+        /// transformed field from the column `<field>_embedding`, or else `<field>`.
         #[arg(long)]
         no_transform: bool,
         /// Input format [default: from the file extension].

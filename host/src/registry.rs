@@ -119,7 +119,8 @@ impl View {
 
     /// Parse an entity key of this view's type.
     pub fn key(&self, v: &Value) -> Result<EntityKey, String> {
-        match (self.key_type, v.clone().coerce(self.key_type)?) {
+        let typed = v.clone().coerce(self.key_type).map_err(|e| format!("`{}`: {e}", self.join_key))?;
+        match (self.key_type, typed) {
             (FieldType::Int64, Value::Int64(i)) => Ok(EntityKey::Int(i)),
             (FieldType::String, Value::String(s)) => Ok(EntityKey::Str(s)),
             (_, Value::Null) => Err(format!("`{}` is null", self.join_key)),

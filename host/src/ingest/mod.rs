@@ -40,7 +40,7 @@ pub struct PublishRequest {
     pub format: Option<Format>,
     pub mode: WriteMode,
     /// Skip transformations: transformed fields are read, already computed,
-    /// from the column named like the field or `<field>_embedding`.
+    /// from the column `<field>_embedding`, or else `<field>`.
     pub no_transform: bool,
 }
 
@@ -186,7 +186,9 @@ impl Pipeline {
         for field in &self.view.fields {
             let from = match (&field.transform, self.no_transform) {
                 (Some(_), false) => continue,
-                (Some(_), true) => [field.name.clone(), format!("{}_embedding", field.name)]
+                // The seed's pre-extracted table names the vector `<field>_embedding`;
+                // it wins over `<field>`, which is usually the raw text.
+                (Some(_), true) => [format!("{}_embedding", field.name), field.name.clone()]
                     .into_iter()
                     .find(|c| row.record.get(c).is_some()),
                 (None, _) => Some(field.name.clone()),
