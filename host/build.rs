@@ -20,19 +20,35 @@ fn main() {
 
     // A target dir of its own beside ours (target/<profile>/build/x/out -> target/):
     // shared by debug and release builds, and never locked by the outer cargo.
-    let target_dir = out_dir.ancestors().nth(4).unwrap_or(&out_dir).join("wasm-plugins");
+    let target_dir = out_dir
+        .ancestors()
+        .nth(4)
+        .unwrap_or(&out_dir)
+        .join("wasm-plugins");
     let status = cargo()
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(plugins.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target_dir)
         .status()
         .expect("failed to run cargo for the plugins");
-    assert!(status.success(), "building plugins/ for wasm32-wasip2 failed");
+    assert!(
+        status.success(),
+        "building plugins/ for wasm32-wasip2 failed"
+    );
 
     let built = target_dir.join("wasm32-wasip2/release");
     for name in PLUGINS {
-        copy(&built.join(format!("{name}.wasm")), &out_dir.join(format!("{name}.wasm")));
+        copy(
+            &built.join(format!("{name}.wasm")),
+            &out_dir.join(format!("{name}.wasm")),
+        );
     }
 }
 
@@ -54,5 +70,6 @@ fn cargo() -> Command {
 }
 
 fn copy(from: &Path, to: &Path) {
-    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {} -> {}: {e}", from.display(), to.display()));
+    std::fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("copy {} -> {}: {e}", from.display(), to.display()));
 }

@@ -15,7 +15,11 @@ fn wafer(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 const CONFIG: &str = r#"[[entity]]
@@ -36,23 +40,40 @@ fields = [
 #[test]
 fn bad_config_names_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("wafer.toml"), CONFIG.replace("entity = \"item\"", "entity = \"user\"")).unwrap();
+    std::fs::write(
+        dir.path().join("wafer.toml"),
+        CONFIG.replace("entity = \"item\"", "entity = \"user\""),
+    )
+    .unwrap();
     let out = wafer(dir.path(), &["views"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("wafer.toml:8: `feature_view[stats].entity`: no [[entity]] named \"user\""), "{err}");
+    assert!(
+        err.contains("wafer.toml:8: `feature_view[stats].entity`: no [[entity]] named \"user\""),
+        "{err}"
+    );
 }
 
 #[test]
 fn publish_then_get_in_a_new_process() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("wafer.toml"), CONFIG).unwrap();
-    std::fs::write(dir.path().join("rows.jsonl"), "{\"item_id\": 1, \"price\": 42}\n{\"item_id\": 2, \"price\": \"x\"}\n").unwrap();
-    let out = wafer(dir.path(), &["publish", "--view", "stats", "--input", "rows.jsonl"]);
+    std::fs::write(
+        dir.path().join("rows.jsonl"),
+        "{\"item_id\": 1, \"price\": 42}\n{\"item_id\": 2, \"price\": \"x\"}\n",
+    )
+    .unwrap();
+    let out = wafer(
+        dir.path(),
+        &["publish", "--view", "stats", "--input", "rows.jsonl"],
+    );
     // Exit 2: the publish ran, but a row failed.
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let summary = text(&out);
-    assert!(summary.contains("written       1") && summary.contains("line 2 key 2: field `price`"), "{summary}");
+    assert!(
+        summary.contains("written       1") && summary.contains("line 2 key 2: field `price`"),
+        "{summary}"
+    );
 
     let out = wafer(dir.path(), &["get", "--view", "stats", "--key", "1"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -63,7 +84,11 @@ fn publish_then_get_in_a_new_process() {
 
     let out = wafer(dir.path(), &["get", "--view", "nope", "--key", "1"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).contains("no feature view named \"nope\""), "{}", text(&out));
+    assert!(
+        text(&out).contains("no feature view named \"nope\""),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -73,7 +98,10 @@ fn views_lists_fields_and_transforms() {
     let out = wafer(dir.path(), &["views"]);
     assert!(out.status.success(), "{}", text(&out));
     let s = String::from_utf8_lossy(&out.stdout);
-    assert!(s.contains("stats  (entity item, key item_id int64, ttl none)"), "{s}");
+    assert!(
+        s.contains("stats  (entity item, key item_id int64, ttl none)"),
+        "{s}"
+    );
     assert!(s.contains("bucket int64  <- bucketize(price)"), "{s}");
 }
 
@@ -89,8 +117,14 @@ fn quickstart_publishes_serves_and_answers_offline() {
         .unwrap();
     let s = text(&out);
     assert!(out.status.success(), "{s}");
-    assert!(s.contains("DASHSCOPE_API_KEY"), "must say why the LLM is skipped: {s}");
+    assert!(
+        s.contains("DASHSCOPE_API_KEY"),
+        "must say why the LLM is skipped: {s}"
+    );
     assert!(s.contains("curl -s http://127.0.0.1:"), "{s}");
-    assert!(s.contains("\"PRESENT\"") && s.contains("\"NOT_FOUND\""), "{s}");
+    assert!(
+        s.contains("\"PRESENT\"") && s.contains("\"NOT_FOUND\""),
+        "{s}"
+    );
     assert_eq!(s.matches("written       300").count(), 3, "{s}");
 }

@@ -14,69 +14,138 @@ fn engine(limits: Limits) -> PluginEngine {
 
 fn chaos_wasm() -> Vec<u8> {
     // Built by host/build.rs beside the test target dir, but not embedded.
-    let p = concat!(env!("CARGO_TARGET_TMPDIR"), "/../wasm-plugins/wasm32-wasip2/release/chaos.wasm");
+    let p = concat!(
+        env!("CARGO_TARGET_TMPDIR"),
+        "/../wasm-plugins/wasm32-wasip2/release/chaos.wasm"
+    );
     std::fs::read(p).unwrap_or_else(|e| panic!("{p}: {e}"))
 }
 
 fn texts(col: &str, rows: &[&str]) -> Batch {
-    Batch { columns: vec![col.into()], rows: rows.iter().map(|t| vec![Value::String(t.to_string())]).collect() }
+    Batch {
+        columns: vec![col.into()],
+        rows: rows
+            .iter()
+            .map(|t| vec![Value::String(t.to_string())])
+            .collect(),
+    }
 }
 
 #[test]
 fn bucketize_in_wasm_matches_the_native_function() {
     let e = engine(Limits::default());
-    let plugin = e.load("bucketize", wafer::registry::builtin_plugin("bucketize").unwrap()).unwrap();
+    let plugin = e
+        .load(
+            "bucketize",
+            wafer::registry::builtin_plugin("bucketize").unwrap(),
+        )
+        .unwrap();
     let boundaries = "-10, 0, 2.5, 100";
-    let opts = vec![("input".into(), "x".into()), ("output".into(), "b".into()), ("boundaries".into(), boundaries.into())];
+    let opts = vec![
+        ("input".into(), "x".into()),
+        ("output".into(), "b".into()),
+        ("boundaries".into(), boundaries.into()),
+    ];
     let pool = plugin.pool("v", opts).unwrap();
-    let xs: Vec<f64> = (-200..200).map(|i| f64::from(i) * 0.75).chain([f64::INFINITY, f64::NEG_INFINITY, 2.5, 0.0]).collect();
-    let batch = Batch { columns: vec!["x".into()], rows: xs.iter().map(|x| vec![Value::Float64(*x)]).collect() };
+    let xs: Vec<f64> = (-200..200)
+        .map(|i| f64::from(i) * 0.75)
+        .chain([f64::INFINITY, f64::NEG_INFINITY, 2.5, 0.0])
+        .collect();
+    let batch = Batch {
+        columns: vec!["x".into()],
+        rows: xs.iter().map(|x| vec![Value::Float64(*x)]).collect(),
+    };
     let out = pool.transform(batch).unwrap();
     let native_b = bucketize::parse_boundaries(boundaries).unwrap();
     for (x, row) in xs.iter().zip(out.rows) {
-        assert_eq!(row.unwrap(), vec![Value::Int64(bucketize::bucket(&native_b, *x))], "x = {x}");
+        assert_eq!(
+            row.unwrap(),
+            vec![Value::Int64(bucketize::bucket(&native_b, *x))],
+            "x = {x}"
+        );
     }
 }
 
 #[test]
 fn bad_options_fail_at_configure_naming_the_plugin() {
     let e = engine(Limits::default());
-    let plugin = e.load("bucketize", wafer::registry::builtin_plugin("bucketize").unwrap()).unwrap();
-    let opts = vec![("input".into(), "x".into()), ("output".into(), "b".into()), ("boundaries".into(), "5, 1".into())];
-    let err = plugin.pool("my_view", opts).err().expect("configure must fail");
+    let plugin = e
+        .load(
+            "bucketize",
+            wafer::registry::builtin_plugin("bucketize").unwrap(),
+        )
+        .unwrap();
+    let opts = vec![
+        ("input".into(), "x".into()),
+        ("output".into(), "b".into()),
+        ("boundaries".into(), "5, 1".into()),
+    ];
+    let err = plugin
+        .pool("my_view", opts)
+        .err()
+        .expect("configure must fail");
     assert!(matches!(err, PluginError::Configure { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("bucketize") && msg.contains("my_view") && msg.contains("increasing"), "{msg}");
+    assert!(
+        msg.contains("bucketize") && msg.contains("my_view") && msg.contains("increasing"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn a_trap_fails_the_batch_with_stderr_and_the_next_batch_works() {
     let e = engine(Limits::default());
-    let pool = e.load("chaos", &chaos_wasm()).unwrap().pool("v", vec![]).unwrap();
+    let pool = e
+        .load("chaos", &chaos_wasm())
+        .unwrap()
+        .pool("v", vec![])
+        .unwrap();
     let err = pool.transform(texts("input", &["ok", "trap"])).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, PluginError::Trap { .. }), "{msg}");
-    assert!(msg.contains("chaos") && msg.contains("chaos asked to trap") && msg.contains("about to trap"), "{msg}");
+    assert!(
+        msg.contains("chaos")
+            && msg.contains("chaos asked to trap")
+            && msg.contains("about to trap"),
+        "{msg}"
+    );
     let out = pool.transform(texts("input", &["fine"])).unwrap();
     assert_eq!(out.rows, vec![Ok(vec![Value::String("FINE".into())])]);
 }
 
 #[test]
 fn an_endless_loop_hits_the_deadline() {
-    let e = engine(Limits { call_timeout: Duration::from_millis(300), ..Limits::default() });
-    let pool = e.load("chaos", &chaos_wasm()).unwrap().pool("v", vec![]).unwrap();
+    let e = engine(Limits {
+        call_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    });
+    let pool = e
+        .load("chaos", &chaos_wasm())
+        .unwrap()
+        .pool("v", vec![])
+        .unwrap();
     let started = Instant::now();
     let err = pool.transform(texts("input", &["loop"])).unwrap_err();
     assert!(matches!(err, PluginError::Trap { .. }), "{err}");
     assert!(err.to_string().contains("interrupt"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(30), "the deadline did not stop the loop");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the deadline did not stop the loop"
+    );
     assert!(pool.transform(texts("input", &["a"])).is_ok());
 }
 
 #[test]
 fn unbounded_allocation_hits_the_memory_limit() {
-    let e = engine(Limits { memory_bytes: 32 << 20, ..Limits::default() });
-    let pool = e.load("chaos", &chaos_wasm()).unwrap().pool("v", vec![]).unwrap();
+    let e = engine(Limits {
+        memory_bytes: 32 << 20,
+        ..Limits::default()
+    });
+    let pool = e
+        .load("chaos", &chaos_wasm())
+        .unwrap()
+        .pool("v", vec![])
+        .unwrap();
     let err = pool.transform(texts("input", &["oom"])).unwrap_err();
     assert!(matches!(err, PluginError::Trap { .. }), "{err}");
     assert!(pool.transform(texts("input", &["a"])).is_ok());
@@ -85,16 +154,29 @@ fn unbounded_allocation_hits_the_memory_limit() {
 #[test]
 fn wrong_row_count_is_bad_output() {
     let e = engine(Limits::default());
-    let pool = e.load("chaos", &chaos_wasm()).unwrap().pool("v", vec![]).unwrap();
+    let pool = e
+        .load("chaos", &chaos_wasm())
+        .unwrap()
+        .pool("v", vec![])
+        .unwrap();
     let err = pool.transform(texts("input", &["short", "x"])).unwrap_err();
-    assert!(matches!(err, PluginError::BadOutput { .. }) && err.to_string().contains("0 rows for 2"), "{err}");
+    assert!(
+        matches!(err, PluginError::BadOutput { .. }) && err.to_string().contains("0 rows for 2"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_component_that_is_not_a_plugin_is_a_load_error() {
     let e = engine(Limits::default());
-    let err = e.load("junk", b"\0asm not really").err().expect("must not load");
-    assert!(matches!(err, PluginError::Load { .. }) && err.to_string().contains("junk"), "{err}");
+    let err = e
+        .load("junk", b"\0asm not really")
+        .err()
+        .expect("must not load");
+    assert!(
+        matches!(err, PluginError::Load { .. }) && err.to_string().contains("junk"),
+        "{err}"
+    );
 }
 
 /// The plugin crates' own unit tests (their logic, compiled natively).
@@ -103,11 +185,23 @@ fn plugin_crates_unit_tests_pass() {
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/Cargo.toml");
     let target = concat!(env!("CARGO_TARGET_TMPDIR"), "/../plugins-native");
     let out = std::process::Command::new(env!("CARGO"))
-        .args(["test", "--quiet", "--manifest-path", manifest, "--target-dir", target, "-p", "passthrough", "-p", "bucketize"])
+        .args([
+            "test",
+            "--quiet",
+            "--manifest-path",
+            manifest,
+            "--target-dir",
+            target,
+            "-p",
+            "passthrough",
+            "-p",
+            "bucketize",
+        ])
         .env_remove("CARGO_TARGET_DIR")
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "plugin unit tests failed:\n{text}");
     assert!(text.contains("test result: ok"), "{text}");
 }

@@ -87,7 +87,16 @@ async fn env_with_key(key: &str) -> Env {
 
 async fn publish(e: &Env, view: &str, name: &str, body: &str, mode: WriteMode) -> Summary {
     let input = write_file(e.dir.path(), name, body);
-    e.app.publish(PublishRequest { view: view.into(), input, format: None, mode, no_transform: false }).await.unwrap()
+    e.app
+        .publish(PublishRequest {
+            view: view.into(),
+            input,
+            format: None,
+            mode,
+            no_transform: false,
+        })
+        .await
+        .unwrap()
 }
 
 fn now_rfc3339() -> String {
@@ -100,7 +109,11 @@ fn line(item: i64, extra: &str) -> String {
 
 async fn get(e: &Env, features: &[&str], ids: &[i64]) -> serde_json::Value {
     let base = start_server(&e.app).await;
-    let (status, answer) = lookup(&base, &json!({"features": features, "entities": {"item_id": ids}})).await;
+    let (status, answer) = lookup(
+        &base,
+        &json!({"features": features, "entities": {"item_id": ids}}),
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
     answer
 }
@@ -121,34 +134,81 @@ async fn llm_embedding_round_trip_with_per_row_errors() {
     .concat();
     let s = publish(&e, "emb", "in.jsonl", &rows, WriteMode::Merge).await;
     assert_eq!((s.rows_read, s.written, s.failed()), (7, 4, 3), "{s}");
-    let reasons: Vec<(usize, &str)> = s.failures.iter().map(|f| (f.line, f.message.as_str())).collect();
+    let reasons: Vec<(usize, &str)> = s
+        .failures
+        .iter()
+        .map(|f| (f.line, f.message.as_str()))
+        .collect();
     assert!(reasons[0].0 == 3 && reasons[0].1.contains("empty"), "{s}");
-    assert!(reasons[1].0 == 4 && reasons[1].1.contains("must be a string"), "{s}");
-    assert!(reasons[2].0 == 5 && reasons[2].1.contains("input rejected"), "{s}");
+    assert!(
+        reasons[1].0 == 4 && reasons[1].1.contains("must be a string"),
+        "{s}"
+    );
+    assert!(
+        reasons[2].0 == 5 && reasons[2].1.contains("input rejected"),
+        "{s}"
+    );
 
     // Batches of at most 3, blank text never sent, the 400 bisected down to the bad input.
     let requests = e.fake.requests.lock().unwrap().clone();
-    assert!(requests.iter().all(|r| r.len() <= 3 && r.iter().all(|t| !t.trim().is_empty())), "{requests:?}");
-    assert!(requests.contains(&vec!["POISON pill".to_string()]), "{requests:?}");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.len() <= 3 && r.iter().all(|t| !t.trim().is_empty())),
+        "{requests:?}"
+    );
+    assert!(
+        requests.contains(&vec!["POISON pill".to_string()]),
+        "{requests:?}"
+    );
 
     let answer = get(&e, &["emb:review_text"], &[1, 7, 6, 3, 99]).await;
     let col = column(&answer, "review_text");
-    assert_eq!(col["statuses"], json!(["PRESENT", "PRESENT", "NULL_VALUE", "NOT_FOUND", "NOT_FOUND"]));
-    let got: Vec<f32> = col["values"][0].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+    assert_eq!(
+        col["statuses"],
+        json!(["PRESENT", "PRESENT", "NULL_VALUE", "NOT_FOUND", "NOT_FOUND"])
+    );
+    let got: Vec<f32> = col["values"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
     assert_eq!(got, fake_vector("good dog food", DIMS));
-    let got7: Vec<f32> = col["values"][1].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+    let got7: Vec<f32> = col["values"][1]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
     assert_eq!(got7, fake_vector("fine lamp", DIMS));
     assert_eq!(col["event_timestamps"][0], "2025-05-09T00:00:00Z");
-    assert_eq!(column(&answer, "item_id")["values"], json!([1, 7, 6, 3, 99]));
+    assert_eq!(
+        column(&answer, "item_id")["values"],
+        json!([1, 7, 6, 3, 99])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_api_key_fails_the_publish_before_any_row() {
     let e = env_with_key("").await;
     let input = write_file(e.dir.path(), "in.jsonl", &line(1, "\"review_text\": \"x\""));
-    let err = e.app.publish(PublishRequest { view: "emb".into(), input, format: None, mode: WriteMode::Merge, no_transform: false }).await.unwrap_err();
+    let err = e
+        .app
+        .publish(PublishRequest {
+            view: "emb".into(),
+            input,
+            format: None,
+            mode: WriteMode::Merge,
+            no_transform: false,
+        })
+        .await
+        .unwrap_err();
     let msg = format!("{err:#}");
-    assert!(msg.contains("view emb") && msg.contains("api_key_file") && !msg.contains(API_KEY), "{msg}");
+    assert!(
+        msg.contains("view emb") && msg.contains("api_key_file") && !msg.contains(API_KEY),
+        "{msg}"
+    );
     assert!(e.fake.requests.lock().unwrap().is_empty());
 }
 
@@ -156,14 +216,30 @@ async fn missing_api_key_fails_the_publish_before_any_row() {
 async fn no_transform_publishes_pre_extracted_vectors_without_calls() {
     let e = env().await;
     let v: Vec<f32> = (0..DIMS).map(|i| i as f32 / 10.0).collect();
-    let rows = line(1, &format!("\"review_text_embedding\": {v:?}")) + &line(2, "\"review_text_embedding\": [1.0]");
+    let rows = line(1, &format!("\"review_text_embedding\": {v:?}"))
+        + &line(2, "\"review_text_embedding\": [1.0]");
     let input = write_file(e.dir.path(), "pre.jsonl", &rows);
-    let s = e.app.publish(PublishRequest { view: "emb".into(), input, format: None, mode: WriteMode::Merge, no_transform: true }).await.unwrap();
+    let s = e
+        .app
+        .publish(PublishRequest {
+            view: "emb".into(),
+            input,
+            format: None,
+            mode: WriteMode::Merge,
+            no_transform: true,
+        })
+        .await
+        .unwrap();
     assert_eq!((s.written, s.failed()), (1, 1), "{s}");
     assert!(s.failures[0].message.contains("expected 8"), "{s}");
     assert!(e.fake.requests.lock().unwrap().is_empty());
     let answer = get(&e, &["emb:review_text"], &[1]).await;
-    let got: Vec<f32> = column(&answer, "review_text")["values"][0].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+    let got: Vec<f32> = column(&answer, "review_text")["values"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
     assert_eq!(got, v);
 }
 
@@ -181,64 +257,154 @@ async fn passthrough_checks_dims_and_finiteness_per_row() {
     .concat();
     let s = publish(&e, "vec", "v.jsonl", &rows, WriteMode::Merge).await;
     assert_eq!((s.written, s.failed()), (2, 4), "{s}");
-    let msgs: Vec<String> = s.failures.iter().map(|f| format!("{}: {}", f.line, f.message)).collect();
-    assert!(msgs[0].starts_with("2:") && msgs[0].contains("expected 3"), "{msgs:?}");
-    assert!(msgs[1].starts_with("4:") && msgs[1].contains("not finite"), "{msgs:?}");
-    assert!(msgs[2].starts_with("5:") && msgs[2].contains("element 1"), "{msgs:?}");
-    assert!(msgs[3].starts_with("6:") && msgs[3].contains("element 0"), "{msgs:?}");
+    let msgs: Vec<String> = s
+        .failures
+        .iter()
+        .map(|f| format!("{}: {}", f.line, f.message))
+        .collect();
+    assert!(
+        msgs[0].starts_with("2:") && msgs[0].contains("expected 3"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[1].starts_with("4:") && msgs[1].contains("not finite"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[2].starts_with("5:") && msgs[2].contains("element 1"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[3].starts_with("6:") && msgs[3].contains("element 0"),
+        "{msgs:?}"
+    );
     let answer = get(&e, &["vec:v"], &[1, 2, 3]).await;
-    assert_eq!(column(&answer, "v")["values"], json!([[1.0, 2.0, 3.0], null, [0.5, 0.25, 4.0]]));
+    assert_eq!(
+        column(&answer, "v")["values"],
+        json!([[1.0, 2.0, 3.0], null, [0.5, 0.25, 4.0]])
+    );
 }
 
 fn now_rows(rows: &[(i64, &str)], ts: &str) -> String {
-    rows.iter().map(|(id, extra)| line(*id, &format!("{extra}\"ts\": \"{ts}\""))).collect()
+    rows.iter()
+        .map(|(id, extra)| line(*id, &format!("{extra}\"ts\": \"{ts}\"")))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn csv_publish_runs_the_udf_and_types_plain_fields() {
     let e = env().await;
     let now = now_rfc3339();
-    let csv = format!("item_id,price,title,ts\n1,5,cheap,{now}\n2,10,edge,{now}\n3,75.5,dear,{now}\n4,abc,bad,{now}\nx,1,bad key,{now}\n5,,no price,{now}\n");
+    let csv = format!(
+        "item_id,price,title,ts\n1,5,cheap,{now}\n2,10,edge,{now}\n3,75.5,dear,{now}\n4,abc,bad,{now}\nx,1,bad key,{now}\n5,,no price,{now}\n"
+    );
     let s = publish(&e, "stats", "s.csv", &csv, WriteMode::Merge).await;
     assert_eq!((s.rows_read, s.written, s.failed()), (6, 4, 2), "{s}");
-    assert!(s.failures[0].message.contains("field `price`") && s.failures[0].message.contains("\"abc\""), "{s}");
+    assert!(
+        s.failures[0].message.contains("field `price`")
+            && s.failures[0].message.contains("\"abc\""),
+        "{s}"
+    );
     assert!(s.failures[1].message.contains("item_id"), "{s}");
     let base = start_server(&e.app).await;
     let req = json!({"features": ["stats:price", "stats:bucket", "stats:title"], "entities": {"item_id": [1, 2, 3, 5]}, "full_feature_names": true});
     let (status, answer) = lookup(&base, &req).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["metadata"]["feature_names"], json!(["item_id", "stats__price", "stats__bucket", "stats__title"]));
-    assert_eq!(column(&answer, "stats__bucket")["values"], json!([0, 1, 2, null]));
-    assert_eq!(column(&answer, "stats__price")["values"], json!([5.0, 10.0, 75.5, null]));
-    assert_eq!(column(&answer, "stats__price")["statuses"], json!(["PRESENT", "PRESENT", "PRESENT", "NULL_VALUE"]));
-    assert_eq!(column(&answer, "stats__title")["values"], json!(["cheap", "edge", "dear", "no price"]));
+    assert_eq!(
+        answer["metadata"]["feature_names"],
+        json!(["item_id", "stats__price", "stats__bucket", "stats__title"])
+    );
+    assert_eq!(
+        column(&answer, "stats__bucket")["values"],
+        json!([0, 1, 2, null])
+    );
+    assert_eq!(
+        column(&answer, "stats__price")["values"],
+        json!([5.0, 10.0, 75.5, null])
+    );
+    assert_eq!(
+        column(&answer, "stats__price")["statuses"],
+        json!(["PRESENT", "PRESENT", "PRESENT", "NULL_VALUE"])
+    );
+    assert_eq!(
+        column(&answer, "stats__title")["values"],
+        json!(["cheap", "edge", "dear", "no price"])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn merge_upserts_and_overwrite_replaces() {
     let e = env().await;
     let now = now_rfc3339();
-    publish(&e, "stats", "a.jsonl", &now_rows(&[(1, "\"price\": 5, \"title\": \"a\", "), (2, "\"price\": 20, \"title\": \"b\", ")], &now), WriteMode::Merge).await;
-    let s = publish(&e, "stats", "b.jsonl", &now_rows(&[(1, "\"price\": 60, ")], &now), WriteMode::Merge).await;
+    publish(
+        &e,
+        "stats",
+        "a.jsonl",
+        &now_rows(
+            &[
+                (1, "\"price\": 5, \"title\": \"a\", "),
+                (2, "\"price\": 20, \"title\": \"b\", "),
+            ],
+            &now,
+        ),
+        WriteMode::Merge,
+    )
+    .await;
+    let s = publish(
+        &e,
+        "stats",
+        "b.jsonl",
+        &now_rows(&[(1, "\"price\": 60, ")], &now),
+        WriteMode::Merge,
+    )
+    .await;
     assert_eq!(s.written, 1, "{s}");
     let answer = get(&e, &["stats:price", "stats:bucket", "stats:title"], &[1, 2]).await;
     assert_eq!(column(&answer, "price")["values"], json!([60.0, 20.0]));
     assert_eq!(column(&answer, "bucket")["values"], json!([2, 1]));
-    assert_eq!(column(&answer, "title")["values"], json!(["a", "b"]), "merge keeps fields the input lacks");
+    assert_eq!(
+        column(&answer, "title")["values"],
+        json!(["a", "b"]),
+        "merge keeps fields the input lacks"
+    );
 
-    let s = publish(&e, "stats", "c.jsonl", &now_rows(&[(1, "\"price\": 7, ")], &now), WriteMode::Overwrite).await;
+    let s = publish(
+        &e,
+        "stats",
+        "c.jsonl",
+        &now_rows(&[(1, "\"price\": 7, ")], &now),
+        WriteMode::Overwrite,
+    )
+    .await;
     assert_eq!((s.written, s.deleted), (1, 1), "{s}");
     let answer = get(&e, &["stats:price", "stats:title"], &[1, 2]).await;
     assert_eq!(column(&answer, "price")["values"], json!([7.0, null]));
-    assert_eq!(column(&answer, "title")["statuses"], json!(["NULL_VALUE", "NOT_FOUND"]));
+    assert_eq!(
+        column(&answer, "title")["statuses"],
+        json!(["NULL_VALUE", "NOT_FOUND"])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn overwrite_with_failed_rows_deletes_nothing() {
     let e = env().await;
     let now = now_rfc3339();
-    publish(&e, "stats", "a.jsonl", &now_rows(&[(1, "\"price\": 5, "), (2, "\"price\": 6, ")], &now), WriteMode::Merge).await;
-    let s = publish(&e, "stats", "b.jsonl", &now_rows(&[(1, "\"price\": 8, "), (2, "\"price\": \"oops\", ")], &now), WriteMode::Overwrite).await;
+    publish(
+        &e,
+        "stats",
+        "a.jsonl",
+        &now_rows(&[(1, "\"price\": 5, "), (2, "\"price\": 6, ")], &now),
+        WriteMode::Merge,
+    )
+    .await;
+    let s = publish(
+        &e,
+        "stats",
+        "b.jsonl",
+        &now_rows(&[(1, "\"price\": 8, "), (2, "\"price\": \"oops\", ")], &now),
+        WriteMode::Overwrite,
+    )
+    .await;
     assert_eq!((s.written, s.deleted, s.failed()), (1, 0, 1), "{s}");
     let answer = get(&e, &["stats:price"], &[1, 2]).await;
     assert_eq!(column(&answer, "price")["values"], json!([8.0, 6.0]));
@@ -250,12 +416,29 @@ async fn an_older_event_never_overwrites_a_newer_one() {
     let now = wafer::ingest::now_micros();
     let newer = wafer::serve::timestamp(now);
     let older = wafer::serve::timestamp(now - 600_000_000);
-    publish(&e, "stats", "a.jsonl", &now_rows(&[(1, "\"price\": 5, ")], &newer), WriteMode::Merge).await;
-    let s = publish(&e, "stats", "b.jsonl", &now_rows(&[(1, "\"price\": 99, ")], &older), WriteMode::Merge).await;
+    publish(
+        &e,
+        "stats",
+        "a.jsonl",
+        &now_rows(&[(1, "\"price\": 5, ")], &newer),
+        WriteMode::Merge,
+    )
+    .await;
+    let s = publish(
+        &e,
+        "stats",
+        "b.jsonl",
+        &now_rows(&[(1, "\"price\": 99, ")], &older),
+        WriteMode::Merge,
+    )
+    .await;
     assert_eq!((s.written, s.stale), (0, 1), "{s}");
     let answer = get(&e, &["stats:price"], &[1]).await;
     assert_eq!(column(&answer, "price")["values"], json!([5.0]));
-    assert_eq!(column(&answer, "price")["event_timestamps"][0], json!(newer));
+    assert_eq!(
+        column(&answer, "price")["event_timestamps"][0],
+        json!(newer)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -263,10 +446,14 @@ async fn ttl_marks_old_values_outside_max_age() {
     let e = env().await;
     let now = wafer::ingest::now_micros();
     let old = wafer::serve::timestamp(now - 2 * 3_600_000_000);
-    let rows = now_rows(&[(1, "\"price\": 5, ")], &old) + &now_rows(&[(2, "\"price\": 6, ")], &wafer::serve::timestamp(now));
+    let rows = now_rows(&[(1, "\"price\": 5, ")], &old)
+        + &now_rows(&[(2, "\"price\": 6, ")], &wafer::serve::timestamp(now));
     publish(&e, "stats", "a.jsonl", &rows, WriteMode::Merge).await;
     let answer = get(&e, &["stats:price"], &[1, 2]).await;
-    assert_eq!(column(&answer, "price")["statuses"], json!(["OUTSIDE_MAX_AGE", "PRESENT"]));
+    assert_eq!(
+        column(&answer, "price")["statuses"],
+        json!(["OUTSIDE_MAX_AGE", "PRESENT"])
+    );
     assert_eq!(column(&answer, "price")["values"], json!([null, 6.0]));
 }
 
@@ -275,23 +462,68 @@ async fn bad_requests_are_4xx_naming_the_problem() {
     let e = env().await;
     let base = start_server(&e.app).await;
     let cases = [
-        (json!({"features": ["nope:x"], "entities": {"item_id": [1]}}), 404, "nope"),
-        (json!({"features": ["stats:nope"], "entities": {"item_id": [1]}}), 404, "nope"),
-        (json!({"features": ["stats"], "entities": {"item_id": [1]}}), 400, "view:feature"),
-        (json!({"features": ["stats:price"], "entities": {"user_id": [1]}}), 400, "item_id"),
-        (json!({"features": ["stats:price"], "entities": {"item_id": ["a"]}}), 400, "integer"),
-        (json!({"features": ["stats:price"], "entities": {"item_id": [1], "x": [1, 2]}}), 400, "keys"),
-        (json!({"features": [], "entities": {"item_id": [1]}}), 400, "features"),
-        (json!({"features": ["stats:price"], "entites": {"item_id": [1]}}), 400, "entites"),
+        (
+            json!({"features": ["nope:x"], "entities": {"item_id": [1]}}),
+            404,
+            "nope",
+        ),
+        (
+            json!({"features": ["stats:nope"], "entities": {"item_id": [1]}}),
+            404,
+            "nope",
+        ),
+        (
+            json!({"features": ["stats"], "entities": {"item_id": [1]}}),
+            400,
+            "view:feature",
+        ),
+        (
+            json!({"features": ["stats:price"], "entities": {"user_id": [1]}}),
+            400,
+            "item_id",
+        ),
+        (
+            json!({"features": ["stats:price"], "entities": {"item_id": ["a"]}}),
+            400,
+            "integer",
+        ),
+        (
+            json!({"features": ["stats:price"], "entities": {"item_id": [1], "x": [1, 2]}}),
+            400,
+            "keys",
+        ),
+        (
+            json!({"features": [], "entities": {"item_id": [1]}}),
+            400,
+            "features",
+        ),
+        (
+            json!({"features": ["stats:price"], "entites": {"item_id": [1]}}),
+            400,
+            "entites",
+        ),
     ];
     for (body, status, needle) in cases {
         let (got, answer) = lookup(&base, &body).await;
         assert_eq!(got, status, "{body} -> {answer}");
-        assert!(answer["error"].as_str().unwrap().contains(needle), "{body} -> {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(needle),
+            "{body} -> {answer}"
+        );
     }
-    let resp = reqwest::Client::new().post(format!("{base}/get-online-features")).body("{not json").send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/get-online-features"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
-    assert!(resp.text().await.unwrap().contains("malformed request body"));
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("malformed request body")
+    );
     let health = reqwest::get(format!("{base}/health")).await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
 }
@@ -300,11 +532,19 @@ async fn bad_requests_are_4xx_naming_the_problem() {
 async fn data_survives_a_restart() {
     let e = env().await;
     let now = now_rfc3339();
-    publish(&e, "stats", "a.jsonl", &now_rows(&[(1, "\"price\": 5, ")], &now), WriteMode::Merge).await;
+    publish(
+        &e,
+        "stats",
+        "a.jsonl",
+        &now_rows(&[(1, "\"price\": 5, ")], &now),
+        WriteMode::Merge,
+    )
+    .await;
     let cfg = e.dir.path().join("wafer.toml");
     drop(e.app);
     let app = App::open(Path::new(&cfg)).unwrap();
-    let got = wafer::cli::get_one(&app, "stats", "1").unwrap();
+    let got: serde_json::Value =
+        serde_json::from_str(&wafer::cli::get_one(&app, "stats", "1").unwrap()).unwrap();
     assert_eq!(got["price"]["value"], json!(5.0));
     assert_eq!(got["price"]["status"], "PRESENT");
     assert_eq!(got["title"]["status"], "NULL_VALUE");

@@ -42,7 +42,10 @@ fn records(n: i64, offset: i64) -> Vec<Record> {
             line: i as usize + 1,
             cells: vec![
                 ("item_id".into(), Value::Int64(offset + i)),
-                ("v".into(), Value::Vector((0..64).map(|d| (d as f32 + i as f32) / 100.0).collect())),
+                (
+                    "v".into(),
+                    Value::Vector((0..64).map(|d| (d as f32 + i as f32) / 100.0).collect()),
+                ),
                 ("price".into(), Value::Float64(i as f64)),
             ],
         })
@@ -59,7 +62,9 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("wafer.toml"), CONFIG).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let app = rt.block_on(async { App::open(&dir.path().join("wafer.toml")) }).unwrap();
+    let app = rt
+        .block_on(async { App::open(&dir.path().join("wafer.toml")) })
+        .unwrap();
     let pipeline = Pipeline::new(&app.registry, "vec", &app.engine, true).unwrap();
     for chunk in 0..ROWS / 1000 {
         let t = pipeline.run(records(1000, chunk * 1000), 1);
@@ -73,7 +78,11 @@ fn lookup(c: &mut Criterion) {
     let base = f.rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(wafer::serve::run(listener, f.app.state(), std::future::pending()));
+        tokio::spawn(wafer::serve::run(
+            listener,
+            f.app.state(),
+            std::future::pending(),
+        ));
         format!("http://{addr}/get-online-features")
     });
     let client = reqwest::Client::new();
@@ -82,11 +91,30 @@ fn lookup(c: &mut Criterion) {
         let keys: Vec<i64> = (0..n as i64).map(|i| (i * 97) % ROWS).collect();
         let ekeys: Vec<EntityKey> = keys.iter().map(|k| EntityKey::Int(*k)).collect();
         g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::new("store_get_many", n), &ekeys, |b, k| b.iter(|| f.app.store.get_many("vec", black_box(k)).unwrap()));
-        let body = serde_json::to_vec(&serde_json::json!({"features": ["vec:v", "vec:price"], "entities": {"item_id": keys}})).unwrap();
-        g.bench_with_input(BenchmarkId::new("http_get_online_features", n), &body, |b, body| {
-            b.to_async(&f.rt).iter(|| async { client.post(&base).body(body.clone()).send().await.unwrap().bytes().await.unwrap() })
+        g.bench_with_input(BenchmarkId::new("store_get_many", n), &ekeys, |b, k| {
+            b.iter(|| f.app.store.get_many("vec", black_box(k)).unwrap())
         });
+        let body = serde_json::to_vec(
+            &serde_json::json!({"features": ["vec:v", "vec:price"], "entities": {"item_id": keys}}),
+        )
+        .unwrap();
+        g.bench_with_input(
+            BenchmarkId::new("http_get_online_features", n),
+            &body,
+            |b, body| {
+                b.to_async(&f.rt).iter(|| async {
+                    client
+                        .post(&base)
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .unwrap()
+                        .bytes()
+                        .await
+                        .unwrap()
+                })
+            },
+        );
     }
     g.finish();
 }
@@ -96,9 +124,20 @@ fn multi_get(c: &mut Criterion) {
     let keys: Vec<EntityKey> = (0..100).map(|i| EntityKey::Int((i * 97) % ROWS)).collect();
     let mut g = c.benchmark_group("multi_get_100");
     g.throughput(Throughput::Elements(100));
-    g.bench_function("batched", |b| b.iter(|| f.app.store.get_many("vec", black_box(&keys)).unwrap()));
+    g.bench_function("batched", |b| {
+        b.iter(|| f.app.store.get_many("vec", black_box(&keys)).unwrap())
+    });
     g.bench_function("single_gets", |b| {
-        b.iter(|| keys.iter().map(|k| f.app.store.get_many("vec", std::slice::from_ref(k)).unwrap()).count())
+        b.iter(|| {
+            keys.iter()
+                .map(|k| {
+                    f.app
+                        .store
+                        .get_many("vec", std::slice::from_ref(k))
+                        .unwrap()
+                })
+                .count()
+        })
     });
     g.finish();
 }
@@ -111,12 +150,18 @@ fn ingest(c: &mut Criterion) {
     let batch = records(256, 0);
     let mut g = c.benchmark_group("ingest_256_rows");
     g.throughput(Throughput::Elements(256));
-    for (name, p) in [("wasm_passthrough", &with_wasm), ("native_no_transform", &without)] {
+    for (name, p) in [
+        ("wasm_passthrough", &with_wasm),
+        ("native_no_transform", &without),
+    ] {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let t = p.run(batch.clone(), 2);
                 assert!(t.failures.is_empty());
-                f.app.store.write("vec", t.rows, WriteMode::Overwrite).unwrap()
+                f.app
+                    .store
+                    .write("vec", t.rows, WriteMode::Overwrite)
+                    .unwrap()
             })
         });
     }
@@ -125,24 +170,51 @@ fn ingest(c: &mut Criterion) {
 
 fn udf(c: &mut Criterion) {
     let engine = PluginEngine::new(Arc::new(EmbedService::default()), Limits::default()).unwrap();
-    let plugin = engine.load("bucketize", wafer::registry::builtin_plugin("bucketize").unwrap()).unwrap();
+    let plugin = engine
+        .load(
+            "bucketize",
+            wafer::registry::builtin_plugin("bucketize").unwrap(),
+        )
+        .unwrap();
     let boundaries = "10, 25, 50, 100, 250, 1000";
-    let opts = vec![("input".into(), "x".into()), ("output".into(), "b".into()), ("boundaries".into(), boundaries.into())];
+    let opts = vec![
+        ("input".into(), "x".into()),
+        ("output".into(), "b".into()),
+        ("boundaries".into(), boundaries.into()),
+    ];
     let pool = plugin.pool("bench", opts).unwrap();
     let native_b = bucketize::parse_boundaries(boundaries).unwrap();
     let mut g = c.benchmark_group("udf_bucketize");
     for n in [1usize, 1024] {
         let xs: Vec<f64> = (0..n).map(|i| (i * 7 % 1500) as f64).collect();
         g.throughput(Throughput::Elements(n as u64));
-        let batch = Batch { columns: vec!["x".into()], rows: xs.iter().map(|x| vec![Value::Float64(*x)]).collect() };
-        g.bench_with_input(BenchmarkId::new("wasm", n), &batch, |b, batch| b.iter(|| pool.transform(batch.clone()).unwrap()));
+        let batch = Batch {
+            columns: vec!["x".into()],
+            rows: xs.iter().map(|x| vec![Value::Float64(*x)]).collect(),
+        };
+        g.bench_with_input(BenchmarkId::new("wasm", n), &batch, |b, batch| {
+            b.iter(|| pool.transform(batch.clone()).unwrap())
+        });
         // The native baseline does the same per-row work the host does around
         // a plugin: read typed cells, bucket, produce typed cells.
         g.bench_with_input(BenchmarkId::new("native", n), &batch, |b, batch| {
             b.iter(|| {
                 let batch = batch.clone(); // the Wasm side moves an owned batch too
-                let xs: Vec<Option<f64>> = batch.rows.iter().map(|r| if let Value::Float64(x) = r[0] { Some(x) } else { None }).collect();
-                bucketize::bucket_all(&native_b, &xs).into_iter().map(|r| Value::Int64(r.unwrap().unwrap())).collect::<Vec<_>>()
+                let xs: Vec<Option<f64>> = batch
+                    .rows
+                    .iter()
+                    .map(|r| {
+                        if let Value::Float64(x) = r[0] {
+                            Some(x)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
+                bucketize::bucket_all(&native_b, &xs)
+                    .into_iter()
+                    .map(|r| Value::Int64(r.unwrap().unwrap()))
+                    .collect::<Vec<_>>()
             })
         });
     }

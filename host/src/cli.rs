@@ -17,10 +17,20 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser, Debug)]
-#[command(name = "wafer", version, about = "Edge feature store: Wasm transformations, embedded RocksDB, Feast-compatible lookups")]
+#[command(
+    name = "wafer",
+    version,
+    about = "Edge feature store: Wasm transformations, embedded RocksDB, Feast-compatible lookups"
+)]
 pub struct Cli {
     /// Config file (TOML). Relative paths inside it are relative to its directory.
-    #[arg(short, long, global = true, env = "WAFER_CONFIG", default_value = "wafer.toml")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "WAFER_CONFIG",
+        default_value = "wafer.toml"
+    )]
     pub config: PathBuf,
     #[command(subcommand)]
     pub command: Command,
@@ -102,20 +112,33 @@ impl App {
     pub fn open(config: &Path) -> anyhow::Result<Self> {
         let config = Config::load(config)?;
         let store_path = config.store_path();
-        let store = Store::open(&store_path, config.views.iter().map(|v| v.name.get_ref().as_str()))?;
+        let store = Store::open(
+            &store_path,
+            config.views.iter().map(|v| v.name.get_ref().as_str()),
+        )?;
         let embed = Arc::new(EmbedService::new(&config.llms, config.base_dir()));
         let engine = PluginEngine::new(embed, Limits::default())?;
-        Ok(App { registry: Arc::new(Registry::new(config)), store: Arc::new(store), engine })
+        Ok(App {
+            registry: Arc::new(Registry::new(config)),
+            store: Arc::new(store),
+            engine,
+        })
     }
 
     pub fn state(&self) -> AppState {
-        AppState { registry: self.registry.clone(), store: self.store.clone() }
+        AppState {
+            registry: self.registry.clone(),
+            store: self.store.clone(),
+        }
     }
 
     /// Publish on a blocking thread (plugins block on the runtime for `embed`).
     pub async fn publish(&self, req: PublishRequest) -> anyhow::Result<Summary> {
         let app = self.clone();
-        let summary = tokio::task::spawn_blocking(move || ingest::publish(&app.registry, &app.store, &app.engine, &req)).await??;
+        let summary = tokio::task::spawn_blocking(move || {
+            ingest::publish(&app.registry, &app.store, &app.engine, &req)
+        })
+        .await??;
         Ok(summary)
     }
 }
@@ -123,7 +146,9 @@ impl App {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Runtime::new().expect("start the async runtime");
@@ -138,7 +163,9 @@ pub fn main() -> ExitCode {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Quickstart { dir, listen, once } => crate::quickstart::run(&dir, listen, once).await,
+        Command::Quickstart { dir, listen, once } => {
+            crate::quickstart::run(&dir, listen, once).await
+        }
         Command::Views => {
             let config = Config::load(&cli.config)?;
             print!("{}", describe_views(&Registry::new(config)));
@@ -147,55 +174,123 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { listen } => {
             let app = App::open(&cli.config)?;
             let addr = listen.unwrap_or(app.registry.config.server.listen);
-            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-            tracing::info!("serving {} views on http://{}", app.registry.views().len(), listener.local_addr()?);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            tracing::info!(
+                "serving {} views on http://{}",
+                app.registry.views().len(),
+                listener.local_addr()?
+            );
             serve::run(listener, app.state(), shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Publish { view, input, mode, no_transform, format } => {
+        Command::Publish {
+            view,
+            input,
+            mode,
+            no_transform,
+            format,
+        } => {
             let app = App::open(&cli.config)?;
-            let summary = app.publish(PublishRequest { view, input, format, mode: mode.into(), no_transform }).await?;
+            let summary = app
+                .publish(PublishRequest {
+                    view,
+                    input,
+                    format,
+                    mode: mode.into(),
+                    no_transform,
+                })
+                .await?;
             println!("{summary}");
             // Partial success is not success for a script: 2 = some rows failed.
-            Ok(if summary.failed() > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+            Ok(if summary.failed() > 0 {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Get { view, key } => {
             let app = App::open(&cli.config)?;
-            let answer = get_one(&app, &view, &key)?;
-            println!("{}", serde_json::to_string_pretty(&answer)?);
+            println!("{}", get_one(&app, &view, &key)?);
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-/// One entity's features as `{feature: {value, status, event_timestamp}}`.
-pub fn get_one(app: &App, view: &str, key: &str) -> anyhow::Result<serde_json::Value> {
-    let v = app.registry.view(view).with_context(|| format!("no feature view named {view:?}"))?;
+/// One entity's features as pretty JSON: `{feature: {value, status, event_timestamp}}`,
+/// join key first.
+pub fn get_one(app: &App, view: &str, key: &str) -> anyhow::Result<String> {
+    let v = app
+        .registry
+        .view(view)
+        .with_context(|| format!("no feature view named {view:?}"))?;
     let key_json = match v.key_type {
-        crate::config::FieldType::Int64 => serde_json::Value::from(key.parse::<i64>().with_context(|| format!("key {key:?} must be an integer"))?),
+        crate::config::FieldType::Int64 => serde_json::Value::from(
+            key.parse::<i64>()
+                .with_context(|| format!("key {key:?} must be an integer"))?,
+        ),
         _ => serde_json::Value::from(key),
     };
-    let features: Vec<String> = v.fields.iter().map(|f| format!("{view}:{}", f.name)).collect();
-    let request = serde_json::json!({"features": features, "entities": {v.join_key.clone(): [key_json]}});
-    let answer = serve::lookup_json(&app.state(), &serde_json::to_vec(&request)?).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-    let mut out = serde_json::Map::new();
-    let names = answer["metadata"]["feature_names"].as_array().cloned().unwrap_or_default();
-    for (name, col) in names.iter().zip(answer["results"].as_array().into_iter().flatten()) {
-        let cell = serde_json::json!({"value": col["values"][0], "status": col["statuses"][0], "event_timestamp": col["event_timestamps"][0]});
-        out.insert(name.as_str().unwrap_or_default().to_string(), cell);
+    let features: Vec<String> = v
+        .fields
+        .iter()
+        .map(|f| format!("{view}:{}", f.name))
+        .collect();
+    let request =
+        serde_json::json!({"features": features, "entities": {v.join_key.clone(): [key_json]}});
+    let answer = serve::answer(&app.state(), &serde_json::to_vec(&request)?)
+        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    Ok(serde_json::to_string_pretty(&OneRow(answer))?)
+}
+
+#[derive(serde::Serialize)]
+struct OneCell<'a> {
+    value: &'a serve::Cell,
+    status: &'a str,
+    event_timestamp: &'a str,
+}
+
+/// Serializes a one-row answer as a map from feature name to its cell.
+struct OneRow(serve::Answer);
+
+impl serde::Serialize for OneRow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.results.len()))?;
+        for (name, col) in self.0.metadata.feature_names.iter().zip(&self.0.results) {
+            let cell = OneCell {
+                value: &col.values[0],
+                status: col.statuses[0],
+                event_timestamp: &col.event_timestamps[0],
+            };
+            map.serialize_entry(name, &cell)?;
+        }
+        map.end()
     }
-    Ok(serde_json::Value::Object(out))
 }
 
 pub fn describe_views(registry: &Registry) -> String {
     let mut s = String::new();
     for v in registry.views() {
-        let ttl = v.ttl.map_or("none".to_string(), |t| humantime::format_duration(t).to_string());
-        s += &format!("{}  (entity {}, key {} {}, ttl {ttl})\n", v.name, v.entity, v.join_key, v.key_type.name());
+        let ttl = v.ttl.map_or("none".to_string(), |t| {
+            humantime::format_duration(t).to_string()
+        });
+        s += &format!(
+            "{}  (entity {}, key {} {}, ttl {ttl})\n",
+            v.name,
+            v.entity,
+            v.join_key,
+            v.key_type.name()
+        );
         for f in &v.fields {
             let dims = f.dimensions.map(|d| format!("[{d}]")).unwrap_or_default();
             let t = f.transform.as_ref().map_or(String::new(), |t| {
-                let llm = t.llm.as_ref().map(|l| format!(", llm {l}")).unwrap_or_default();
+                let llm = t
+                    .llm
+                    .as_ref()
+                    .map(|l| format!(", llm {l}"))
+                    .unwrap_or_default();
                 format!("  <- {}({}{llm})", t.plugin, t.inputs.join(", "))
             });
             s += &format!("  {} {}{dims}{t}\n", f.name, f.ty.name());
@@ -209,7 +304,8 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]

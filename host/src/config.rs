@@ -16,11 +16,24 @@ pub const BUILTIN_PLUGINS: &[&str] = &["llm-embedding", "passthrough", "bucketiz
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: cannot read config: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}:{column}: {message}")]
-    Parse { path: PathBuf, line: usize, column: usize, message: String },
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("{path}:{line}: `{key}`: {message}")]
-    Invalid { path: PathBuf, line: usize, key: String, message: String },
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
 }
 
 /// A loaded, validated configuration.
@@ -150,7 +163,11 @@ pub enum FieldType {
 impl FieldType {
     /// Accepts the PAI / MaxCompute spellings too (`BIGINT`, `DOUBLE`, `ARRAY<FLOAT>`).
     pub fn parse(s: &str) -> Option<Self> {
-        let t: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+        let t: String = s
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_lowercase();
         Some(match t.as_str() {
             "bool" | "boolean" => Self::Bool,
             "int64" | "bigint" | "int" | "int32" | "integer" => Self::Int64,
@@ -187,7 +204,9 @@ impl TransformConfig {
 
 impl ViewConfig {
     pub fn ttl(&self) -> Option<Duration> {
-        self.ttl.as_ref().and_then(|t| parse_ttl(t.get_ref()).ok().flatten())
+        self.ttl
+            .as_ref()
+            .and_then(|t| parse_ttl(t.get_ref()).ok().flatten())
     }
 
     pub fn primary_key(&self) -> Option<&FieldConfig> {
@@ -197,8 +216,10 @@ impl ViewConfig {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let src = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(path, &src)
     }
 
@@ -206,7 +227,12 @@ impl Config {
     pub fn parse(path: &Path, src: &str) -> Result<Self, ConfigError> {
         let raw: RawConfig = toml::from_str(src).map_err(|e| {
             let (line, column) = e.span().map_or((0, 0), |s| line_col(src, s.start));
-            ConfigError::Parse { path: path.to_path_buf(), line, column, message: e.message().to_string() }
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
         })?;
         let config = Config {
             path: path.to_path_buf(),
@@ -216,17 +242,29 @@ impl Config {
             entities: raw.entity,
             views: raw.feature_view,
         };
-        Validator { path, src, config: &config }.run()?;
+        Validator {
+            path,
+            src,
+            config: &config,
+        }
+        .run()?;
         Ok(config)
     }
 
     pub fn base_dir(&self) -> &Path {
-        self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+        self.path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
     }
 
     /// A path from the config, resolved against the config file's directory.
     pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() { p.to_path_buf() } else { self.base_dir().join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir().join(p)
+        }
     }
 
     pub fn store_path(&self) -> PathBuf {
@@ -265,14 +303,19 @@ struct RawConfig {
 pub fn parse_ttl(s: &str) -> Result<Option<Duration>, String> {
     match s.trim() {
         "0" | "none" | "" => Ok(None),
-        t => humantime::parse_duration(t).map(Some).map_err(|e| e.to_string()),
+        t => humantime::parse_duration(t)
+            .map(Some)
+            .map_err(|e| e.to_string()),
     }
 }
 
 fn line_col(src: &str, offset: usize) -> (usize, usize) {
     let before = &src[..offset.min(src.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
     (line, column)
 }
 
@@ -280,7 +323,9 @@ fn default_store_path() -> PathBuf {
     PathBuf::from("data")
 }
 fn default_store() -> StoreConfig {
-    StoreConfig { path: default_store_path() }
+    StoreConfig {
+        path: default_store_path(),
+    }
 }
 fn default_listen() -> SocketAddr {
     // Feast's feature server port.
@@ -290,7 +335,10 @@ fn default_max_keys() -> usize {
     10_000
 }
 fn default_server() -> ServerConfig {
-    ServerConfig { listen: default_listen(), max_keys_per_request: default_max_keys() }
+    ServerConfig {
+        listen: default_listen(),
+        max_keys_per_request: default_max_keys(),
+    }
 }
 fn default_concurrency() -> Spanned<usize> {
     Spanned::new(0..0, 4)
@@ -319,7 +367,12 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn err<T>(&self, span: std::ops::Range<usize>, key: String, message: impl Into<String>) -> Result<T, ConfigError> {
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        key: String,
+        message: impl Into<String>,
+    ) -> Result<T, ConfigError> {
         Err(ConfigError::Invalid {
             path: self.path.to_path_buf(),
             line: line_col(self.src, span.start).0,
@@ -340,7 +393,14 @@ impl Validator<'_> {
             let t = FieldType::parse(e.key_type.get_ref());
             if !matches!(t, Some(FieldType::Int64 | FieldType::String)) {
                 let key = format!("entity[{}].type", e.name.get_ref());
-                return self.err(e.key_type.span(), key, format!("{:?}: an entity key is int64 or string", e.key_type.get_ref()));
+                return self.err(
+                    e.key_type.span(),
+                    key,
+                    format!(
+                        "{:?}: an entity key is int64 or string",
+                        e.key_type.get_ref()
+                    ),
+                );
             }
         }
         for v in &c.views {
@@ -349,11 +409,19 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn unique<'s>(&self, names: impl Iterator<Item = &'s Spanned<String>>, what: &str) -> Result<(), ConfigError> {
+    fn unique<'s>(
+        &self,
+        names: impl Iterator<Item = &'s Spanned<String>>,
+        what: &str,
+    ) -> Result<(), ConfigError> {
         let mut seen = HashSet::new();
         for n in names {
             if !seen.insert(n.get_ref()) {
-                return self.err(n.span(), format!("{what}.name"), format!("duplicate {what} name {:?}", n.get_ref()));
+                return self.err(
+                    n.span(),
+                    format!("{what}.name"),
+                    format!("duplicate {what} name {:?}", n.get_ref()),
+                );
             }
         }
         Ok(())
@@ -362,16 +430,32 @@ impl Validator<'_> {
     fn llm(&self, llm: &LlmConfig) -> Result<(), ConfigError> {
         let key = |k: &str| format!("llm[{}].{k}", llm.name.get_ref());
         if reqwest::Url::parse(llm.base_url.get_ref()).is_err() {
-            return self.err(llm.base_url.span(), key("base_url"), format!("{:?} is not a URL", llm.base_url.get_ref()));
+            return self.err(
+                llm.base_url.span(),
+                key("base_url"),
+                format!("{:?} is not a URL", llm.base_url.get_ref()),
+            );
         }
         if llm.api_key_env.is_some() && llm.api_key_file.is_some() {
-            return self.err(llm.name.span(), key("api_key_file"), "set api_key_env or api_key_file, not both");
+            return self.err(
+                llm.name.span(),
+                key("api_key_file"),
+                "set api_key_env or api_key_file, not both",
+            );
         }
         if *llm.batch_size.get_ref() == 0 {
-            return self.err(llm.batch_size.span(), key("batch_size"), "must be at least 1");
+            return self.err(
+                llm.batch_size.span(),
+                key("batch_size"),
+                "must be at least 1",
+            );
         }
         if *llm.concurrency.get_ref() == 0 {
-            return self.err(llm.concurrency.span(), key("concurrency"), "must be at least 1");
+            return self.err(
+                llm.concurrency.span(),
+                key("concurrency"),
+                "must be at least 1",
+            );
         }
         if let Some(d) = &llm.dimensions
             && *d.get_ref() == 0
@@ -385,17 +469,31 @@ impl Validator<'_> {
         let vname = v.name.get_ref();
         let key = |k: &str| format!("feature_view[{vname}].{k}");
         let Some(entity) = self.config.entity(v.entity.get_ref()) else {
-            return self.err(v.entity.span(), key("entity"), format!("no [[entity]] named {:?}", v.entity.get_ref()));
+            return self.err(
+                v.entity.span(),
+                key("entity"),
+                format!("no [[entity]] named {:?}", v.entity.get_ref()),
+            );
         };
         if let Some(ttl) = &v.ttl
             && let Err(e) = parse_ttl(ttl.get_ref())
         {
-            return self.err(ttl.span(), key("ttl"), format!("{:?}: {e} (use e.g. \"30d\", \"12h\" or \"0\")", ttl.get_ref()));
+            return self.err(
+                ttl.span(),
+                key("ttl"),
+                format!(
+                    "{:?}: {e} (use e.g. \"30d\", \"12h\" or \"0\")",
+                    ttl.get_ref()
+                ),
+            );
         }
         if *v.batch_size.get_ref() == 0 {
             return self.err(v.batch_size.span(), key("batch_size"), "must be at least 1");
         }
-        self.unique(v.fields.iter().map(|f| &f.name), &format!("feature_view[{vname}].fields"))?;
+        self.unique(
+            v.fields.iter().map(|f| &f.name),
+            &format!("feature_view[{vname}].fields"),
+        )?;
         let pks: Vec<_> = v.fields.iter().filter(|f| f.primary_key).collect();
         if pks.len() != 1 {
             let msg = format!(
@@ -407,12 +505,24 @@ impl Validator<'_> {
         }
         let pk = pks[0];
         if pk.name.get_ref() != &entity.join_key {
-            let msg = format!("primary key must be the entity's join key {:?}", entity.join_key);
+            let msg = format!(
+                "primary key must be the entity's join key {:?}",
+                entity.join_key
+            );
             return self.err(pk.name.span(), key("fields.name"), msg);
         }
-        if FieldType::parse(pk.field_type.get_ref()) != FieldType::parse(entity.key_type.get_ref()) {
-            let msg = format!("primary key type {:?} differs from entity type {:?}", pk.field_type.get_ref(), entity.key_type.get_ref());
-            return self.err(pk.field_type.span(), key(&format!("fields[{}].type", pk.name.get_ref())), msg);
+        if FieldType::parse(pk.field_type.get_ref()) != FieldType::parse(entity.key_type.get_ref())
+        {
+            let msg = format!(
+                "primary key type {:?} differs from entity type {:?}",
+                pk.field_type.get_ref(),
+                entity.key_type.get_ref()
+            );
+            return self.err(
+                pk.field_type.span(),
+                key(&format!("fields[{}].type", pk.name.get_ref())),
+                msg,
+            );
         }
         for f in &v.fields {
             self.field(vname, f)?;
@@ -423,31 +533,55 @@ impl Validator<'_> {
     fn field(&self, vname: &str, f: &FieldConfig) -> Result<(), ConfigError> {
         let key = |k: &str| format!("feature_view[{vname}].fields[{}].{k}", f.name.get_ref());
         let Some(ty) = FieldType::parse(f.field_type.get_ref()) else {
-            let msg = format!("unknown type {:?} (bool, int64, float64, string, bytes, array<float>)", f.field_type.get_ref());
+            let msg = format!(
+                "unknown type {:?} (bool, int64, float64, string, bytes, array<float>)",
+                f.field_type.get_ref()
+            );
             return self.err(f.field_type.span(), key("type"), msg);
         };
         let Some(t) = &f.transform else { return Ok(()) };
         if f.primary_key {
-            return self.err(t.plugin.span(), key("transform"), "the primary key cannot be transformed");
+            return self.err(
+                t.plugin.span(),
+                key("transform"),
+                "the primary key cannot be transformed",
+            );
         }
         let plugin = t.plugin.get_ref();
         if plugin.ends_with(".wasm") {
             let p = self.config.resolve(Path::new(plugin));
             if !p.is_file() {
-                return self.err(t.plugin.span(), key("transform.plugin"), format!("no such file: {}", p.display()));
+                return self.err(
+                    t.plugin.span(),
+                    key("transform.plugin"),
+                    format!("no such file: {}", p.display()),
+                );
             }
         } else if !BUILTIN_PLUGINS.contains(&plugin.as_str()) {
-            let msg = format!("{plugin:?} is neither a built-in ({}) nor a path to a .wasm file", BUILTIN_PLUGINS.join(", "));
+            let msg = format!(
+                "{plugin:?} is neither a built-in ({}) nor a path to a .wasm file",
+                BUILTIN_PLUGINS.join(", ")
+            );
             return self.err(t.plugin.span(), key("transform.plugin"), msg);
         }
         if matches!(plugin.as_str(), "llm-embedding" | "passthrough") && ty != FieldType::Vector {
-            return self.err(f.field_type.span(), key("type"), format!("plugin {plugin} produces array<float>"));
+            return self.err(
+                f.field_type.span(),
+                key("type"),
+                format!("plugin {plugin} produces array<float>"),
+            );
         }
         match (&t.llm, plugin.as_str()) {
-            (Some(llm), _) if self.config.llm(llm.get_ref()).is_none() => {
-                self.err(llm.span(), key("transform.llm"), format!("no [[llm]] named {:?}", llm.get_ref()))
-            }
-            (None, "llm-embedding") => self.err(t.plugin.span(), key("transform.llm"), "llm-embedding needs `llm`, the name of an [[llm]]"),
+            (Some(llm), _) if self.config.llm(llm.get_ref()).is_none() => self.err(
+                llm.span(),
+                key("transform.llm"),
+                format!("no [[llm]] named {:?}", llm.get_ref()),
+            ),
+            (None, "llm-embedding") => self.err(
+                t.plugin.span(),
+                key("transform.llm"),
+                "llm-embedding needs `llm`, the name of an [[llm]]",
+            ),
             _ => Ok(()),
         }
     }
@@ -491,7 +625,10 @@ fields = [
     fn unknown_entity_names_line_and_key() {
         let src = BASE.replace("entity = \"item\"", "entity = \"user\"");
         let e = parse(&src).unwrap_err().to_string();
-        assert!(e.starts_with("wafer.toml:9: `feature_view[v].entity`"), "{e}");
+        assert!(
+            e.starts_with("wafer.toml:9: `feature_view[v].entity`"),
+            "{e}"
+        );
         assert!(e.contains("\"user\""), "{e}");
     }
 
@@ -503,14 +640,21 @@ fields = [
 
     #[test]
     fn unknown_key_is_rejected() {
-        let e = parse("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n").unwrap_err().to_string();
+        let e = parse("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("wafer.toml:3:") && e.contains("lisen"), "{e}");
     }
 
     #[test]
     fn bad_type_and_missing_llm() {
-        let e = parse(&BASE.replace("DOUBLE", "DECIMAL")).unwrap_err().to_string();
-        assert!(e.contains("fields[price].type") && e.contains("DECIMAL"), "{e}");
+        let e = parse(&BASE.replace("DOUBLE", "DECIMAL"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("fields[price].type") && e.contains("DECIMAL"),
+            "{e}"
+        );
         let src = BASE.replace(
             "{ name = \"price\", type = \"DOUBLE\" }",
             "{ name = \"e\", type = \"ARRAY<FLOAT>\", transform = { plugin = \"llm-embedding\", llm = \"nope\" } }",
@@ -521,7 +665,9 @@ fields = [
 
     #[test]
     fn primary_key_must_match_entity() {
-        let e = parse(&BASE.replace("primary_key = true", "primary_key = false")).unwrap_err().to_string();
+        let e = parse(&BASE.replace("primary_key = true", "primary_key = false"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("exactly one field with primary_key"), "{e}");
     }
 

@@ -36,7 +36,10 @@ pub struct EmbedError {
 
 impl EmbedError {
     fn new(kind: EmbedErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 }
 
@@ -74,31 +77,61 @@ pub struct EmbedService {
 impl EmbedService {
     /// Clients for every `[[llm]]`; `base_dir` resolves relative `api_key_file`s.
     pub fn new(configs: &[LlmConfig], base_dir: &Path) -> Self {
-        let llms = configs.iter().map(|c| (c.name.get_ref().clone(), Arc::new(LlmClient::new(c, base_dir)))).collect();
+        let llms = configs
+            .iter()
+            .map(|c| {
+                (
+                    c.name.get_ref().clone(),
+                    Arc::new(LlmClient::new(c, base_dir)),
+                )
+            })
+            .collect();
         Self { llms }
     }
 
     /// `Err(reason)` when `llm` cannot be called (unknown, or its API key is missing).
     pub fn ready(&self, llm: &str) -> Result<(), String> {
-        let client = self.llms.get(llm).ok_or_else(|| format!("no [[llm]] named {llm:?}"))?;
+        let client = self
+            .llms
+            .get(llm)
+            .ok_or_else(|| format!("no [[llm]] named {llm:?}"))?;
         client.api_key.as_ref().map(|_| ()).map_err(Clone::clone)
     }
 
     /// Embed `texts` with `llm`: one result per text, in order.
     pub async fn embed(&self, llm: &str, texts: Vec<String>) -> Vec<EmbedResult> {
         let Some(client) = self.llms.get(llm) else {
-            let e = EmbedError::new(EmbedErrorKind::UnknownLlm, format!("no [[llm]] named {llm:?}"));
+            let e = EmbedError::new(
+                EmbedErrorKind::UnknownLlm,
+                format!("no [[llm]] named {llm:?}"),
+            );
             return vec![Err(e); texts.len()];
         };
         if let Err(reason) = &client.api_key {
-            return vec![Err(EmbedError::new(EmbedErrorKind::Unauthorized, reason.clone())); texts.len()];
+            return vec![
+                Err(EmbedError::new(
+                    EmbedErrorKind::Unauthorized,
+                    reason.clone()
+                ));
+                texts.len()
+            ];
         }
         let mut results: Vec<Option<EmbedResult>> = texts
             .iter()
-            .map(|t| t.trim().is_empty().then(|| Err(EmbedError::new(EmbedErrorKind::InvalidInput, "text is empty"))))
+            .map(|t| {
+                t.trim().is_empty().then(|| {
+                    Err(EmbedError::new(
+                        EmbedErrorKind::InvalidInput,
+                        "text is empty",
+                    ))
+                })
+            })
             .collect();
-        let todo: Vec<(usize, String)> =
-            texts.into_iter().enumerate().filter(|(i, _)| results[*i].is_none()).collect();
+        let todo: Vec<(usize, String)> = texts
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| results[*i].is_none())
+            .collect();
         let mut tasks = tokio::task::JoinSet::new();
         for chunk in todo.chunks(client.batch_size) {
             let (idx, chunk): (Vec<usize>, Vec<String>) = chunk.iter().cloned().unzip();
@@ -107,9 +140,14 @@ impl EmbedService {
         }
         while let Some(joined) = tasks.join_next().await {
             let (idx, answers) = joined.expect("embedding task panicked");
-            idx.into_iter().zip(answers).for_each(|(i, v)| results[i] = Some(v));
+            idx.into_iter()
+                .zip(answers)
+                .for_each(|(i, v)| results[i] = Some(v));
         }
-        results.into_iter().map(|r| r.expect("every text answered")).collect()
+        results
+            .into_iter()
+            .map(|r| r.expect("every text answered"))
+            .collect()
     }
 }
 
@@ -130,12 +168,20 @@ impl LlmClient {
         let api_key = match (&c.api_key_env, &c.api_key_file) {
             (Some(var), _) => match std::env::var(var) {
                 Ok(k) if !k.trim().is_empty() => Ok(Some(ApiKey(k.trim().to_string()))),
-                _ => Err(format!("llm {name:?}: environment variable {var} (api_key_env) is not set")),
+                _ => Err(format!(
+                    "llm {name:?}: environment variable {var} (api_key_env) is not set"
+                )),
             },
             (None, Some(file)) => match std::fs::read_to_string(base_dir.join(file)) {
                 Ok(k) if !k.trim().is_empty() => Ok(Some(ApiKey(k.trim().to_string()))),
-                Ok(_) => Err(format!("llm {name:?}: api_key_file {} is empty", file.display())),
-                Err(e) => Err(format!("llm {name:?}: cannot read api_key_file {}: {e}", file.display())),
+                Ok(_) => Err(format!(
+                    "llm {name:?}: api_key_file {} is empty",
+                    file.display()
+                )),
+                Err(e) => Err(format!(
+                    "llm {name:?}: cannot read api_key_file {}: {e}",
+                    file.display()
+                )),
             },
             (None, None) => Ok(None),
         };
@@ -158,10 +204,17 @@ impl LlmClient {
     /// Embed `texts` in one request; when the API rejects the request as
     /// invalid (a 400 for one bad input sinks the whole batch), split it in
     /// halves until the bad inputs are alone, so their neighbours still land.
-    fn request_bisecting<'a>(&'a self, texts: &'a [String]) -> Pin<Box<dyn Future<Output = Vec<EmbedResult>> + Send + 'a>> {
+    fn request_bisecting<'a>(
+        &'a self,
+        texts: &'a [String],
+    ) -> Pin<Box<dyn Future<Output = Vec<EmbedResult>> + Send + 'a>> {
         Box::pin(async move {
             let answer = {
-                let _permit = self.in_flight.acquire().await.expect("semaphore is never closed");
+                let _permit = self
+                    .in_flight
+                    .acquire()
+                    .await
+                    .expect("semaphore is never closed");
                 self.request(texts).await
             };
             match answer {
@@ -179,7 +232,8 @@ impl LlmClient {
 
     /// One request for `texts`; a failure of the whole request is the outer error.
     async fn request(&self, texts: &[String]) -> Result<Vec<EmbedResult>, EmbedError> {
-        let mut body = serde_json::json!({ "model": self.model, "input": texts, "encoding_format": "float" });
+        let mut body =
+            serde_json::json!({ "model": self.model, "input": texts, "encoding_format": "float" });
         if let Some(d) = self.dimensions {
             body["dimensions"] = d.into();
         }
@@ -193,31 +247,51 @@ impl LlmClient {
         if !status.is_success() {
             return Err(self.status_error(status, &bytes));
         }
-        let parsed: EmbeddingResponse = serde_json::from_slice(&bytes)
-            .map_err(|e| EmbedError::new(EmbedErrorKind::BadResponse, format!("{}: response is not an embeddings answer: {e}", self.name)))?;
+        let parsed: EmbeddingResponse = serde_json::from_slice(&bytes).map_err(|e| {
+            EmbedError::new(
+                EmbedErrorKind::BadResponse,
+                format!("{}: response is not an embeddings answer: {e}", self.name),
+            )
+        })?;
         self.check(texts.len(), parsed)
     }
 
     fn check(&self, n: usize, parsed: EmbeddingResponse) -> Result<Vec<EmbedResult>, EmbedError> {
-        let bad = |m: String| EmbedError::new(EmbedErrorKind::BadResponse, format!("{}: {m}", self.name));
+        let bad =
+            |m: String| EmbedError::new(EmbedErrorKind::BadResponse, format!("{}: {m}", self.name));
         if parsed.data.len() != n {
-            return Err(bad(format!("{} embeddings for {n} inputs", parsed.data.len())));
+            return Err(bad(format!(
+                "{} embeddings for {n} inputs",
+                parsed.data.len()
+            )));
         }
         let mut out: Vec<Option<EmbedResult>> = vec![None; n];
         for item in parsed.data {
-            let slot = out.get_mut(item.index).ok_or_else(|| bad(format!("index {} out of range", item.index)))?;
+            let slot = out
+                .get_mut(item.index)
+                .ok_or_else(|| bad(format!("index {} out of range", item.index)))?;
             if slot.is_some() {
                 return Err(bad(format!("index {} answered twice", item.index)));
             }
             *slot = Some(self.check_vector(item.embedding));
         }
-        Ok(out.into_iter().map(|v| v.expect("n distinct indices below n")).collect())
+        Ok(out
+            .into_iter()
+            .map(|v| v.expect("n distinct indices below n"))
+            .collect())
     }
 
     fn check_vector(&self, v: Vec<f32>) -> EmbedResult {
-        let bad = |m: String| Err(EmbedError::new(EmbedErrorKind::BadResponse, format!("{}: {m}", self.name)));
+        let bad = |m: String| {
+            Err(EmbedError::new(
+                EmbedErrorKind::BadResponse,
+                format!("{}: {m}", self.name),
+            ))
+        };
         match self.dimensions {
-            Some(d) if v.len() != d => bad(format!("vector has {} dimensions, expected {d}", v.len())),
+            Some(d) if v.len() != d => {
+                bad(format!("vector has {} dimensions, expected {d}", v.len()))
+            }
             _ if v.is_empty() => bad("empty vector".into()),
             _ if v.iter().any(|x| !x.is_finite()) => bad("vector has non-finite values".into()),
             _ => Ok(v),
@@ -225,7 +299,11 @@ impl LlmClient {
     }
 
     fn transport_error(&self, e: reqwest::Error) -> EmbedError {
-        let kind = if e.is_timeout() { EmbedErrorKind::Timeout } else { EmbedErrorKind::Unavailable };
+        let kind = if e.is_timeout() {
+            EmbedErrorKind::Timeout
+        } else {
+            EmbedErrorKind::Unavailable
+        };
         // reqwest's message names the URL, never headers, so the key stays out.
         EmbedError::new(kind, format!("{}: {e}", self.name))
     }

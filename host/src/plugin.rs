@@ -9,7 +9,10 @@ use crate::value::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder,
+};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -30,13 +33,30 @@ pub enum PluginError {
     #[error("plugin {plugin}: cannot load: {message}")]
     Load { plugin: String, message: String },
     #[error("plugin {plugin} (view {view}): configure failed: {message}")]
-    Configure { plugin: String, view: String, message: String },
+    Configure {
+        plugin: String,
+        view: String,
+        message: String,
+    },
     #[error("plugin {plugin} (view {view}): trapped: {message}{stderr}")]
-    Trap { plugin: String, view: String, message: String, stderr: String },
+    Trap {
+        plugin: String,
+        view: String,
+        message: String,
+        stderr: String,
+    },
     #[error("plugin {plugin} (view {view}): failed the batch: {message}")]
-    Batch { plugin: String, view: String, message: String },
+    Batch {
+        plugin: String,
+        view: String,
+        message: String,
+    },
     #[error("plugin {plugin} (view {view}): bad output: {message}")]
-    BadOutput { plugin: String, view: String, message: String },
+    BadOutput {
+        plugin: String,
+        view: String,
+        message: String,
+    },
 }
 
 /// Sandbox limits applied to every plugin instance.
@@ -49,7 +69,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { memory_bytes: 256 << 20, call_timeout: Duration::from_secs(300), max_instances: 128 }
+        Self {
+            memory_bytes: 256 << 20,
+            call_timeout: Duration::from_secs(300),
+            max_instances: 128,
+        }
     }
 }
 
@@ -78,7 +102,10 @@ pub struct PluginEngine {
 
 impl PluginEngine {
     pub fn new(embed: Arc<EmbedService>, limits: Limits) -> Result<Self, PluginError> {
-        let load_err = |e: wasmtime::Error| PluginError::Load { plugin: "(engine)".into(), message: format!("{e:#}") };
+        let load_err = |e: wasmtime::Error| PluginError::Load {
+            plugin: "(engine)".into(),
+            message: format!("{e:#}"),
+        };
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(limits.max_instances)
             .total_core_instances(limits.max_instances * 4)
@@ -86,13 +113,20 @@ impl PluginEngine {
             .total_tables(limits.max_instances * 4)
             .max_memory_size(limits.memory_bytes);
         let mut config = Config::new();
-        config.epoch_interruption(true).allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        config
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(load_err)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(load_err)?;
         Transformer::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(load_err)?;
         spawn_epoch_ticker(engine.weak());
-        Ok(Self { engine, linker: Arc::new(linker), embed, limits })
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+            embed,
+            limits,
+        })
     }
 
     /// `Err(reason)` when the `[[llm]]` a plugin would call cannot be used.
@@ -102,11 +136,18 @@ impl PluginEngine {
 
     /// Compile and link a component; unknown imports are an error here, not at call time.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError> {
-        let err = |e: wasmtime::Error| PluginError::Load { plugin: name.into(), message: format!("{e:#}") };
+        let err = |e: wasmtime::Error| PluginError::Load {
+            plugin: name.into(),
+            message: format!("{e:#}"),
+        };
         let component = Component::new(&self.engine, bytes).map_err(err)?;
         let pre = self.linker.instantiate_pre(&component).map_err(err)?;
         let pre = TransformerPre::new(pre).map_err(err)?;
-        Ok(Arc::new(Plugin { name: name.into(), pre, engine: self.clone() }))
+        Ok(Arc::new(Plugin {
+            name: name.into(),
+            pre,
+            engine: self.clone(),
+        }))
     }
 }
 
@@ -138,8 +179,17 @@ impl Plugin {
     }
 
     /// A pool of instances configured with `options`, for one view field.
-    pub fn pool(self: &Arc<Self>, view: &str, options: Vec<(String, String)>) -> Result<InstancePool, PluginError> {
-        let pool = InstancePool { plugin: self.clone(), view: view.into(), options, idle: Mutex::new(Vec::new()) };
+    pub fn pool(
+        self: &Arc<Self>,
+        view: &str,
+        options: Vec<(String, String)>,
+    ) -> Result<InstancePool, PluginError> {
+        let pool = InstancePool {
+            plugin: self.clone(),
+            view: view.into(),
+            options,
+            idle: Mutex::new(Vec::new()),
+        };
         // Configure one instance now so bad options fail at start-up, not mid-publish.
         let first = pool.instantiate()?;
         pool.idle.lock().unwrap().push(first);
@@ -160,7 +210,10 @@ pub struct PluginState {
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -187,11 +240,16 @@ impl InstancePool {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
         // No preopens, environment, network or inherited stdio: the sandbox
         // grants nothing the contract does not need.
-        let wasi = WasiCtxBuilder::new().stdout(stderr.clone()).stderr(stderr.clone()).build();
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stderr.clone())
+            .stderr(stderr.clone())
+            .build();
         let state = PluginState {
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new().memory_size(p.engine.limits.memory_bytes).build(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(p.engine.limits.memory_bytes)
+                .build(),
             stderr,
             plugin: p.name.clone(),
             view: self.view.clone(),
@@ -201,10 +259,17 @@ impl InstancePool {
         let mut store = Store::new(&p.engine.engine, state);
         store.limiter(|s| &mut s.limits);
         self.arm_deadline(&mut store);
-        let bindings = p.pre.instantiate(&mut store).map_err(|e| self.trap(&store, e))?;
+        let bindings = p
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| self.trap(&store, e))?;
         match bindings.call_configure(&mut store, &self.options) {
             Ok(Ok(())) => Ok(Instance { store, bindings }),
-            Ok(Err(message)) => Err(PluginError::Configure { plugin: p.name.clone(), view: self.view.clone(), message }),
+            Ok(Err(message)) => Err(PluginError::Configure {
+                plugin: p.name.clone(),
+                view: self.view.clone(),
+                message,
+            }),
             Err(e) => Err(self.trap(&store, e)),
         }
     }
@@ -217,8 +282,17 @@ impl InstancePool {
     fn trap(&self, store: &Store<PluginState>, e: wasmtime::Error) -> PluginError {
         let captured = store.data().stderr.contents();
         let tail = String::from_utf8_lossy(&captured[captured.len().saturating_sub(2048)..]);
-        let stderr = if tail.trim().is_empty() { String::new() } else { format!("\nplugin stderr:\n{}", tail.trim_end()) };
-        PluginError::Trap { plugin: self.plugin.name.clone(), view: self.view.clone(), message: format!("{e:#}"), stderr }
+        let stderr = if tail.trim().is_empty() {
+            String::new()
+        } else {
+            format!("\nplugin stderr:\n{}", tail.trim_end())
+        };
+        PluginError::Trap {
+            plugin: self.plugin.name.clone(),
+            view: self.view.clone(),
+            message: format!("{e:#}"),
+            stderr,
+        }
     }
 
     /// Run one batch. The instance is returned to the pool unless it trapped.
@@ -229,10 +303,16 @@ impl InstancePool {
             None => self.instantiate()?,
         };
         self.arm_deadline(&mut inst.store);
-        let answer = inst.bindings.call_transform(&mut inst.store, &to_wit_batch(batch));
+        let answer = inst
+            .bindings
+            .call_transform(&mut inst.store, &to_wit_batch(batch));
         let out = match answer {
             Err(e) => return Err(self.trap(&inst.store, e)),
-            Ok(Err(message)) => Err(PluginError::Batch { plugin: self.plugin.name.clone(), view: self.view.clone(), message }),
+            Ok(Err(message)) => Err(PluginError::Batch {
+                plugin: self.plugin.name.clone(),
+                view: self.view.clone(),
+                message,
+            }),
             Ok(Ok(out)) => self.check_output(out, n),
         };
         if inst.store.data().stderr.contents().len() < STDERR_CAPTURE / 2 {
@@ -244,7 +324,11 @@ impl InstancePool {
     fn check_output(&self, out: wit::Output, n: usize) -> Result<Output, PluginError> {
         if out.rows.len() != n {
             let message = format!("{} rows for {n} input rows", out.rows.len());
-            return Err(PluginError::BadOutput { plugin: self.plugin.name.clone(), view: self.view.clone(), message });
+            return Err(PluginError::BadOutput {
+                plugin: self.plugin.name.clone(),
+                view: self.view.clone(),
+                message,
+            });
         }
         let width = out.columns.len();
         let rows = out
@@ -252,16 +336,29 @@ impl InstancePool {
             .into_iter()
             .map(|r| match r {
                 Ok(cells) if cells.len() == width => Ok(cells.into_iter().map(from_wit).collect()),
-                Ok(cells) => Err(format!("plugin returned {} values for {width} columns", cells.len())),
+                Ok(cells) => Err(format!(
+                    "plugin returned {} values for {width} columns",
+                    cells.len()
+                )),
                 Err(e) => Err(format!("{:?}: {}", e.kind, e.message)),
             })
             .collect();
-        Ok(Output { columns: out.columns, rows })
+        Ok(Output {
+            columns: out.columns,
+            rows,
+        })
     }
 }
 
 fn to_wit_batch(b: Batch) -> wit::Batch {
-    wit::Batch { columns: b.columns, rows: b.rows.into_iter().map(|r| r.into_iter().map(to_wit).collect()).collect() }
+    wit::Batch {
+        columns: b.columns,
+        rows: b
+            .rows
+            .into_iter()
+            .map(|r| r.into_iter().map(to_wit).collect())
+            .collect(),
+    }
 }
 
 fn to_wit(v: Value) -> wit::Value {
@@ -300,14 +397,29 @@ impl host::Host for PluginState {
         }
     }
 
-    fn embed(&mut self, llm: String, texts: Vec<String>) -> Vec<Result<Vec<f32>, host::EmbedError>> {
+    fn embed(
+        &mut self,
+        llm: String,
+        texts: Vec<String>,
+    ) -> Vec<Result<Vec<f32>, host::EmbedError>> {
         let Some(rt) = &self.runtime else {
-            let e = host::EmbedError { kind: host::EmbedErrorKind::Unavailable, message: "no async runtime on this thread".into() };
+            let e = host::EmbedError {
+                kind: host::EmbedErrorKind::Unavailable,
+                message: "no async runtime on this thread".into(),
+            };
             return vec![Err(e); texts.len()];
         };
         // Plugin calls run on blocking threads, so blocking on the runtime here is allowed.
         let results = rt.block_on(self.embed.embed(&llm, texts));
-        results.into_iter().map(|r| r.map_err(|e| host::EmbedError { kind: wit_kind(e.kind), message: e.message })).collect()
+        results
+            .into_iter()
+            .map(|r| {
+                r.map_err(|e| host::EmbedError {
+                    kind: wit_kind(e.kind),
+                    message: e.message,
+                })
+            })
+            .collect()
     }
 }
 

@@ -27,10 +27,19 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
     for view in app.registry.views() {
         // The LLM view needs its endpoint's key; without it, publish the
         // pre-extracted vectors, as the seed's `transform: False` does.
-        let llm_missing = view.fields.iter().filter_map(|f| f.transform.as_ref()?.llm.as_ref()).find_map(|l| app.engine.embed_ready(l).err());
+        let llm_missing = view
+            .fields
+            .iter()
+            .filter_map(|f| f.transform.as_ref()?.llm.as_ref())
+            .find_map(|l| app.engine.embed_ready(l).err());
         if let Some(reason) = &llm_missing {
-            println!("{}: {reason}; publishing the pre-extracted vectors (review_text_embedding) instead.", view.name);
-            println!("  Set the key (or point [[llm]].base_url at any OpenAI-compatible server) to embed for real.");
+            println!(
+                "{}: {reason}; publishing the pre-extracted vectors (review_text_embedding) instead.",
+                view.name
+            );
+            println!(
+                "  Set the key (or point [[llm]].base_url at any OpenAI-compatible server) to embed for real."
+            );
         }
         let req = PublishRequest {
             view: view.name.clone(),
@@ -44,10 +53,16 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
         println!("{summary}\n");
     }
 
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen} (try --listen 127.0.0.1:0)"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (try --listen 127.0.0.1:0)"))?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(crate::serve::run(listener, app.state(), async move {
-        if once { std::future::pending::<()>().await } else { shutdown_signal().await }
+        if once {
+            std::future::pending::<()>().await
+        } else {
+            shutdown_signal().await
+        }
     }));
     show_lookup(addr).await?;
     if once {
@@ -56,32 +71,48 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
         println!("serving on http://{addr} — Ctrl-C to stop");
         server.await??;
     }
-    Ok(if failed > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn show_lookup(addr: SocketAddr) -> anyhow::Result<()> {
     let body = r#"{"features": ["item_stats_v1:price", "item_stats_v1:price_bucket", "item_fea_embedding_debug_v1:review_text"], "entities": {"item_id": [901, 902, 99999]}}"#;
     let url = format!("http://{addr}/get-online-features");
     println!("try it:\n  curl -s {url} -d '{body}'\n");
-    let answer: serde_json::Value = reqwest::Client::new().post(&url).body(body).send().await?.error_for_status()?.json().await?;
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(&url)
+        .body(body)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
     println!("answer:\n{}\n", abbreviate_vectors(&answer));
     Ok(())
 }
 
-/// The answer as JSON, with long vectors cut to their first few elements so
-/// it fits a terminal.
-fn abbreviate_vectors(v: &serde_json::Value) -> String {
-    let text = serde_json::to_string_pretty(v).unwrap_or_default();
-    let mut out = String::new();
-    let mut run = 0;
-    for line in text.lines() {
-        let is_number = line.trim().trim_end_matches(',').parse::<f64>().is_ok();
-        run = if is_number { run + 1 } else { 0 };
-        match run {
-            0..=3 => out += &format!("{line}\n"),
-            4 => out += &format!("{}...,\n", &line[..line.len() - line.trim_start().len()]),
-            _ => {}
+/// The answer with one line per column and vectors cut to their first
+/// values, so it fits a terminal.
+fn abbreviate_vectors(answer: &serde_json::Value) -> String {
+    let mut out = format!("{{\"metadata\": {},\n \"results\": [\n", answer["metadata"]);
+    let columns = answer["results"].as_array().cloned().unwrap_or_default();
+    for (i, mut col) in columns.into_iter().enumerate() {
+        for v in col["values"].as_array_mut().into_iter().flatten() {
+            if let Some(a) = v.as_array_mut().filter(|a| a.len() > 4) {
+                let n = a.len();
+                a.truncate(3);
+                a.push(format!("...{n} values").into());
+            }
         }
+        let sep = if i + 1 < answer["results"].as_array().map_or(0, Vec::len) {
+            ","
+        } else {
+            ""
+        };
+        out += &format!("  {col}{sep}\n");
     }
-    out
+    out + " ]}"
 }

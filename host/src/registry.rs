@@ -88,17 +88,33 @@ impl Registry {
 
 impl View {
     fn new(config: &Config, v: &ViewConfig) -> Self {
-        let entity = config.entity(v.entity.get_ref()).expect("validated: entity exists");
+        let entity = config
+            .entity(v.entity.get_ref())
+            .expect("validated: entity exists");
         let fields = v
             .fields
             .iter()
             .filter(|f| !f.primary_key)
             .map(|f| {
                 let ty = FieldType::parse(f.field_type.get_ref()).expect("validated: field type");
-                let llm_dims = f.transform.as_ref().and_then(|t| t.llm.as_ref()).and_then(|l| config.llm(l.get_ref())).and_then(|l| l.dimensions.as_ref()).map(|d| *d.get_ref());
+                let llm_dims = f
+                    .transform
+                    .as_ref()
+                    .and_then(|t| t.llm.as_ref())
+                    .and_then(|l| config.llm(l.get_ref()))
+                    .and_then(|l| l.dimensions.as_ref())
+                    .map(|d| *d.get_ref());
                 let dimensions = f.dimensions.or(llm_dims);
-                let transform = f.transform.as_ref().map(|t| Transform::new(config, f.name.get_ref(), dimensions, t));
-                Field { name: f.name.get_ref().clone(), ty, dimensions, transform }
+                let transform = f
+                    .transform
+                    .as_ref()
+                    .map(|t| Transform::new(config, f.name.get_ref(), dimensions, t));
+                Field {
+                    name: f.name.get_ref().clone(),
+                    ty,
+                    dimensions,
+                    transform,
+                }
             })
             .collect();
         View {
@@ -119,12 +135,20 @@ impl View {
 
     /// Parse an entity key of this view's type.
     pub fn key(&self, v: &Value) -> Result<EntityKey, String> {
-        let typed = v.clone().coerce(self.key_type).map_err(|e| format!("`{}`: {e}", self.join_key))?;
+        let typed = v
+            .clone()
+            .coerce(self.key_type)
+            .map_err(|e| format!("`{}`: {e}", self.join_key))?;
         match (self.key_type, typed) {
             (FieldType::Int64, Value::Int64(i)) => Ok(EntityKey::Int(i)),
             (FieldType::String, Value::String(s)) => Ok(EntityKey::Str(s)),
             (_, Value::Null) => Err(format!("`{}` is null", self.join_key)),
-            (t, other) => Err(format!("`{}` must be {}, got {}", self.join_key, t.name(), other.type_name())),
+            (t, other) => Err(format!(
+                "`{}` must be {}, got {}",
+                self.join_key,
+                t.name(),
+                other.type_name()
+            )),
         }
     }
 
@@ -141,15 +165,24 @@ impl Field {
     /// Check a value (from input data or a plugin) against the field's declared
     /// type and dimensions, converting losslessly where needed.
     pub fn check(&self, v: Value) -> Result<Value, String> {
-        let v = v.coerce(self.ty).map_err(|e| format!("field `{}`: {e}", self.name))?;
+        let v = v
+            .coerce(self.ty)
+            .map_err(|e| format!("field `{}`: {e}", self.name))?;
         if let Value::Vector(x) = &v {
             if let Some(d) = self.dimensions
                 && x.len() != d
             {
-                return Err(format!("field `{}`: vector has {} dimensions, expected {d}", self.name, x.len()));
+                return Err(format!(
+                    "field `{}`: vector has {} dimensions, expected {d}",
+                    self.name,
+                    x.len()
+                ));
             }
             if let Some(i) = x.iter().position(|f| !f.is_finite()) {
-                return Err(format!("field `{}`: vector element {i} is not finite", self.name));
+                return Err(format!(
+                    "field `{}`: vector element {i} is not finite",
+                    self.name
+                ));
             }
         }
         Ok(v)
@@ -166,7 +199,11 @@ impl Transform {
         };
         let inputs = t.inputs(field);
         let llm = t.llm.as_ref().map(|l| l.get_ref().clone());
-        let mut options: Vec<(String, String)> = t.options.iter().map(|(k, v)| (k.clone(), option_string(v))).collect();
+        let mut options: Vec<(String, String)> = t
+            .options
+            .iter()
+            .map(|(k, v)| (k.clone(), option_string(v)))
+            .collect();
         let mut standard = vec![("input", inputs.join(",")), ("output", field.to_string())];
         standard.extend(llm.clone().map(|l| ("llm", l)));
         standard.extend(dimensions.map(|d| ("dimensions", d.to_string())));
@@ -175,7 +212,12 @@ impl Transform {
                 options.push((k.to_string(), v));
             }
         }
-        Transform { plugin, inputs, llm, options }
+        Transform {
+            plugin,
+            inputs,
+            llm,
+            options,
+        }
     }
 }
 
@@ -219,14 +261,28 @@ fields = [
     fn resolves_views_fields_and_plugin_options() {
         let r = Registry::new(Config::parse(Path::new("/cfg/wafer.toml"), SRC).unwrap());
         let v = r.view("v").unwrap();
-        assert_eq!((v.join_key.as_str(), v.key_type), ("user_id", FieldType::String));
-        assert_eq!(v.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["e", "age"]);
+        assert_eq!(
+            (v.join_key.as_str(), v.key_type),
+            ("user_id", FieldType::String)
+        );
+        assert_eq!(
+            v.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+            ["e", "age"]
+        );
         let e = v.field("e").unwrap();
         assert_eq!(e.dimensions, Some(4), "inherits the llm's dimensions");
         let t = e.transform.as_ref().unwrap();
         assert_eq!(t.plugin, PluginSource::Builtin("llm-embedding".into()));
-        let opt = |k: &str| t.options.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        assert_eq!((opt("input"), opt("output"), opt("llm"), opt("dimensions")), (Some("bio"), Some("e"), Some("m"), Some("4")));
+        let opt = |k: &str| {
+            t.options
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(
+            (opt("input"), opt("output"), opt("llm"), opt("dimensions")),
+            (Some("bio"), Some("e"), Some("m"), Some("4"))
+        );
         assert_eq!((opt("normalize"), opt("tags")), (Some("true"), Some("a,b")));
     }
 
@@ -234,13 +290,27 @@ fields = [
     fn keys_and_field_checks() {
         let r = Registry::new(Config::parse(Path::new("wafer.toml"), SRC).unwrap());
         let v = r.view("v").unwrap();
-        assert_eq!(v.key(&Value::String("u1".into())), Ok(EntityKey::Str("u1".into())));
+        assert_eq!(
+            v.key(&Value::String("u1".into())),
+            Ok(EntityKey::Str("u1".into()))
+        );
         assert!(v.key(&Value::Null).unwrap_err().contains("null"));
         let e = v.field("e").unwrap();
-        assert!(e.check(Value::Vector(vec![1.0; 3])).unwrap_err().contains("expected 4"));
-        assert!(e.check(Value::Vector(vec![1.0, f32::NAN, 1.0, 1.0])).unwrap_err().contains("not finite"));
+        assert!(
+            e.check(Value::Vector(vec![1.0; 3]))
+                .unwrap_err()
+                .contains("expected 4")
+        );
+        assert!(
+            e.check(Value::Vector(vec![1.0, f32::NAN, 1.0, 1.0]))
+                .unwrap_err()
+                .contains("not finite")
+        );
         assert!(e.check(Value::Vector(vec![0.5; 4])).is_ok());
-        assert_eq!(v.field("age").unwrap().check(Value::String("7".into())), Ok(Value::Int64(7)));
+        assert_eq!(
+            v.field("age").unwrap().check(Value::String("7".into())),
+            Ok(Value::Int64(7))
+        );
         assert!(builtin_plugin("passthrough").is_some_and(|b| b.starts_with(b"\0asm")));
     }
 }

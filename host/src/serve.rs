@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json_, json};
 use std::future::Future;
 use std::sync::Arc;
@@ -33,8 +33,14 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serve until `shutdown` resolves, then finish in-flight requests.
-pub async fn run(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// An error answer: `{"error": "..."}` with a 4xx status.
@@ -80,24 +86,39 @@ struct Wanted {
     feature: String,
 }
 
-async fn get_online_features(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Json<Json_>, ApiError> {
+async fn get_online_features(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<Answer>, ApiError> {
     // RocksDB reads block; keep them off the async workers.
-    tokio::task::spawn_blocking(move || lookup_json(&state, &body))
+    tokio::task::spawn_blocking(move || answer(&state, &body))
         .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("lookup task failed: {e}")))?
+        .map_err(|e| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("lookup task failed: {e}"),
+            )
+        })?
         .map(Json)
 }
 
 /// Answer a Feast `get-online-features` request body. Blocking.
-pub fn lookup_json(state: &AppState, body: &[u8]) -> Result<Json_, ApiError> {
-    let req: Request = serde_json::from_slice(body).map_err(|e| bad(format!("malformed request body: {e}")))?;
+pub fn answer(state: &AppState, body: &[u8]) -> Result<Answer, ApiError> {
+    let req: Request =
+        serde_json::from_slice(body).map_err(|e| bad(format!("malformed request body: {e}")))?;
     if req.feature_service.is_some() {
-        return Err(bad("feature_service is not supported; list `features` as \"view:feature\""));
+        return Err(bad(
+            "feature_service is not supported; list `features` as \"view:feature\"",
+        ));
     }
     let features = req.features.as_deref().filter(|f| !f.is_empty());
-    let features = features.ok_or_else(|| bad("`features` must list at least one \"view:feature\""))?;
+    let features =
+        features.ok_or_else(|| bad("`features` must list at least one \"view:feature\""))?;
     let wanted = resolve(&state.registry, features)?;
-    let n = entity_rows(&req.entities, state.registry.config.server.max_keys_per_request)?;
+    let n = entity_rows(
+        &req.entities,
+        state.registry.config.server.max_keys_per_request,
+    )?;
     lookup(state, &req, &wanted, n)
 }
 
@@ -105,14 +126,22 @@ fn resolve(registry: &Registry, features: &[String]) -> Result<Vec<Wanted>, ApiE
     features
         .iter()
         .map(|f| {
-            let (view, feature) = f.split_once(':').ok_or_else(|| bad(format!("feature {f:?} must be \"view:feature\"")))?;
+            let (view, feature) = f
+                .split_once(':')
+                .ok_or_else(|| bad(format!("feature {f:?} must be \"view:feature\"")))?;
             let not_found = |m: String| ApiError(StatusCode::NOT_FOUND, m);
             let idx = registry.views().iter().position(|v| v.name == view);
-            let idx = idx.ok_or_else(|| not_found(format!("unknown feature view {view:?} (in {f:?})")))?;
+            let idx =
+                idx.ok_or_else(|| not_found(format!("unknown feature view {view:?} (in {f:?})")))?;
             if registry.views()[idx].field(feature).is_none() {
-                return Err(not_found(format!("unknown feature {feature:?} in view {view:?}")));
+                return Err(not_found(format!(
+                    "unknown feature {feature:?} in view {view:?}"
+                )));
             }
-            Ok(Wanted { view: idx, feature: feature.to_string() })
+            Ok(Wanted {
+                view: idx,
+                feature: feature.to_string(),
+            })
         })
         .collect()
 }
@@ -121,28 +150,77 @@ fn resolve(registry: &Registry, features: &[String]) -> Result<Vec<Wanted>, ApiE
 fn entity_rows(entities: &serde_json::Map<String, Json_>, max: usize) -> Result<usize, ApiError> {
     let mut n = None;
     for (k, v) in entities {
-        let len = v.as_array().ok_or_else(|| bad(format!("entities.{k} must be a list of keys")))?.len();
+        let len = v
+            .as_array()
+            .ok_or_else(|| bad(format!("entities.{k} must be a list of keys")))?
+            .len();
         match n {
-            Some(m) if m != len => return Err(bad(format!("entities.{k} has {len} keys, other join keys have {m}"))),
+            Some(m) if m != len => {
+                return Err(bad(format!(
+                    "entities.{k} has {len} keys, other join keys have {m}"
+                )));
+            }
             _ => n = Some(len),
         }
     }
     let n = n.ok_or_else(|| bad("`entities` is empty: give each join key a list of values"))?;
     if n > max {
-        return Err(bad(format!("{n} entity keys in one request; the limit is {max} (server.max_keys_per_request)")));
+        return Err(bad(format!(
+            "{n} entity keys in one request; the limit is {max} (server.max_keys_per_request)"
+        )));
     }
     Ok(n)
 }
 
-fn lookup(state: &AppState, req: &Request, wanted: &[Wanted], n: usize) -> Result<Json_, ApiError> {
+/// A Feast `get-online-features` answer.
+#[derive(Debug, Serialize)]
+pub struct Answer {
+    pub metadata: Metadata,
+    pub results: Vec<Column>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Metadata {
+    pub feature_names: Vec<String>,
+}
+
+/// One column of the answer: a value, a status and an event time per entity row.
+#[derive(Debug, Serialize)]
+pub struct Column {
+    pub values: Vec<Cell>,
+    pub statuses: Vec<&'static str>,
+    pub event_timestamps: Vec<String>,
+}
+
+/// A join key echoed as the request gave it, or a stored value.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Cell {
+    Key(Json_),
+    Value(Value),
+}
+
+fn lookup(
+    state: &AppState,
+    req: &Request,
+    wanted: &[Wanted],
+    n: usize,
+) -> Result<Answer, ApiError> {
     let views = state.registry.views();
-    let mut names: Vec<String> = Vec::new();
-    let mut results: Vec<Json_> = Vec::new();
+    let mut feature_names: Vec<String> = Vec::new();
+    let mut results: Vec<Column> = Vec::new();
     // Join-key columns first, in request order, as Feast does.
     for (k, v) in &req.entities {
-        let statuses = vec!["PRESENT"; n];
-        names.push(k.clone());
-        results.push(json!({"values": v, "statuses": statuses, "event_timestamps": vec![EPOCH; n]}));
+        feature_names.push(k.clone());
+        let values = v
+            .as_array()
+            .map(|a| a.iter().cloned().map(Cell::Key).collect())
+            .unwrap_or_default();
+        results.push(Column {
+            values,
+            statuses: vec!["PRESENT"; n],
+            event_timestamps: vec![EPOCH.to_string(); n],
+        });
     }
     // One batched read per view.
     let mut fetched: Vec<(usize, Vec<Option<StoredRow>>)> = Vec::new();
@@ -152,62 +230,102 @@ fn lookup(state: &AppState, req: &Request, wanted: &[Wanted], n: usize) -> Resul
         }
         let view = &views[w.view];
         let keys = keys_for(view, &req.entities)?;
-        let rows = state.store.get_many(&view.name, &keys).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        let rows = state
+            .store
+            .get_many(&view.name, &keys)
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         fetched.push((w.view, rows));
     }
     let now = crate::ingest::now_micros();
     for w in wanted {
         let view = &views[w.view];
-        let rows = &fetched.iter().find(|(v, _)| *v == w.view).expect("fetched above").1;
-        names.push(if req.full_feature_names { format!("{}__{}", view.name, w.feature) } else { w.feature.clone() });
+        let rows = &fetched
+            .iter()
+            .find(|(v, _)| *v == w.view)
+            .expect("fetched above")
+            .1;
+        feature_names.push(if req.full_feature_names {
+            format!("{}__{}", view.name, w.feature)
+        } else {
+            w.feature.clone()
+        });
         results.push(column(view, &w.feature, rows, now));
     }
-    Ok(json!({"metadata": {"feature_names": names}, "results": results}))
+    Ok(Answer {
+        metadata: Metadata { feature_names },
+        results,
+    })
 }
 
-fn keys_for(view: &View, entities: &serde_json::Map<String, Json_>) -> Result<Vec<EntityKey>, ApiError> {
-    let list = entities.get(&view.join_key).and_then(Json_::as_array).ok_or_else(|| {
-        bad(format!("entities has no `{}`, the join key of view {}", view.join_key, view.name))
-    })?;
+fn keys_for(
+    view: &View,
+    entities: &serde_json::Map<String, Json_>,
+) -> Result<Vec<EntityKey>, ApiError> {
+    let list = entities
+        .get(&view.join_key)
+        .and_then(Json_::as_array)
+        .ok_or_else(|| {
+            bad(format!(
+                "entities has no `{}`, the join key of view {}",
+                view.join_key, view.name
+            ))
+        })?;
     list.iter()
         .enumerate()
         .map(|(i, j)| {
             let v = match j {
                 Json_::Number(_) | Json_::String(_) => Value::from_json(j).map_err(|e| bad(e))?,
-                other => return Err(bad(format!("entities.{}[{i}] = {other} is not a key", view.join_key))),
+                other => {
+                    return Err(bad(format!(
+                        "entities.{}[{i}] = {other} is not a key",
+                        view.join_key
+                    )));
+                }
             };
             if view.key_type == crate::config::FieldType::Int64 && !matches!(v, Value::Int64(_)) {
-                return Err(bad(format!("entities.{}[{i}] = {j} must be an integer", view.join_key)));
+                return Err(bad(format!(
+                    "entities.{}[{i}] = {j} must be an integer",
+                    view.join_key
+                )));
             }
-            view.key(&v).map_err(|e| bad(format!("entities.{}[{i}]: {e}", view.join_key)))
+            view.key(&v)
+                .map_err(|e| bad(format!("entities.{}[{i}]: {e}", view.join_key)))
         })
         .collect()
 }
 
 /// One feature column: values, statuses and event times per entity row.
-fn column(view: &View, feature: &str, rows: &[Option<StoredRow>], now_micros: i64) -> Json_ {
+fn column(view: &View, feature: &str, rows: &[Option<StoredRow>], now_micros: i64) -> Column {
     let max_age = view.ttl.map(|t| t.as_micros() as i64);
-    let (mut values, mut statuses, mut times) = (Vec::new(), Vec::new(), Vec::new());
+    let mut col = Column {
+        values: Vec::with_capacity(rows.len()),
+        statuses: Vec::new(),
+        event_timestamps: Vec::new(),
+    };
     for row in rows {
         let (value, status, ts) = match row {
-            None => (Json_::Null, "NOT_FOUND", EPOCH.to_string()),
+            None => (Value::Null, "NOT_FOUND", EPOCH.to_string()),
             Some(r) => {
                 let ts = timestamp(r.event_micros);
                 match r.get(feature) {
-                    _ if max_age.is_some_and(|m| now_micros.saturating_sub(r.event_micros) > m) => (Json_::Null, "OUTSIDE_MAX_AGE", ts),
-                    None | Some(Value::Null) => (Json_::Null, "NULL_VALUE", ts),
-                    Some(v) => (v.to_json(), "PRESENT", ts),
+                    _ if max_age.is_some_and(|m| now_micros.saturating_sub(r.event_micros) > m) => {
+                        (Value::Null, "OUTSIDE_MAX_AGE", ts)
+                    }
+                    None | Some(Value::Null) => (Value::Null, "NULL_VALUE", ts),
+                    Some(v) => (v.clone(), "PRESENT", ts),
                 }
             }
         };
-        values.push(value);
-        statuses.push(status);
-        times.push(ts);
+        col.values.push(Cell::Value(value));
+        col.statuses.push(status);
+        col.event_timestamps.push(ts);
     }
-    json!({"values": values, "statuses": statuses, "event_timestamps": times})
+    col
 }
 
 pub fn timestamp(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .map_or_else(|| EPOCH.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    chrono::DateTime::from_timestamp_micros(micros).map_or_else(
+        || EPOCH.to_string(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+    )
 }

@@ -61,16 +61,22 @@ impl Value {
                 _ => Err(format!("expected bool, got {s:?}")),
             },
             (T::Int64, v @ Value::Int64(_)) => Ok(v),
-            (T::Int64, Value::String(s)) => parse_text(&s, T::Int64, |t| t.parse().map(Value::Int64).ok()),
+            (T::Int64, Value::String(s)) => {
+                parse_text(&s, T::Int64, |t| t.parse().map(Value::Int64).ok())
+            }
             (T::Float64, v @ Value::Float64(_)) => Ok(v),
             (T::Float64, Value::Int64(i)) => Ok(Value::Float64(i as f64)),
-            (T::Float64, Value::String(s)) => parse_text(&s, T::Float64, |t| t.parse().map(Value::Float64).ok()),
+            (T::Float64, Value::String(s)) => {
+                parse_text(&s, T::Float64, |t| t.parse().map(Value::Float64).ok())
+            }
             (T::String, v @ Value::String(_)) => Ok(v),
             (T::Bytes, v @ Value::Bytes(_)) => Ok(v),
             (T::Bytes, Value::String(s)) => Ok(Value::Bytes(s.into_bytes())),
             (T::Vector, v @ Value::Vector(_)) => Ok(v),
             (T::Vector, Value::String(s)) => {
-                let j: Json = serde_json::from_str(&s).map_err(|e| format!("expected array<float>, got text that is not a JSON array: {e}"))?;
+                let j: Json = serde_json::from_str(&s).map_err(|e| {
+                    format!("expected array<float>, got text that is not a JSON array: {e}")
+                })?;
                 match j {
                     Json::Array(a) => json_vector(&a).map(Value::Vector),
                     _ => Err("expected array<float>".into()),
@@ -79,23 +85,25 @@ impl Value {
             (_, v) => fail(&v),
         }
     }
+}
 
-    /// The value in a lookup answer.
-    pub fn to_json(&self) -> Json {
+/// The value in a lookup answer. Serialized directly (not through
+/// `serde_json::Value`) so vectors print as the shortest `f32` text
+/// (`0.1`, not `0.10000000149011612`) and no intermediate tree is built.
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            Value::Null => Json::Null,
-            Value::Bool(b) => Json::Bool(*b),
-            Value::Int64(i) => Json::from(*i),
-            Value::Float64(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
-            Value::String(s) => Json::String(s.clone()),
-            // Feast returns bytes base64-encoded; a lowercase hex string is as
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int64(i) => s.serialize_i64(*i),
+            Value::Float64(f) => s.serialize_f64(*f),
+            Value::String(x) => s.serialize_str(x),
+            // Feast returns bytes base64-encoded; lowercase hex is as
             // unambiguous and needs no extra crate.
-            Value::Bytes(b) => Json::String(b.iter().map(|x| format!("{x:02x}")).collect()),
-            Value::Vector(v) => Json::Array(
-                v.iter()
-                    .map(|x| serde_json::Number::from_f64(f64::from(*x)).map_or(Json::Null, Json::Number))
-                    .collect(),
-            ),
+            Value::Bytes(b) => {
+                s.collect_str(&b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+            }
+            Value::Vector(v) => v.serialize(s),
         }
     }
 }
@@ -112,7 +120,9 @@ fn json_vector(a: &[Json]) -> Result<Vec<f32>, String> {
     a.iter()
         .enumerate()
         .map(|(i, x)| {
-            x.as_f64().map(|f| f as f32).ok_or_else(|| format!("vector element {i} is not a number: {x}"))
+            x.as_f64()
+                .map(|f| f as f32)
+                .ok_or_else(|| format!("vector element {i} is not a number: {x}"))
         })
         .collect()
 }
@@ -126,19 +136,56 @@ mod tests {
     fn json_numbers_and_arrays() {
         assert_eq!(Value::from_json(&json!(3)).unwrap(), Value::Int64(3));
         assert_eq!(Value::from_json(&json!(1.5)).unwrap(), Value::Float64(1.5));
-        assert_eq!(Value::from_json(&json!([1, 2.5])).unwrap(), Value::Vector(vec![1.0, 2.5]));
-        assert!(Value::from_json(&json!([1, "x"])).unwrap_err().contains("element 1"));
+        assert_eq!(
+            Value::from_json(&json!([1, 2.5])).unwrap(),
+            Value::Vector(vec![1.0, 2.5])
+        );
+        assert!(
+            Value::from_json(&json!([1, "x"]))
+                .unwrap_err()
+                .contains("element 1")
+        );
         assert!(Value::from_json(&json!({"a": 1})).is_err());
     }
 
     #[test]
     fn coercion_is_lossless_or_an_error() {
-        assert_eq!(Value::String("42".into()).coerce(FieldType::Int64).unwrap(), Value::Int64(42));
-        assert_eq!(Value::Int64(2).coerce(FieldType::Float64).unwrap(), Value::Float64(2.0));
-        assert_eq!(Value::String("[1,2]".into()).coerce(FieldType::Vector).unwrap(), Value::Vector(vec![1.0, 2.0]));
-        assert_eq!(Value::String(" ".into()).coerce(FieldType::Int64).unwrap(), Value::Null);
+        assert_eq!(
+            Value::String("42".into()).coerce(FieldType::Int64).unwrap(),
+            Value::Int64(42)
+        );
+        assert_eq!(
+            Value::Int64(2).coerce(FieldType::Float64).unwrap(),
+            Value::Float64(2.0)
+        );
+        assert_eq!(
+            Value::String("[1,2]".into())
+                .coerce(FieldType::Vector)
+                .unwrap(),
+            Value::Vector(vec![1.0, 2.0])
+        );
+        assert_eq!(
+            Value::String(" ".into()).coerce(FieldType::Int64).unwrap(),
+            Value::Null
+        );
         assert!(Value::Float64(1.5).coerce(FieldType::Int64).is_err());
-        assert!(Value::String("abc".into()).coerce(FieldType::Int64).unwrap_err().contains("\"abc\""));
+        assert!(
+            Value::String("abc".into())
+                .coerce(FieldType::Int64)
+                .unwrap_err()
+                .contains("\"abc\"")
+        );
         assert!(Value::Int64(1).coerce(FieldType::String).is_err());
+    }
+
+    #[test]
+    fn answers_print_short_floats() {
+        let v = Value::Vector(vec![0.1, -2.5]);
+        assert_eq!(serde_json::to_string(&v).unwrap(), "[0.1,-2.5]");
+        assert_eq!(
+            serde_json::to_string(&Value::Bytes(vec![0, 171])).unwrap(),
+            "\"00ab\""
+        );
+        assert_eq!(serde_json::to_string(&Value::Null).unwrap(), "null");
     }
 }

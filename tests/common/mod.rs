@@ -34,7 +34,9 @@ pub fn fake_vector(text: &str, dims: usize) -> Vec<f32> {
     for b in text.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
     }
-    (0..dims).map(|i| (((h >> (i % 60)) & 0xff) as f32) / 255.0 + i as f32).collect()
+    (0..dims)
+        .map(|i| (((h >> (i % 60)) & 0xff) as f32) / 255.0 + i as f32)
+        .collect()
 }
 
 /// An OpenAI-compatible `/v1/embeddings` endpoint on 127.0.0.1:0. Answers in
@@ -48,28 +50,57 @@ pub struct FakeEmbedder {
 
 pub async fn fake_embedder(dims: usize) -> FakeEmbedder {
     let requests: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
-    let app = Router::new().route("/v1/embeddings", post(embeddings)).with_state((requests.clone(), dims));
+    let app = Router::new()
+        .route("/v1/embeddings", post(embeddings))
+        .with_state((requests.clone(), dims));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    FakeEmbedder { base_url: format!("http://{addr}/v1"), requests }
+    FakeEmbedder {
+        base_url: format!("http://{addr}/v1"),
+        requests,
+    }
 }
 
 type FakeState = (Arc<Mutex<Vec<Vec<String>>>>, usize);
 
-async fn embeddings(State((log, dims)): State<FakeState>, headers: HeaderMap, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
-    let inputs: Vec<String> = body["input"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+async fn embeddings(
+    State((log, dims)): State<FakeState>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    let inputs: Vec<String> = body["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     log.lock().unwrap().push(inputs.clone());
-    if headers.get("authorization").and_then(|h| h.to_str().ok()) != Some(&format!("Bearer {API_KEY}")) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": {"message": "bad key"}})));
+    if headers.get("authorization").and_then(|h| h.to_str().ok())
+        != Some(&format!("Bearer {API_KEY}"))
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": {"message": "bad key"}})),
+        );
     }
     if inputs.iter().any(|t| t.contains("POISON")) {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": {"message": "input rejected"}})));
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": {"message": "input rejected"}})),
+        );
     }
     let dims = body["dimensions"].as_u64().map_or(dims, |d| d as usize);
-    let data: Vec<Value> =
-        inputs.iter().enumerate().rev().map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": fake_vector(t, dims)})).collect();
-    (StatusCode::OK, Json(json!({"object": "list", "data": data, "model": body["model"]})))
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": fake_vector(t, dims)}))
+        .collect();
+    (
+        StatusCode::OK,
+        Json(json!({"object": "list", "data": data, "model": body["model"]})),
+    )
 }
 
 /// The real server for `app` on 127.0.0.1:0; returns its base URL.
@@ -77,13 +108,22 @@ pub async fn start_server(app: &App) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let state = app.state();
-    tokio::spawn(async move { wafer::serve::run(listener, state, std::future::pending()).await.unwrap() });
+    tokio::spawn(async move {
+        wafer::serve::run(listener, state, std::future::pending())
+            .await
+            .unwrap()
+    });
     format!("http://{addr}")
 }
 
 /// POST a lookup; returns (status, body).
 pub async fn lookup(base: &str, body: &Value) -> (u16, Value) {
-    let resp = reqwest::Client::new().post(format!("{base}/get-online-features")).json(body).send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/get-online-features"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap())
 }
@@ -91,6 +131,9 @@ pub async fn lookup(base: &str, body: &Value) -> (u16, Value) {
 /// The result column for `feature` in a lookup answer.
 pub fn column<'a>(answer: &'a Value, feature: &str) -> &'a Value {
     let names = answer["metadata"]["feature_names"].as_array().unwrap();
-    let i = names.iter().position(|n| n == feature).unwrap_or_else(|| panic!("no {feature} in {names:?}"));
+    let i = names
+        .iter()
+        .position(|n| n == feature)
+        .unwrap_or_else(|| panic!("no {feature} in {names:?}"));
     &answer["results"][i]
 }

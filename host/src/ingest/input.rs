@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error("cannot open input {path}: {source}")]
-    Open { path: PathBuf, source: std::io::Error },
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Read { path: PathBuf, message: String },
     #[error("{path}: unknown input format (use .jsonl, .ndjson or .csv, or --format)")]
@@ -24,10 +27,17 @@ pub enum Format {
 
 impl Format {
     pub fn detect(path: &Path) -> Result<Self, InputError> {
-        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("jsonl" | "ndjson" | "json") => Ok(Format::Jsonl),
             Some("csv") => Ok(Format::Csv),
-            _ => Err(InputError::UnknownFormat { path: path.to_path_buf() }),
+            _ => Err(InputError::UnknownFormat {
+                path: path.to_path_buf(),
+            }),
         }
     }
 }
@@ -55,8 +65,14 @@ pub struct Reader {
 }
 
 enum Inner {
-    Jsonl { lines: std::io::Lines<std::io::BufReader<std::fs::File>>, line: usize },
-    Csv { reader: csv::Reader<std::fs::File>, header: Vec<String> },
+    Jsonl {
+        lines: std::io::Lines<std::io::BufReader<std::fs::File>>,
+        line: usize,
+    },
+    Csv {
+        reader: csv::Reader<std::fs::File>,
+        header: Vec<String>,
+    },
 }
 
 impl Reader {
@@ -65,22 +81,34 @@ impl Reader {
             Some(f) => f,
             None => Format::detect(path)?,
         };
-        let open_err = |source| InputError::Open { path: path.to_path_buf(), source };
+        let open_err = |source| InputError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(open_err)?;
         let inner = match format {
-            Format::Jsonl => Inner::Jsonl { lines: std::io::BufReader::new(file).lines(), line: 0 },
+            Format::Jsonl => Inner::Jsonl {
+                lines: std::io::BufReader::new(file).lines(),
+                line: 0,
+            },
             Format::Csv => {
                 let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
                 let header = reader
                     .headers()
-                    .map_err(|e| InputError::Read { path: path.to_path_buf(), message: format!("CSV header: {e}") })?
+                    .map_err(|e| InputError::Read {
+                        path: path.to_path_buf(),
+                        message: format!("CSV header: {e}"),
+                    })?
                     .iter()
                     .map(|h| h.trim().to_string())
                     .collect();
                 Inner::Csv { reader, header }
             }
         };
-        Ok(Reader { path: path.to_path_buf(), inner })
+        Ok(Reader {
+            path: path.to_path_buf(),
+            inner,
+        })
     }
 
     /// Up to `n` rows; an empty batch (and no bad lines) means the end.
@@ -98,10 +126,15 @@ impl Reader {
     }
 
     fn next_record(&mut self) -> Result<Option<Result<Record, BadLine>>, InputError> {
-        let read_err = |message: String| InputError::Read { path: self.path.clone(), message };
+        let read_err = |message: String| InputError::Read {
+            path: self.path.clone(),
+            message,
+        };
         match &mut self.inner {
             Inner::Jsonl { lines, line } => loop {
-                let Some(text) = lines.next() else { return Ok(None) };
+                let Some(text) = lines.next() else {
+                    return Ok(None);
+                };
                 *line += 1;
                 let text = text.map_err(|e| read_err(format!("line {line}: {e}")))?;
                 if text.trim().is_empty() {
@@ -136,21 +169,37 @@ fn parse_json_line(line: usize, text: &str) -> Result<Record, BadLine> {
     };
     let cells = obj
         .into_iter()
-        .map(|(k, v)| Value::from_json(&v).map(|v| (k.clone(), v)).map_err(|e| (line, format!("column `{k}`: {e}"))))
+        .map(|(k, v)| {
+            Value::from_json(&v)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| (line, format!("column `{k}`: {e}")))
+        })
         .collect::<Result<_, _>>()?;
     Ok(Record { line, cells })
 }
 
 fn csv_record(line: usize, header: &[String], rec: &csv::StringRecord) -> Result<Record, BadLine> {
     if rec.len() != header.len() {
-        return Err((line, format!("{} cells for {} header columns", rec.len(), header.len())));
+        return Err((
+            line,
+            format!("{} cells for {} header columns", rec.len(), header.len()),
+        ));
     }
     // CSV has no types: cells stay text (empty is null) and are converted to
     // the declared field type, or parsed by the plugin that reads them.
     let cells = header
         .iter()
         .zip(rec.iter())
-        .map(|(h, c)| (h.clone(), if c.is_empty() { Value::Null } else { Value::String(c.to_string()) }))
+        .map(|(h, c)| {
+            (
+                h.clone(),
+                if c.is_empty() {
+                    Value::Null
+                } else {
+                    Value::String(c.to_string())
+                },
+            )
+        })
         .collect();
     Ok(Record { line, cells })
 }
@@ -190,6 +239,9 @@ mod tests {
     #[test]
     fn unknown_extension_is_an_error() {
         let f = file(".txt", "");
-        assert!(matches!(Reader::open(f.path(), None), Err(InputError::UnknownFormat { .. })));
+        assert!(matches!(
+            Reader::open(f.path(), None),
+            Err(InputError::UnknownFormat { .. })
+        ));
     }
 }

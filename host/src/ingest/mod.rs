@@ -27,9 +27,17 @@ pub enum IngestError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("view {view}: cannot read plugin {path}: {source}")]
-    PluginFile { view: String, path: PathBuf, source: std::io::Error },
+    PluginFile {
+        view: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("view {view}: field {field}: {message}")]
-    NotReady { view: String, field: String, message: String },
+    NotReady {
+        view: String,
+        field: String,
+        message: String,
+    },
 }
 
 /// What to publish and how.
@@ -77,13 +85,25 @@ impl std::fmt::Display for Summary {
         writeln!(f, "published view {}", self.view)?;
         writeln!(f, "  rows read     {}", self.rows_read)?;
         writeln!(f, "  written       {}", self.written)?;
-        writeln!(f, "  stale skipped {} (the store held a newer event)", self.stale)?;
+        writeln!(
+            f,
+            "  stale skipped {} (the store held a newer event)",
+            self.stale
+        )?;
         if self.deleted > 0 {
-            writeln!(f, "  deleted       {} (overwrite: keys not in the input)", self.deleted)?;
+            writeln!(
+                f,
+                "  deleted       {} (overwrite: keys not in the input)",
+                self.deleted
+            )?;
         }
         writeln!(f, "  failed        {}", self.failed())?;
         for fl in self.failures.iter().take(20) {
-            let key = fl.key.as_ref().map(|k| format!(" key {k}")).unwrap_or_default();
+            let key = fl
+                .key
+                .as_ref()
+                .map(|k| format!(" key {k}"))
+                .unwrap_or_default();
             writeln!(f, "    line {}{key}: {}", fl.line, fl.message)?;
         }
         if self.failures.len() > 20 {
@@ -93,7 +113,13 @@ impl std::fmt::Display for Summary {
             writeln!(f, "  note: {n}")?;
         }
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        write!(f, "  time          {:.1} ms (plugins {:.1} ms, store {:.1} ms)", ms(self.total_time), ms(self.plugin_time), ms(self.store_time))
+        write!(
+            f,
+            "  time          {:.1} ms (plugins {:.1} ms, store {:.1} ms)",
+            ms(self.total_time),
+            ms(self.plugin_time),
+            ms(self.store_time)
+        )
     }
 }
 
@@ -118,26 +144,50 @@ pub struct Transformed {
 impl Pipeline {
     /// Load and configure the plugins of `view`. Must run where blocking is
     /// allowed (a plugin's `embed` blocks on the async runtime).
-    pub fn new(registry: &Registry, view: &str, engine: &PluginEngine, no_transform: bool) -> Result<Self, IngestError> {
-        let view = registry.view(view).ok_or_else(|| IngestError::UnknownView(view.into()))?.clone();
+    pub fn new(
+        registry: &Registry,
+        view: &str,
+        engine: &PluginEngine,
+        no_transform: bool,
+    ) -> Result<Self, IngestError> {
+        let view = registry
+            .view(view)
+            .ok_or_else(|| IngestError::UnknownView(view.into()))?
+            .clone();
         let mut transforms = Vec::new();
         for (i, field) in view.fields.iter().enumerate() {
-            let Some(t) = field.transform.as_ref().filter(|_| !no_transform) else { continue };
+            let Some(t) = field.transform.as_ref().filter(|_| !no_transform) else {
+                continue;
+            };
             if let Some(llm) = &t.llm
                 && let Err(message) = engine.embed_ready(llm)
             {
-                return Err(IngestError::NotReady { view: view.name.clone(), field: field.name.clone(), message });
+                return Err(IngestError::NotReady {
+                    view: view.name.clone(),
+                    field: field.name.clone(),
+                    message,
+                });
             }
             let bytes: std::borrow::Cow<[u8]> = match &t.plugin {
-                PluginSource::Builtin(n) => crate::registry::builtin_plugin(n).expect("validated: built-in exists").into(),
+                PluginSource::Builtin(n) => crate::registry::builtin_plugin(n)
+                    .expect("validated: built-in exists")
+                    .into(),
                 PluginSource::File(p) => std::fs::read(p)
-                    .map_err(|source| IngestError::PluginFile { view: view.name.clone(), path: p.clone(), source })?
+                    .map_err(|source| IngestError::PluginFile {
+                        view: view.name.clone(),
+                        path: p.clone(),
+                        source,
+                    })?
                     .into(),
             };
             let plugin = engine.load(&t.plugin.to_string(), &bytes)?;
             transforms.push((i, plugin.pool(&view.name, t.options.clone())?));
         }
-        Ok(Pipeline { view, no_transform, transforms })
+        Ok(Pipeline {
+            view,
+            no_transform,
+            transforms,
+        })
     }
 
     pub fn view(&self) -> &View {
@@ -164,16 +214,33 @@ impl Pipeline {
         }
         for row in live {
             match row.error {
-                Some(message) => out.failures.push(Failure { line: row.record.line, key: Some(row.key.to_string()), message }),
-                None => out.rows.push((row.key, StoredRow { event_micros: row.event_micros, fields: row.fields })),
+                Some(message) => out.failures.push(Failure {
+                    line: row.record.line,
+                    key: Some(row.key.to_string()),
+                    message,
+                }),
+                None => out.rows.push((
+                    row.key,
+                    StoredRow {
+                        event_micros: row.event_micros,
+                        fields: row.fields,
+                    },
+                )),
             }
         }
         out
     }
 
     fn start_row(&self, record: Record, now_micros: i64) -> Result<RowState, Failure> {
-        let fail = |message: String| Failure { line: record.line, key: None, message };
-        let key = self.view.key(record.get(&self.view.join_key).unwrap_or(&Value::Null)).map_err(fail)?;
+        let fail = |message: String| Failure {
+            line: record.line,
+            key: None,
+            message,
+        };
+        let key = self
+            .view
+            .key(record.get(&self.view.join_key).unwrap_or(&Value::Null))
+            .map_err(fail)?;
         let event_micros = match record.get(&self.view.event_time) {
             None | Some(Value::Null) => now_micros,
             Some(v) => parse_event_time(v).map_err(|e| Failure {
@@ -182,7 +249,13 @@ impl Pipeline {
                 message: format!("`{}`: {e}", self.view.event_time),
             })?,
         };
-        let mut row = RowState { key, event_micros, fields: Vec::new(), error: None, record };
+        let mut row = RowState {
+            key,
+            event_micros,
+            fields: Vec::new(),
+            error: None,
+            record,
+        };
         for field in &self.view.fields {
             let from = match (&field.transform, self.no_transform) {
                 (Some(_), false) => continue,
@@ -193,7 +266,9 @@ impl Pipeline {
                     .find(|c| row.record.get(c).is_some()),
                 (None, _) => Some(field.name.clone()),
             };
-            let Some(v) = from.and_then(|c| row.record.get(&c).cloned()) else { continue };
+            let Some(v) = from.and_then(|c| row.record.get(&c).cloned()) else {
+                continue;
+            };
             row.set(&field.name, field.check(v));
         }
         Ok(row)
@@ -202,8 +277,13 @@ impl Pipeline {
     /// One plugin call for the whole batch; its per-row answers land per row.
     fn apply(&self, field_idx: usize, pool: &InstancePool, rows: &mut [RowState]) {
         let field = &self.view.fields[field_idx];
-        let t = field.transform.as_ref().expect("transforms have a transform");
-        let todo: Vec<usize> = (0..rows.len()).filter(|i| rows[*i].error.is_none()).collect();
+        let t = field
+            .transform
+            .as_ref()
+            .expect("transforms have a transform");
+        let todo: Vec<usize> = (0..rows.len())
+            .filter(|i| rows[*i].error.is_none())
+            .collect();
         if todo.is_empty() {
             return;
         }
@@ -211,27 +291,39 @@ impl Pipeline {
             columns: t.inputs.clone(),
             rows: todo
                 .iter()
-                .map(|i| t.inputs.iter().map(|c| rows[*i].record.get(c).cloned().unwrap_or(Value::Null)).collect())
+                .map(|i| {
+                    t.inputs
+                        .iter()
+                        .map(|c| rows[*i].record.get(c).cloned().unwrap_or(Value::Null))
+                        .collect()
+                })
                 .collect(),
         };
         let output = pool.transform(batch).and_then(|o| {
-            let col = o.columns.iter().position(|c| *c == field.name).ok_or_else(|| PluginError::BadOutput {
-                plugin: pool.plugin_name().into(),
-                view: self.view.name.clone(),
-                message: format!("no output column `{}` (got {:?})", field.name, o.columns),
-            })?;
+            let col = o
+                .columns
+                .iter()
+                .position(|c| *c == field.name)
+                .ok_or_else(|| PluginError::BadOutput {
+                    plugin: pool.plugin_name().into(),
+                    view: self.view.name.clone(),
+                    message: format!("no output column `{}` (got {:?})", field.name, o.columns),
+                })?;
             Ok((col, o.rows))
         });
         match output {
             Ok((col, answers)) => {
                 for (i, answer) in todo.into_iter().zip(answers) {
-                    let v = answer.map(|mut cells| cells.swap_remove(col)).map_err(|e| format!("field `{}`: {e}", field.name));
+                    let v = answer
+                        .map(|mut cells| cells.swap_remove(col))
+                        .map_err(|e| format!("field `{}`: {e}", field.name));
                     rows[i].set(&field.name, v.and_then(|v| field.check(v)));
                 }
             }
             Err(e) => {
                 let message = e.to_string();
-                todo.into_iter().for_each(|i| rows[i].set(&field.name, Err(message.clone())));
+                todo.into_iter()
+                    .for_each(|i| rows[i].set(&field.name, Err(message.clone())));
             }
         }
     }
@@ -259,17 +351,30 @@ impl RowState {
 /// the seed's `ds`), or integer epoch seconds.
 pub fn parse_event_time(v: &Value) -> Result<i64, String> {
     use chrono::{DateTime, NaiveDate};
-    let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_micros();
+    let midnight = |d: NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
+            .timestamp_micros()
+    };
     match v {
-        Value::Int64(s) => s.checked_mul(1_000_000).ok_or_else(|| format!("{s} is out of range")),
+        Value::Int64(s) => s
+            .checked_mul(1_000_000)
+            .ok_or_else(|| format!("{s} is out of range")),
         Value::String(s) => {
             let t = s.trim();
             DateTime::parse_from_rfc3339(t)
                 .map(|d| d.timestamp_micros())
                 .or_else(|_| NaiveDate::parse_from_str(t, "%Y-%m-%d").map(midnight))
                 .or_else(|_| NaiveDate::parse_from_str(t, "%Y%m%d").map(midnight))
-                .or_else(|_| t.parse::<i64>().map_err(|_| ()).and_then(|s| s.checked_mul(1_000_000).ok_or(())))
-                .map_err(|_| format!("{s:?} is not RFC 3339, YYYY-MM-DD, YYYYMMDD or epoch seconds"))
+                .or_else(|_| {
+                    t.parse::<i64>()
+                        .map_err(|_| ())
+                        .and_then(|s| s.checked_mul(1_000_000).ok_or(()))
+                })
+                .map_err(|_| {
+                    format!("{s:?} is not RFC 3339, YYYY-MM-DD, YYYYMMDD or epoch seconds")
+                })
         }
         other => Err(format!("expected a time, got {}", other.type_name())),
     }
@@ -280,11 +385,19 @@ pub fn now_micros() -> i64 {
 }
 
 /// Publish a file into a view. Blocking: run it on a blocking thread.
-pub fn publish(registry: &Registry, store: &Store, engine: &PluginEngine, req: &PublishRequest) -> Result<Summary, IngestError> {
+pub fn publish(
+    registry: &Registry,
+    store: &Store,
+    engine: &PluginEngine,
+    req: &PublishRequest,
+) -> Result<Summary, IngestError> {
     let started = Instant::now();
     let pipeline = Pipeline::new(registry, &req.view, engine, req.no_transform)?;
     let mut reader = Reader::open(&req.input, req.format)?;
-    let mut summary = Summary { view: req.view.clone(), ..Summary::default() };
+    let mut summary = Summary {
+        view: req.view.clone(),
+        ..Summary::default()
+    };
     let mut seen: HashSet<EntityKey> = HashSet::new();
     let now = now_micros();
     loop {
@@ -293,7 +406,13 @@ pub fn publish(registry: &Registry, store: &Store, engine: &PluginEngine, req: &
             break;
         }
         summary.rows_read += (records.len() + bad.len()) as u64;
-        summary.failures.extend(bad.into_iter().map(|(line, message)| Failure { line, key: None, message }));
+        summary
+            .failures
+            .extend(bad.into_iter().map(|(line, message)| Failure {
+                line,
+                key: None,
+                message,
+            }));
         let t = pipeline.run(records, now);
         summary.plugin_time += t.plugin_time;
         summary.failures.extend(t.failures);
@@ -316,11 +435,21 @@ pub fn publish(registry: &Registry, store: &Store, engine: &PluginEngine, req: &
 
 /// Drop the keys the input did not contain — but only after a clean publish:
 /// deleting on a partial one would lose rows whose replacement failed.
-fn finish_overwrite(store: &Store, view: &str, seen: &HashSet<EntityKey>, summary: &mut Summary) -> Result<(), IngestError> {
+fn finish_overwrite(
+    store: &Store,
+    view: &str,
+    seen: &HashSet<EntityKey>,
+    summary: &mut Summary,
+) -> Result<(), IngestError> {
     if !summary.failures.is_empty() {
-        summary.notes.push("overwrite: rows failed, so keys missing from the input were kept; fix and re-run".into());
+        summary.notes.push(
+            "overwrite: rows failed, so keys missing from the input were kept; fix and re-run"
+                .into(),
+        );
     } else if summary.rows_read == 0 {
-        summary.notes.push("overwrite: the input is empty, nothing was deleted".into());
+        summary
+            .notes
+            .push("overwrite: the input is empty, nothing was deleted".into());
     } else {
         let started = Instant::now();
         summary.deleted = store.retain(view, seen)?;
@@ -336,11 +465,21 @@ mod tests {
     #[test]
     fn event_time_formats() {
         let day = 1_746_748_800_000_000; // 2025-05-09T00:00:00Z
-        assert_eq!(parse_event_time(&Value::String("2025-05-09T00:00:00Z".into())), Ok(day));
-        assert_eq!(parse_event_time(&Value::String("2025-05-09".into())), Ok(day));
+        assert_eq!(
+            parse_event_time(&Value::String("2025-05-09T00:00:00Z".into())),
+            Ok(day)
+        );
+        assert_eq!(
+            parse_event_time(&Value::String("2025-05-09".into())),
+            Ok(day)
+        );
         assert_eq!(parse_event_time(&Value::String("20250509".into())), Ok(day));
         assert_eq!(parse_event_time(&Value::Int64(1_746_748_800)), Ok(day));
-        assert!(parse_event_time(&Value::String("yesterday".into())).unwrap_err().contains("yesterday"));
+        assert!(
+            parse_event_time(&Value::String("yesterday".into()))
+                .unwrap_err()
+                .contains("yesterday")
+        );
         assert!(parse_event_time(&Value::Bool(true)).is_err());
     }
 }

@@ -49,7 +49,9 @@ impl EntityKey {
 
     pub fn decode(b: &[u8]) -> Option<Self> {
         match b.split_first()? {
-            (1, rest) => Some(EntityKey::Int((u64::from_be_bytes(rest.try_into().ok()?) as i64) ^ i64::MIN)),
+            (1, rest) => Some(EntityKey::Int(
+                (u64::from_be_bytes(rest.try_into().ok()?) as i64) ^ i64::MIN,
+            )),
             (2, rest) => Some(EntityKey::Str(String::from_utf8(rest.to_vec()).ok()?)),
             _ => None,
         }
@@ -74,7 +76,11 @@ impl StoredRow {
         let mut b = Vec::with_capacity(16 + self.fields.len() * 16);
         b.push(1);
         b.extend_from_slice(&self.event_micros.to_le_bytes());
-        b.extend_from_slice(&u16::try_from(self.fields.len()).expect("too many fields").to_le_bytes());
+        b.extend_from_slice(
+            &u16::try_from(self.fields.len())
+                .expect("too many fields")
+                .to_le_bytes(),
+        );
         for (name, v) in &self.fields {
             b.push(u8::try_from(name.len()).expect("field name too long"));
             b.extend_from_slice(name.as_bytes());
@@ -94,18 +100,24 @@ impl StoredRow {
         let mut fields = Vec::with_capacity(n);
         for _ in 0..n {
             let len = r.u8()? as usize;
-            let name = String::from_utf8(r.take(len)?.to_vec()).map_err(|_| "field name is not UTF-8")?;
+            let name =
+                String::from_utf8(r.take(len)?.to_vec()).map_err(|_| "field name is not UTF-8")?;
             fields.push((name, decode_value(&mut r)?));
         }
         if r.pos != b.len() {
             return Err(format!("{} trailing bytes", b.len() - r.pos));
         }
-        Ok(StoredRow { event_micros, fields })
+        Ok(StoredRow {
+            event_micros,
+            fields,
+        })
     }
 }
 
 fn encode_value(b: &mut Vec<u8>, v: &Value) {
-    let put_len = |b: &mut Vec<u8>, n: usize| b.extend_from_slice(&u32::try_from(n).expect("value too large").to_le_bytes());
+    let put_len = |b: &mut Vec<u8>, n: usize| {
+        b.extend_from_slice(&u32::try_from(n).expect("value too large").to_le_bytes())
+    };
     match v {
         Value::Null => b.push(0),
         Value::Bool(x) => b.extend_from_slice(&[1, *x as u8]),
@@ -146,7 +158,9 @@ fn decode_value(r: &mut Reader) -> Result<Value, String> {
         3 => Value::Float64(f64::from_le_bytes(r.array()?)),
         4 => {
             let n = r.len()?;
-            Value::String(String::from_utf8(r.take(n)?.to_vec()).map_err(|_| "string is not UTF-8")?)
+            Value::String(
+                String::from_utf8(r.take(n)?.to_vec()).map_err(|_| "string is not UTF-8")?,
+            )
         }
         5 => {
             let n = r.len()?;
@@ -155,7 +169,11 @@ fn decode_value(r: &mut Reader) -> Result<Value, String> {
         6 => {
             let n = r.len()?;
             let raw = r.take(n.checked_mul(4).ok_or("vector too long")?)?;
-            Value::Vector(raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+            Value::Vector(
+                raw.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                    .collect(),
+            )
         }
         t => return Err(format!("unknown value tag {t}")),
     })
@@ -168,7 +186,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.b.len()).ok_or("value is truncated")?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.b.len())
+            .ok_or("value is truncated")?;
         let s = &self.b[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -194,9 +216,15 @@ mod tests {
         let enc: Vec<_> = keys.iter().map(|k| EntityKey::Int(*k).encode()).collect();
         assert!(enc.windows(2).all(|w| w[0] < w[1]));
         for k in keys {
-            assert_eq!(EntityKey::decode(&EntityKey::Int(k).encode()), Some(EntityKey::Int(k)));
+            assert_eq!(
+                EntityKey::decode(&EntityKey::Int(k).encode()),
+                Some(EntityKey::Int(k))
+            );
         }
-        assert_eq!(EntityKey::decode(&EntityKey::Str("a".into()).encode()), Some(EntityKey::Str("a".into())));
+        assert_eq!(
+            EntityKey::decode(&EntityKey::Str("a".into()).encode()),
+            Some(EntityKey::Str("a".into()))
+        );
     }
 
     #[test]
@@ -218,7 +246,11 @@ mod tests {
 
     #[test]
     fn corrupt_values_are_errors_not_panics() {
-        let enc = StoredRow { event_micros: 1, fields: vec![("v".into(), Value::Vector(vec![1.0; 4]))] }.encode();
+        let enc = StoredRow {
+            event_micros: 1,
+            fields: vec![("v".into(), Value::Vector(vec![1.0; 4]))],
+        }
+        .encode();
         for cut in 0..enc.len() {
             assert!(StoredRow::decode(&enc[..cut]).is_err(), "cut at {cut}");
         }

@@ -15,13 +15,24 @@ use std::sync::Mutex;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the online store at {path}: {source}")]
-    Open { path: PathBuf, source: rocksdb::Error },
+    Open {
+        path: PathBuf,
+        source: rocksdb::Error,
+    },
     #[error("feature view {view:?} has no column family in the store")]
     UnknownView { view: String },
     #[error("store {op} on view {view:?} failed: {source}")]
-    Rocks { view: String, op: &'static str, source: rocksdb::Error },
+    Rocks {
+        view: String,
+        op: &'static str,
+        source: rocksdb::Error,
+    },
     #[error("corrupt value in view {view:?} at key {key}: {message}")]
-    Corrupt { view: String, key: String, message: String },
+    Corrupt {
+        view: String,
+        key: String,
+        message: String,
+    },
 }
 
 /// How a publish combines with what is stored.
@@ -57,7 +68,10 @@ fn cf_name(view: &str) -> String {
 impl Store {
     /// Open (or create) the store with a column family for each of `views`.
     /// Column families of views no longer configured are kept, untouched.
-    pub fn open<'a>(path: &Path, views: impl IntoIterator<Item = &'a str>) -> Result<Self, StoreError> {
+    pub fn open<'a>(
+        path: &Path,
+        views: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, StoreError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -68,10 +82,18 @@ impl Store {
                 names.push(n);
             }
         }
-        let cfs = names.into_iter().map(|n| ColumnFamilyDescriptor::new(n, cf_options()));
-        let db = DB::open_cf_descriptors(&opts, path, cfs)
-            .map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
-        Ok(Store { db, path: path.to_path_buf(), write_lock: Mutex::new(()) })
+        let cfs = names
+            .into_iter()
+            .map(|n| ColumnFamilyDescriptor::new(n, cf_options()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Store {
+            db,
+            path: path.to_path_buf(),
+            write_lock: Mutex::new(()),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -79,29 +101,48 @@ impl Store {
     }
 
     fn cf(&self, view: &str) -> Result<&rocksdb::ColumnFamily, StoreError> {
-        self.db.cf_handle(&cf_name(view)).ok_or_else(|| StoreError::UnknownView { view: view.into() })
+        self.db
+            .cf_handle(&cf_name(view))
+            .ok_or_else(|| StoreError::UnknownView { view: view.into() })
     }
 
     /// The stored rows for `keys`, in order, in one batched read.
-    pub fn get_many(&self, view: &str, keys: &[EntityKey]) -> Result<Vec<Option<StoredRow>>, StoreError> {
+    pub fn get_many(
+        &self,
+        view: &str,
+        keys: &[EntityKey],
+    ) -> Result<Vec<Option<StoredRow>>, StoreError> {
         let cf = self.cf(view)?;
         let encoded: Vec<Vec<u8>> = keys.iter().map(EntityKey::encode).collect();
         let results = self.db.batched_multi_get_cf(cf, &encoded, false);
         keys.iter()
             .zip(results)
             .map(|(key, r)| {
-                let slice = r.map_err(|source| StoreError::Rocks { view: view.into(), op: "read", source })?;
+                let slice = r.map_err(|source| StoreError::Rocks {
+                    view: view.into(),
+                    op: "read",
+                    source,
+                })?;
                 slice.map(|s| self.decode(view, key, &s)).transpose()
             })
             .collect()
     }
 
     fn decode(&self, view: &str, key: &EntityKey, bytes: &[u8]) -> Result<StoredRow, StoreError> {
-        StoredRow::decode(bytes).map_err(|message| StoreError::Corrupt { view: view.into(), key: key.to_string(), message })
+        StoredRow::decode(bytes).map_err(|message| StoreError::Corrupt {
+            view: view.into(),
+            key: key.to_string(),
+            message,
+        })
     }
 
     /// Write a batch of rows atomically.
-    pub fn write(&self, view: &str, rows: Vec<(EntityKey, StoredRow)>, mode: WriteMode) -> Result<WriteStats, StoreError> {
+    pub fn write(
+        &self,
+        view: &str,
+        rows: Vec<(EntityKey, StoredRow)>,
+        mode: WriteMode,
+    ) -> Result<WriteStats, StoreError> {
         let cf = self.cf(view)?;
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut stats = WriteStats::default();
@@ -137,7 +178,11 @@ impl Store {
         for key in &touched {
             batch.put_cf(cf, key.encode(), next[key].encode());
         }
-        self.db.write(batch).map_err(|source| StoreError::Rocks { view: view.into(), op: "write", source })?;
+        self.db.write(batch).map_err(|source| StoreError::Rocks {
+            view: view.into(),
+            op: "write",
+            source,
+        })?;
         Ok(stats)
     }
 
@@ -149,13 +194,21 @@ impl Store {
         let mut batch = WriteBatch::default();
         let mut deleted = 0;
         for item in self.db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
-            let (k, _) = item.map_err(|source| StoreError::Rocks { view: view.into(), op: "scan", source })?;
+            let (k, _) = item.map_err(|source| StoreError::Rocks {
+                view: view.into(),
+                op: "scan",
+                source,
+            })?;
             if EntityKey::decode(&k).is_none_or(|key| !keep.contains(&key)) {
                 batch.delete_cf(cf, k);
                 deleted += 1;
             }
         }
-        self.db.write(batch).map_err(|source| StoreError::Rocks { view: view.into(), op: "delete", source })?;
+        self.db.write(batch).map_err(|source| StoreError::Rocks {
+            view: view.into(),
+            op: "delete",
+            source,
+        })?;
         Ok(deleted)
     }
 
@@ -164,7 +217,11 @@ impl Store {
         let cf = self.cf(view)?;
         let mut n = 0;
         for item in self.db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
-            item.map_err(|source| StoreError::Rocks { view: view.into(), op: "scan", source })?;
+            item.map_err(|source| StoreError::Rocks {
+                view: view.into(),
+                op: "scan",
+                source,
+            })?;
             n += 1;
         }
         Ok(n)

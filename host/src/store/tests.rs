@@ -2,7 +2,13 @@ use super::*;
 use crate::value::Value;
 
 fn row(ts: i64, fields: &[(&str, Value)]) -> StoredRow {
-    StoredRow { event_micros: ts, fields: fields.iter().map(|(n, v)| (n.to_string(), v.clone())).collect() }
+    StoredRow {
+        event_micros: ts,
+        fields: fields
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.clone()))
+            .collect(),
+    }
 }
 
 fn open(dir: &tempfile::TempDir) -> Store {
@@ -13,9 +19,23 @@ fn open(dir: &tempfile::TempDir) -> Store {
 fn write_then_get_many_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
-    let rows = vec![(EntityKey::Int(2), row(1, &[("a", Value::Int64(2))])), (EntityKey::Int(1), row(1, &[("a", Value::Int64(1))]))];
-    assert_eq!(s.write("v", rows, WriteMode::Merge).unwrap(), WriteStats { written: 2, stale: 0 });
-    let got = s.get_many("v", &[EntityKey::Int(1), EntityKey::Int(3), EntityKey::Int(2)]).unwrap();
+    let rows = vec![
+        (EntityKey::Int(2), row(1, &[("a", Value::Int64(2))])),
+        (EntityKey::Int(1), row(1, &[("a", Value::Int64(1))])),
+    ];
+    assert_eq!(
+        s.write("v", rows, WriteMode::Merge).unwrap(),
+        WriteStats {
+            written: 2,
+            stale: 0
+        }
+    );
+    let got = s
+        .get_many(
+            "v",
+            &[EntityKey::Int(1), EntityKey::Int(3), EntityKey::Int(2)],
+        )
+        .unwrap();
     assert_eq!(got[0].as_ref().unwrap().get("a"), Some(&Value::Int64(1)));
     assert!(got[1].is_none());
     assert_eq!(got[2].as_ref().unwrap().get("a"), Some(&Value::Int64(2)));
@@ -26,10 +46,35 @@ fn merge_keeps_other_fields_and_skips_older_events() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
     let k = EntityKey::Str("x".into());
-    s.write("v", vec![(k.clone(), row(10, &[("a", Value::Int64(1)), ("b", Value::Int64(1))]))], WriteMode::Merge).unwrap();
-    s.write("v", vec![(k.clone(), row(20, &[("a", Value::Int64(2))]))], WriteMode::Merge).unwrap();
-    let stats = s.write("v", vec![(k.clone(), row(15, &[("a", Value::Int64(99))]))], WriteMode::Merge).unwrap();
-    assert_eq!(stats, WriteStats { written: 0, stale: 1 });
+    s.write(
+        "v",
+        vec![(
+            k.clone(),
+            row(10, &[("a", Value::Int64(1)), ("b", Value::Int64(1))]),
+        )],
+        WriteMode::Merge,
+    )
+    .unwrap();
+    s.write(
+        "v",
+        vec![(k.clone(), row(20, &[("a", Value::Int64(2))]))],
+        WriteMode::Merge,
+    )
+    .unwrap();
+    let stats = s
+        .write(
+            "v",
+            vec![(k.clone(), row(15, &[("a", Value::Int64(99))]))],
+            WriteMode::Merge,
+        )
+        .unwrap();
+    assert_eq!(
+        stats,
+        WriteStats {
+            written: 0,
+            stale: 1
+        }
+    );
     let got = s.get_many("v", &[k]).unwrap().remove(0).unwrap();
     assert_eq!(got.event_micros, 20);
     assert_eq!(got.get("a"), Some(&Value::Int64(2)));
@@ -46,8 +91,17 @@ fn duplicate_keys_in_one_batch_apply_in_order() {
         (k.clone(), row(9, &[("a", Value::Int64(9))])),
         (k.clone(), row(7, &[("a", Value::Int64(7))])),
     ];
-    assert_eq!(s.write("v", rows, WriteMode::Merge).unwrap(), WriteStats { written: 2, stale: 1 });
-    assert_eq!(s.get_many("v", &[k]).unwrap()[0].as_ref().unwrap().get("a"), Some(&Value::Int64(9)));
+    assert_eq!(
+        s.write("v", rows, WriteMode::Merge).unwrap(),
+        WriteStats {
+            written: 2,
+            stale: 1
+        }
+    );
+    assert_eq!(
+        s.get_many("v", &[k]).unwrap()[0].as_ref().unwrap().get("a"),
+        Some(&Value::Int64(9))
+    );
 }
 
 #[test]
@@ -55,13 +109,27 @@ fn overwrite_replaces_rows_and_retain_drops_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
     let (a, b) = (EntityKey::Int(1), EntityKey::Int(2));
-    let two = vec![(a.clone(), row(10, &[("x", Value::Int64(1)), ("y", Value::Int64(1))])), (b.clone(), row(10, &[]))];
+    let two = vec![
+        (
+            a.clone(),
+            row(10, &[("x", Value::Int64(1)), ("y", Value::Int64(1))]),
+        ),
+        (b.clone(), row(10, &[])),
+    ];
     s.write("v", two, WriteMode::Merge).unwrap();
-    s.write("v", vec![(a.clone(), row(1, &[("x", Value::Int64(2))]))], WriteMode::Overwrite).unwrap();
+    s.write(
+        "v",
+        vec![(a.clone(), row(1, &[("x", Value::Int64(2))]))],
+        WriteMode::Overwrite,
+    )
+    .unwrap();
     assert_eq!(s.retain("v", &HashSet::from([a.clone()])).unwrap(), 1);
     let got = s.get_many("v", &[a, b]).unwrap();
     let a_row = got[0].as_ref().unwrap();
-    assert_eq!((a_row.event_micros, a_row.get("x"), a_row.get("y")), (1, Some(&Value::Int64(2)), None));
+    assert_eq!(
+        (a_row.event_micros, a_row.get("x"), a_row.get("y")),
+        (1, Some(&Value::Int64(2)), None)
+    );
     assert!(got[1].is_none());
     assert_eq!(s.count("v").unwrap(), 1);
 }
@@ -71,10 +139,18 @@ fn data_survives_reopen_and_unknown_view_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     {
         let s = open(&dir);
-        s.write("v", vec![(EntityKey::Int(1), row(1, &[("a", Value::Bool(true))]))], WriteMode::Merge).unwrap();
+        s.write(
+            "v",
+            vec![(EntityKey::Int(1), row(1, &[("a", Value::Bool(true))]))],
+            WriteMode::Merge,
+        )
+        .unwrap();
     }
     // Reopened without naming "v": its column family is still there.
     let s = Store::open(dir.path(), ["w"]).unwrap();
     assert_eq!(s.count("v").unwrap(), 1);
-    assert!(matches!(s.get_many("nope", &[]), Err(StoreError::UnknownView { .. })));
+    assert!(matches!(
+        s.get_many("nope", &[]),
+        Err(StoreError::UnknownView { .. })
+    ));
 }

@@ -38,10 +38,14 @@ impl Guest for Bucketize {
                 .map(|row| {
                     let x = number(config, row.into_iter().nth(col))?;
                     let b = crate::bucket_all(&config.boundaries, &[x]).remove(0);
-                    b.map(|b| vec![b.map_or(Value::Null, Value::Int64)]).map_err(RowError::invalid)
+                    b.map(|b| vec![b.map_or(Value::Null, Value::Int64)])
+                        .map_err(RowError::invalid)
                 })
                 .collect();
-            Ok(Output { columns: vec![config.output.clone()], rows })
+            Ok(Output {
+                columns: vec![config.output.clone()],
+                rows,
+            })
         })
     }
 }
@@ -51,11 +55,9 @@ fn number(config: &Config, cell: Option<Value>) -> Result<Option<f64>, RowError>
         None | Some(Value::Null) => Ok(None),
         Some(Value::Int64(i)) => Ok(Some(i as f64)),
         Some(Value::Float64(f)) => Ok(Some(f)),
-        Some(Value::Text(t)) => t
-            .trim()
-            .parse::<f64>()
-            .map(Some)
-            .map_err(|e| RowError::invalid(format!("`{}` = {t:?} is not a number: {e}", config.input))),
+        Some(Value::Text(t)) => t.trim().parse::<f64>().map(Some).map_err(|e| {
+            RowError::invalid(format!("`{}` = {t:?} is not a number: {e}", config.input))
+        }),
         Some(other) => Err(RowError::invalid(format!(
             "`{}` must be a number, got {}",
             config.input,

@@ -12,7 +12,11 @@
 pub fn parse_boundaries(text: &str) -> Result<Vec<f64>, String> {
     let b: Vec<f64> = text
         .split(',')
-        .map(|s| s.trim().parse::<f64>().map_err(|e| format!("boundary {:?}: {e}", s.trim())))
+        .map(|s| {
+            s.trim()
+                .parse::<f64>()
+                .map_err(|e| format!("boundary {:?}: {e}", s.trim()))
+        })
         .collect::<Result<_, _>>()?;
     if b.is_empty() {
         return Err("`boundaries` is empty".into());
@@ -62,7 +66,11 @@ mod tests {
 
     #[test]
     fn rejects_bad_boundaries() {
-        assert!(parse_boundaries("10, 5").unwrap_err().contains("increasing"));
+        assert!(
+            parse_boundaries("10, 5")
+                .unwrap_err()
+                .contains("increasing")
+        );
         assert!(parse_boundaries("1, x").unwrap_err().contains("\"x\""));
         assert!(parse_boundaries("1, inf").is_err());
         assert_eq!(parse_boundaries(" 1, 2.5 ").unwrap(), vec![1.0, 2.5]);

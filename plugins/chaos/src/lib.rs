@@ -34,11 +34,19 @@ impl Guest for Chaos {
                         hog.push(vec![1; 1 << 20]);
                     }
                 }
-                "short" => return Ok(Output { columns: vec!["out".into()], rows: Vec::new() }),
+                "short" => {
+                    return Ok(Output {
+                        columns: vec!["out".into()],
+                        rows: Vec::new(),
+                    });
+                }
                 t => rows.push(Ok(vec![Value::Text(t.to_uppercase())])),
             }
         }
-        Ok(Output { columns: vec!["out".into()], rows })
+        Ok(Output {
+            columns: vec!["out".into()],
+            rows,
+        })
     }
 }
 

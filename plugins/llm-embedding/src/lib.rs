@@ -51,9 +51,9 @@ fn transform(config: &Config, input: Batch) -> Result<Output, String> {
     for (i, row) in input.rows.into_iter().enumerate() {
         match row.into_iter().nth(col) {
             Some(Value::Null) | None => results.push(Some(Ok(Value::Null))),
-            Some(Value::Text(t)) if t.trim().is_empty() => {
-                results.push(Some(Err(RowError::invalid("text is empty or only whitespace"))))
-            }
+            Some(Value::Text(t)) if t.trim().is_empty() => results.push(Some(Err(
+                RowError::invalid("text is empty or only whitespace"),
+            ))),
             Some(Value::Text(t)) => {
                 results.push(None);
                 texts.push(t);
@@ -69,17 +69,27 @@ fn transform(config: &Config, input: Batch) -> Result<Output, String> {
     if !texts.is_empty() {
         let vectors = embed(&config.llm, &texts);
         if vectors.len() != pending.len() {
-            return Err(format!("host returned {} embeddings for {} texts", vectors.len(), pending.len()));
+            return Err(format!(
+                "host returned {} embeddings for {} texts",
+                vectors.len(),
+                pending.len()
+            ));
         }
         for (i, v) in pending.into_iter().zip(vectors) {
             results[i] = Some(check(config, v));
         }
     }
-    let rows = results.into_iter().map(|r| r.expect("every row answered")).collect();
+    let rows = results
+        .into_iter()
+        .map(|r| r.expect("every row answered"))
+        .collect();
     Ok(wafer_plugin_sdk::single_column(&config.output, rows))
 }
 
-fn check(config: &Config, v: Result<Vec<f32>, wafer_plugin_sdk::EmbedError>) -> Result<Value, RowError> {
+fn check(
+    config: &Config,
+    v: Result<Vec<f32>, wafer_plugin_sdk::EmbedError>,
+) -> Result<Value, RowError> {
     let v = v.map_err(|e| RowError {
         kind: RowErrorKind::EmbedFailed,
         message: format!("{:?}: {}", e.kind, e.message),

@@ -32,7 +32,11 @@ impl Guest for Passthrough {
             let c = c.borrow();
             let config = c.as_ref().ok_or("transform called before configure")?;
             let col = input.column(&config.input)?;
-            let rows = input.rows.into_iter().map(|row| one(config, row.into_iter().nth(col))).collect();
+            let rows = input
+                .rows
+                .into_iter()
+                .map(|row| one(config, row.into_iter().nth(col)))
+                .collect();
             Ok(wafer_plugin_sdk::single_column(&config.output, rows))
         })
     }

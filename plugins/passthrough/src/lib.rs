@@ -9,14 +9,22 @@
 /// Parse a textual vector: comma-separated numbers, optionally in brackets.
 pub fn parse_vector(text: &str) -> Result<Vec<f32>, String> {
     let t = text.trim();
-    let inner = t.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(t).trim();
+    let inner = t
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(t)
+        .trim();
     if inner.is_empty() {
         return Ok(Vec::new());
     }
     inner
         .split(',')
         .enumerate()
-        .map(|(i, s)| s.trim().parse::<f32>().map_err(|e| format!("element {i} ({:?}): {e}", s.trim())))
+        .map(|(i, s)| {
+            s.trim()
+                .parse::<f32>()
+                .map_err(|e| format!("element {i} ({:?}): {e}", s.trim()))
+        })
         .collect()
 }
 
@@ -57,8 +65,16 @@ mod tests {
     fn checks_dims_and_finiteness() {
         assert!(check_vector(&[1.0, 2.0], Some(2)).is_ok());
         assert!(check_vector(&[1.0, 2.0], None).is_ok());
-        assert!(check_vector(&[1.0], Some(2)).unwrap_err().contains("expected 2"));
-        assert!(check_vector(&[1.0, f32::NAN], Some(2)).unwrap_err().contains("element 1"));
+        assert!(
+            check_vector(&[1.0], Some(2))
+                .unwrap_err()
+                .contains("expected 2")
+        );
+        assert!(
+            check_vector(&[1.0, f32::NAN], Some(2))
+                .unwrap_err()
+                .contains("element 1")
+        );
         assert!(check_vector(&[f32::INFINITY], None).is_err());
     }
 }

@@ -36,12 +36,16 @@ impl Options {
 
     /// The value of `key`, if set.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The value of `key`, or an error naming it.
     pub fn require(&self, key: &str) -> Result<&str, String> {
-        self.get(key).ok_or_else(|| format!("missing option `{key}`"))
+        self.get(key)
+            .ok_or_else(|| format!("missing option `{key}`"))
     }
 
     /// `key` parsed as `T`, `None` when unset, an error naming the key when it does not parse.
@@ -50,7 +54,11 @@ impl Options {
         T::Err: std::fmt::Display,
     {
         self.get(key)
-            .map(|v| v.trim().parse::<T>().map_err(|e| format!("option `{key}` = {v:?}: {e}")))
+            .map(|v| {
+                v.trim()
+                    .parse::<T>()
+                    .map_err(|e| format!("option `{key}` = {v:?}: {e}"))
+            })
             .transpose()
     }
 }
@@ -59,14 +67,20 @@ impl Batch {
     /// Index of the column `name`, or an error naming it and the columns present.
     pub fn column(&self, name: &str) -> Result<usize, String> {
         self.columns.iter().position(|c| c == name).ok_or_else(|| {
-            format!("input column `{name}` not in batch (columns: {})", self.columns.join(", "))
+            format!(
+                "input column `{name}` not in batch (columns: {})",
+                self.columns.join(", ")
+            )
         })
     }
 }
 
 impl RowError {
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self { kind: RowErrorKind::InvalidInput, message: message.into() }
+        Self {
+            kind: RowErrorKind::InvalidInput,
+            message: message.into(),
+        }
     }
 }
 
