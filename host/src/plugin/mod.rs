@@ -4,7 +4,7 @@
 //! epoch deadline. A trap fails that batch with the plugin's captured stderr;
 //! the trapped instance is thrown away and a fresh one takes its place.
 
-use crate::embed::{EmbedErrorKind, EmbedService};
+use crate::embed::EmbedService;
 use crate::value::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,11 +16,13 @@ use wasmtime::{
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+mod host_impl;
+
 mod bindings {
     wasmtime::component::bindgen!({ path: "../wit", world: "transformer" });
 }
 
-use bindings::wafer::transform::{host, types as wit};
+use bindings::wafer::transform::types as wit;
 use bindings::{Transformer, TransformerPre};
 
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -305,7 +307,7 @@ impl InstancePool {
         self.arm_deadline(&mut inst.store);
         let answer = inst
             .bindings
-            .call_transform(&mut inst.store, &to_wit_batch(batch));
+            .call_transform(&mut inst.store, &host_impl::to_wit_batch(batch));
         let out = match answer {
             Err(e) => return Err(self.trap(&inst.store, e)),
             Ok(Err(message)) => Err(PluginError::Batch {
@@ -335,7 +337,9 @@ impl InstancePool {
             .rows
             .into_iter()
             .map(|r| match r {
-                Ok(cells) if cells.len() == width => Ok(cells.into_iter().map(from_wit).collect()),
+                Ok(cells) if cells.len() == width => {
+                    Ok(cells.into_iter().map(host_impl::from_wit).collect())
+                }
                 Ok(cells) => Err(format!(
                     "plugin returned {} values for {width} columns",
                     cells.len()
@@ -347,93 +351,5 @@ impl InstancePool {
             columns: out.columns,
             rows,
         })
-    }
-}
-
-fn to_wit_batch(b: Batch) -> wit::Batch {
-    wit::Batch {
-        columns: b.columns,
-        rows: b
-            .rows
-            .into_iter()
-            .map(|r| r.into_iter().map(to_wit).collect())
-            .collect(),
-    }
-}
-
-fn to_wit(v: Value) -> wit::Value {
-    match v {
-        Value::Null => wit::Value::Null,
-        Value::Bool(b) => wit::Value::Boolean(b),
-        Value::Int64(i) => wit::Value::Int64(i),
-        Value::Float64(f) => wit::Value::Float64(f),
-        Value::String(s) => wit::Value::Text(s),
-        Value::Bytes(b) => wit::Value::Bytes(b),
-        Value::Vector(v) => wit::Value::Vector(v),
-    }
-}
-
-fn from_wit(v: wit::Value) -> Value {
-    match v {
-        wit::Value::Null => Value::Null,
-        wit::Value::Boolean(b) => Value::Bool(b),
-        wit::Value::Int64(i) => Value::Int64(i),
-        wit::Value::Float64(f) => Value::Float64(f),
-        wit::Value::Text(s) => Value::String(s),
-        wit::Value::Bytes(b) => Value::Bytes(b),
-        wit::Value::Vector(v) => Value::Vector(v),
-    }
-}
-
-impl host::Host for PluginState {
-    fn log(&mut self, level: host::LogLevel, message: String) {
-        let (plugin, view) = (&self.plugin, &self.view);
-        match level {
-            host::LogLevel::Trace => tracing::trace!(plugin, view, "{message}"),
-            host::LogLevel::Debug => tracing::debug!(plugin, view, "{message}"),
-            host::LogLevel::Info => tracing::info!(plugin, view, "{message}"),
-            host::LogLevel::Warn => tracing::warn!(plugin, view, "{message}"),
-            host::LogLevel::Error => tracing::error!(plugin, view, "{message}"),
-        }
-    }
-
-    fn embed(
-        &mut self,
-        llm: String,
-        texts: Vec<String>,
-    ) -> Vec<Result<Vec<f32>, host::EmbedError>> {
-        let Some(rt) = &self.runtime else {
-            let e = host::EmbedError {
-                kind: host::EmbedErrorKind::Unavailable,
-                message: "no async runtime on this thread".into(),
-            };
-            return vec![Err(e); texts.len()];
-        };
-        // Plugin calls run on blocking threads, so blocking on the runtime here is allowed.
-        let results = rt.block_on(self.embed.embed(&llm, texts));
-        results
-            .into_iter()
-            .map(|r| {
-                r.map_err(|e| host::EmbedError {
-                    kind: wit_kind(e.kind),
-                    message: e.message,
-                })
-            })
-            .collect()
-    }
-}
-
-impl wit::Host for PluginState {}
-
-fn wit_kind(k: EmbedErrorKind) -> host::EmbedErrorKind {
-    use host::EmbedErrorKind as W;
-    match k {
-        EmbedErrorKind::InvalidInput => W::InvalidInput,
-        EmbedErrorKind::Unauthorized => W::Unauthorized,
-        EmbedErrorKind::RateLimited => W::RateLimited,
-        EmbedErrorKind::Timeout => W::Timeout,
-        EmbedErrorKind::Unavailable => W::Unavailable,
-        EmbedErrorKind::BadResponse => W::BadResponse,
-        EmbedErrorKind::UnknownLlm => W::UnknownLlm,
     }
 }

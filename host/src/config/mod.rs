@@ -1,0 +1,362 @@
+//! `config`: the TOML configuration file — what it may contain, its defaults,
+//! and validation at load time. Every error names the file, the line and the
+//! key. Secrets never live here: an `[[llm]]` names the environment variable
+//! that holds its API key.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+mod validate;
+
+/// Built-in plugins, embedded in the binary.
+pub const BUILTIN_PLUGINS: &[&str] = &["llm-embedding", "passthrough", "bucketize"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read config: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}:{line}: `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+/// A loaded, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from; relative paths in it are relative to its directory.
+    pub path: PathBuf,
+    pub store: StoreConfig,
+    pub server: ServerConfig,
+    pub llms: Vec<LlmConfig>,
+    pub entities: Vec<EntityConfig>,
+    pub views: Vec<ViewConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// RocksDB directory, relative to the config file.
+    #[serde(default = "default_store_path")]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Largest number of entity keys one lookup request may ask for.
+    #[serde(default = "default_max_keys")]
+    pub max_keys_per_request: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmConfig {
+    pub name: Spanned<String>,
+    /// OpenAI-compatible base URL, e.g. `https://dashscope-intl.aliyuncs.com/compatible-mode/v1`.
+    pub base_url: Spanned<String>,
+    pub model: String,
+    /// Environment variable holding the API key (sent as a bearer token).
+    pub api_key_env: Option<String>,
+    /// Or a file holding it (relative to the config file), e.g. a mounted secret.
+    pub api_key_file: Option<PathBuf>,
+    #[serde(default = "default_concurrency")]
+    pub concurrency: Spanned<usize>,
+    #[serde(default = "default_batch_size")]
+    pub batch_size: Spanned<usize>,
+    #[serde(default = "default_max_input_tokens")]
+    pub max_input_tokens: usize,
+    /// Output dimensions; sent to the API and checked on every vector.
+    pub dimensions: Option<Spanned<usize>>,
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityConfig {
+    pub name: Spanned<String>,
+    pub join_key: String,
+    #[serde(rename = "type")]
+    pub key_type: Spanned<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewConfig {
+    pub name: Spanned<String>,
+    pub entity: Spanned<String>,
+    /// Maximum age of a value on read, e.g. `"30d"`; absent means forever.
+    pub ttl: Option<Spanned<String>>,
+    /// Input column holding the event time (RFC 3339, `YYYY-MM-DD`, or epoch
+    /// seconds); rows without it get the publish time.
+    #[serde(default = "default_event_time")]
+    pub event_time: String,
+    /// Rows per plugin call and per store write.
+    #[serde(default = "default_view_batch")]
+    pub batch_size: Spanned<usize>,
+    #[serde(alias = "field")]
+    pub fields: Vec<FieldConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldConfig {
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub field_type: Spanned<String>,
+    #[serde(default)]
+    pub primary_key: bool,
+    /// Vector length, checked on every write.
+    pub dimensions: Option<usize>,
+    pub transform: Option<TransformConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformConfig {
+    /// A built-in plugin name or a path to a `.wasm` component.
+    pub plugin: Spanned<String>,
+    pub llm: Option<Spanned<String>>,
+    /// Input column(s); defaults to the field's name.
+    pub input: Option<Inputs>,
+    /// Passed to the plugin's `configure` as strings.
+    #[serde(default)]
+    pub options: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Inputs {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// The type of a stored feature value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    Bool,
+    Int64,
+    Float64,
+    String,
+    Bytes,
+    Vector,
+}
+
+impl FieldType {
+    /// Accepts the PAI / MaxCompute spellings too (`BIGINT`, `DOUBLE`, `ARRAY<FLOAT>`).
+    pub fn parse(s: &str) -> Option<Self> {
+        let t: String = s
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        Some(match t.as_str() {
+            "bool" | "boolean" => Self::Bool,
+            "int64" | "bigint" | "int" | "int32" | "integer" => Self::Int64,
+            "float64" | "double" | "float" | "float32" => Self::Float64,
+            "string" | "text" => Self::String,
+            "bytes" | "binary" => Self::Bytes,
+            "array<float>" | "array<double>" | "vector" | "embedding" => Self::Vector,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bool => "bool",
+            Self::Int64 => "int64",
+            Self::Float64 => "float64",
+            Self::String => "string",
+            Self::Bytes => "bytes",
+            Self::Vector => "array<float>",
+        }
+    }
+}
+
+impl TransformConfig {
+    /// The input columns, defaulting to the field's own name.
+    pub fn inputs(&self, field: &str) -> Vec<String> {
+        match &self.input {
+            None => vec![field.to_string()],
+            Some(Inputs::One(s)) => vec![s.clone()],
+            Some(Inputs::Many(v)) => v.clone(),
+        }
+    }
+}
+
+impl ViewConfig {
+    pub fn ttl(&self) -> Option<Duration> {
+        self.ttl
+            .as_ref()
+            .and_then(|t| parse_ttl(t.get_ref()).ok().flatten())
+    }
+
+    pub fn primary_key(&self) -> Option<&FieldConfig> {
+        self.fields.iter().find(|f| f.primary_key)
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &src)
+    }
+
+    /// Parse and validate `src` as if read from `path`.
+    pub fn parse(path: &Path, src: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(src).map_err(|e| {
+            let (line, column) = e.span().map_or((0, 0), |s| line_col(src, s.start));
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
+        })?;
+        let config = Config {
+            path: path.to_path_buf(),
+            store: raw.store,
+            server: raw.server,
+            llms: raw.llm,
+            entities: raw.entity,
+            views: raw.feature_view,
+        };
+        validate::Validator {
+            path,
+            src,
+            config: &config,
+        }
+        .run()?;
+        Ok(config)
+    }
+
+    pub fn base_dir(&self) -> &Path {
+        self.path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+    }
+
+    /// A path from the config, resolved against the config file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir().join(p)
+        }
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.resolve(&self.store.path)
+    }
+
+    pub fn view(&self, name: &str) -> Option<&ViewConfig> {
+        self.views.iter().find(|v| v.name.get_ref() == name)
+    }
+
+    pub fn entity(&self, name: &str) -> Option<&EntityConfig> {
+        self.entities.iter().find(|e| e.name.get_ref() == name)
+    }
+
+    pub fn llm(&self, name: &str) -> Option<&LlmConfig> {
+        self.llms.iter().find(|l| l.name.get_ref() == name)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_store")]
+    store: StoreConfig,
+    #[serde(default = "default_server")]
+    server: ServerConfig,
+    #[serde(default)]
+    llm: Vec<LlmConfig>,
+    #[serde(default)]
+    entity: Vec<EntityConfig>,
+    #[serde(default)]
+    feature_view: Vec<ViewConfig>,
+}
+
+/// `"0"` or `"none"` mean no expiry; otherwise a humantime duration (`30d`, `12h`).
+pub fn parse_ttl(s: &str) -> Result<Option<Duration>, String> {
+    match s.trim() {
+        "0" | "none" | "" => Ok(None),
+        t => humantime::parse_duration(t)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+pub(crate) fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let before = &src[..offset.min(src.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
+    (line, column)
+}
+
+fn default_store_path() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_store() -> StoreConfig {
+    StoreConfig {
+        path: default_store_path(),
+    }
+}
+fn default_listen() -> SocketAddr {
+    // Feast's feature server port.
+    SocketAddr::from(([127, 0, 0, 1], 6566))
+}
+fn default_max_keys() -> usize {
+    10_000
+}
+fn default_server() -> ServerConfig {
+    ServerConfig {
+        listen: default_listen(),
+        max_keys_per_request: default_max_keys(),
+    }
+}
+fn default_concurrency() -> Spanned<usize> {
+    Spanned::new(0..0, 4)
+}
+fn default_batch_size() -> Spanned<usize> {
+    Spanned::new(0..0, 10)
+}
+fn default_max_input_tokens() -> usize {
+    8192
+}
+fn default_timeout_secs() -> u64 {
+    30
+}
+fn default_event_time() -> String {
+    "event_time".into()
+}
+fn default_view_batch() -> Spanned<usize> {
+    Spanned::new(0..0, 256)
+}

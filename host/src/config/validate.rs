@@ -1,0 +1,327 @@
+//! Cross-field checks on a parsed config that serde cannot express: names
+//! are unique, references resolve, each view's primary key is its entity's
+//! join key, plugins exist. Each error points at the offending key's line.
+
+use super::*;
+use std::collections::HashSet;
+
+/// Cross-field checks that serde cannot express.
+pub(super) struct Validator<'a> {
+    pub path: &'a Path,
+    pub src: &'a str,
+    pub config: &'a Config,
+}
+
+impl Validator<'_> {
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        key: String,
+        message: impl Into<String>,
+    ) -> Result<T, ConfigError> {
+        Err(ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line: line_col(self.src, span.start).0,
+            key,
+            message: message.into(),
+        })
+    }
+
+    pub fn run(&self) -> Result<(), ConfigError> {
+        let c = self.config;
+        self.unique(c.llms.iter().map(|l| &l.name), "llm")?;
+        self.unique(c.entities.iter().map(|e| &e.name), "entity")?;
+        self.unique(c.views.iter().map(|v| &v.name), "feature_view")?;
+        for llm in &c.llms {
+            self.llm(llm)?;
+        }
+        for e in &c.entities {
+            let t = FieldType::parse(e.key_type.get_ref());
+            if !matches!(t, Some(FieldType::Int64 | FieldType::String)) {
+                let key = format!("entity[{}].type", e.name.get_ref());
+                return self.err(
+                    e.key_type.span(),
+                    key,
+                    format!(
+                        "{:?}: an entity key is int64 or string",
+                        e.key_type.get_ref()
+                    ),
+                );
+            }
+        }
+        for v in &c.views {
+            self.view(v)?;
+        }
+        Ok(())
+    }
+
+    fn unique<'s>(
+        &self,
+        names: impl Iterator<Item = &'s Spanned<String>>,
+        what: &str,
+    ) -> Result<(), ConfigError> {
+        let mut seen = HashSet::new();
+        for n in names {
+            if !seen.insert(n.get_ref()) {
+                return self.err(
+                    n.span(),
+                    format!("{what}.name"),
+                    format!("duplicate {what} name {:?}", n.get_ref()),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn llm(&self, llm: &LlmConfig) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("llm[{}].{k}", llm.name.get_ref());
+        if reqwest::Url::parse(llm.base_url.get_ref()).is_err() {
+            return self.err(
+                llm.base_url.span(),
+                key("base_url"),
+                format!("{:?} is not a URL", llm.base_url.get_ref()),
+            );
+        }
+        if llm.api_key_env.is_some() && llm.api_key_file.is_some() {
+            return self.err(
+                llm.name.span(),
+                key("api_key_file"),
+                "set api_key_env or api_key_file, not both",
+            );
+        }
+        if *llm.batch_size.get_ref() == 0 {
+            return self.err(
+                llm.batch_size.span(),
+                key("batch_size"),
+                "must be at least 1",
+            );
+        }
+        if *llm.concurrency.get_ref() == 0 {
+            return self.err(
+                llm.concurrency.span(),
+                key("concurrency"),
+                "must be at least 1",
+            );
+        }
+        if let Some(d) = &llm.dimensions
+            && *d.get_ref() == 0
+        {
+            return self.err(d.span(), key("dimensions"), "must be at least 1");
+        }
+        Ok(())
+    }
+
+    fn view(&self, v: &ViewConfig) -> Result<(), ConfigError> {
+        let vname = v.name.get_ref();
+        let key = |k: &str| format!("feature_view[{vname}].{k}");
+        let Some(entity) = self.config.entity(v.entity.get_ref()) else {
+            return self.err(
+                v.entity.span(),
+                key("entity"),
+                format!("no [[entity]] named {:?}", v.entity.get_ref()),
+            );
+        };
+        if let Some(ttl) = &v.ttl
+            && let Err(e) = parse_ttl(ttl.get_ref())
+        {
+            return self.err(
+                ttl.span(),
+                key("ttl"),
+                format!(
+                    "{:?}: {e} (use e.g. \"30d\", \"12h\" or \"0\")",
+                    ttl.get_ref()
+                ),
+            );
+        }
+        if *v.batch_size.get_ref() == 0 {
+            return self.err(v.batch_size.span(), key("batch_size"), "must be at least 1");
+        }
+        self.unique(
+            v.fields.iter().map(|f| &f.name),
+            &format!("feature_view[{vname}].fields"),
+        )?;
+        let pks: Vec<_> = v.fields.iter().filter(|f| f.primary_key).collect();
+        if pks.len() != 1 {
+            let msg = format!(
+                "needs exactly one field with primary_key = true, named {:?} (the entity's join key); found {}",
+                entity.join_key,
+                pks.len()
+            );
+            return self.err(v.name.span(), key("fields"), msg);
+        }
+        let pk = pks[0];
+        if pk.name.get_ref() != &entity.join_key {
+            let msg = format!(
+                "primary key must be the entity's join key {:?}",
+                entity.join_key
+            );
+            return self.err(pk.name.span(), key("fields.name"), msg);
+        }
+        if FieldType::parse(pk.field_type.get_ref()) != FieldType::parse(entity.key_type.get_ref())
+        {
+            let msg = format!(
+                "primary key type {:?} differs from entity type {:?}",
+                pk.field_type.get_ref(),
+                entity.key_type.get_ref()
+            );
+            return self.err(
+                pk.field_type.span(),
+                key(&format!("fields[{}].type", pk.name.get_ref())),
+                msg,
+            );
+        }
+        for f in &v.fields {
+            self.field(vname, f)?;
+        }
+        Ok(())
+    }
+
+    fn field(&self, vname: &str, f: &FieldConfig) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("feature_view[{vname}].fields[{}].{k}", f.name.get_ref());
+        let Some(ty) = FieldType::parse(f.field_type.get_ref()) else {
+            let msg = format!(
+                "unknown type {:?} (bool, int64, float64, string, bytes, array<float>)",
+                f.field_type.get_ref()
+            );
+            return self.err(f.field_type.span(), key("type"), msg);
+        };
+        let Some(t) = &f.transform else { return Ok(()) };
+        if f.primary_key {
+            return self.err(
+                t.plugin.span(),
+                key("transform"),
+                "the primary key cannot be transformed",
+            );
+        }
+        let plugin = t.plugin.get_ref();
+        if plugin.ends_with(".wasm") {
+            let p = self.config.resolve(Path::new(plugin));
+            if !p.is_file() {
+                return self.err(
+                    t.plugin.span(),
+                    key("transform.plugin"),
+                    format!("no such file: {}", p.display()),
+                );
+            }
+        } else if !BUILTIN_PLUGINS.contains(&plugin.as_str()) {
+            let msg = format!(
+                "{plugin:?} is neither a built-in ({}) nor a path to a .wasm file",
+                BUILTIN_PLUGINS.join(", ")
+            );
+            return self.err(t.plugin.span(), key("transform.plugin"), msg);
+        }
+        if matches!(plugin.as_str(), "llm-embedding" | "passthrough") && ty != FieldType::Vector {
+            return self.err(
+                f.field_type.span(),
+                key("type"),
+                format!("plugin {plugin} produces array<float>"),
+            );
+        }
+        match (&t.llm, plugin.as_str()) {
+            (Some(llm), _) if self.config.llm(llm.get_ref()).is_none() => self.err(
+                llm.span(),
+                key("transform.llm"),
+                format!("no [[llm]] named {:?}", llm.get_ref()),
+            ),
+            (None, "llm-embedding") => self.err(
+                t.plugin.span(),
+                key("transform.llm"),
+                "llm-embedding needs `llm`, the name of an [[llm]]",
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(src: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("wafer.toml"), src)
+    }
+
+    const BASE: &str = r#"
+[[entity]]
+name = "item"
+join_key = "item_id"
+type = "int64"
+
+[[feature_view]]
+name = "v"
+entity = "item"
+ttl = "30d"
+fields = [
+  { name = "item_id", type = "INT64", primary_key = true },
+  { name = "price", type = "DOUBLE" },
+]
+"#;
+
+    #[test]
+    fn defaults_apply() {
+        let c = parse(BASE).unwrap();
+        assert_eq!(c.store.path, PathBuf::from("data"));
+        assert_eq!(c.server.listen.port(), 6566);
+        let v = c.view("v").unwrap();
+        assert_eq!(v.ttl(), Some(Duration::from_secs(30 * 86400)));
+        assert_eq!(*v.batch_size.get_ref(), 256);
+    }
+
+    #[test]
+    fn unknown_entity_names_line_and_key() {
+        let src = BASE.replace("entity = \"item\"", "entity = \"user\"");
+        let e = parse(&src).unwrap_err().to_string();
+        assert!(
+            e.starts_with("wafer.toml:9: `feature_view[v].entity`"),
+            "{e}"
+        );
+        assert!(e.contains("\"user\""), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_names_line_and_column() {
+        let e = parse("[store]\npath = \n").unwrap_err().to_string();
+        assert!(e.starts_with("wafer.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_is_rejected() {
+        let e = parse("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("wafer.toml:3:") && e.contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn bad_type_and_missing_llm() {
+        let e = parse(&BASE.replace("DOUBLE", "DECIMAL"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("fields[price].type") && e.contains("DECIMAL"),
+            "{e}"
+        );
+        let src = BASE.replace(
+            "{ name = \"price\", type = \"DOUBLE\" }",
+            "{ name = \"e\", type = \"ARRAY<FLOAT>\", transform = { plugin = \"llm-embedding\", llm = \"nope\" } }",
+        );
+        let e = parse(&src).unwrap_err().to_string();
+        assert!(e.contains("transform.llm") && e.contains("\"nope\""), "{e}");
+    }
+
+    #[test]
+    fn primary_key_must_match_entity() {
+        let e = parse(&BASE.replace("primary_key = true", "primary_key = false"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exactly one field with primary_key"), "{e}");
+    }
+
+    #[test]
+    fn field_types_accept_pai_spellings() {
+        assert_eq!(FieldType::parse("ARRAY<FLOAT>"), Some(FieldType::Vector));
+        assert_eq!(FieldType::parse("array < float >"), Some(FieldType::Vector));
+        assert_eq!(FieldType::parse("BIGINT"), Some(FieldType::Int64));
+        assert_eq!(FieldType::parse("decimal"), None);
+    }
+}
