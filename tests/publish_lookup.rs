@@ -27,6 +27,8 @@ api_key_file = "key.txt"
 batch_size = 3
 concurrency = 2
 dimensions = {DIMS}
+max_attempts = 3
+retry_initial_ms = 20
 
 [[entity]]
 name = "item"
@@ -548,4 +550,92 @@ async fn data_survives_a_restart() {
     assert_eq!(got["price"]["value"], json!(5.0));
     assert_eq!(got["price"]["status"], "PRESENT");
     assert_eq!(got["title"]["status"], "NULL_VALUE");
+}
+
+async fn publish_texts(e: &Env, texts: &[&str]) -> Summary {
+    let rows: String = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| line(i as i64 + 1, &format!("\"review_text\": {t:?}")))
+        .collect();
+    publish(e, "emb", "t.jsonl", &rows, WriteMode::Merge).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limits_are_retried_after_the_servers_wait() {
+    let e = env().await;
+    e.fake.faults.lock().unwrap().push_back(Fault::Status(
+        429,
+        "slow down",
+        vec![("retry-after-ms", "700")],
+    ));
+    let s = publish_texts(&e, &["a"]).await;
+    assert_eq!((s.written, s.failed()), (1, 0), "{s}");
+    let t = e.fake.arrivals.lock().unwrap().clone();
+    assert_eq!(t.len(), 2);
+    assert!(
+        t[1] - t[0] >= std::time::Duration::from_millis(700),
+        "retried after {:?}",
+        t[1] - t[0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_errors_are_retried_within_the_bound() {
+    let e = env().await;
+    // max_attempts is 3 in this config: two 503s then success lands the row...
+    e.fake.faults.lock().unwrap().extend([
+        Fault::Status(503, "busy", vec![]),
+        Fault::Status(500, "oops", vec![]),
+    ]);
+    let s = publish_texts(&e, &["a"]).await;
+    assert_eq!(
+        (s.written, e.fake.requests.lock().unwrap().len()),
+        (1, 3),
+        "{s}"
+    );
+    // ...three 500s exhaust it: the row fails with the reason and the count.
+    e.fake
+        .faults
+        .lock()
+        .unwrap()
+        .extend(vec![Fault::Status(500, "down", vec![]); 3]);
+    let s = publish_texts(&e, &["b"]).await;
+    assert_eq!((s.written, s.failed()), (0, 1), "{s}");
+    assert!(
+        s.failures[0].message.contains("HTTP 500")
+            && s.failures[0].message.contains("after 3 attempts"),
+        "{s}"
+    );
+    assert_eq!(e.fake.requests.lock().unwrap().len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_and_quota_errors_are_never_retried() {
+    let e = env().await;
+    e.fake
+        .faults
+        .lock()
+        .unwrap()
+        .push_back(Fault::Status(401, "invalid key", vec![]));
+    let s = publish_texts(&e, &["a"]).await;
+    assert!(
+        s.failed() == 1 && s.failures[0].message.contains("Unauthorized"),
+        "{s}"
+    );
+    e.fake
+        .faults
+        .lock()
+        .unwrap()
+        .push_back(Fault::Status(429, "insufficient_quota", vec![]));
+    let s = publish_texts(&e, &["b"]).await;
+    assert!(
+        s.failed() == 1 && s.failures[0].message.contains("insufficient_quota"),
+        "{s}"
+    );
+    assert_eq!(
+        e.fake.requests.lock().unwrap().len(),
+        2,
+        "one request each, no retries"
+    );
 }

@@ -66,6 +66,48 @@ struct LlmClient {
     api_key: Result<Option<ApiKey>, String>,
     http: reqwest::Client,
     in_flight: Arc<Semaphore>,
+    retry: RetryPolicy,
+}
+
+/// Exponential backoff with jitter between attempts of one request.
+#[derive(Debug, Clone, Copy)]
+struct RetryPolicy {
+    max_attempts: u32,
+    initial: Duration,
+    max: Duration,
+}
+
+impl RetryPolicy {
+    /// Server-requested waits longer than this are not honoured (the backoff is used).
+    const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+    /// The wait before attempt `attempt + 1`: `initial` doubling to `max`,
+    /// scaled by a random 50–100 % so that clients that failed together do
+    /// not retry together.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .initial
+            .saturating_mul(1 << attempt.saturating_sub(1).min(20));
+        exp.min(self.max).mul_f64(0.5 + fastrand::f64() * 0.5)
+    }
+}
+
+/// A failed request: the error, and whether trying again may help.
+struct Failed {
+    error: EmbedError,
+    retryable: bool,
+    /// The wait the server asked for (`retry-after-ms` or `Retry-After`).
+    retry_after: Option<Duration>,
+}
+
+impl Failed {
+    fn fatal(error: EmbedError) -> Self {
+        Failed {
+            error,
+            retryable: false,
+            retry_after: None,
+        }
+    }
 }
 
 /// All configured `[[llm]]` endpoints.
@@ -198,6 +240,11 @@ impl LlmClient {
             api_key,
             http,
             in_flight: Arc::new(Semaphore::new(*c.concurrency.get_ref())),
+            retry: RetryPolicy {
+                max_attempts: c.max_attempts.max(1),
+                initial: Duration::from_millis(c.retry_initial_ms),
+                max: Duration::from_millis(c.retry_max_ms),
+            },
         }
     }
 
@@ -209,15 +256,7 @@ impl LlmClient {
         texts: &'a [String],
     ) -> Pin<Box<dyn Future<Output = Vec<EmbedResult>> + Send + 'a>> {
         Box::pin(async move {
-            let answer = {
-                let _permit = self
-                    .in_flight
-                    .acquire()
-                    .await
-                    .expect("semaphore is never closed");
-                self.request(texts).await
-            };
-            match answer {
+            match self.request_with_retries(texts).await {
                 Ok(vectors) => vectors,
                 Err(e) if e.kind == EmbedErrorKind::InvalidInput && texts.len() > 1 => {
                     let (a, b) = texts.split_at(texts.len() / 2);
@@ -230,8 +269,43 @@ impl LlmClient {
         })
     }
 
+    /// One request, tried up to `max_attempts` times while its failure is
+    /// transient. The concurrency slot is held only while a request is in
+    /// flight, never while backing off.
+    async fn request_with_retries(&self, texts: &[String]) -> Result<Vec<EmbedResult>, EmbedError> {
+        let mut attempt = 1;
+        loop {
+            let answer = {
+                let _permit = self
+                    .in_flight
+                    .acquire()
+                    .await
+                    .expect("semaphore is never closed");
+                self.request(texts).await
+            };
+            let failed = match answer {
+                Ok(vectors) => return Ok(vectors),
+                Err(f) => f,
+            };
+            if !failed.retryable || attempt >= self.retry.max_attempts {
+                let mut e = failed.error;
+                if attempt > 1 {
+                    e.message = format!("{} (after {attempt} attempts)", e.message);
+                }
+                return Err(e);
+            }
+            let wait = failed
+                .retry_after
+                .filter(|d| *d <= RetryPolicy::MAX_RETRY_AFTER)
+                .unwrap_or_else(|| self.retry.backoff(attempt));
+            tracing::debug!(llm = %self.name, attempt, ?wait, error = %failed.error, "retrying embeddings request");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
     /// One request for `texts`; a failure of the whole request is the outer error.
-    async fn request(&self, texts: &[String]) -> Result<Vec<EmbedResult>, EmbedError> {
+    async fn request(&self, texts: &[String]) -> Result<Vec<EmbedResult>, Failed> {
         let mut body =
             serde_json::json!({ "model": self.model, "input": texts, "encoding_format": "float" });
         if let Some(d) = self.dimensions {
@@ -243,17 +317,21 @@ impl LlmClient {
         }
         let resp = req.send().await.map_err(|e| self.transport_error(e))?;
         let status = resp.status();
+        let retry_after = retry_after(resp.headers());
         let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
         if !status.is_success() {
-            return Err(self.status_error(status, &bytes));
+            return Err(self.status_error(status, &bytes, retry_after));
         }
-        let parsed: EmbeddingResponse = serde_json::from_slice(&bytes).map_err(|e| {
-            EmbedError::new(
+        // A body that does not parse is likely cut short on the way: retry it.
+        let parsed: EmbeddingResponse = serde_json::from_slice(&bytes).map_err(|e| Failed {
+            error: EmbedError::new(
                 EmbedErrorKind::BadResponse,
                 format!("{}: response is not an embeddings answer: {e}", self.name),
-            )
+            ),
+            retryable: true,
+            retry_after: None,
         })?;
-        self.check(texts.len(), parsed)
+        self.check(texts.len(), parsed).map_err(Failed::fatal)
     }
 
     fn check(&self, n: usize, parsed: EmbeddingResponse) -> Result<Vec<EmbedResult>, EmbedError> {
@@ -298,25 +376,96 @@ impl LlmClient {
         }
     }
 
-    fn transport_error(&self, e: reqwest::Error) -> EmbedError {
+    fn transport_error(&self, e: reqwest::Error) -> Failed {
         let kind = if e.is_timeout() {
             EmbedErrorKind::Timeout
         } else {
             EmbedErrorKind::Unavailable
         };
         // reqwest's message names the URL, never headers, so the key stays out.
-        EmbedError::new(kind, format!("{}: {e}", self.name))
+        let error = EmbedError::new(kind, format!("{}: {e}", self.name));
+        Failed {
+            error,
+            retryable: true,
+            retry_after: None,
+        }
     }
 
-    fn status_error(&self, status: reqwest::StatusCode, body: &[u8]) -> EmbedError {
-        let kind = match status.as_u16() {
-            400 | 413 | 422 => EmbedErrorKind::InvalidInput,
-            401 | 403 => EmbedErrorKind::Unauthorized,
-            408 => EmbedErrorKind::Timeout,
-            429 => EmbedErrorKind::RateLimited,
-            _ => EmbedErrorKind::Unavailable,
-        };
+    fn status_error(
+        &self,
+        status: reqwest::StatusCode,
+        body: &[u8],
+        retry_after: Option<Duration>,
+    ) -> Failed {
         let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
-        EmbedError::new(kind, format!("{}: HTTP {status}: {text}", self.name))
+        // OpenAI answers an exhausted quota with a 429 that no wait will fix.
+        let no_quota = text.contains("insufficient_quota");
+        let (kind, retryable) = match status.as_u16() {
+            400 | 413 | 422 => (EmbedErrorKind::InvalidInput, false),
+            401 | 403 => (EmbedErrorKind::Unauthorized, false),
+            429 if no_quota => (EmbedErrorKind::Unauthorized, false),
+            408 => (EmbedErrorKind::Timeout, true),
+            409 | 429 => (EmbedErrorKind::RateLimited, true),
+            500..=599 => (EmbedErrorKind::Unavailable, true),
+            _ => (EmbedErrorKind::Unavailable, false),
+        };
+        let error = EmbedError::new(kind, format!("{}: HTTP {status}: {text}", self.name));
+        Failed {
+            error,
+            retryable,
+            retry_after,
+        }
+    }
+}
+
+/// `retry-after-ms` (OpenAI) or `Retry-After` in seconds; HTTP dates are ignored.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let num = |name: &str| {
+        headers
+            .get(name)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && *x >= 0.0)
+    };
+    num("retry-after-ms")
+        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+        .or_else(|| num("retry-after").map(Duration::from_secs_f64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn backoff_doubles_to_the_cap_with_jitter() {
+        let p = RetryPolicy {
+            max_attempts: 9,
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(4),
+        };
+        for (attempt, full) in [(1, 500), (2, 1000), (3, 2000), (4, 4000), (8, 4000)] {
+            let d = p.backoff(attempt).as_millis() as u64;
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d} ms");
+        }
+    }
+
+    #[test]
+    fn retry_after_headers() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert("retry-after-ms", HeaderValue::from_static("150"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(150)));
+        let mut d = HeaderMap::new();
+        d.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&d), None);
     }
 }

@@ -274,7 +274,7 @@ fn keys_for(
         .enumerate()
         .map(|(i, j)| {
             let v = match j {
-                Json_::Number(_) | Json_::String(_) => Value::from_json(j).map_err(|e| bad(e))?,
+                Json_::Number(_) | Json_::String(_) => Value::from_json(j).map_err(bad)?,
                 other => {
                     return Err(bad(format!(
                         "entities.{}[{i}] = {other} is not a key",

@@ -44,51 +44,87 @@ pub fn fake_vector(text: &str, dims: usize) -> Vec<f32> {
 /// wrong bearer key with 401 and any input containing "POISON" with 400.
 pub struct FakeEmbedder {
     pub base_url: String,
-    /// The inputs of every request, in arrival order.
+    /// The inputs of every request, in arrival order, with its arrival time.
     pub requests: Arc<Mutex<Vec<Vec<String>>>>,
+    pub arrivals: Arc<Mutex<Vec<std::time::Instant>>>,
+    /// Faults to answer the next requests with, one per request, before normal answers resume.
+    pub faults: Arc<Mutex<std::collections::VecDeque<Fault>>>,
+}
+
+/// A scripted failure of the fake endpoint.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer with this status, an error body, and optional headers.
+    Status(u16, &'static str, Vec<(&'static str, &'static str)>),
 }
 
 pub async fn fake_embedder(dims: usize) -> FakeEmbedder {
-    let requests: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+    let state = FakeState {
+        requests: Arc::default(),
+        arrivals: Arc::default(),
+        faults: Arc::default(),
+        dims,
+    };
     let app = Router::new()
         .route("/v1/embeddings", post(embeddings))
-        .with_state((requests.clone(), dims));
+        .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     FakeEmbedder {
         base_url: format!("http://{addr}/v1"),
-        requests,
+        requests: state.requests,
+        arrivals: state.arrivals,
+        faults: state.faults,
     }
 }
 
-type FakeState = (Arc<Mutex<Vec<Vec<String>>>>, usize);
+#[derive(Clone)]
+struct FakeState {
+    requests: Arc<Mutex<Vec<Vec<String>>>>,
+    arrivals: Arc<Mutex<Vec<std::time::Instant>>>,
+    faults: Arc<Mutex<std::collections::VecDeque<Fault>>>,
+    dims: usize,
+}
 
 async fn embeddings(
-    State((log, dims)): State<FakeState>,
+    State(st): State<FakeState>,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> (StatusCode, Json<Value>) {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let inputs: Vec<String> = body["input"]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
-    log.lock().unwrap().push(inputs.clone());
+    st.requests.lock().unwrap().push(inputs.clone());
+    st.arrivals.lock().unwrap().push(std::time::Instant::now());
+    let fault = st.faults.lock().unwrap().pop_front();
+    if let Some(Fault::Status(code, msg, extra)) = fault {
+        let mut h = HeaderMap::new();
+        for (k, v) in extra {
+            h.insert(k, v.parse().unwrap());
+        }
+        let status = StatusCode::from_u16(code).unwrap();
+        return (
+            status,
+            h,
+            Json(json!({"error": {"message": msg, "code": msg}})),
+        )
+            .into_response();
+    }
+    let dims = st.dims;
     if headers.get("authorization").and_then(|h| h.to_str().ok())
         != Some(&format!("Bearer {API_KEY}"))
     {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": {"message": "bad key"}})),
-        );
+        let body = Json(json!({"error": {"message": "bad key"}}));
+        return (StatusCode::UNAUTHORIZED, body).into_response();
     }
     if inputs.iter().any(|t| t.contains("POISON")) {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": {"message": "input rejected"}})),
-        );
+        let body = Json(json!({"error": {"message": "input rejected"}}));
+        return (StatusCode::BAD_REQUEST, body).into_response();
     }
     let dims = body["dimensions"].as_u64().map_or(dims, |d| d as usize);
     let data: Vec<Value> = inputs
@@ -97,10 +133,7 @@ async fn embeddings(
         .rev()
         .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": fake_vector(t, dims)}))
         .collect();
-    (
-        StatusCode::OK,
-        Json(json!({"object": "list", "data": data, "model": body["model"]})),
-    )
+    Json(json!({"object": "list", "data": data, "model": body["model"]})).into_response()
 }
 
 /// The real server for `app` on 127.0.0.1:0; returns its base URL.

@@ -89,6 +89,14 @@ pub struct LlmConfig {
     pub dimensions: Option<Spanned<usize>>,
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+    /// Tries per request for transient failures (429, 5xx, timeouts); 1 = no retry.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First backoff wait; it doubles per attempt up to `retry_max_ms`.
+    #[serde(default = "default_retry_initial_ms")]
+    pub retry_initial_ms: u64,
+    #[serde(default = "default_retry_max_ms")]
+    pub retry_max_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -353,6 +361,15 @@ fn default_max_input_tokens() -> usize {
 }
 fn default_timeout_secs() -> u64 {
     30
+}
+fn default_max_attempts() -> u32 {
+    5
+}
+fn default_retry_initial_ms() -> u64 {
+    500
+}
+fn default_retry_max_ms() -> u64 {
+    20_000
 }
 fn default_event_time() -> String {
     "event_time".into()
