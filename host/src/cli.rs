@@ -46,12 +46,15 @@ pub enum Command {
     },
     /// Publish a JSONL or CSV file into a feature view, running its transformations.
     Publish {
+        /// The feature view to publish into.
         #[arg(long)]
         view: String,
+        /// A .jsonl/.ndjson (one JSON object per line) or .csv (with a header) file.
         #[arg(long)]
         input: PathBuf,
         /// merge: upsert by primary key, an older event never overwrites a newer one.
-        /// overwrite: replace rows whole and delete keys not in the input.
+        /// overwrite: replace rows whole, then delete keys not in the input
+        /// (only when every row succeeded).
         #[arg(long, value_enum, default_value_t = Mode::Merge)]
         mode: Mode,
         /// Publish pre-extracted values: skip transformations and read each
@@ -64,6 +67,7 @@ pub enum Command {
     },
     /// Print one entity's features from a view, as JSON.
     Get {
+        /// The feature view to read.
         #[arg(long)]
         view: String,
         /// The entity key (the view's primary key value).
