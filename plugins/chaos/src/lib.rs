@@ -3,16 +3,16 @@
 //! trap), `loop` spins forever, `oom` allocates without bound, `short`
 //! returns one row too few. Any other text is echoed back upper-cased.
 
-use wafer_plugin_sdk::{Batch, Guest, Output, Value};
+use wafer_plugin_sdk::{Batch, Options, Output, Transform, Value};
 
 struct Chaos;
 
-impl Guest for Chaos {
-    fn configure(_options: Vec<(String, String)>) -> Result<(), String> {
-        Ok(())
+impl Transform for Chaos {
+    fn configure(_options: Options) -> Result<Self, String> {
+        Ok(Chaos)
     }
 
-    fn transform(input: Batch) -> Result<Output, String> {
+    fn transform(&self, input: Batch) -> Result<Output, String> {
         let col = input.column("input")?;
         let mut rows = Vec::new();
         for row in &input.rows {

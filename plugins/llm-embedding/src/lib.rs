@@ -5,44 +5,31 @@
 //! Options: `input` (text column), `llm` (the `[[llm]]` name), `dimensions`
 //! (optional; checked on every vector), `output` (the field name).
 
-use std::cell::RefCell;
-use wafer_plugin_sdk::{Batch, Guest, Options, Output, RowError, RowErrorKind, Value, embed};
+use wafer_plugin_sdk::{Batch, Options, Output, RowError, RowErrorKind, Transform, Value, embed};
 
-struct Config {
+struct LlmEmbedding {
     input: String,
     output: String,
     llm: String,
     dimensions: Option<usize>,
 }
 
-thread_local! {
-    static CONFIG: RefCell<Option<Config>> = const { RefCell::new(None) };
-}
-
-struct LlmEmbedding;
-
-impl Guest for LlmEmbedding {
-    fn configure(options: Vec<(String, String)>) -> Result<(), String> {
-        let o = Options::new(options);
-        let config = Config {
+impl Transform for LlmEmbedding {
+    fn configure(o: Options) -> Result<Self, String> {
+        Ok(LlmEmbedding {
             input: o.require("input")?.to_string(),
             output: o.require("output")?.to_string(),
             llm: o.require("llm")?.to_string(),
             dimensions: o.parse("dimensions")?,
-        };
-        CONFIG.with(|c| *c.borrow_mut() = Some(config));
-        Ok(())
+        })
     }
 
-    fn transform(input: Batch) -> Result<Output, String> {
-        CONFIG.with(|c| match c.borrow().as_ref() {
-            Some(config) => transform(config, input),
-            None => Err("transform called before configure".into()),
-        })
+    fn transform(&self, input: Batch) -> Result<Output, String> {
+        transform(self, input)
     }
 }
 
-fn transform(config: &Config, input: Batch) -> Result<Output, String> {
+fn transform(config: &LlmEmbedding, input: Batch) -> Result<Output, String> {
     let col = input.column(&config.input)?;
     // Rows that need an embedding, by position; the rest are answered now.
     let mut results: Vec<Option<Result<Value, RowError>>> = Vec::with_capacity(input.rows.len());
@@ -87,7 +74,7 @@ fn transform(config: &Config, input: Batch) -> Result<Output, String> {
 }
 
 fn check(
-    config: &Config,
+    config: &LlmEmbedding,
     v: Result<Vec<f32>, wafer_plugin_sdk::EmbedError>,
 ) -> Result<Value, RowError> {
     let v = v.map_err(|e| RowError {

@@ -1,48 +1,34 @@
 //! Component glue: the `transformer` world over the checks in `lib.rs`.
 
-use std::cell::RefCell;
-use wafer_plugin_sdk::{Batch, Guest, Options, Output, RowError, Value};
+use wafer_plugin_sdk::{Batch, Options, Output, RowError, Transform, Value};
 
-struct Config {
+struct Passthrough {
     input: String,
     output: String,
     dimensions: Option<usize>,
 }
 
-thread_local! {
-    static CONFIG: RefCell<Option<Config>> = const { RefCell::new(None) };
-}
-
-struct Passthrough;
-
-impl Guest for Passthrough {
-    fn configure(options: Vec<(String, String)>) -> Result<(), String> {
-        let o = Options::new(options);
-        let config = Config {
+impl Transform for Passthrough {
+    fn configure(o: Options) -> Result<Self, String> {
+        Ok(Passthrough {
             input: o.require("input")?.to_string(),
             output: o.require("output")?.to_string(),
             dimensions: o.parse("dimensions")?,
-        };
-        CONFIG.with(|c| *c.borrow_mut() = Some(config));
-        Ok(())
+        })
     }
 
-    fn transform(input: Batch) -> Result<Output, String> {
-        CONFIG.with(|c| {
-            let c = c.borrow();
-            let config = c.as_ref().ok_or("transform called before configure")?;
-            let col = input.column(&config.input)?;
-            let rows = input
-                .rows
-                .into_iter()
-                .map(|row| one(config, row.into_iter().nth(col)))
-                .collect();
-            Ok(wafer_plugin_sdk::single_column(&config.output, rows))
-        })
+    fn transform(&self, input: Batch) -> Result<Output, String> {
+        let col = input.column(&self.input)?;
+        let rows = input
+            .rows
+            .into_iter()
+            .map(|row| one(self, row.into_iter().nth(col)))
+            .collect();
+        Ok(wafer_plugin_sdk::single_column(&self.output, rows))
     }
 }
 
-fn one(config: &Config, cell: Option<Value>) -> Result<Value, RowError> {
+fn one(config: &Passthrough, cell: Option<Value>) -> Result<Value, RowError> {
     let v = match cell {
         None | Some(Value::Null) => return Ok(Value::Null),
         Some(Value::Vector(v)) => v,

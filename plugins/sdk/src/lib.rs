@@ -1,6 +1,6 @@
 //! Rust SDK for wafer transformation plugins: the bindings generated from
-//! `wit/transform.wit` plus small helpers for options and batches, so a plugin
-//! is a `Guest` impl and one `export!` line.
+//! `wit/transform.wit`, helpers for options and batches, and the
+//! [`Transform`] trait, so a plugin is one impl and one `export!` line.
 
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
@@ -17,11 +17,46 @@ pub use bindings::Guest;
 pub use bindings::wafer::transform::host::{EmbedError, EmbedErrorKind, LogLevel, embed, log};
 pub use bindings::wafer::transform::types::{Batch, Output, RowError, RowErrorKind, Value};
 
-/// Export a `Guest` implementation as the plugin's component exports.
+/// A transformation plugin: built once per instance from its options, then
+/// called once per batch. Implement this and name the type in [`export!`].
+pub trait Transform: Sized + 'static {
+    /// Validate the options and build the plugin; an error fails the view's
+    /// set-up with this message.
+    fn configure(options: Options) -> Result<Self, String>;
+
+    /// Transform a batch: exactly one output row per input row.
+    fn transform(&self, input: Batch) -> Result<Output, String>;
+}
+
+/// Export a [`Transform`] implementation as the plugin's component exports.
+/// Use it once per plugin crate.
 #[macro_export]
 macro_rules! export {
     ($ty:ident) => {
-        $crate::bindings::export_transformer!($ty with_types_in $crate::bindings);
+        ::std::thread_local! {
+            static __WAFER_INSTANCE: ::std::cell::RefCell<::std::option::Option<$ty>> =
+                const { ::std::cell::RefCell::new(::std::option::Option::None) };
+        }
+
+        #[doc(hidden)]
+        pub struct __WaferGuest;
+
+        impl $crate::Guest for __WaferGuest {
+            fn configure(options: ::std::vec::Vec<(::std::string::String, ::std::string::String)>) -> ::std::result::Result<(), ::std::string::String> {
+                let plugin = <$ty as $crate::Transform>::configure($crate::Options::new(options))?;
+                __WAFER_INSTANCE.with(|i| *i.borrow_mut() = ::std::option::Option::Some(plugin));
+                ::std::result::Result::Ok(())
+            }
+
+            fn transform(input: $crate::Batch) -> ::std::result::Result<$crate::Output, ::std::string::String> {
+                __WAFER_INSTANCE.with(|i| match i.borrow().as_ref() {
+                    ::std::option::Option::Some(p) => $crate::Transform::transform(p, input),
+                    ::std::option::Option::None => ::std::result::Result::Err("transform called before configure".into()),
+                })
+            }
+        }
+
+        $crate::bindings::export_transformer!(__WaferGuest with_types_in $crate::bindings);
     };
 }
 
