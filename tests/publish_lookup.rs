@@ -639,3 +639,45 @@ async fn auth_and_quota_errors_are_never_retried() {
         "one request each, no retries"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn identical_texts_are_embedded_once_and_a_republish_makes_no_calls() {
+    let e = env().await;
+    let s = publish_texts(&e, &["same", "same", "other", "same"]).await;
+    assert_eq!(s.written, 4, "{s}");
+    let mut sent: Vec<String> = e.fake.requests.lock().unwrap().concat();
+    sent.sort();
+    assert_eq!(sent, ["other", "same"], "each distinct text once");
+    assert_eq!(
+        (s.embed.cache_hits, s.embed.cache_misses, s.embed.requests),
+        (0, 2, 1),
+        "{s}"
+    );
+
+    let s = publish_texts(&e, &["other", "same"]).await;
+    assert_eq!(
+        (s.written, s.embed.requests, s.embed.cache_hits),
+        (2, 0, 2),
+        "{s}"
+    );
+
+    // The cache lives in the store: it survives a restart.
+    let Env { dir, app, fake } = e;
+    drop(app);
+    let app = App::open(&dir.path().join("wafer.toml")).unwrap();
+    let input = write_file(
+        dir.path(),
+        "again.jsonl",
+        &line(9, "\"review_text\": \"same\""),
+    );
+    let req = PublishRequest {
+        view: "emb".into(),
+        input,
+        format: None,
+        mode: WriteMode::Merge,
+        no_transform: false,
+    };
+    let s = app.publish(req).await.unwrap();
+    assert_eq!((s.written, s.embed.requests), (1, 0), "{s}");
+    assert_eq!(fake.requests.lock().unwrap().len(), 1);
+}

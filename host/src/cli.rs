@@ -116,15 +116,19 @@ impl App {
     pub fn open(config: &Path) -> anyhow::Result<Self> {
         let config = Config::load(config)?;
         let store_path = config.store_path();
-        let store = Store::open(
+        let store = Arc::new(Store::open(
             &store_path,
             config.views.iter().map(|v| v.name.get_ref().as_str()),
-        )?;
-        let embed = Arc::new(EmbedService::new(&config.llms, config.base_dir()));
+        )?);
+        let embed = Arc::new(EmbedService::new(
+            &config.llms,
+            config.base_dir(),
+            Some(store.clone()),
+        ));
         let engine = PluginEngine::new(embed, Limits::default())?;
         Ok(App {
             registry: Arc::new(Registry::new(config)),
-            store: Arc::new(store),
+            store,
             engine,
         })
     }

@@ -6,12 +6,15 @@
 //! dimensions and finiteness so a bad answer is an error, never stored garbage.
 
 use crate::config::LlmConfig;
+use crate::store::{CacheKey, Store};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
@@ -67,6 +70,7 @@ struct LlmClient {
     http: reqwest::Client,
     in_flight: Arc<Semaphore>,
     retry: RetryPolicy,
+    requests: AtomicU64,
 }
 
 /// Exponential backoff with jitter between attempts of one request.
@@ -110,15 +114,29 @@ impl Failed {
     }
 }
 
-/// All configured `[[llm]]` endpoints.
+/// All configured `[[llm]]` endpoints, and the embedding cache they share.
 #[derive(Debug, Default)]
 pub struct EmbedService {
     llms: HashMap<String, Arc<LlmClient>>,
+    /// Vectors by (model, dimensions, text), kept across views and restarts.
+    cache: Option<Arc<Store>>,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
+}
+
+/// Process-wide counters, for publish summaries and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmbedStats {
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
 }
 
 impl EmbedService {
-    /// Clients for every `[[llm]]`; `base_dir` resolves relative `api_key_file`s.
-    pub fn new(configs: &[LlmConfig], base_dir: &Path) -> Self {
+    /// Clients for every `[[llm]]`; `base_dir` resolves relative `api_key_file`s;
+    /// `cache` is where embeddings are remembered (none: always call the API).
+    pub fn new(configs: &[LlmConfig], base_dir: &Path, cache: Option<Arc<Store>>) -> Self {
         let llms = configs
             .iter()
             .map(|c| {
@@ -128,7 +146,23 @@ impl EmbedService {
                 )
             })
             .collect();
-        Self { llms }
+        Self {
+            llms,
+            cache,
+            ..Self::default()
+        }
+    }
+
+    pub fn stats(&self) -> EmbedStats {
+        EmbedStats {
+            requests: self
+                .llms
+                .values()
+                .map(|c| c.requests.load(Ordering::Relaxed))
+                .sum(),
+            cache_hits: self.cache_hits.load(Ordering::Relaxed),
+            cache_misses: self.cache_misses.load(Ordering::Relaxed),
+        }
     }
 
     /// `Err(reason)` when `llm` cannot be called (unknown, or its API key is missing).
@@ -140,56 +174,110 @@ impl EmbedService {
         client.api_key.as_ref().map(|_| ()).map_err(Clone::clone)
     }
 
-    /// Embed `texts` with `llm`: one result per text, in order.
-    pub async fn embed(&self, llm: &str, texts: Vec<String>) -> Vec<EmbedResult> {
-        let Some(client) = self.llms.get(llm) else {
-            let e = EmbedError::new(
+    fn client(&self, llm: &str) -> Result<&Arc<LlmClient>, EmbedError> {
+        let client = self.llms.get(llm).ok_or_else(|| {
+            EmbedError::new(
                 EmbedErrorKind::UnknownLlm,
                 format!("no [[llm]] named {llm:?}"),
-            );
-            return vec![Err(e); texts.len()];
-        };
-        if let Err(reason) = &client.api_key {
-            return vec![
-                Err(EmbedError::new(
-                    EmbedErrorKind::Unauthorized,
-                    reason.clone()
-                ));
-                texts.len()
-            ];
+            )
+        })?;
+        match &client.api_key {
+            Err(reason) => Err(EmbedError::new(
+                EmbedErrorKind::Unauthorized,
+                reason.clone(),
+            )),
+            Ok(_) => Ok(client),
         }
-        let mut results: Vec<Option<EmbedResult>> = texts
+    }
+
+    /// Embed `texts` with `llm`: one result per text, in order. Each distinct
+    /// text is looked up in the cache, and only the misses go to the API.
+    pub async fn embed(&self, llm: &str, texts: Vec<String>) -> Vec<EmbedResult> {
+        let client = match self.client(llm) {
+            Ok(c) => c,
+            Err(e) => return vec![Err(e); texts.len()],
+        };
+        // Each text's slot among the distinct non-empty texts.
+        let mut distinct: Vec<&str> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let slots: Vec<Option<usize>> = texts
             .iter()
             .map(|t| {
-                t.trim().is_empty().then(|| {
-                    Err(EmbedError::new(
-                        EmbedErrorKind::InvalidInput,
-                        "text is empty",
-                    ))
+                (!t.trim().is_empty()).then(|| {
+                    *index.entry(t.as_str()).or_insert_with(|| {
+                        distinct.push(t);
+                        distinct.len() - 1
+                    })
                 })
             })
             .collect();
-        let todo: Vec<(usize, String)> = texts
+        let answers = self.embed_distinct(client, &distinct).await;
+        slots
             .into_iter()
-            .enumerate()
-            .filter(|(i, _)| results[*i].is_none())
+            .map(|s| match s {
+                Some(i) => answers[i].clone(),
+                None => Err(EmbedError::new(
+                    EmbedErrorKind::InvalidInput,
+                    "text is empty",
+                )),
+            })
+            .collect()
+    }
+
+    async fn embed_distinct(&self, client: &Arc<LlmClient>, texts: &[&str]) -> Vec<EmbedResult> {
+        let keys: Vec<CacheKey> = texts.iter().map(|t| client.cache_key(t)).collect();
+        let mut answers: Vec<Option<EmbedResult>> = self
+            .cache_read(&keys)
+            .into_iter()
+            .map(|v| v.map(Ok))
             .collect();
+        let misses: Vec<usize> = (0..texts.len()).filter(|i| answers[*i].is_none()).collect();
+        self.cache_hits
+            .fetch_add((texts.len() - misses.len()) as u64, Ordering::Relaxed);
+        self.cache_misses
+            .fetch_add(misses.len() as u64, Ordering::Relaxed);
         let mut tasks = tokio::task::JoinSet::new();
-        for chunk in todo.chunks(client.batch_size) {
-            let (idx, chunk): (Vec<usize>, Vec<String>) = chunk.iter().cloned().unzip();
-            let client = client.clone();
-            tasks.spawn(async move { (idx, client.request_bisecting(&chunk).await) });
+        for chunk in misses.chunks(client.batch_size) {
+            let batch: Vec<String> = chunk.iter().map(|i| texts[*i].to_string()).collect();
+            let (client, idx) = (client.clone(), chunk.to_vec());
+            tasks.spawn(async move { (idx, client.request_bisecting(&batch).await) });
         }
+        let mut fresh: Vec<(CacheKey, Vec<f32>)> = Vec::new();
         while let Some(joined) = tasks.join_next().await {
-            let (idx, answers) = joined.expect("embedding task panicked");
-            idx.into_iter()
-                .zip(answers)
-                .for_each(|(i, v)| results[i] = Some(v));
+            let (idx, results) = joined.expect("embedding task panicked");
+            for (i, r) in idx.into_iter().zip(results) {
+                if let Ok(v) = &r {
+                    fresh.push((keys[i], v.clone()));
+                }
+                answers[i] = Some(r);
+            }
         }
-        results
+        self.cache_write(&fresh);
+        answers
             .into_iter()
             .map(|r| r.expect("every text answered"))
             .collect()
+    }
+
+    /// A cache that cannot be read is a miss, not a failure.
+    fn cache_read(&self, keys: &[CacheKey]) -> Vec<Option<Vec<f32>>> {
+        let Some(store) = &self.cache else {
+            return vec![None; keys.len()];
+        };
+        store.cache_get(keys).unwrap_or_else(|e| {
+            tracing::warn!("embedding cache read failed, calling the API instead: {e}");
+            vec![None; keys.len()]
+        })
+    }
+
+    fn cache_write(&self, items: &[(CacheKey, Vec<f32>)]) {
+        let Some(store) = self.cache.as_ref().filter(|_| !items.is_empty()) else {
+            return;
+        };
+        let refs: Vec<(CacheKey, &[f32])> = items.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+        if let Err(e) = store.cache_put(&refs) {
+            tracing::warn!("embedding cache write failed: {e}");
+        }
     }
 }
 
@@ -245,6 +333,7 @@ impl LlmClient {
                 initial: Duration::from_millis(c.retry_initial_ms),
                 max: Duration::from_millis(c.retry_max_ms),
             },
+            requests: AtomicU64::new(0),
         }
     }
 
@@ -304,8 +393,19 @@ impl LlmClient {
         }
     }
 
+    /// What identifies a vector: the model, its dimensions and the text.
+    fn cache_key(&self, text: &str) -> CacheKey {
+        let mut h = Sha256::new();
+        h.update(self.model.as_bytes());
+        h.update([0]);
+        h.update(self.dimensions.unwrap_or(0).to_le_bytes());
+        h.update(text.as_bytes());
+        h.finalize().into()
+    }
+
     /// One request for `texts`; a failure of the whole request is the outer error.
     async fn request(&self, texts: &[String]) -> Result<Vec<EmbedResult>, Failed> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
         let mut body =
             serde_json::json!({ "model": self.model, "input": texts, "encoding_format": "float" });
         if let Some(d) = self.dimensions {

@@ -10,6 +10,7 @@ mod pipeline;
 pub use input::{Format, InputError, Reader, Record};
 pub use pipeline::{Pipeline, Transformed};
 
+use crate::embed::EmbedStats;
 use crate::plugin::{PluginEngine, PluginError};
 use crate::registry::Registry;
 use crate::store::{EntityKey, Store, StoreError, WriteMode};
@@ -73,6 +74,8 @@ pub struct Summary {
     pub plugin_time: Duration,
     pub store_time: Duration,
     pub total_time: Duration,
+    /// Embedding work during the publish (process-wide counters' deltas).
+    pub embed: EmbedStats,
     pub notes: Vec<String>,
 }
 
@@ -110,6 +113,14 @@ impl std::fmt::Display for Summary {
         }
         if self.failures.len() > 20 {
             writeln!(f, "    ... and {} more", self.failures.len() - 20)?;
+        }
+        let e = &self.embed;
+        if e.requests + e.cache_hits + e.cache_misses > 0 {
+            writeln!(
+                f,
+                "  embeddings    {} API requests, cache {} hits / {} misses",
+                e.requests, e.cache_hits, e.cache_misses
+            )?;
         }
         for n in &self.notes {
             writeln!(f, "  note: {n}")?;
@@ -170,6 +181,7 @@ pub fn publish(
     req: &PublishRequest,
 ) -> Result<Summary, IngestError> {
     let started = Instant::now();
+    let embed_before = engine.embed_stats();
     let pipeline = Pipeline::new(registry, &req.view, engine, req.no_transform)?;
     let mut reader = Reader::open(&req.input, req.format)?;
     let mut summary = Summary {
@@ -207,6 +219,12 @@ pub fn publish(
         finish_overwrite(store, &req.view, &seen, &mut summary)?;
     }
     summary.failures.sort_by_key(|f| f.line);
+    let after = engine.embed_stats();
+    summary.embed = EmbedStats {
+        requests: after.requests - embed_before.requests,
+        cache_hits: after.cache_hits - embed_before.cache_hits,
+        cache_misses: after.cache_misses - embed_before.cache_misses,
+    };
     summary.total_time = started.elapsed();
     Ok(summary)
 }

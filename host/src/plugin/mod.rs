@@ -131,6 +131,11 @@ impl PluginEngine {
         })
     }
 
+    /// The embedding service's counters (requests, cache hits and misses).
+    pub fn embed_stats(&self) -> crate::embed::EmbedStats {
+        self.embed.stats()
+    }
+
     /// `Err(reason)` when the `[[llm]]` a plugin would call cannot be used.
     pub fn embed_ready(&self, llm: &str) -> Result<(), String> {
         self.embed.ready(llm)

@@ -54,6 +54,7 @@ pub struct WriteStats {
     pub stale: u64,
 }
 
+/// `Debug` shows the path only: the database handle has nothing to print.
 pub struct Store {
     db: DB,
     path: PathBuf,
@@ -64,6 +65,12 @@ pub struct Store {
 fn cf_name(view: &str) -> String {
     format!("view:{view}")
 }
+
+/// Embedding cache: SHA-256 of (model, dimensions, text) -> f32 LE vector.
+const EMBED_CACHE_CF: &str = "embed-cache";
+
+/// The key of one embedding in the cache.
+pub type CacheKey = [u8; 32];
 
 impl Store {
     /// Open (or create) the store with a column family for each of `views`.
@@ -76,8 +83,11 @@ impl Store {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         let mut names: Vec<String> = DB::list_cf(&opts, path).unwrap_or_default();
-        for v in views {
-            let n = cf_name(v);
+        let wanted = views
+            .into_iter()
+            .map(cf_name)
+            .chain([EMBED_CACHE_CF.to_string()]);
+        for n in wanted {
             if !names.contains(&n) {
                 names.push(n);
             }
@@ -101,9 +111,14 @@ impl Store {
     }
 
     fn cf(&self, view: &str) -> Result<&rocksdb::ColumnFamily, StoreError> {
+        self.cf_raw(&cf_name(view))
+            .map_err(|_| StoreError::UnknownView { view: view.into() })
+    }
+
+    fn cf_raw(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StoreError> {
         self.db
-            .cf_handle(&cf_name(view))
-            .ok_or_else(|| StoreError::UnknownView { view: view.into() })
+            .cf_handle(name)
+            .ok_or_else(|| StoreError::UnknownView { view: name.into() })
     }
 
     /// The stored rows for `keys`, in order, in one batched read.
@@ -212,6 +227,44 @@ impl Store {
         Ok(deleted)
     }
 
+    /// Cached embeddings for `keys`, in order, in one batched read.
+    pub fn cache_get(&self, keys: &[CacheKey]) -> Result<Vec<Option<Vec<f32>>>, StoreError> {
+        let cf = self.cf_raw(EMBED_CACHE_CF)?;
+        let err = |source| StoreError::Rocks {
+            view: EMBED_CACHE_CF.into(),
+            op: "read",
+            source,
+        };
+        self.db
+            .batched_multi_get_cf(cf, keys, false)
+            .into_iter()
+            .map(|r| {
+                // A value of the wrong length is a corrupt entry: treat it as a miss.
+                let v = r.map_err(err)?;
+                Ok(v.filter(|b| b.len() % 4 == 0 && !b.is_empty()).map(|b| {
+                    b.chunks_exact(4)
+                        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                        .collect()
+                }))
+            })
+            .collect()
+    }
+
+    /// Add embeddings to the cache in one write.
+    pub fn cache_put(&self, items: &[(CacheKey, &[f32])]) -> Result<(), StoreError> {
+        let cf = self.cf_raw(EMBED_CACHE_CF)?;
+        let mut batch = WriteBatch::default();
+        for (k, v) in items {
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            batch.put_cf(cf, k, bytes);
+        }
+        self.db.write(batch).map_err(|source| StoreError::Rocks {
+            view: EMBED_CACHE_CF.into(),
+            op: "write",
+            source,
+        })
+    }
+
     /// Number of rows in `view` (a scan; for tools and tests, not the hot path).
     pub fn count(&self, view: &str) -> Result<u64, StoreError> {
         let cf = self.cf(view)?;
@@ -225,6 +278,14 @@ impl Store {
             n += 1;
         }
         Ok(n)
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
