@@ -14,7 +14,9 @@ use std::sync::Mutex;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the online store at {path}: {source}")]
+    #[error(
+        "cannot open the online store at {path} (one wafer process owns it at a time): {source}"
+    )]
     Open {
         path: PathBuf,
         source: rocksdb::Error,
