@@ -21,6 +21,15 @@ fn chaos_wasm() -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("{p}: {e}"))
 }
 
+/// A pool of the chaos test plugin under `limits`.
+fn chaos_pool(limits: Limits) -> wafer::plugin::InstancePool {
+    engine(limits)
+        .load("chaos", &chaos_wasm())
+        .unwrap()
+        .pool("v", vec![])
+        .unwrap()
+}
+
 fn texts(col: &str, rows: &[&str]) -> Batch {
     Batch {
         columns: vec![col.into()],
@@ -94,12 +103,7 @@ fn bad_options_fail_at_configure_naming_the_plugin() {
 
 #[test]
 fn a_trap_fails_the_batch_with_stderr_and_the_next_batch_works() {
-    let e = engine(Limits::default());
-    let pool = e
-        .load("chaos", &chaos_wasm())
-        .unwrap()
-        .pool("v", vec![])
-        .unwrap();
+    let pool = chaos_pool(Limits::default());
     let err = pool.transform(texts("input", &["ok", "trap"])).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, PluginError::Trap { .. }), "{msg}");
@@ -115,15 +119,10 @@ fn a_trap_fails_the_batch_with_stderr_and_the_next_batch_works() {
 
 #[test]
 fn an_endless_loop_hits_the_deadline() {
-    let e = engine(Limits {
+    let pool = chaos_pool(Limits {
         call_timeout: Duration::from_millis(300),
         ..Limits::default()
     });
-    let pool = e
-        .load("chaos", &chaos_wasm())
-        .unwrap()
-        .pool("v", vec![])
-        .unwrap();
     let started = Instant::now();
     let err = pool.transform(texts("input", &["loop"])).unwrap_err();
     assert!(matches!(err, PluginError::Trap { .. }), "{err}");
@@ -137,15 +136,10 @@ fn an_endless_loop_hits_the_deadline() {
 
 #[test]
 fn unbounded_allocation_hits_the_memory_limit() {
-    let e = engine(Limits {
+    let pool = chaos_pool(Limits {
         memory_bytes: 32 << 20,
         ..Limits::default()
     });
-    let pool = e
-        .load("chaos", &chaos_wasm())
-        .unwrap()
-        .pool("v", vec![])
-        .unwrap();
     let err = pool.transform(texts("input", &["oom"])).unwrap_err();
     assert!(matches!(err, PluginError::Trap { .. }), "{err}");
     assert!(pool.transform(texts("input", &["a"])).is_ok());
@@ -153,12 +147,7 @@ fn unbounded_allocation_hits_the_memory_limit() {
 
 #[test]
 fn wrong_row_count_is_bad_output() {
-    let e = engine(Limits::default());
-    let pool = e
-        .load("chaos", &chaos_wasm())
-        .unwrap()
-        .pool("v", vec![])
-        .unwrap();
+    let pool = chaos_pool(Limits::default());
     let err = pool.transform(texts("input", &["short", "x"])).unwrap_err();
     assert!(
         matches!(err, PluginError::BadOutput { .. }) && err.to_string().contains("0 rows for 2"),

@@ -287,6 +287,17 @@ async fn passthrough_checks_dims_and_finiteness_per_row() {
     );
 }
 
+/// Publish `rows` (id, extra JSON fields) with event time `ts` into the `stats` view.
+async fn publish_stats(
+    e: &Env,
+    file: &str,
+    rows: &[(i64, &str)],
+    ts: &str,
+    mode: WriteMode,
+) -> Summary {
+    publish(e, "stats", file, &now_rows(rows, ts), mode).await
+}
+
 fn now_rows(rows: &[(i64, &str)], ts: &str) -> String {
     rows.iter()
         .map(|(id, extra)| line(*id, &format!("{extra}\"ts\": \"{ts}\"")))
@@ -338,25 +349,22 @@ async fn csv_publish_runs_the_udf_and_types_plain_fields() {
 async fn merge_upserts_and_overwrite_replaces() {
     let e = env().await;
     let now = now_rfc3339();
-    publish(
+    publish_stats(
         &e,
-        "stats",
         "a.jsonl",
-        &now_rows(
-            &[
-                (1, "\"price\": 5, \"title\": \"a\", "),
-                (2, "\"price\": 20, \"title\": \"b\", "),
-            ],
-            &now,
-        ),
+        &[
+            (1, "\"price\": 5, \"title\": \"a\", "),
+            (2, "\"price\": 20, \"title\": \"b\", "),
+        ],
+        &now,
         WriteMode::Merge,
     )
     .await;
-    let s = publish(
+    let s = publish_stats(
         &e,
-        "stats",
         "b.jsonl",
-        &now_rows(&[(1, "\"price\": 60, ")], &now),
+        &[(1, "\"price\": 60, ")],
+        &now,
         WriteMode::Merge,
     )
     .await;
@@ -370,11 +378,11 @@ async fn merge_upserts_and_overwrite_replaces() {
         "merge keeps fields the input lacks"
     );
 
-    let s = publish(
+    let s = publish_stats(
         &e,
-        "stats",
         "c.jsonl",
-        &now_rows(&[(1, "\"price\": 7, ")], &now),
+        &[(1, "\"price\": 7, ")],
+        &now,
         WriteMode::Overwrite,
     )
     .await;
@@ -391,19 +399,19 @@ async fn merge_upserts_and_overwrite_replaces() {
 async fn overwrite_with_failed_rows_deletes_nothing() {
     let e = env().await;
     let now = now_rfc3339();
-    publish(
+    publish_stats(
         &e,
-        "stats",
         "a.jsonl",
-        &now_rows(&[(1, "\"price\": 5, "), (2, "\"price\": 6, ")], &now),
+        &[(1, "\"price\": 5, "), (2, "\"price\": 6, ")],
+        &now,
         WriteMode::Merge,
     )
     .await;
-    let s = publish(
+    let s = publish_stats(
         &e,
-        "stats",
         "b.jsonl",
-        &now_rows(&[(1, "\"price\": 8, "), (2, "\"price\": \"oops\", ")], &now),
+        &[(1, "\"price\": 8, "), (2, "\"price\": \"oops\", ")],
+        &now,
         WriteMode::Overwrite,
     )
     .await;
@@ -418,19 +426,19 @@ async fn an_older_event_never_overwrites_a_newer_one() {
     let now = wafer::ingest::now_micros();
     let newer = wafer::serve::timestamp(now);
     let older = wafer::serve::timestamp(now - 600_000_000);
-    publish(
+    publish_stats(
         &e,
-        "stats",
         "a.jsonl",
-        &now_rows(&[(1, "\"price\": 5, ")], &newer),
+        &[(1, "\"price\": 5, ")],
+        &newer,
         WriteMode::Merge,
     )
     .await;
-    let s = publish(
+    let s = publish_stats(
         &e,
-        "stats",
         "b.jsonl",
-        &now_rows(&[(1, "\"price\": 99, ")], &older),
+        &[(1, "\"price\": 99, ")],
+        &older,
         WriteMode::Merge,
     )
     .await;
@@ -534,11 +542,11 @@ async fn bad_requests_are_4xx_naming_the_problem() {
 async fn data_survives_a_restart() {
     let e = env().await;
     let now = now_rfc3339();
-    publish(
+    publish_stats(
         &e,
-        "stats",
         "a.jsonl",
-        &now_rows(&[(1, "\"price\": 5, ")], &now),
+        &[(1, "\"price\": 5, ")],
+        &now,
         WriteMode::Merge,
     )
     .await;

@@ -167,11 +167,7 @@ impl EmbedService {
 
     /// `Err(reason)` when `llm` cannot be called (unknown, or its API key is missing).
     pub fn ready(&self, llm: &str) -> Result<(), String> {
-        let client = self
-            .llms
-            .get(llm)
-            .ok_or_else(|| format!("no [[llm]] named {llm:?}"))?;
-        client.api_key.as_ref().map(|_| ()).map_err(Clone::clone)
+        self.client(llm).map(|_| ()).map_err(|e| e.message)
     }
 
     fn client(&self, llm: &str) -> Result<&Arc<LlmClient>, EmbedError> {
