@@ -1,6 +1,8 @@
 //! The real `wafer` binary: bad config, publish and get across processes
 //! (restart), exit codes, `views`, and the quickstart end to end.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -127,4 +129,78 @@ fn quickstart_publishes_serves_and_answers_offline() {
         "{s}"
     );
     assert_eq!(s.matches("written       300").count(), 3, "{s}");
+}
+
+/// SIGKILL mid-publish, then publish again: every row reported written is
+/// there, the rerun finishes the job, and rows stored before the kill are
+/// not embedded again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_publish_resumes_without_losing_or_re_embedding_rows() {
+    let fake = common::fake_embedder(4).await;
+    *fake.latency.lock().unwrap() = std::time::Duration::from_millis(80);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = CONFIG.replace(
+        "[[entity]]",
+        &format!(
+            "[[llm]]\nname = \"fake\"\nbase_url = \"{}\"\nmodel = \"m\"\napi_key_file = \"key.txt\"\nbatch_size = 10\nconcurrency = 1\n\n[[entity]]",
+            fake.base_url
+        ),
+    ) + "\n[[feature_view]]\nname = \"emb\"\nentity = \"item\"\nbatch_size = 10\nfields = [\n  { name = \"item_id\", type = \"INT64\", primary_key = true },\n  { name = \"vec\", type = \"ARRAY<FLOAT>\", transform = { plugin = \"llm-embedding\", llm = \"fake\", input = \"text\" } },\n]\n";
+    std::fs::write(dir.path().join("wafer.toml"), cfg).unwrap();
+    std::fs::write(dir.path().join("key.txt"), common::API_KEY).unwrap();
+    let rows: String = (1..=100)
+        .map(|i| format!("{{\"item_id\": {i}, \"text\": \"review {i}\"}}\n"))
+        .collect();
+    std::fs::write(dir.path().join("rows.jsonl"), rows).unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wafer"))
+        .current_dir(dir.path())
+        .args(["publish", "--view", "emb", "--input", "rows.jsonl"])
+        .env("RUST_LOG", "wafer=debug")
+        .env_remove("WAFER_CONFIG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    child.kill().unwrap(); // SIGKILL: no handler, no flush
+    let out = child.wait_with_output().unwrap();
+    let reported = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("batch written"))
+        .filter_map(|l| l.split("written=").nth(1)?.split_whitespace().next()?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    let sent_before = fake.requests.lock().unwrap().len();
+
+    let app = wafer::cli::App::open(&dir.path().join("wafer.toml")).unwrap();
+    let stored_before = app.store.count("emb").unwrap();
+    assert!(stored_before >= reported, "reported {reported}, stored {stored_before}");
+    let keys: Vec<wafer::store::EntityKey> = (1..=100).map(wafer::store::EntityKey::Int).collect();
+    let before = app.store.get_many("emb", &keys).unwrap();
+
+    let s = app
+        .publish(wafer::ingest::PublishRequest {
+            view: "emb".into(),
+            input: dir.path().join("rows.jsonl"),
+            format: None,
+            mode: wafer::store::WriteMode::Merge,
+            no_transform: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!((s.written, s.failed()), (100, 0), "{s}");
+    assert_eq!(app.store.count("emb").unwrap(), 100);
+    let resent: Vec<String> = fake.requests.lock().unwrap()[sent_before..].concat();
+    for (i, row) in before.iter().enumerate() {
+        if row.is_some() {
+            let text = format!("review {}", i + 1);
+            assert!(!resent.contains(&text), "{text} was stored before the kill and embedded again");
+        }
+    }
+    assert!(
+        resent.len() as u64 <= 100 - stored_before,
+        "{} texts re-sent for {} missing rows",
+        resent.len(),
+        100 - stored_before
+    );
 }

@@ -628,7 +628,7 @@ async fn auth_and_quota_errors_are_never_retried() {
         .push_back(Fault::Status(401, "invalid key", vec![]));
     let s = publish_texts(&e, &["a"]).await;
     assert!(
-        s.failed() == 1 && s.failures[0].message.contains("Unauthorized"),
+        s.failed() == 1 && s.failures[0].message.contains("unauthorized"),
         "{s}"
     );
     e.fake
@@ -662,10 +662,12 @@ async fn identical_texts_are_embedded_once_and_a_republish_makes_no_calls() {
         "{s}"
     );
 
+    // Row 1 changed to a text seen before (a cache hit); row 2 is unchanged
+    // (its stored value is reused without asking the cache).
     let s = publish_texts(&e, &["other", "same"]).await;
     assert_eq!(
-        (s.written, s.embed.requests, s.embed.cache_hits),
-        (2, 0, 2),
+        (s.written, s.embed.requests, s.embed.cache_hits, s.reused),
+        (2, 0, 1, 1),
         "{s}"
     );
 

@@ -84,6 +84,10 @@ impl Registry {
     pub fn view(&self, name: &str) -> Option<&View> {
         self.views.iter().find(|v| v.name == name)
     }
+
+    pub fn llm(&self, name: &str) -> Option<&crate::config::LlmConfig> {
+        self.config.llms.iter().find(|l| l.name.get_ref() == name)
+    }
 }
 
 impl View {

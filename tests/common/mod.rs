@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use wafer::cli::App;
 
@@ -49,6 +50,10 @@ pub struct FakeEmbedder {
     pub arrivals: Arc<Mutex<Vec<std::time::Instant>>>,
     /// Faults to answer the next requests with, one per request, before normal answers resume.
     pub faults: Arc<Mutex<std::collections::VecDeque<Fault>>>,
+    /// How long every request takes before it is answered (the API's latency).
+    pub latency: Arc<Mutex<std::time::Duration>>,
+    /// The most requests that were ever in flight at once.
+    pub peak_in_flight: Arc<AtomicUsize>,
 }
 
 /// A scripted failure of the fake endpoint.
@@ -56,6 +61,19 @@ pub struct FakeEmbedder {
 pub enum Fault {
     /// Answer with this status, an error body, and optional headers.
     Status(u16, &'static str, Vec<(&'static str, &'static str)>),
+    /// Take this long before answering normally (past the client's timeout).
+    Hang(std::time::Duration),
+    /// A 200 whose JSON body is cut short.
+    Truncated,
+    /// One embedding fewer than inputs.
+    WrongCount,
+    /// Vectors of this many dimensions, whatever was asked.
+    Dims(usize),
+    /// A bare `NaN` in the first vector, as Python's `json.dumps` writes it
+    /// (not JSON: the body does not parse).
+    NaN,
+    /// A value beyond f32 in the first vector (parses as infinity).
+    Overflow,
 }
 
 pub async fn fake_embedder(dims: usize) -> FakeEmbedder {
@@ -63,6 +81,9 @@ pub async fn fake_embedder(dims: usize) -> FakeEmbedder {
         requests: Arc::default(),
         arrivals: Arc::default(),
         faults: Arc::default(),
+        latency: Arc::default(),
+        in_flight: Arc::default(),
+        peak_in_flight: Arc::default(),
         dims,
     };
     let app = Router::new()
@@ -76,6 +97,8 @@ pub async fn fake_embedder(dims: usize) -> FakeEmbedder {
         requests: state.requests,
         arrivals: state.arrivals,
         faults: state.faults,
+        latency: state.latency,
+        peak_in_flight: state.peak_in_flight,
     }
 }
 
@@ -84,7 +107,27 @@ struct FakeState {
     requests: Arc<Mutex<Vec<Vec<String>>>>,
     arrivals: Arc<Mutex<Vec<std::time::Instant>>>,
     faults: Arc<Mutex<std::collections::VecDeque<Fault>>>,
+    latency: Arc<Mutex<std::time::Duration>>,
+    in_flight: Arc<AtomicUsize>,
+    peak_in_flight: Arc<AtomicUsize>,
     dims: usize,
+}
+
+/// Counts a request in flight until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(st: &FakeState) -> Self {
+        let now = st.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        st.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(st.in_flight.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 async fn embeddings(
@@ -101,7 +144,14 @@ async fn embeddings(
         .collect();
     st.requests.lock().unwrap().push(inputs.clone());
     st.arrivals.lock().unwrap().push(std::time::Instant::now());
+    let _counted = InFlight::new(&st);
     let fault = st.faults.lock().unwrap().pop_front();
+    let latency = *st.latency.lock().unwrap();
+    tokio::time::sleep(match &fault {
+        Some(Fault::Hang(d)) => *d,
+        _ => latency,
+    })
+    .await;
     if let Some(Fault::Status(code, msg, extra)) = fault {
         let mut h = HeaderMap::new();
         for (k, v) in extra {
@@ -126,14 +176,38 @@ async fn embeddings(
         let body = Json(json!({"error": {"message": "input rejected"}}));
         return (StatusCode::BAD_REQUEST, body).into_response();
     }
-    let dims = body["dimensions"].as_u64().map_or(dims, |d| d as usize);
-    let data: Vec<Value> = inputs
+    let dims = match fault {
+        Some(Fault::Dims(d)) => d,
+        _ => body["dimensions"].as_u64().map_or(dims, |d| d as usize),
+    };
+    let mut data: Vec<Value> = inputs
         .iter()
         .enumerate()
         .rev()
         .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": fake_vector(t, dims)}))
         .collect();
-    Json(json!({"object": "list", "data": data, "model": body["model"]})).into_response()
+    match fault {
+        Some(Fault::WrongCount) => {
+            data.pop();
+        }
+        Some(Fault::NaN) => data[0]["embedding"][0] = json!(123456.5),
+        Some(Fault::Overflow) => data[0]["embedding"][0] = json!(1e300),
+        _ => {}
+    }
+    let answer = json!({"object": "list", "data": data, "model": body["model"]});
+    let raw = |text: String| {
+        let h = [("content-type", "application/json")];
+        (StatusCode::OK, h, text).into_response()
+    };
+    match fault {
+        Some(Fault::Truncated) => {
+            let text = answer.to_string();
+            return raw(text[..text.len() / 2].to_string());
+        }
+        Some(Fault::NaN) => return raw(answer.to_string().replace("123456.5", "NaN")),
+        _ => {}
+    }
+    Json(answer).into_response()
 }
 
 /// The real server for `app` on 127.0.0.1:0; returns its base URL.

@@ -83,8 +83,24 @@ pub struct LlmConfig {
     pub concurrency: Spanned<usize>,
     #[serde(default = "default_batch_size")]
     pub batch_size: Spanned<usize>,
+    /// Longest input the model takes, in tokens (DashScope text-embedding-v3: 8192).
     #[serde(default = "default_max_input_tokens")]
-    pub max_input_tokens: usize,
+    pub max_input_tokens: Spanned<usize>,
+    /// What to do with a longer input: truncate it, fail the row, or embed it
+    /// in chunks and average them.
+    #[serde(default)]
+    pub long_input: LongInput,
+    /// A Hugging Face `tokenizer.json` (relative to the config file) to count
+    /// tokens exactly; without it tokens are estimated conservatively.
+    pub tokenizer: Option<PathBuf>,
+    /// Token budget of one request (sum over its inputs); none: only `batch_size` limits it.
+    pub max_batch_tokens: Option<Spanned<usize>>,
+    /// Client-side rate limits, shared by every view using this `[[llm]]`.
+    pub requests_per_minute: Option<Spanned<u32>>,
+    pub tokens_per_minute: Option<Spanned<u32>>,
+    /// Scale every vector to unit length before storing it.
+    #[serde(default)]
+    pub normalize: bool,
     /// Output dimensions; sent to the API and checked on every vector.
     pub dimensions: Option<Spanned<usize>>,
     #[serde(default = "default_timeout_secs")]
@@ -97,6 +113,20 @@ pub struct LlmConfig {
     pub retry_initial_ms: u64,
     #[serde(default = "default_retry_max_ms")]
     pub retry_max_ms: u64,
+}
+
+/// The `long_input` policy for texts over `max_input_tokens`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LongInput {
+    /// Keep the first `max_input_tokens` tokens (counted in the publish summary).
+    #[default]
+    Truncate,
+    /// Fail the row (it is dead-lettered with the reason).
+    Error,
+    /// Split into pieces of at most `max_input_tokens`, embed each, and
+    /// average them weighted by tokens, re-normalised (as LangChain does).
+    Chunk,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -356,8 +386,8 @@ fn default_concurrency() -> Spanned<usize> {
 fn default_batch_size() -> Spanned<usize> {
     Spanned::new(0..0, 10)
 }
-fn default_max_input_tokens() -> usize {
-    8192
+fn default_max_input_tokens() -> Spanned<usize> {
+    Spanned::new(0..0, 8192)
 }
 fn default_timeout_secs() -> u64 {
     30

@@ -108,6 +108,31 @@ impl Validator<'_> {
         {
             return self.err(d.span(), key("dimensions"), "must be at least 1");
         }
+        let max_input = *llm.max_input_tokens.get_ref();
+        if max_input == 0 {
+            return self.err(
+                llm.max_input_tokens.span(),
+                key("max_input_tokens"),
+                "must be at least 1",
+            );
+        }
+        // A budget below one full input could never send that input.
+        let budgets = [
+            (llm.max_batch_tokens.as_ref().map(|b| (b.span(), *b.get_ref())), "max_batch_tokens"),
+            (llm.tokens_per_minute.as_ref().map(|b| (b.span(), *b.get_ref() as usize)), "tokens_per_minute"),
+        ];
+        for (budget, name) in budgets {
+            if let Some((span, b)) = budget
+                && b < max_input
+            {
+                return self.err(span, key(name), format!("must be at least max_input_tokens ({max_input})"));
+            }
+        }
+        if let Some(r) = &llm.requests_per_minute
+            && *r.get_ref() == 0
+        {
+            return self.err(r.span(), key("requests_per_minute"), "must be at least 1");
+        }
         Ok(())
     }
 

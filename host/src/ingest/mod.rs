@@ -2,16 +2,19 @@
 //! runs each batch through the view's transformation plugins (one call per
 //! plugin per batch), checks every value against the view's schema, and
 //! writes the good rows in one store write per batch. A bad row is reported
-//! with its line and reason and never fails its neighbours.
+//! with its line and reason, never fails its neighbours, and (when its key is
+//! readable) is kept as a dead letter in the same atomic write.
 
+pub mod deadletter;
 mod input;
 mod pipeline;
 
+pub use deadletter::DeadLetter;
 pub use input::{Format, InputError, Reader, Record};
 pub use pipeline::{Pipeline, Transformed};
 
 use crate::embed::EmbedStats;
-use crate::plugin::{PluginEngine, PluginError};
+use crate::plugin::{PluginEngine, PluginError, RowErrorKind};
 use crate::registry::Registry;
 use crate::store::{EntityKey, Store, StoreError, WriteMode};
 use crate::value::Value;
@@ -59,8 +62,39 @@ pub struct PublishRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
     pub line: usize,
-    pub key: Option<String>,
+    pub key: Option<EntityKey>,
+    /// The field whose value failed, when the failure was about one field.
+    pub field: Option<String>,
+    pub kind: FailureKind,
     pub message: String,
+}
+
+/// What kind of failure a row met; stored with its dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// The row's key, event time or a plain field could not be read or typed.
+    Input,
+    /// A transformed value does not fit its field's type or dimensions.
+    Schema,
+    /// The plugin rejected the row's input (e.g. empty text, an input the API refused).
+    InvalidInput,
+    /// The embedding call failed for the row (after retries).
+    EmbedFailed,
+    /// The plugin reported another per-row error, or an answer the host rejected.
+    Transform,
+    /// The plugin failed the whole batch (trap, timeout, batch error).
+    Plugin,
+}
+
+impl From<RowErrorKind> for FailureKind {
+    fn from(k: RowErrorKind) -> Self {
+        match k {
+            RowErrorKind::InvalidInput => FailureKind::InvalidInput,
+            RowErrorKind::EmbedFailed => FailureKind::EmbedFailed,
+            RowErrorKind::Other | RowErrorKind::BadOutput => FailureKind::Transform,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -71,6 +105,10 @@ pub struct Summary {
     pub stale: u64,
     pub deleted: u64,
     pub failures: Vec<Failure>,
+    /// Failed rows kept as dead letters (those with a readable key).
+    pub dead_lettered: u64,
+    /// Transformed values reused because their inputs had not changed.
+    pub reused: u64,
     pub plugin_time: Duration,
     pub store_time: Duration,
     pub total_time: Duration,
@@ -102,6 +140,13 @@ impl std::fmt::Display for Summary {
                 self.deleted
             )?;
         }
+        if self.reused > 0 {
+            writeln!(
+                f,
+                "  unchanged     {} transformed values reused (inputs as last published)",
+                self.reused
+            )?;
+        }
         writeln!(f, "  failed        {}", self.failed())?;
         for fl in self.failures.iter().take(20) {
             let key = fl
@@ -114,12 +159,19 @@ impl std::fmt::Display for Summary {
         if self.failures.len() > 20 {
             writeln!(f, "    ... and {} more", self.failures.len() - 20)?;
         }
+        if self.dead_lettered > 0 {
+            writeln!(
+                f,
+                "  dead-lettered {} (see `wafer deadletter list --view {}`)",
+                self.dead_lettered, self.view
+            )?;
+        }
         let e = &self.embed;
         if e.requests + e.cache_hits + e.cache_misses > 0 {
             writeln!(
                 f,
-                "  embeddings    {} API requests, cache {} hits / {} misses",
-                e.requests, e.cache_hits, e.cache_misses
+                "  embeddings    {} API requests ({} retries), cache {} hits / {} misses",
+                e.requests, e.retries, e.cache_hits, e.cache_misses
             )?;
         }
         for n in &self.notes {
@@ -174,59 +226,109 @@ pub fn now_micros() -> i64 {
 }
 
 /// Publish a file into a view. Blocking: run it on a blocking thread.
+/// `on_batch` sees the running summary after every batch (for progress).
 pub fn publish(
     registry: &Registry,
     store: &Store,
     engine: &PluginEngine,
     req: &PublishRequest,
+    on_batch: &mut dyn FnMut(&Summary),
 ) -> Result<Summary, IngestError> {
     let started = Instant::now();
-    let embed_before = engine.embed_stats();
     let pipeline = Pipeline::new(registry, &req.view, engine, req.no_transform)?;
     let mut reader = Reader::open(&req.input, req.format)?;
-    let mut summary = Summary {
-        view: req.view.clone(),
-        ..Summary::default()
-    };
-    let mut seen: HashSet<EntityKey> = HashSet::new();
-    let now = now_micros();
+    let source = req.input.display().to_string();
+    let mut run = Run::new(&pipeline, store, engine, req.mode, Some(source));
     loop {
         let (records, bad) = reader.next_batch(pipeline.view().batch_size)?;
         if records.is_empty() && bad.is_empty() {
             break;
         }
-        summary.rows_read += (records.len() + bad.len()) as u64;
-        summary
-            .failures
-            .extend(bad.into_iter().map(|(line, message)| Failure {
-                line,
-                key: None,
-                message,
-            }));
-        let t = pipeline.run(records, now);
-        summary.plugin_time += t.plugin_time;
-        summary.failures.extend(t.failures);
-        if req.mode == WriteMode::Overwrite {
-            seen.extend(t.keys);
-        }
-        let write_started = Instant::now();
-        let stats = store.write(&req.view, t.rows, req.mode)?;
-        summary.store_time += write_started.elapsed();
-        summary.written += stats.written;
-        summary.stale += stats.stale;
+        run.batch(records, bad)?;
+        on_batch(&run.summary);
     }
     if req.mode == WriteMode::Overwrite {
-        finish_overwrite(store, &req.view, &seen, &mut summary)?;
+        finish_overwrite(store, &req.view, &run.seen, &mut run.summary)?;
     }
-    summary.failures.sort_by_key(|f| f.line);
-    let after = engine.embed_stats();
-    summary.embed = EmbedStats {
-        requests: after.requests - embed_before.requests,
-        cache_hits: after.cache_hits - embed_before.cache_hits,
-        cache_misses: after.cache_misses - embed_before.cache_misses,
-    };
-    summary.total_time = started.elapsed();
-    Ok(summary)
+    run.finish(started)
+}
+
+/// One publish in progress: batches in, rows and dead letters written, summary kept.
+struct Run<'a> {
+    pipeline: &'a Pipeline,
+    store: &'a Store,
+    engine: &'a PluginEngine,
+    mode: WriteMode,
+    /// The input, named in new dead letters.
+    source: Option<String>,
+    now: i64,
+    embed_before: EmbedStats,
+    seen: HashSet<EntityKey>,
+    summary: Summary,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        pipeline: &'a Pipeline,
+        store: &'a Store,
+        engine: &'a PluginEngine,
+        mode: WriteMode,
+        source: Option<String>,
+    ) -> Self {
+        Run {
+            pipeline,
+            store,
+            engine,
+            mode,
+            source,
+            now: now_micros(),
+            embed_before: engine.embed_stats(),
+            seen: HashSet::new(),
+            summary: Summary {
+                view: pipeline.view().name.clone(),
+                ..Summary::default()
+            },
+        }
+    }
+
+    /// Transform one batch and write its rows and dead letters in one atomic write.
+    fn batch(&mut self, records: Vec<Record>, bad: Vec<input::BadLine>) -> Result<(), IngestError> {
+        let view = &self.pipeline.view().name;
+        let s = &mut self.summary;
+        s.rows_read += (records.len() + bad.len()) as u64;
+        s.failures.extend(bad.into_iter().map(|(line, message)| Failure {
+            line,
+            key: None,
+            field: None,
+            kind: FailureKind::Input,
+            message,
+        }));
+        let t = self.pipeline.run(records, self.now, Some(self.store));
+        s.plugin_time += t.plugin_time;
+        s.reused += t.reused;
+        if self.mode == WriteMode::Overwrite {
+            self.seen.extend(t.keys);
+        }
+        let write_started = Instant::now();
+        let dead = deadletter::entries(self.store, view, &t.failures, self.source.as_deref(), self.now)?;
+        s.dead_lettered += dead.len() as u64;
+        let stats = self.store.write_batch(view, t.rows, dead, self.mode)?;
+        s.store_time += write_started.elapsed();
+        s.written += stats.written;
+        s.stale += stats.stale;
+        s.failures.extend(t.failures.into_iter().map(|(f, _)| f));
+        s.embed = self.engine.embed_stats().since(&self.embed_before);
+        // Durable from here: the write returned after RocksDB's write-ahead log.
+        tracing::debug!(view = %view, rows_read = s.rows_read, written = s.written, "batch written");
+        Ok(())
+    }
+
+    fn finish(mut self, started: Instant) -> Result<Summary, IngestError> {
+        self.summary.failures.sort_by_key(|f| f.line);
+        self.summary.embed = self.engine.embed_stats().since(&self.embed_before);
+        self.summary.total_time = started.elapsed();
+        Ok(self.summary)
+    }
 }
 
 /// Drop the keys the input did not contain — but only after a clean publish:

@@ -1,31 +1,49 @@
 //! A view's transformations, run batch by batch: each row's key, event time
 //! and plain fields are read and typed, then each plugin is called once for
 //! the whole batch and its per-row answers are checked against the schema.
+//!
+//! Incremental: every transformed value is stored with a digest of what it was
+//! computed from (plugin, options, model, input values). A row whose digest
+//! matches the stored one reuses the stored value, so re-publishing unchanged
+//! rows calls no plugin and no embedding API.
 
-use super::{Failure, IngestError, Record, parse_event_time};
+use super::{Failure, FailureKind, IngestError, Record, parse_event_time};
 use crate::plugin::{Batch, InstancePool, PluginEngine, PluginError};
 use crate::registry::{PluginSource, Registry, View};
-use crate::store::{EntityKey, StoredRow};
+use crate::store::{EntityKey, InputDigest, Store, StoredRow, encode_value};
 use crate::value::Value;
+use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
 /// A view's transformations, ready to run batches.
 pub struct Pipeline {
     view: View,
     no_transform: bool,
-    /// (index into `view.fields`, instances of its plugin)
-    transforms: Vec<(usize, InstancePool)>,
+    transforms: Vec<FieldTransform>,
+}
+
+struct FieldTransform {
+    /// Index into `view.fields`.
+    field: usize,
+    pool: InstancePool,
+    /// Hash state over the transformation's identity, extended per row with its inputs.
+    identity: Sha256,
 }
 
 /// The result of running one batch through a pipeline.
 #[derive(Debug, Default)]
 pub struct Transformed {
     pub rows: Vec<(EntityKey, StoredRow)>,
-    pub failures: Vec<Failure>,
+    /// Failed rows, with the input record when the row had a readable key.
+    pub failures: Vec<(Failure, Option<Record>)>,
     /// Keys of every row with a readable key, stored or not.
     pub keys: Vec<EntityKey>,
+    /// Transformed values reused from the store because their inputs were unchanged.
+    pub reused: u64,
     pub plugin_time: Duration,
 }
+
+type RowResult = Result<Value, (FailureKind, String)>;
 
 impl Pipeline {
     /// Load and configure the plugins of `view`. Must run where blocking is
@@ -54,20 +72,22 @@ impl Pipeline {
                     message,
                 });
             }
-            let bytes: std::borrow::Cow<[u8]> = match &t.plugin {
-                PluginSource::Builtin(n) => crate::registry::builtin_plugin(n)
-                    .expect("validated: built-in exists")
-                    .into(),
-                PluginSource::File(p) => std::fs::read(p)
-                    .map_err(|source| IngestError::PluginFile {
-                        view: view.name.clone(),
-                        path: p.clone(),
-                        source,
-                    })?
-                    .into(),
-            };
+            let bytes = plugin_bytes(&view, &t.plugin)?;
             let plugin = engine.load(&t.plugin.to_string(), &bytes)?;
-            transforms.push((i, plugin.pool(&view.name, t.options.clone())?));
+            let mut identity = Sha256::new();
+            identity.update(Sha256::digest(&bytes));
+            for (k, v) in &t.options {
+                identity.update(format!("{k}={v}\0").as_bytes());
+            }
+            // A new model (or endpoint) must re-embed even with the same options.
+            if let Some(llm) = t.llm.as_ref().and_then(|l| registry.llm(l)) {
+                identity.update(format!("{}\0{:?}\0{}\0", llm.model, llm.dimensions, llm.base_url.get_ref()).as_bytes());
+            }
+            transforms.push(FieldTransform {
+                field: i,
+                pool: plugin.pool(&view.name, t.options.clone())?,
+                identity,
+            });
         }
         Ok(Pipeline {
             view,
@@ -80,8 +100,9 @@ impl Pipeline {
         &self.view
     }
 
-    /// Transform one batch of records into rows to store.
-    pub fn run(&self, records: Vec<Record>, now_micros: i64) -> Transformed {
+    /// Transform one batch of records into rows to store. With `store`, values
+    /// whose inputs are unchanged since they were stored are reused.
+    pub fn run(&self, records: Vec<Record>, now_micros: i64, store: Option<&Store>) -> Transformed {
         let mut out = Transformed::default();
         let mut live: Vec<RowState> = Vec::with_capacity(records.len());
         for record in records {
@@ -90,26 +111,34 @@ impl Pipeline {
                     out.keys.push(row.key.clone());
                     live.push(row);
                 }
-                Err(f) => out.failures.push(f),
+                Err(f) => out.failures.push((f, None)),
             }
         }
-        for (field_idx, pool) in &self.transforms {
+        let stored = store.map(|s| self.stored_rows(s, &live)).unwrap_or_default();
+        for t in &self.transforms {
+            out.reused += self.reuse(t, &mut live, &stored);
             let started = Instant::now();
-            self.apply(*field_idx, pool, &mut live);
+            self.apply(t, &mut live);
             out.plugin_time += started.elapsed();
         }
         for row in live {
             match row.error {
-                Some(message) => out.failures.push(Failure {
-                    line: row.record.line,
-                    key: Some(row.key.to_string()),
-                    message,
-                }),
+                Some((field, kind, message)) => out.failures.push((
+                    Failure {
+                        line: row.record.line,
+                        key: Some(row.key),
+                        field,
+                        kind,
+                        message,
+                    },
+                    Some(row.record),
+                )),
                 None => out.rows.push((
                     row.key,
                     StoredRow {
                         event_micros: row.event_micros,
                         fields: row.fields,
+                        inputs: row.inputs,
                     },
                 )),
             }
@@ -117,28 +146,41 @@ impl Pipeline {
         out
     }
 
+    /// The stored rows of the batch's keys, when any field could be reused.
+    fn stored_rows(&self, store: &Store, rows: &[RowState]) -> Vec<Option<StoredRow>> {
+        if self.transforms.is_empty() {
+            return Vec::new();
+        }
+        let keys: Vec<EntityKey> = rows.iter().map(|r| r.key.clone()).collect();
+        store.get_many(&self.view.name, &keys).unwrap_or_else(|e| {
+            tracing::warn!("view {}: cannot read stored rows, transforming all: {e}", self.view.name);
+            Vec::new()
+        })
+    }
+
     fn start_row(&self, record: Record, now_micros: i64) -> Result<RowState, Failure> {
-        let fail = |message: String| Failure {
+        let fail = |key: Option<&EntityKey>, message: String| Failure {
             line: record.line,
-            key: None,
+            key: key.cloned(),
+            field: None,
+            kind: FailureKind::Input,
             message,
         };
         let key = self
             .view
             .key(record.get(&self.view.join_key).unwrap_or(&Value::Null))
-            .map_err(fail)?;
+            .map_err(|m| fail(None, m))?;
         let event_micros = match record.get(&self.view.event_time) {
             None | Some(Value::Null) => now_micros,
-            Some(v) => parse_event_time(v).map_err(|e| Failure {
-                line: record.line,
-                key: Some(key.to_string()),
-                message: format!("`{}`: {e}", self.view.event_time),
-            })?,
+            Some(v) => parse_event_time(v)
+                .map_err(|e| fail(Some(&key), format!("`{}`: {e}", self.view.event_time)))?,
         };
         let mut row = RowState {
             key,
             event_micros,
             fields: Vec::new(),
+            inputs: Vec::new(),
+            pending: Vec::new(),
             error: None,
             record,
         };
@@ -155,79 +197,133 @@ impl Pipeline {
             let Some(v) = from.and_then(|c| row.record.get(&c).cloned()) else {
                 continue;
             };
-            row.set(&field.name, field.check(v));
+            let checked = field.check(v).map_err(|m| (FailureKind::Input, m));
+            row.set(&field.name, checked);
         }
         Ok(row)
     }
 
-    /// One plugin call for the whole batch; its per-row answers land per row.
-    fn apply(&self, field_idx: usize, pool: &InstancePool, rows: &mut [RowState]) {
-        let field = &self.view.fields[field_idx];
-        let t = field
-            .transform
-            .as_ref()
-            .expect("transforms have a transform");
+    /// Compute each live row's input digest for `t`; rows whose stored value
+    /// was computed from the same inputs take it. Returns how many did.
+    fn reuse(&self, t: &FieldTransform, rows: &mut [RowState], stored: &[Option<StoredRow>]) -> u64 {
+        let field = &self.view.fields[t.field];
+        let inputs = &field.transform.as_ref().expect("transforms have a transform").inputs;
+        let mut reused = 0;
+        let mut buf = Vec::new();
+        for (i, row) in rows.iter_mut().enumerate().filter(|(_, r)| r.error.is_none()) {
+            let mut h = t.identity.clone();
+            for c in inputs {
+                buf.clear();
+                encode_value(&mut buf, row.record.get(c).unwrap_or(&Value::Null));
+                h.update(&buf);
+            }
+            let digest: InputDigest = h.finalize()[..16].try_into().expect("16 of 32 bytes");
+            let old = stored.get(i).and_then(Option::as_ref).filter(|s| s.input_digest(&field.name) == Some(&digest));
+            match old.and_then(|s| s.get(&field.name)) {
+                Some(v) => {
+                    row.fields.push((field.name.clone(), v.clone()));
+                    reused += 1;
+                }
+                None => row.pending.push(t.field),
+            }
+            row.inputs.push((field.name.clone(), digest));
+        }
+        reused
+    }
+
+    /// One plugin call for the rows still needing `t`; its per-row answers land per row.
+    fn apply(&self, t: &FieldTransform, rows: &mut [RowState]) {
+        let field = &self.view.fields[t.field];
+        let inputs = &field.transform.as_ref().expect("transforms have a transform").inputs;
         let todo: Vec<usize> = (0..rows.len())
-            .filter(|i| rows[*i].error.is_none())
+            .filter(|i| rows[*i].error.is_none() && rows[*i].pending.contains(&t.field))
             .collect();
         if todo.is_empty() {
             return;
         }
         let batch = Batch {
-            columns: t.inputs.clone(),
+            columns: inputs.clone(),
             rows: todo
                 .iter()
                 .map(|i| {
-                    t.inputs
+                    inputs
                         .iter()
                         .map(|c| rows[*i].record.get(c).cloned().unwrap_or(Value::Null))
                         .collect()
                 })
                 .collect(),
         };
-        let output = pool.transform(batch).and_then(|o| {
-            let col = o
-                .columns
-                .iter()
-                .position(|c| *c == field.name)
-                .ok_or_else(|| PluginError::BadOutput {
-                    plugin: pool.plugin_name().into(),
-                    view: self.view.name.clone(),
-                    message: format!("no output column `{}` (got {:?})", field.name, o.columns),
-                })?;
-            Ok((col, o.rows))
-        });
-        match output {
+        match self.call(&t.pool, &field.name, batch) {
             Ok((col, answers)) => {
                 for (i, answer) in todo.into_iter().zip(answers) {
                     let v = answer
                         .map(|mut cells| cells.swap_remove(col))
-                        .map_err(|e| format!("field `{}`: {e}", field.name));
-                    rows[i].set(&field.name, v.and_then(|v| field.check(v)));
+                        .map_err(|e| (FailureKind::from(e.kind), format!("field `{}`: {e}", field.name)))
+                        .and_then(|v| field.check(v).map_err(|m| (FailureKind::Schema, m)));
+                    rows[i].set(&field.name, v);
                 }
             }
             Err(e) => {
                 let message = e.to_string();
-                todo.into_iter()
-                    .for_each(|i| rows[i].set(&field.name, Err(message.clone())));
+                for i in todo {
+                    rows[i].set(&field.name, Err((FailureKind::Plugin, message.clone())));
+                }
             }
         }
     }
+
+    /// The plugin's answers and the position of `field` among its output columns.
+    #[allow(clippy::type_complexity)]
+    fn call(
+        &self,
+        pool: &InstancePool,
+        field: &str,
+        batch: Batch,
+    ) -> Result<(usize, Vec<Result<Vec<Value>, crate::plugin::RowError>>), PluginError> {
+        let o = pool.transform(batch)?;
+        let col = o.columns.iter().position(|c| c == field).ok_or_else(|| PluginError::BadOutput {
+            plugin: pool.plugin_name().into(),
+            view: self.view.name.clone(),
+            message: format!("no output column `{field}` (got {:?})", o.columns),
+        })?;
+        Ok((col, o.rows))
+    }
+}
+
+fn plugin_bytes(view: &View, source: &PluginSource) -> Result<std::borrow::Cow<'static, [u8]>, IngestError> {
+    Ok(match source {
+        PluginSource::Builtin(n) => crate::registry::builtin_plugin(n)
+            .expect("validated: built-in exists")
+            .into(),
+        PluginSource::File(p) => std::fs::read(p)
+            .map_err(|source| IngestError::PluginFile {
+                view: view.name.clone(),
+                path: p.clone(),
+                source,
+            })?
+            .into(),
+    })
 }
 
 struct RowState {
     key: EntityKey,
     event_micros: i64,
     fields: Vec<(String, Value)>,
-    error: Option<String>,
+    inputs: Vec<(String, InputDigest)>,
+    /// Transforms (by field index) whose value must be computed, not reused.
+    pending: Vec<usize>,
+    /// The first failure: field, kind, message.
+    error: Option<(Option<String>, FailureKind, String)>,
     record: Record,
 }
 
 impl RowState {
-    fn set(&mut self, field: &str, v: Result<Value, String>) {
+    fn set(&mut self, field: &str, v: RowResult) {
         match v {
             Ok(v) => self.fields.push((field.to_string(), v)),
-            Err(e) if self.error.is_none() => self.error = Some(e),
+            Err((kind, message)) if self.error.is_none() => {
+                self.error = Some((Some(field.to_string()), kind, message))
+            }
             Err(_) => {}
         }
     }

@@ -66,7 +66,19 @@ impl host::Host for PluginState {
             return vec![Err(e); texts.len()];
         };
         // Plugin calls run on blocking threads, so blocking on the runtime here is allowed.
-        let results = rt.block_on(self.embed.embed(&llm, texts));
+        let n = texts.len();
+        let left = self.deadline.saturating_duration_since(std::time::Instant::now());
+        let call = tokio::time::timeout(left, self.embed.embed(&llm, texts));
+        let Ok(results) = rt.block_on(call) else {
+            let e = host::EmbedError {
+                kind: host::EmbedErrorKind::Timeout,
+                message: format!(
+                    "plugin {} (view {}): the transform call's deadline passed while embedding",
+                    self.plugin, self.view
+                ),
+            };
+            return vec![Err(e); n];
+        };
         results
             .into_iter()
             .map(|r| {

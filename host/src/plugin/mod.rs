@@ -90,7 +90,36 @@ pub struct Batch {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Output {
     pub columns: Vec<String>,
-    pub rows: Vec<Result<Vec<Value>, String>>,
+    pub rows: Vec<Result<Vec<Value>, RowError>>,
+}
+
+/// Why a plugin could not transform one row.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct RowError {
+    pub kind: RowErrorKind,
+    pub message: String,
+}
+
+/// The WIT `row-error-kind`, plus `bad-output` for a row the host rejects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RowErrorKind {
+    InvalidInput,
+    EmbedFailed,
+    Other,
+    BadOutput,
+}
+
+impl std::fmt::Display for RowErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RowErrorKind::InvalidInput => "invalid input",
+            RowErrorKind::EmbedFailed => "embedding failed",
+            RowErrorKind::Other => "failed",
+            RowErrorKind::BadOutput => "bad output",
+        })
+    }
 }
 
 /// Shared compilation and linking state. Cheap to clone.
@@ -213,6 +242,9 @@ pub struct PluginState {
     view: String,
     embed: Arc<EmbedService>,
     runtime: Option<tokio::runtime::Handle>,
+    /// When the current call must end. The epoch deadline cannot interrupt a
+    /// host call, so `embed` stops waiting for the API at this instant.
+    deadline: std::time::Instant,
 }
 
 impl WasiView for PluginState {
@@ -262,6 +294,7 @@ impl InstancePool {
             view: self.view.clone(),
             embed: p.engine.embed.clone(),
             runtime: tokio::runtime::Handle::try_current().ok(),
+            deadline: std::time::Instant::now(),
         };
         let mut store = Store::new(&p.engine.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -282,8 +315,10 @@ impl InstancePool {
     }
 
     fn arm_deadline(&self, store: &mut Store<PluginState>) {
-        let ticks = self.plugin.engine.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis();
+        let timeout = self.plugin.engine.limits.call_timeout;
+        let ticks = timeout.as_millis() / EPOCH_TICK.as_millis();
         store.set_epoch_deadline(ticks.max(1) as u64);
+        store.data_mut().deadline = std::time::Instant::now() + timeout;
     }
 
     fn trap(&self, store: &Store<PluginState>, e: wasmtime::Error) -> PluginError {
@@ -345,11 +380,18 @@ impl InstancePool {
                 Ok(cells) if cells.len() == width => {
                     Ok(cells.into_iter().map(host_impl::from_wit).collect())
                 }
-                Ok(cells) => Err(format!(
-                    "plugin returned {} values for {width} columns",
-                    cells.len()
-                )),
-                Err(e) => Err(format!("{:?}: {}", e.kind, e.message)),
+                Ok(cells) => Err(RowError {
+                    kind: RowErrorKind::BadOutput,
+                    message: format!("plugin returned {} values for {width} columns", cells.len()),
+                }),
+                Err(e) => Err(RowError {
+                    kind: match e.kind {
+                        wit::RowErrorKind::InvalidInput => RowErrorKind::InvalidInput,
+                        wit::RowErrorKind::EmbedFailed => RowErrorKind::EmbedFailed,
+                        wit::RowErrorKind::Other => RowErrorKind::Other,
+                    },
+                    message: e.message,
+                }),
             })
             .collect();
         Ok(Output {

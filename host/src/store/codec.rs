@@ -10,6 +10,9 @@
 //!        count, then per field: `u8` name length, name, `u8` tag, payload.
 //!        Tags: 0 null, 1 bool (`u8`), 2 int64, 3 float64 (LE), 4 string and
 //!        5 bytes (`u32` LE length + bytes), 6 vector (`u32` LE count + f32 LE).
+//!        Version `0x02` is the same followed by the input digests of the
+//!        transformed fields: `u8` count, then per field `u8` name length, name,
+//!        16 digest bytes. Rows without digests are written as version 1.
 
 use crate::value::Value;
 
@@ -58,11 +61,18 @@ impl EntityKey {
     }
 }
 
-/// A stored row: the event time it describes and its feature values.
-#[derive(Debug, Clone, PartialEq)]
+/// What a transformed field was computed from: a digest of the transformation
+/// (plugin, options, model) and its input values. Equal digests mean the stored
+/// value can be reused instead of calling the plugin again.
+pub type InputDigest = [u8; 16];
+
+/// A stored row: the event time it describes, its feature values and, for
+/// transformed fields, the digest of the inputs each value was computed from.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct StoredRow {
     pub event_micros: i64,
     pub fields: Vec<(String, Value)>,
+    pub inputs: Vec<(String, InputDigest)>,
 }
 
 impl StoredRow {
@@ -70,11 +80,16 @@ impl StoredRow {
         self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
+    /// The digest of the inputs `name` was computed from, if it was transformed.
+    pub fn input_digest(&self, name: &str) -> Option<&InputDigest> {
+        self.inputs.iter().find(|(n, _)| n == name).map(|(_, d)| d)
+    }
+
     /// Field names are validated by the config (short identifiers); a name
     /// over 255 bytes or more than 65535 fields is a caller bug.
     pub fn encode(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(16 + self.fields.len() * 16);
-        b.push(1);
+        b.push(if self.inputs.is_empty() { 1 } else { 2 });
         b.extend_from_slice(&self.event_micros.to_le_bytes());
         b.extend_from_slice(
             &u16::try_from(self.fields.len())
@@ -86,13 +101,21 @@ impl StoredRow {
             b.extend_from_slice(name.as_bytes());
             encode_value(&mut b, v);
         }
+        if !self.inputs.is_empty() {
+            b.push(u8::try_from(self.inputs.len()).expect("too many transformed fields"));
+            for (name, digest) in &self.inputs {
+                b.push(u8::try_from(name.len()).expect("field name too long"));
+                b.extend_from_slice(name.as_bytes());
+                b.extend_from_slice(digest);
+            }
+        }
         b
     }
 
     pub fn decode(b: &[u8]) -> Result<Self, String> {
         let mut r = Reader { b, pos: 0 };
         let version = r.u8()?;
-        if version != 1 {
+        if version != 1 && version != 2 {
             return Err(format!("unknown value version {version}"));
         }
         let event_micros = i64::from_le_bytes(r.array()?);
@@ -104,17 +127,28 @@ impl StoredRow {
                 String::from_utf8(r.take(len)?.to_vec()).map_err(|_| "field name is not UTF-8")?;
             fields.push((name, decode_value(&mut r)?));
         }
+        let mut inputs = Vec::new();
+        if version == 2 {
+            for _ in 0..r.u8()? {
+                let len = r.u8()? as usize;
+                let name = String::from_utf8(r.take(len)?.to_vec())
+                    .map_err(|_| "field name is not UTF-8")?;
+                inputs.push((name, r.array()?));
+            }
+        }
         if r.pos != b.len() {
             return Err(format!("{} trailing bytes", b.len() - r.pos));
         }
         Ok(StoredRow {
             event_micros,
             fields,
+            inputs,
         })
     }
 }
 
-fn encode_value(b: &mut Vec<u8>, v: &Value) {
+/// The stable byte form of a value, as stored; also what input digests hash.
+pub fn encode_value(b: &mut Vec<u8>, v: &Value) {
     let put_len = |b: &mut Vec<u8>, n: usize| {
         b.extend_from_slice(&u32::try_from(n).expect("value too large").to_le_bytes())
     };
@@ -240,8 +274,19 @@ mod tests {
                 ("x".into(), Value::Bytes(vec![0, 255])),
                 ("v".into(), Value::Vector(vec![1.0, -0.5])),
             ],
+            inputs: vec![],
         };
+        assert_eq!(row.encode()[0], 1);
         assert_eq!(StoredRow::decode(&row.encode()).unwrap(), row);
+        let with_digests = StoredRow {
+            inputs: vec![("v".into(), [7; 16])],
+            ..row
+        };
+        assert_eq!(with_digests.encode()[0], 2);
+        assert_eq!(
+            StoredRow::decode(&with_digests.encode()).unwrap(),
+            with_digests
+        );
     }
 
     #[test]
@@ -249,6 +294,7 @@ mod tests {
         let enc = StoredRow {
             event_micros: 1,
             fields: vec![("v".into(), Value::Vector(vec![1.0; 4]))],
+            inputs: vec![("v".into(), [1; 16])],
         }
         .encode();
         for cut in 0..enc.len() {

@@ -5,7 +5,7 @@
 
 mod codec;
 
-pub use codec::{EntityKey, StoredRow};
+pub use codec::{EntityKey, InputDigest, StoredRow, encode_value};
 
 use rocksdb::{ColumnFamilyDescriptor, DB, DBCompressionType, Options, WriteBatch};
 use std::collections::{HashMap, HashSet};
@@ -74,6 +74,18 @@ const EMBED_CACHE_CF: &str = "embed-cache";
 /// The key of one embedding in the cache.
 pub type CacheKey = [u8; 32];
 
+/// Rows that failed for good, per view and key: `view` + `0x00` + encoded key
+/// -> an opaque record owned by `ingest` (what failed, why, and the input row).
+const DEAD_LETTER_CF: &str = "dead-letters";
+
+fn dead_letter_key(view: &str, key: &EntityKey) -> Vec<u8> {
+    let mut k = Vec::with_capacity(view.len() + 10);
+    k.extend_from_slice(view.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&key.encode());
+    k
+}
+
 impl Store {
     /// Open (or create) the store with a column family for each of `views`.
     /// Column families of views no longer configured are kept, untouched.
@@ -88,7 +100,7 @@ impl Store {
         let wanted = views
             .into_iter()
             .map(cf_name)
-            .chain([EMBED_CACHE_CF.to_string()]);
+            .chain([EMBED_CACHE_CF.to_string(), DEAD_LETTER_CF.to_string()]);
         for n in wanted {
             if !names.contains(&n) {
                 names.push(n);
@@ -160,8 +172,50 @@ impl Store {
         rows: Vec<(EntityKey, StoredRow)>,
         mode: WriteMode,
     ) -> Result<WriteStats, StoreError> {
+        self.write_batch(view, rows, Vec::new(), mode)
+    }
+
+    /// Write a batch of rows and dead letters atomically, so a crash never
+    /// leaves a row both stored and dead-lettered, or neither. Every key in
+    /// `rows` (written or stale) has its dead letter cleared; then `dead` is put.
+    pub fn write_batch(
+        &self,
+        view: &str,
+        rows: Vec<(EntityKey, StoredRow)>,
+        dead: Vec<(EntityKey, Vec<u8>)>,
+        mode: WriteMode,
+    ) -> Result<WriteStats, StoreError> {
         let cf = self.cf(view)?;
+        let dl = self.cf_raw(DEAD_LETTER_CF)?;
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut batch = WriteBatch::default();
+        for (key, _) in &rows {
+            batch.delete_cf(dl, dead_letter_key(view, key));
+        }
+        let (next, touched, stats) = self.combine(view, rows, mode)?;
+        for key in &touched {
+            batch.put_cf(cf, key.encode(), next[key].encode());
+        }
+        for (key, record) in &dead {
+            batch.put_cf(dl, dead_letter_key(view, key), record);
+        }
+        self.db.write(batch).map_err(|source| StoreError::Rocks {
+            view: view.into(),
+            op: "write",
+            source,
+        })?;
+        Ok(stats)
+    }
+
+    /// The rows to store after this batch (merged with stored ones in merge
+    /// mode), the sorted keys that change, and what happened.
+    #[allow(clippy::type_complexity)]
+    fn combine(
+        &self,
+        view: &str,
+        rows: Vec<(EntityKey, StoredRow)>,
+        mode: WriteMode,
+    ) -> Result<(HashMap<EntityKey, StoredRow>, Vec<EntityKey>, WriteStats), StoreError> {
         let mut stats = WriteStats::default();
         let mut next: HashMap<EntityKey, StoredRow> = HashMap::with_capacity(rows.len());
         if mode == WriteMode::Merge {
@@ -189,18 +243,9 @@ impl Store {
             stats.written += 1;
             touched.push(key);
         }
-        let mut batch = WriteBatch::default();
         touched.sort();
         touched.dedup();
-        for key in &touched {
-            batch.put_cf(cf, key.encode(), next[key].encode());
-        }
-        self.db.write(batch).map_err(|source| StoreError::Rocks {
-            view: view.into(),
-            op: "write",
-            source,
-        })?;
-        Ok(stats)
+        Ok((next, touched, stats))
     }
 
     /// Delete every key of `view` not in `keep` (the end of an overwrite publish).
@@ -221,12 +266,77 @@ impl Store {
                 deleted += 1;
             }
         }
+        let dl = self.cf_raw(DEAD_LETTER_CF)?;
+        for (key, _) in self.dead_letters(view)? {
+            if !keep.contains(&key) {
+                batch.delete_cf(dl, dead_letter_key(view, &key));
+            }
+        }
         self.db.write(batch).map_err(|source| StoreError::Rocks {
             view: view.into(),
             op: "delete",
             source,
         })?;
         Ok(deleted)
+    }
+
+    /// Every dead letter of `view`, in key order.
+    pub fn dead_letters(&self, view: &str) -> Result<Vec<(EntityKey, Vec<u8>)>, StoreError> {
+        let dl = self.cf_raw(DEAD_LETTER_CF)?;
+        let prefix = dead_letter_key(view, &EntityKey::Str(String::new()));
+        let prefix = &prefix[..view.len() + 1];
+        let mode = rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(dl, mode) {
+            let (k, v) = item.map_err(|source| StoreError::Rocks {
+                view: view.into(),
+                op: "scan dead letters",
+                source,
+            })?;
+            let Some(rest) = k.strip_prefix(prefix) else {
+                break;
+            };
+            if let Some(key) = EntityKey::decode(rest) {
+                out.push((key, v.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The dead letters of `keys` in `view`, in order, in one batched read.
+    pub fn dead_letters_get(
+        &self,
+        view: &str,
+        keys: &[EntityKey],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let dl = self.cf_raw(DEAD_LETTER_CF)?;
+        let encoded: Vec<Vec<u8>> = keys.iter().map(|k| dead_letter_key(view, k)).collect();
+        self.db
+            .batched_multi_get_cf(dl, &encoded, false)
+            .into_iter()
+            .map(|r| {
+                r.map(|v| v.map(|s| s.to_vec()))
+                    .map_err(|source| StoreError::Rocks {
+                        view: view.into(),
+                        op: "read dead letters",
+                        source,
+                    })
+            })
+            .collect()
+    }
+
+    /// Drop the dead letters of `keys` in `view` (given up on, or fixed elsewhere).
+    pub fn dead_letters_remove(&self, view: &str, keys: &[EntityKey]) -> Result<(), StoreError> {
+        let dl = self.cf_raw(DEAD_LETTER_CF)?;
+        let mut batch = WriteBatch::default();
+        for k in keys {
+            batch.delete_cf(dl, dead_letter_key(view, k));
+        }
+        self.db.write(batch).map_err(|source| StoreError::Rocks {
+            view: view.into(),
+            op: "delete dead letters",
+            source,
+        })
     }
 
     /// Cached embeddings for `keys`, in order, in one batched read.
@@ -298,10 +408,14 @@ fn cf_options() -> Options {
     o
 }
 
-/// Incoming fields replace stored ones of the same name; the row takes the
+/// Incoming fields replace stored ones of the same name, input digests
+/// included (a replaced field keeps no stale digest); the row takes the
 /// incoming (newer or equal) event time.
 fn merge_into(old: &mut StoredRow, new: StoredRow) {
     old.event_micros = new.event_micros;
+    old.inputs
+        .retain(|(n, _)| !new.fields.iter().any(|(f, _)| f == n));
+    old.inputs.extend(new.inputs);
     for (name, value) in new.fields {
         match old.fields.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,

@@ -8,6 +8,7 @@ fn row(ts: i64, fields: &[(&str, Value)]) -> StoredRow {
             .iter()
             .map(|(n, v)| (n.to_string(), v.clone()))
             .collect(),
+        inputs: vec![],
     }
 }
 
@@ -153,4 +154,50 @@ fn data_survives_reopen_and_unknown_view_is_an_error() {
         s.get_many("nope", &[]),
         Err(StoreError::UnknownView { .. })
     ));
+}
+
+#[test]
+fn dead_letters_are_per_view_and_cleared_by_a_later_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), ["v", "v2"]).unwrap();
+    let (a, b) = (EntityKey::Int(1), EntityKey::Str("b".into()));
+    let dead = vec![(a.clone(), b"a failed".to_vec()), (b.clone(), b"b".to_vec())];
+    s.write_batch("v", vec![], dead, WriteMode::Merge).unwrap();
+    s.write_batch("v2", vec![], vec![(a.clone(), b"other".to_vec())], WriteMode::Merge)
+        .unwrap();
+    let listed: Vec<_> = s.dead_letters("v").unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0], (a.clone(), b"a failed".to_vec()));
+    // A row written for `a` clears its dead letter in the same atomic write.
+    s.write("v", vec![(a.clone(), row(1, &[]))], WriteMode::Merge)
+        .unwrap();
+    assert_eq!(
+        s.dead_letters_get("v", &[a.clone(), b.clone()]).unwrap(),
+        vec![None, Some(b"b".to_vec())]
+    );
+    // The other view's dead letter for the same key is untouched.
+    assert_eq!(s.dead_letters("v2").unwrap().len(), 1);
+    s.dead_letters_remove("v", &[b]).unwrap();
+    assert!(s.dead_letters("v").unwrap().is_empty());
+}
+
+#[test]
+fn merge_replaces_a_fields_input_digest_with_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let k = EntityKey::Int(1);
+    let mut first = row(1, &[("e", Value::Int64(1)), ("p", Value::Int64(1))]);
+    first.inputs = vec![("e".into(), [1; 16])];
+    s.write("v", vec![(k.clone(), first)], WriteMode::Merge)
+        .unwrap();
+    // A plain publish of `p` keeps `e`'s digest; a pre-extracted `e` drops it.
+    s.write("v", vec![(k.clone(), row(2, &[("p", Value::Int64(2))]))], WriteMode::Merge)
+        .unwrap();
+    let got = s.get_many("v", &[k.clone()]).unwrap().remove(0).unwrap();
+    assert_eq!(got.input_digest("e"), Some(&[1; 16]));
+    s.write("v", vec![(k.clone(), row(3, &[("e", Value::Int64(9))]))], WriteMode::Merge)
+        .unwrap();
+    let got = s.get_many("v", &[k]).unwrap().remove(0).unwrap();
+    assert_eq!(got.input_digest("e"), None);
+    assert_eq!(got.get("e"), Some(&Value::Int64(9)));
 }

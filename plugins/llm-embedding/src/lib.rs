@@ -77,9 +77,22 @@ fn check(
     config: &LlmEmbedding,
     v: Result<Vec<f32>, wafer_plugin_sdk::EmbedError>,
 ) -> Result<Value, RowError> {
-    let v = v.map_err(|e| RowError {
-        kind: RowErrorKind::EmbedFailed,
-        message: format!("{:?}: {}", e.kind, e.message),
+    use wafer_plugin_sdk::EmbedErrorKind as K;
+    let v = v.map_err(|e| {
+        let (kind, what) = match e.kind {
+            // The API refused this text itself: fixing the row, not retrying, helps.
+            K::InvalidInput => (RowErrorKind::InvalidInput, "not embeddable"),
+            K::Unauthorized => (RowErrorKind::EmbedFailed, "unauthorized"),
+            K::RateLimited => (RowErrorKind::EmbedFailed, "rate limited"),
+            K::Timeout => (RowErrorKind::EmbedFailed, "timeout"),
+            K::Unavailable => (RowErrorKind::EmbedFailed, "unavailable"),
+            K::BadResponse => (RowErrorKind::EmbedFailed, "bad response"),
+            K::UnknownLlm => (RowErrorKind::EmbedFailed, "unknown llm"),
+        };
+        RowError {
+            kind,
+            message: format!("{what}: {}", e.message),
+        }
     })?;
     match config.dimensions {
         Some(d) if v.len() != d => Err(RowError {

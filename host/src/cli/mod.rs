@@ -2,9 +2,12 @@
 //! config, registry, online store and plugin engine. This is the edge, so
 //! errors are `anyhow` here and typed everywhere below.
 
+mod progress;
+
+use progress::Progress;
 use crate::config::Config;
 use crate::embed::EmbedService;
-use crate::ingest::{self, Format, PublishRequest, Summary};
+use crate::ingest::{self, Format, PublishRequest, Summary, deadletter};
 use crate::plugin::{Limits, PluginEngine};
 use crate::registry::Registry;
 use crate::serve::{self, AppState};
@@ -76,6 +79,11 @@ pub enum Command {
     },
     /// List the feature views, their fields and transformations.
     Views,
+    /// Rows that failed for good: list them, run them again, or give up on them.
+    Deadletter {
+        #[command(subcommand)]
+        action: DeadletterAction,
+    },
     /// Publish the bundled example reviews, start the server and show a lookup.
     Quickstart {
         /// Where to write the example config, data and store.
@@ -86,6 +94,29 @@ pub enum Command {
         /// Exit after showing the lookup instead of serving until Ctrl-C.
         #[arg(long)]
         once: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeadletterAction {
+    /// Print the view's dead letters: key, field, kind, attempts, when, why.
+    List {
+        #[arg(long)]
+        view: String,
+        /// One JSON object per line, input row included.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the view's dead letters through its transformations again; rows
+    /// that succeed are stored and leave the list. Exit 2 if any fail again.
+    Retry {
+        #[arg(long)]
+        view: String,
+    },
+    /// Drop all of the view's dead letters.
+    Purge {
+        #[arg(long)]
+        view: String,
     },
 }
 
@@ -142,9 +173,32 @@ impl App {
 
     /// Publish on a blocking thread (plugins block on the runtime for `embed`).
     pub async fn publish(&self, req: PublishRequest) -> anyhow::Result<Summary> {
+        self.publish_with(req, |_| {}).await
+    }
+
+    /// [`App::publish`], calling `on_batch` with the running summary after each batch.
+    pub async fn publish_with(
+        &self,
+        req: PublishRequest,
+        mut on_batch: impl FnMut(&Summary) + Send + 'static,
+    ) -> anyhow::Result<Summary> {
         let app = self.clone();
         let summary = tokio::task::spawn_blocking(move || {
-            ingest::publish(&app.registry, &app.store, &app.engine, &req)
+            ingest::publish(&app.registry, &app.store, &app.engine, &req, &mut on_batch)
+        })
+        .await??;
+        Ok(summary)
+    }
+
+    /// Retry the dead letters of `view` on a blocking thread.
+    pub async fn retry_dead_letters(
+        &self,
+        view: &str,
+        mut on_batch: impl FnMut(&Summary) + Send + 'static,
+    ) -> anyhow::Result<Summary> {
+        let (app, view) = (self.clone(), view.to_string());
+        let summary = tokio::task::spawn_blocking(move || {
+            deadletter::retry(&app.registry, &app.store, &app.engine, &view, &mut on_batch)
         })
         .await??;
         Ok(summary)
@@ -201,26 +255,71 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
         } => {
             let app = App::open(&cli.config)?;
-            let summary = app
-                .publish(PublishRequest {
-                    view,
-                    input,
-                    format,
-                    mode: mode.into(),
-                    no_transform,
-                })
-                .await?;
-            println!("{summary}");
-            // Partial success is not success for a script: 2 = some rows failed.
-            Ok(if summary.failed() > 0 {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            })
+            let progress = Progress::new(&format!("publish {view}"));
+            let req = PublishRequest {
+                view,
+                input,
+                format,
+                mode: mode.into(),
+                no_transform,
+            };
+            let summary = app.publish_with(req, progress.on_batch()).await;
+            progress.finish();
+            Ok(report(&summary?))
         }
+        Command::Deadletter { action } => deadletter_command(&App::open(&cli.config)?, action).await,
         Command::Get { view, key } => {
             let app = App::open(&cli.config)?;
             println!("{}", get_one(&app, &view, &key)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Print a publish summary; partial success is not success for a script:
+/// exit 2 when rows failed.
+fn report(summary: &Summary) -> ExitCode {
+    println!("{summary}");
+    if summary.failed() > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn deadletter_command(app: &App, action: DeadletterAction) -> anyhow::Result<ExitCode> {
+    match action {
+        DeadletterAction::List { view, json } => {
+            let letters = deadletter::list(&app.store, &app.registry, &view)?;
+            for d in &letters {
+                if json {
+                    println!("{}", serde_json::to_string(d)?);
+                } else {
+                    let field = d.field.as_deref().map(|f| format!(" field {f}")).unwrap_or_default();
+                    println!(
+                        "key {}{field}: {} after {} attempt(s), last {}: {}",
+                        d.key,
+                        serde_json::to_value(d.kind)?.as_str().unwrap_or("?"),
+                        d.attempts,
+                        d.last_failed,
+                        d.message
+                    );
+                }
+            }
+            if !json {
+                eprintln!("{} dead letter(s) in view {view}", letters.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DeadletterAction::Retry { view } => {
+            let progress = Progress::new(&format!("retry {view}"));
+            let summary = app.retry_dead_letters(&view, progress.on_batch()).await;
+            progress.finish();
+            Ok(report(&summary?))
+        }
+        DeadletterAction::Purge { view } => {
+            let n = deadletter::purge(&app.store, &app.registry, &view)?;
+            println!("dropped {n} dead letter(s) from view {view}");
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,15 +1,16 @@
-//! `embed`: the host's embedding service behind the plugins' `embed` import.
-//! Talks to OpenAI-compatible `/embeddings` endpoints (DashScope compatible
-//! mode, OpenAI, vLLM, TEI): splits texts into requests of `batch_size`, runs
-//! at most `concurrency` requests at once per `[[llm]]` (shared by every view
-//! and plugin using it), reorders answers by `index`, and checks count,
-//! dimensions and finiteness so a bad answer is an error, never stored garbage.
+//! One `[[llm]]` endpoint over HTTP: requests of at most `batch_size` inputs
+//! and `max_batch_tokens` tokens, at most `concurrency` in flight, inside the
+//! rate limits; transient failures retried with jittered exponential backoff
+//! (honouring `Retry-After`); a 400 bisected down to the bad input; and every
+//! answer checked (count, index, dimensions, finiteness) before it is used.
 
-use crate::config::LlmConfig;
-use crate::store::{CacheKey, Store};
+use super::limit::RateLimits;
+use super::tokens::TokenCounter;
+use super::{EmbedError, EmbedErrorKind, EmbedResult};
+use crate::config::{LlmConfig, LongInput};
+use crate::store::CacheKey;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -17,36 +18,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::Semaphore;
-
-/// Why a text could not be embedded; maps one to one onto the WIT `embed-error`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EmbedErrorKind {
-    InvalidInput,
-    Unauthorized,
-    RateLimited,
-    Timeout,
-    Unavailable,
-    BadResponse,
-    UnknownLlm,
-}
-
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{kind:?}: {message}")]
-pub struct EmbedError {
-    pub kind: EmbedErrorKind,
-    pub message: String,
-}
-
-impl EmbedError {
-    fn new(kind: EmbedErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
-    }
-}
-
-pub type EmbedResult = Result<Vec<f32>, EmbedError>;
 
 /// An API key. Its `Debug` never shows the secret.
 #[derive(Clone)]
@@ -59,18 +30,25 @@ impl std::fmt::Debug for ApiKey {
 }
 
 #[derive(Debug)]
-struct LlmClient {
+pub(super) struct LlmClient {
     name: String,
     url: String,
     model: String,
     dimensions: Option<usize>,
     batch_size: usize,
-    /// `None` with `Some(reason)` when the key's environment variable is unset.
+    max_batch_tokens: Option<usize>,
+    pub(super) max_input_tokens: usize,
+    pub(super) long_input: LongInput,
+    pub(super) tokens: TokenCounter,
+    normalize: bool,
+    /// `Err(reason)` when the key or the tokenizer cannot be had.
     api_key: Result<Option<ApiKey>, String>,
     http: reqwest::Client,
     in_flight: Arc<Semaphore>,
+    limits: RateLimits,
     retry: RetryPolicy,
-    requests: AtomicU64,
+    pub(super) requests: AtomicU64,
+    pub(super) retries: AtomicU64,
 }
 
 /// Exponential backoff with jitter between attempts of one request.
@@ -114,169 +92,6 @@ impl Failed {
     }
 }
 
-/// All configured `[[llm]]` endpoints, and the embedding cache they share.
-#[derive(Debug, Default)]
-pub struct EmbedService {
-    llms: HashMap<String, Arc<LlmClient>>,
-    /// Vectors by (model, dimensions, text), kept across views and restarts.
-    cache: Option<Arc<Store>>,
-    cache_hits: AtomicU64,
-    cache_misses: AtomicU64,
-}
-
-/// Process-wide counters, for publish summaries and metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EmbedStats {
-    /// HTTP requests sent, retries included.
-    pub requests: u64,
-    pub cache_hits: u64,
-    pub cache_misses: u64,
-}
-
-impl EmbedService {
-    /// Clients for every `[[llm]]`; `base_dir` resolves relative `api_key_file`s;
-    /// `cache` is where embeddings are remembered (none: always call the API).
-    pub fn new(configs: &[LlmConfig], base_dir: &Path, cache: Option<Arc<Store>>) -> Self {
-        let llms = configs
-            .iter()
-            .map(|c| {
-                (
-                    c.name.get_ref().clone(),
-                    Arc::new(LlmClient::new(c, base_dir)),
-                )
-            })
-            .collect();
-        Self {
-            llms,
-            cache,
-            ..Self::default()
-        }
-    }
-
-    pub fn stats(&self) -> EmbedStats {
-        EmbedStats {
-            requests: self
-                .llms
-                .values()
-                .map(|c| c.requests.load(Ordering::Relaxed))
-                .sum(),
-            cache_hits: self.cache_hits.load(Ordering::Relaxed),
-            cache_misses: self.cache_misses.load(Ordering::Relaxed),
-        }
-    }
-
-    /// `Err(reason)` when `llm` cannot be called (unknown, or its API key is missing).
-    pub fn ready(&self, llm: &str) -> Result<(), String> {
-        self.client(llm).map(|_| ()).map_err(|e| e.message)
-    }
-
-    fn client(&self, llm: &str) -> Result<&Arc<LlmClient>, EmbedError> {
-        let client = self.llms.get(llm).ok_or_else(|| {
-            EmbedError::new(
-                EmbedErrorKind::UnknownLlm,
-                format!("no [[llm]] named {llm:?}"),
-            )
-        })?;
-        match &client.api_key {
-            Err(reason) => Err(EmbedError::new(
-                EmbedErrorKind::Unauthorized,
-                reason.clone(),
-            )),
-            Ok(_) => Ok(client),
-        }
-    }
-
-    /// Embed `texts` with `llm`: one result per text, in order. Each distinct
-    /// text is looked up in the cache, and only the misses go to the API.
-    pub async fn embed(&self, llm: &str, texts: Vec<String>) -> Vec<EmbedResult> {
-        let client = match self.client(llm) {
-            Ok(c) => c,
-            Err(e) => return vec![Err(e); texts.len()],
-        };
-        // Each text's slot among the distinct non-empty texts.
-        let mut distinct: Vec<&str> = Vec::new();
-        let mut index: HashMap<&str, usize> = HashMap::new();
-        let slots: Vec<Option<usize>> = texts
-            .iter()
-            .map(|t| {
-                (!t.trim().is_empty()).then(|| {
-                    *index.entry(t.as_str()).or_insert_with(|| {
-                        distinct.push(t);
-                        distinct.len() - 1
-                    })
-                })
-            })
-            .collect();
-        let answers = self.embed_distinct(client, &distinct).await;
-        slots
-            .into_iter()
-            .map(|s| match s {
-                Some(i) => answers[i].clone(),
-                None => Err(EmbedError::new(
-                    EmbedErrorKind::InvalidInput,
-                    "text is empty",
-                )),
-            })
-            .collect()
-    }
-
-    async fn embed_distinct(&self, client: &Arc<LlmClient>, texts: &[&str]) -> Vec<EmbedResult> {
-        let keys: Vec<CacheKey> = texts.iter().map(|t| client.cache_key(t)).collect();
-        let mut answers: Vec<Option<EmbedResult>> = self
-            .cache_read(&keys)
-            .into_iter()
-            .map(|v| v.map(Ok))
-            .collect();
-        let misses: Vec<usize> = (0..texts.len()).filter(|i| answers[*i].is_none()).collect();
-        self.cache_hits
-            .fetch_add((texts.len() - misses.len()) as u64, Ordering::Relaxed);
-        self.cache_misses
-            .fetch_add(misses.len() as u64, Ordering::Relaxed);
-        let mut tasks = tokio::task::JoinSet::new();
-        for chunk in misses.chunks(client.batch_size) {
-            let batch: Vec<String> = chunk.iter().map(|i| texts[*i].to_string()).collect();
-            let (client, idx) = (client.clone(), chunk.to_vec());
-            tasks.spawn(async move { (idx, client.request_bisecting(&batch).await) });
-        }
-        let mut fresh: Vec<(CacheKey, Vec<f32>)> = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            let (idx, results) = joined.expect("embedding task panicked");
-            for (i, r) in idx.into_iter().zip(results) {
-                if let Ok(v) = &r {
-                    fresh.push((keys[i], v.clone()));
-                }
-                answers[i] = Some(r);
-            }
-        }
-        self.cache_write(&fresh);
-        answers
-            .into_iter()
-            .map(|r| r.expect("every text answered"))
-            .collect()
-    }
-
-    /// A cache that cannot be read is a miss, not a failure.
-    fn cache_read(&self, keys: &[CacheKey]) -> Vec<Option<Vec<f32>>> {
-        let Some(store) = &self.cache else {
-            return vec![None; keys.len()];
-        };
-        store.cache_get(keys).unwrap_or_else(|e| {
-            tracing::warn!("embedding cache read failed, calling the API instead: {e}");
-            vec![None; keys.len()]
-        })
-    }
-
-    fn cache_write(&self, items: &[(CacheKey, Vec<f32>)]) {
-        let Some(store) = self.cache.as_ref().filter(|_| !items.is_empty()) else {
-            return;
-        };
-        let refs: Vec<(CacheKey, &[f32])> = items.iter().map(|(k, v)| (*k, v.as_slice())).collect();
-        if let Err(e) = store.cache_put(&refs) {
-            tracing::warn!("embedding cache write failed: {e}");
-        }
-    }
-}
-
 #[derive(Deserialize)]
 struct EmbeddingResponse {
     data: Vec<EmbeddingItem>,
@@ -289,8 +104,15 @@ struct EmbeddingItem {
 }
 
 impl LlmClient {
-    fn new(c: &LlmConfig, base_dir: &Path) -> Self {
+    pub(super) fn new(c: &LlmConfig, base_dir: &Path) -> Self {
         let name = c.name.get_ref();
+        let (tokens, tokenizer_error) = match &c.tokenizer {
+            None => (TokenCounter::Estimate, None),
+            Some(p) => match TokenCounter::from_file(&base_dir.join(p)) {
+                Ok(t) => (t, None),
+                Err(e) => (TokenCounter::Estimate, Some(format!("llm {name:?}: {e}"))),
+            },
+        };
         let api_key = match (&c.api_key_env, &c.api_key_file) {
             (Some(var), _) => match std::env::var(var) {
                 Ok(k) if !k.trim().is_empty() => Ok(Some(ApiKey(k.trim().to_string()))),
@@ -311,6 +133,10 @@ impl LlmClient {
             },
             (None, None) => Ok(None),
         };
+        let api_key = match tokenizer_error {
+            Some(e) => Err(e),
+            None => api_key,
+        };
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(c.timeout_secs))
             .build()
@@ -321,32 +147,79 @@ impl LlmClient {
             model: c.model.clone(),
             dimensions: c.dimensions.as_ref().map(|d| *d.get_ref()),
             batch_size: *c.batch_size.get_ref(),
+            max_batch_tokens: c.max_batch_tokens.as_ref().map(|b| *b.get_ref()),
+            max_input_tokens: *c.max_input_tokens.get_ref(),
+            long_input: c.long_input,
+            tokens,
+            normalize: c.normalize,
             api_key,
             http,
             in_flight: Arc::new(Semaphore::new(*c.concurrency.get_ref())),
+            limits: RateLimits::new(
+                c.requests_per_minute.as_ref().map(|r| *r.get_ref()),
+                c.tokens_per_minute.as_ref().map(|r| *r.get_ref()),
+            ),
             retry: RetryPolicy {
                 max_attempts: c.max_attempts.max(1),
                 initial: Duration::from_millis(c.retry_initial_ms),
                 max: Duration::from_millis(c.retry_max_ms),
             },
             requests: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
         }
+    }
+
+    /// `Err(reason)` when this endpoint cannot be called at all.
+    pub(super) fn usable(&self) -> Result<(), String> {
+        self.api_key.as_ref().map(|_| ()).map_err(Clone::clone)
+    }
+
+    /// Group `items` into requests of at most `batch_size` inputs and
+    /// `max_batch_tokens` tokens, in order.
+    pub(super) fn pack(&self, items: &[usize], tokens: impl Fn(usize) -> usize) -> Vec<Vec<usize>> {
+        let budget = self.max_batch_tokens.unwrap_or(usize::MAX);
+        let mut out: Vec<Vec<usize>> = Vec::new();
+        let mut used = 0;
+        for &i in items {
+            let n = tokens(i);
+            match out.last_mut() {
+                Some(b) if b.len() < self.batch_size && used + n <= budget => {
+                    b.push(i);
+                    used += n;
+                }
+                _ => {
+                    out.push(vec![i]);
+                    used = n;
+                }
+            }
+        }
+        out
+    }
+
+    /// The vector as stored: unit length when the config asks for it.
+    pub(super) fn finish(&self, mut v: Vec<f32>) -> Vec<f32> {
+        if self.normalize {
+            super::normalize(&mut v);
+        }
+        v
     }
 
     /// Embed `texts` in one request; when the API rejects the request as
     /// invalid (a 400 for one bad input sinks the whole batch), split it in
     /// halves until the bad inputs are alone, so their neighbours still land.
-    fn request_bisecting<'a>(
+    pub(super) fn request_bisecting<'a>(
         &'a self,
         texts: &'a [String],
+        tokens: usize,
     ) -> Pin<Box<dyn Future<Output = Vec<EmbedResult>> + Send + 'a>> {
         Box::pin(async move {
-            match self.request_with_retries(texts).await {
+            match self.request_with_retries(texts, tokens).await {
                 Ok(vectors) => vectors,
                 Err(e) if e.kind == EmbedErrorKind::InvalidInput && texts.len() > 1 => {
                     let (a, b) = texts.split_at(texts.len() / 2);
-                    let mut out = self.request_bisecting(a).await;
-                    out.extend(self.request_bisecting(b).await);
+                    let half = tokens.div_ceil(2);
+                    let mut out = self.request_bisecting(a, half).await;
+                    out.extend(self.request_bisecting(b, half).await);
                     out
                 }
                 Err(e) => vec![Err(e); texts.len()],
@@ -357,7 +230,11 @@ impl LlmClient {
     /// One request, tried up to `max_attempts` times while its failure is
     /// transient. The concurrency slot is held only while a request is in
     /// flight, never while backing off.
-    async fn request_with_retries(&self, texts: &[String]) -> Result<Vec<EmbedResult>, EmbedError> {
+    async fn request_with_retries(
+        &self,
+        texts: &[String],
+        tokens: usize,
+    ) -> Result<Vec<EmbedResult>, EmbedError> {
         let mut attempt = 1;
         loop {
             let answer = {
@@ -366,6 +243,7 @@ impl LlmClient {
                     .acquire()
                     .await
                     .expect("semaphore is never closed");
+                self.limits.acquire(tokens).await;
                 self.request(texts).await
             };
             let failed = match answer {
@@ -385,13 +263,16 @@ impl LlmClient {
                 .unwrap_or_else(|| self.retry.backoff(attempt));
             tracing::debug!(llm = %self.name, attempt, ?wait, error = %failed.error, "retrying embeddings request");
             tokio::time::sleep(wait).await;
+            self.retries.fetch_add(1, Ordering::Relaxed);
             attempt += 1;
         }
     }
 
-    /// What identifies a vector: the model, its dimensions and the text.
-    fn cache_key(&self, text: &str) -> CacheKey {
+    /// What identifies a vector: the endpoint, the model, its dimensions and the text.
+    pub(super) fn cache_key(&self, text: &str) -> CacheKey {
         let mut h = Sha256::new();
+        h.update(self.url.as_bytes());
+        h.update([0]);
         h.update(self.model.as_bytes());
         h.update([0]);
         h.update(self.dimensions.unwrap_or(0).to_le_bytes());
