@@ -167,14 +167,24 @@ async fn a_killed_publish_resumes_without_losing_or_re_embedding_rows() {
     let reported = String::from_utf8_lossy(&out.stderr)
         .lines()
         .filter(|l| l.contains("batch written"))
-        .filter_map(|l| l.split("written=").nth(1)?.split_whitespace().next()?.parse::<u64>().ok())
+        .filter_map(|l| {
+            l.split("written=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
         .max()
         .unwrap_or(0);
     let sent_before = fake.requests.lock().unwrap().len();
 
     let app = wafer::cli::App::open(&dir.path().join("wafer.toml")).unwrap();
     let stored_before = app.store.count("emb").unwrap();
-    assert!(stored_before >= reported, "reported {reported}, stored {stored_before}");
+    assert!(
+        stored_before >= reported,
+        "reported {reported}, stored {stored_before}"
+    );
     let keys: Vec<wafer::store::EntityKey> = (1..=100).map(wafer::store::EntityKey::Int).collect();
     let before = app.store.get_many("emb", &keys).unwrap();
 
@@ -194,7 +204,10 @@ async fn a_killed_publish_resumes_without_losing_or_re_embedding_rows() {
     for (i, row) in before.iter().enumerate() {
         if row.is_some() {
             let text = format!("review {}", i + 1);
-            assert!(!resent.contains(&text), "{text} was stored before the kill and embedded again");
+            assert!(
+                !resent.contains(&text),
+                "{text} was stored before the kill and embedded again"
+            );
         }
     }
     assert!(

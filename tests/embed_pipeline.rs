@@ -87,7 +87,12 @@ fn requests(e: &Env) -> Vec<Vec<String>> {
 }
 
 fn stored(e: &Env, id: i64) -> Option<Vec<f32>> {
-    let row = e.app.store.get_many("emb", &[EntityKey::Int(id)]).unwrap().remove(0)?;
+    let row = e
+        .app
+        .store
+        .get_many("emb", &[EntityKey::Int(id)])
+        .unwrap()
+        .remove(0)?;
     match row.get("vec")? {
         wafer::value::Value::Vector(v) => Some(v.clone()),
         other => panic!("not a vector: {other:?}"),
@@ -106,7 +111,11 @@ async fn republishing_unchanged_rows_makes_no_calls_and_a_changed_row_one() {
     assert_eq!((s.written, s.embed.requests), (5, 2), "{s}");
     // Same file again: every value reused, not even a cache lookup.
     let s = publish(&e, &texts).await;
-    assert_eq!((s.written, s.reused, s.embed.requests, s.embed.cache_hits), (5, 5, 0, 0), "{s}");
+    assert_eq!(
+        (s.written, s.reused, s.embed.requests, s.embed.cache_hits),
+        (5, 5, 0, 0),
+        "{s}"
+    );
     let s = publish(&e, &["a", "b", "changed", "d", "e"]).await;
     assert_eq!((s.reused, s.embed.requests), (4, 1), "{s}");
     assert_eq!(requests(&e).last().unwrap(), &["changed"]);
@@ -117,7 +126,11 @@ async fn republishing_unchanged_rows_makes_no_calls_and_a_changed_row_one() {
 async fn failed_rows_are_dead_lettered_and_a_retry_lands_them() {
     let e = env("").await;
     // Three 503s exhaust the one request's attempts: rows 1-3 fail for now.
-    e.fake.faults.lock().unwrap().extend(vec![Fault::Status(503, "busy", vec![]); 3]);
+    e.fake
+        .faults
+        .lock()
+        .unwrap()
+        .extend(vec![Fault::Status(503, "busy", vec![]); 3]);
     let s = publish(&e, &["one", "two", "three"]).await;
     assert_eq!((s.written, s.failed(), s.dead_lettered), (0, 3, 3), "{s}");
     assert!(s.to_string().contains("dead-lettered 3"), "{s}");
@@ -134,12 +147,21 @@ async fn failed_rows_are_dead_lettered_and_a_retry_lands_them() {
     assert_eq!((s.written, s.dead_lettered), (1, 1), "{s}");
     let d = dead(&e);
     assert_eq!(d.len(), 4);
-    assert_eq!((d[0].key.clone(), d[0].field.as_deref()), (serde_json::json!(1), Some("vec")));
+    assert_eq!(
+        (d[0].key.clone(), d[0].field.as_deref()),
+        (serde_json::json!(1), Some("vec"))
+    );
     let kind = |l: &deadletter::DeadLetter| serde_json::to_value(l.kind).unwrap();
     assert_eq!(kind(&d[0]), "embed-failed");
-    assert!(d[0].message.contains("HTTP 503") && d[0].message.contains("after 3 attempts"), "{d:?}");
+    assert!(
+        d[0].message.contains("HTTP 503") && d[0].message.contains("after 3 attempts"),
+        "{d:?}"
+    );
     assert_eq!(kind(&d[3]), "invalid-input");
-    assert_eq!((d[3].attempts, d[3].record["text"].clone()), (1, serde_json::json!("POISON")));
+    assert_eq!(
+        (d[3].attempts, d[3].record["text"].clone()),
+        (1, serde_json::json!("POISON"))
+    );
 
     // The endpoint is healthy again: the retry stores 1-3; the poisoned row stays.
     let s = e.app.retry_dead_letters("emb", |_| {}).await.unwrap();
@@ -179,13 +201,24 @@ async fn transient_faults_are_retried_and_bad_answers_never_stored() {
             assert_eq!(stored(&e, 2).unwrap(), fake_vector(&texts[1], DIMS));
             continue;
         };
-        assert_eq!((s.written, s.dead_lettered, sent), (3 - dead_rows, dead_rows, 1), "{fault:?}: {s}");
+        assert_eq!(
+            (s.written, s.dead_lettered, sent),
+            (3 - dead_rows, dead_rows, 1),
+            "{fault:?}: {s}"
+        );
         let letters = dead(&e);
-        assert!(letters.iter().all(|d| d.message.contains(reason)), "{fault:?}: {letters:?}");
+        assert!(
+            letters.iter().all(|d| d.message.contains(reason)),
+            "{fault:?}: {letters:?}"
+        );
         for d in letters {
             let id = d.key.as_i64().unwrap();
             let old = format!("case 2 text {}", id - 1);
-            assert_eq!(stored(&e, id), Some(fake_vector(&old, DIMS)), "{fault:?}: old value kept");
+            assert_eq!(
+                stored(&e, id),
+                Some(fake_vector(&old, DIMS)),
+                "{fault:?}: old value kept"
+            );
         }
         deadletter::purge(&e.app.store, &e.app.registry, "emb").unwrap();
     }
@@ -199,7 +232,12 @@ async fn concurrency_is_shared_and_never_exceeded() {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let s = publish(&e, &refs).await;
     assert_eq!(s.written, 60, "{s}");
-    assert_eq!(e.fake.peak_in_flight.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(
+        e.fake
+            .peak_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
     assert!(requests(&e).iter().all(|r| r.len() <= 3));
 }
 
@@ -216,7 +254,13 @@ async fn long_inputs_follow_the_policy() {
     let e = env("max_input_tokens = 20\nlong_input = \"error\"").await;
     let s = publish(&e, &[&long, "short"]).await;
     assert_eq!((s.written, s.dead_lettered), (1, 1), "{s}");
-    assert!(dead(&e)[0].message.contains("54 tokens, over max_input_tokens 20"), "{:?}", dead(&e));
+    assert!(
+        dead(&e)[0]
+            .message
+            .contains("54 tokens, over max_input_tokens 20"),
+        "{:?}",
+        dead(&e)
+    );
     assert_eq!(requests(&e), vec![vec!["short".to_string()]]);
     // chunk: pieces of at most 20 tokens, the stored vector their unit-length weighted mean.
     let e = env("max_input_tokens = 20\nlong_input = \"chunk\"").await;
@@ -237,5 +281,55 @@ async fn requests_respect_the_token_budget() {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let s = publish(&e, &refs).await;
     assert_eq!(s.written, 6, "{s}");
-    assert!(requests(&e).iter().all(|r| r.len() == 2), "{:?}", requests(&e));
+    assert!(
+        requests(&e).iter().all(|r| r.len() == 2),
+        "{:?}",
+        requests(&e)
+    );
+}
+
+/// A hung API cannot hold a plugin call past its deadline: epoch interruption
+/// cannot stop a blocked host call, so `embed` itself gives up in time.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hung_api_ends_at_the_transform_deadline() {
+    use wafer::plugin::{Batch, Limits, PluginEngine};
+    let e = env("").await;
+    e.fake
+        .faults
+        .lock()
+        .unwrap()
+        .extend(vec![Fault::Hang(Duration::from_secs(5)); 3]);
+    let config = wafer::config::Config::load(&e.dir.path().join("wafer.toml")).unwrap();
+    let embed = wafer::embed::EmbedService::new(&config.llms, e.dir.path(), None);
+    let limits = Limits {
+        call_timeout: Duration::from_millis(700),
+        ..Limits::default()
+    };
+    let engine = PluginEngine::new(std::sync::Arc::new(embed), limits).unwrap();
+    let wasm = wafer::registry::builtin_plugin("llm-embedding").unwrap();
+    let answer = tokio::task::spawn_blocking(move || {
+        let opts = [("input", "t"), ("output", "v"), ("llm", "fake")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .to_vec();
+        let pool = engine
+            .load("llm-embedding", wasm)
+            .unwrap()
+            .pool("emb", opts)
+            .unwrap();
+        let started = std::time::Instant::now();
+        let batch = Batch {
+            columns: vec!["t".into()],
+            rows: vec![vec![wafer::value::Value::String("slow".into())]],
+        };
+        (pool.transform(batch), started.elapsed())
+    })
+    .await
+    .unwrap();
+    let (out, took) = answer;
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    let row = out.unwrap().rows.remove(0).unwrap_err();
+    assert!(
+        row.message.contains("deadline passed while embedding"),
+        "{row:?}"
+    );
 }

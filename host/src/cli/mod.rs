@@ -4,7 +4,6 @@
 
 mod progress;
 
-use progress::Progress;
 use crate::config::Config;
 use crate::embed::EmbedService;
 use crate::ingest::{self, Format, PublishRequest, Summary, deadletter};
@@ -14,6 +13,7 @@ use crate::serve::{self, AppState};
 use crate::store::{Store, WriteMode};
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use progress::Progress;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -267,7 +267,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             progress.finish();
             Ok(report(&summary?))
         }
-        Command::Deadletter { action } => deadletter_command(&App::open(&cli.config)?, action).await,
+        Command::Deadletter { action } => {
+            deadletter_command(&App::open(&cli.config)?, action).await
+        }
         Command::Get { view, key } => {
             let app = App::open(&cli.config)?;
             println!("{}", get_one(&app, &view, &key)?);
@@ -295,7 +297,11 @@ async fn deadletter_command(app: &App, action: DeadletterAction) -> anyhow::Resu
                 if json {
                     println!("{}", serde_json::to_string(d)?);
                 } else {
-                    let field = d.field.as_deref().map(|f| format!(" field {f}")).unwrap_or_default();
+                    let field = d
+                        .field
+                        .as_deref()
+                        .map(|f| format!(" field {f}"))
+                        .unwrap_or_default();
                     println!(
                         "key {}{field}: {} after {} attempt(s), last {}: {}",
                         d.key,

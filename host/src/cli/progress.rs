@@ -14,8 +14,10 @@ impl Progress {
     pub fn new(what: &str) -> Self {
         let bar = ProgressBar::new_spinner();
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {prefix} [{elapsed_precise}] {pos} rows ({per_sec}) {msg}")
-                .expect("the template is valid"),
+            ProgressStyle::with_template(
+                "{spinner} {prefix} [{elapsed_precise}] {pos} rows ({per_sec}) {msg}",
+            )
+            .expect("the template is valid"),
         );
         bar.set_prefix(what.to_string());
         bar.enable_steady_tick(Duration::from_millis(200));

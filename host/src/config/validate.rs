@@ -118,14 +118,28 @@ impl Validator<'_> {
         }
         // A budget below one full input could never send that input.
         let budgets = [
-            (llm.max_batch_tokens.as_ref().map(|b| (b.span(), *b.get_ref())), "max_batch_tokens"),
-            (llm.tokens_per_minute.as_ref().map(|b| (b.span(), *b.get_ref() as usize)), "tokens_per_minute"),
+            (
+                llm.max_batch_tokens
+                    .as_ref()
+                    .map(|b| (b.span(), *b.get_ref())),
+                "max_batch_tokens",
+            ),
+            (
+                llm.tokens_per_minute
+                    .as_ref()
+                    .map(|b| (b.span(), *b.get_ref() as usize)),
+                "tokens_per_minute",
+            ),
         ];
         for (budget, name) in budgets {
             if let Some((span, b)) = budget
                 && b < max_input
             {
-                return self.err(span, key(name), format!("must be at least max_input_tokens ({max_input})"));
+                return self.err(
+                    span,
+                    key(name),
+                    format!("must be at least max_input_tokens ({max_input})"),
+                );
             }
         }
         if let Some(r) = &llm.requests_per_minute

@@ -13,9 +13,8 @@ pub struct RateLimits {
 
 impl RateLimits {
     pub fn new(requests_per_minute: Option<u32>, tokens_per_minute: Option<u32>) -> Self {
-        let limiter = |n: Option<u32>| {
-            NonZeroU32::new(n?).map(|n| RateLimiter::direct(Quota::per_minute(n)))
-        };
+        let limiter =
+            |n: Option<u32>| NonZeroU32::new(n?).map(|n| RateLimiter::direct(Quota::per_minute(n)));
         RateLimits {
             requests: limiter(requests_per_minute),
             tokens: limiter(tokens_per_minute),
@@ -51,7 +50,11 @@ mod tests {
         for _ in 0..121 {
             l.acquire(1).await;
         }
-        assert!(t.elapsed() >= Duration::from_millis(400), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(400),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     #[tokio::test]
@@ -61,6 +64,10 @@ mod tests {
         l.acquire(10_000).await;
         assert!(t.elapsed() < Duration::from_millis(100));
         l.acquire(100).await; // 100 tokens at 100/s
-        assert!(t.elapsed() >= Duration::from_millis(800), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(800),
+            "{:?}",
+            t.elapsed()
+        );
     }
 }

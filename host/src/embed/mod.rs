@@ -106,7 +106,12 @@ impl EmbedService {
     pub fn new(configs: &[LlmConfig], base_dir: &Path, cache: Option<Arc<Store>>) -> Self {
         let llms = configs
             .iter()
-            .map(|c| (c.name.get_ref().clone(), Arc::new(LlmClient::new(c, base_dir))))
+            .map(|c| {
+                (
+                    c.name.get_ref().clone(),
+                    Arc::new(LlmClient::new(c, base_dir)),
+                )
+            })
             .collect();
         Self {
             llms,
@@ -135,9 +140,14 @@ impl EmbedService {
 
     fn client(&self, llm: &str) -> Result<&Arc<LlmClient>, EmbedError> {
         let client = self.llms.get(llm).ok_or_else(|| {
-            EmbedError::new(EmbedErrorKind::UnknownLlm, format!("no [[llm]] named {llm:?}"))
+            EmbedError::new(
+                EmbedErrorKind::UnknownLlm,
+                format!("no [[llm]] named {llm:?}"),
+            )
         })?;
-        client.usable().map_err(|reason| EmbedError::new(EmbedErrorKind::Unauthorized, reason))?;
+        client
+            .usable()
+            .map_err(|reason| EmbedError::new(EmbedErrorKind::Unauthorized, reason))?;
         Ok(client)
     }
 
@@ -173,7 +183,10 @@ impl EmbedService {
             .into_iter()
             .map(|s| {
                 let s = s.map_err(Clone::clone)?;
-                let vectors = s.iter().map(|i| answers[*i].clone()).collect::<Result<Vec<_>, _>>()?;
+                let vectors = s
+                    .iter()
+                    .map(|i| answers[*i].clone())
+                    .collect::<Result<Vec<_>, _>>()?;
                 if vectors.iter().any(|v| v.len() != vectors[0].len()) {
                     let m = "chunks of one text came back with different dimensions";
                     return Err(EmbedError::new(EmbedErrorKind::BadResponse, m));
@@ -187,7 +200,10 @@ impl EmbedService {
     /// What to send for `text` under the `long_input` policy.
     fn plan(&self, client: &LlmClient, text: &str) -> Result<Pieces, EmbedError> {
         if text.trim().is_empty() {
-            return Err(EmbedError::new(EmbedErrorKind::InvalidInput, "text is empty"));
+            return Err(EmbedError::new(
+                EmbedErrorKind::InvalidInput,
+                "text is empty",
+            ));
         }
         let max = client.max_input_tokens;
         let n = client.tokens.count(text);
@@ -205,19 +221,31 @@ impl EmbedService {
             }
             LongInput::Chunk => {
                 self.counters.chunked.fetch_add(1, Ordering::Relaxed);
-                Ok(pieces.into_iter().map(|(p, n)| (p.to_string(), n)).collect())
+                Ok(pieces
+                    .into_iter()
+                    .map(|(p, n)| (p.to_string(), n))
+                    .collect())
             }
         }
     }
 
-    async fn embed_distinct(&self, client: &Arc<LlmClient>, texts: &[(&str, usize)]) -> Vec<EmbedResult> {
+    async fn embed_distinct(
+        &self,
+        client: &Arc<LlmClient>,
+        texts: &[(&str, usize)],
+    ) -> Vec<EmbedResult> {
         let keys: Vec<CacheKey> = texts.iter().map(|(t, _)| client.cache_key(t)).collect();
-        let mut answers: Vec<Option<EmbedResult>> =
-            self.cache_read(&keys).into_iter().map(|v| v.map(Ok)).collect();
+        let mut answers: Vec<Option<EmbedResult>> = self
+            .cache_read(&keys)
+            .into_iter()
+            .map(|v| v.map(Ok))
+            .collect();
         let misses: Vec<usize> = (0..texts.len()).filter(|i| answers[*i].is_none()).collect();
         let c = &self.counters;
-        c.cache_hits.fetch_add((texts.len() - misses.len()) as u64, Ordering::Relaxed);
-        c.cache_misses.fetch_add(misses.len() as u64, Ordering::Relaxed);
+        c.cache_hits
+            .fetch_add((texts.len() - misses.len()) as u64, Ordering::Relaxed);
+        c.cache_misses
+            .fetch_add(misses.len() as u64, Ordering::Relaxed);
         let mut tasks = tokio::task::JoinSet::new();
         for idx in client.pack(&misses, |i| texts[i].1) {
             let batch: Vec<String> = idx.iter().map(|i| texts[*i].0.to_string()).collect();
@@ -239,7 +267,10 @@ impl EmbedService {
                 answers[i] = Some(r);
             }
         }
-        answers.into_iter().map(|r| r.expect("every text answered")).collect()
+        answers
+            .into_iter()
+            .map(|r| r.expect("every text answered"))
+            .collect()
     }
 
     /// A cache that cannot be read is a miss, not a failure.
@@ -298,7 +329,14 @@ mod tests {
     fn chunks_average_by_tokens_then_renormalise() {
         let v = combine(vec![vec![1.0, 0.0], vec![0.0, 1.0]], &[3, 1]);
         let n = (v[0] * v[0] + v[1] * v[1]).sqrt();
-        assert!((n - 1.0).abs() < 1e-6 && (v[0] / v[1] - 3.0).abs() < 1e-5, "{v:?}");
-        assert_eq!(combine(vec![vec![2.0, 0.0]], &[5]), vec![2.0, 0.0], "one piece is untouched");
+        assert!(
+            (n - 1.0).abs() < 1e-6 && (v[0] / v[1] - 3.0).abs() < 1e-5,
+            "{v:?}"
+        );
+        assert_eq!(
+            combine(vec![vec![2.0, 0.0]], &[5]),
+            vec![2.0, 0.0],
+            "one piece is untouched"
+        );
     }
 }

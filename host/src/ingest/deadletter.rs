@@ -81,7 +81,12 @@ pub(super) fn entries(
                 record: record
                     .cells
                     .iter()
-                    .map(|(k, v)| (k.clone(), serde_json::to_value(v).expect("values serialize")))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            serde_json::to_value(v).expect("values serialize"),
+                        )
+                    })
                     .collect(),
             };
             let bytes = serde_json::to_vec(&letter).expect("dead letters serialize");
@@ -91,7 +96,11 @@ pub(super) fn entries(
 }
 
 /// The dead letters of `view`; an entry that does not parse is reported as such.
-pub fn list(store: &Store, registry: &Registry, view: &str) -> Result<Vec<DeadLetter>, IngestError> {
+pub fn list(
+    store: &Store,
+    registry: &Registry,
+    view: &str,
+) -> Result<Vec<DeadLetter>, IngestError> {
     registry
         .view(view)
         .ok_or_else(|| IngestError::UnknownView(view.into()))?;
@@ -142,7 +151,11 @@ pub fn purge(store: &Store, registry: &Registry, view: &str) -> Result<u64, Inge
     let v = registry
         .view(view)
         .ok_or_else(|| IngestError::UnknownView(view.into()))?;
-    let keys: Vec<EntityKey> = store.dead_letters(&v.name)?.into_iter().map(|(k, _)| k).collect();
+    let keys: Vec<EntityKey> = store
+        .dead_letters(&v.name)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     store.dead_letters_remove(view, &keys)?;
     Ok(keys.len() as u64)
 }

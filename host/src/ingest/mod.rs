@@ -296,13 +296,14 @@ impl<'a> Run<'a> {
         let view = &self.pipeline.view().name;
         let s = &mut self.summary;
         s.rows_read += (records.len() + bad.len()) as u64;
-        s.failures.extend(bad.into_iter().map(|(line, message)| Failure {
-            line,
-            key: None,
-            field: None,
-            kind: FailureKind::Input,
-            message,
-        }));
+        s.failures
+            .extend(bad.into_iter().map(|(line, message)| Failure {
+                line,
+                key: None,
+                field: None,
+                kind: FailureKind::Input,
+                message,
+            }));
         let t = self.pipeline.run(records, self.now, Some(self.store));
         s.plugin_time += t.plugin_time;
         s.reused += t.reused;
@@ -310,7 +311,13 @@ impl<'a> Run<'a> {
             self.seen.extend(t.keys);
         }
         let write_started = Instant::now();
-        let dead = deadletter::entries(self.store, view, &t.failures, self.source.as_deref(), self.now)?;
+        let dead = deadletter::entries(
+            self.store,
+            view,
+            &t.failures,
+            self.source.as_deref(),
+            self.now,
+        )?;
         s.dead_lettered += dead.len() as u64;
         let stats = self.store.write_batch(view, t.rows, dead, self.mode)?;
         s.store_time += write_started.elapsed();

@@ -81,7 +81,15 @@ impl Pipeline {
             }
             // A new model (or endpoint) must re-embed even with the same options.
             if let Some(llm) = t.llm.as_ref().and_then(|l| registry.llm(l)) {
-                identity.update(format!("{}\0{:?}\0{}\0", llm.model, llm.dimensions, llm.base_url.get_ref()).as_bytes());
+                identity.update(
+                    format!(
+                        "{}\0{:?}\0{}\0",
+                        llm.model,
+                        llm.dimensions,
+                        llm.base_url.get_ref()
+                    )
+                    .as_bytes(),
+                );
             }
             transforms.push(FieldTransform {
                 field: i,
@@ -114,7 +122,9 @@ impl Pipeline {
                 Err(f) => out.failures.push((f, None)),
             }
         }
-        let stored = store.map(|s| self.stored_rows(s, &live)).unwrap_or_default();
+        let stored = store
+            .map(|s| self.stored_rows(s, &live))
+            .unwrap_or_default();
         for t in &self.transforms {
             out.reused += self.reuse(t, &mut live, &stored);
             let started = Instant::now();
@@ -153,7 +163,10 @@ impl Pipeline {
         }
         let keys: Vec<EntityKey> = rows.iter().map(|r| r.key.clone()).collect();
         store.get_many(&self.view.name, &keys).unwrap_or_else(|e| {
-            tracing::warn!("view {}: cannot read stored rows, transforming all: {e}", self.view.name);
+            tracing::warn!(
+                "view {}: cannot read stored rows, transforming all: {e}",
+                self.view.name
+            );
             Vec::new()
         })
     }
@@ -205,12 +218,25 @@ impl Pipeline {
 
     /// Compute each live row's input digest for `t`; rows whose stored value
     /// was computed from the same inputs take it. Returns how many did.
-    fn reuse(&self, t: &FieldTransform, rows: &mut [RowState], stored: &[Option<StoredRow>]) -> u64 {
+    fn reuse(
+        &self,
+        t: &FieldTransform,
+        rows: &mut [RowState],
+        stored: &[Option<StoredRow>],
+    ) -> u64 {
         let field = &self.view.fields[t.field];
-        let inputs = &field.transform.as_ref().expect("transforms have a transform").inputs;
+        let inputs = &field
+            .transform
+            .as_ref()
+            .expect("transforms have a transform")
+            .inputs;
         let mut reused = 0;
         let mut buf = Vec::new();
-        for (i, row) in rows.iter_mut().enumerate().filter(|(_, r)| r.error.is_none()) {
+        for (i, row) in rows
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, r)| r.error.is_none())
+        {
             let mut h = t.identity.clone();
             for c in inputs {
                 buf.clear();
@@ -218,7 +244,10 @@ impl Pipeline {
                 h.update(&buf);
             }
             let digest: InputDigest = h.finalize()[..16].try_into().expect("16 of 32 bytes");
-            let old = stored.get(i).and_then(Option::as_ref).filter(|s| s.input_digest(&field.name) == Some(&digest));
+            let old = stored
+                .get(i)
+                .and_then(Option::as_ref)
+                .filter(|s| s.input_digest(&field.name) == Some(&digest));
             match old.and_then(|s| s.get(&field.name)) {
                 Some(v) => {
                     row.fields.push((field.name.clone(), v.clone()));
@@ -234,7 +263,11 @@ impl Pipeline {
     /// One plugin call for the rows still needing `t`; its per-row answers land per row.
     fn apply(&self, t: &FieldTransform, rows: &mut [RowState]) {
         let field = &self.view.fields[t.field];
-        let inputs = &field.transform.as_ref().expect("transforms have a transform").inputs;
+        let inputs = &field
+            .transform
+            .as_ref()
+            .expect("transforms have a transform")
+            .inputs;
         let todo: Vec<usize> = (0..rows.len())
             .filter(|i| rows[*i].error.is_none() && rows[*i].pending.contains(&t.field))
             .collect();
@@ -258,7 +291,12 @@ impl Pipeline {
                 for (i, answer) in todo.into_iter().zip(answers) {
                     let v = answer
                         .map(|mut cells| cells.swap_remove(col))
-                        .map_err(|e| (FailureKind::from(e.kind), format!("field `{}`: {e}", field.name)))
+                        .map_err(|e| {
+                            (
+                                FailureKind::from(e.kind),
+                                format!("field `{}`: {e}", field.name),
+                            )
+                        })
                         .and_then(|v| field.check(v).map_err(|m| (FailureKind::Schema, m)));
                     rows[i].set(&field.name, v);
                 }
@@ -281,16 +319,23 @@ impl Pipeline {
         batch: Batch,
     ) -> Result<(usize, Vec<Result<Vec<Value>, crate::plugin::RowError>>), PluginError> {
         let o = pool.transform(batch)?;
-        let col = o.columns.iter().position(|c| c == field).ok_or_else(|| PluginError::BadOutput {
-            plugin: pool.plugin_name().into(),
-            view: self.view.name.clone(),
-            message: format!("no output column `{field}` (got {:?})", o.columns),
-        })?;
+        let col =
+            o.columns
+                .iter()
+                .position(|c| c == field)
+                .ok_or_else(|| PluginError::BadOutput {
+                    plugin: pool.plugin_name().into(),
+                    view: self.view.name.clone(),
+                    message: format!("no output column `{field}` (got {:?})", o.columns),
+                })?;
         Ok((col, o.rows))
     }
 }
 
-fn plugin_bytes(view: &View, source: &PluginSource) -> Result<std::borrow::Cow<'static, [u8]>, IngestError> {
+fn plugin_bytes(
+    view: &View,
+    source: &PluginSource,
+) -> Result<std::borrow::Cow<'static, [u8]>, IngestError> {
     Ok(match source {
         PluginSource::Builtin(n) => crate::registry::builtin_plugin(n)
             .expect("validated: built-in exists")

@@ -67,7 +67,9 @@ impl host::Host for PluginState {
         };
         // Plugin calls run on blocking threads, so blocking on the runtime here is allowed.
         let n = texts.len();
-        let left = self.deadline.saturating_duration_since(std::time::Instant::now());
+        let left = self
+            .deadline
+            .saturating_duration_since(std::time::Instant::now());
         let call = tokio::time::timeout(left, self.embed.embed(&llm, texts));
         let Ok(results) = rt.block_on(call) else {
             let e = host::EmbedError {

@@ -161,10 +161,18 @@ fn dead_letters_are_per_view_and_cleared_by_a_later_write() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path(), ["v", "v2"]).unwrap();
     let (a, b) = (EntityKey::Int(1), EntityKey::Str("b".into()));
-    let dead = vec![(a.clone(), b"a failed".to_vec()), (b.clone(), b"b".to_vec())];
+    let dead = vec![
+        (a.clone(), b"a failed".to_vec()),
+        (b.clone(), b"b".to_vec()),
+    ];
     s.write_batch("v", vec![], dead, WriteMode::Merge).unwrap();
-    s.write_batch("v2", vec![], vec![(a.clone(), b"other".to_vec())], WriteMode::Merge)
-        .unwrap();
+    s.write_batch(
+        "v2",
+        vec![],
+        vec![(a.clone(), b"other".to_vec())],
+        WriteMode::Merge,
+    )
+    .unwrap();
     let listed: Vec<_> = s.dead_letters("v").unwrap();
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0], (a.clone(), b"a failed".to_vec()));
@@ -191,12 +199,24 @@ fn merge_replaces_a_fields_input_digest_with_the_field() {
     s.write("v", vec![(k.clone(), first)], WriteMode::Merge)
         .unwrap();
     // A plain publish of `p` keeps `e`'s digest; a pre-extracted `e` drops it.
-    s.write("v", vec![(k.clone(), row(2, &[("p", Value::Int64(2))]))], WriteMode::Merge)
+    s.write(
+        "v",
+        vec![(k.clone(), row(2, &[("p", Value::Int64(2))]))],
+        WriteMode::Merge,
+    )
+    .unwrap();
+    let got = s
+        .get_many("v", std::slice::from_ref(&k))
+        .unwrap()
+        .remove(0)
         .unwrap();
-    let got = s.get_many("v", &[k.clone()]).unwrap().remove(0).unwrap();
     assert_eq!(got.input_digest("e"), Some(&[1; 16]));
-    s.write("v", vec![(k.clone(), row(3, &[("e", Value::Int64(9))]))], WriteMode::Merge)
-        .unwrap();
+    s.write(
+        "v",
+        vec![(k.clone(), row(3, &[("e", Value::Int64(9))]))],
+        WriteMode::Merge,
+    )
+    .unwrap();
     let got = s.get_many("v", &[k]).unwrap().remove(0).unwrap();
     assert_eq!(got.input_digest("e"), None);
     assert_eq!(got.get("e"), Some(&Value::Int64(9)));
