@@ -14,7 +14,14 @@ fn main() {
     println!("cargo:rerun-if-changed=../wit");
     println!("cargo:rerun-if-changed=../plugins/Cargo.toml");
     println!("cargo:rerun-if-changed=../plugins/Cargo.lock");
-    for dir in ["sdk", "llm-embedding", "passthrough", "bucketize", "chaos"] {
+    for dir in [
+        "sdk",
+        "llm-embedding",
+        "passthrough",
+        "bucketize",
+        "chaos",
+        "misfit",
+    ] {
         println!("cargo:rerun-if-changed=../plugins/{dir}");
     }
 

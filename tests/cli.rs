@@ -217,3 +217,59 @@ async fn a_killed_publish_resumes_without_losing_or_re_embedding_rows() {
         100 - stored_before
     );
 }
+
+#[test]
+fn transform_dry_runs_rows_without_touching_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wafer.toml"), CONFIG).unwrap();
+    let rows = "{\"item_id\": 1, \"price\": 12.5}\n{\"item_id\": 2, \"price\": \"abc\"}\n";
+    std::fs::write(dir.path().join("rows.jsonl"), rows).unwrap();
+    let out = wafer(
+        dir.path(),
+        &["transform", "--view", "stats", "--input", "rows.jsonl"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["key"], 1);
+    assert_eq!(lines[0]["fields"]["bucket"], 1);
+    assert_eq!(
+        (lines[1]["key"].clone(), lines[1]["kind"].clone()),
+        (2.into(), "input".into())
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "the store was not opened"
+    );
+}
+
+#[test]
+fn plugin_check_says_why_a_component_does_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let built = format!(
+        "{}/../wasm-plugins/wasm32-wasip2/release",
+        env!("CARGO_TARGET_TMPDIR")
+    );
+    let out = wafer(
+        dir.path(),
+        &["plugin", "check", &format!("{built}/bucketize.wasm")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("fits world wafer:transform/transformer"),
+        "{}",
+        text(&out)
+    );
+    let out = wafer(
+        dir.path(),
+        &["plugin", "check", &format!("{built}/misfit.wasm")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("does NOT fit") && text(&out).contains("test:misfit/clock"),
+        "{}",
+        text(&out)
+    );
+}

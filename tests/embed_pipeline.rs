@@ -333,3 +333,71 @@ async fn a_hung_api_ends_at_the_transform_deadline() {
         "{row:?}"
     );
 }
+
+/// What a stored value depends on is its inputs and the llm's settings, not
+/// where they sit in the file: an edited comment keeps every value; a new
+/// model recomputes every row.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_a_real_config_change_recomputes_stored_values() {
+    let e = env("").await;
+    let texts = ["a", "b"];
+    publish(&e, &texts).await;
+    let cfg = e.dir.path().join("wafer.toml");
+    let body = std::fs::read_to_string(&cfg).unwrap();
+    let Env { dir, app, fake } = e;
+    drop(app);
+    std::fs::write(&cfg, format!("# edited\n\n{body}")).unwrap();
+    let e = Env {
+        app: App::open(&cfg).unwrap(),
+        dir,
+        fake,
+    };
+    let s = publish(&e, &texts).await;
+    assert_eq!((s.reused, s.embed.requests), (2, 0), "{s}");
+    let Env { dir, app, fake } = e;
+    drop(app);
+    std::fs::write(&cfg, body.replace("model = \"m\"", "model = \"m2\"")).unwrap();
+    let e = Env {
+        app: App::open(&cfg).unwrap(),
+        dir,
+        fake,
+    };
+    let s = publish(&e, &texts).await;
+    assert_eq!((s.reused, s.embed.requests), (0, 1), "{s}");
+}
+
+/// A word-level tokenizer.json: every word or punctuation run is one token.
+const WORD_TOKENIZER: &str = r#"{"version": "1.0", "truncation": null, "padding": null,
+  "added_tokens": [], "normalizer": null, "pre_tokenizer": {"type": "Whitespace"},
+  "post_processor": null, "decoder": null,
+  "model": {"type": "WordLevel", "vocab": {"[UNK]": 0}, "unk_token": "[UNK]"}}"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exact_tokenizer_counts_and_cuts_on_token_boundaries() {
+    let words: Vec<String> = (0..30).map(|i| format!("w{i:02}")).collect();
+    let long = words.join(" ");
+    // Missing file: publishing says which llm and which file, before any row.
+    let e = env("max_input_tokens = 20\ntokenizer = \"tok.json\"").await;
+    let input = write_file(e.dir.path(), "in.jsonl", &rows(&[&long]));
+    let req = PublishRequest {
+        view: "emb".into(),
+        input,
+        format: None,
+        mode: WriteMode::Merge,
+        no_transform: false,
+    };
+    let err = e.app.publish(req).await.unwrap_err().to_string();
+    assert!(err.contains("tok.json") && err.contains("fake"), "{err}");
+    // With the file: 30 tokens, truncated after the 20th word (the estimate would say 40).
+    write_file(e.dir.path(), "tok.json", WORD_TOKENIZER);
+    let Env { dir, app, fake } = e;
+    drop(app); // one process, one store handle
+    let e = Env {
+        app: App::open(&dir.path().join("wafer.toml")).unwrap(),
+        dir,
+        fake,
+    };
+    let s = publish(&e, &[&long]).await;
+    assert_eq!((s.written, s.embed.truncated), (1, 1), "{s}");
+    assert_eq!(requests(&e)[0][0], words[..20].join(" "));
+}

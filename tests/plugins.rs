@@ -12,13 +12,17 @@ fn engine(limits: Limits) -> PluginEngine {
     PluginEngine::new(Arc::new(EmbedService::default()), limits).unwrap()
 }
 
-fn chaos_wasm() -> Vec<u8> {
-    // Built by host/build.rs beside the test target dir, but not embedded.
-    let p = concat!(
-        env!("CARGO_TARGET_TMPDIR"),
-        "/../wasm-plugins/wasm32-wasip2/release/chaos.wasm"
+/// A test plugin built by host/build.rs beside the test target dir, but not embedded.
+fn test_wasm(name: &str) -> Vec<u8> {
+    let p = format!(
+        "{}/../wasm-plugins/wasm32-wasip2/release/{name}.wasm",
+        env!("CARGO_TARGET_TMPDIR")
     );
-    std::fs::read(p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+}
+
+fn chaos_wasm() -> Vec<u8> {
+    test_wasm("chaos")
 }
 
 /// A pool of the chaos test plugin under `limits`.
@@ -193,4 +197,85 @@ fn plugin_crates_unit_tests_pass() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "plugin unit tests failed:\n{text}");
     assert!(text.contains("test result: ok"), "{text}");
+}
+
+fn bucketize_pool(e: &PluginEngine) -> wafer::plugin::InstancePool {
+    let wasm = wafer::registry::builtin_plugin("bucketize").unwrap();
+    let opts = [("input", "x"), ("output", "b"), ("boundaries", "0, 10")]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec();
+    e.load("bucketize", wasm).unwrap().pool("v", opts).unwrap()
+}
+
+fn numbers(xs: &[f64]) -> Batch {
+    Batch {
+        columns: vec!["x".into()],
+        rows: xs.iter().map(|x| vec![Value::Float64(*x)]).collect(),
+    }
+}
+
+#[test]
+fn instances_are_recycled_after_n_calls() {
+    let pool = bucketize_pool(&engine(Limits {
+        recycle_after_calls: 2,
+        ..Limits::default()
+    }));
+    for _ in 0..5 {
+        let out = pool.transform(numbers(&[5.0])).unwrap();
+        assert_eq!(out.rows, vec![Ok(vec![Value::Int64(1)])]);
+    }
+    // Calls 1-2 on the first instance, 3-4 on a second, 5 on a third.
+    assert_eq!(pool.instances_created(), 3);
+}
+
+#[test]
+fn compiled_plugins_are_cached_on_disk_and_a_bad_entry_is_recompiled() {
+    use wafer::plugin::Loaded;
+    let dir = tempfile::tempdir().unwrap();
+    let cached = || engine(Limits::default()).with_cache_dir(Some(dir.path().to_path_buf()));
+    let wasm = wafer::registry::builtin_plugin("bucketize").unwrap();
+    assert_eq!(cached().load("b", wasm).unwrap().loaded(), Loaded::Compiled);
+    let again = cached();
+    assert_eq!(again.load("b", wasm).unwrap().loaded(), Loaded::Cached);
+    let out = bucketize_pool(&again)
+        .transform(numbers(&[-1.0, 99.0]))
+        .unwrap();
+    assert_eq!(
+        out.rows,
+        vec![Ok(vec![Value::Int64(0)]), Ok(vec![Value::Int64(2)])]
+    );
+    // A corrupt entry is compiled afresh, never trusted.
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        std::fs::write(f.unwrap().path(), b"not code").unwrap();
+    }
+    let p = cached().load("b", wasm).unwrap();
+    assert_eq!(p.loaded(), Loaded::Compiled);
+}
+
+#[test]
+fn check_reports_the_contract_or_exactly_why_not() {
+    let e = engine(Limits::default());
+    let ok = e
+        .check(wafer::registry::builtin_plugin("bucketize").unwrap())
+        .unwrap();
+    assert!(ok.fits.is_ok(), "{ok}");
+    assert!(
+        ok.imports
+            .iter()
+            .any(|i| i == "wafer:transform/types@0.1.0"),
+        "{ok}"
+    );
+    assert!(ok.exports.iter().any(|x| x == "transform"), "{ok}");
+
+    let bad = e.check(&test_wasm("misfit")).unwrap();
+    let why = bad.fits.as_ref().unwrap_err();
+    assert!(why.contains("test:misfit/clock"), "{bad}");
+    // Loading it is refused the same way, before any call.
+    let err = e
+        .load("misfit", &test_wasm("misfit"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("test:misfit/clock"), "{err}");
+    assert!(e.check(b"\0asm not really").is_err());
 }

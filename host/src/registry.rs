@@ -85,6 +85,42 @@ impl Registry {
         self.views.iter().find(|v| v.name == name)
     }
 
+    /// This registry with `view`'s transformed field `field` (or its only
+    /// transformed field) running the plugin file `plugin` instead: for
+    /// trying a new build of a UDF on real rows.
+    pub fn with_plugin(
+        mut self,
+        view: &str,
+        field: Option<&str>,
+        plugin: std::path::PathBuf,
+    ) -> Result<Self, String> {
+        let v = self
+            .views
+            .iter_mut()
+            .find(|v| v.name == view)
+            .ok_or_else(|| format!("no feature view named {view:?}"))?;
+        let mut candidates = v
+            .fields
+            .iter_mut()
+            .filter(|f| f.transform.is_some() && field.is_none_or(|n| f.name == n));
+        let target = match (candidates.next(), candidates.next()) {
+            (Some(f), None) => f,
+            (None, _) => {
+                return Err(format!(
+                    "view {view} has no transformed field {}",
+                    field.unwrap_or("")
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "view {view} has several transformed fields: name one with --field"
+                ));
+            }
+        };
+        target.transform.as_mut().expect("filtered").plugin = PluginSource::File(plugin);
+        Ok(self)
+    }
+
     pub fn llm(&self, name: &str) -> Option<&crate::config::LlmConfig> {
         self.config.llms.iter().find(|l| l.name.get_ref() == name)
     }

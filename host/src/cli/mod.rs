@@ -2,6 +2,7 @@
 //! config, registry, online store and plugin engine. This is the edge, so
 //! errors are `anyhow` here and typed everywhere below.
 
+mod dev;
 mod progress;
 
 use crate::config::Config;
@@ -79,6 +80,31 @@ pub enum Command {
     },
     /// List the feature views, their fields and transformations.
     Views,
+    /// Dry-run rows through a view's transformations and print the result as
+    /// JSON lines (one per row: its fields, or its error), without touching the store.
+    Transform {
+        #[arg(long)]
+        view: String,
+        /// A .jsonl/.ndjson or .csv file.
+        #[arg(long)]
+        input: PathBuf,
+        /// Run this plugin file instead of the one the config names.
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// With --plugin: the transformed field it replaces [default: the view's only one].
+        #[arg(long)]
+        field: Option<String>,
+        /// Stop after this many input rows.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+    /// Plugin tools.
+    Plugin {
+        #[command(subcommand)]
+        action: PluginAction,
+    },
     /// Rows that failed for good: list them, run them again, or give up on them.
     Deadletter {
         #[command(subcommand)]
@@ -95,6 +121,13 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PluginAction {
+    /// Compile a component and report its imports and exports, and whether it
+    /// fits wafer's `transformer` world or exactly why not. Exit 2 if it does not.
+    Check { file: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -156,7 +189,8 @@ impl App {
             config.base_dir(),
             Some(store.clone()),
         ));
-        let engine = PluginEngine::new(embed, Limits::default())?;
+        let engine = PluginEngine::new(embed, Limits::from(&config.plugins))?
+            .with_cache_dir(config.plugin_cache_dir());
         Ok(App {
             registry: Arc::new(Registry::new(config)),
             store,
@@ -266,6 +300,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let summary = app.publish_with(req, progress.on_batch()).await;
             progress.finish();
             Ok(report(&summary?))
+        }
+        Command::Plugin {
+            action: PluginAction::Check { file },
+        } => dev::plugin_check(&file),
+        Command::Transform {
+            view,
+            input,
+            plugin,
+            field,
+            limit,
+            format,
+        } => {
+            let run = dev::DryRun {
+                view,
+                input,
+                format,
+                plugin,
+                field,
+                limit,
+            };
+            // Plugins block on the runtime for `embed`: run them off it.
+            let config = cli.config.clone();
+            tokio::task::spawn_blocking(move || dev::transform(&config, run)).await?
         }
         Command::Deadletter { action } => {
             deadletter_command(&App::open(&cli.config)?, action).await

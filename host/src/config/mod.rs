@@ -45,6 +45,7 @@ pub struct Config {
     pub path: PathBuf,
     pub store: StoreConfig,
     pub server: ServerConfig,
+    pub plugins: PluginsConfig,
     pub llms: Vec<LlmConfig>,
     pub entities: Vec<EntityConfig>,
     pub views: Vec<ViewConfig>,
@@ -56,6 +57,35 @@ pub struct StoreConfig {
     /// RocksDB directory, relative to the config file.
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
+}
+
+/// The plugin sandbox and its compiled-code cache, for every plugin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Precompiled components, keyed by the component's hash and the engine's
+    /// configuration (relative to the config file; `""` turns the cache off).
+    pub cache_dir: PathBuf,
+    /// Linear memory cap per plugin instance.
+    pub memory_mb: Spanned<usize>,
+    /// Deadline of one `transform` call, host `embed` calls included.
+    pub call_timeout_secs: Spanned<u64>,
+    /// Plugin instances alive at once, over all views.
+    pub max_instances: Spanned<u32>,
+    /// Replace an instance after this many calls: Wasm memory never shrinks.
+    pub recycle_after_calls: Spanned<u64>,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig {
+            cache_dir: PathBuf::from("plugin-cache"),
+            memory_mb: Spanned::new(0..0, 256),
+            call_timeout_secs: Spanned::new(0..0, 300),
+            max_instances: Spanned::new(0..0, 128),
+            recycle_after_calls: Spanned::new(0..0, 1000),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -278,6 +308,7 @@ impl Config {
             path: path.to_path_buf(),
             store: raw.store,
             server: raw.server,
+            plugins: raw.plugins,
             llms: raw.llm,
             entities: raw.entity,
             views: raw.feature_view,
@@ -311,6 +342,12 @@ impl Config {
         self.resolve(&self.store.path)
     }
 
+    /// Where precompiled plugins are kept; `None` when the cache is off.
+    pub fn plugin_cache_dir(&self) -> Option<PathBuf> {
+        let d = &self.plugins.cache_dir;
+        (!d.as_os_str().is_empty()).then(|| self.resolve(d))
+    }
+
     pub fn view(&self, name: &str) -> Option<&ViewConfig> {
         self.views.iter().find(|v| v.name.get_ref() == name)
     }
@@ -331,6 +368,8 @@ struct RawConfig {
     store: StoreConfig,
     #[serde(default = "default_server")]
     server: ServerConfig,
+    #[serde(default)]
+    plugins: PluginsConfig,
     #[serde(default)]
     llm: Vec<LlmConfig>,
     #[serde(default)]

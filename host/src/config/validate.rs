@@ -35,6 +35,7 @@ impl Validator<'_> {
         for llm in &c.llms {
             self.llm(llm)?;
         }
+        self.plugins(&c.plugins)?;
         for e in &c.entities {
             let t = FieldType::parse(e.key_type.get_ref());
             if !matches!(t, Some(FieldType::Int64 | FieldType::String)) {
@@ -68,6 +69,37 @@ impl Validator<'_> {
                     format!("{what}.name"),
                     format!("duplicate {what} name {:?}", n.get_ref()),
                 );
+            }
+        }
+        Ok(())
+    }
+
+    fn plugins(&self, p: &PluginsConfig) -> Result<(), ConfigError> {
+        let at_least_one = [
+            (
+                p.memory_mb.span(),
+                *p.memory_mb.get_ref() as u64,
+                "memory_mb",
+            ),
+            (
+                p.call_timeout_secs.span(),
+                *p.call_timeout_secs.get_ref(),
+                "call_timeout_secs",
+            ),
+            (
+                p.max_instances.span(),
+                u64::from(*p.max_instances.get_ref()),
+                "max_instances",
+            ),
+            (
+                p.recycle_after_calls.span(),
+                *p.recycle_after_calls.get_ref(),
+                "recycle_after_calls",
+            ),
+        ];
+        for (span, value, name) in at_least_one {
+            if value == 0 {
+                return self.err(span, format!("plugins.{name}"), "must be at least 1");
             }
         }
         Ok(())

@@ -9,7 +9,7 @@
 
 use super::{Failure, FailureKind, IngestError, Record, parse_event_time};
 use crate::plugin::{Batch, InstancePool, PluginEngine, PluginError};
-use crate::registry::{PluginSource, Registry, View};
+use crate::registry::{PluginSource, Registry, Transform, View};
 use crate::store::{EntityKey, InputDigest, Store, StoredRow, encode_value};
 use crate::value::Value;
 use sha2::{Digest, Sha256};
@@ -74,27 +74,10 @@ impl Pipeline {
             }
             let bytes = plugin_bytes(&view, &t.plugin)?;
             let plugin = engine.load(&t.plugin.to_string(), &bytes)?;
-            let mut identity = Sha256::new();
-            identity.update(Sha256::digest(&bytes));
-            for (k, v) in &t.options {
-                identity.update(format!("{k}={v}\0").as_bytes());
-            }
-            // A new model (or endpoint) must re-embed even with the same options.
-            if let Some(llm) = t.llm.as_ref().and_then(|l| registry.llm(l)) {
-                identity.update(
-                    format!(
-                        "{}\0{:?}\0{}\0",
-                        llm.model,
-                        llm.dimensions,
-                        llm.base_url.get_ref()
-                    )
-                    .as_bytes(),
-                );
-            }
             transforms.push(FieldTransform {
                 field: i,
                 pool: plugin.pool(&view.name, t.options.clone())?,
-                identity,
+                identity: identity(registry, t, &bytes),
             });
         }
         Ok(Pipeline {
@@ -330,6 +313,32 @@ impl Pipeline {
                 })?;
         Ok((col, o.rows))
     }
+}
+
+/// What a transformed value depends on besides its inputs: the plugin's
+/// bytes, its options and, for an embedding, everything about the `[[llm]]`
+/// that changes the vector. A change to any of them recomputes every row.
+fn identity(registry: &Registry, t: &Transform, plugin: &[u8]) -> Sha256 {
+    let mut h = Sha256::new();
+    h.update(Sha256::digest(plugin));
+    for (k, v) in &t.options {
+        h.update(format!("{k}={v}\0").as_bytes());
+    }
+    if let Some(llm) = t.llm.as_ref().and_then(|l| registry.llm(l)) {
+        // Values, not `Spanned`s: editing elsewhere in the file must not look like a change.
+        let llm_identity = format!(
+            "{}\0{}\0{:?}\0{}\0{:?}\0{:?}\0{}\0",
+            llm.base_url.get_ref(),
+            llm.model,
+            llm.dimensions.as_ref().map(|d| *d.get_ref()),
+            llm.max_input_tokens.get_ref(),
+            llm.long_input,
+            llm.tokenizer,
+            llm.normalize,
+        );
+        h.update(llm_identity.as_bytes());
+    }
+    h
 }
 
 fn plugin_bytes(

@@ -8,7 +8,7 @@ use crate::embed::EmbedService;
 use crate::value::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
     StoreLimitsBuilder,
@@ -16,7 +16,12 @@ use wasmtime::{
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+mod cache;
 mod host_impl;
+mod inspect;
+
+pub use cache::Loaded;
+pub use inspect::Report;
 
 mod bindings {
     wasmtime::component::bindgen!({ path: "../wit", world: "transformer" });
@@ -67,14 +72,23 @@ pub struct Limits {
     pub memory_bytes: usize,
     pub call_timeout: Duration,
     pub max_instances: u32,
+    /// An instance is replaced after this many `transform` calls.
+    pub recycle_after_calls: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            memory_bytes: 256 << 20,
-            call_timeout: Duration::from_secs(300),
-            max_instances: 128,
+        Limits::from(&crate::config::PluginsConfig::default())
+    }
+}
+
+impl From<&crate::config::PluginsConfig> for Limits {
+    fn from(c: &crate::config::PluginsConfig) -> Self {
+        Limits {
+            memory_bytes: c.memory_mb.get_ref() << 20,
+            call_timeout: Duration::from_secs(*c.call_timeout_secs.get_ref()),
+            max_instances: *c.max_instances.get_ref(),
+            recycle_after_calls: *c.recycle_after_calls.get_ref(),
         }
     }
 }
@@ -129,6 +143,7 @@ pub struct PluginEngine {
     linker: Arc<Linker<PluginState>>,
     embed: Arc<EmbedService>,
     limits: Limits,
+    cache_dir: Option<std::path::PathBuf>,
 }
 
 impl PluginEngine {
@@ -157,7 +172,14 @@ impl PluginEngine {
             linker: Arc::new(linker),
             embed,
             limits,
+            cache_dir: None,
         })
+    }
+
+    /// Keep compiled plugins in `dir` (see `cache`); `None`: compile on every start.
+    pub fn with_cache_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.cache_dir = dir;
+        self
     }
 
     /// The embedding service's counters (requests, cache hits and misses).
@@ -170,19 +192,24 @@ impl PluginEngine {
         self.embed.ready(llm)
     }
 
-    /// Compile and link a component; unknown imports are an error here, not at call time.
+    /// Compile (or load precompiled) and link a component; unknown imports
+    /// are an error here, not at call time.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError> {
         let err = |e: wasmtime::Error| PluginError::Load {
             plugin: name.into(),
             message: format!("{e:#}"),
         };
-        let component = Component::new(&self.engine, bytes).map_err(err)?;
+        let started = std::time::Instant::now();
+        let (component, loaded) =
+            cache::load(&self.engine, self.cache_dir.as_deref(), bytes).map_err(err)?;
+        tracing::debug!(plugin = name, ?loaded, took = ?started.elapsed(), "plugin loaded");
         let pre = self.linker.instantiate_pre(&component).map_err(err)?;
         let pre = TransformerPre::new(pre).map_err(err)?;
         Ok(Arc::new(Plugin {
             name: name.into(),
             pre,
             engine: self.clone(),
+            loaded,
         }))
     }
 }
@@ -207,11 +234,17 @@ pub struct Plugin {
     name: String,
     pre: TransformerPre<PluginState>,
     engine: PluginEngine,
+    loaded: Loaded,
 }
 
 impl Plugin {
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether it was compiled now or loaded precompiled.
+    pub fn loaded(&self) -> Loaded {
+        self.loaded
     }
 
     /// A pool of instances configured with `options`, for one view field.
@@ -225,6 +258,7 @@ impl Plugin {
             view: view.into(),
             options,
             idle: Mutex::new(Vec::new()),
+            created: Default::default(),
         };
         // Configure one instance now so bad options fail at start-up, not mid-publish.
         let first = pool.instantiate()?;
@@ -259,6 +293,7 @@ impl WasiView for PluginState {
 struct Instance {
     store: Store<PluginState>,
     bindings: Transformer,
+    calls: u64,
 }
 
 /// Configured instances of one plugin for one view field.
@@ -267,6 +302,7 @@ pub struct InstancePool {
     view: String,
     options: Vec<(String, String)>,
     idle: Mutex<Vec<Instance>>,
+    created: std::sync::atomic::AtomicU64,
 }
 
 impl InstancePool {
@@ -274,7 +310,14 @@ impl InstancePool {
         &self.plugin.name
     }
 
+    /// Instances made so far (the first, replacements after traps, recycling).
+    pub fn instances_created(&self) -> u64 {
+        self.created.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn instantiate(&self) -> Result<Instance, PluginError> {
+        self.created
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let p = &self.plugin;
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
         // No preopens, environment, network or inherited stdio: the sandbox
@@ -304,7 +347,11 @@ impl InstancePool {
             .instantiate(&mut store)
             .map_err(|e| self.trap(&store, e))?;
         match bindings.call_configure(&mut store, &self.options) {
-            Ok(Ok(())) => Ok(Instance { store, bindings }),
+            Ok(Ok(())) => Ok(Instance {
+                store,
+                bindings,
+                calls: 0,
+            }),
             Ok(Err(message)) => Err(PluginError::Configure {
                 plugin: p.name.clone(),
                 view: self.view.clone(),
@@ -357,7 +404,12 @@ impl InstancePool {
             }),
             Ok(Ok(out)) => self.check_output(out, n),
         };
-        if inst.store.data().stderr.contents().len() < STDERR_CAPTURE / 2 {
+        inst.calls += 1;
+        // Wasm memory never shrinks and the stderr pipe fills: retire old instances.
+        let limits = &self.plugin.engine.limits;
+        if inst.calls < limits.recycle_after_calls
+            && inst.store.data().stderr.contents().len() < STDERR_CAPTURE / 2
+        {
             self.idle.lock().unwrap().push(inst);
         }
         out
