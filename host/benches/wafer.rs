@@ -225,5 +225,25 @@ fn udf(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, lookup, multi_get, ingest, udf);
+/// Loading a plugin: compiling the component vs loading it precompiled from
+/// the on-disk cache (both followed by linking and pre-instantiation).
+fn plugin_load(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let cold = PluginEngine::new(Arc::new(EmbedService::default()), Limits::default()).unwrap();
+    let cached = cold.clone().with_cache_dir(Some(dir.path().to_path_buf()));
+    let mut g = c.benchmark_group("plugin_load");
+    for name in ["bucketize", "llm-embedding"] {
+        let wasm = wafer::registry::builtin_plugin(name).unwrap();
+        cached.load(name, wasm).unwrap(); // fill the cache
+        g.bench_function(BenchmarkId::new("compile", name), |b| {
+            b.iter(|| cold.load(name, wasm).unwrap())
+        });
+        g.bench_function(BenchmarkId::new("precompiled", name), |b| {
+            b.iter(|| cached.load(name, wasm).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, lookup, multi_get, ingest, udf, plugin_load);
 criterion_main!(benches);

@@ -189,8 +189,13 @@ impl Store {
         let dl = self.cf_raw(DEAD_LETTER_CF)?;
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut batch = WriteBatch::default();
-        for (key, _) in &rows {
-            batch.delete_cf(dl, dead_letter_key(view, key));
+        // Delete only dead letters that exist: a tombstone per written row
+        // would double the cost of every write for the rare failed row.
+        let keys: Vec<EntityKey> = rows.iter().map(|(k, _)| k.clone()).collect();
+        for (key, old) in keys.iter().zip(self.dead_letters_get(view, &keys)?) {
+            if old.is_some() {
+                batch.delete_cf(dl, dead_letter_key(view, key));
+            }
         }
         let (next, touched, stats) = self.combine(view, rows, mode)?;
         for key in &touched {
