@@ -273,3 +273,54 @@ fn plugin_check_says_why_a_component_does_not_fit() {
         text(&out)
     );
 }
+
+/// The skeleton `plugin new` writes builds offline into a component that
+/// fits the contract and runs in a dry run — the UDF author's whole loop.
+#[test]
+fn a_new_rust_plugin_builds_checks_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = wafer(dir.path(), &["plugin", "new", "shout-it", "--lang", "rust"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let project = dir.path().join("shout-it");
+    // A nested cargo of our own: the outer test's cargo variables are not for it.
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for var in [
+        "CARGO_TARGET_DIR",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+    ] {
+        cargo.env_remove(var);
+    }
+    let built = cargo
+        .current_dir(&project)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", text(&built));
+    let wasm = project.join("target/wasm32-wasip2/release/shout_it.wasm");
+    let wasm = wasm.to_str().unwrap();
+    let out = wafer(dir.path(), &["plugin", "check", wasm]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let config = "[[entity]]\nname = \"item\"\njoin_key = \"id\"\ntype = \"int64\"\n\n[[feature_view]]\nname = \"loud\"\nentity = \"item\"\nfields = [\n  { name = \"id\", type = \"INT64\", primary_key = true },\n  { name = \"title\", type = \"STRING\", transform = { plugin = \"bucketize\", input = \"text\", options = { boundaries = \"1\" } } },\n]\n";
+    std::fs::write(dir.path().join("wafer.toml"), config).unwrap();
+    std::fs::write(
+        dir.path().join("rows.jsonl"),
+        "{\"id\": 1, \"text\": \"quiet dog\"}\n",
+    )
+    .unwrap();
+    let args = [
+        "transform",
+        "--view",
+        "loud",
+        "--input",
+        "rows.jsonl",
+        "--plugin",
+        wasm,
+    ];
+    let out = wafer(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let row: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(row["fields"]["title"], "QUIET DOG");
+}

@@ -4,6 +4,7 @@
 
 mod dev;
 mod progress;
+mod scaffold;
 
 use crate::config::Config;
 use crate::embed::EmbedService;
@@ -128,6 +129,22 @@ pub enum PluginAction {
     /// Compile a component and report its imports and exports, and whether it
     /// fits wafer's `transformer` world or exactly why not. Exit 2 if it does not.
     Check { file: PathBuf },
+    /// Write a working plugin project to start a UDF from: logic, component
+    /// glue, SDK and contract, a unit test, and how to build and try it.
+    New {
+        name: String,
+        #[arg(long, value_enum, default_value_t = Lang::Rust)]
+        lang: Lang,
+        /// Where to create the project directory NAME.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
+/// Plugin languages with a skeleton (more to come: see the README's plugins section).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Lang {
+    Rust,
 }
 
 #[derive(Subcommand, Debug)]
@@ -304,6 +321,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin {
             action: PluginAction::Check { file },
         } => dev::plugin_check(&file),
+        Command::Plugin {
+            action: PluginAction::New { name, lang, dir },
+        } => {
+            let root = match lang {
+                Lang::Rust => scaffold::new_rust(&dir, &name)?,
+            };
+            println!(
+                "created {} — see its README.md to build and try it",
+                root.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Transform {
             view,
             input,

@@ -1,0 +1,144 @@
+//! `wafer plugin new`: a working plugin project to start a UDF from — the
+//! logic as a plain, natively tested function, the component glue, the SDK
+//! and the WIT contract (copied from this build of wafer, so the skeleton
+//! builds offline against exactly the contract this binary speaks).
+
+use anyhow::Context;
+use std::path::Path;
+
+const WIT: &str = include_str!("../../../wit/transform.wit");
+const SDK: &str = include_str!("../../../plugins/sdk/src/lib.rs");
+/// The plugin workspace's lock file: the skeleton builds with the crate
+/// versions wafer's own plugins are tested with.
+const LOCK: &str = include_str!("../../../plugins/Cargo.lock");
+
+const LIB: &str = r#"//! The UDF `{name}`: upper-cases the text column named by the option `input`
+//! into the field `output`. Replace `shout` with your logic; the component
+//! glue below stays the same.
+
+/// The logic, plain Rust: unit-test it natively with `cargo test`.
+pub fn shout(text: &str) -> String {
+    text.to_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shouts() {
+        assert_eq!(super::shout("quiet dog"), "QUIET DOG");
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod component {
+    use wafer_plugin_sdk::{Batch, Options, Output, RowError, Transform, Value};
+
+    struct Plugin {
+        input: String,
+        output: String,
+    }
+
+    impl Transform for Plugin {
+        fn configure(o: Options) -> Result<Self, String> {
+            Ok(Plugin {
+                input: o.require("input")?.to_string(),
+                output: o.require("output")?.to_string(),
+            })
+        }
+
+        /// One call per batch; one answer per row, so a bad row never fails the others.
+        fn transform(&self, input: Batch) -> Result<Output, String> {
+            let col = input.column(&self.input)?;
+            let rows = input
+                .rows
+                .into_iter()
+                .map(|row| match row.into_iter().nth(col) {
+                    Some(Value::Text(t)) => Ok(Value::Text(super::shout(&t))),
+                    Some(Value::Null) | None => Ok(Value::Null),
+                    Some(other) => Err(RowError::invalid(format!("expected text, got {}", other.type_name()))),
+                })
+                .collect();
+            Ok(wafer_plugin_sdk::single_column(&self.output, rows))
+        }
+    }
+
+    wafer_plugin_sdk::export!(Plugin);
+}
+"#;
+
+const CARGO: &str = r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[lib]
+crate-type = ["cdylib", "rlib"]
+
+[target.'cfg(target_arch = "wasm32")'.dependencies]
+wafer-plugin-sdk = { path = "sdk" }
+
+[workspace]
+members = ["sdk"]
+
+[profile.release]
+opt-level = 3
+lto = true
+codegen-units = 1
+strip = "debuginfo"
+panic = "abort"
+"#;
+
+const SDK_CARGO: &str = r#"[package]
+name = "wafer-plugin-sdk"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[dependencies]
+wit-bindgen = { version = "0.46", default-features = false, features = ["macros", "realloc"] }
+"#;
+
+const README: &str = r#"# {name}: a wafer transformation plugin
+
+    rustup target add wasm32-wasip2        # once
+    cargo test                             # the logic, natively
+    cargo build --release --target wasm32-wasip2
+    wafer plugin check target/wasm32-wasip2/release/{file}.wasm
+    wafer transform --view V --input rows.jsonl --plugin target/wasm32-wasip2/release/{file}.wasm
+
+In the config: `transform = { plugin = "path/to/{file}.wasm", input = "some_text_column" }` on a
+STRING field. `sdk/` and `wit/` are the plugin SDK and contract of the wafer that made this.
+"#;
+
+/// Write a Rust plugin project named `name` into `dir/name`.
+pub fn new_rust(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    anyhow::ensure!(
+        valid,
+        "plugin name {name:?}: use lowercase letters, digits, - and _, starting with a letter"
+    );
+    let root = dir.join(name);
+    anyhow::ensure!(!root.exists(), "{} already exists", root.display());
+    let file = name.replace('-', "_");
+    let fill = |t: &str| t.replace("{name}", name).replace("{file}", &file);
+    let files = [
+        ("Cargo.toml", fill(CARGO)),
+        ("Cargo.lock", LOCK.to_string()),
+        ("README.md", fill(README)),
+        ("src/lib.rs", fill(LIB)),
+        ("sdk/Cargo.toml", SDK_CARGO.to_string()),
+        // The SDK finds the contract relative to itself.
+        ("sdk/src/lib.rs", SDK.replace("\"../../wit\"", "\"../wit\"")),
+        ("wit/transform.wit", WIT.to_string()),
+    ];
+    for (rel, body) in files {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().expect("files are in a directory"))?;
+        std::fs::write(&p, body).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    Ok(root)
+}
