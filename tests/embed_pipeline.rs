@@ -401,3 +401,50 @@ async fn an_exact_tokenizer_counts_and_cuts_on_token_boundaries() {
     assert_eq!((s.written, s.embed.truncated), (1, 1), "{s}");
     assert_eq!(requests(&e)[0][0], words[..20].join(" "));
 }
+
+fn publish_file(e: &Env, body: &str, no_transform: bool) -> PublishRequest {
+    PublishRequest {
+        view: "emb".into(),
+        input: write_file(e.dir.path(), "rows.jsonl", body),
+        format: None,
+        mode: WriteMode::Merge,
+        no_transform,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letters_keep_the_last_word_per_key_and_absent_inputs_keep_values() {
+    let e = env("").await;
+    publish(&e, &["kept"]).await;
+    let rows = concat!(
+        "{\"id\": 1, \"other\": 5}\n",        // no `text`: vec untouched
+        "{\"id\": 2, \"text\": \"\"}\n",      // fails...
+        "{\"id\": 2, \"text\": \"fixed\"}\n", // ...then lands: no dead letter
+        "{\"id\": 3, \"text\": \"x\", \"event_time\": \"soon\"}\n", // bad time, key readable
+    );
+    let s = e.app.publish(publish_file(&e, rows, false)).await.unwrap();
+    assert_eq!((s.written, s.failed(), s.dead_lettered), (2, 2, 1), "{s}");
+    assert_eq!(stored(&e, 1).unwrap(), fake_vector("kept", DIMS));
+    let d = dead(&e);
+    assert_eq!(
+        (d.len(), d[0].key.clone()),
+        (1, serde_json::json!(3)),
+        "{d:?}"
+    );
+    assert_eq!(serde_json::to_value(d[0].kind).unwrap(), "input");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_reads_pre_extracted_rows_as_published() {
+    let e = env("").await;
+    // Pre-extracted vectors of the wrong length fail the schema check...
+    let bad = "{\"id\": 1, \"vec_embedding\": [1, 2, 3, 4, 5]}\n";
+    let s = e.app.publish(publish_file(&e, bad, true)).await.unwrap();
+    assert_eq!(s.dead_lettered, 1, "{s}");
+    assert!(dead(&e)[0].no_transform);
+    // ...and a retry reads `vec_embedding` again, never embedding the absent `text`.
+    let s = e.app.retry_dead_letters("emb", |_| {}).await.unwrap();
+    assert_eq!((s.written, s.failed(), s.embed.requests), (0, 1, 0), "{s}");
+    assert_eq!(dead(&e)[0].attempts, 2);
+    assert!(stored(&e, 1).is_none());
+}

@@ -102,6 +102,36 @@ impl Validator<'_> {
                 return self.err(span, format!("plugins.{name}"), "must be at least 1");
             }
         }
+        // Bounds that keep the engine's arithmetic (bytes, ticks, pool sizes) in range.
+        let at_most = [
+            (
+                p.memory_mb.span(),
+                *p.memory_mb.get_ref() as u64,
+                65_536,
+                "memory_mb",
+            ),
+            (
+                p.call_timeout_secs.span(),
+                *p.call_timeout_secs.get_ref(),
+                86_400,
+                "call_timeout_secs",
+            ),
+            (
+                p.max_instances.span(),
+                u64::from(*p.max_instances.get_ref()),
+                10_000,
+                "max_instances",
+            ),
+        ];
+        for (span, value, max, name) in at_most {
+            if value > max {
+                return self.err(
+                    span,
+                    format!("plugins.{name}"),
+                    format!("must be at most {max}"),
+                );
+            }
+        }
         Ok(())
     }
 
@@ -249,6 +279,11 @@ impl Validator<'_> {
 
     fn field(&self, vname: &str, f: &FieldConfig) -> Result<(), ConfigError> {
         let key = |k: &str| format!("feature_view[{vname}].fields[{}].{k}", f.name.get_ref());
+        // The store's value layout gives a field name one length byte.
+        let name = f.name.get_ref();
+        if name.is_empty() || name.len() > 255 {
+            return self.err(f.name.span(), key("name"), "must be 1 to 255 bytes long");
+        }
         let Some(ty) = FieldType::parse(f.field_type.get_ref()) else {
             let msg = format!(
                 "unknown type {:?} (bool, int64, float64, string, bytes, array<float>)",

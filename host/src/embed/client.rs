@@ -407,9 +407,10 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
             .ok()
             .filter(|x| x.is_finite() && *x >= 0.0)
     };
+    // try_from: a huge value must not panic; it is ignored like any wait over the cap.
     num("retry-after-ms")
-        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
-        .or_else(|| num("retry-after").map(Duration::from_secs_f64))
+        .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
+        .or_else(|| num("retry-after").and_then(|s| Duration::try_from_secs_f64(s).ok()))
 }
 
 #[cfg(test)]
@@ -443,6 +444,8 @@ mod tests {
             "retry-after",
             HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
         );
+        assert_eq!(retry_after(&d), None);
+        d.insert("retry-after", HeaderValue::from_static("1e20"));
         assert_eq!(retry_after(&d), None);
     }
 }

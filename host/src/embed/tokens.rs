@@ -37,7 +37,11 @@ impl TokenCounter {
 
     pub fn count(&self, text: &str) -> usize {
         match self {
-            TokenCounter::Estimate => self.token_ends(text).len(),
+            TokenCounter::Estimate => text
+                .chars()
+                .map(units)
+                .sum::<usize>()
+                .div_ceil(UNITS_PER_TOKEN),
             TokenCounter::Exact(t) => t
                 .encode_fast(text, false)
                 .map(|e| e.len())
@@ -46,63 +50,62 @@ impl TokenCounter {
         }
     }
 
-    /// `text` cut into consecutive pieces of at most `max` tokens each (one
-    /// piece when it fits), with each piece's token count.
+    /// `text` cut into consecutive, non-empty pieces of at most `max` tokens
+    /// each (one piece when it fits; a piece holds at least one character),
+    /// with each piece's token count. The pieces join back to `text`.
     pub fn split<'a>(&self, text: &'a str, max: usize) -> Vec<(&'a str, usize)> {
-        let ends = self.token_ends(text);
-        if ends.len() <= max {
-            return vec![(text, ends.len())];
-        }
-        let mut pieces: Vec<(&str, usize)> = Vec::new();
-        let mut start = 0;
-        for window in ends.chunks(max) {
-            let end = *window.last().expect("chunks are non-empty");
-            pieces.push((&text[start..end], window.len()));
-            start = end;
-        }
-        // Trailing bytes no token covers (e.g. whitespace) join the last piece.
-        if let Some(last) = pieces.last_mut() {
-            let from = start - last.0.len();
-            last.0 = &text[from..];
-        }
-        pieces
-    }
-
-    /// Byte offset where each token ends, on char boundaries, in order.
-    fn token_ends(&self, text: &str) -> Vec<usize> {
+        let max = max.max(1);
         match self {
-            TokenCounter::Estimate => {
-                let mut ends = Vec::new();
-                let mut acc = 0;
-                for (i, c) in text.char_indices() {
-                    acc += units(c);
-                    // The surplus carries over, so the count is the units' total / 6, rounded up.
-                    if acc >= UNITS_PER_TOKEN {
-                        ends.push(i + c.len_utf8());
-                        acc -= UNITS_PER_TOKEN;
-                    }
-                }
-                if acc > 0 {
-                    ends.push(text.len());
-                }
-                ends
-            }
+            TokenCounter::Estimate => split_estimate(text, max),
             TokenCounter::Exact(t) => match t.encode(text, false) {
                 Ok(enc) => {
-                    let mut ends: Vec<usize> = enc.get_offsets().iter().map(|(_, e)| *e).collect();
-                    // Byte-level tokens can end inside a character; move to its end.
-                    for e in &mut ends {
-                        while *e < text.len() && !text.is_char_boundary(*e) {
-                            *e += 1;
-                        }
-                    }
-                    ends.dedup();
-                    ends
+                    let ends: Vec<usize> = enc.get_offsets().iter().map(|(_, e)| *e).collect();
+                    split_at_token_ends(text, &ends, max)
                 }
-                Err(_) => TokenCounter::Estimate.token_ends(text),
+                Err(_) => split_estimate(text, max),
             },
         }
     }
+}
+
+fn split_estimate(text: &str, max: usize) -> Vec<(&str, usize)> {
+    let budget = max * UNITS_PER_TOKEN;
+    let mut pieces = Vec::new();
+    let (mut start, mut acc) = (0, 0);
+    for (i, c) in text.char_indices() {
+        let u = units(c);
+        if acc + u > budget && i > start {
+            pieces.push((&text[start..i], acc.div_ceil(UNITS_PER_TOKEN)));
+            (start, acc) = (i, 0);
+        }
+        acc += u;
+    }
+    pieces.push((&text[start..], acc.div_ceil(UNITS_PER_TOKEN)));
+    pieces
+}
+
+/// Cut after every `max`-th token, moved forward to a character boundary
+/// (byte-level tokens can end inside a character); text no token covers
+/// (e.g. trailing whitespace) stays with the piece before it.
+fn split_at_token_ends<'a>(text: &'a str, ends: &[usize], max: usize) -> Vec<(&'a str, usize)> {
+    let n = ends.len();
+    let mut pieces: Vec<(&str, usize)> = Vec::new();
+    let (mut start, mut taken) = (0, 0);
+    for k in (max..n).step_by(max) {
+        let mut cut = ends[k - 1].clamp(start, text.len());
+        while !text.is_char_boundary(cut) {
+            cut += 1;
+        }
+        if cut > start {
+            pieces.push((&text[start..cut], k - taken));
+            (start, taken) = (cut, k);
+        }
+    }
+    match pieces.last_mut() {
+        Some(last) if start == text.len() => last.1 += n - taken,
+        _ => pieces.push((&text[start..], n - taken)),
+    }
+    pieces
 }
 
 #[cfg(test)]
@@ -128,6 +131,23 @@ mod tests {
         assert!(pieces.iter().all(|(_, n)| *n <= 4), "{pieces:?}");
         let joined: String = pieces.iter().map(|(p, _)| *p).collect();
         assert_eq!(joined, text);
-        assert_eq!(pieces.iter().map(|(_, n)| n).sum::<usize>(), e.count(text));
+        assert!(pieces.iter().map(|(_, n)| n).sum::<usize>() >= e.count(text));
+        // Pure CJK text of a multiple of the limit: no empty piece.
+        let cjk = e.split("狗粮很", 3);
+        assert_eq!(cjk, vec![("狗粮", 3), ("很", 2)]);
+    }
+
+    #[test]
+    fn token_ends_inside_characters_move_to_the_boundary() {
+        // "é" is two bytes; a byte-level tokenizer may end a token after its first.
+        let text = "aébc";
+        let ends = [1, 2, 3, 4, 5];
+        let pieces = split_at_token_ends(text, &ends, 2);
+        assert_eq!(pieces, vec![("aé", 2), ("b", 2), ("c", 1)]);
+        assert_eq!(
+            split_at_token_ends("ab  ", &[1, 2], 1),
+            vec![("a", 1), ("b  ", 1)]
+        );
+        assert_eq!(split_at_token_ends("ab", &[1, 2], 5), vec![("ab", 2)]);
     }
 }

@@ -9,6 +9,7 @@ use crate::registry::{Registry, View};
 use crate::store::{EntityKey, Store, WriteMode};
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 /// One dead-lettered row, as stored (JSON) and listed.
@@ -27,8 +28,12 @@ pub struct DeadLetter {
     /// Where the row came from: input file and line.
     pub input: Option<String>,
     pub line: usize,
-    /// The input row, column by column.
+    /// The input row, column by column, with the event time it was published
+    /// with (so a retry never makes it look newer than it is).
     pub record: serde_json::Map<String, serde_json::Value>,
+    /// It was published with `--no-transform` (a retry reads it the same way).
+    #[serde(default)]
+    pub no_transform: bool,
 }
 
 impl DeadLetter {
@@ -46,30 +51,53 @@ impl DeadLetter {
     }
 }
 
-/// Dead letters for the keyed failures of one batch, attempts counted on from
-/// any earlier dead letter of the same key.
+/// Dead letters for the keyed failures of one batch: the last failure per
+/// key, and none for a key that also landed in the batch (a later line
+/// superseded it). Attempts count on from any earlier dead letter of the key.
 pub(super) fn entries(
     store: &Store,
-    view: &str,
+    pipeline: &super::Pipeline,
     failures: &[(Failure, Option<Record>)],
+    written: &HashSet<&EntityKey>,
     input: Option<&str>,
     now_micros: i64,
 ) -> Result<Vec<(EntityKey, Vec<u8>)>, IngestError> {
-    let keyed: Vec<(&Failure, &EntityKey, &Record)> = failures
-        .iter()
-        .filter_map(|(f, r)| Some((f, f.key.as_ref()?, r.as_ref()?)))
-        .collect();
-    let keys: Vec<EntityKey> = keyed.iter().map(|(_, k, _)| (*k).clone()).collect();
-    let earlier = store.dead_letters_get(view, &keys)?;
+    let view = pipeline.view();
+    let mut last: HashMap<&EntityKey, (&Failure, &Record)> = HashMap::new();
+    for (f, r) in failures {
+        if let (Some(key), Some(record)) = (&f.key, r)
+            && !written.contains(key)
+            && last.get(key).is_none_or(|(old, _)| old.line < f.line)
+        {
+            last.insert(key, (f, record));
+        }
+    }
+    let keys: Vec<EntityKey> = last.keys().map(|k| (*k).clone()).collect();
+    let earlier = store.dead_letters_get(&view.name, &keys)?;
     let now = crate::serve::timestamp(now_micros);
-    Ok(keyed
+    Ok(keys
         .into_iter()
         .zip(earlier)
-        .map(|((f, key, record), old)| {
+        .map(|(key, old)| {
+            let (f, record) = last[&key];
             let old: Option<DeadLetter> = old.and_then(|b| serde_json::from_slice(&b).ok());
+            let mut cells: serde_json::Map<String, serde_json::Value> = record
+                .cells
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        serde_json::to_value(v).expect("values serialize"),
+                    )
+                })
+                .collect();
+            // A row without an event time was published as of `now`: keep that.
+            if cells.get(&view.event_time).is_none_or(|v| v.is_null()) {
+                cells.insert(view.event_time.clone(), now.clone().into());
+            }
             let letter = DeadLetter {
-                view: view.into(),
-                key: View::key_json(key),
+                view: view.name.clone(),
+                key: View::key_json(&key),
                 field: f.field.clone(),
                 kind: f.kind,
                 message: f.message.clone(),
@@ -78,19 +106,11 @@ pub(super) fn entries(
                 last_failed: now.clone(),
                 input: old.and_then(|o| o.input).or(input.map(String::from)),
                 line: record.line,
-                record: record
-                    .cells
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            serde_json::to_value(v).expect("values serialize"),
-                        )
-                    })
-                    .collect(),
+                record: cells,
+                no_transform: pipeline.no_transform(),
             };
             let bytes = serde_json::to_vec(&letter).expect("dead letters serialize");
-            (key.clone(), bytes)
+            (key, bytes)
         })
         .collect())
 }
@@ -120,14 +140,16 @@ pub fn list(
                 input: None,
                 line: 0,
                 record: Default::default(),
+                no_transform: false,
             })
         })
         .collect())
 }
 
 /// Run every dead letter of `view` through its transformations again (merge
-/// mode, original event times). Rows that now succeed are stored and leave the
-/// dead letters; rows that fail again stay, with one more attempt counted.
+/// mode, the event times they were published with; pre-extracted rows read
+/// as pre-extracted). Rows that now succeed are stored and leave the dead
+/// letters; rows that fail again stay, with one more attempt counted.
 pub fn retry(
     registry: &Registry,
     store: &Store,
@@ -137,13 +159,28 @@ pub fn retry(
 ) -> Result<Summary, IngestError> {
     let started = Instant::now();
     let letters = list(store, registry, view)?;
-    let pipeline = super::Pipeline::new(registry, view, engine, false)?;
-    let mut run = Run::new(&pipeline, store, engine, WriteMode::Merge, None);
-    for chunk in letters.chunks(pipeline.view().batch_size.max(1)) {
-        run.batch(chunk.iter().map(DeadLetter::record).collect(), Vec::new())?;
-        on_batch(&run.summary);
+    let mut total = Summary {
+        view: view.to_string(),
+        ..Summary::default()
+    };
+    for no_transform in [false, true] {
+        let group: Vec<&DeadLetter> = letters
+            .iter()
+            .filter(|d| d.no_transform == no_transform)
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        let pipeline = super::Pipeline::new(registry, view, engine, no_transform)?;
+        let mut run = Run::new(&pipeline, store, engine, WriteMode::Merge, None);
+        for chunk in group.chunks(pipeline.view().batch_size.max(1)) {
+            run.batch(chunk.iter().map(|d| d.record()).collect(), Vec::new())?;
+            on_batch(&run.summary);
+        }
+        total.add(run.finish(started)?);
     }
-    run.finish(started)
+    total.total_time = started.elapsed();
+    Ok(total)
 }
 
 /// Give up on every dead letter of `view`. Returns how many were dropped.

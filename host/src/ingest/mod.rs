@@ -121,6 +121,29 @@ impl Summary {
     pub fn failed(&self) -> u64 {
         self.failures.len() as u64
     }
+
+    /// Fold in the summary of another run over the same view.
+    fn add(&mut self, o: Summary) {
+        self.rows_read += o.rows_read;
+        self.written += o.written;
+        self.stale += o.stale;
+        self.deleted += o.deleted;
+        self.failures.extend(o.failures);
+        self.failures.sort_by_key(|f| f.line);
+        self.dead_lettered += o.dead_lettered;
+        self.reused += o.reused;
+        self.plugin_time += o.plugin_time;
+        self.store_time += o.store_time;
+        self.embed = EmbedStats {
+            requests: self.embed.requests + o.embed.requests,
+            retries: self.embed.retries + o.embed.retries,
+            cache_hits: self.embed.cache_hits + o.embed.cache_hits,
+            cache_misses: self.embed.cache_misses + o.embed.cache_misses,
+            truncated: self.embed.truncated + o.embed.truncated,
+            chunked: self.embed.chunked + o.embed.chunked,
+        };
+        self.notes.extend(o.notes);
+    }
 }
 
 impl std::fmt::Display for Summary {
@@ -311,10 +334,12 @@ impl<'a> Run<'a> {
             self.seen.extend(t.keys);
         }
         let write_started = Instant::now();
+        let written: HashSet<&EntityKey> = t.rows.iter().map(|(k, _)| k).collect();
         let dead = deadletter::entries(
             self.store,
-            view,
+            self.pipeline,
             &t.failures,
+            &written,
             self.source.as_deref(),
             self.now,
         )?;

@@ -9,7 +9,7 @@
 
 use super::{Failure, FailureKind, IngestError, Record, parse_event_time};
 use crate::plugin::{Batch, InstancePool, PluginEngine, PluginError};
-use crate::registry::{PluginSource, Registry, Transform, View};
+use crate::registry::{Field, PluginSource, Registry, View};
 use crate::store::{EntityKey, InputDigest, Store, StoredRow, encode_value};
 use crate::value::Value;
 use sha2::{Digest, Sha256};
@@ -77,7 +77,7 @@ impl Pipeline {
             transforms.push(FieldTransform {
                 field: i,
                 pool: plugin.pool(&view.name, t.options.clone())?,
-                identity: identity(registry, t, &bytes),
+                identity: identity(registry, field, &bytes),
             });
         }
         Ok(Pipeline {
@@ -91,6 +91,11 @@ impl Pipeline {
         &self.view
     }
 
+    /// Whether transformed fields are read pre-computed instead of computed.
+    pub fn no_transform(&self) -> bool {
+        self.no_transform
+    }
+
     /// Transform one batch of records into rows to store. With `store`, values
     /// whose inputs are unchanged since they were stored are reused.
     pub fn run(&self, records: Vec<Record>, now_micros: i64, store: Option<&Store>) -> Transformed {
@@ -102,7 +107,7 @@ impl Pipeline {
                     out.keys.push(row.key.clone());
                     live.push(row);
                 }
-                Err(f) => out.failures.push((f, None)),
+                Err(failed) => out.failures.push(failed),
             }
         }
         let stored = store
@@ -154,7 +159,12 @@ impl Pipeline {
         })
     }
 
-    fn start_row(&self, record: Record, now_micros: i64) -> Result<RowState, Failure> {
+    /// A failed row comes back with its record when its key was readable (to dead-letter it).
+    fn start_row(
+        &self,
+        record: Record,
+        now_micros: i64,
+    ) -> Result<RowState, (Failure, Option<Record>)> {
         let fail = |key: Option<&EntityKey>, message: String| Failure {
             line: record.line,
             key: key.cloned(),
@@ -165,11 +175,16 @@ impl Pipeline {
         let key = self
             .view
             .key(record.get(&self.view.join_key).unwrap_or(&Value::Null))
-            .map_err(|m| fail(None, m))?;
+            .map_err(|m| (fail(None, m), None))?;
         let event_micros = match record.get(&self.view.event_time) {
             None | Some(Value::Null) => now_micros,
-            Some(v) => parse_event_time(v)
-                .map_err(|e| fail(Some(&key), format!("`{}`: {e}", self.view.event_time)))?,
+            Some(v) => match parse_event_time(v) {
+                Ok(t) => t,
+                Err(e) => {
+                    let f = fail(Some(&key), format!("`{}`: {e}", self.view.event_time));
+                    return Err((f, Some(record)));
+                }
+            },
         };
         let mut row = RowState {
             key,
@@ -220,6 +235,11 @@ impl Pipeline {
             .enumerate()
             .filter(|(_, r)| r.error.is_none())
         {
+            // No input column at all: nothing to compute from, and in merge
+            // mode the stored value stays (as for a plain field's absent column).
+            if inputs.iter().all(|c| row.record.get(c).is_none()) {
+                continue;
+            }
             let mut h = t.identity.clone();
             for c in inputs {
                 buf.clear();
@@ -231,12 +251,17 @@ impl Pipeline {
                 .get(i)
                 .and_then(Option::as_ref)
                 .filter(|s| s.input_digest(&field.name) == Some(&digest));
-            match old.and_then(|s| s.get(&field.name)) {
-                Some(v) => {
-                    row.fields.push((field.name.clone(), v.clone()));
+            // A reused value is checked like a fresh one: the store is not trusted blindly.
+            match old
+                .and_then(|s| s.get(&field.name))
+                .cloned()
+                .map(|v| field.check(v))
+            {
+                Some(Ok(v)) => {
+                    row.fields.push((field.name.clone(), v));
                     reused += 1;
                 }
-                None => row.pending.push(t.field),
+                _ => row.pending.push(t.field),
             }
             row.inputs.push((field.name.clone(), digest));
         }
@@ -318,9 +343,11 @@ impl Pipeline {
 /// What a transformed value depends on besides its inputs: the plugin's
 /// bytes, its options and, for an embedding, everything about the `[[llm]]`
 /// that changes the vector. A change to any of them recomputes every row.
-fn identity(registry: &Registry, t: &Transform, plugin: &[u8]) -> Sha256 {
+fn identity(registry: &Registry, field: &Field, plugin: &[u8]) -> Sha256 {
+    let t = field.transform.as_ref().expect("transformed fields");
     let mut h = Sha256::new();
     h.update(Sha256::digest(plugin));
+    h.update(format!("{:?}\0{:?}\0", field.ty, field.dimensions).as_bytes());
     for (k, v) in &t.options {
         h.update(format!("{k}={v}\0").as_bytes());
     }
@@ -337,6 +364,14 @@ fn identity(registry: &Registry, t: &Transform, plugin: &[u8]) -> Sha256 {
             llm.normalize,
         );
         h.update(llm_identity.as_bytes());
+        // The tokenizer decides where long texts are cut: its contents count, not its name.
+        if let Some(bytes) = llm
+            .tokenizer
+            .as_ref()
+            .and_then(|p| std::fs::read(registry.config.resolve(p)).ok())
+        {
+            h.update(Sha256::digest(bytes));
+        }
     }
     h
 }

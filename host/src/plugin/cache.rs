@@ -62,11 +62,18 @@ pub(super) fn load(
     Ok((component, Loaded::Compiled))
 }
 
-/// Write to a temporary name, then rename: a reader never sees half a file.
+/// Write to a temporary name, sync, then rename: neither a reader nor a
+/// power cut ever leaves half a file under the final name.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     let dir = path.parent().expect("cache paths have a directory");
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{:016x}.tmp", fastrand::u64(..)));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

@@ -67,9 +67,13 @@ impl host::Host for PluginState {
         };
         // Plugin calls run on blocking threads, so blocking on the runtime here is allowed.
         let n = texts.len();
+        // Stop a little before the epoch deadline, so the plugin can still
+        // take the answers and return per-row errors instead of trapping.
+        let margin = super::EPOCH_TICK * 5;
         let left = self
             .deadline
-            .saturating_duration_since(std::time::Instant::now());
+            .saturating_duration_since(std::time::Instant::now())
+            .saturating_sub(margin);
         let call = tokio::time::timeout(left, self.embed.embed(&llm, texts));
         let Ok(results) = rt.block_on(call) else {
             let e = host::EmbedError {
