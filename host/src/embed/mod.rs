@@ -8,6 +8,7 @@
 
 mod client;
 mod limit;
+mod retry;
 mod tokens;
 
 pub use tokens::TokenCounter;

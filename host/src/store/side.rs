@@ -1,0 +1,124 @@
+//! The store's side tables, beside the views: the embedding cache (vectors
+//! by a hash of what produced them) and dead letters (rows that failed for
+//! good, per view and key). Both are plain column families; what a dead
+//! letter holds is `ingest`'s business, the store keeps its bytes.
+
+use super::{EntityKey, Store, StoreError};
+use rocksdb::WriteBatch;
+
+/// Embedding cache: SHA-256 of (endpoint, model, dimensions, text) -> f32 LE vector.
+pub(super) const EMBED_CACHE_CF: &str = "embed-cache";
+
+/// The key of one embedding in the cache.
+pub type CacheKey = [u8; 32];
+
+/// Rows that failed for good, per view and key: `view` + `0x00` + encoded key
+/// -> an opaque record owned by `ingest` (what failed, why, and the input row).
+pub(super) const DEAD_LETTER_CF: &str = "dead-letters";
+
+pub(super) fn dead_letter_key(view: &str, key: &EntityKey) -> Vec<u8> {
+    let mut k = Vec::with_capacity(view.len() + 10);
+    k.extend_from_slice(view.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&key.encode());
+    k
+}
+
+impl Store {
+    /// Every dead letter of `view`, in key order.
+    pub fn dead_letters(&self, view: &str) -> Result<Vec<(EntityKey, Vec<u8>)>, StoreError> {
+        let dl = self.cf_raw(DEAD_LETTER_CF)?;
+        let prefix = dead_letter_key(view, &EntityKey::Str(String::new()));
+        let prefix = &prefix[..view.len() + 1];
+        let mode = rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(dl, mode) {
+            let (k, v) = item.map_err(|source| StoreError::Rocks {
+                view: view.into(),
+                op: "scan dead letters",
+                source,
+            })?;
+            let Some(rest) = k.strip_prefix(prefix) else {
+                break;
+            };
+            if let Some(key) = EntityKey::decode(rest) {
+                out.push((key, v.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The dead letters of `keys` in `view`, in order, in one batched read.
+    pub fn dead_letters_get(
+        &self,
+        view: &str,
+        keys: &[EntityKey],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let dl = self.cf_raw(DEAD_LETTER_CF)?;
+        let encoded: Vec<Vec<u8>> = keys.iter().map(|k| dead_letter_key(view, k)).collect();
+        self.db
+            .batched_multi_get_cf(dl, &encoded, false)
+            .into_iter()
+            .map(|r| {
+                r.map(|v| v.map(|s| s.to_vec()))
+                    .map_err(|source| StoreError::Rocks {
+                        view: view.into(),
+                        op: "read dead letters",
+                        source,
+                    })
+            })
+            .collect()
+    }
+
+    /// Drop the dead letters of `keys` in `view` (given up on, or fixed elsewhere).
+    pub fn dead_letters_remove(&self, view: &str, keys: &[EntityKey]) -> Result<(), StoreError> {
+        let dl = self.cf_raw(DEAD_LETTER_CF)?;
+        let mut batch = WriteBatch::default();
+        for k in keys {
+            batch.delete_cf(dl, dead_letter_key(view, k));
+        }
+        self.db.write(batch).map_err(|source| StoreError::Rocks {
+            view: view.into(),
+            op: "delete dead letters",
+            source,
+        })
+    }
+
+    /// Cached embeddings for `keys`, in order, in one batched read.
+    pub fn cache_get(&self, keys: &[CacheKey]) -> Result<Vec<Option<Vec<f32>>>, StoreError> {
+        let cf = self.cf_raw(EMBED_CACHE_CF)?;
+        let err = |source| StoreError::Rocks {
+            view: EMBED_CACHE_CF.into(),
+            op: "read",
+            source,
+        };
+        self.db
+            .batched_multi_get_cf(cf, keys, false)
+            .into_iter()
+            .map(|r| {
+                // A value of the wrong length is a corrupt entry: treat it as a miss.
+                let v = r.map_err(err)?;
+                Ok(v.filter(|b| b.len() % 4 == 0 && !b.is_empty()).map(|b| {
+                    b.chunks_exact(4)
+                        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                        .collect()
+                }))
+            })
+            .collect()
+    }
+
+    /// Add embeddings to the cache in one write.
+    pub fn cache_put(&self, items: &[(CacheKey, &[f32])]) -> Result<(), StoreError> {
+        let cf = self.cf_raw(EMBED_CACHE_CF)?;
+        let mut batch = WriteBatch::default();
+        for (k, v) in items {
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            batch.put_cf(cf, k, bytes);
+        }
+        self.db.write(batch).map_err(|source| StoreError::Rocks {
+            view: EMBED_CACHE_CF.into(),
+            op: "write",
+            source,
+        })
+    }
+}
