@@ -90,6 +90,19 @@ impl Value {
 /// The value in a lookup answer. Serialized directly (not through
 /// `serde_json::Value`) so vectors print as the shortest `f32` text
 /// (`0.1`, not `0.10000000149011612`) and no intermediate tree is built.
+/// Named cells (a row's fields or an input record) as one JSON object.
+pub fn cells_to_json(cells: &[(String, Value)]) -> serde_json::Map<String, Json> {
+    cells
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                serde_json::to_value(v).expect("values serialize"),
+            )
+        })
+        .collect()
+}
+
 impl serde::Serialize for Value {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {

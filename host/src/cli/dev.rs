@@ -72,16 +72,7 @@ pub fn transform(config: &Path, run: DryRun) -> anyhow::Result<ExitCode> {
         }
         let t = pipeline.run(records, now_micros(), None);
         for (key, row) in &t.rows {
-            let fields: serde_json::Map<String, serde_json::Value> = row
-                .fields
-                .iter()
-                .map(|(n, v)| {
-                    (
-                        n.clone(),
-                        serde_json::to_value(v).expect("values serialize"),
-                    )
-                })
-                .collect();
+            let fields = crate::value::cells_to_json(&row.fields);
             println!(
                 "{}",
                 serde_json::json!({"key": View::key_json(key), "fields": fields})

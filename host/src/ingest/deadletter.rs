@@ -81,16 +81,7 @@ pub(super) fn entries(
         .map(|(key, old)| {
             let (f, record) = last[&key];
             let old: Option<DeadLetter> = old.and_then(|b| serde_json::from_slice(&b).ok());
-            let mut cells: serde_json::Map<String, serde_json::Value> = record
-                .cells
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        serde_json::to_value(v).expect("values serialize"),
-                    )
-                })
-                .collect();
+            let mut cells = crate::value::cells_to_json(&record.cells);
             // A row without an event time was published as of `now`: keep that.
             if cells.get(&view.event_time).is_none_or(|v| v.is_null()) {
                 cells.insert(view.event_time.clone(), now.clone().into());

@@ -144,6 +144,17 @@ impl Pipeline {
         out
     }
 
+    /// The field `t` computes and the input columns it reads.
+    fn field_and_inputs(&self, t: &FieldTransform) -> (&Field, &[String]) {
+        let field = &self.view.fields[t.field];
+        let inputs = &field
+            .transform
+            .as_ref()
+            .expect("transforms have a transform")
+            .inputs;
+        (field, inputs)
+    }
+
     /// The stored rows of the batch's keys, when any field could be reused.
     fn stored_rows(&self, store: &Store, rows: &[RowState]) -> Vec<Option<StoredRow>> {
         if self.transforms.is_empty() {
@@ -222,12 +233,7 @@ impl Pipeline {
         rows: &mut [RowState],
         stored: &[Option<StoredRow>],
     ) -> u64 {
-        let field = &self.view.fields[t.field];
-        let inputs = &field
-            .transform
-            .as_ref()
-            .expect("transforms have a transform")
-            .inputs;
+        let (field, inputs) = self.field_and_inputs(t);
         let mut reused = 0;
         let mut buf = Vec::new();
         for (i, row) in rows
@@ -270,12 +276,7 @@ impl Pipeline {
 
     /// One plugin call for the rows still needing `t`; its per-row answers land per row.
     fn apply(&self, t: &FieldTransform, rows: &mut [RowState]) {
-        let field = &self.view.fields[t.field];
-        let inputs = &field
-            .transform
-            .as_ref()
-            .expect("transforms have a transform")
-            .inputs;
+        let (field, inputs) = self.field_and_inputs(t);
         let todo: Vec<usize> = (0..rows.len())
             .filter(|i| rows[*i].error.is_none() && rows[*i].pending.contains(&t.field))
             .collect();
@@ -283,7 +284,7 @@ impl Pipeline {
             return;
         }
         let batch = Batch {
-            columns: inputs.clone(),
+            columns: inputs.to_vec(),
             rows: todo
                 .iter()
                 .map(|i| {
