@@ -4,7 +4,8 @@
 //!
 //! One module per concern: [`config`] (the file), [`registry`] (views resolved
 //! for use, built-in plugins), [`plugin`] (the wasmtime component host),
-//! [`embed`] (the host's embedding service), [`store`] (RocksDB),
+//! [`embed`] (the host's embedding service, HTTP or a local model),
+//! [`model`] (local model files and `wafer model pull`), [`store`] (RocksDB),
 //! [`ingest`] (publishing files), [`serve`] (HTTP). [`cli`] and
 //! [`quickstart`] are the command-line edge.
 
@@ -12,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod embed;
 pub mod ingest;
+pub mod model;
 pub mod plugin;
 pub mod quickstart;
 pub mod registry;

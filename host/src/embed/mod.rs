@@ -1,6 +1,8 @@
 //! `embed`: the host's embedding service behind the plugins' `embed` import.
 //! Talks to OpenAI-compatible `/embeddings` endpoints (DashScope compatible
-//! mode, OpenAI, vLLM, TEI). Per call it applies the `long_input` policy,
+//! mode, OpenAI, vLLM, TEI) or runs a local sentence-transformers model
+//! (`local`). Each `[[llm]]` is set up on first use, so commands that never
+//! embed never load a model. Per call it applies the `long_input` policy,
 //! embeds each distinct text once (looking it up in the store's cache first),
 //! packs the misses into requests by rows and tokens, and runs them at most
 //! `concurrency` at a time per `[[llm]]` (shared by every view and plugin).
@@ -8,18 +10,20 @@
 
 mod client;
 mod limit;
+mod local;
 mod retry;
 mod tokens;
 
+pub use local::{LocalModel, ModelError};
 pub use tokens::TokenCounter;
 
 use crate::config::{LlmConfig, LongInput};
 use crate::store::{CacheKey, Store};
 use client::LlmClient;
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// Why a text could not be embedded; maps one to one onto the WIT `embed-error`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +58,7 @@ pub type EmbedResult = Result<Vec<f32>, EmbedError>;
 /// All configured `[[llm]]` endpoints, and the embedding cache they share.
 #[derive(Debug, Default)]
 pub struct EmbedService {
-    llms: HashMap<String, Arc<LlmClient>>,
+    llms: HashMap<String, Llm>,
     /// Vectors by (model, dimensions, text), kept across views and restarts.
     cache: Option<Arc<Store>>,
     counters: Counters,
@@ -66,6 +70,26 @@ struct Counters {
     cache_misses: AtomicU64,
     truncated: AtomicU64,
     chunked: AtomicU64,
+}
+
+/// An `[[llm]]`, set up the first time it is needed (loading a local model
+/// takes a while and memory).
+#[derive(Debug)]
+struct Llm {
+    config: LlmConfig,
+    base_dir: PathBuf,
+    client: OnceLock<Result<Arc<LlmClient>, EmbedError>>,
+}
+
+impl Llm {
+    fn client(&self) -> &Result<Arc<LlmClient>, EmbedError> {
+        self.client
+            .get_or_init(|| LlmClient::new(&self.config, &self.base_dir).map(Arc::new))
+    }
+
+    fn loaded(&self) -> Option<&LlmClient> {
+        self.client.get()?.as_deref().ok()
+    }
 }
 
 /// Process-wide counters, for publish summaries and metrics.
@@ -108,10 +132,12 @@ impl EmbedService {
         let llms = configs
             .iter()
             .map(|c| {
-                (
-                    c.name.get_ref().clone(),
-                    Arc::new(LlmClient::new(c, base_dir)),
-                )
+                let llm = Llm {
+                    config: c.clone(),
+                    base_dir: base_dir.to_path_buf(),
+                    client: OnceLock::new(),
+                };
+                (c.name.get_ref().clone(), llm)
             })
             .collect();
         Self {
@@ -124,9 +150,10 @@ impl EmbedService {
     pub fn stats(&self) -> EmbedStats {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let c = &self.counters;
+        let loaded = || self.llms.values().filter_map(Llm::loaded);
         EmbedStats {
-            requests: self.llms.values().map(|l| load(&l.requests)).sum(),
-            retries: self.llms.values().map(|l| load(&l.retries)).sum(),
+            requests: loaded().map(|l| load(&l.requests)).sum(),
+            retries: loaded().map(|l| load(&l.retries)).sum(),
             cache_hits: load(&c.cache_hits),
             cache_misses: load(&c.cache_misses),
             truncated: load(&c.truncated),
@@ -134,22 +161,25 @@ impl EmbedService {
         }
     }
 
-    /// `Err(reason)` when `llm` cannot be called (unknown, its API key or tokenizer is missing).
+    /// `Err(reason)` when `llm` cannot be called (unknown, its API key,
+    /// tokenizer or model is missing). Sets it up if that has not happened yet.
     pub fn ready(&self, llm: &str) -> Result<(), String> {
         self.client(llm).map(|_| ()).map_err(|e| e.message)
     }
 
+    /// For a local model: the hash of what decides its vectors.
+    pub fn fingerprint(&self, llm: &str) -> Option<[u8; 32]> {
+        self.client(llm).ok()?.fingerprint()
+    }
+
     fn client(&self, llm: &str) -> Result<&Arc<LlmClient>, EmbedError> {
-        let client = self.llms.get(llm).ok_or_else(|| {
+        let entry = self.llms.get(llm).ok_or_else(|| {
             EmbedError::new(
                 EmbedErrorKind::UnknownLlm,
                 format!("no [[llm]] named {llm:?}"),
             )
         })?;
-        client
-            .usable()
-            .map_err(|reason| EmbedError::new(EmbedErrorKind::Unauthorized, reason))?;
-        Ok(client)
+        entry.client().as_ref().map_err(Clone::clone)
     }
 
     /// Embed `texts` with `llm`: one result per text, in order. Each distinct
@@ -212,20 +242,32 @@ impl EmbedService {
             return Ok(vec![(text.to_string(), n)]);
         }
         let too_long = || format!("text has {n} tokens, over max_input_tokens {max}");
-        let pieces = client.tokens.split(text, max);
         match client.long_input {
             LongInput::Error => Err(EmbedError::new(EmbedErrorKind::InvalidInput, too_long())),
-            LongInput::Truncate => {
+            // Cutting the token sequence, as the model does, not the text
+            // (a cut mid-word would re-tokenise differently).
+            LongInput::Truncate if client.is_local() => {
                 self.counters.truncated.fetch_add(1, Ordering::Relaxed);
-                let (first, n) = pieces[0];
-                Ok(vec![(first.to_string(), n)])
+                Ok(vec![(text.to_string(), max)])
             }
+            _ => Ok(self.cut(client, text, max)),
+        }
+    }
+
+    fn cut(&self, client: &LlmClient, text: &str, max: usize) -> Pieces {
+        let pieces = client.tokens.split(text, max);
+        match client.long_input {
             LongInput::Chunk => {
                 self.counters.chunked.fetch_add(1, Ordering::Relaxed);
-                Ok(pieces
+                pieces
                     .into_iter()
                     .map(|(p, n)| (p.to_string(), n))
-                    .collect())
+                    .collect()
+            }
+            _ => {
+                self.counters.truncated.fetch_add(1, Ordering::Relaxed);
+                let (first, n) = pieces[0];
+                vec![(first.to_string(), n)]
             }
         }
     }
@@ -241,7 +283,12 @@ impl EmbedService {
             .into_iter()
             .map(|v| v.map(Ok))
             .collect();
-        let misses: Vec<usize> = (0..texts.len()).filter(|i| answers[*i].is_none()).collect();
+        let mut misses: Vec<usize> = (0..texts.len()).filter(|i| answers[*i].is_none()).collect();
+        if client.is_local() {
+            // A batch is padded to its longest input: group similar lengths,
+            // as sentence-transformers' encode does.
+            misses.sort_by_key(|i| texts[*i].1);
+        }
         let c = &self.counters;
         c.cache_hits
             .fetch_add((texts.len() - misses.len()) as u64, Ordering::Relaxed);

@@ -74,10 +74,11 @@ impl Pipeline {
             }
             let bytes = plugin_bytes(&view, &t.plugin)?;
             let plugin = engine.load(&t.plugin.to_string(), &bytes)?;
+            let model = t.llm.as_ref().and_then(|l| engine.embed_fingerprint(l));
             transforms.push(FieldTransform {
                 field: i,
                 pool: plugin.pool(&view.name, t.options.clone())?,
-                identity: identity(registry, field, &bytes),
+                identity: identity(registry, field, &bytes, model),
             });
         }
         Ok(Pipeline {
@@ -343,8 +344,9 @@ impl Pipeline {
 
 /// What a transformed value depends on besides its inputs: the plugin's
 /// bytes, its options and, for an embedding, everything about the `[[llm]]`
-/// that changes the vector. A change to any of them recomputes every row.
-fn identity(registry: &Registry, field: &Field, plugin: &[u8]) -> Sha256 {
+/// that changes the vector (for a local model, the hash of its weights and
+/// tokenizer). A change to any of them recomputes every row.
+fn identity(registry: &Registry, field: &Field, plugin: &[u8], model: Option<[u8; 32]>) -> Sha256 {
     let t = field.transform.as_ref().expect("transformed fields");
     let mut h = Sha256::new();
     h.update(Sha256::digest(plugin));
@@ -356,10 +358,11 @@ fn identity(registry: &Registry, field: &Field, plugin: &[u8]) -> Sha256 {
         // Values, not `Spanned`s: editing elsewhere in the file must not look like a change.
         let llm_identity = format!(
             "{}\0{}\0{:?}\0{}\0{:?}\0{:?}\0{}\0",
-            llm.base_url.get_ref(),
+            llm.base_url.as_ref().map_or("", |u| u.get_ref()),
             llm.model,
             llm.dimensions.as_ref().map(|d| *d.get_ref()),
-            llm.max_input_tokens.get_ref(),
+            llm.max_input_tokens()
+                .map_or(String::new(), |m| m.to_string()),
             llm.long_input,
             llm.tokenizer,
             llm.normalize,
@@ -372,6 +375,9 @@ fn identity(registry: &Registry, field: &Field, plugin: &[u8]) -> Sha256 {
             .and_then(|p| std::fs::read(registry.config.resolve(p)).ok())
         {
             h.update(Sha256::digest(bytes));
+        }
+        if let Some(model) = model {
+            h.update(model);
         }
     }
     h

@@ -192,6 +192,11 @@ impl PluginEngine {
         self.embed.ready(llm)
     }
 
+    /// For a local model: the hash of what decides its vectors.
+    pub fn embed_fingerprint(&self, llm: &str) -> Option<[u8; 32]> {
+        self.embed.fingerprint(llm)
+    }
+
     /// Compile (or load precompiled) and link a component; unknown imports
     /// are an error here, not at call time.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError> {
