@@ -108,7 +108,8 @@ fn views_lists_fields_and_transforms() {
 }
 
 #[test]
-fn quickstart_publishes_serves_and_answers_offline() {
+fn quickstart_embeds_locally_serves_and_answers_without_a_key() {
+    common::minilm_dir(); // pulled once into the model cache, as the quickstart would
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_wafer"))
         .args(["quickstart", "--once", "--listen", "127.0.0.1:0", "--dir"])
@@ -128,7 +129,15 @@ fn quickstart_publishes_serves_and_answers_offline() {
         s.contains("\"PRESENT\"") && s.contains("\"NOT_FOUND\""),
         "{s}"
     );
-    assert_eq!(s.matches("written       300").count(), 3, "{s}");
+    assert_eq!(s.matches("written       300").count(), 4, "{s}");
+    assert!(!s.contains("failed        1"), "{s}");
+    // The headline view was embedded by the local model, for real.
+    let local = s
+        .split("published view item_fea_embedding_debug_v1")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(local.contains("cache 0 hits / 300 misses"), "{s}");
+    assert!(s.contains("...384 values"), "the lookup shows 384-d vectors: {s}");
 }
 
 /// SIGKILL mid-publish, then publish again: every row reported written is
@@ -345,4 +354,34 @@ fn a_usage_error_is_exit_1_not_the_partial_failure_code() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert_eq!(wafer(dir.path(), &["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn model_pull_copies_and_verifies_a_local_folder() {
+    let cache = tempfile::tempdir().unwrap();
+    let from = common::minilm_dir();
+    let pull = |from: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_wafer"))
+            .args(["model", "pull", "all-MiniLM-L6-v2", "--dir"])
+            .arg(cache.path())
+            .arg("--from")
+            .arg(from)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = pull(&from);
+    assert!(out.status.success(), "{}", text(&out));
+    let dir = cache.path().join("all-MiniLM-L6-v2");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), dir.to_str().unwrap());
+    for f in ["config.json", "tokenizer.json", "model.safetensors", "1_Pooling/config.json"] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+    // Present and verified: nothing is fetched, whatever --from says.
+    let out = pull(Path::new("/nonexistent"));
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = wafer(cache.path(), &["model", "pull", "no-such-model"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("wafer can pull: all-MiniLM-L6-v2"), "{}", text(&out));
 }

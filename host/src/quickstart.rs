@@ -1,9 +1,11 @@
 //! `quickstart`: `wafer quickstart` — writes the bundled example (the config
 //! and reviews in `examples/quickstart/`, embedded in the binary) to a
-//! directory, publishes every view, starts the server and shows a real
-//! lookup with the `curl` that makes it. Offline, no API key needed.
+//! directory, pulls the local embedding model if the cache lacks it,
+//! publishes every view, starts the server and shows a real lookup with the
+//! `curl` that makes it. No API key and no server needed.
 
 use crate::cli::{App, shutdown_signal};
+use crate::config::{Config, Provider};
 use crate::ingest::PublishRequest;
 use crate::store::WriteMode;
 use anyhow::Context;
@@ -21,6 +23,7 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
     std::fs::write(&config, CONFIG).with_context(|| format!("write {}", config.display()))?;
     std::fs::write(&reviews, REVIEWS).with_context(|| format!("write {}", reviews.display()))?;
     println!("wafer quickstart in {}\n", dir.display());
+    pull_local_models(&config).await?;
 
     let app = App::open(&config)?;
     let mut failed = 0;
@@ -76,6 +79,25 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Fetch each local model the config uses from the default cache, once.
+async fn pull_local_models(config: &Path) -> anyhow::Result<()> {
+    let config = Config::load(config)?;
+    let cache = crate::model::cache_dir();
+    let local = config.llms.iter().filter(|l| l.provider == Provider::Local);
+    for llm in local.filter(|l| l.model_dir.is_none()) {
+        let known = crate::model::known(&llm.model)?;
+        if crate::model::verify(&cache.join(known.name), known).is_ok() {
+            continue;
+        }
+        println!("pulling {} into {} (once)", known.name, cache.display());
+        let dir = crate::model::pull(known.name, &cache, None)
+            .await
+            .with_context(|| format!("the quickstart embeds with {}", known.name))?;
+        println!("  {}\n", dir.display());
+    }
+    Ok(())
 }
 
 async fn show_lookup(addr: SocketAddr) -> anyhow::Result<()> {

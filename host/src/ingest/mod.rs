@@ -193,7 +193,7 @@ impl std::fmt::Display for Summary {
         if e.requests + e.cache_hits + e.cache_misses > 0 {
             writeln!(
                 f,
-                "  embeddings    {} API requests ({} retries), cache {} hits / {} misses",
+                "  embeddings    {} requests ({} retries), cache {} hits / {} misses",
                 e.requests, e.retries, e.cache_hits, e.cache_misses
             )?;
         }
