@@ -137,7 +137,10 @@ fn quickstart_embeds_locally_serves_and_answers_without_a_key() {
         .nth(1)
         .unwrap_or_default();
     assert!(local.contains("cache 0 hits / 300 misses"), "{s}");
-    assert!(s.contains("...384 values"), "the lookup shows 384-d vectors: {s}");
+    assert!(
+        s.contains("...384 values"),
+        "the lookup shows 384-d vectors: {s}"
+    );
 }
 
 /// SIGKILL mid-publish, then publish again: every row reported written is
@@ -373,8 +376,16 @@ fn model_pull_copies_and_verifies_a_local_folder() {
     let out = pull(&from);
     assert!(out.status.success(), "{}", text(&out));
     let dir = cache.path().join("all-MiniLM-L6-v2");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), dir.to_str().unwrap());
-    for f in ["config.json", "tokenizer.json", "model.safetensors", "1_Pooling/config.json"] {
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        dir.to_str().unwrap()
+    );
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "model.safetensors",
+        "1_Pooling/config.json",
+    ] {
         assert!(dir.join(f).is_file(), "{f}");
     }
     // Present and verified: nothing is fetched, whatever --from says.
@@ -383,5 +394,9 @@ fn model_pull_copies_and_verifies_a_local_folder() {
 
     let out = wafer(cache.path(), &["model", "pull", "no-such-model"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).contains("wafer can pull: all-MiniLM-L6-v2"), "{}", text(&out));
+    assert!(
+        text(&out).contains("wafer can pull: all-MiniLM-L6-v2"),
+        "{}",
+        text(&out)
+    );
 }

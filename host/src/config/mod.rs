@@ -120,8 +120,7 @@ pub struct LlmConfig {
     pub api_key_env: Option<String>,
     /// Or a file holding it (relative to the config file), e.g. a mounted secret.
     pub api_key_file: Option<PathBuf>,
-    /// Requests (`local`: batches) in flight at once; default 4 (`local`: 1,
-    /// as one batch already keeps every thread busy).
+    /// Requests (`local`: batches) in flight at once; default 4 (`local`: `threads`).
     pub concurrency: Option<Spanned<usize>>,
     /// Inputs per request; default 10 (`local`: 32).
     pub batch_size: Option<Spanned<usize>>,
@@ -171,9 +170,19 @@ impl LlmConfig {
     pub fn concurrency(&self) -> usize {
         let default = match self.provider {
             Provider::OpenAi => 4,
-            Provider::Local => 1,
+            // Measured: two batches at once on two threads beat one batch
+            // split across both (candle parallelises small matrices poorly).
+            Provider::Local => self.threads(),
         };
         self.concurrency.as_ref().map_or(default, |c| *c.get_ref())
+    }
+
+    /// `local`: inference threads, one per core unless set.
+    pub fn threads(&self) -> usize {
+        self.threads.as_ref().map_or_else(
+            || std::thread::available_parallelism().map_or(1, usize::from),
+            |t| *t.get_ref(),
+        )
     }
 
     pub fn batch_size(&self) -> usize {

@@ -12,6 +12,7 @@ mod client;
 mod limit;
 mod local;
 mod retry;
+mod setup;
 mod tokens;
 
 pub use local::{LocalModel, ModelError};
