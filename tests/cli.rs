@@ -392,6 +392,26 @@ fn model_pull_copies_and_verifies_a_local_folder() {
     let out = pull(Path::new("/nonexistent"));
     assert!(out.status.success(), "{}", text(&out));
 
+    // --from is the only source tried: an incomplete folder fails, naming what is missing.
+    let partial = tempfile::tempdir().unwrap();
+    std::fs::copy(from.join("config.json"), partial.path().join("config.json")).unwrap();
+    let other_cache = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wafer"))
+        .args(["model", "pull", "all-MiniLM-L6-v2", "--dir"])
+        .arg(other_cache.path())
+        .arg("--from")
+        .arg(partial.path())
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let e = text(&out);
+    assert!(
+        e.contains("model.safetensors is missing") && !e.contains("PyPI"),
+        "{e}"
+    );
+    assert!(!other_cache.path().join("all-MiniLM-L6-v2").exists());
+
     let out = wafer(cache.path(), &["model", "pull", "no-such-model"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(

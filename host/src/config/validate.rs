@@ -157,6 +157,16 @@ impl Validator<'_> {
                 return self.err(v.span(), key(name), "must be at least 1");
             }
         }
+        // Threads and permits are real resources: a typo must not ask for millions.
+        let caps = [
+            ("threads", llm.threads.as_ref(), 1024),
+            ("concurrency", llm.concurrency.as_ref(), 10_000),
+        ];
+        for (name, v, cap) in caps {
+            if let Some(v) = v.filter(|v| *v.get_ref() > cap) {
+                return self.err(v.span(), key(name), format!("must be at most {cap}"));
+            }
+        }
         if let Some(r) = llm
             .requests_per_minute
             .as_ref()
@@ -192,31 +202,37 @@ impl Validator<'_> {
     /// Keys that belong to the other provider are mistakes, not no-ops.
     fn llm_provider(&self, llm: &LlmConfig) -> Result<(), ConfigError> {
         let key = |k: &str| format!("llm[{}].{k}", llm.name.get_ref());
+        let (foreign, owner): (&[(&str, bool)], &str) = match llm.provider {
+            Provider::OpenAi => (
+                &[
+                    ("model_dir", llm.model_dir.is_some()),
+                    ("threads", llm.threads.is_some()),
+                ],
+                "local",
+            ),
+            Provider::Local => (
+                &[
+                    ("base_url", llm.base_url.is_some()),
+                    ("api_key_env", llm.api_key_env.is_some()),
+                    ("api_key_file", llm.api_key_file.is_some()),
+                    ("tokenizer", llm.tokenizer.is_some()),
+                ],
+                "openai",
+            ),
+        };
+        if let Some((k, _)) = foreign.iter().find(|(_, set)| *set) {
+            let m = format!("is for provider = \"{owner}\" only");
+            return self.err(llm.name.span(), key(k), m);
+        }
         match (llm.provider, &llm.base_url) {
             (Provider::OpenAi, None) => self.err(
                 llm.name.span(),
                 key("base_url"),
                 "is required for provider \"openai\"",
             ),
-            (Provider::OpenAi, Some(url)) if reqwest::Url::parse(url.get_ref()).is_err() => self
-                .err(
-                    url.span(),
-                    key("base_url"),
-                    format!("{:?} is not a URL", url.get_ref()),
-                ),
-            (Provider::OpenAi, Some(_)) if llm.model_dir.is_some() || llm.threads.is_some() => {
-                let m = "model_dir and threads are for provider = \"local\"";
-                self.err(llm.name.span(), key("provider"), m)
-            }
-            (Provider::Local, _)
-                if llm.base_url.is_some()
-                    || llm.api_key_env.is_some()
-                    || llm.api_key_file.is_some()
-                    || llm.tokenizer.is_some() =>
-            {
-                let m =
-                    "a local model takes no base_url, API key or tokenizer (it uses model_dir's)";
-                self.err(llm.name.span(), key("provider"), m)
+            (Provider::OpenAi, Some(url)) if reqwest::Url::parse(url.get_ref()).is_err() => {
+                let m = format!("{:?} is not a URL", url.get_ref());
+                self.err(url.span(), key("base_url"), m)
             }
             _ => Ok(()),
         }

@@ -34,6 +34,8 @@ pub(super) struct LlmClient {
     batch_size: usize,
     max_batch_tokens: Option<usize>,
     pub(super) max_input_tokens: usize,
+    /// A local model cuts inputs at this many content tokens by itself.
+    pub(super) model_max_tokens: Option<usize>,
     pub(super) long_input: LongInput,
     pub(super) tokens: TokenCounter,
     normalize: bool,
@@ -82,6 +84,7 @@ impl LlmClient {
             batch_size: c.batch_size(),
             max_batch_tokens: c.max_batch_tokens.as_ref().map(|b| *b.get_ref()),
             max_input_tokens: setup.max_input_tokens,
+            model_max_tokens: setup.model_max_tokens,
             long_input: c.long_input,
             tokens: setup.tokens,
             normalize: c.normalize,

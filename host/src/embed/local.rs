@@ -30,6 +30,8 @@ pub enum ModelError {
 #[derive(Deserialize)]
 struct SentenceBertConfig {
     max_seq_length: usize,
+    #[serde(default)]
+    do_lower_case: bool,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +66,8 @@ pub struct LocalModel {
     tokenizer: Tokenizer,
     pooling: Pooling,
     normalize: bool,
+    /// sentence-transformers lowercases inputs itself when its config says so.
+    lowercase: bool,
     dims: usize,
     max_seq_length: usize,
     fingerprint: [u8; 32],
@@ -84,23 +88,25 @@ impl LocalModel {
     /// Load the model in `dir`, to run on `threads` inference threads.
     pub fn load(dir: &Path, threads: usize) -> Result<Self, ModelError> {
         let files = ModelFiles { dir };
-        let config: BertConfig = files.json("config.json")?;
+        let config_bytes = files.read("config.json")?;
+        let config: BertConfig =
+            serde_json::from_slice(&config_bytes).map_err(|e| files.invalid("config.json", e))?;
         let weights = files.read("model.safetensors")?;
         let tokenizer_bytes = files.read("tokenizer.json")?;
-        let max_seq_length = files
-            .optional_json::<SentenceBertConfig>("sentence_bert_config.json")?
+        let st = files.optional_json::<SentenceBertConfig>("sentence_bert_config.json")?;
+        let max_seq_length = st
+            .as_ref()
             .map_or(config.max_position_embeddings, |c| c.max_seq_length)
             .min(config.max_position_embeddings);
+        let lowercase = st.is_some_and(|c| c.do_lower_case);
         let pooling = files.pooling()?;
-        let normalize = files
-            .optional_json::<Vec<ModuleEntry>>("modules.json")?
-            // Without modules.json, normalise: wafer stores unit vectors.
-            .is_none_or(|m| m.iter().any(|e| e.kind.ends_with(".Normalize")));
+        let normalize = files.normalize()?;
         let tokenizer = files.tokenizer(&tokenizer_bytes, max_seq_length)?;
         let mut h = Sha256::new();
-        h.update(Sha256::digest(&weights));
-        h.update(Sha256::digest(&tokenizer_bytes));
-        h.update(format!("{max_seq_length}\0{pooling:?}\0{normalize}").as_bytes());
+        for bytes in [&weights, &tokenizer_bytes, &config_bytes] {
+            h.update(Sha256::digest(bytes));
+        }
+        h.update(format!("{max_seq_length}\0{pooling:?}\0{normalize}\0{lowercase}").as_bytes());
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
             .map_err(|e| files.invalid("model.safetensors", e))?;
         let bert =
@@ -116,6 +122,7 @@ impl LocalModel {
             tokenizer,
             pooling,
             normalize,
+            lowercase,
             dims: config.hidden_size,
             max_seq_length,
             fingerprint: h.finalize().into(),
@@ -158,9 +165,14 @@ impl LocalModel {
     }
 
     fn forward(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+        let inputs: Vec<String> = if self.lowercase {
+            texts.iter().map(|t| t.to_lowercase()).collect()
+        } else {
+            texts.to_vec()
+        };
         let enc = self
             .tokenizer
-            .encode_batch(texts.to_vec(), true)
+            .encode_batch(inputs, true)
             .map_err(|e| format!("tokenizer: {e}"))?;
         let (n, len) = (enc.len(), enc[0].len());
         let tensor = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| {
@@ -230,6 +242,28 @@ impl ModelFiles<'_> {
             Err(ModelError::Missing { .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether to L2-normalise: as `modules.json` says (normalise when it is
+    /// absent: wafer stores unit vectors). A module that would change the
+    /// vectors in a way wafer does not run (Dense, for one) is refused.
+    fn normalize(&self) -> Result<bool, ModelError> {
+        const FILE: &str = "modules.json";
+        let Some(modules) = self.optional_json::<Vec<ModuleEntry>>(FILE)? else {
+            return Ok(true);
+        };
+        let known = [".Transformer", ".Pooling", ".Normalize"];
+        if let Some(m) = modules
+            .iter()
+            .find(|m| !known.iter().any(|k| m.kind.ends_with(k)))
+        {
+            let msg = format!(
+                "module {} is not supported (only Transformer, Pooling, Normalize)",
+                m.kind
+            );
+            return Err(self.invalid(FILE, msg));
+        }
+        Ok(modules.iter().any(|m| m.kind.ends_with(".Normalize")))
     }
 
     /// Mean pooling unless `1_Pooling/config.json` asks for CLS; other modes are refused.

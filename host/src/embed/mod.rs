@@ -245,9 +245,9 @@ impl EmbedService {
         let too_long = || format!("text has {n} tokens, over max_input_tokens {max}");
         match client.long_input {
             LongInput::Error => Err(EmbedError::new(EmbedErrorKind::InvalidInput, too_long())),
-            // Cutting the token sequence, as the model does, not the text
-            // (a cut mid-word would re-tokenise differently).
-            LongInput::Truncate if client.is_local() => {
+            // At the model's own limit, let it cut the token sequence, as
+            // sentence-transformers does (a cut text can re-tokenise differently).
+            LongInput::Truncate if client.model_max_tokens == Some(max) => {
                 self.counters.truncated.fetch_add(1, Ordering::Relaxed);
                 Ok(vec![(text.to_string(), max)])
             }

@@ -29,6 +29,8 @@ pub(super) struct Setup {
     pub endpoint: String,
     pub tokens: TokenCounter,
     pub max_input_tokens: usize,
+    /// A local model's own cut, in content tokens.
+    pub model_max_tokens: Option<usize>,
     pub dimensions: Option<usize>,
 }
 
@@ -69,16 +71,17 @@ pub(super) fn http_setup(c: &LlmConfig, base_dir: &Path) -> Result<Setup, EmbedE
         .timeout(Duration::from_secs(c.timeout_secs))
         .build()
         .expect("a TLS backend is compiled in");
-    let base = c
-        .base_url
-        .as_ref()
-        .expect("validated: openai has a base_url");
+    let base = c.base_url.as_ref().ok_or_else(|| {
+        let m = format!("llm {name:?}: base_url is required for provider \"openai\"");
+        EmbedError::new(EmbedErrorKind::Unavailable, m)
+    })?;
     let url = format!("{}/embeddings", base.get_ref().trim_end_matches('/'));
     Ok(Setup {
         endpoint: url.clone(),
         backend: Backend::Http { url, http, api_key },
         tokens,
-        max_input_tokens: c.max_input_tokens().expect("openai has a default"),
+        max_input_tokens: c.max_input_tokens().unwrap_or(8192),
+        model_max_tokens: None,
         dimensions: c.dimensions.as_ref().map(|d| *d.get_ref()),
     })
 }
@@ -124,6 +127,7 @@ pub(super) fn local_setup(c: &LlmConfig, base_dir: &Path) -> Result<Setup, Embed
         endpoint: format!("local:{fingerprint}"),
         tokens: TokenCounter::Exact(Box::new(model.counting_tokenizer())),
         max_input_tokens: c.max_input_tokens().map_or(model_max, |m| m.min(model_max)),
+        model_max_tokens: Some(model_max),
         dimensions: Some(model.dims()),
         backend: Backend::Local(Arc::new(model)),
     })
