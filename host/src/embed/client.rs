@@ -104,13 +104,12 @@ impl LlmClient {
         })
     }
 
-    /// A local model: it cuts long inputs itself (where sentence-transformers
-    /// does), and pays for padding, so batches should hold similar lengths.
+    /// A local model pays for padding, so its batches should hold similar lengths.
     pub(super) fn is_local(&self) -> bool {
         matches!(self.backend, Backend::Local(_))
     }
 
-    /// For a local model: the hash of its weights, tokenizer and pooling.
+    /// For a local model: the hash of its weights, tokenizer, config and pooling.
     pub(super) fn fingerprint(&self) -> Option<[u8; 32]> {
         match &self.backend {
             Backend::Local(m) => Some(m.fingerprint()),

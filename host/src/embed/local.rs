@@ -140,7 +140,8 @@ impl LocalModel {
         self.max_seq_length
     }
 
-    /// Hash of everything that decides the vectors: weights, tokenizer, pooling.
+    /// Hash of everything that decides the vectors: weights, tokenizer,
+    /// `config.json`, pooling, `max_seq_length`, normalisation, lowercasing.
     pub fn fingerprint(&self) -> [u8; 32] {
         self.fingerprint
     }
