@@ -6,10 +6,12 @@
 //! interpreter named by `WAFER_BENCH_PYTHON` (default `python3`); without it
 //! only wafer's figures are printed.
 //!
-//! candle runs element-wise ops on a pool of its own, sized once per process
-//! by `CANDLE_NUM_THREADS` (default: the physical cores), so a fair one-thread
-//! run pins that too: this bench sets it (and `RAYON_NUM_THREADS`, which sizes
-//! candle's matmul split) to `WAFER_BENCH_THREADS` (default 1).
+//! The bench sets up threads as the `wafer` binary does: candle's
+//! element-wise ops on the calling thread (`CANDLE_NUM_THREADS=1`), and the
+//! model's pool of `WAFER_BENCH_THREADS` (default 1); `RAYON_NUM_THREADS`,
+//! which sizes gemm's split of one product, is set to the same number.
+//! `WAFER_BENCH_CONCURRENCY` (default 1) sets the calls at once, and
+//! `WAFER_BENCH_RUNS` (default 3) the timed runs per figure.
 //!
 //!     cargo bench --bench local_embed
 //!     WAFER_BENCH_THREADS=2 cargo bench --bench local_embed   # wafer on both cores
@@ -26,9 +28,10 @@ fn main() {
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or(1);
-    for var in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
-        // SAFETY: no other thread exists yet (the runtime starts below).
-        unsafe { std::env::set_var(var, threads.to_string()) };
+    // SAFETY: no other thread exists yet (the runtime starts below).
+    unsafe {
+        wafer::embed::run_candle_on_calling_threads();
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     let model = rt
@@ -48,7 +51,7 @@ fn main() {
             let embed = service(tmp.path(), &model, batch, threads);
             // Load the model and warm up outside the timing.
             let _ = rt.block_on(embed.embed("m", sentences[..8].to_vec()));
-            let best = (0..2)
+            let best = (0..runs())
                 .map(|_| {
                     let t = Instant::now();
                     let out = rt.block_on(embed.embed("m", sentences.clone()));
@@ -88,6 +91,15 @@ fn main() {
         ),
         None => println!("sentence-transformers: not run (see above)"),
     }
+}
+
+/// Timed runs per figure, best kept (`WAFER_BENCH_RUNS`, default 3): the
+/// machines are shared, and the best run is the one least disturbed.
+fn runs() -> usize {
+    std::env::var("WAFER_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3)
 }
 
 /// A service with one local `[[llm]]` "m" and no cache, so every run computes.

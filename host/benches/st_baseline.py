@@ -2,8 +2,9 @@
 
     python3 st_baseline.py MODEL_DIR SENTENCES.json THREADS BATCH [BATCH ...]
 
-Prints one JSON object: sentences per second per batch size (best of two
-runs on THREADS threads) and the process RSS with the model loaded.
+Prints one JSON object: sentences per second per batch size (best of
+$WAFER_BENCH_RUNS runs, default 3, on THREADS threads) and the process RSS
+with the model loaded.
 """
 
 import json
@@ -33,7 +34,7 @@ model.encode(sentences[:8])  # warm-up
 out = {"rss_mb": rss_mb(), "per_second": {}}
 for batch in map(int, sys.argv[4:]):
     best = 0.0
-    for _ in range(2):
+    for _ in range(int(os.environ.get("WAFER_BENCH_RUNS", "3"))):
         t = time.perf_counter()
         model.encode(sentences, batch_size=batch)
         best = max(best, len(sentences) / (time.perf_counter() - t))

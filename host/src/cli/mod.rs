@@ -305,6 +305,8 @@ pub fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // SAFETY: only this thread exists; the runtime starts below.
+    unsafe { crate::embed::run_candle_on_calling_threads() };
     let runtime = tokio::runtime::Runtime::new().expect("start the async runtime");
     match runtime.block_on(run(cli)) {
         Ok(code) => code,

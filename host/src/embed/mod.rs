@@ -8,6 +8,7 @@
 //! `concurrency` at a time per `[[llm]]` (shared by every view and plugin).
 //! The HTTP side — retries, bisection, response checks — is in `client`.
 
+mod bert;
 mod client;
 mod limit;
 mod local;
@@ -15,7 +16,7 @@ mod retry;
 mod setup;
 mod tokens;
 
-pub use local::{LocalModel, ModelError};
+pub use local::{LocalModel, ModelError, run_candle_on_calling_threads};
 pub use tokens::TokenCounter;
 
 use crate::config::{LlmConfig, LongInput};
