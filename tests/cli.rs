@@ -320,17 +320,46 @@ fn a_new_rust_plugin_builds_checks_and_runs() {
         .unwrap();
     assert!(built.status.success(), "{}", text(&built));
     let wasm = project.join("target/wasm32-wasip2/release/shout_it.wasm");
-    let wasm = wasm.to_str().unwrap();
-    let out = wafer(dir.path(), &["plugin", "check", wasm]);
+    let out = wafer(dir.path(), &["plugin", "check", wasm.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_shouts(dir.path(), &wasm);
+}
 
+/// The Python skeleton: its plain-Python tests pass, it builds with the
+/// pinned componentize-py, and the component runs in a dry run.
+#[test]
+fn a_new_python_plugin_tests_builds_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = wafer(
+        dir.path(),
+        &["plugin", "new", "loud-py", "--lang", "python"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let project = dir.path().join("loud-py");
+    let python = |args: &[&str]| {
+        let out = Command::new("python3")
+            .current_dir(&project)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "python3 {args:?}: {}", text(&out));
+        text(&out)
+    };
+    assert!(python(&["-m", "unittest"]).contains("Ran 3 tests"));
+    python(&["build.py", ".", "loud_py.wasm"]);
+    assert_shouts(dir.path(), &project.join("loud_py.wasm"));
+}
+
+/// A dry run of `wasm` — a skeleton's shouting UDF — on one row.
+fn assert_shouts(dir: &Path, wasm: &Path) {
     let config = "[[entity]]\nname = \"item\"\njoin_key = \"id\"\ntype = \"int64\"\n\n[[feature_view]]\nname = \"loud\"\nentity = \"item\"\nfields = [\n  { name = \"id\", type = \"INT64\", primary_key = true },\n  { name = \"title\", type = \"STRING\", transform = { plugin = \"bucketize\", input = \"text\", options = { boundaries = \"1\" } } },\n]\n";
-    std::fs::write(dir.path().join("wafer.toml"), config).unwrap();
+    std::fs::write(dir.join("wafer.toml"), config).unwrap();
     std::fs::write(
-        dir.path().join("rows.jsonl"),
+        dir.join("rows.jsonl"),
         "{\"id\": 1, \"text\": \"quiet dog\"}\n",
     )
     .unwrap();
+    let wasm = wasm.to_str().unwrap();
     let args = [
         "transform",
         "--view",
@@ -340,7 +369,7 @@ fn a_new_rust_plugin_builds_checks_and_runs() {
         "--plugin",
         wasm,
     ];
-    let out = wafer(dir.path(), &args);
+    let out = wafer(dir, &args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let row: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(row["fields"]["title"], "QUIET DOG");

@@ -153,6 +153,7 @@ pub enum PluginAction {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Lang {
     Rust,
+    Python,
 }
 
 #[derive(Subcommand, Debug)]
@@ -377,6 +378,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let root = match lang {
                 Lang::Rust => scaffold::new_rust(&dir, &name)?,
+                Lang::Python => scaffold::new_python(&dir, &name)?,
             };
             println!(
                 "created {} — see its README.md to build and try it",

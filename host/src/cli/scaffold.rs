@@ -113,6 +113,47 @@ STRING field. `sdk/` and `wit/` are the plugin SDK and contract of the wafer tha
 
 /// Write a Rust plugin project named `name` into `dir/name`.
 pub fn new_rust(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let file = name.replace('-', "_");
+    let fill = |t: &str| t.replace("{name}", name).replace("{file}", &file);
+    write(
+        dir,
+        name,
+        [
+            ("Cargo.toml", fill(CARGO)),
+            ("Cargo.lock", LOCK.to_string()),
+            ("README.md", fill(README)),
+            ("src/lib.rs", fill(LIB)),
+            ("sdk/Cargo.toml", SDK_CARGO.to_string()),
+            // The SDK finds the contract relative to itself.
+            ("sdk/src/lib.rs", SDK.replace("\"../../wit\"", "\"../wit\"")),
+            ("wit/transform.wit", WIT.to_string()),
+        ],
+    )
+}
+
+/// Write a Python plugin project named `name` into `dir/name`.
+pub fn new_python(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let file = name.replace('-', "_");
+    let fill = |t: &str| t.replace("{name}", name).replace("{file}", &file);
+    write(
+        dir,
+        name,
+        [
+            ("app.py", fill(python::APP)),
+            ("test_app.py", python::TEST.to_string()),
+            ("README.md", fill(python::README)),
+            ("wafer_udf.py", python::SDK.to_string()),
+            ("build.py", python::BUILD.to_string()),
+            ("wit/transform.wit", WIT.to_string()),
+        ],
+    )
+}
+
+fn write<const N: usize>(
+    dir: &Path,
+    name: &str,
+    files: [(&str, String); N],
+) -> anyhow::Result<std::path::PathBuf> {
     let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && name
             .chars()
@@ -123,22 +164,78 @@ pub fn new_rust(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
     );
     let root = dir.join(name);
     anyhow::ensure!(!root.exists(), "{} already exists", root.display());
-    let file = name.replace('-', "_");
-    let fill = |t: &str| t.replace("{name}", name).replace("{file}", &file);
-    let files = [
-        ("Cargo.toml", fill(CARGO)),
-        ("Cargo.lock", LOCK.to_string()),
-        ("README.md", fill(README)),
-        ("src/lib.rs", fill(LIB)),
-        ("sdk/Cargo.toml", SDK_CARGO.to_string()),
-        // The SDK finds the contract relative to itself.
-        ("sdk/src/lib.rs", SDK.replace("\"../../wit\"", "\"../wit\"")),
-        ("wit/transform.wit", WIT.to_string()),
-    ];
     for (rel, body) in files {
         let p = root.join(rel);
         std::fs::create_dir_all(p.parent().expect("files are in a directory"))?;
         std::fs::write(&p, body).with_context(|| format!("cannot write {}", p.display()))?;
     }
     Ok(root)
+}
+
+/// The Python skeleton: a row function, its plain-Python test, and the SDK
+/// and build script of `plugins/python`.
+mod python {
+    pub const SDK: &str = include_str!("../../../plugins/python/wafer_udf.py");
+    pub const BUILD: &str = include_str!("../../../plugins/python/build.py");
+
+    pub const APP: &str = r#""""The UDF `{name}`: upper-cases the text column named by the option
+`input` into the field `output`. Replace `shout` with your logic."""
+
+import wafer_udf
+from wafer_udf import RowError
+
+
+def setup(options):
+    """Once per instance; a missing option is refused, naming it."""
+    return options["input"]
+
+
+def shout(row, column):
+    """One row (cells by column name) in, the field's value out."""
+    text = row.get(column)
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise RowError(f"expected text, got {wafer_udf.TYPE_NAMES[type(text)]}")
+    return text.upper()
+
+
+WitWorld = wafer_udf.udf(shout, setup=setup)
+"#;
+
+    pub const TEST: &str = r#""""`python3 -m unittest`: the row function is plain Python."""
+
+import unittest
+
+import app
+
+
+class ShoutTest(unittest.TestCase):
+    def test_shouts(self):
+        self.assertEqual(app.shout({"text": "quiet dog"}, "text"), "QUIET DOG")
+
+    def test_null_stays_null(self):
+        self.assertIsNone(app.shout({"text": None}, "text"))
+
+    def test_a_number_fails_its_row(self):
+        with self.assertRaises(app.RowError):
+            app.shout({"text": 3}, "text")
+
+
+if __name__ == "__main__":
+    unittest.main()
+"#;
+
+    pub const README: &str = r#"# {name}: a wafer transformation plugin in Python
+
+    python3 -m unittest                  # the logic, in plain Python
+    python3 build.py . {file}.wasm       # fetches componentize-py once, then builds
+    wafer plugin check {file}.wasm
+    wafer transform --view V --input rows.jsonl --plugin {file}.wasm
+
+In the config: `transform = { plugin = "path/to/{file}.wasm", input = "some_text_column" }` on a
+STRING field. `wafer_udf.py`, `build.py` and `wit/` are the SDK, build script and contract of the
+wafer that made this. The component carries CPython (about 18 MB): wafer compiles it once, on
+first load, and keeps the compiled code in its plugin cache.
+"#;
 }
