@@ -350,6 +350,28 @@ fn a_new_python_plugin_tests_builds_and_runs() {
     assert_shouts(dir.path(), &project.join("loud_py.wasm"));
 }
 
+/// The JavaScript skeleton: its `node --test` tests pass, it builds with the
+/// pinned componentize-qjs, and the component runs in a dry run.
+#[test]
+fn a_new_js_plugin_tests_builds_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = wafer(dir.path(), &["plugin", "new", "loud-js", "--lang", "js"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let project = dir.path().join("loud-js");
+    let node = |args: &[&str]| {
+        let out = Command::new("node")
+            .current_dir(&project)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "node {args:?}: {}", text(&out));
+        text(&out)
+    };
+    assert!(node(&["--test"]).contains("# pass 3"));
+    node(&["build.mjs", ".", "loud_js.wasm"]);
+    assert_shouts(dir.path(), &project.join("loud_js.wasm"));
+}
+
 /// A dry run of `wasm` — a skeleton's shouting UDF — on one row.
 fn assert_shouts(dir: &Path, wasm: &Path) {
     let config = "[[entity]]\nname = \"item\"\njoin_key = \"id\"\ntype = \"int64\"\n\n[[feature_view]]\nname = \"loud\"\nentity = \"item\"\nfields = [\n  { name = \"id\", type = \"INT64\", primary_key = true },\n  { name = \"title\", type = \"STRING\", transform = { plugin = \"bucketize\", input = \"text\", options = { boundaries = \"1\" } } },\n]\n";

@@ -1,7 +1,8 @@
-//! UDFs written in other languages than Rust, built from source with their
-//! own toolchains (fetched from the package registries once per machine) and
-//! loaded into the real host: each gives the Rust plugin's output, row for
-//! row and error for error, on the same batch.
+//! UDFs written in other languages than Rust (Python with componentize-py,
+//! JavaScript with componentize-qjs), built from source by their build
+//! scripts (which fetch the toolchain from the package registries once per
+//! machine) and loaded into the real host: each gives the Rust plugin's
+//! output, row for row and error for error, on the same batch.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,24 +29,36 @@ fn engine() -> &'static PluginEngine {
     })
 }
 
-/// `plugins/python/<app>` built by `plugins/python/build.py`, once per run.
-fn python_bucketize() -> Arc<Plugin> {
-    static PLUGIN: OnceLock<Arc<Plugin>> = OnceLock::new();
-    PLUGIN
-        .get_or_init(|| {
-            let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bucketize_py.wasm");
-            let status = Command::new("python3")
-                .arg(repo().join("plugins/python/build.py"))
-                .arg(repo().join("plugins/python/bucketize"))
-                .arg(&out)
-                .status()
-                .expect("run python3");
-            assert!(status.success(), "building the Python UDF failed");
-            engine()
-                .load("bucketize-py", &std::fs::read(&out).unwrap())
-                .unwrap()
-        })
-        .clone()
+/// How each language's `bucketize` is built: its build script, run by this
+/// interpreter, from `plugins/<dir>/bucketize`.
+const LANGS: [(&str, &str, &str); 2] = [
+    ("python", "python3", "build.py"),
+    ("js", "node", "build.mjs"),
+];
+
+/// `plugins/<lang>/bucketize` built by that language's build script, once per run.
+fn bucketize_in(lang: &str) -> Arc<Plugin> {
+    static PLUGINS: OnceLock<std::sync::Mutex<Vec<(String, Arc<Plugin>)>>> = OnceLock::new();
+    let plugins = PLUGINS.get_or_init(Default::default);
+    let mut plugins = plugins.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = plugins.iter().find(|(l, _)| l == lang) {
+        return p.clone();
+    }
+    let (_, interpreter, script) = LANGS.iter().find(|(l, ..)| *l == lang).unwrap();
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bucketize_{lang}.wasm"));
+    let dir = repo().join("plugins").join(lang);
+    let status = Command::new(interpreter)
+        .arg(dir.join(script))
+        .arg(dir.join("bucketize"))
+        .arg(&out)
+        .status()
+        .unwrap_or_else(|e| panic!("run {interpreter}: {e}"));
+    assert!(status.success(), "building the {lang} bucketize failed");
+    let plugin = engine()
+        .load(&format!("bucketize-{lang}"), &std::fs::read(&out).unwrap())
+        .unwrap();
+    plugins.push((lang.to_string(), plugin.clone()));
+    plugin
 }
 
 fn rust_bucketize() -> Arc<Plugin> {
@@ -98,7 +111,7 @@ fn rows() -> Batch {
 }
 
 #[test]
-fn python_bucketize_gives_the_rust_plugins_output_row_for_row() {
+fn bucketize_in_python_and_js_gives_the_rust_plugins_output_row_for_row() {
     let boundaries = "-10, 0, 2.5, 100";
     let batch = rows();
     let want = rust_bucketize()
@@ -106,44 +119,41 @@ fn python_bucketize_gives_the_rust_plugins_output_row_for_row() {
         .unwrap()
         .transform(batch.clone())
         .unwrap();
-    let got = python_bucketize()
-        .pool("v", options(boundaries))
-        .unwrap()
-        .transform(batch.clone())
-        .unwrap();
-    assert_eq!(got.columns, want.columns);
-    assert_eq!(got.rows.len(), batch.rows.len());
-    let mut errors = 0;
-    for ((row, g), w) in batch.rows.iter().zip(&got.rows).zip(&want.rows) {
-        assert_eq!(g, w, "x = {:?}", row[1]);
-        errors += usize::from(w.is_err());
-    }
     // NaN twice, "abc", blank, quoted text, bool and vector are refused.
+    let errors = want.rows.iter().filter(|r| r.is_err()).count();
     assert_eq!(errors, 7, "{:?}", want.rows);
+    for (lang, ..) in LANGS {
+        let got = bucketize_in(lang)
+            .pool("v", options(boundaries))
+            .unwrap()
+            .transform(batch.clone())
+            .unwrap();
+        assert_eq!(got.columns, want.columns, "{lang}");
+        assert_eq!(got.rows.len(), batch.rows.len(), "{lang}");
+        for ((row, g), w) in batch.rows.iter().zip(&got.rows).zip(&want.rows) {
+            assert_eq!(g, w, "{lang}: x = {:?}", row[1]);
+        }
+    }
 }
 
 #[test]
-fn python_bucketize_refuses_what_the_rust_plugin_refuses_with_the_same_words() {
-    for bad in ["5, 1", "1, x", "1, inf"] {
-        let why = |plugin: Arc<Plugin>| {
-            let err = plugin.pool("v", options(bad)).err().expect("must refuse");
-            let msg = err.to_string();
-            let (_, why) = msg
-                .split_once("configure failed: ")
-                .expect("a configure error");
-            why.to_string()
-        };
-        assert_eq!(
-            why(python_bucketize()),
-            why(rust_bucketize()),
-            "boundaries {bad:?}"
-        );
-    }
+fn python_and_js_refuse_what_the_rust_plugin_refuses_with_the_same_words() {
+    let why = |plugin: Arc<Plugin>, boundaries: &str| {
+        let err = plugin
+            .pool("v", options(boundaries))
+            .err()
+            .expect("must refuse");
+        let msg = err.to_string();
+        let (_, why) = msg
+            .split_once("configure failed: ")
+            .expect("a configure error");
+        why.to_string()
+    };
     let batch = Batch {
         columns: vec!["y".into()],
         rows: vec![vec![Value::Int64(1)]],
     };
-    let err = |plugin: Arc<Plugin>| {
+    let batch_error = |plugin: Arc<Plugin>| {
         plugin
             .pool("v", options("1"))
             .unwrap()
@@ -151,10 +161,17 @@ fn python_bucketize_refuses_what_the_rust_plugin_refuses_with_the_same_words() {
             .unwrap_err()
             .to_string()
     };
-    for msg in [err(python_bucketize()), err(rust_bucketize())] {
-        assert!(
-            msg.contains("input column `x` not in batch (columns: y)"),
-            "{msg}"
-        );
+    for (lang, ..) in LANGS {
+        for bad in ["5, 1", "1, x", "1, inf", ""] {
+            let (got, want) = (why(bucketize_in(lang), bad), why(rust_bucketize(), bad));
+            assert_eq!(got, want, "{lang}: boundaries {bad:?}");
+        }
+        for plugin in [bucketize_in(lang), rust_bucketize()] {
+            let msg = batch_error(plugin);
+            assert!(
+                msg.contains("input column `x` not in batch (columns: y)"),
+                "{lang}: {msg}"
+            );
+        }
     }
 }

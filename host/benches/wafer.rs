@@ -5,12 +5,16 @@
 //! - multi_get: one batched read of 100 keys vs 100 single-key reads.
 //! - ingest: 256 rows of 64-dim vectors through the Wasm passthrough plugin
 //!   and into RocksDB vs the same write path without Wasm (`--no-transform`).
-//! - udf: the bucketize UDF in Wasm vs the same Rust function native, at
-//!   batch 1 and 1024.
+//! - udf: the bucketize UDF in Wasm, from Rust and from Python
+//!   (`plugins/python/bucketize`, built here with `plugins/python/build.py`
+//!   when python3 can), vs the same Rust function native, at batch 1 and 1024.
+//! - plugin_load: compiling each plugin vs loading it precompiled.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use std::sync::Arc;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
 use wafer::cli::App;
 use wafer::embed::EmbedService;
 use wafer::ingest::{Pipeline, Record};
@@ -172,21 +176,45 @@ fn ingest(c: &mut Criterion) {
     g.finish();
 }
 
+/// `plugins/python/bucketize` as a component, built once per run; `None`
+/// (said on stderr) where python3 cannot build it.
+fn python_bucketize() -> Option<&'static [u8]> {
+    static WASM: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    WASM.get_or_init(|| {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let out = std::env::temp_dir().join(format!("wafer-bench-{}.wasm", std::process::id()));
+        let built = Command::new("python3")
+            .arg(repo.join("plugins/python/build.py"))
+            .arg(repo.join("plugins/python/bucketize"))
+            .arg(&out)
+            .status()
+            .is_ok_and(|s| s.success());
+        let wasm = built.then(|| std::fs::read(&out).ok()).flatten();
+        let _ = std::fs::remove_file(&out);
+        if wasm.is_none() {
+            eprintln!("the Python bucketize did not build: its figures are left out");
+        }
+        wasm
+    })
+    .as_deref()
+}
+
 fn udf(c: &mut Criterion) {
     let engine = PluginEngine::new(Arc::new(EmbedService::default()), Limits::default()).unwrap();
-    let plugin = engine
-        .load(
-            "bucketize",
-            wafer::registry::builtin_plugin("bucketize").unwrap(),
-        )
-        .unwrap();
     let boundaries = "10, 25, 50, 100, 250, 1000";
     let opts = vec![
         ("input".into(), "x".into()),
         ("output".into(), "b".into()),
         ("boundaries".into(), boundaries.into()),
     ];
-    let pool = plugin.pool("bench", opts).unwrap();
+    let rust = wafer::registry::builtin_plugin("bucketize").unwrap();
+    let pools: Vec<_> = [("wasm", Some(rust)), ("python-wasm", python_bucketize())]
+        .into_iter()
+        .filter_map(|(id, wasm)| {
+            let plugin = engine.load(id, wasm?).unwrap();
+            Some((id, plugin.pool("bench", opts.clone()).unwrap()))
+        })
+        .collect();
     let native_b = bucketize::parse_boundaries(boundaries).unwrap();
     let mut g = c.benchmark_group("udf_bucketize");
     for n in [1usize, 1024] {
@@ -196,9 +224,11 @@ fn udf(c: &mut Criterion) {
             columns: vec!["x".into()],
             rows: xs.iter().map(|x| vec![Value::Float64(*x)]).collect(),
         };
-        g.bench_with_input(BenchmarkId::new("wasm", n), &batch, |b, batch| {
-            b.iter(|| pool.transform(batch.clone()).unwrap())
-        });
+        for (id, pool) in &pools {
+            g.bench_with_input(BenchmarkId::new(*id, n), &batch, |b, batch| {
+                b.iter(|| pool.transform(batch.clone()).unwrap())
+            });
+        }
         // The native baseline does the same per-row work the host does around
         // a plugin: read typed cells, bucket, produce typed cells.
         g.bench_with_input(BenchmarkId::new("native", n), &batch, |b, batch| {
@@ -232,8 +262,14 @@ fn plugin_load(c: &mut Criterion) {
     let cold = PluginEngine::new(Arc::new(EmbedService::default()), Limits::default()).unwrap();
     let cached = cold.clone().with_cache_dir(Some(dir.path().to_path_buf()));
     let mut g = c.benchmark_group("plugin_load");
-    for name in ["bucketize", "llm-embedding"] {
-        let wasm = wafer::registry::builtin_plugin(name).unwrap();
+    // A Python component takes seconds to compile: the fewest samples criterion allows.
+    g.sample_size(10);
+    let plugins = ["bucketize", "llm-embedding"]
+        .map(|name| (name, wafer::registry::builtin_plugin(name)))
+        .into_iter()
+        .chain([("bucketize-py", python_bucketize())]);
+    for (name, wasm) in plugins {
+        let Some(wasm) = wasm else { continue };
         cached.load(name, wasm).unwrap(); // fill the cache
         g.bench_function(BenchmarkId::new("compile", name), |b| {
             b.iter(|| cold.load(name, wasm).unwrap())

@@ -154,6 +154,7 @@ pub enum PluginAction {
 pub enum Lang {
     Rust,
     Python,
+    Js,
 }
 
 #[derive(Subcommand, Debug)]
@@ -379,6 +380,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let root = match lang {
                 Lang::Rust => scaffold::new_rust(&dir, &name)?,
                 Lang::Python => scaffold::new_python(&dir, &name)?,
+                Lang::Js => scaffold::new_js(&dir, &name)?,
             };
             println!(
                 "created {} — see its README.md to build and try it",

@@ -149,6 +149,25 @@ pub fn new_python(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> 
     )
 }
 
+/// Write a JavaScript plugin project named `name` into `dir/name`.
+pub fn new_js(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let file = name.replace('-', "_");
+    let fill = |t: &str| t.replace("{name}", name).replace("{file}", &file);
+    write(
+        dir,
+        name,
+        [
+            ("app.js", fill(js::APP)),
+            ("app.test.mjs", js::TEST.to_string()),
+            ("package.json", fill(js::PACKAGE)),
+            ("README.md", fill(js::README)),
+            ("wafer_udf.js", js::SDK.to_string()),
+            ("build.mjs", js::BUILD.to_string()),
+            ("wit/transform.wit", WIT.to_string()),
+        ],
+    )
+}
+
 fn write<const N: usize>(
     dir: &Path,
     name: &str,
@@ -237,5 +256,68 @@ In the config: `transform = { plugin = "path/to/{file}.wasm", input = "some_text
 STRING field. `wafer_udf.py`, `build.py` and `wit/` are the SDK, build script and contract of the
 wafer that made this. The component carries CPython (about 18 MB): wafer compiles it once, on
 first load, and keeps the compiled code in its plugin cache.
+"#;
+}
+
+/// The JavaScript skeleton: a row function, its `node --test` test, and the
+/// SDK and build script of `plugins/js`.
+mod js {
+    pub const SDK: &str = include_str!("../../../plugins/js/wafer_udf.js");
+    pub const BUILD: &str = include_str!("../../../plugins/js/build.mjs");
+
+    pub const APP: &str = r#"// The UDF `{name}`: upper-cases the text column named by the option
+// `input` into the field `output`. Replace `shout` with your logic.
+
+import { RowError, typeName, udf } from "./wafer_udf.js";
+
+// Once per instance; a thrown error refuses the options.
+function setup(options) {
+  if (!("input" in options)) throw new Error("missing option `input`");
+  return options.input;
+}
+
+// One row (cells by column name) in, the field's value out.
+export function shout(row, column) {
+  const text = row[column] ?? null;
+  if (text === null) return null;
+  if (typeof text !== "string") throw new RowError(`expected text, got ${typeName(text)}`);
+  return text.toUpperCase();
+}
+
+export const { configure, transform } = udf(shout, setup);
+"#;
+
+    pub const TEST: &str = r#"// `node --test`: the row function is plain JavaScript.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { shout } from "./app.js";
+import { RowError } from "./wafer_udf.js";
+
+test("shouts", () => assert.equal(shout({ text: "quiet dog" }, "text"), "QUIET DOG"));
+test("null stays null", () => assert.equal(shout({ text: null }, "text"), null));
+test("a number fails its row", () => assert.throws(() => shout({ text: 3 }, "text"), RowError));
+"#;
+
+    pub const PACKAGE: &str = r#"{
+  "name": "{name}",
+  "private": true,
+  "type": "module",
+  "scripts": {
+    "test": "node --test",
+    "build": "node build.mjs . {file}.wasm"
+  }
+}
+"#;
+
+    pub const README: &str = r#"# {name}: a wafer transformation plugin in JavaScript
+
+    node --test                          # the logic, in plain JavaScript
+    node build.mjs . {file}.wasm         # fetches componentize-qjs once, then builds
+    wafer plugin check {file}.wasm
+    wafer transform --view V --input rows.jsonl --plugin {file}.wasm
+
+In the config: `transform = { plugin = "path/to/{file}.wasm", input = "some_text_column" }` on a
+STRING field. `wafer_udf.js`, `build.mjs` and `wit/` are the SDK, build script and contract of the
+wafer that made this. The component carries QuickJS (about 1.6 MB).
 "#;
 }
