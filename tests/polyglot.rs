@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use wafer::embed::EmbedService;
 use wafer::plugin::{Batch, Limits, Plugin, PluginEngine};
 use wafer::value::Value;
@@ -38,9 +38,8 @@ const LANGS: [(&str, &str, &str); 2] = [
 
 /// `plugins/<lang>/bucketize` built by that language's build script, once per run.
 fn bucketize_in(lang: &str) -> Arc<Plugin> {
-    static PLUGINS: OnceLock<std::sync::Mutex<Vec<(String, Arc<Plugin>)>>> = OnceLock::new();
-    let plugins = PLUGINS.get_or_init(Default::default);
-    let mut plugins = plugins.lock().unwrap_or_else(|e| e.into_inner());
+    static PLUGINS: Mutex<Vec<(String, Arc<Plugin>)>> = Mutex::new(Vec::new());
+    let mut plugins = PLUGINS.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, p)) = plugins.iter().find(|(l, _)| l == lang) {
         return p.clone();
     }

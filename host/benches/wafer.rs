@@ -5,16 +5,17 @@
 //! - multi_get: one batched read of 100 keys vs 100 single-key reads.
 //! - ingest: 256 rows of 64-dim vectors through the Wasm passthrough plugin
 //!   and into RocksDB vs the same write path without Wasm (`--no-transform`).
-//! - udf: the bucketize UDF in Wasm, from Rust and from Python
-//!   (`plugins/python/bucketize`, built here with `plugins/python/build.py`
-//!   when python3 can), vs the same Rust function native, at batch 1 and 1024.
+//! - udf: the bucketize UDF in Wasm, from Rust, Python and JavaScript
+//!   (`plugins/{python,js}/bucketize`, built here by their build scripts
+//!   where python3 and node can), vs the same Rust function native, at batch
+//!   1 and 1024.
 //! - plugin_load: compiling each plugin vs loading it precompiled.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use wafer::cli::App;
 use wafer::embed::EmbedService;
 use wafer::ingest::{Pipeline, Record};
@@ -176,27 +177,39 @@ fn ingest(c: &mut Criterion) {
     g.finish();
 }
 
-/// `plugins/python/bucketize` as a component, built once per run; `None`
-/// (said on stderr) where python3 cannot build it.
-fn python_bucketize() -> Option<&'static [u8]> {
-    static WASM: OnceLock<Option<Vec<u8>>> = OnceLock::new();
-    WASM.get_or_init(|| {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let out = std::env::temp_dir().join(format!("wafer-bench-{}.wasm", std::process::id()));
-        let built = Command::new("python3")
-            .arg(repo.join("plugins/python/build.py"))
-            .arg(repo.join("plugins/python/bucketize"))
-            .arg(&out)
-            .status()
-            .is_ok_and(|s| s.success());
-        let wasm = built.then(|| std::fs::read(&out).ok()).flatten();
-        let _ = std::fs::remove_file(&out);
-        if wasm.is_none() {
-            eprintln!("the Python bucketize did not build: its figures are left out");
-        }
-        wasm
-    })
-    .as_deref()
+/// `plugins/<lang>/bucketize` (`python` or `js`) as a component, built once
+/// per run by its build script; `None` (said on stderr) where it cannot be.
+fn bucketize_in(lang: &'static str) -> Option<&'static [u8]> {
+    type Built = Option<&'static [u8]>;
+    static BUILT: Mutex<Vec<(&str, Built)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap();
+    if let Some((_, wasm)) = built.iter().find(|(l, _)| *l == lang) {
+        return *wasm;
+    }
+    let (interpreter, script) = if lang == "js" {
+        ("node", "build.mjs")
+    } else {
+        ("python3", "build.py")
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins")
+        .join(lang);
+    let out = std::env::temp_dir().join(format!("wafer-bench-{lang}-{}.wasm", std::process::id()));
+    let ok = Command::new(interpreter)
+        .arg(dir.join(script))
+        .arg(dir.join("bucketize"))
+        .arg(&out)
+        .status()
+        .is_ok_and(|s| s.success());
+    let wasm = ok.then(|| std::fs::read(&out).ok()).flatten();
+    let _ = std::fs::remove_file(&out);
+    if wasm.is_none() {
+        eprintln!("the {lang} bucketize did not build: its figures are left out");
+    }
+    // Built once per run and kept for its rest.
+    let wasm: Option<&'static [u8]> = wasm.map(|w| &*Vec::leak(w));
+    built.push((lang, wasm));
+    wasm
 }
 
 fn udf(c: &mut Criterion) {
@@ -208,13 +221,17 @@ fn udf(c: &mut Criterion) {
         ("boundaries".into(), boundaries.into()),
     ];
     let rust = wafer::registry::builtin_plugin("bucketize").unwrap();
-    let pools: Vec<_> = [("wasm", Some(rust)), ("python-wasm", python_bucketize())]
-        .into_iter()
-        .filter_map(|(id, wasm)| {
-            let plugin = engine.load(id, wasm?).unwrap();
-            Some((id, plugin.pool("bench", opts.clone()).unwrap()))
-        })
-        .collect();
+    let pools: Vec<_> = [
+        ("wasm", Some(rust)),
+        ("python-wasm", bucketize_in("python")),
+        ("js-wasm", bucketize_in("js")),
+    ]
+    .into_iter()
+    .filter_map(|(id, wasm)| {
+        let plugin = engine.load(id, wasm?).unwrap();
+        Some((id, plugin.pool("bench", opts.clone()).unwrap()))
+    })
+    .collect();
     let native_b = bucketize::parse_boundaries(boundaries).unwrap();
     let mut g = c.benchmark_group("udf_bucketize");
     for n in [1usize, 1024] {
@@ -267,7 +284,10 @@ fn plugin_load(c: &mut Criterion) {
     let plugins = ["bucketize", "llm-embedding"]
         .map(|name| (name, wafer::registry::builtin_plugin(name)))
         .into_iter()
-        .chain([("bucketize-py", python_bucketize())]);
+        .chain([
+            ("bucketize-py", bucketize_in("python")),
+            ("bucketize-js", bucketize_in("js")),
+        ]);
     for (name, wasm) in plugins {
         let Some(wasm) = wasm else { continue };
         cached.load(name, wasm).unwrap(); // fill the cache
