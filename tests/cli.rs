@@ -372,6 +372,30 @@ fn a_new_js_plugin_tests_builds_and_runs() {
     assert_shouts(dir.path(), &project.join("loud_js.wasm"));
 }
 
+/// The C skeleton: its native test passes, `build.sh` builds it with clang
+/// and this wafer, and the component runs in a dry run.
+#[test]
+fn a_new_c_plugin_tests_builds_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = wafer(dir.path(), &["plugin", "new", "loud-c", "--lang", "c"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let project = dir.path().join("loud-c");
+    let run = |cmd: &str, args: &[&str]| {
+        let out = Command::new(cmd)
+            .current_dir(&project)
+            .args(args)
+            .env("WAFER", env!("CARGO_BIN_EXE_wafer"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{cmd} {args:?}: {}", text(&out));
+        text(&out)
+    };
+    run("cc", &["test_shout.c", "shout.c", "-o", "test_shout"]);
+    assert!(run("./test_shout", &[]).contains("2 tests passed"));
+    run("./build.sh", &[]);
+    assert_shouts(dir.path(), &project.join("loud_c.wasm"));
+}
+
 /// A dry run of `wasm` — a skeleton's shouting UDF — on one row.
 fn assert_shouts(dir: &Path, wasm: &Path) {
     let config = "[[entity]]\nname = \"item\"\njoin_key = \"id\"\ntype = \"int64\"\n\n[[feature_view]]\nname = \"loud\"\nentity = \"item\"\nfields = [\n  { name = \"id\", type = \"INT64\", primary_key = true },\n  { name = \"title\", type = \"STRING\", transform = { plugin = \"bucketize\", input = \"text\", options = { boundaries = \"1\" } } },\n]\n";

@@ -1,7 +1,8 @@
 //! UDFs written in other languages than Rust (Python with componentize-py,
-//! JavaScript with componentize-qjs), built from source by their build
-//! scripts (which fetch the toolchain from the package registries once per
-//! machine) and loaded into the real host: each gives the Rust plugin's
+//! JavaScript with componentize-qjs, C with clang and wasi-libc), built
+//! from source by their build scripts (which fetch the Python and JS
+//! toolchains from the package registries once per machine) and loaded into
+//! the real host: each gives the Rust plugin's
 //! output, row for row and error for error, on the same batch.
 
 use std::path::{Path, PathBuf};
@@ -31,9 +32,10 @@ fn engine() -> &'static PluginEngine {
 
 /// How each language's `bucketize` is built: its build script, run by this
 /// interpreter, from `plugins/<dir>/bucketize`.
-const LANGS: [(&str, &str, &str); 2] = [
+const LANGS: [(&str, &str, &str); 3] = [
     ("python", "python3", "build.py"),
     ("js", "node", "build.mjs"),
+    ("c", "bash", "build.sh"),
 ];
 
 /// `plugins/<lang>/bucketize` built by that language's build script, once per run.
@@ -50,6 +52,8 @@ fn bucketize_in(lang: &str) -> Arc<Plugin> {
         .arg(dir.join(script))
         .arg(dir.join("bucketize"))
         .arg(&out)
+        // The C build writes bindings and componentizes with this wafer.
+        .env("WAFER", env!("CARGO_BIN_EXE_wafer"))
         .status()
         .unwrap_or_else(|e| panic!("run {interpreter}: {e}"));
     assert!(status.success(), "building the {lang} bucketize failed");
@@ -110,7 +114,7 @@ fn rows() -> Batch {
 }
 
 #[test]
-fn bucketize_in_python_and_js_gives_the_rust_plugins_output_row_for_row() {
+fn bucketize_in_python_js_and_c_gives_the_rust_plugins_output_row_for_row() {
     let boundaries = "-10, 0, 2.5, 100";
     let batch = rows();
     let want = rust_bucketize()
@@ -136,7 +140,7 @@ fn bucketize_in_python_and_js_gives_the_rust_plugins_output_row_for_row() {
 }
 
 #[test]
-fn python_and_js_refuse_what_the_rust_plugin_refuses_with_the_same_words() {
+fn python_js_and_c_refuse_what_the_rust_plugin_refuses_with_the_same_words() {
     let why = |plugin: Arc<Plugin>, boundaries: &str| {
         let err = plugin
             .pool("v", options(boundaries))

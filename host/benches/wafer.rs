@@ -5,10 +5,10 @@
 //! - multi_get: one batched read of 100 keys vs 100 single-key reads.
 //! - ingest: 256 rows of 64-dim vectors through the Wasm passthrough plugin
 //!   and into RocksDB vs the same write path without Wasm (`--no-transform`).
-//! - udf: the bucketize UDF in Wasm, from Rust, Python and JavaScript
-//!   (`plugins/{python,js}/bucketize`, built here by their build scripts
-//!   where python3 and node can), vs the same Rust function native, at batch
-//!   1 and 1024.
+//! - udf: the bucketize UDF in Wasm, from Rust, Python, JavaScript and C
+//!   (`plugins/{python,js,c}/bucketize`, built here by their build scripts
+//!   where the toolchains are), vs the same Rust function native, at batch 1
+//!   and 1024.
 //! - plugin_load: compiling each plugin vs loading it precompiled.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -177,7 +177,7 @@ fn ingest(c: &mut Criterion) {
     g.finish();
 }
 
-/// `plugins/<lang>/bucketize` (`python` or `js`) as a component, built once
+/// `plugins/<lang>/bucketize` (`python`, `js` or `c`) as a component, built once
 /// per run by its build script; `None` (said on stderr) where it cannot be.
 fn bucketize_in(lang: &'static str) -> Option<&'static [u8]> {
     type Built = Option<&'static [u8]>;
@@ -186,10 +186,10 @@ fn bucketize_in(lang: &'static str) -> Option<&'static [u8]> {
     if let Some((_, wasm)) = built.iter().find(|(l, _)| *l == lang) {
         return *wasm;
     }
-    let (interpreter, script) = if lang == "js" {
-        ("node", "build.mjs")
-    } else {
-        ("python3", "build.py")
+    let (interpreter, script) = match lang {
+        "js" => ("node", "build.mjs"),
+        "c" => ("bash", "build.sh"),
+        _ => ("python3", "build.py"),
     };
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../plugins")
@@ -199,6 +199,8 @@ fn bucketize_in(lang: &'static str) -> Option<&'static [u8]> {
         .arg(dir.join(script))
         .arg(dir.join("bucketize"))
         .arg(&out)
+        // The C build writes bindings and componentizes with this wafer.
+        .env("WAFER", env!("CARGO_BIN_EXE_wafer"))
         .status()
         .is_ok_and(|s| s.success());
     let wasm = ok.then(|| std::fs::read(&out).ok()).flatten();
@@ -225,6 +227,7 @@ fn udf(c: &mut Criterion) {
         ("wasm", Some(rust)),
         ("python-wasm", bucketize_in("python")),
         ("js-wasm", bucketize_in("js")),
+        ("c-wasm", bucketize_in("c")),
     ]
     .into_iter()
     .filter_map(|(id, wasm)| {
@@ -287,6 +290,7 @@ fn plugin_load(c: &mut Criterion) {
         .chain([
             ("bucketize-py", bucketize_in("python")),
             ("bucketize-js", bucketize_in("js")),
+            ("bucketize-c", bucketize_in("c")),
         ]);
     for (name, wasm) in plugins {
         let Some(wasm) = wasm else { continue };

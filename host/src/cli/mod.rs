@@ -2,6 +2,7 @@
 //! config, registry, online store and plugin engine. This is the edge, so
 //! errors are `anyhow` here and typed everywhere below.
 
+mod clang;
 mod dev;
 mod progress;
 mod scaffold;
@@ -137,6 +138,16 @@ pub enum PluginAction {
     /// Compile a component and report its imports and exports, and whether it
     /// fits wafer's `transformer` world or exactly why not. Exit 2 if it does not.
     Check { file: PathBuf },
+    /// Write C bindings for this wafer's contract (transformer.h,
+    /// transformer.c, transformer_component_type.o) into DIR, as `wit-bindgen c` does.
+    Bindings {
+        dir: PathBuf,
+        #[arg(long, value_enum)]
+        lang: Lang,
+    },
+    /// Turn a core module (clang --target=wasm32-wasi, linked with those
+    /// bindings) into a plugin component, adapting its WASI preview 1 imports.
+    Componentize { core: PathBuf, out: PathBuf },
     /// Write a working plugin project to start a UDF from: logic, component
     /// glue, SDK and contract, a unit test, and how to build and try it.
     New {
@@ -155,6 +166,7 @@ pub enum Lang {
     Rust,
     Python,
     Js,
+    C,
 }
 
 #[derive(Subcommand, Debug)]
@@ -381,11 +393,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Lang::Rust => scaffold::new_rust(&dir, &name)?,
                 Lang::Python => scaffold::new_python(&dir, &name)?,
                 Lang::Js => scaffold::new_js(&dir, &name)?,
+                Lang::C => scaffold::new_c(&dir, &name)?,
             };
             println!(
                 "created {} — see its README.md to build and try it",
                 root.display()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugin {
+            action: PluginAction::Bindings { dir, lang },
+        } => {
+            anyhow::ensure!(
+                matches!(lang, Lang::C),
+                "bindings are for C; the Rust SDK, componentize-py and componentize-qjs make their own"
+            );
+            clang::bindings(&dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugin {
+            action: PluginAction::Componentize { core, out },
+        } => {
+            clang::componentize(&core, &out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Transform {

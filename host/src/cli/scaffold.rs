@@ -6,7 +6,7 @@
 use anyhow::Context;
 use std::path::Path;
 
-const WIT: &str = include_str!("../../../wit/transform.wit");
+pub const WIT: &str = include_str!("../../../wit/transform.wit");
 const SDK: &str = include_str!("../../../plugins/sdk/src/lib.rs");
 /// The plugin workspace's lock file: the skeleton builds with the crate
 /// versions wafer's own plugins are tested with.
@@ -166,6 +166,44 @@ pub fn new_js(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
             ("wit/transform.wit", WIT.to_string()),
         ],
     )
+}
+
+/// Write a C plugin project named `name` into `dir/name`.
+pub fn new_c(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let file = name.replace('-', "_");
+    let fill = |t: &str| t.replace("{name}", name).replace("{file}", &file);
+    let root = write(
+        dir,
+        name,
+        [
+            ("app.c", c::APP.to_string()),
+            ("shout.c", c::SHOUT.to_string()),
+            ("shout.h", c::SHOUT_H.to_string()),
+            ("test_shout.c", c::TEST.to_string()),
+            ("wafer_udf.h", c::SDK.to_string()),
+            ("build.sh", fill(c::BUILD)),
+            ("README.md", fill(c::README)),
+            ("wit/transform.wit", WIT.to_string()),
+        ],
+    )?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let build = root.join("build.sh");
+        std::fs::set_permissions(&build, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(root)
+}
+
+/// The C skeleton's files, real files under `plugins/c/skeleton`.
+mod c {
+    pub const SDK: &str = include_str!("../../../plugins/c/wafer_udf.h");
+    pub const APP: &str = include_str!("../../../plugins/c/skeleton/app.c");
+    pub const SHOUT: &str = include_str!("../../../plugins/c/skeleton/shout.c");
+    pub const SHOUT_H: &str = include_str!("../../../plugins/c/skeleton/shout.h");
+    pub const TEST: &str = include_str!("../../../plugins/c/skeleton/test_shout.c");
+    pub const BUILD: &str = include_str!("../../../plugins/c/skeleton/build.sh");
+    pub const README: &str = include_str!("../../../plugins/c/skeleton/README.md");
 }
 
 fn write<const N: usize>(

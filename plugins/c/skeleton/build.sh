@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds {file}.wasm: bindings and componentizing by wafer ($WAFER, default
+# `wafer` on PATH), compiling by clang for wasm32-wasi (Debian: clang lld
+# wasi-libc libclang-rt-14-dev-wasm32).
+set -euo pipefail
+cd "$(dirname "$0")"
+wafer=${WAFER:-wafer}
+mkdir -p target/bindings
+"$wafer" plugin bindings --lang c target/bindings
+clang --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Itarget/bindings -I. \
+  app.c shout.c target/bindings/transformer.c target/bindings/transformer_component_type.o \
+  -o target/core.wasm
+"$wafer" plugin componentize target/core.wasm {file}.wasm
