@@ -6,7 +6,7 @@
 # Compiles every .c file in APP_DIR with clang for wasm32-wasi against the
 # bindings `wafer plugin bindings --lang c` writes and wafer_udf.h (from
 # APP_DIR, else beside this script), then `wafer plugin componentize`.
-# Needs Debian's clang, lld, wasi-libc and libclang-rt-14-dev-wasm32, and a
+# Needs Debian's clang, lld, wasi-libc and libclang-rt-dev-wasm32, and a
 # wafer binary: $WAFER, default `wafer` on PATH.
 set -euo pipefail
 app=$(cd "$1" && pwd)

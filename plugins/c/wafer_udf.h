@@ -21,6 +21,17 @@ static inline char *wafer_cstr(const transformer_string_t *s) {
   return c;
 }
 
+/* `len` bytes at malloc'd `s` as a string the host takes ownership of. The
+ * host frees only non-empty strings, so an empty one is freed here. */
+static inline transformer_string_t wafer_string(char *s, size_t len) {
+  if (len == 0) {
+    free(s);
+    s = NULL;
+  }
+  transformer_string_t t = {(uint8_t *)s, len};
+  return t;
+}
+
 /* A string the host takes ownership of, printf-style. */
 static inline transformer_string_t wafer_format(const char *fmt, ...) {
   va_list a, b;
@@ -31,8 +42,12 @@ static inline transformer_string_t wafer_format(const char *fmt, ...) {
   char *buf = malloc((size_t)n + 1);
   vsnprintf(buf, (size_t)n + 1, fmt, b);
   va_end(b);
-  transformer_string_t s = {(uint8_t *)buf, (size_t)n};
-  return s;
+  return wafer_string(buf, (size_t)n);
+}
+
+/* Room for `n` row results; NULL for none (the host frees only non-empty lists). */
+static inline wafer_transform_types_result_list_value_row_error_t *wafer_rows(size_t n) {
+  return n ? malloc(n * sizeof(wafer_transform_types_result_list_value_row_error_t)) : NULL;
 }
 
 /* The option `key` as a malloc'd C string, or NULL when unset. */

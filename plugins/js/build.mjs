@@ -65,11 +65,14 @@ function main() {
   const app = path.join(appDir, "app.js");
   if (!fs.existsSync(app)) throw new Error(`${app}: not found`);
   const sdk = [appDir, HERE].map((d) => path.join(d, "wafer_udf.js")).find((f) => fs.existsSync(f));
-  // The module and the SDK it imports, side by side, as componentize-qjs resolves them.
+  // The app's folder (its own modules included) with the SDK beside app.js,
+  // where componentize-qjs resolves `./wafer_udf.js`.
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), "wafer-js-"));
   try {
-    fs.copyFileSync(app, path.join(stage, "app.js"));
-    fs.copyFileSync(sdk, path.join(stage, "wafer_udf.js"));
+    fs.cpSync(appDir, stage, { recursive: true });
+    if (!fs.existsSync(path.join(stage, "wafer_udf.js"))) {
+      fs.copyFileSync(sdk, path.join(stage, "wafer_udf.js"));
+    }
     execFileSync(
       componentizeQjs(),
       ["--wit", witDir, "--js", path.join(stage, "app.js"), "--module-root", stage,

@@ -13,9 +13,9 @@
 //
 //     export const { configure, transform } = udf(scale, setup);
 //
-// A returned number is an int64 when it is a whole number and a float64
-// otherwise (JavaScript has one number type); return `float(x)` to store a
-// whole number as a float64. Throw `RowError` to fail one row (its
+// A returned number is an int64 when it is a whole number within 2^53 and a
+// float64 otherwise (JavaScript has one number type); return `float(x)` to
+// store a whole number as a float64. Throw `RowError` to fail one row (its
 // neighbours go on); throw anything from `setup` to refuse the options. Any
 // other exception is a bug: it traps the instance, which fails the batch and
 // is replaced.
@@ -35,7 +35,7 @@ export class RowError extends Error {
 export function typeName(x) {
   if (x === null || x === undefined) return "null";
   if (typeof x === "boolean") return "bool";
-  if (typeof x === "number") return Number.isInteger(x) ? "int64" : "float64";
+  if (typeof x === "number") return Number.isSafeInteger(x) ? "int64" : "float64";
   if (typeof x === "string") return "string";
   if (x instanceof Uint8Array) return "bytes";
   if (Array.isArray(x)) return "vector";
@@ -55,7 +55,9 @@ export function toWit(x) {
   if (x === null || x === undefined) return { tag: "null" };
   if (typeof x === "boolean") return { tag: "boolean", val: x };
   if (typeof x === "number") {
-    return Number.isInteger(x) ? { tag: "int64", val: x } : { tag: "float64", val: x };
+    // Whole numbers beyond 2^53 (1e20, say) are floats that merely look whole.
+    const int = Number.isSafeInteger(x) && !Object.is(x, -0);
+    return int ? { tag: "int64", val: x } : { tag: "float64", val: x };
   }
   if (typeof x === "string") return { tag: "text", val: x };
   if (x instanceof Uint8Array) return { tag: "bytes", val: x };

@@ -68,6 +68,8 @@ def to_wit(x):
     if isinstance(x, bool):  # before int: bool is an int in Python
         return t.Value_Boolean(x)
     if isinstance(x, int):
+        if not -(2**63) <= x < 2**63:
+            raise RowError(f"{x} does not fit in an int64")
         return t.Value_Int64(x)
     if isinstance(x, float):
         return t.Value_Float64(x)

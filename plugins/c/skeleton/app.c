@@ -21,15 +21,16 @@ bool exports_transformer_transform(transformer_batch_t *batch, transformer_outpu
   long col = wafer_column(batch, input, err);
   if (col < 0) return transformer_batch_free(batch), false;
   ret->rows.len = batch->rows.len;
-  ret->rows.ptr = malloc(ret->rows.len * sizeof(*ret->rows.ptr) + 1);
+  ret->rows.ptr = wafer_rows(ret->rows.len);
   for (size_t i = 0; i < batch->rows.len; i++) {
-    wafer_value_t *cell = &batch->rows.ptr[i].ptr[col];
+    wafer_transform_types_list_value_t *row = &batch->rows.ptr[i];
+    wafer_value_t *cell = (size_t)col < row->len ? &row->ptr[col] : NULL;
     wafer_value_t out = {.tag = WAFER_TRANSFORM_TYPES_VALUE_NULL};
-    if (cell->tag == WAFER_TRANSFORM_TYPES_VALUE_TEXT) {
+    if (cell && cell->tag == WAFER_TRANSFORM_TYPES_VALUE_TEXT) {
       out.tag = WAFER_TRANSFORM_TYPES_VALUE_TEXT;
-      char *s = shout((const char *)cell->val.text.ptr, cell->val.text.len);
-      out.val.text = (transformer_string_t){(uint8_t *)s, cell->val.text.len};
-    } else if (cell->tag != WAFER_TRANSFORM_TYPES_VALUE_NULL) {
+      size_t len = cell->val.text.len;
+      out.val.text = wafer_string(shout((const char *)cell->val.text.ptr, len), len);
+    } else if (cell && cell->tag != WAFER_TRANSFORM_TYPES_VALUE_NULL) {
       ret->rows.ptr[i] = wafer_invalid(
           wafer_format("expected text, got %s", wafer_type_name(cell)));
       continue;

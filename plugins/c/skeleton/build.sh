@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds {file}.wasm: bindings and componentizing by wafer ($WAFER, default
 # `wafer` on PATH), compiling by clang for wasm32-wasi (Debian: clang lld
-# wasi-libc libclang-rt-14-dev-wasm32).
+# wasi-libc libclang-rt-dev-wasm32).
 set -euo pipefail
 cd "$(dirname "$0")"
 wafer=${WAFER:-wafer}

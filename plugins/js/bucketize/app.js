@@ -6,15 +6,22 @@
 // `boundaries` (comma-separated, strictly increasing), `output`.
 //
 // Its errors read as the Rust plugin's do, word for word: numeric text is
-// read with Rust's grammar, not `Number()` (which reads "" as 0).
+// trimmed and read with Rust's rules, not `Number()` (which reads "" as 0).
 
 import { RowError, typeName, udf } from "./wafer_udf.js";
 
 const FLOAT = /^[+-]?(?:inf|infinity|nan|(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)$/i;
 
+// What Rust's `str::trim` strips (Unicode White_Space); `String.trim` also
+// strips U+FEFF, which Rust keeps.
+const WS = "[\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+const TRIM = new RegExp(`^${WS}+|${WS}+$`, "g");
+
+const ESCAPES = { "\t": "\\t", "\r": "\\r", "\n": "\\n", "\\": "\\\\", '"': '\\"', "\0": "\\0" };
+
 // `text` trimmed and parsed as Rust's `str::parse::<f64>` does.
 function number(text) {
-  const t = text.trim();
+  const t = text.replace(TRIM, "");
   if (t === "") throw new Error("cannot parse float from empty string");
   if (!FLOAT.test(t)) throw new Error("invalid float literal");
   const sign = t.startsWith("-") ? -1 : 1;
@@ -24,12 +31,27 @@ function number(text) {
   return Number(t);
 }
 
+// What Rust's `{:?}` writes as `\u{..}`: controls, format characters,
+// separators but the space, and combining marks (Grapheme_Extend).
+const HIDDEN = /^[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zs}\p{Zl}\p{Zp}\p{Grapheme_Extend}]$/u;
+
+// `text` quoted as Rust's `{:?}` does.
+function quoted(text) {
+  let out = "";
+  for (const c of text) {
+    if (c in ESCAPES) out += ESCAPES[c];
+    else if (c !== " " && HIDDEN.test(c)) out += `\\u{${c.codePointAt(0).toString(16)}}`;
+    else out += c;
+  }
+  return `"${out}"`;
+}
+
 function parseBoundaries(text) {
   const b = text.split(",").map((s) => {
     try {
       return number(s);
     } catch (e) {
-      throw new Error(`boundary ${JSON.stringify(s.trim())}: ${e.message}`);
+      throw new Error(`boundary ${quoted(s.replace(TRIM, ""))}: ${e.message}`);
     }
   });
   if (b.some((x) => !Number.isFinite(x))) throw new Error("`boundaries` must be finite");
@@ -54,7 +76,7 @@ export function bucketize(row, { column, boundaries }) {
     try {
       x = number(x);
     } catch (e) {
-      throw new RowError(`\`${column}\` = ${JSON.stringify(x)} is not a number: ${e.message}`);
+      throw new RowError(`\`${column}\` = ${quoted(x)} is not a number: ${e.message}`);
     }
   } else if (typeof x !== "number") {
     throw new RowError(`\`${column}\` must be a number, got ${typeName(x)}`);
