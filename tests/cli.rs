@@ -496,3 +496,110 @@ fn model_pull_copies_and_verifies_a_local_folder() {
         text(&out)
     );
 }
+
+/// `transform --watch`: a config change reruns with the new options, a
+/// plugin build that does not load is reported while the previous version
+/// keeps running (an input change reruns it), and SIGHUP reloads.
+#[test]
+fn transform_watch_reloads_and_keeps_the_previous_version_on_failure() {
+    use std::io::BufRead;
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().unwrap();
+    let udf = dir.path().join("udf.wasm");
+    let bucketize = wafer::registry::builtin_plugin("bucketize").unwrap();
+    std::fs::write(&udf, bucketize).unwrap();
+    let config = |boundaries: &str| {
+        let body = format!(
+            "[[entity]]\nname = \"item\"\njoin_key = \"id\"\ntype = \"int64\"\n\n[[feature_view]]\nname = \"v\"\nentity = \"item\"\nfields = [\n  {{ name = \"id\", type = \"INT64\", primary_key = true }},\n  {{ name = \"b\", type = \"INT64\", transform = {{ plugin = \"udf.wasm\", input = \"x\", options = {{ boundaries = \"{boundaries}\" }} }} }},\n]\n"
+        );
+        std::fs::write(dir.path().join("wafer.toml"), body).unwrap();
+    };
+    config("10");
+    let rows = dir.path().join("rows.jsonl");
+    std::fs::write(&rows, "{\"id\": 1, \"x\": 5}\n{\"id\": 2, \"x\": 50}\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wafer"))
+        .current_dir(dir.path())
+        .args([
+            "transform",
+            "--view",
+            "v",
+            "--input",
+            "rows.jsonl",
+            "--watch",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Lines from both streams, tagged, in one channel.
+    let (tx, rx) = mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    for (tag, stream) in [
+        ("out", Box::new(stdout) as Box<dyn std::io::Read + Send>),
+        ("err", Box::new(stderr)),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stream)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(format!("{tag} {line}"));
+            }
+        });
+    }
+    // The buckets of the next complete run, in row order, or the stderr line wanted.
+    let next_run = |n: usize| -> Vec<i64> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            let line = rx
+                .recv_timeout(std::time::Duration::from_secs(120))
+                .expect("a dry-run line");
+            if let Some(json) = line.strip_prefix("out ") {
+                let row: serde_json::Value = serde_json::from_str(json).unwrap();
+                got.push(row["fields"]["b"].as_i64().unwrap());
+            }
+        }
+        got
+    };
+    let stderr_line = |wanted: &str| loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("a stderr line");
+        if line.starts_with("err ") && line.contains(wanted) {
+            return line;
+        }
+    };
+    assert_eq!(next_run(2), [0, 1]);
+    config("100");
+    assert_eq!(next_run(2), [0, 0]);
+    std::fs::write(&udf, b"not a component").unwrap();
+    let why = stderr_line("reload failed");
+    assert!(
+        why.contains("the previous version stays") && why.contains("udf.wasm"),
+        "{why}"
+    );
+    std::fs::write(
+        &rows,
+        "{\"id\": 1, \"x\": 5}\n{\"id\": 2, \"x\": 50}\n{\"id\": 3, \"x\": 500}\n",
+    )
+    .unwrap();
+    assert_eq!(
+        next_run(3),
+        [0, 0, 1],
+        "the input changed: the previous version reruns"
+    );
+    std::fs::write(&udf, bucketize).unwrap();
+    assert_eq!(next_run(3), [0, 0, 1]);
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    stderr_line("wafer: run ");
+    assert_eq!(next_run(3), [0, 0, 1]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -1,18 +1,20 @@
 //! The UDF author's loop: `wafer plugin check FILE.wasm` (does it fit the
 //! contract, and if not, why) and `wafer transform` (run real rows through a
 //! view's transformations and print what would be stored, without opening
-//! the store — so it works while a server owns it).
+//! the store — so it works while a server owns it), once or, with `--watch`,
+//! again on every change, reloading the config and plugins.
 
 use crate::config::Config;
 use crate::embed::EmbedService;
 use crate::ingest::{Format, Pipeline, Reader, now_micros};
 use crate::plugin::{Limits, PluginEngine};
-use crate::registry::{Registry, View};
+use crate::registry::{PluginSource, Registry, View};
 use anyhow::Context;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub fn plugin_check(file: &Path) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -46,17 +48,122 @@ pub struct DryRun {
 /// Print one JSON line per row: `{line?, key, fields}` or `{line, key, field, kind, error}`.
 /// Exit 2 when any row failed.
 pub fn transform(config: &Path, run: DryRun) -> anyhow::Result<ExitCode> {
+    let (pipeline, _) = load(config, &run)?;
+    Ok(match print(&pipeline, &run)? {
+        Some(0) | None => ExitCode::SUCCESS,
+        Some(_) => ExitCode::from(2),
+    })
+}
+
+/// `transform --watch`: the dry run again whenever the config, the input or
+/// one of the view's plugin files changes, or on SIGHUP (`hup`). A new
+/// version that fails to load is reported on stderr and the previous one
+/// stays in use; a change to the input alone reruns it. Runs until killed or
+/// until stdout closes.
+///
+/// It polls modification times: a handful of files, on any filesystem
+/// (editors that replace files, network mounts), with no watcher crate.
+pub fn watch(config: &Path, run: DryRun, hup: &AtomicBool) -> anyhow::Result<ExitCode> {
+    let (mut pipeline, plugins) = load(config, &run)?;
+    let watched = |plugins: &[PathBuf]| {
+        let mut files = vec![config.to_path_buf(), run.input.clone()];
+        files.extend_from_slice(plugins);
+        files
+    };
+    let mut files = watched(&plugins);
+    let mut seen = stamps(&files);
+    eprintln!("wafer: run 1; watching {}", list(&files));
+    if print(&pipeline, &run)?.is_none() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for n in 2.. {
+        // Until a new version loads, or the input changes under the one in use.
+        loop {
+            let input_changed = wait_for_change(&files, &mut seen, hup);
+            match load(config, &run) {
+                Ok((p, plugins)) => {
+                    pipeline = p;
+                    files = watched(&plugins);
+                    seen = stamps(&files);
+                    break;
+                }
+                Err(e) => {
+                    eprintln!("wafer: reload failed, the previous version stays: {e:#}");
+                    if input_changed {
+                        break;
+                    }
+                }
+            }
+        }
+        eprintln!("wafer: run {n}");
+        if print(&pipeline, &run)?.is_none() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    unreachable!("runs are counted without end")
+}
+
+/// Blocks until a file in `files` changes from `seen` (which it updates) or
+/// `hup` is raised; whether the input (`files[1]`) changed.
+fn wait_for_change(
+    files: &[PathBuf],
+    seen: &mut Vec<Option<(std::time::SystemTime, u64)>>,
+    hup: &AtomicBool,
+) -> bool {
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let now = stamps(files);
+        if now != *seen || hup.swap(false, Ordering::Relaxed) {
+            let input_changed = now[1] != seen[1];
+            *seen = now;
+            return input_changed;
+        }
+    }
+}
+
+/// Modification time and length of each file (`None` while it is missing).
+fn stamps(files: &[PathBuf]) -> Vec<Option<(std::time::SystemTime, u64)>> {
+    files
+        .iter()
+        .map(|f| {
+            let m = std::fs::metadata(f).ok()?;
+            Some((m.modified().ok()?, m.len()))
+        })
+        .collect()
+}
+
+fn list(files: &[PathBuf]) -> String {
+    let names: Vec<_> = files.iter().map(|f| f.display().to_string()).collect();
+    names.join(", ")
+}
+
+/// The view's transformations, loaded, and the plugin files they come from.
+fn load(config: &Path, run: &DryRun) -> anyhow::Result<(Pipeline, Vec<PathBuf>)> {
     let config = Config::load(config)?;
     let embed = Arc::new(EmbedService::new(&config.llms, config.base_dir(), None));
     let engine = PluginEngine::new(embed, Limits::from(&config.plugins))?
         .with_cache_dir(config.plugin_cache_dir());
     let mut registry = Registry::new(config);
-    if let Some(p) = run.plugin {
+    if let Some(p) = &run.plugin {
         registry = registry
-            .with_plugin(&run.view, run.field.as_deref(), p)
+            .with_plugin(&run.view, run.field.as_deref(), p.clone())
             .map_err(anyhow::Error::msg)?;
     }
-    let pipeline = Pipeline::new(&registry, &run.view, &engine, false)?;
+    let files = registry.view(&run.view).map_or_else(Vec::new, |v| {
+        let plugins = v.fields.iter().filter_map(|f| f.transform.as_ref());
+        plugins
+            .filter_map(|t| match &t.plugin {
+                PluginSource::File(p) => Some(p.clone()),
+                PluginSource::Builtin(_) => None,
+            })
+            .collect()
+    });
+    Ok((Pipeline::new(&registry, &run.view, &engine, false)?, files))
+}
+
+/// The dry run's lines on stdout; how many rows failed, or `None` when
+/// stdout was closed (`| head`), which ends a dry run quietly.
+fn print(pipeline: &Pipeline, run: &DryRun) -> anyhow::Result<Option<usize>> {
     let mut reader = Reader::open(&run.input, run.format)?;
     let (mut left, mut failed) = (run.limit.unwrap_or(usize::MAX), 0);
     let mut out = std::io::stdout().lock();
@@ -81,18 +188,12 @@ pub fn transform(config: &Path, run: DryRun) -> anyhow::Result<ExitCode> {
         for line in lines {
             match writeln!(out, "{line}") {
                 Ok(()) => {}
-                // A closed pipe (`| head`) ends the dry run quietly.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                    return Ok(ExitCode::SUCCESS);
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(None),
                 Err(e) => return Err(anyhow::Error::new(e).context("write to stdout")),
             }
         }
         failed += bad.len() + t.failures.len();
     }
-    Ok(if failed > 0 {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    })
+    out.flush().context("write to stdout")?;
+    Ok(Some(failed))
 }

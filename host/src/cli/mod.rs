@@ -24,6 +24,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -104,6 +106,11 @@ pub enum Command {
         limit: Option<usize>,
         #[arg(long, value_enum)]
         format: Option<Format>,
+        /// Run again whenever the config, the input or a plugin file changes (or
+        /// on SIGHUP), reloading them; a version that fails to load is reported
+        /// and the previous one stays. Runs until interrupted.
+        #[arg(long)]
+        watch: bool,
     },
     /// Plugin tools.
     Plugin {
@@ -428,6 +435,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             field,
             limit,
             format,
+            watch,
         } => {
             let run = dev::DryRun {
                 view,
@@ -439,7 +447,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             // Plugins block on the runtime for `embed`: run them off it.
             let config = cli.config.clone();
-            tokio::task::spawn_blocking(move || dev::transform(&config, run)).await?
+            if !watch {
+                return tokio::task::spawn_blocking(move || dev::transform(&config, run)).await?;
+            }
+            let hup = Arc::new(AtomicBool::new(false));
+            let mut signals = signal(SignalKind::hangup())?;
+            let flag = hup.clone();
+            tokio::spawn(async move {
+                while signals.recv().await.is_some() {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            });
+            tokio::task::spawn_blocking(move || dev::watch(&config, run, &hup)).await?
         }
         Command::Deadletter { action } => {
             deadletter_command(&App::open(&cli.config)?, action).await
