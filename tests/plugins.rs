@@ -279,3 +279,95 @@ fn check_reports_the_contract_or_exactly_why_not() {
     assert!(err.contains("test:misfit/clock"), "{err}");
     assert!(e.check(b"\0asm not really").is_err());
 }
+
+/// A C plugin (tests/fixtures/c-grants) that reports what its sandbox lets
+/// it see: nothing by default; with grants, the environment variable and a
+/// read-only directory, and still no way to write there.
+#[test]
+fn the_sandbox_grants_environment_and_read_only_directories_only_when_configured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wasm = grants_plugin(tmp.path());
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("word.txt"), "wasm").unwrap();
+    let plugin = engine(Limits::default())
+        .load("grants", &std::fs::read(&wasm).unwrap())
+        .unwrap();
+    let seen = |grants: wafer::plugin::Grants| {
+        let pool = plugin
+            .pool_with("v", vec![("output".into(), "o".into())], grants)
+            .unwrap();
+        let out = pool.transform(texts("x", &["a"])).unwrap();
+        out.rows[0].clone().unwrap()[0].clone()
+    };
+    assert_eq!(
+        seen(Default::default()),
+        Value::String("no-env:no-file:ro".into())
+    );
+    let grants = wafer::plugin::Grants {
+        env: vec![("GREETING".into(), "hi".into())],
+        dirs: vec![(data.clone(), "/data".into())],
+    };
+    assert_eq!(seen(grants), Value::String("hi:wasm:ro".into()));
+    assert!(
+        !data.join("out.txt").exists(),
+        "a granted directory is read-only"
+    );
+}
+
+/// tests/fixtures/c-grants built into `dir`/grants.wasm.
+fn grants_plugin(dir: &std::path::Path) -> std::path::PathBuf {
+    let wasm = dir.join("grants.wasm");
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let built = std::process::Command::new("bash")
+        .arg(repo.join("plugins/c/build.sh"))
+        .arg(repo.join("tests/fixtures/c-grants"))
+        .arg(&wasm)
+        .env("WAFER", env!("CARGO_BIN_EXE_wafer"))
+        .status()
+        .unwrap();
+    assert!(built.success(), "building the C test plugin failed");
+    wasm
+}
+
+/// Grants from the config, through the real binary: the plugin reads the
+/// granted folder, a republish reuses the value, and editing the granted
+/// file recomputes it.
+#[test]
+fn config_grants_reach_the_plugin_and_an_edited_granted_file_recomputes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    grants_plugin(dir);
+    std::fs::create_dir(dir.join("tables")).unwrap();
+    std::fs::write(dir.join("tables/word.txt"), "one").unwrap();
+    std::fs::write(dir.join("rows.jsonl"), "{\"id\": 1, \"x\": \"a\"}\n").unwrap();
+    std::fs::write(
+        dir.join("wafer.toml"),
+        "[store]\npath = \"store\"\n\n[[entity]]\nname = \"item\"\njoin_key = \"id\"\ntype = \"int64\"\n\n[[feature_view]]\nname = \"v\"\nentity = \"item\"\nfields = [\n  { name = \"id\", type = \"INT64\", primary_key = true },\n  { name = \"g\", type = \"STRING\", transform = { plugin = \"grants.wasm\", input = \"x\", grants = { env = { GREETING = \"hi\" }, dirs = { \"/data\" = \"tables\" } } } },\n]\n",
+    )
+    .unwrap();
+    let wafer = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wafer"))
+            .current_dir(dir)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "wafer {args:?}: {text}");
+        text
+    };
+    let publish = ["publish", "--view", "v", "--input", "rows.jsonl"];
+    let get = ["get", "--view", "v", "--key", "1"];
+    wafer(&publish);
+    assert!(wafer(&get).contains("hi:one:ro"), "{}", wafer(&get));
+    assert!(wafer(&publish).contains("1 transformed values reused"));
+    std::fs::write(dir.join("tables/word.txt"), "three").unwrap();
+    let again = wafer(&publish);
+    assert!(!again.contains("values reused"), "{again}");
+    assert!(wafer(&get).contains("hi:three:ro"), "{}", wafer(&get));
+}

@@ -69,6 +69,8 @@ pub struct Transform {
     pub llm: Option<String>,
     /// Everything the plugin's `configure` receives.
     pub options: Vec<(String, String)>,
+    /// What its sandbox lets it see beyond the contract.
+    pub grants: crate::plugin::Grants,
 }
 
 impl Registry {
@@ -252,11 +254,18 @@ impl Transform {
                 options.push((k.to_string(), v));
             }
         }
+        let grants = crate::plugin::Grants {
+            env: t.grants.env.clone().into_iter().collect(),
+            dirs: (t.grants.dirs.iter())
+                .map(|(guest, host)| (config.resolve(host.as_ref()), guest.clone()))
+                .collect(),
+        };
         Transform {
             plugin,
             inputs,
             llm,
             options,
+            grants,
         }
     }
 }

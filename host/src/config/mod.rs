@@ -268,6 +268,22 @@ pub struct TransformConfig {
     /// Passed to the plugin's `configure` as strings.
     #[serde(default)]
     pub options: BTreeMap<String, toml::Value>,
+    /// What the plugin may see beyond the contract: nothing unless granted.
+    #[serde(default)]
+    pub grants: GrantsConfig,
+}
+
+/// `transform.grants`: environment variables, by name and value, and host
+/// directories the plugin may read (never write), by the absolute path it
+/// sees each at: `dirs = { "/data" = "lookup-tables" }`, host paths relative
+/// to the config's folder.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantsConfig {
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub dirs: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -342,6 +342,7 @@ impl Validator<'_> {
             );
             return self.err(t.plugin.span(), key("transform.plugin"), msg);
         }
+        self.grants(t, &key)?;
         if matches!(plugin.as_str(), "llm-embedding" | "passthrough") && ty != FieldType::Vector {
             return self.err(
                 f.field_type.span(),
@@ -362,6 +363,31 @@ impl Validator<'_> {
             ),
             _ => Ok(()),
         }
+    }
+}
+
+impl Validator<'_> {
+    fn grants(&self, t: &TransformConfig, key: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
+        let at = t.plugin.span();
+        for name in t.grants.env.keys() {
+            if name.is_empty() || name.contains(['=', '\0']) {
+                let msg = format!("{name:?}: not an environment variable name");
+                return self.err(at, key("transform.grants.env"), msg);
+            }
+        }
+        for (guest, host) in &t.grants.dirs {
+            if !guest.starts_with('/') {
+                let msg =
+                    format!("{guest:?}: the path the plugin sees must be absolute, like \"/data\"");
+                return self.err(at, key("transform.grants.dirs"), msg);
+            }
+            let dir = self.config.resolve(Path::new(host));
+            if !dir.is_dir() {
+                let msg = format!("{guest:?} = {host:?}: no such directory: {}", dir.display());
+                return self.err(at, key("transform.grants.dirs"), msg);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -439,6 +465,39 @@ fields = [
         );
         let e = parse(&src).unwrap_err().to_string();
         assert!(e.contains("transform.llm") && e.contains("\"nope\""), "{e}");
+    }
+
+    #[test]
+    fn grants_name_a_bad_path_or_variable() {
+        let grants = |g: &str| {
+            let field = format!(
+                "{{ name = \"b\", type = \"INT64\", transform = {{ plugin = \"bucketize\", input = \"price\", options = {{ boundaries = \"1\" }}, grants = {g} }} }}"
+            );
+            parse(&BASE.replace("{ name = \"price\", type = \"DOUBLE\" }", &field))
+        };
+        // The config's folder is the working directory here: "." exists.
+        let ok = grants("{ env = { GREETING = \"hi\" }, dirs = { \"/data\" = \".\" } }").unwrap();
+        let t = ok.views[0].fields[1].transform.as_ref().unwrap();
+        assert_eq!(t.grants.env["GREETING"], "hi");
+        for (g, want) in [
+            ("{ dirs = { \"data\" = \".\" } }", "must be absolute"),
+            (
+                "{ dirs = { \"/data\" = \"no/such/dir\" } }",
+                "no such directory",
+            ),
+            (
+                "{ env = { \"A=B\" = \"x\" } }",
+                "not an environment variable name",
+            ),
+        ] {
+            let e = grants(g).unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains("fields[b]"), "{g}: {e}");
+        }
+        let e = grants("{ files = [] }").unwrap_err().to_string();
+        assert!(
+            e.contains("unknown field `files`") && e.contains(":13:"),
+            "{e}"
+        );
     }
 
     #[test]

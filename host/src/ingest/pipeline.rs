@@ -77,7 +77,7 @@ impl Pipeline {
             let model = t.llm.as_ref().and_then(|l| engine.embed_fingerprint(l));
             transforms.push(FieldTransform {
                 field: i,
-                pool: plugin.pool(&view.name, t.options.clone())?,
+                pool: plugin.pool_with(&view.name, t.options.clone(), t.grants.clone())?,
                 identity: identity(registry, field, &bytes, model),
             });
         }
@@ -343,7 +343,7 @@ impl Pipeline {
 }
 
 /// What a transformed value depends on besides its inputs: the plugin's
-/// bytes, its options and, for an embedding, everything about the `[[llm]]`
+/// bytes, its options, its sandbox grants and, for an embedding, everything about the `[[llm]]`
 /// that changes the vector (for a local model, the hash of its weights and
 /// tokenizer). A change to any of them recomputes every row.
 fn identity(registry: &Registry, field: &Field, plugin: &[u8], model: Option<[u8; 32]>) -> Sha256 {
@@ -353,6 +353,16 @@ fn identity(registry: &Registry, field: &Field, plugin: &[u8], model: Option<[u8
     h.update(format!("{:?}\0{:?}\0", field.ty, field.dimensions).as_bytes());
     for (k, v) in &t.options {
         h.update(format!("{k}={v}\0").as_bytes());
+    }
+    // What the sandbox grants can change the output: the grants, and each
+    // granted file's path, size and modification time (an edited lookup
+    // table recomputes; hashing contents would read every file each publish).
+    // Only when there are grants: fields without keep the digests they had.
+    if t.grants != Default::default() {
+        h.update(format!("{:?}\0", t.grants).as_bytes());
+        for (dir, _) in &t.grants.dirs {
+            hash_tree(&mut h, dir);
+        }
     }
     if let Some(llm) = t.llm.as_ref().and_then(|l| registry.llm(l)) {
         // Values, not `Spanned`s: editing elsewhere in the file must not look like a change.
@@ -421,6 +431,31 @@ impl RowState {
                 self.error = Some((Some(field.to_string()), kind, message))
             }
             Err(_) => {}
+        }
+    }
+}
+
+/// Path, size and modification time of every file under `dir`, in order.
+fn hash_tree(h: &mut Sha256, dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let Ok(meta) = e.metadata() else { continue };
+        if meta.is_dir() {
+            hash_tree(h, &e.path());
+        } else {
+            h.update(
+                format!(
+                    "{}\0{}\0{:?}\0",
+                    e.path().display(),
+                    meta.len(),
+                    meta.modified().ok()
+                )
+                .as_bytes(),
+            );
         }
     }
 }

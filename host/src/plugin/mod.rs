@@ -14,7 +14,7 @@ use wasmtime::{
     StoreLimitsBuilder,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 mod cache;
 mod host_impl;
@@ -258,10 +258,21 @@ impl Plugin {
         view: &str,
         options: Vec<(String, String)>,
     ) -> Result<InstancePool, PluginError> {
+        self.pool_with(view, options, Grants::default())
+    }
+
+    /// A pool whose instances also see what `grants` gives them.
+    pub fn pool_with(
+        self: &Arc<Self>,
+        view: &str,
+        options: Vec<(String, String)>,
+        grants: Grants,
+    ) -> Result<InstancePool, PluginError> {
         let pool = InstancePool {
             plugin: self.clone(),
             view: view.into(),
             options,
+            grants,
             idle: Mutex::new(Vec::new()),
             created: Default::default(),
         };
@@ -302,10 +313,20 @@ struct Instance {
 }
 
 /// Configured instances of one plugin for one view field.
+/// What a plugin may see beyond the contract, when a view's config grants
+/// it: environment variables, and host directories, read-only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    pub env: Vec<(String, String)>,
+    /// (host directory, the path the plugin sees it at).
+    pub dirs: Vec<(std::path::PathBuf, String)>,
+}
+
 pub struct InstancePool {
     plugin: Arc<Plugin>,
     view: String,
     options: Vec<(String, String)>,
+    grants: Grants,
     idle: Mutex<Vec<Instance>>,
     created: std::sync::atomic::AtomicU64,
 }
@@ -325,12 +346,22 @@ impl InstancePool {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let p = &self.plugin;
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        // No preopens, environment, network or inherited stdio: the sandbox
-        // grants nothing the contract does not need.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stderr.clone())
-            .stderr(stderr.clone())
-            .build();
+        // No preopens, environment, network or inherited stdio unless the
+        // view grants them: the sandbox gives nothing the contract does not need.
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stderr.clone()).stderr(stderr.clone());
+        for (k, v) in &self.grants.env {
+            wasi.env(k, v);
+        }
+        for (host, guest) in &self.grants.dirs {
+            wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
+                .map_err(|e| PluginError::Configure {
+                    plugin: p.name.clone(),
+                    view: self.view.clone(),
+                    message: format!("granted directory {}: {e}", host.display()),
+                })?;
+        }
+        let wasi = wasi.build();
         let state = PluginState {
             wasi,
             table: ResourceTable::new(),
