@@ -505,19 +505,27 @@ fn transform_watch_reloads_and_keeps_the_previous_version_on_failure() {
     use std::io::BufRead;
     use std::sync::mpsc;
     let dir = tempfile::tempdir().unwrap();
-    let udf = dir.path().join("udf.wasm");
+    // Written whole and renamed into place, as an editor or a build saves:
+    // the watcher must never see half a file here.
+    let put = |name: &str, bytes: &[u8]| {
+        let tmp = dir.path().join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::rename(&tmp, dir.path().join(name)).unwrap();
+    };
     let bucketize = wafer::registry::builtin_plugin("bucketize").unwrap();
-    std::fs::write(&udf, bucketize).unwrap();
+    put("udf.wasm", bucketize);
     let config = |boundaries: &str| {
         let body = format!(
             "[[entity]]\nname = \"item\"\njoin_key = \"id\"\ntype = \"int64\"\n\n[[feature_view]]\nname = \"v\"\nentity = \"item\"\nfields = [\n  {{ name = \"id\", type = \"INT64\", primary_key = true }},\n  {{ name = \"b\", type = \"INT64\", transform = {{ plugin = \"udf.wasm\", input = \"x\", options = {{ boundaries = \"{boundaries}\" }} }} }},\n]\n"
         );
-        std::fs::write(dir.path().join("wafer.toml"), body).unwrap();
+        put("wafer.toml", body.as_bytes());
     };
     config("10");
-    let rows = dir.path().join("rows.jsonl");
-    std::fs::write(&rows, "{\"id\": 1, \"x\": 5}\n{\"id\": 2, \"x\": 50}\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wafer"))
+    put(
+        "rows.jsonl",
+        b"{\"id\": 1, \"x\": 5}\n{\"id\": 2, \"x\": 50}\n",
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_wafer"))
         .current_dir(dir.path())
         .args([
             "transform",
@@ -532,10 +540,19 @@ fn transform_watch_reloads_and_keeps_the_previous_version_on_failure() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Killed however the test ends.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Kill(child);
     // Lines from both streams, tagged, in one channel.
     let (tx, rx) = mpsc::channel::<String>();
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
+    let stdout = child.0.stdout.take().unwrap();
+    let stderr = child.0.stderr.take().unwrap();
     for (tag, stream) in [
         ("out", Box::new(stdout) as Box<dyn std::io::Read + Send>),
         ("err", Box::new(stderr)),
@@ -575,31 +592,34 @@ fn transform_watch_reloads_and_keeps_the_previous_version_on_failure() {
     assert_eq!(next_run(2), [0, 1]);
     config("100");
     assert_eq!(next_run(2), [0, 0]);
-    std::fs::write(&udf, b"not a component").unwrap();
+    put("udf.wasm", b"not a component");
     let why = stderr_line("reload failed");
     assert!(
         why.contains("the previous version stays") && why.contains("udf.wasm"),
         "{why}"
     );
-    std::fs::write(
-        &rows,
-        "{\"id\": 1, \"x\": 5}\n{\"id\": 2, \"x\": 50}\n{\"id\": 3, \"x\": 500}\n",
-    )
-    .unwrap();
+    put(
+        "rows.jsonl",
+        b"{\"id\": 1, \"x\": 5}\n{\"id\": 2, \"x\": 50}\n{\"id\": 3, \"x\": 500}\n",
+    );
     assert_eq!(
         next_run(3),
         [0, 0, 1],
         "the input changed: the previous version reruns"
     );
-    std::fs::write(&udf, bucketize).unwrap();
+    put("udf.wasm", bucketize);
     assert_eq!(next_run(3), [0, 0, 1]);
     let hup = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
+        .args(["-HUP", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(hup.success());
-    stderr_line("wafer: run ");
+    // Runs: 1 start, 2 config, (broken build: none), 3 input, 4 fixed build, 5 SIGHUP.
+    stderr_line("wafer: run 5");
     assert_eq!(next_run(3), [0, 0, 1]);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // A run that fails (the input is gone) is reported, and the watch goes on.
+    std::fs::remove_file(dir.path().join("rows.jsonl")).unwrap();
+    stderr_line("wafer: run 6 failed");
+    put("rows.jsonl", b"{\"id\": 4, \"x\": 500}\n");
+    assert_eq!(next_run(1), [1]);
 }

@@ -48,7 +48,7 @@ pub struct DryRun {
 /// Print one JSON line per row: `{line?, key, fields}` or `{line, key, field, kind, error}`.
 /// Exit 2 when any row failed.
 pub fn transform(config: &Path, run: DryRun) -> anyhow::Result<ExitCode> {
-    let (pipeline, _) = load(config, &run)?;
+    let pipeline = load(config, &run)?;
     Ok(match print(&pipeline, &run)? {
         Some(0) | None => ExitCode::SUCCESS,
         Some(_) => ExitCode::from(2),
@@ -58,33 +58,40 @@ pub fn transform(config: &Path, run: DryRun) -> anyhow::Result<ExitCode> {
 /// `transform --watch`: the dry run again whenever the config, the input or
 /// one of the view's plugin files changes, or on SIGHUP (`hup`). A new
 /// version that fails to load is reported on stderr and the previous one
-/// stays in use; a change to the input alone reruns it. Runs until killed or
-/// until stdout closes.
+/// stays in use; a change to the input alone reruns it; a run that fails
+/// (say, an unreadable input) is reported and the watch goes on. Runs until
+/// killed or until stdout closes. Granted folders are not watched.
 ///
 /// It polls modification times: a handful of files, on any filesystem
 /// (editors that replace files, network mounts), with no watcher crate.
 pub fn watch(config: &Path, run: DryRun, hup: &AtomicBool) -> anyhow::Result<ExitCode> {
-    let (mut pipeline, plugins) = load(config, &run)?;
-    let watched = |plugins: &[PathBuf]| {
-        let mut files = vec![config.to_path_buf(), run.input.clone()];
-        files.extend_from_slice(plugins);
-        files
-    };
-    let mut files = watched(&plugins);
+    // Stamped before loading, so that an edit made while a version loads
+    // (a Python plugin compiles for seconds) is seen afterwards.
+    let mut files = watch_list(config, &run);
     let mut seen = stamps(&files);
+    let mut pipeline = load(config, &run)?;
     eprintln!("wafer: run 1; watching {}", list(&files));
-    if print(&pipeline, &run)?.is_none() {
-        return Ok(ExitCode::SUCCESS);
-    }
-    for n in 2.. {
+    for n in 1.. {
+        if n > 1 {
+            eprintln!("wafer: run {n}");
+        }
+        match print(&pipeline, &run) {
+            Ok(None) => return Ok(ExitCode::SUCCESS),
+            Ok(Some(_)) => {}
+            Err(e) => eprintln!("wafer: run {n} failed: {e:#}"),
+        }
         // Until a new version loads, or the input changes under the one in use.
         loop {
             let input_changed = wait_for_change(&files, &mut seen, hup);
+            // The config may name other plugin files, loadable or not yet.
+            let now = watch_list(config, &run);
+            if now != files {
+                files = now;
+                seen = stamps(&files);
+            }
             match load(config, &run) {
-                Ok((p, plugins)) => {
+                Ok(p) => {
                     pipeline = p;
-                    files = watched(&plugins);
-                    seen = stamps(&files);
                     break;
                 }
                 Err(e) => {
@@ -94,10 +101,6 @@ pub fn watch(config: &Path, run: DryRun, hup: &AtomicBool) -> anyhow::Result<Exi
                     }
                 }
             }
-        }
-        eprintln!("wafer: run {n}");
-        if print(&pipeline, &run)?.is_none() {
-            return Ok(ExitCode::SUCCESS);
         }
     }
     unreachable!("runs are counted without end")
@@ -137,28 +140,38 @@ fn list(files: &[PathBuf]) -> String {
     names.join(", ")
 }
 
-/// The view's transformations, loaded, and the plugin files they come from.
-fn load(config: &Path, run: &DryRun) -> anyhow::Result<(Pipeline, Vec<PathBuf>)> {
-    let config = Config::load(config)?;
-    let embed = Arc::new(EmbedService::new(&config.llms, config.base_dir(), None));
-    let engine = PluginEngine::new(embed, Limits::from(&config.plugins))?
-        .with_cache_dir(config.plugin_cache_dir());
-    let mut registry = Registry::new(config);
-    if let Some(p) = &run.plugin {
-        registry = registry
-            .with_plugin(&run.view, run.field.as_deref(), p.clone())
-            .map_err(anyhow::Error::msg)?;
+/// The config, the input and, when the config parses, the plugin files the
+/// view's transformations name (whether or not they load).
+fn watch_list(config: &Path, run: &DryRun) -> Vec<PathBuf> {
+    let mut files = vec![config.to_path_buf(), run.input.clone()];
+    if let Ok(registry) = registry(config, run) {
+        let view = registry.view(&run.view).into_iter();
+        let transforms = view.flat_map(|v| v.fields.iter().filter_map(|f| f.transform.as_ref()));
+        files.extend(transforms.filter_map(|t| match &t.plugin {
+            PluginSource::File(p) => Some(p.clone()),
+            PluginSource::Builtin(_) => None,
+        }));
     }
-    let files = registry.view(&run.view).map_or_else(Vec::new, |v| {
-        let plugins = v.fields.iter().filter_map(|f| f.transform.as_ref());
-        plugins
-            .filter_map(|t| match &t.plugin {
-                PluginSource::File(p) => Some(p.clone()),
-                PluginSource::Builtin(_) => None,
-            })
-            .collect()
-    });
-    Ok((Pipeline::new(&registry, &run.view, &engine, false)?, files))
+    files
+}
+
+fn registry(config: &Path, run: &DryRun) -> anyhow::Result<Registry> {
+    let registry = Registry::new(Config::load(config)?);
+    match &run.plugin {
+        Some(p) => (registry.with_plugin(&run.view, run.field.as_deref(), p.clone()))
+            .map_err(anyhow::Error::msg),
+        None => Ok(registry),
+    }
+}
+
+/// The view's transformations, loaded.
+fn load(config: &Path, run: &DryRun) -> anyhow::Result<Pipeline> {
+    let registry = registry(config, run)?;
+    let c = &registry.config;
+    let embed = Arc::new(EmbedService::new(&c.llms, c.base_dir(), None));
+    let engine =
+        PluginEngine::new(embed, Limits::from(&c.plugins))?.with_cache_dir(c.plugin_cache_dir());
+    Ok(Pipeline::new(&registry, &run.view, &engine, false)?)
 }
 
 /// The dry run's lines on stdout; how many rows failed, or `None` when

@@ -25,7 +25,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -108,7 +107,8 @@ pub enum Command {
         format: Option<Format>,
         /// Run again whenever the config, the input or a plugin file changes (or
         /// on SIGHUP), reloading them; a version that fails to load is reported
-        /// and the previous one stays. Runs until interrupted.
+        /// and the previous one stays. Granted folders are not watched. Runs
+        /// until interrupted.
         #[arg(long)]
         watch: bool,
     },
@@ -451,13 +451,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return tokio::task::spawn_blocking(move || dev::transform(&config, run)).await?;
             }
             let hup = Arc::new(AtomicBool::new(false));
-            let mut signals = signal(SignalKind::hangup())?;
-            let flag = hup.clone();
-            tokio::spawn(async move {
-                while signals.recv().await.is_some() {
-                    flag.store(true, Ordering::Relaxed);
-                }
-            });
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                let mut signals = signal(SignalKind::hangup())?;
+                let flag = hup.clone();
+                tokio::spawn(async move {
+                    while signals.recv().await.is_some() {
+                        flag.store(true, Ordering::Relaxed);
+                    }
+                });
+            }
             tokio::task::spawn_blocking(move || dev::watch(&config, run, &hup)).await?
         }
         Command::Deadletter { action } => {

@@ -376,9 +376,20 @@ impl Validator<'_> {
             }
         }
         for (guest, host) in &t.grants.dirs {
-            if !guest.starts_with('/') {
-                let msg =
-                    format!("{guest:?}: the path the plugin sees must be absolute, like \"/data\"");
+            // Plain, absolute and apart, so no grant shadows another.
+            let plain = guest.starts_with('/')
+                && guest[1..]
+                    .split('/')
+                    .all(|s| !s.is_empty() && s != "." && s != "..");
+            let nested = t.grants.dirs.keys().any(|other| {
+                other != guest
+                    && other.starts_with(guest.as_str())
+                    && other[guest.len()..].starts_with('/')
+            });
+            if !plain || nested {
+                let msg = format!(
+                    "{guest:?}: the path the plugin sees must be absolute and plain, like \"/data\", and not hold another grant"
+                );
                 return self.err(at, key("transform.grants.dirs"), msg);
             }
             let dir = self.config.resolve(Path::new(host));
@@ -481,6 +492,12 @@ fields = [
         assert_eq!(t.grants.env["GREETING"], "hi");
         for (g, want) in [
             ("{ dirs = { \"data\" = \".\" } }", "must be absolute"),
+            ("{ dirs = { \"/\" = \".\" } }", "must be absolute"),
+            ("{ dirs = { \"/a/../b\" = \".\" } }", "must be absolute"),
+            (
+                "{ dirs = { \"/a\" = \".\", \"/a/b\" = \".\" } }",
+                "not hold another grant",
+            ),
             (
                 "{ dirs = { \"/data\" = \"no/such/dir\" } }",
                 "no such directory",

@@ -355,14 +355,15 @@ fn identity(registry: &Registry, field: &Field, plugin: &[u8], model: Option<[u8
         h.update(format!("{k}={v}\0").as_bytes());
     }
     // What the sandbox grants can change the output: the grants, and each
-    // granted file's path, size and modification time (an edited lookup
-    // table recomputes; hashing contents would read every file each publish).
-    // Only when there are grants: fields without keep the digests they had.
-    if t.grants != Default::default() {
-        h.update(format!("{:?}\0", t.grants).as_bytes());
-        for (dir, _) in &t.grants.dirs {
-            hash_tree(&mut h, dir);
-        }
+    // granted file's path in its folder, size and times (an edited lookup
+    // table recomputes; reading contents would cost every publish). Only
+    // when there are grants: fields without keep the digests they had.
+    for (k, v) in &t.grants.env {
+        h.update(format!("env\0{k}\0{v}\0").as_bytes());
+    }
+    for (dir, guest) in &t.grants.dirs {
+        h.update(format!("dir\0{guest}\0").as_bytes());
+        hash_tree(&mut h, dir, dir);
     }
     if let Some(llm) = t.llm.as_ref().and_then(|l| registry.llm(l)) {
         // Values, not `Spanned`s: editing elsewhere in the file must not look like a change.
@@ -435,8 +436,10 @@ impl RowState {
     }
 }
 
-/// Path, size and modification time of every file under `dir`, in order.
-fn hash_tree(h: &mut Sha256, dir: &std::path::Path) {
+/// Path (relative to `root`), size, modification time and, on unix, inode
+/// and change time of every file under `dir`, in order. The change time
+/// catches edits that restore the modification time (`cp -p`, `rsync -t`).
+fn hash_tree(h: &mut Sha256, root: &std::path::Path, dir: &std::path::Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -444,17 +447,29 @@ fn hash_tree(h: &mut Sha256, dir: &std::path::Path) {
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let Ok(meta) = e.metadata() else { continue };
+        let path = e.path();
         if meta.is_dir() {
-            hash_tree(h, &e.path());
-        } else {
+            hash_tree(h, root, &path);
+            continue;
+        }
+        let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy();
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        h.update(
+            format!(
+                "{rel}\0{}\0{:?}\0",
+                meta.len(),
+                modified.map(|d| d.as_nanos())
+            )
+            .as_bytes(),
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
             h.update(
-                format!(
-                    "{}\0{}\0{:?}\0",
-                    e.path().display(),
-                    meta.len(),
-                    meta.modified().ok()
-                )
-                .as_bytes(),
+                format!("{}\0{}\0{}\0", meta.ino(), meta.ctime(), meta.ctime_nsec()).as_bytes(),
             );
         }
     }
