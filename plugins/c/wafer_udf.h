@@ -87,6 +87,16 @@ static inline const char *wafer_type_name(const wafer_value_t *v) {
   return v->tag < 7 ? names[v->tag] : "unknown";
 }
 
+/* Sets `ret` up for `n` row results under the one column `name` (the field
+ * the `output` option names); the caller fills ret->rows.ptr[0..n]. */
+static inline void wafer_output(transformer_output_t *ret, size_t n, const char *name) {
+  ret->rows.len = n;
+  ret->rows.ptr = wafer_rows(n);
+  ret->columns.len = 1;
+  ret->columns.ptr = malloc(sizeof(transformer_string_t));
+  transformer_string_dup(&ret->columns.ptr[0], name);
+}
+
 /* Row results: one value, or an invalid-input error. */
 static inline wafer_transform_types_result_list_value_row_error_t wafer_ok(wafer_value_t v) {
   wafer_transform_types_result_list_value_row_error_t r = {0};

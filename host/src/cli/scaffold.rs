@@ -113,16 +113,14 @@ STRING field. `sdk/` and `wit/` are the plugin SDK and contract of the wafer tha
 
 /// Write a Rust plugin project named `name` into `dir/name`.
 pub fn new_rust(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
-    let file = name.replace('-', "_");
-    let fill = |t: &str| t.replace("{name}", name).replace("{file}", &file);
     write(
         dir,
         name,
         [
-            ("Cargo.toml", fill(CARGO)),
+            ("Cargo.toml", fill(CARGO, name)),
             ("Cargo.lock", LOCK.to_string()),
-            ("README.md", fill(README)),
-            ("src/lib.rs", fill(LIB)),
+            ("README.md", fill(README, name)),
+            ("src/lib.rs", fill(LIB, name)),
             ("sdk/Cargo.toml", SDK_CARGO.to_string()),
             // The SDK finds the contract relative to itself.
             ("sdk/src/lib.rs", SDK.replace("\"../../wit\"", "\"../wit\"")),
@@ -133,15 +131,13 @@ pub fn new_rust(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
 
 /// Write a Python plugin project named `name` into `dir/name`.
 pub fn new_python(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
-    let file = name.replace('-', "_");
-    let fill = |t: &str| t.replace("{name}", name).replace("{file}", &file);
     write(
         dir,
         name,
         [
-            ("app.py", fill(python::APP)),
+            ("app.py", fill(python::APP, name)),
             ("test_app.py", python::TEST.to_string()),
-            ("README.md", fill(python::README)),
+            ("README.md", fill(python::README, name)),
             ("wafer_udf.py", python::SDK.to_string()),
             ("build.py", python::BUILD.to_string()),
             ("wit/transform.wit", WIT.to_string()),
@@ -151,16 +147,14 @@ pub fn new_python(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> 
 
 /// Write a JavaScript plugin project named `name` into `dir/name`.
 pub fn new_js(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
-    let file = name.replace('-', "_");
-    let fill = |t: &str| t.replace("{name}", name).replace("{file}", &file);
     write(
         dir,
         name,
         [
-            ("app.js", fill(js::APP)),
+            ("app.js", fill(js::APP, name)),
             ("app.test.mjs", js::TEST.to_string()),
-            ("package.json", fill(js::PACKAGE)),
-            ("README.md", fill(js::README)),
+            ("package.json", fill(js::PACKAGE, name)),
+            ("README.md", fill(js::README, name)),
             ("wafer_udf.js", js::SDK.to_string()),
             ("build.mjs", js::BUILD.to_string()),
             ("wit/transform.wit", WIT.to_string()),
@@ -170,8 +164,6 @@ pub fn new_js(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
 
 /// Write a C plugin project named `name` into `dir/name`.
 pub fn new_c(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
-    let file = name.replace('-', "_");
-    let fill = |t: &str| t.replace("{name}", name).replace("{file}", &file);
     let root = write(
         dir,
         name,
@@ -181,8 +173,8 @@ pub fn new_c(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
             ("shout.h", c::SHOUT_H.to_string()),
             ("test_shout.c", c::TEST.to_string()),
             ("wafer_udf.h", c::SDK.to_string()),
-            ("build.sh", fill(c::BUILD)),
-            ("README.md", fill(c::README)),
+            ("build.sh", fill(c::BUILD, name)),
+            ("README.md", fill(c::README, name)),
             ("wit/transform.wit", WIT.to_string()),
         ],
     )?;
@@ -204,6 +196,13 @@ mod c {
     pub const TEST: &str = include_str!("../../../plugins/c/skeleton/test_shout.c");
     pub const BUILD: &str = include_str!("../../../plugins/c/skeleton/build.sh");
     pub const README: &str = include_str!("../../../plugins/c/skeleton/README.md");
+}
+
+/// A template with `{name}` (the project) and `{file}` (its file stem) filled in.
+fn fill(template: &str, name: &str) -> String {
+    template
+        .replace("{name}", name)
+        .replace("{file}", &name.replace('-', "_"))
 }
 
 fn write<const N: usize>(

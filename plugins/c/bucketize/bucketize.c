@@ -195,17 +195,12 @@ bool exports_transformer_transform(transformer_batch_t *batch, transformer_outpu
                                    transformer_string_t *err) {
   long col = wafer_column(batch, input, err);
   if (col < 0) return transformer_batch_free(batch), false;
-  size_t n = batch->rows.len;
-  ret->rows.ptr = wafer_rows(n);
-  ret->rows.len = n;
-  for (size_t i = 0; i < n; i++) {
+  wafer_output(ret, batch->rows.len, output);
+  for (size_t i = 0; i < batch->rows.len; i++) {
     wafer_transform_types_list_value_t *row = &batch->rows.ptr[i];
     wafer_value_t null = {.tag = WAFER_TRANSFORM_TYPES_VALUE_NULL};
     ret->rows.ptr[i] = bucket((size_t)col < row->len ? &row->ptr[col] : &null);
   }
-  ret->columns.ptr = malloc(sizeof(transformer_string_t));
-  ret->columns.len = 1;
-  transformer_string_dup(&ret->columns.ptr[0], output);
   transformer_batch_free(batch);
   return true;
 }

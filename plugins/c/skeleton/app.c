@@ -20,8 +20,7 @@ bool exports_transformer_transform(transformer_batch_t *batch, transformer_outpu
                                    transformer_string_t *err) {
   long col = wafer_column(batch, input, err);
   if (col < 0) return transformer_batch_free(batch), false;
-  ret->rows.len = batch->rows.len;
-  ret->rows.ptr = wafer_rows(ret->rows.len);
+  wafer_output(ret, batch->rows.len, output);
   for (size_t i = 0; i < batch->rows.len; i++) {
     wafer_transform_types_list_value_t *row = &batch->rows.ptr[i];
     wafer_value_t *cell = (size_t)col < row->len ? &row->ptr[col] : NULL;
@@ -37,9 +36,6 @@ bool exports_transformer_transform(transformer_batch_t *batch, transformer_outpu
     }
     ret->rows.ptr[i] = wafer_ok(out);
   }
-  ret->columns.len = 1;
-  ret->columns.ptr = malloc(sizeof(transformer_string_t));
-  transformer_string_dup(&ret->columns.ptr[0], output);
   transformer_batch_free(batch);
   return true;
 }
