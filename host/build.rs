@@ -1,6 +1,8 @@
 //! Builds the plugins workspace (`../plugins`) for `wasm32-wasip2` so the
 //! built-in transformation plugins can be embedded in the binary, the way
-//! wasmtime's test-programs and spin's test-components are built.
+//! wasmtime's test-programs and spin's test-components are built. The test
+//! fixtures (`plugins/testing`) are built beside them; `WAFER_TEST_PLUGINS`
+//! tells the tests where.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,14 +16,7 @@ fn main() {
     println!("cargo:rerun-if-changed=../wit");
     println!("cargo:rerun-if-changed=../plugins/Cargo.toml");
     println!("cargo:rerun-if-changed=../plugins/Cargo.lock");
-    for dir in [
-        "sdk",
-        "llm-embedding",
-        "passthrough",
-        "bucketize",
-        "chaos",
-        "misfit",
-    ] {
+    for dir in ["sdk/rust", "builtin", "testing"] {
         println!("cargo:rerun-if-changed=../plugins/{dir}");
     }
 
@@ -51,6 +46,7 @@ fn main() {
     );
 
     let built = target_dir.join("wasm32-wasip2/release");
+    println!("cargo:rustc-env=WAFER_TEST_PLUGINS={}", built.display());
     for name in PLUGINS {
         copy(
             &built.join(format!("{name}.wasm")),

@@ -4,11 +4,9 @@
 //! stored correctly or dead-lettered with its reason, and checks the request
 //! log for what the client did.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use std::time::Duration;
-use wafer::cli::App;
+use wafer::Wafer;
 use wafer::ingest::{PublishRequest, Summary, deadletter};
 use wafer::store::{EntityKey, WriteMode};
 
@@ -16,7 +14,7 @@ const DIMS: usize = 4;
 
 struct Env {
     dir: tempfile::TempDir,
-    app: App,
+    app: Wafer,
     fake: FakeEmbedder,
 }
 
@@ -58,7 +56,7 @@ fields = [
         fake.base_url
     );
     let cfg = write_config(dir.path(), &body);
-    let app = App::open(&cfg).unwrap();
+    let app = Wafer::open(&cfg).unwrap();
     Env { dir, app, fake }
 }
 
@@ -79,7 +77,7 @@ async fn publish<S: AsRef<str>>(e: &Env, texts: &[S]) -> Summary {
         mode: WriteMode::Merge,
         no_transform: false,
     };
-    e.app.publish(req).await.unwrap()
+    e.app.publish(req, |_| {}).await.unwrap()
 }
 
 fn requests(e: &Env) -> Vec<Vec<String>> {
@@ -89,7 +87,7 @@ fn requests(e: &Env) -> Vec<Vec<String>> {
 fn stored(e: &Env, id: i64) -> Option<Vec<f32>> {
     let row = e
         .app
-        .store
+        .store()
         .get_many("emb", &[EntityKey::Int(id)])
         .unwrap()
         .remove(0)?;
@@ -99,8 +97,8 @@ fn stored(e: &Env, id: i64) -> Option<Vec<f32>> {
     }
 }
 
-fn dead(e: &Env) -> Vec<deadletter::DeadLetter> {
-    deadletter::list(&e.app.store, &e.app.registry, "emb").unwrap()
+async fn dead(e: &Env) -> Vec<deadletter::DeadLetter> {
+    e.app.dead_letters("emb").await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -143,9 +141,9 @@ async fn failed_rows_are_dead_lettered_and_a_retry_lands_them() {
         mode: WriteMode::Merge,
         no_transform: false,
     };
-    let s = e.app.publish(req).await.unwrap();
+    let s = e.app.publish(req, |_| {}).await.unwrap();
     assert_eq!((s.written, s.dead_lettered), (1, 1), "{s}");
-    let d = dead(&e);
+    let d = dead(&e).await;
     assert_eq!(d.len(), 4);
     assert_eq!(
         (d[0].key.clone(), d[0].field.as_deref()),
@@ -166,12 +164,12 @@ async fn failed_rows_are_dead_lettered_and_a_retry_lands_them() {
     // The endpoint is healthy again: the retry stores 1-3; the poisoned row stays.
     let s = e.app.retry_dead_letters("emb", |_| {}).await.unwrap();
     assert_eq!((s.rows_read, s.written, s.failed()), (4, 3, 1), "{s}");
-    let d = dead(&e);
+    let d = dead(&e).await;
     assert_eq!((d.len(), d[0].attempts), (1, 2), "{d:?}");
     assert_eq!(stored(&e, 2).unwrap(), fake_vector("two", DIMS));
     // Fixing the row at the source and publishing clears its dead letter.
     publish(&e, &["one", "two", "three", "four", "five"]).await;
-    assert!(dead(&e).is_empty());
+    assert!(dead(&e).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -205,7 +203,7 @@ async fn transient_faults_are_retried_and_bad_answers_never_stored() {
             (3 - dead_rows, dead_rows, 1),
             "{fault:?}: {s}"
         );
-        let letters = dead(&e);
+        let letters = dead(&e).await;
         assert!(
             letters.iter().all(|d| d.message.contains(reason)),
             "{fault:?}: {letters:?}"
@@ -219,7 +217,7 @@ async fn transient_faults_are_retried_and_bad_answers_never_stored() {
                 "{fault:?}: old value kept"
             );
         }
-        deadletter::purge(&e.app.store, &e.app.registry, "emb").unwrap();
+        e.app.purge_dead_letters("emb").await.unwrap();
     }
 }
 
@@ -253,11 +251,11 @@ async fn long_inputs_follow_the_policy() {
     let s = publish(&e, &[&long, "short"]).await;
     assert_eq!((s.written, s.dead_lettered), (1, 1), "{s}");
     assert!(
-        dead(&e)[0]
+        dead(&e).await[0]
             .message
             .contains("54 tokens, over max_input_tokens 20"),
         "{:?}",
-        dead(&e)
+        dead(&e).await
     );
     assert_eq!(requests(&e), vec![vec!["short".to_string()]]);
     // chunk: pieces of at most 20 tokens, the stored vector their unit-length weighted mean.
@@ -345,7 +343,7 @@ async fn only_a_real_config_change_recomputes_stored_values() {
     drop(app);
     std::fs::write(&cfg, format!("# edited\n\n{body}")).unwrap();
     let e = Env {
-        app: App::open(&cfg).unwrap(),
+        app: Wafer::open(&cfg).unwrap(),
         dir,
         fake,
     };
@@ -355,7 +353,7 @@ async fn only_a_real_config_change_recomputes_stored_values() {
     drop(app);
     std::fs::write(&cfg, body.replace("model = \"m\"", "model = \"m2\"")).unwrap();
     let e = Env {
-        app: App::open(&cfg).unwrap(),
+        app: Wafer::open(&cfg).unwrap(),
         dir,
         fake,
     };
@@ -383,14 +381,14 @@ async fn an_exact_tokenizer_counts_and_cuts_on_token_boundaries() {
         mode: WriteMode::Merge,
         no_transform: false,
     };
-    let err = e.app.publish(req).await.unwrap_err().to_string();
+    let err = e.app.publish(req, |_| {}).await.unwrap_err().to_string();
     assert!(err.contains("tok.json") && err.contains("fake"), "{err}");
     // With the file: 30 tokens, truncated after the 20th word (the estimate would say 40).
     write_file(e.dir.path(), "tok.json", WORD_TOKENIZER);
     let Env { dir, app, fake } = e;
     drop(app); // one process, one store handle
     let e = Env {
-        app: App::open(&dir.path().join("wafer.toml")).unwrap(),
+        app: Wafer::open(&dir.path().join("wafer.toml")).unwrap(),
         dir,
         fake,
     };
@@ -419,10 +417,14 @@ async fn dead_letters_keep_the_last_word_per_key_and_absent_inputs_keep_values()
         "{\"id\": 2, \"text\": \"fixed\"}\n", // ...then lands: no dead letter
         "{\"id\": 3, \"text\": \"x\", \"event_time\": \"soon\"}\n", // bad time, key readable
     );
-    let s = e.app.publish(publish_file(&e, rows, false)).await.unwrap();
+    let s = e
+        .app
+        .publish(publish_file(&e, rows, false), |_| {})
+        .await
+        .unwrap();
     assert_eq!((s.written, s.failed(), s.dead_lettered), (2, 2, 1), "{s}");
     assert_eq!(stored(&e, 1).unwrap(), fake_vector("kept", DIMS));
-    let d = dead(&e);
+    let d = dead(&e).await;
     assert_eq!(
         (d.len(), d[0].key.clone()),
         (1, serde_json::json!(3)),
@@ -436,12 +438,16 @@ async fn a_retry_reads_pre_extracted_rows_as_published() {
     let e = env("").await;
     // Pre-extracted vectors of the wrong length fail the schema check...
     let bad = "{\"id\": 1, \"vec_embedding\": [1, 2, 3, 4, 5]}\n";
-    let s = e.app.publish(publish_file(&e, bad, true)).await.unwrap();
+    let s = e
+        .app
+        .publish(publish_file(&e, bad, true), |_| {})
+        .await
+        .unwrap();
     assert_eq!(s.dead_lettered, 1, "{s}");
-    assert!(dead(&e)[0].no_transform);
+    assert!(dead(&e).await[0].no_transform);
     // ...and a retry reads `vec_embedding` again, never embedding the absent `text`.
     let s = e.app.retry_dead_letters("emb", |_| {}).await.unwrap();
     assert_eq!((s.written, s.failed(), s.embed.requests), (0, 1, 0), "{s}");
-    assert_eq!(dead(&e)[0].attempts, 2);
+    assert_eq!(dead(&e).await[0].attempts, 2);
     assert!(stored(&e, 1).is_none());
 }

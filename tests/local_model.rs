@@ -3,13 +3,11 @@
 //! batch invariance, truncation at `max_seq_length`, broken model folders,
 //! concurrent calls, and a publish through the `llm-embedding` plugin.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
-use wafer::cli::App;
+use wafer::Wafer;
 use wafer::config::Config;
 use wafer::embed::{EmbedErrorKind, EmbedService, LocalModel};
 use wafer::ingest::PublishRequest;
@@ -65,6 +63,7 @@ fn texts(n: usize) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "slow tier: the real local model"]
 async fn vectors_match_sentence_transformers() {
     let r = reference();
     let dir = tempfile::tempdir().unwrap();
@@ -89,6 +88,7 @@ async fn vectors_match_sentence_transformers() {
 }
 
 #[test]
+#[ignore = "slow tier: the real local model"]
 fn padding_does_not_change_vectors() {
     let model = LocalModel::load(&minilm_dir(), 2).unwrap();
     let texts = texts(32);
@@ -102,6 +102,7 @@ fn padding_does_not_change_vectors() {
 }
 
 #[test]
+#[ignore = "slow tier: the real local model"]
 fn inputs_are_cut_at_max_seq_length() {
     let model = LocalModel::load(&minilm_dir(), 1).unwrap();
     assert_eq!(model.max_seq_length(), 256);
@@ -124,6 +125,7 @@ fn inputs_are_cut_at_max_seq_length() {
 }
 
 #[test]
+#[ignore = "slow tier: the real local model"]
 fn a_broken_model_folder_names_the_file() {
     let good = minilm_dir();
     let cases: [(&str, &str, Option<&[u8]>); 4] = [
@@ -188,7 +190,7 @@ fields = [
 ]
 "#;
 
-fn open_app(dir: &Path, llm: &str, rows: &[String]) -> App {
+fn open_app(dir: &Path, llm: &str, rows: &[String]) -> Wafer {
     let cfg = write_config(dir, &format!("{llm}\n{ENTITY}\n{VIEWS}"));
     let body: String = rows
         .iter()
@@ -196,7 +198,7 @@ fn open_app(dir: &Path, llm: &str, rows: &[String]) -> App {
         .map(|(i, t)| json!({"id": i + 1, "text": t}).to_string() + "\n")
         .collect();
     write_file(dir, "rows.jsonl", &body);
-    App::open(&cfg).unwrap()
+    Wafer::open(&cfg).unwrap()
 }
 
 fn request(dir: &Path, view: &str) -> PublishRequest {
@@ -210,6 +212,7 @@ fn request(dir: &Path, view: &str) -> PublishRequest {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "slow tier: the real local model"]
 async fn a_broken_model_fails_its_view_only_and_the_server_still_serves() {
     let bad = broken_copy(&minilm_dir(), "model.safetensors", Some(b"not a model"));
     let dir = tempfile::tempdir().unwrap();
@@ -218,13 +221,19 @@ async fn a_broken_model_fails_its_view_only_and_the_server_still_serves() {
         bad.path()
     );
     let app = open_app(dir.path(), &llm, &texts(3));
-    let e = app.publish(request(dir.path(), "emb")).await.unwrap_err();
+    let e = app
+        .publish(request(dir.path(), "emb"), |_| {})
+        .await
+        .unwrap_err();
     let e = format!("{e:#}");
     assert!(
         e.contains("minilm") && e.contains("model.safetensors"),
         "{e}"
     );
-    let s = app.publish(request(dir.path(), "plain")).await.unwrap();
+    let s = app
+        .publish(request(dir.path(), "plain"), |_| {})
+        .await
+        .unwrap();
     assert_eq!((s.written, s.failed()), (3, 0), "{s}");
     let base = start_server(&app).await;
     let (status, answer) = lookup(
@@ -237,6 +246,7 @@ async fn a_broken_model_fails_its_view_only_and_the_server_still_serves() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "slow tier: the real local model"]
 async fn concurrent_calls_get_the_same_vectors_as_one_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let embed = Arc::new(service(dir.path(), "concurrency = 2\nbatch_size = 4"));
@@ -260,11 +270,15 @@ async fn concurrent_calls_get_the_same_vectors_as_one_at_a_time() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "slow tier: the real local model"]
 async fn publish_embeds_with_the_local_model_and_reuses_on_republish() {
     let dir = tempfile::tempdir().unwrap();
     let rows = texts(40);
     let app = open_app(dir.path(), &minilm_llm("minilm", "dimensions = 384"), &rows);
-    let s = app.publish(request(dir.path(), "emb")).await.unwrap();
+    let s = app
+        .publish(request(dir.path(), "emb"), |_| {})
+        .await
+        .unwrap();
     assert_eq!((s.written, s.failed()), (40, 0), "{s}");
     let base = start_server(&app).await;
     let (status, answer) = lookup(
@@ -279,10 +293,13 @@ async fn publish_embeds_with_the_local_model_and_reuses_on_republish() {
     let want = model.embed(&rows[6..7]).unwrap().remove(0);
     assert!(cosine(&want, &stored) >= 0.99999);
 
-    let before = app.engine.embed_stats();
-    let s = app.publish(request(dir.path(), "emb")).await.unwrap();
+    let before = app.engine().embed_stats();
+    let s = app
+        .publish(request(dir.path(), "emb"), |_| {})
+        .await
+        .unwrap();
     assert_eq!(s.reused, 40, "{s}");
-    assert_eq!(app.engine.embed_stats().since(&before).requests, 0);
+    assert_eq!(app.engine().embed_stats().since(&before).requests, 0);
 }
 
 #[test]
@@ -314,6 +331,7 @@ fn a_config_mixing_providers_keys_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "slow tier: the real local model"]
 async fn a_lower_max_input_tokens_is_honoured() {
     let dir = tempfile::tempdir().unwrap();
     let embed = service(dir.path(), "max_input_tokens = 16");

@@ -2,12 +2,10 @@
 //! dir, the real built-in Wasm plugins, real HTTP on 127.0.0.1:0, and an
 //! in-process OpenAI-compatible endpoint for the embedding path.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use serde_json::json;
 use std::path::Path;
-use wafer::cli::App;
+use wafer::Wafer;
 use wafer::ingest::{PublishRequest, Summary};
 use wafer::store::WriteMode;
 
@@ -70,7 +68,7 @@ fields = [
 
 struct Env {
     dir: tempfile::TempDir,
-    app: App,
+    app: Wafer,
     fake: FakeEmbedder,
 }
 
@@ -83,26 +81,29 @@ async fn env_with_key(key: &str) -> Env {
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "key.txt", key);
     let cfg = write_config(dir.path(), &config(&fake.base_url));
-    let app = App::open(&cfg).unwrap();
+    let app = Wafer::open(&cfg).unwrap();
     Env { dir, app, fake }
 }
 
 async fn publish(e: &Env, view: &str, name: &str, body: &str, mode: WriteMode) -> Summary {
     let input = write_file(e.dir.path(), name, body);
     e.app
-        .publish(PublishRequest {
-            view: view.into(),
-            input,
-            format: None,
-            mode,
-            no_transform: false,
-        })
+        .publish(
+            PublishRequest {
+                view: view.into(),
+                input,
+                format: None,
+                mode,
+                no_transform: false,
+            },
+            |_| {},
+        )
         .await
         .unwrap()
 }
 
 fn now_rfc3339() -> String {
-    wafer::serve::timestamp(wafer::ingest::now_micros())
+    wafer::time::Micros::now().rfc3339()
 }
 
 fn line(item: i64, extra: &str) -> String {
@@ -197,13 +198,16 @@ async fn missing_api_key_fails_the_publish_before_any_row() {
     let input = write_file(e.dir.path(), "in.jsonl", &line(1, "\"review_text\": \"x\""));
     let err = e
         .app
-        .publish(PublishRequest {
-            view: "emb".into(),
-            input,
-            format: None,
-            mode: WriteMode::Merge,
-            no_transform: false,
-        })
+        .publish(
+            PublishRequest {
+                view: "emb".into(),
+                input,
+                format: None,
+                mode: WriteMode::Merge,
+                no_transform: false,
+            },
+            |_| {},
+        )
         .await
         .unwrap_err();
     let msg = format!("{err:#}");
@@ -223,13 +227,16 @@ async fn no_transform_publishes_pre_extracted_vectors_without_calls() {
     let input = write_file(e.dir.path(), "pre.jsonl", &rows);
     let s = e
         .app
-        .publish(PublishRequest {
-            view: "emb".into(),
-            input,
-            format: None,
-            mode: WriteMode::Merge,
-            no_transform: true,
-        })
+        .publish(
+            PublishRequest {
+                view: "emb".into(),
+                input,
+                format: None,
+                mode: WriteMode::Merge,
+                no_transform: true,
+            },
+            |_| {},
+        )
         .await
         .unwrap();
     assert_eq!((s.written, s.failed()), (1, 1), "{s}");
@@ -423,9 +430,9 @@ async fn overwrite_with_failed_rows_deletes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_older_event_never_overwrites_a_newer_one() {
     let e = env().await;
-    let now = wafer::ingest::now_micros();
-    let newer = wafer::serve::timestamp(now);
-    let older = wafer::serve::timestamp(now - 600_000_000);
+    let now = wafer::time::Micros::now();
+    let newer = now.rfc3339();
+    let older = now.minus(std::time::Duration::from_secs(600)).rfc3339();
     publish_stats(
         &e,
         "a.jsonl",
@@ -454,10 +461,10 @@ async fn an_older_event_never_overwrites_a_newer_one() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ttl_marks_old_values_outside_max_age() {
     let e = env().await;
-    let now = wafer::ingest::now_micros();
-    let old = wafer::serve::timestamp(now - 2 * 3_600_000_000);
+    let now = wafer::time::Micros::now();
+    let old = now.minus(std::time::Duration::from_secs(7200)).rfc3339();
     let rows = now_rows(&[(1, "\"price\": 5, ")], &old)
-        + &now_rows(&[(2, "\"price\": 6, ")], &wafer::serve::timestamp(now));
+        + &now_rows(&[(2, "\"price\": 6, ")], &now.rfc3339());
     publish(&e, "stats", "a.jsonl", &rows, WriteMode::Merge).await;
     let answer = get(&e, &["stats:price"], &[1, 2]).await;
     assert_eq!(
@@ -552,12 +559,17 @@ async fn data_survives_a_restart() {
     .await;
     let cfg = e.dir.path().join("wafer.toml");
     drop(e.app);
-    let app = App::open(Path::new(&cfg)).unwrap();
-    let got: serde_json::Value =
-        serde_json::from_str(&wafer::cli::get_one(&app, "stats", "1").unwrap()).unwrap();
-    assert_eq!(got["price"]["value"], json!(5.0));
-    assert_eq!(got["price"]["status"], "PRESENT");
-    assert_eq!(got["title"]["status"], "NULL_VALUE");
+    let app = Wafer::open(Path::new(&cfg)).unwrap();
+    // The library's typed lookup, as `wafer get` makes it.
+    let lookup = wafer::runtime::Lookup {
+        features: vec!["stats:price".into(), "stats:title".into()],
+        entities: vec![("item_id".into(), vec![wafer::value::Value::Int64(1)])],
+    };
+    let got = app.lookup(lookup).await.unwrap();
+    let (price, title) = (&got.columns[0], &got.columns[1]);
+    assert_eq!(price.values[0], wafer::value::Value::Float64(5.0));
+    assert_eq!(price.statuses[0], wafer::runtime::Status::Present);
+    assert_eq!(title.statuses[0], wafer::runtime::Status::NullValue);
 }
 
 async fn publish_texts(e: &Env, texts: &[&str]) -> Summary {
@@ -674,7 +686,7 @@ async fn identical_texts_are_embedded_once_and_a_republish_makes_no_calls() {
     // The cache lives in the store: it survives a restart.
     let Env { dir, app, fake } = e;
     drop(app);
-    let app = App::open(&dir.path().join("wafer.toml")).unwrap();
+    let app = Wafer::open(&dir.path().join("wafer.toml")).unwrap();
     let input = write_file(
         dir.path(),
         "again.jsonl",
@@ -687,7 +699,7 @@ async fn identical_texts_are_embedded_once_and_a_republish_makes_no_calls() {
         mode: WriteMode::Merge,
         no_transform: false,
     };
-    let s = app.publish(req).await.unwrap();
+    let s = app.publish(req, |_| {}).await.unwrap();
     assert_eq!((s.written, s.embed.requests), (1, 0), "{s}");
     assert_eq!(fake.requests.lock().unwrap().len(), 1);
 }

@@ -35,9 +35,9 @@ fn main() {
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     let model = rt
-        .block_on(wafer::model::pull(
+        .block_on(wafer::embed::local::files::pull(
             "all-MiniLM-L6-v2",
-            &wafer::model::cache_dir(),
+            &wafer::embed::local::files::cache_dir(),
             None,
         ))
         .expect("pull all-MiniLM-L6-v2");

@@ -6,7 +6,7 @@
 //! - ingest: 256 rows of 64-dim vectors through the Wasm passthrough plugin
 //!   and into RocksDB vs the same write path without Wasm (`--no-transform`).
 //! - udf: the bucketize UDF in Wasm, from Rust, Python, JavaScript and C
-//!   (`plugins/{python,js,c}/bucketize`, built here by their build scripts
+//!   (`examples/udf/{python,js,c}/bucketize`, built here by their SDKs' build scripts
 //!   where the toolchains are), vs the same Rust function native, at batch 1
 //!   and 1024.
 //! - plugin_load: compiling each plugin vs loading it precompiled.
@@ -16,11 +16,12 @@ use std::hint::black_box;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use wafer::cli::App;
+use wafer::Wafer;
 use wafer::embed::EmbedService;
 use wafer::ingest::{Pipeline, Record};
 use wafer::plugin::{Batch, Limits, PluginEngine};
 use wafer::store::{EntityKey, WriteMode};
+use wafer::time::Micros;
 use wafer::value::Value;
 
 const CONFIG: &str = r#"
@@ -59,7 +60,7 @@ fn records(n: i64, offset: i64) -> Vec<Record> {
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    app: App,
+    app: Wafer,
     rt: tokio::runtime::Runtime,
 }
 
@@ -68,12 +69,12 @@ fn fixture() -> Fixture {
     std::fs::write(dir.path().join("wafer.toml"), CONFIG).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let app = rt
-        .block_on(async { App::open(&dir.path().join("wafer.toml")) })
+        .block_on(async { Wafer::open(&dir.path().join("wafer.toml")) })
         .unwrap();
-    let pipeline = Pipeline::new(&app.registry, "vec", &app.engine, true).unwrap();
+    let pipeline = Pipeline::new(&app.registry(), "vec", &app.engine(), true).unwrap();
     for chunk in 0..ROWS / 1000 {
-        let t = pipeline.run(records(1000, chunk * 1000), 1, None);
-        app.store.write("vec", t.rows, WriteMode::Merge).unwrap();
+        let t = pipeline.run(records(1000, chunk * 1000), Micros(1), None);
+        app.store().write("vec", t.rows, WriteMode::Merge).unwrap();
     }
     Fixture { _dir: dir, app, rt }
 }
@@ -83,11 +84,8 @@ fn lookup(c: &mut Criterion) {
     let base = f.rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(wafer::serve::run(
-            listener,
-            f.app.state(),
-            std::future::pending(),
-        ));
+        let app = f.app.clone();
+        tokio::spawn(async move { app.serve(listener, std::future::pending()).await });
         format!("http://{addr}/get-online-features")
     });
     let client = reqwest::Client::new();
@@ -97,7 +95,7 @@ fn lookup(c: &mut Criterion) {
         let ekeys: Vec<EntityKey> = keys.iter().map(|k| EntityKey::Int(*k)).collect();
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::new("store_get_many", n), &ekeys, |b, k| {
-            b.iter(|| f.app.store.get_many("vec", black_box(k)).unwrap())
+            b.iter(|| f.app.store().get_many("vec", black_box(k)).unwrap())
         });
         let body = serde_json::to_vec(
             &serde_json::json!({"features": ["vec:v", "vec:price"], "entities": {"item_id": keys}}),
@@ -130,14 +128,14 @@ fn multi_get(c: &mut Criterion) {
     let mut g = c.benchmark_group("multi_get_100");
     g.throughput(Throughput::Elements(100));
     g.bench_function("batched", |b| {
-        b.iter(|| f.app.store.get_many("vec", black_box(&keys)).unwrap())
+        b.iter(|| f.app.store().get_many("vec", black_box(&keys)).unwrap())
     });
     g.bench_function("single_gets", |b| {
         b.iter(|| {
             for k in &keys {
                 black_box(
                     f.app
-                        .store
+                        .store()
                         .get_many("vec", std::slice::from_ref(k))
                         .unwrap(),
                 );
@@ -150,14 +148,15 @@ fn multi_get(c: &mut Criterion) {
 fn ingest(c: &mut Criterion) {
     let f = fixture();
     let _rt = f.rt.enter();
-    let with_wasm = Pipeline::new(&f.app.registry, "vec", &f.app.engine, false).unwrap();
-    let without = Pipeline::new(&f.app.registry, "vec", &f.app.engine, true).unwrap();
+    let (registry, engine) = (f.app.registry(), f.app.engine());
+    let with_wasm = Pipeline::new(&registry, "vec", &engine, false).unwrap();
+    let without = Pipeline::new(&registry, "vec", &engine, true).unwrap();
     let batch = records(256, 0);
     let mut g = c.benchmark_group("ingest_256_rows");
     g.throughput(Throughput::Elements(256));
     // `unchanged`: the rows are already stored with the same inputs, so the
     // incremental path reuses every value instead of calling the plugin.
-    let store = Some(&*f.app.store);
+    let store = Some(&**f.app.store());
     for (name, p, reuse) in [
         ("wasm_passthrough", &with_wasm, None),
         ("native_no_transform", &without, None),
@@ -165,10 +164,10 @@ fn ingest(c: &mut Criterion) {
     ] {
         g.bench_function(name, |b| {
             b.iter(|| {
-                let t = p.run(batch.clone(), 2, reuse);
+                let t = p.run(batch.clone(), Micros(2), reuse);
                 assert!(t.failures.is_empty());
                 f.app
-                    .store
+                    .store()
                     .write("vec", t.rows, WriteMode::Overwrite)
                     .unwrap()
             })
@@ -177,7 +176,7 @@ fn ingest(c: &mut Criterion) {
     g.finish();
 }
 
-/// `plugins/<lang>/bucketize` (`python`, `js` or `c`) as a component, built once
+/// `examples/udf/<lang>/bucketize` (`python`, `js` or `c`) as a component, built once
 /// per run by its build script; `None` (said on stderr) where it cannot be.
 fn bucketize_in(lang: &'static str) -> Option<&'static [u8]> {
     type Built = Option<&'static [u8]>;
@@ -191,13 +190,11 @@ fn bucketize_in(lang: &'static str) -> Option<&'static [u8]> {
         "c" => ("bash", "build.sh"),
         _ => ("python3", "build.py"),
     };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../plugins")
-        .join(lang);
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = std::env::temp_dir().join(format!("wafer-bench-{lang}-{}.wasm", std::process::id()));
     let ok = Command::new(interpreter)
-        .arg(dir.join(script))
-        .arg(dir.join("bucketize"))
+        .arg(repo.join("plugins/sdk").join(lang).join(script))
+        .arg(repo.join("examples/udf").join(lang).join("bucketize"))
         .arg(&out)
         // The C build writes bindings and componentizes with this wafer.
         .env("WAFER", env!("CARGO_BIN_EXE_wafer"))

@@ -1,22 +1,25 @@
-//! wafer: an edge feature store in one binary. TOML config → batch of input
-//! rows → Wasm transformation plugins → RocksDB online store → Feast-compatible
-//! HTTP lookup.
+//! wafer: an edge feature store in one binary. TOML config → rows (files,
+//! HTTP pushes) → Wasm transformation plugins → RocksDB online store →
+//! Feast-compatible HTTP lookups, all in one running process.
 //!
-//! One module per concern: [`config`] (the file), [`registry`] (views resolved
-//! for use, built-in plugins), [`plugin`] (the wasmtime component host),
-//! [`embed`] (the host's embedding service, HTTP or a local model),
-//! [`model`] (local model files and `wafer model pull`), [`store`] (RocksDB),
-//! [`ingest`] (publishing files), [`serve`] (HTTP). [`cli`] and
-//! [`quickstart`] are the command-line edge.
+//! [`runtime::Wafer`] owns a running store; everything else is a layer it
+//! uses: [`config`] (the file), [`registry`] (views resolved for use,
+//! built-in plugins), [`plugin`] (the wasmtime component host), [`embed`]
+//! (the embedding service: an HTTP API or a local model), [`store`]
+//! (RocksDB), [`ingest`] (rows through a view's transformations into the
+//! store), [`serve`] (HTTP), [`time`] and [`value`] (the shared types).
+//! [`cli`] is the command-line edge.
 
 pub mod cli;
 pub mod config;
 pub mod embed;
 pub mod ingest;
-pub mod model;
 pub mod plugin;
-pub mod quickstart;
 pub mod registry;
+pub mod runtime;
 pub mod serve;
 pub mod store;
+pub mod time;
 pub mod value;
+
+pub use runtime::Wafer;

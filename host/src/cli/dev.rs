@@ -6,9 +6,10 @@
 
 use crate::config::Config;
 use crate::embed::EmbedService;
-use crate::ingest::{Format, Pipeline, Reader, now_micros};
+use crate::ingest::{Format, Pipeline, Reader};
 use crate::plugin::{Limits, PluginEngine};
 use crate::registry::{PluginSource, Registry, View};
+use crate::time::Micros;
 use anyhow::Context;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -165,13 +166,11 @@ fn registry(config: &Path, run: &DryRun) -> anyhow::Result<Registry> {
 }
 
 /// The view's transformations, loaded.
-fn load(config: &Path, run: &DryRun) -> anyhow::Result<Pipeline> {
-    let registry = registry(config, run)?;
-    let c = &registry.config;
-    let embed = Arc::new(EmbedService::new(&c.llms, c.base_dir(), None));
-    let engine =
-        PluginEngine::new(embed, Limits::from(&c.plugins))?.with_cache_dir(c.plugin_cache_dir());
-    Ok(Pipeline::new(&registry, &run.view, &engine, false)?)
+fn load(config: &Path, run: &DryRun) -> anyhow::Result<Arc<Pipeline>> {
+    Ok(crate::runtime::detached_pipeline(
+        registry(config, run)?,
+        &run.view,
+    )?)
 }
 
 /// The dry run's lines on stdout; how many rows failed, or `None` when
@@ -186,7 +185,7 @@ fn print(pipeline: &Pipeline, run: &DryRun) -> anyhow::Result<Option<usize>> {
             break;
         }
         left -= records.len() + bad.len();
-        let t = pipeline.run(records, now_micros(), None);
+        let t = pipeline.run(records, Micros::now(), None);
         let lines = bad
             .iter()
             .map(|(line, error)| serde_json::json!({"line": line, "kind": "input", "error": error}))

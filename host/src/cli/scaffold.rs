@@ -7,7 +7,7 @@ use anyhow::Context;
 use std::path::Path;
 
 pub const WIT: &str = include_str!("../../../wit/transform.wit");
-const SDK: &str = include_str!("../../../plugins/sdk/src/lib.rs");
+const SDK: &str = include_str!("../../../plugins/sdk/rust/src/lib.rs");
 /// The plugin workspace's lock file: the skeleton builds with the crate
 /// versions wafer's own plugins are tested with.
 const LOCK: &str = include_str!("../../../plugins/Cargo.lock");
@@ -123,7 +123,10 @@ pub fn new_rust(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
             ("src/lib.rs", fill(LIB, name)),
             ("sdk/Cargo.toml", SDK_CARGO.to_string()),
             // The SDK finds the contract relative to itself.
-            ("sdk/src/lib.rs", SDK.replace("\"../../wit\"", "\"../wit\"")),
+            (
+                "sdk/src/lib.rs",
+                SDK.replace("\"../../../wit\"", "\"../wit\""),
+            ),
             ("wit/transform.wit", WIT.to_string()),
         ],
     )
@@ -187,15 +190,15 @@ pub fn new_c(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
     Ok(root)
 }
 
-/// The C skeleton's files, real files under `plugins/c/skeleton`.
+/// The C skeleton's files, real files under `plugins/sdk/c/skeleton`.
 mod c {
-    pub const SDK: &str = include_str!("../../../plugins/c/wafer_udf.h");
-    pub const APP: &str = include_str!("../../../plugins/c/skeleton/app.c");
-    pub const SHOUT: &str = include_str!("../../../plugins/c/skeleton/shout.c");
-    pub const SHOUT_H: &str = include_str!("../../../plugins/c/skeleton/shout.h");
-    pub const TEST: &str = include_str!("../../../plugins/c/skeleton/test_shout.c");
-    pub const BUILD: &str = include_str!("../../../plugins/c/skeleton/build.sh");
-    pub const README: &str = include_str!("../../../plugins/c/skeleton/README.md");
+    pub const SDK: &str = include_str!("../../../plugins/sdk/c/wafer_udf.h");
+    pub const APP: &str = include_str!("../../../plugins/sdk/c/skeleton/app.c");
+    pub const SHOUT: &str = include_str!("../../../plugins/sdk/c/skeleton/shout.c");
+    pub const SHOUT_H: &str = include_str!("../../../plugins/sdk/c/skeleton/shout.h");
+    pub const TEST: &str = include_str!("../../../plugins/sdk/c/skeleton/test_shout.c");
+    pub const BUILD: &str = include_str!("../../../plugins/sdk/c/skeleton/build.sh");
+    pub const README: &str = include_str!("../../../plugins/sdk/c/skeleton/README.md");
 }
 
 /// A template with `{name}` (the project) and `{file}` (its file stem) filled in.
@@ -229,10 +232,10 @@ fn write<const N: usize>(
 }
 
 /// The Python skeleton: a row function, its plain-Python test, and the SDK
-/// and build script of `plugins/python`.
+/// and build script of `plugins/sdk/python`.
 mod python {
-    pub const SDK: &str = include_str!("../../../plugins/python/wafer_udf.py");
-    pub const BUILD: &str = include_str!("../../../plugins/python/build.py");
+    pub const SDK: &str = include_str!("../../../plugins/sdk/python/wafer_udf.py");
+    pub const BUILD: &str = include_str!("../../../plugins/sdk/python/build.py");
 
     pub const APP: &str = r#""""The UDF `{name}`: upper-cases the text column named by the option
 `input` into the field `output`. Replace `shout` with your logic."""
@@ -297,10 +300,10 @@ first load, and keeps the compiled code in its plugin cache.
 }
 
 /// The JavaScript skeleton: a row function, its `node --test` test, and the
-/// SDK and build script of `plugins/js`.
+/// SDK and build script of `plugins/sdk/js`.
 mod js {
-    pub const SDK: &str = include_str!("../../../plugins/js/wafer_udf.js");
-    pub const BUILD: &str = include_str!("../../../plugins/js/build.mjs");
+    pub const SDK: &str = include_str!("../../../plugins/sdk/js/wafer_udf.js");
+    pub const BUILD: &str = include_str!("../../../plugins/sdk/js/build.mjs");
 
     pub const APP: &str = r#"// The UDF `{name}`: upper-cases the text column named by the option
 // `input` into the field `output`. Replace `shout` with your logic.

@@ -49,6 +49,7 @@ pub struct Config {
     pub llms: Vec<LlmConfig>,
     pub entities: Vec<EntityConfig>,
     pub views: Vec<ViewConfig>,
+    pub push_sources: Vec<PushSourceConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +75,9 @@ pub struct PluginsConfig {
     pub max_instances: Spanned<u32>,
     /// Replace an instance after this many calls: Wasm memory never shrinks.
     pub recycle_after_calls: Spanned<u64>,
+    /// Instances one view field may run at once (a publish, a push batch
+    /// and a retry at the same time each take one); more calls wait.
+    pub instances_per_field: Spanned<usize>,
 }
 
 impl Default for PluginsConfig {
@@ -84,6 +88,7 @@ impl Default for PluginsConfig {
             call_timeout_secs: Spanned::new(0..0, 300),
             max_instances: Spanned::new(0..0, 128),
             recycle_after_calls: Spanned::new(0..0, 1000),
+            instances_per_field: Spanned::new(0..0, 4),
         }
     }
 }
@@ -96,9 +101,34 @@ pub struct ServerConfig {
     /// Largest number of entity keys one lookup request may ask for.
     #[serde(default = "default_max_keys")]
     pub max_keys_per_request: usize,
+    /// Most rows one write or push request may carry.
+    #[serde(default = "default_max_rows_per_write")]
+    pub max_rows_per_write: Spanned<usize>,
+    /// Largest request body, in MiB (a 10,000-row push of 384-d vectors is about 40).
+    #[serde(default = "default_max_body_mb")]
+    pub max_body_mb: Spanned<usize>,
+    /// Per view: rows accepted by writes and not yet stored. A write that
+    /// would pass it is answered 429 with `Retry-After`: memory stays bounded
+    /// however slow the view's transformations are.
+    #[serde(default = "default_write_queue_rows")]
+    pub write_queue_rows: Spanned<usize>,
+    /// How long a write waits for others to share its plugin batch (and its
+    /// embedding requests) when the batch is not full; 0 = never wait.
+    #[serde(default = "default_write_linger_ms")]
+    pub write_linger_ms: Spanned<u64>,
 }
 
+/// `[[push_source]]`: a name Feast's `POST /push` uses, and the view its rows go to.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushSourceConfig {
+    pub name: Spanned<String>,
+    pub view: Spanned<String>,
+}
+
+/// `PartialEq` compares values, not where they stand in the file: a reload
+/// keeps an `[[llm]]` whose settings did not change.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LlmConfig {
     pub name: Spanned<String>,
@@ -386,6 +416,7 @@ impl Config {
             llms: raw.llm,
             entities: raw.entity,
             views: raw.feature_view,
+            push_sources: raw.push_source,
         };
         validate::Validator {
             path,
@@ -433,6 +464,10 @@ impl Config {
     pub fn llm(&self, name: &str) -> Option<&LlmConfig> {
         self.llms.iter().find(|l| l.name.get_ref() == name)
     }
+
+    pub fn push_source(&self, name: &str) -> Option<&PushSourceConfig> {
+        self.push_sources.iter().find(|p| p.name.get_ref() == name)
+    }
 }
 
 #[derive(Deserialize)]
@@ -450,6 +485,8 @@ struct RawConfig {
     entity: Vec<EntityConfig>,
     #[serde(default)]
     feature_view: Vec<ViewConfig>,
+    #[serde(default)]
+    push_source: Vec<PushSourceConfig>,
 }
 
 /// `"0"` or `"none"` mean no expiry; otherwise a humantime duration (`30d`, `12h`).
@@ -487,10 +524,26 @@ fn default_listen() -> SocketAddr {
 fn default_max_keys() -> usize {
     10_000
 }
+fn default_max_rows_per_write() -> Spanned<usize> {
+    Spanned::new(0..0, 10_000)
+}
+fn default_max_body_mb() -> Spanned<usize> {
+    Spanned::new(0..0, 64)
+}
+fn default_write_queue_rows() -> Spanned<usize> {
+    Spanned::new(0..0, 10_000)
+}
+fn default_write_linger_ms() -> Spanned<u64> {
+    Spanned::new(0..0, 2)
+}
 fn default_server() -> ServerConfig {
     ServerConfig {
         listen: default_listen(),
         max_keys_per_request: default_max_keys(),
+        max_rows_per_write: default_max_rows_per_write(),
+        max_body_mb: default_max_body_mb(),
+        write_queue_rows: default_write_queue_rows(),
+        write_linger_ms: default_write_linger_ms(),
     }
 }
 fn default_timeout_secs() -> u64 {

@@ -53,6 +53,47 @@ impl Validator<'_> {
         for v in &c.views {
             self.view(v)?;
         }
+        self.server(&c.server)?;
+        self.unique(c.push_sources.iter().map(|p| &p.name), "push_source")?;
+        for p in &c.push_sources {
+            if c.view(p.view.get_ref()).is_none() {
+                let key = format!("push_source[{}].view", p.name.get_ref());
+                let m = format!("no [[feature_view]] named {:?}", p.view.get_ref());
+                return self.err(p.view.span(), key, m);
+            }
+        }
+        Ok(())
+    }
+
+    fn server(&self, s: &ServerConfig) -> Result<(), ConfigError> {
+        let counts = [
+            (&s.max_rows_per_write, "max_rows_per_write"),
+            (&s.max_body_mb, "max_body_mb"),
+            (&s.write_queue_rows, "write_queue_rows"),
+        ];
+        for (v, name) in counts {
+            if *v.get_ref() == 0 {
+                return self.err(v.span(), format!("server.{name}"), "must be at least 1");
+            }
+        }
+        // A write is admitted whole or not at all: a queue smaller than the
+        // largest write would refuse that write for ever.
+        if s.max_rows_per_write.get_ref() > s.write_queue_rows.get_ref() {
+            let m = format!(
+                "must be at least max_rows_per_write ({})",
+                s.max_rows_per_write.get_ref()
+            );
+            // Point at whichever of the two the file sets.
+            let at = match s.write_queue_rows.span() {
+                span if span.is_empty() => s.max_rows_per_write.span(),
+                span => span,
+            };
+            return self.err(at, "server.write_queue_rows".into(), m);
+        }
+        if *s.write_linger_ms.get_ref() > 10_000 {
+            let at = s.write_linger_ms.span();
+            return self.err(at, "server.write_linger_ms".into(), "must be at most 10000");
+        }
         Ok(())
     }
 
@@ -95,6 +136,11 @@ impl Validator<'_> {
                 p.recycle_after_calls.span(),
                 *p.recycle_after_calls.get_ref(),
                 "recycle_after_calls",
+            ),
+            (
+                p.instances_per_field.span(),
+                *p.instances_per_field.get_ref() as u64,
+                "instances_per_field",
             ),
         ];
         for (span, value, name) in at_least_one {

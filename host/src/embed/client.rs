@@ -9,7 +9,7 @@
 use super::limit::RateLimits;
 use super::local::LocalModel;
 use super::retry::{Failed, RetryPolicy, retry_after};
-use super::setup::{ApiKey, http_setup, local_setup};
+use super::setup::{ApiKey, Backend, http_setup, local_setup};
 use super::tokens::TokenCounter;
 use super::{EmbedError, EmbedErrorKind, EmbedResult};
 use crate::config::{LlmConfig, LongInput, Provider};
@@ -45,16 +45,6 @@ pub(super) struct LlmClient {
     retry: RetryPolicy,
     pub(super) requests: AtomicU64,
     pub(super) retries: AtomicU64,
-}
-
-#[derive(Debug)]
-pub(super) enum Backend {
-    Http {
-        url: String,
-        http: reqwest::Client,
-        api_key: Option<ApiKey>,
-    },
-    Local(Arc<LocalModel>),
 }
 
 #[derive(Deserialize)]

@@ -1,17 +1,18 @@
 //! `embed`: the host's embedding service behind the plugins' `embed` import.
-//! Talks to OpenAI-compatible `/embeddings` endpoints (DashScope compatible
-//! mode, OpenAI, vLLM, TEI) or runs a local sentence-transformers model
-//! (`local`). Each `[[llm]]` is set up on first use, so commands that never
-//! embed never load a model. Per call it applies the `long_input` policy,
-//! embeds each distinct text once (looking it up in the store's cache first),
-//! packs the misses into requests by rows and tokens, and runs them at most
-//! `concurrency` at a time per `[[llm]]` (shared by every view and plugin).
-//! The HTTP side — retries, bisection, response checks — is in `client`.
+//! One service ([`EmbedService`]) over two backends: OpenAI-compatible
+//! `/embeddings` APIs (DashScope compatible mode, OpenAI, vLLM, TEI) and a
+//! sentence-transformers model run in process ([`local`]). Each `[[llm]]` is
+//! set up on first use (`setup`), so commands that never embed never load a
+//! model. Per call the service applies the `long_input` policy, embeds each
+//! distinct text once (looking it up in the store's cache first), and hands
+//! the misses to the `[[llm]]`'s `client`, which packs them into requests by
+//! rows and tokens, runs at most `concurrency` at a time (shared by every
+//! view and plugin) within the rate limits, retries, bisects a rejected
+//! batch and checks every answer, whichever backend serves it.
 
-mod bert;
 mod client;
 mod limit;
-mod local;
+pub mod local;
 mod retry;
 mod setup;
 mod tokens;
@@ -60,10 +61,11 @@ pub type EmbedResult = Result<Vec<f32>, EmbedError>;
 /// All configured `[[llm]]` endpoints, and the embedding cache they share.
 #[derive(Debug, Default)]
 pub struct EmbedService {
-    llms: HashMap<String, Llm>,
+    llms: HashMap<String, Arc<Llm>>,
     /// Vectors by (model, dimensions, text), kept across views and restarts.
     cache: Option<Arc<Store>>,
-    counters: Counters,
+    /// Shared with the services a reload makes from this one.
+    counters: Arc<Counters>,
 }
 
 #[derive(Debug, Default)]
@@ -95,7 +97,7 @@ impl Llm {
 }
 
 /// Process-wide counters, for publish summaries and metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EmbedStats {
     /// HTTP requests sent, retries included.
     pub requests: u64,
@@ -131,28 +133,44 @@ impl EmbedService {
     /// and tokenizers; `cache` is where embeddings are remembered (none: always
     /// call the API).
     pub fn new(configs: &[LlmConfig], base_dir: &Path, cache: Option<Arc<Store>>) -> Self {
+        Self {
+            cache,
+            ..Self::default()
+        }
+        .reconfigure(configs, base_dir)
+    }
+
+    /// A service for a reloaded config: an `[[llm]]` whose settings did not
+    /// change keeps its client (a loaded local model, its connections and
+    /// limits, its counters); the others are set up anew on first use.
+    pub fn reconfigure(&self, configs: &[LlmConfig], base_dir: &Path) -> Self {
         let llms = configs
             .iter()
             .map(|c| {
-                let llm = Llm {
-                    config: c.clone(),
-                    base_dir: base_dir.to_path_buf(),
-                    client: OnceLock::new(),
-                };
-                (c.name.get_ref().clone(), llm)
+                let name = c.name.get_ref().clone();
+                let same = (self.llms.get(&name))
+                    .filter(|old| old.config == *c && old.base_dir == base_dir);
+                let llm = same.cloned().unwrap_or_else(|| {
+                    Arc::new(Llm {
+                        config: c.clone(),
+                        base_dir: base_dir.to_path_buf(),
+                        client: OnceLock::new(),
+                    })
+                });
+                (name, llm)
             })
             .collect();
         Self {
             llms,
-            cache,
-            ..Self::default()
+            cache: self.cache.clone(),
+            counters: self.counters.clone(),
         }
     }
 
     pub fn stats(&self) -> EmbedStats {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let c = &self.counters;
-        let loaded = || self.llms.values().filter_map(Llm::loaded);
+        let loaded = || self.llms.values().filter_map(|l| l.loaded());
         EmbedStats {
             requests: loaded().map(|l| load(&l.requests)).sum(),
             retries: loaded().map(|l| load(&l.retries)).sum(),

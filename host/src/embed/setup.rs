@@ -3,7 +3,6 @@
 //! `max_seq_length` and dimensions. Failures here make the `[[llm]]`
 //! unusable with a reason, checked before any row is read.
 
-use super::client::Backend;
 use super::local::{LocalModel, ModelError};
 use super::tokens::TokenCounter;
 use super::{EmbedError, EmbedErrorKind};
@@ -11,6 +10,17 @@ use crate::config::LlmConfig;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Where an `[[llm]]`'s requests go.
+#[derive(Debug)]
+pub(super) enum Backend {
+    Http {
+        url: String,
+        http: reqwest::Client,
+        api_key: Option<ApiKey>,
+    },
+    Local(Arc<LocalModel>),
+}
 
 /// An API key. Its `Debug` never shows the secret.
 #[derive(Clone)]
@@ -91,11 +101,11 @@ pub(super) fn http_setup(c: &LlmConfig, base_dir: &Path) -> Result<Setup, EmbedE
 pub(super) fn local_setup(c: &LlmConfig, base_dir: &Path) -> Result<Setup, EmbedError> {
     let name = c.name.get_ref();
     let dir = c.model_dir.as_ref().map_or_else(
-        || crate::model::cache_dir().join(&c.model),
+        || crate::embed::local::files::cache_dir().join(&c.model),
         |d| base_dir.join(d),
     );
     let model = LocalModel::load(&dir, c.threads()).map_err(|e| {
-        let hint = match (&e, crate::model::known(&c.model)) {
+        let hint = match (&e, crate::embed::local::files::known(&c.model)) {
             (ModelError::Missing { .. }, Ok(m)) if c.model_dir.is_none() => {
                 format!(" (get it with `wafer model pull {}`)", m.name)
             }

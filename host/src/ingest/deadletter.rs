@@ -3,13 +3,16 @@
 //! `wafer deadletter retry` can run them again once the cause is fixed. A
 //! later successful write of the key clears its dead letter atomically.
 
-use super::{Failure, FailureKind, IngestError, Record, Run, Summary};
+use super::publish::Run;
+use super::{Failure, FailureKind, IngestError, Pipeline, Record, Summary};
 use crate::plugin::PluginEngine;
 use crate::registry::{Registry, View};
 use crate::store::{EntityKey, Store, WriteMode};
+use crate::time::Micros;
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// One dead-lettered row, as stored (JSON) and listed.
@@ -56,11 +59,11 @@ impl DeadLetter {
 /// superseded it). Attempts count on from any earlier dead letter of the key.
 pub(super) fn entries(
     store: &Store,
-    pipeline: &super::Pipeline,
+    pipeline: &Pipeline,
     failures: &[(Failure, Option<Record>)],
     written: &HashSet<&EntityKey>,
     input: Option<&str>,
-    now_micros: i64,
+    now: Micros,
 ) -> Result<Vec<(EntityKey, Vec<u8>)>, IngestError> {
     let view = pipeline.view();
     let mut last: HashMap<&EntityKey, (&Failure, &Record)> = HashMap::new();
@@ -74,7 +77,7 @@ pub(super) fn entries(
     }
     let keys: Vec<EntityKey> = last.keys().map(|k| (*k).clone()).collect();
     let earlier = store.dead_letters_get(&view.name, &keys)?;
-    let now = crate::serve::timestamp(now_micros);
+    let now = now.rfc3339();
     Ok(keys
         .into_iter()
         .zip(earlier)
@@ -146,6 +149,7 @@ pub fn retry(
     store: &Store,
     engine: &PluginEngine,
     view: &str,
+    pipeline: &dyn Fn(bool) -> Result<Arc<Pipeline>, IngestError>,
     on_batch: &mut dyn FnMut(&Summary),
 ) -> Result<Summary, IngestError> {
     let started = Instant::now();
@@ -162,13 +166,13 @@ pub fn retry(
         if group.is_empty() {
             continue;
         }
-        let pipeline = super::Pipeline::new(registry, view, engine, no_transform)?;
+        let pipeline = pipeline(no_transform)?;
         let mut run = Run::new(&pipeline, store, engine, WriteMode::Merge, None);
         for chunk in group.chunks(pipeline.view().batch_size.max(1)) {
             run.batch(chunk.iter().map(|d| d.record()).collect(), Vec::new())?;
             on_batch(&run.summary);
         }
-        total.add(run.finish(started)?);
+        total.add(run.finish(started));
     }
     total.total_time = started.elapsed();
     Ok(total)

@@ -7,10 +7,11 @@
 //! matches the stored one reuses the stored value, so re-publishing unchanged
 //! rows calls no plugin and no embedding API.
 
-use super::{Failure, FailureKind, IngestError, Record, parse_event_time};
+use super::{Failure, FailureKind, IngestError, Record};
 use crate::plugin::{Batch, InstancePool, PluginEngine, PluginError};
 use crate::registry::{Field, PluginSource, Registry, View};
 use crate::store::{EntityKey, InputDigest, Store, StoredRow, encode_value};
+use crate::time::Micros;
 use crate::value::Value;
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
@@ -34,8 +35,12 @@ struct FieldTransform {
 #[derive(Debug, Default)]
 pub struct Transformed {
     pub rows: Vec<(EntityKey, StoredRow)>,
+    /// Where each of `rows` stood in the input records.
+    pub rows_at: Vec<usize>,
     /// Failed rows, with the input record when the row had a readable key.
     pub failures: Vec<(Failure, Option<Record>)>,
+    /// Where each of `failures` stood in the input records.
+    pub failures_at: Vec<usize>,
     /// Keys of every row with a readable key, stored or not.
     pub keys: Vec<EntityKey>,
     /// Transformed values reused from the store because their inputs were unchanged.
@@ -92,6 +97,11 @@ impl Pipeline {
         &self.view
     }
 
+    /// Plugin calls made so far, over all of the view's transformed fields.
+    pub fn plugin_calls(&self) -> u64 {
+        self.transforms.iter().map(|t| t.pool.calls()).sum()
+    }
+
     /// Whether transformed fields are read pre-computed instead of computed.
     pub fn no_transform(&self) -> bool {
         self.no_transform
@@ -99,18 +109,22 @@ impl Pipeline {
 
     /// Transform one batch of records into rows to store. With `store`, values
     /// whose inputs are unchanged since they were stored are reused.
-    pub fn run(&self, records: Vec<Record>, now_micros: i64, store: Option<&Store>) -> Transformed {
+    pub fn run(&self, records: Vec<Record>, now: Micros, store: Option<&Store>) -> Transformed {
         let mut out = Transformed::default();
-        let mut live: Vec<RowState> = Vec::with_capacity(records.len());
-        for record in records {
-            match self.start_row(record, now_micros) {
+        let mut live = Vec::with_capacity(records.len());
+        for (at, record) in records.into_iter().enumerate() {
+            match self.start_row(record, now) {
                 Ok(row) => {
                     out.keys.push(row.key.clone());
-                    live.push(row);
+                    live.push((at, row));
                 }
-                Err(failed) => out.failures.push(failed),
+                Err(failed) => {
+                    out.failures.push(failed);
+                    out.failures_at.push(at);
+                }
             }
         }
+        let (at, mut live): (Vec<usize>, Vec<RowState>) = live.into_iter().unzip();
         let stored = store
             .map(|s| self.stored_rows(s, &live))
             .unwrap_or_default();
@@ -120,26 +134,32 @@ impl Pipeline {
             self.apply(t, &mut live);
             out.plugin_time += started.elapsed();
         }
-        for row in live {
+        for (at, row) in at.into_iter().zip(live) {
             match row.error {
-                Some((field, kind, message)) => out.failures.push((
-                    Failure {
-                        line: row.record.line,
-                        key: Some(row.key),
-                        field,
-                        kind,
-                        message,
-                    },
-                    Some(row.record),
-                )),
-                None => out.rows.push((
-                    row.key,
-                    StoredRow {
-                        event_micros: row.event_micros,
-                        fields: row.fields,
-                        inputs: row.inputs,
-                    },
-                )),
+                Some((field, kind, message)) => {
+                    out.failures_at.push(at);
+                    out.failures.push((
+                        Failure {
+                            line: row.record.line,
+                            key: Some(row.key),
+                            field,
+                            kind,
+                            message,
+                        },
+                        Some(row.record),
+                    ))
+                }
+                None => {
+                    out.rows_at.push(at);
+                    out.rows.push((
+                        row.key,
+                        StoredRow {
+                            event_time: row.event_time,
+                            fields: row.fields,
+                            inputs: row.inputs,
+                        },
+                    ))
+                }
             }
         }
         out
@@ -175,7 +195,7 @@ impl Pipeline {
     fn start_row(
         &self,
         record: Record,
-        now_micros: i64,
+        now: Micros,
     ) -> Result<RowState, (Failure, Option<Record>)> {
         let fail = |key: Option<&EntityKey>, message: String| Failure {
             line: record.line,
@@ -188,9 +208,9 @@ impl Pipeline {
             .view
             .key(record.get(&self.view.join_key).unwrap_or(&Value::Null))
             .map_err(|m| (fail(None, m), None))?;
-        let event_micros = match record.get(&self.view.event_time) {
-            None | Some(Value::Null) => now_micros,
-            Some(v) => match parse_event_time(v) {
+        let event_time = match record.get(&self.view.event_time) {
+            None | Some(Value::Null) => now,
+            Some(v) => match Micros::parse(v) {
                 Ok(t) => t,
                 Err(e) => {
                     let f = fail(Some(&key), format!("`{}`: {e}", self.view.event_time));
@@ -200,7 +220,7 @@ impl Pipeline {
         };
         let mut row = RowState {
             key,
-            event_micros,
+            event_time,
             fields: Vec::new(),
             inputs: Vec::new(),
             pending: Vec::new(),
@@ -414,7 +434,7 @@ fn plugin_bytes(
 
 struct RowState {
     key: EntityKey,
-    event_micros: i64,
+    event_time: Micros,
     fields: Vec<(String, Value)>,
     inputs: Vec<(String, InputDigest)>,
     /// Transforms (by field index) whose value must be computed, not reused.

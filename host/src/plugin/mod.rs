@@ -1,33 +1,32 @@
 //! `plugin`: the wasmtime component host. Compiles transformation plugins
 //! once, pre-instantiates them (`InstancePre`), keeps a pool of configured
-//! instances per view field, and runs `transform` under a memory limit and an
-//! epoch deadline. A trap fails that batch with the plugin's captured stderr;
-//! the trapped instance is thrown away and a fresh one takes its place.
+//! instances per view field ([`pool`]), and runs `transform` under a memory
+//! limit and an epoch deadline. A trap fails that batch with the plugin's
+//! captured stderr; the trapped instance is thrown away and a fresh one
+//! takes its place.
 
 use crate::embed::EmbedService;
 use crate::value::Value;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
-    StoreLimitsBuilder,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, StoreLimits};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 mod cache;
 mod host_impl;
 mod inspect;
+mod pool;
 
 pub use cache::Loaded;
 pub use inspect::Report;
+pub use pool::{Grants, InstancePool};
 
 mod bindings {
     wasmtime::component::bindgen!({ path: "../wit", world: "transformer" });
 }
 
-use bindings::wafer::transform::types as wit;
 use bindings::{Transformer, TransformerPre};
 
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -64,16 +63,27 @@ pub enum PluginError {
         view: String,
         message: String,
     },
+    #[error(
+        "plugin {plugin} (view {view}): all {instances} instances stayed busy for {waited:?} (plugins.instances_per_field)"
+    )]
+    Busy {
+        plugin: String,
+        view: String,
+        instances: usize,
+        waited: Duration,
+    },
 }
 
 /// Sandbox limits applied to every plugin instance.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub memory_bytes: usize,
     pub call_timeout: Duration,
     pub max_instances: u32,
     /// An instance is replaced after this many `transform` calls.
     pub recycle_after_calls: u64,
+    /// Instances one view field may run at once; more calls wait.
+    pub instances_per_pool: usize,
 }
 
 impl Default for Limits {
@@ -89,6 +99,7 @@ impl From<&crate::config::PluginsConfig> for Limits {
             call_timeout: Duration::from_secs(*c.call_timeout_secs.get_ref()),
             max_instances: *c.max_instances.get_ref(),
             recycle_after_calls: *c.recycle_after_calls.get_ref(),
+            instances_per_pool: *c.instances_per_field.get_ref(),
         }
     }
 }
@@ -174,6 +185,25 @@ impl PluginEngine {
             limits,
             cache_dir: None,
         })
+    }
+
+    /// The same engine, whose plugins embed through `embed` (a reload's new
+    /// `[[llm]]`s) — compiled code and the instance allocator are shared.
+    pub fn with_embed(&self, embed: Arc<EmbedService>) -> Self {
+        PluginEngine {
+            embed,
+            ..self.clone()
+        }
+    }
+
+    /// The sandbox limits it was made with.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Where compiled plugins are kept, if anywhere.
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.cache_dir.as_deref()
     }
 
     /// Keep compiled plugins in `dir` (see `cache`); `None`: compile on every start.
@@ -268,18 +298,7 @@ impl Plugin {
         options: Vec<(String, String)>,
         grants: Grants,
     ) -> Result<InstancePool, PluginError> {
-        let pool = InstancePool {
-            plugin: self.clone(),
-            view: view.into(),
-            options,
-            grants,
-            idle: Mutex::new(Vec::new()),
-            created: Default::default(),
-        };
-        // Configure one instance now so bad options fail at start-up, not mid-publish.
-        let first = pool.instantiate()?;
-        pool.idle.lock().unwrap().push(first);
-        Ok(pool)
+        InstancePool::new(self.clone(), view, options, grants)
     }
 }
 
@@ -303,188 +322,5 @@ impl WasiView for PluginState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
-    }
-}
-
-struct Instance {
-    store: Store<PluginState>,
-    bindings: Transformer,
-    calls: u64,
-}
-
-/// Configured instances of one plugin for one view field.
-/// What a plugin may see beyond the contract, when a view's config grants
-/// it: environment variables, and host directories, read-only.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Grants {
-    pub env: Vec<(String, String)>,
-    /// (host directory, the path the plugin sees it at).
-    pub dirs: Vec<(std::path::PathBuf, String)>,
-}
-
-pub struct InstancePool {
-    plugin: Arc<Plugin>,
-    view: String,
-    options: Vec<(String, String)>,
-    grants: Grants,
-    idle: Mutex<Vec<Instance>>,
-    created: std::sync::atomic::AtomicU64,
-}
-
-impl InstancePool {
-    pub fn plugin_name(&self) -> &str {
-        &self.plugin.name
-    }
-
-    /// Instances made so far (the first, replacements after traps, recycling).
-    pub fn instances_created(&self) -> u64 {
-        self.created.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    fn instantiate(&self) -> Result<Instance, PluginError> {
-        self.created
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = &self.plugin;
-        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        // No preopens, environment, network or inherited stdio unless the
-        // view grants them: the sandbox gives nothing the contract does not need.
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(stderr.clone()).stderr(stderr.clone());
-        for (k, v) in &self.grants.env {
-            wasi.env(k, v);
-        }
-        for (host, guest) in &self.grants.dirs {
-            wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
-                .map_err(|e| PluginError::Configure {
-                    plugin: p.name.clone(),
-                    view: self.view.clone(),
-                    message: format!("granted directory {}: {e}", host.display()),
-                })?;
-        }
-        let wasi = wasi.build();
-        let state = PluginState {
-            wasi,
-            table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(p.engine.limits.memory_bytes)
-                .build(),
-            stderr,
-            plugin: p.name.clone(),
-            view: self.view.clone(),
-            embed: p.engine.embed.clone(),
-            runtime: tokio::runtime::Handle::try_current().ok(),
-            deadline: std::time::Instant::now(),
-        };
-        let mut store = Store::new(&p.engine.engine, state);
-        store.limiter(|s| &mut s.limits);
-        self.arm_deadline(&mut store);
-        let bindings = p
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| self.trap(&store, e))?;
-        match bindings.call_configure(&mut store, &self.options) {
-            Ok(Ok(())) => Ok(Instance {
-                store,
-                bindings,
-                calls: 0,
-            }),
-            Ok(Err(message)) => Err(PluginError::Configure {
-                plugin: p.name.clone(),
-                view: self.view.clone(),
-                message,
-            }),
-            Err(e) => Err(self.trap(&store, e)),
-        }
-    }
-
-    fn arm_deadline(&self, store: &mut Store<PluginState>) {
-        let timeout = self.plugin.engine.limits.call_timeout;
-        let ticks = timeout.as_millis() / EPOCH_TICK.as_millis();
-        store.set_epoch_deadline(ticks.max(1) as u64);
-        store.data_mut().deadline = std::time::Instant::now() + timeout;
-    }
-
-    fn trap(&self, store: &Store<PluginState>, e: wasmtime::Error) -> PluginError {
-        let captured = store.data().stderr.contents();
-        let tail = String::from_utf8_lossy(&captured[captured.len().saturating_sub(2048)..]);
-        let stderr = if tail.trim().is_empty() {
-            String::new()
-        } else {
-            format!("\nplugin stderr:\n{}", tail.trim_end())
-        };
-        PluginError::Trap {
-            plugin: self.plugin.name.clone(),
-            view: self.view.clone(),
-            message: format!("{e:#}"),
-            stderr,
-        }
-    }
-
-    /// Run one batch. The instance is returned to the pool unless it trapped.
-    pub fn transform(&self, batch: Batch) -> Result<Output, PluginError> {
-        let n = batch.rows.len();
-        let mut inst = match self.idle.lock().unwrap().pop() {
-            Some(i) => i,
-            None => self.instantiate()?,
-        };
-        self.arm_deadline(&mut inst.store);
-        let answer = inst
-            .bindings
-            .call_transform(&mut inst.store, &host_impl::to_wit_batch(batch));
-        let out = match answer {
-            Err(e) => return Err(self.trap(&inst.store, e)),
-            Ok(Err(message)) => Err(PluginError::Batch {
-                plugin: self.plugin.name.clone(),
-                view: self.view.clone(),
-                message,
-            }),
-            Ok(Ok(out)) => self.check_output(out, n),
-        };
-        inst.calls += 1;
-        // Wasm memory never shrinks and the stderr pipe fills: retire old instances.
-        let limits = &self.plugin.engine.limits;
-        if inst.calls < limits.recycle_after_calls
-            && inst.store.data().stderr.contents().len() < STDERR_CAPTURE / 2
-        {
-            self.idle.lock().unwrap().push(inst);
-        }
-        out
-    }
-
-    fn check_output(&self, out: wit::Output, n: usize) -> Result<Output, PluginError> {
-        if out.rows.len() != n {
-            let message = format!("{} rows for {n} input rows", out.rows.len());
-            return Err(PluginError::BadOutput {
-                plugin: self.plugin.name.clone(),
-                view: self.view.clone(),
-                message,
-            });
-        }
-        let width = out.columns.len();
-        let rows = out
-            .rows
-            .into_iter()
-            .map(|r| match r {
-                Ok(cells) if cells.len() == width => {
-                    Ok(cells.into_iter().map(host_impl::from_wit).collect())
-                }
-                Ok(cells) => Err(RowError {
-                    kind: RowErrorKind::BadOutput,
-                    message: format!("plugin returned {} values for {width} columns", cells.len()),
-                }),
-                Err(e) => Err(RowError {
-                    kind: match e.kind {
-                        wit::RowErrorKind::InvalidInput => RowErrorKind::InvalidInput,
-                        wit::RowErrorKind::EmbedFailed => RowErrorKind::EmbedFailed,
-                        wit::RowErrorKind::Other => RowErrorKind::Other,
-                    },
-                    message: e.message,
-                }),
-            })
-            .collect();
-        Ok(Output {
-            columns: out.columns,
-            rows,
-        })
     }
 }

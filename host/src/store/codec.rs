@@ -14,10 +14,15 @@
 //!        transformed fields: `u8` count, then per field `u8` name length, name,
 //!        16 digest bytes. Rows without digests are written as version 1.
 
+use crate::time::Micros;
 use crate::value::Value;
 
-/// The typed entity key (the view's primary key value).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The typed entity key (the view's primary key value). In JSON it is the
+/// plain number or string.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(untagged)]
 pub enum EntityKey {
     Int(i64),
     Str(String),
@@ -70,7 +75,7 @@ pub type InputDigest = [u8; 16];
 /// transformed fields, the digest of the inputs each value was computed from.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StoredRow {
-    pub event_micros: i64,
+    pub event_time: Micros,
     pub fields: Vec<(String, Value)>,
     pub inputs: Vec<(String, InputDigest)>,
 }
@@ -90,7 +95,7 @@ impl StoredRow {
     pub fn encode(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(16 + self.fields.len() * 16);
         b.push(if self.inputs.is_empty() { 1 } else { 2 });
-        b.extend_from_slice(&self.event_micros.to_le_bytes());
+        b.extend_from_slice(&self.event_time.0.to_le_bytes());
         b.extend_from_slice(
             &u16::try_from(self.fields.len())
                 .expect("too many fields")
@@ -118,7 +123,7 @@ impl StoredRow {
         if version != 1 && version != 2 {
             return Err(format!("unknown value version {version}"));
         }
-        let event_micros = i64::from_le_bytes(r.array()?);
+        let event_time = Micros(i64::from_le_bytes(r.array()?));
         let n = u16::from_le_bytes(r.array()?) as usize;
         let mut fields = Vec::with_capacity(n);
         for _ in 0..n {
@@ -140,7 +145,7 @@ impl StoredRow {
             return Err(format!("{} trailing bytes", b.len() - r.pos));
         }
         Ok(StoredRow {
-            event_micros,
+            event_time,
             fields,
             inputs,
         })
@@ -264,7 +269,7 @@ mod tests {
     #[test]
     fn rows_round_trip() {
         let row = StoredRow {
-            event_micros: 1_746_748_800_000_000,
+            event_time: Micros(1_746_748_800_000_000),
             fields: vec![
                 ("n".into(), Value::Null),
                 ("b".into(), Value::Bool(true)),
@@ -292,7 +297,7 @@ mod tests {
     #[test]
     fn corrupt_values_are_errors_not_panics() {
         let enc = StoredRow {
-            event_micros: 1,
+            event_time: Micros(1),
             fields: vec![("v".into(), Value::Vector(vec![1.0; 4]))],
             inputs: vec![("v".into(), [1; 16])],
         }

@@ -11,10 +11,17 @@ use side::{DEAD_LETTER_CF, EMBED_CACHE_CF, dead_letter_key};
 
 pub use codec::{EntityKey, InputDigest, StoredRow, encode_value};
 
-use rocksdb::{ColumnFamilyDescriptor, DB, DBCompressionType, Options, WriteBatch};
+use rocksdb::{
+    BoundColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DBWithThreadMode, MultiThreaded,
+    Options, WriteBatch,
+};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+/// Multi-threaded column family handles: a reload adds a view's column
+/// family while other threads read and write the rest.
+type DB = DBWithThreadMode<MultiThreaded>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -42,7 +49,8 @@ pub enum StoreError {
 }
 
 /// How a publish combines with what is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum WriteMode {
     /// Upsert by key: incoming fields replace stored ones, other stored
     /// fields stay; a row older than the stored one is skipped.
@@ -53,11 +61,13 @@ pub enum WriteMode {
     Overwrite,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct WriteStats {
     pub written: u64,
     /// Rows skipped because the store already held a newer event.
     pub stale: u64,
+    /// Which rows those were: positions in the batch as given.
+    pub stale_rows: Vec<usize>,
 }
 
 /// `Debug` shows the path only: the database handle has nothing to print.
@@ -110,12 +120,50 @@ impl Store {
         &self.path
     }
 
-    fn cf(&self, view: &str) -> Result<&rocksdb::ColumnFamily, StoreError> {
+    /// Add column families for `views` that the store lacks (a reload's new
+    /// views); existing ones are untouched.
+    pub fn ensure_views<'a>(
+        &self,
+        views: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), StoreError> {
+        for view in views {
+            if self.db.cf_handle(&cf_name(view)).is_none() {
+                (self.db.create_cf(cf_name(view), &cf_options())).map_err(|source| {
+                    StoreError::Rocks {
+                        view: view.into(),
+                        op: "create column family",
+                        source,
+                    }
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Make every acknowledged write durable on disk (the write-ahead log
+    /// synced, memtables flushed), for a clean stop.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let err = |source| StoreError::Rocks {
+            view: "(all)".into(),
+            op: "flush",
+            source,
+        };
+        self.db.flush_wal(true).map_err(err)?;
+        let names = DB::list_cf(&Options::default(), &self.path).unwrap_or_default();
+        for name in names {
+            if let Some(cf) = self.db.cf_handle(&name) {
+                self.db.flush_cf(&cf).map_err(err)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn cf(&self, view: &str) -> Result<Arc<BoundColumnFamily<'_>>, StoreError> {
         self.cf_raw(&cf_name(view))
             .map_err(|_| StoreError::UnknownView { view: view.into() })
     }
 
-    fn cf_raw(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StoreError> {
+    fn cf_raw(&self, name: &str) -> Result<Arc<BoundColumnFamily<'_>>, StoreError> {
         self.db
             .cf_handle(name)
             .ok_or_else(|| StoreError::UnknownView { view: name.into() })
@@ -129,7 +177,7 @@ impl Store {
     ) -> Result<Vec<Option<StoredRow>>, StoreError> {
         let cf = self.cf(view)?;
         let encoded: Vec<Vec<u8>> = keys.iter().map(EntityKey::encode).collect();
-        let results = self.db.batched_multi_get_cf(cf, &encoded, false);
+        let results = self.db.batched_multi_get_cf(&cf, &encoded, false);
         keys.iter()
             .zip(results)
             .map(|(key, r)| {
@@ -180,15 +228,15 @@ impl Store {
         let keys: Vec<EntityKey> = rows.iter().map(|(k, _)| k.clone()).collect();
         for (key, old) in keys.iter().zip(self.dead_letters_get(view, &keys)?) {
             if old.is_some() {
-                batch.delete_cf(dl, dead_letter_key(view, key));
+                batch.delete_cf(&dl, dead_letter_key(view, key));
             }
         }
         let (next, touched, stats) = self.combine(view, rows, mode)?;
         for key in &touched {
-            batch.put_cf(cf, key.encode(), next[key].encode());
+            batch.put_cf(&cf, key.encode(), next[key].encode());
         }
         for (key, record) in &dead {
-            batch.put_cf(dl, dead_letter_key(view, key), record);
+            batch.put_cf(&dl, dead_letter_key(view, key), record);
         }
         self.db.write(batch).map_err(|source| StoreError::Rocks {
             view: view.into(),
@@ -220,10 +268,11 @@ impl Store {
             }
         }
         let mut touched = Vec::with_capacity(rows.len());
-        for (key, row) in rows {
+        for (i, (key, row)) in rows.into_iter().enumerate() {
             match (mode, next.get_mut(&key)) {
-                (WriteMode::Merge, Some(old)) if old.event_micros > row.event_micros => {
+                (WriteMode::Merge, Some(old)) if old.event_time > row.event_time => {
                     stats.stale += 1;
+                    stats.stale_rows.push(i);
                     continue;
                 }
                 (WriteMode::Merge, Some(old)) => merge_into(old, row),
@@ -246,21 +295,21 @@ impl Store {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut batch = WriteBatch::default();
         let mut deleted = 0;
-        for item in self.db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
+        for item in self.db.iterator_cf(&cf, rocksdb::IteratorMode::Start) {
             let (k, _) = item.map_err(|source| StoreError::Rocks {
                 view: view.into(),
                 op: "scan",
                 source,
             })?;
             if EntityKey::decode(&k).is_none_or(|key| !keep.contains(&key)) {
-                batch.delete_cf(cf, k);
+                batch.delete_cf(&cf, k);
                 deleted += 1;
             }
         }
         let dl = self.cf_raw(DEAD_LETTER_CF)?;
         for (key, _) in self.dead_letters(view)? {
             if !keep.contains(&key) {
-                batch.delete_cf(dl, dead_letter_key(view, &key));
+                batch.delete_cf(&dl, dead_letter_key(view, &key));
             }
         }
         self.db.write(batch).map_err(|source| StoreError::Rocks {
@@ -275,7 +324,7 @@ impl Store {
     pub fn count(&self, view: &str) -> Result<u64, StoreError> {
         let cf = self.cf(view)?;
         let mut n = 0;
-        for item in self.db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
+        for item in self.db.iterator_cf(&cf, rocksdb::IteratorMode::Start) {
             item.map_err(|source| StoreError::Rocks {
                 view: view.into(),
                 op: "scan",
@@ -306,7 +355,7 @@ fn cf_options() -> Options {
 /// included (a replaced field keeps no stale digest); the row takes the
 /// incoming (newer or equal) event time.
 fn merge_into(old: &mut StoredRow, new: StoredRow) {
-    old.event_micros = new.event_micros;
+    old.event_time = new.event_time;
     old.inputs
         .retain(|(n, _)| !new.fields.iter().any(|(f, _)| f == n));
     old.inputs.extend(new.inputs);

@@ -32,7 +32,7 @@ impl Store {
         let prefix = &prefix[..view.len() + 1];
         let mode = rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward);
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(dl, mode) {
+        for item in self.db.iterator_cf(&dl, mode) {
             let (k, v) = item.map_err(|source| StoreError::Rocks {
                 view: view.into(),
                 op: "scan dead letters",
@@ -57,7 +57,7 @@ impl Store {
         let dl = self.cf_raw(DEAD_LETTER_CF)?;
         let encoded: Vec<Vec<u8>> = keys.iter().map(|k| dead_letter_key(view, k)).collect();
         self.db
-            .batched_multi_get_cf(dl, &encoded, false)
+            .batched_multi_get_cf(&dl, &encoded, false)
             .into_iter()
             .map(|r| {
                 r.map(|v| v.map(|s| s.to_vec()))
@@ -75,7 +75,7 @@ impl Store {
         let dl = self.cf_raw(DEAD_LETTER_CF)?;
         let mut batch = WriteBatch::default();
         for k in keys {
-            batch.delete_cf(dl, dead_letter_key(view, k));
+            batch.delete_cf(&dl, dead_letter_key(view, k));
         }
         self.db.write(batch).map_err(|source| StoreError::Rocks {
             view: view.into(),
@@ -93,7 +93,7 @@ impl Store {
             source,
         };
         self.db
-            .batched_multi_get_cf(cf, keys, false)
+            .batched_multi_get_cf(&cf, keys, false)
             .into_iter()
             .map(|r| {
                 // A value of the wrong length is a corrupt entry: treat it as a miss.
@@ -113,7 +113,7 @@ impl Store {
         let mut batch = WriteBatch::default();
         for (k, v) in items {
             let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-            batch.put_cf(cf, k, bytes);
+            batch.put_cf(&cf, k, bytes);
         }
         self.db.write(batch).map_err(|source| StoreError::Rocks {
             view: EMBED_CACHE_CF.into(),

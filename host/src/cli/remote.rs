@@ -1,0 +1,147 @@
+//! Commands through the server that owns the store: found by its discovery
+//! file, checked to serve this very store, then asked over HTTP — the
+//! Feast endpoint for lookups, the admin endpoints for the rest.
+
+use crate::ingest::{DeadLetter, Progress, PublishRequest, Summary};
+use crate::serve::Discovery;
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+
+pub struct Remote {
+    url: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Remote {
+    /// The server announced in `store`, if one runs and answers for that store.
+    pub async fn find(store: &Path) -> Option<Remote> {
+        let d = Discovery::find(store)?;
+        let http = reqwest::Client::new();
+        let status: Value = http
+            .get(format!("{}/admin/status", d.url))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let same = |p: &str| std::fs::canonicalize(p).ok() == std::fs::canonicalize(store).ok();
+        status["store"]
+            .as_str()
+            .is_some_and(same)
+            .then_some(Remote {
+                url: d.url,
+                token: d.token,
+                http,
+            })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Publish through the server; `on_progress` sees each batch's counts.
+    pub async fn publish(
+        &self,
+        mut req: PublishRequest,
+        on_progress: impl FnMut(&Progress),
+    ) -> anyhow::Result<Summary> {
+        // The server resolves paths from its own working directory.
+        req.input = std::path::absolute(&req.input)
+            .with_context(|| format!("resolve {}", req.input.display()))?;
+        let resp = self
+            .http
+            .post(format!("{}/admin/publish", self.url))
+            .bearer_auth(&self.token)
+            .json(&req)
+            .send()
+            .await?;
+        self.job(resp, on_progress).await
+    }
+
+    pub async fn retry(
+        &self,
+        view: &str,
+        on_progress: impl FnMut(&Progress),
+    ) -> anyhow::Result<Summary> {
+        let url = format!("{}/admin/deadletters/{view}/retry", self.url);
+        let resp = self.http.post(url).send().await?;
+        self.job(resp, on_progress).await
+    }
+
+    pub async fn dead_letters(&self, view: &str) -> anyhow::Result<Vec<DeadLetter>> {
+        let url = format!("{}/admin/deadletters/{view}", self.url);
+        Ok(answer(self.http.get(url).send().await?).await?)
+    }
+
+    pub async fn purge(&self, view: &str) -> anyhow::Result<u64> {
+        let url = format!("{}/admin/deadletters/{view}/purge", self.url);
+        let v: Value = answer(self.http.post(url).send().await?).await?;
+        Ok(v["dropped"].as_u64().unwrap_or(0))
+    }
+
+    pub async fn reload(&self) -> anyhow::Result<Value> {
+        let url = format!("{}/admin/reload", self.url);
+        answer(self.http.post(url).send().await?).await
+    }
+
+    /// A Feast lookup of every feature of `view` for one key.
+    pub async fn get(
+        &self,
+        features: &[String],
+        join_key: &str,
+        key: Value,
+    ) -> anyhow::Result<Value> {
+        let body = json!({"features": features, "entities": {join_key: [key]}});
+        let url = format!("{}/get-online-features", self.url);
+        answer(self.http.post(url).json(&body).send().await?).await
+    }
+
+    /// Follow a job's NDJSON lines to its summary.
+    async fn job(
+        &self,
+        mut resp: reqwest::Response,
+        mut on_progress: impl FnMut(&Progress),
+    ) -> anyhow::Result<Summary> {
+        if !resp.status().is_success() {
+            return Err(failure(resp).await);
+        }
+        let mut buf = Vec::new();
+        while let Some(chunk) = resp.chunk().await? {
+            buf.extend_from_slice(&chunk);
+            while let Some(end) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=end).collect();
+                let v: Value = serde_json::from_slice(&line)?;
+                if let Some(p) = v.get("progress") {
+                    on_progress(&serde_json::from_value(p.clone())?);
+                } else if let Some(s) = v.get("summary") {
+                    return Ok(serde_json::from_value(s.clone())?);
+                } else if let Some(e) = v.get("error").and_then(Value::as_str) {
+                    bail!("{e}");
+                }
+            }
+        }
+        bail!("the server closed the connection before the job's summary (see its log)")
+    }
+}
+
+async fn answer<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> anyhow::Result<T> {
+    if !resp.status().is_success() {
+        return Err(failure(resp).await);
+    }
+    Ok(resp.json().await?)
+}
+
+/// The server's `{"error": ..}`, or its status.
+async fn failure(resp: reqwest::Response) -> anyhow::Error {
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    match body["error"].as_str() {
+        Some(e) => anyhow::anyhow!("{e}"),
+        None => anyhow::anyhow!("the server answered {status}"),
+    }
+}

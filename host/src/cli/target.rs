@@ -1,0 +1,160 @@
+//! Where a command's store work happens: through the server that owns the
+//! store, when one runs, or in this process otherwise. Either way the
+//! command prints the same thing and exits with the same code.
+
+use super::progress::Progress;
+use super::remote::Remote;
+use crate::config::{Config, FieldType};
+use crate::ingest::{DeadLetter, PublishRequest, Summary};
+use crate::runtime::{Lookup, Wafer};
+use crate::value::Value;
+use anyhow::Context;
+use serde_json::{Value as Json, json};
+use std::path::Path;
+
+pub enum Target {
+    Local(Wafer),
+    Remote(Remote),
+}
+
+impl Target {
+    /// The running server for the config's store, or the store opened here.
+    pub async fn open(config: &Path) -> anyhow::Result<Target> {
+        let store = Config::load(config)?.store_path();
+        if let Some(remote) = Remote::find(&store).await {
+            tracing::debug!(url = remote.url(), "using the server that owns the store");
+            return Ok(Target::Remote(remote));
+        }
+        Ok(Target::Local(Wafer::open(config).with_context(|| {
+            "no running server answered for this store (a server that is still starting \
+             announces itself once it listens)"
+        })?))
+    }
+
+    pub async fn publish(
+        &self,
+        req: PublishRequest,
+        progress: &Progress,
+    ) -> anyhow::Result<Summary> {
+        match self {
+            Target::Local(w) => {
+                let on_batch = progress.on_batch();
+                let mut on_batch = on_batch;
+                Ok(w.publish(req, move |s: &Summary| on_batch(&s.progress()))
+                    .await?)
+            }
+            Target::Remote(r) => r.publish(req, progress.on_batch()).await,
+        }
+    }
+
+    pub async fn retry(&self, view: &str, progress: &Progress) -> anyhow::Result<Summary> {
+        match self {
+            Target::Local(w) => {
+                let mut on_batch = progress.on_batch();
+                Ok(
+                    w.retry_dead_letters(view, move |s: &Summary| on_batch(&s.progress()))
+                        .await?,
+                )
+            }
+            Target::Remote(r) => r.retry(view, progress.on_batch()).await,
+        }
+    }
+
+    pub async fn dead_letters(&self, view: &str) -> anyhow::Result<Vec<DeadLetter>> {
+        match self {
+            Target::Local(w) => Ok(w.dead_letters(view).await?),
+            Target::Remote(r) => r.dead_letters(view).await,
+        }
+    }
+
+    pub async fn purge(&self, view: &str) -> anyhow::Result<u64> {
+        match self {
+            Target::Local(w) => Ok(w.purge_dead_letters(view).await?),
+            Target::Remote(r) => r.purge(view).await,
+        }
+    }
+
+    /// Every feature of `view` for one key, as pretty JSON `{feature: {value,
+    /// status, event_timestamp}}`, the join key first.
+    pub async fn get(&self, config: &Path, view: &str, key: &str) -> anyhow::Result<String> {
+        let registry = match self {
+            Target::Local(w) => w.registry(),
+            Target::Remote(_) => {
+                std::sync::Arc::new(crate::registry::Registry::new(Config::load(config)?))
+            }
+        };
+        let v = registry
+            .view(view)
+            .with_context(|| format!("no feature view named {view:?}"))?;
+        let key = match v.key_type {
+            FieldType::Int64 => Value::Int64(
+                key.parse()
+                    .with_context(|| format!("key {key:?} must be an integer"))?,
+            ),
+            _ => Value::String(key.into()),
+        };
+        let features: Vec<String> = v
+            .fields
+            .iter()
+            .map(|f| format!("{view}:{}", f.name))
+            .collect();
+        let key_json = serde_json::to_value(&key)?;
+        let cell = |value: Json, status: Json, time: String| json!({"value": value, "status": status, "event_timestamp": time});
+        let mut out = Vec::new();
+        out.push((
+            v.join_key.clone(),
+            cell(
+                key_json.clone(),
+                "PRESENT".into(),
+                crate::time::Micros::EPOCH.rfc3339(),
+            ),
+        ));
+        match self {
+            Target::Local(w) => {
+                let lookup = Lookup {
+                    features,
+                    entities: vec![(v.join_key.clone(), vec![key])],
+                };
+                for c in w.lookup(lookup).await?.columns {
+                    let value = serde_json::to_value(&c.values[0])?;
+                    let status = serde_json::to_value(c.statuses[0])?;
+                    out.push((c.feature, cell(value, status, c.event_times[0].rfc3339())));
+                }
+            }
+            Target::Remote(r) => {
+                let answer = r.get(&features, &v.join_key, key_json).await?;
+                let names = answer["metadata"]["feature_names"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                for (i, name) in names.iter().enumerate().skip(1) {
+                    let col = &answer["results"][i];
+                    let time = col["event_timestamps"][0]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    let name = name.as_str().unwrap_or_default().to_string();
+                    out.push((
+                        name,
+                        cell(col["values"][0].clone(), col["statuses"][0].clone(), time),
+                    ));
+                }
+            }
+        }
+        Ok(serde_json::to_string_pretty(&InOrder(out))?)
+    }
+}
+
+/// A JSON object whose keys print in the order given (serde_json's map sorts them).
+struct InOrder(Vec<(String, Json)>);
+
+impl serde::Serialize for InOrder {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}

@@ -1,0 +1,281 @@
+//! Configured instances of one plugin for one view field. A call takes an
+//! idle instance, or makes one while the pool holds fewer than its cap, or
+//! waits (up to the call deadline) for one to come back: a busy pool slows a
+//! batch down, it never fails it as a trap. A trapped instance is thrown
+//! away; old ones are retired (Wasm memory never shrinks).
+
+use super::bindings::Transformer;
+use super::bindings::wafer::transform::types as wit;
+use super::{
+    Batch, EPOCH_TICK, Output, Plugin, PluginError, PluginState, RowError, RowErrorKind,
+    STDERR_CAPTURE, host_impl,
+};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+/// What a plugin may see beyond the contract, when a view's config grants
+/// it: environment variables, and host directories, read-only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    pub env: Vec<(String, String)>,
+    /// (host directory, the path the plugin sees it at).
+    pub dirs: Vec<(std::path::PathBuf, String)>,
+}
+
+struct Instance {
+    store: Store<PluginState>,
+    bindings: Transformer,
+    calls: u64,
+}
+
+/// Idle instances, and how many are out on a call.
+#[derive(Default)]
+struct Slots {
+    idle: Vec<Instance>,
+    busy: usize,
+}
+
+pub struct InstancePool {
+    plugin: Arc<Plugin>,
+    view: String,
+    options: Vec<(String, String)>,
+    grants: Grants,
+    slots: Mutex<Slots>,
+    /// Signalled when an instance comes back (or its slot frees up).
+    freed: Condvar,
+    created: AtomicU64,
+    calls: AtomicU64,
+}
+
+impl InstancePool {
+    /// A pool for `view`, with one instance configured now so that bad
+    /// options fail at start-up, not mid-publish.
+    pub(super) fn new(
+        plugin: Arc<Plugin>,
+        view: &str,
+        options: Vec<(String, String)>,
+        grants: Grants,
+    ) -> Result<Self, PluginError> {
+        let pool = InstancePool {
+            plugin,
+            view: view.into(),
+            options,
+            grants,
+            slots: Mutex::default(),
+            freed: Condvar::new(),
+            created: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
+        };
+        let first = pool.instantiate()?;
+        pool.lock().idle.push(first);
+        Ok(pool)
+    }
+
+    pub fn plugin_name(&self) -> &str {
+        &self.plugin.name
+    }
+
+    /// Instances made so far (the first, replacements after traps, recycling).
+    pub fn instances_created(&self) -> u64 {
+        self.created.load(Ordering::Relaxed)
+    }
+
+    /// `transform` calls made so far.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Run one batch. The instance is returned to the pool unless it trapped.
+    pub fn transform(&self, batch: Batch) -> Result<Output, PluginError> {
+        let n = batch.rows.len();
+        let mut inst = self.checkout()?;
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.arm_deadline(&mut inst.store);
+        let answer = inst
+            .bindings
+            .call_transform(&mut inst.store, &host_impl::to_wit_batch(batch));
+        let out = match answer {
+            Err(e) => {
+                let trap = self.trap(&inst.store, e);
+                self.checkin(None);
+                return Err(trap);
+            }
+            Ok(Err(message)) => Err(PluginError::Batch {
+                plugin: self.plugin.name.clone(),
+                view: self.view.clone(),
+                message,
+            }),
+            Ok(Ok(out)) => self.check_output(out, n),
+        };
+        inst.calls += 1;
+        // Wasm memory never shrinks and the stderr pipe fills: retire old instances.
+        let limits = &self.plugin.engine.limits;
+        let keep = inst.calls < limits.recycle_after_calls
+            && inst.store.data().stderr.contents().len() < STDERR_CAPTURE / 2;
+        self.checkin(keep.then_some(inst));
+        out
+    }
+
+    /// An idle instance, a new one while under the cap, or the first to come
+    /// back within the call deadline.
+    fn checkout(&self) -> Result<Instance, PluginError> {
+        let limits = &self.plugin.engine.limits;
+        let deadline = Instant::now() + limits.call_timeout;
+        let mut slots = self.lock();
+        loop {
+            if let Some(inst) = slots.idle.pop() {
+                slots.busy += 1;
+                return Ok(inst);
+            }
+            if slots.busy + slots.idle.len() < limits.instances_per_pool {
+                slots.busy += 1;
+                drop(slots);
+                return self.instantiate().inspect_err(|_| self.checkin(None));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(PluginError::Busy {
+                    plugin: self.plugin.name.clone(),
+                    view: self.view.clone(),
+                    instances: limits.instances_per_pool,
+                    waited: limits.call_timeout,
+                });
+            }
+            slots = (self.freed.wait_timeout(slots, left))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Give a slot back, with its instance unless it is to be dropped.
+    fn checkin(&self, inst: Option<Instance>) {
+        let mut slots = self.lock();
+        slots.busy -= 1;
+        slots.idle.extend(inst);
+        drop(slots);
+        self.freed.notify_one();
+    }
+
+    fn instantiate(&self) -> Result<Instance, PluginError> {
+        self.created.fetch_add(1, Ordering::Relaxed);
+        let p = &self.plugin;
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+        // No preopens, environment, network or inherited stdio unless the
+        // view grants them: the sandbox gives nothing the contract does not need.
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stderr.clone()).stderr(stderr.clone());
+        for (k, v) in &self.grants.env {
+            wasi.env(k, v);
+        }
+        for (host, guest) in &self.grants.dirs {
+            wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
+                .map_err(|e| PluginError::Configure {
+                    plugin: p.name.clone(),
+                    view: self.view.clone(),
+                    message: format!("granted directory {}: {e}", host.display()),
+                })?;
+        }
+        let state = PluginState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(p.engine.limits.memory_bytes)
+                .build(),
+            stderr,
+            plugin: p.name.clone(),
+            view: self.view.clone(),
+            embed: p.engine.embed.clone(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
+            deadline: Instant::now(),
+        };
+        let mut store = Store::new(&p.engine.engine, state);
+        store.limiter(|s| &mut s.limits);
+        self.arm_deadline(&mut store);
+        let bindings = p
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| self.trap(&store, e))?;
+        match bindings.call_configure(&mut store, &self.options) {
+            Ok(Ok(())) => Ok(Instance {
+                store,
+                bindings,
+                calls: 0,
+            }),
+            Ok(Err(message)) => Err(PluginError::Configure {
+                plugin: p.name.clone(),
+                view: self.view.clone(),
+                message,
+            }),
+            Err(e) => Err(self.trap(&store, e)),
+        }
+    }
+
+    fn arm_deadline(&self, store: &mut Store<PluginState>) {
+        let timeout = self.plugin.engine.limits.call_timeout;
+        let ticks = timeout.as_millis() / EPOCH_TICK.as_millis();
+        store.set_epoch_deadline(ticks.max(1) as u64);
+        store.data_mut().deadline = Instant::now() + timeout;
+    }
+
+    fn trap(&self, store: &Store<PluginState>, e: wasmtime::Error) -> PluginError {
+        let captured = store.data().stderr.contents();
+        let tail = String::from_utf8_lossy(&captured[captured.len().saturating_sub(2048)..]);
+        let stderr = if tail.trim().is_empty() {
+            String::new()
+        } else {
+            format!("\nplugin stderr:\n{}", tail.trim_end())
+        };
+        PluginError::Trap {
+            plugin: self.plugin.name.clone(),
+            view: self.view.clone(),
+            message: format!("{e:#}"),
+            stderr,
+        }
+    }
+
+    fn check_output(&self, out: wit::Output, n: usize) -> Result<Output, PluginError> {
+        if out.rows.len() != n {
+            let message = format!("{} rows for {n} input rows", out.rows.len());
+            return Err(PluginError::BadOutput {
+                plugin: self.plugin.name.clone(),
+                view: self.view.clone(),
+                message,
+            });
+        }
+        let width = out.columns.len();
+        let rows = out
+            .rows
+            .into_iter()
+            .map(|r| match r {
+                Ok(cells) if cells.len() == width => {
+                    Ok(cells.into_iter().map(host_impl::from_wit).collect())
+                }
+                Ok(cells) => Err(RowError {
+                    kind: RowErrorKind::BadOutput,
+                    message: format!("plugin returned {} values for {width} columns", cells.len()),
+                }),
+                Err(e) => Err(RowError {
+                    kind: match e.kind {
+                        wit::RowErrorKind::InvalidInput => RowErrorKind::InvalidInput,
+                        wit::RowErrorKind::EmbedFailed => RowErrorKind::EmbedFailed,
+                        wit::RowErrorKind::Other => RowErrorKind::Other,
+                    },
+                    message: e.message,
+                }),
+            })
+            .collect();
+        Ok(Output {
+            columns: out.columns,
+            rows,
+        })
+    }
+}

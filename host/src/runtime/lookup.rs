@@ -1,0 +1,246 @@
+//! Typed lookups: features by `view:feature`, entities by join key, one
+//! batched store read per view, and per value its status and event time as
+//! Feast reports them. The HTTP server and `wafer get` are thin adapters
+//! over [`Lookup`] and [`Features`].
+
+use super::generation::Generation;
+use crate::config::FieldType;
+use crate::registry::View;
+use crate::store::{EntityKey, Store, StoreError, StoredRow};
+use crate::time::Micros;
+use crate::value::Value;
+
+/// What to read: features as `view:feature`, and entity keys by join key
+/// (each list holds one key per entity row, all lists the same length).
+#[derive(Debug, Clone, Default)]
+pub struct Lookup {
+    pub features: Vec<String>,
+    pub entities: Vec<(String, Vec<Value>)>,
+}
+
+/// The answer: one column per requested feature, in request order.
+#[derive(Debug, Clone)]
+pub struct Features {
+    pub rows: usize,
+    pub columns: Vec<FeatureColumn>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FeatureColumn {
+    pub view: String,
+    pub feature: String,
+    /// One per entity row.
+    pub values: Vec<Value>,
+    pub statuses: Vec<Status>,
+    /// The stored row's event time; the epoch when there is none.
+    pub event_times: Vec<Micros>,
+}
+
+/// A value's status, as Feast names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    Present,
+    /// No row for the key.
+    NotFound,
+    /// A row without a value for the feature.
+    NullValue,
+    /// Older than the view's `ttl` (the value is withheld).
+    OutsideMaxAge,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("`features` must list at least one \"view:feature\"")]
+    NoFeatures,
+    #[error("feature {0:?} must be \"view:feature\"")]
+    BadFeature(String),
+    #[error("unknown feature view {view:?} (in {feature:?})")]
+    UnknownView { view: String, feature: String },
+    #[error("unknown feature {feature:?} in view {view:?}")]
+    UnknownFeature { view: String, feature: String },
+    #[error("`entities` is empty: give each join key a list of values")]
+    NoEntities,
+    #[error("entities.{key} has {len} keys, other join keys have {expected}")]
+    LengthMismatch {
+        key: String,
+        len: usize,
+        expected: usize,
+    },
+    #[error("{n} entity keys in one request; the limit is {max} (server.max_keys_per_request)")]
+    TooManyKeys { n: usize, max: usize },
+    #[error("entities has no `{join_key}`, the join key of view {view}")]
+    MissingJoinKey { view: String, join_key: String },
+    #[error("entities.{join_key}[{index}]: {message}")]
+    BadKey {
+        join_key: String,
+        index: usize,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A requested feature: its view and name.
+struct Wanted<'a> {
+    view: &'a View,
+    feature: &'a str,
+}
+
+/// Answer `req` from `store` as `generation` defines the views. Blocking.
+pub(super) fn lookup(
+    generation: &Generation,
+    store: &Store,
+    req: &Lookup,
+) -> Result<Features, LookupError> {
+    let registry = &generation.registry;
+    let wanted = resolve(registry.views(), &req.features)?;
+    let rows = entity_rows(req, registry.config.server.max_keys_per_request)?;
+    // One batched read per view, whatever number of its features is asked for.
+    let mut fetched: Vec<(&str, Vec<Option<StoredRow>>)> = Vec::new();
+    for w in &wanted {
+        if !fetched.iter().any(|(v, _)| *v == w.view.name) {
+            let keys = keys_for(w.view, &req.entities)?;
+            fetched.push((&w.view.name, store.get_many(&w.view.name, &keys)?));
+        }
+    }
+    let now = Micros::now();
+    let columns = wanted
+        .iter()
+        .map(|w| {
+            let stored = &fetched
+                .iter()
+                .find(|(v, _)| *v == w.view.name)
+                .expect("fetched")
+                .1;
+            column(w.view, w.feature, stored, now)
+        })
+        .collect();
+    Ok(Features { rows, columns })
+}
+
+fn resolve<'a>(views: &'a [View], features: &'a [String]) -> Result<Vec<Wanted<'a>>, LookupError> {
+    if features.is_empty() {
+        return Err(LookupError::NoFeatures);
+    }
+    features
+        .iter()
+        .map(|f| {
+            let (view, feature) = f
+                .split_once(':')
+                .ok_or_else(|| LookupError::BadFeature(f.clone()))?;
+            let v =
+                views
+                    .iter()
+                    .find(|v| v.name == view)
+                    .ok_or_else(|| LookupError::UnknownView {
+                        view: view.into(),
+                        feature: f.clone(),
+                    })?;
+            if v.field(feature).is_none() {
+                return Err(LookupError::UnknownFeature {
+                    view: view.into(),
+                    feature: feature.into(),
+                });
+            }
+            Ok(Wanted { view: v, feature })
+        })
+        .collect()
+}
+
+/// The number of entity rows; every join key's list must have it.
+fn entity_rows(req: &Lookup, max: usize) -> Result<usize, LookupError> {
+    let mut n = None;
+    for (key, values) in &req.entities {
+        match n {
+            Some(expected) if expected != values.len() => {
+                return Err(LookupError::LengthMismatch {
+                    key: key.clone(),
+                    len: values.len(),
+                    expected,
+                });
+            }
+            _ => n = Some(values.len()),
+        }
+    }
+    let n = n.ok_or(LookupError::NoEntities)?;
+    if n > max {
+        return Err(LookupError::TooManyKeys { n, max });
+    }
+    Ok(n)
+}
+
+/// The view's keys from the request, typed exactly: an int64 key must be an
+/// integer, not text that looks like one.
+fn keys_for(view: &View, entities: &[(String, Vec<Value>)]) -> Result<Vec<EntityKey>, LookupError> {
+    let (_, list) = entities
+        .iter()
+        .find(|(k, _)| *k == view.join_key)
+        .ok_or_else(|| LookupError::MissingJoinKey {
+            view: view.name.clone(),
+            join_key: view.join_key.clone(),
+        })?;
+    let bad = |index: usize, message: String| LookupError::BadKey {
+        join_key: view.join_key.clone(),
+        index,
+        message,
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| match (view.key_type, v) {
+            (FieldType::Int64, Value::Int64(k)) => Ok(EntityKey::Int(*k)),
+            (FieldType::String, Value::String(k)) => Ok(EntityKey::Str(k.clone())),
+            (FieldType::Int64, other) => Err(bad(
+                i,
+                format!(
+                    "{} must be an integer (view {} has int64 keys)",
+                    show(other),
+                    view.name
+                ),
+            )),
+            (_, other) => Err(bad(
+                i,
+                format!(
+                    "{} must be a string (view {} has string keys)",
+                    show(other),
+                    view.name
+                ),
+            )),
+        })
+        .collect()
+}
+
+fn show(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| v.type_name().into())
+}
+
+/// One feature column: values, statuses and event times per entity row.
+fn column(view: &View, feature: &str, rows: &[Option<StoredRow>], now: Micros) -> FeatureColumn {
+    let mut col = FeatureColumn {
+        view: view.name.clone(),
+        feature: feature.into(),
+        values: Vec::with_capacity(rows.len()),
+        statuses: Vec::with_capacity(rows.len()),
+        event_times: Vec::with_capacity(rows.len()),
+    };
+    for row in rows {
+        let (value, status, time) = match row {
+            None => (Value::Null, Status::NotFound, Micros::EPOCH),
+            Some(r)
+                if view
+                    .ttl
+                    .is_some_and(|ttl| r.event_time.older_than(ttl, now)) =>
+            {
+                (Value::Null, Status::OutsideMaxAge, r.event_time)
+            }
+            Some(r) => match r.get(feature) {
+                None | Some(Value::Null) => (Value::Null, Status::NullValue, r.event_time),
+                Some(v) => (v.clone(), Status::Present, r.event_time),
+            },
+        };
+        col.values.push(value);
+        col.statuses.push(status);
+        col.event_times.push(time);
+    }
+    col
+}

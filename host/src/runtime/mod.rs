@@ -1,0 +1,445 @@
+//! `runtime`: [`Wafer`], the one object that owns a running feature store:
+//! the config, the RocksDB store, the plugin engine, the embedding service,
+//! each view's long-lived pipelines and its live-write queue. Everything the
+//! command line, the HTTP server, the quickstart, the tests and the benches
+//! do goes through it: typed lookups, live writes (pushes), file publishes,
+//! dead-letter work, reloads, serving and a clean stop.
+//!
+//! Invariants: one process owns the store (RocksDB's lock); a reload loads
+//! the new config and its plugins whole before it swaps them in, so a
+//! lookup or a write sees one version or the other, never a mix; a write is
+//! answered only once its rows are in the write-ahead log.
+
+mod generation;
+mod lookup;
+mod writer;
+
+pub use lookup::{FeatureColumn, Features, Lookup, LookupError, Status};
+pub use writer::WriteOptions;
+
+use crate::config::{Config, ConfigError};
+use crate::ingest::{
+    self, DeadLetter, IngestError, Pipeline, PublishRequest, Record, RowOutcome, Summary,
+};
+use crate::plugin::PluginError;
+use crate::registry::Registry;
+use crate::store::{Store, StoreError};
+use generation::Generation;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use writer::{Settings, Writer};
+
+/// Why the runtime could not open, reload or run a job.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error("view {0}: {1}")]
+    View(String, Arc<IngestError>),
+    #[error("wafer is shutting down")]
+    Closed,
+    #[error("{0} failed: {1}")]
+    Task(&'static str, String),
+}
+
+/// Why a live write was refused as a whole (per-row failures are outcomes).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    #[error("no feature view named {0:?}")]
+    UnknownView(String),
+    #[error("{rows} rows in one write; the limit is {limit} (server.max_rows_per_write)")]
+    TooManyRows { rows: usize, limit: usize },
+    #[error(
+        "view {view}: the write queue is full ({queued} of {capacity} rows waiting, server.write_queue_rows); retry shortly"
+    )]
+    QueueFull {
+        view: String,
+        queued: usize,
+        capacity: usize,
+    },
+    #[error("view {0} cannot take writes: {1}")]
+    Unavailable(String, Arc<IngestError>),
+    #[error("view {0}: storing the rows failed: {1}")]
+    Store(String, String),
+    #[error("wafer is shutting down")]
+    Closed,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Reloaded {
+    pub views: Vec<String>,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Views that cannot take transformed writes, with why (an API key not
+    /// set, a model not pulled): they still serve lookups.
+    pub unavailable: Vec<(String, String)>,
+}
+
+/// A running feature store. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Wafer {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    config_path: PathBuf,
+    pub(crate) store: Arc<Store>,
+    current: RwLock<Arc<Generation>>,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
+    writers: Mutex<HashMap<String, Arc<Writer>>>,
+    closed: AtomicBool,
+}
+
+impl Inner {
+    pub(crate) fn generation(&self) -> Arc<Generation> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn batch_size(&self, view: &str) -> usize {
+        let g = self.generation();
+        g.registry.view(view).map_or(256, |v| v.batch_size)
+    }
+}
+
+impl Wafer {
+    /// Open the config at `config` and its store. Builds no pipeline: a
+    /// command that only reads compiles no plugin and loads no model.
+    /// Needs a Tokio runtime (live writes run on it).
+    pub fn open(config: &Path) -> Result<Wafer, Error> {
+        let config = Config::load(config)?;
+        let store = Arc::new(Store::open(
+            &config.store_path(),
+            config.views.iter().map(|v| v.name.get_ref().as_str()),
+        )?);
+        let path = config.path.clone();
+        let generation = Generation::new(Registry::new(config), Some(&store), None)?;
+        let inner = Arc::new(Inner {
+            config_path: path,
+            store,
+            current: RwLock::new(Arc::new(generation)),
+            reloading: tokio::sync::Mutex::new(()),
+            writers: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+        });
+        let wafer = Wafer { inner };
+        wafer.sync_writers();
+        Ok(wafer)
+    }
+
+    /// The views and settings now in force.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.inner.generation().registry.clone()
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    /// The config file it was opened from (and reloads).
+    pub fn config_path(&self) -> &Path {
+        &self.inner.config_path
+    }
+
+    /// The plugin engine of the version now in force.
+    pub fn engine(&self) -> crate::plugin::PluginEngine {
+        self.inner.generation().engine.clone()
+    }
+
+    /// Read features. Blocking (one batched RocksDB read per view).
+    pub fn lookup_blocking(&self, req: &Lookup) -> Result<Features, LookupError> {
+        lookup::lookup(&self.inner.generation(), &self.inner.store, req)
+    }
+
+    /// Read features on a blocking thread.
+    pub async fn lookup(&self, req: Lookup) -> Result<Features, LookupError> {
+        let wafer = self.clone();
+        tokio::task::spawn_blocking(move || wafer.lookup_blocking(&req))
+            .await
+            .map_err(|e| {
+                LookupError::Store(StoreError::Corrupt {
+                    view: "(lookup)".into(),
+                    key: String::new(),
+                    message: format!("lookup task failed: {e}"),
+                })
+            })?
+    }
+
+    /// Write `records` into `view` through its transformations, as a push
+    /// does: gathered with other writes into plugin batches, answered once
+    /// stored, one outcome per record in order.
+    pub async fn ingest(
+        &self,
+        view: &str,
+        records: Vec<Record>,
+        options: WriteOptions,
+    ) -> Result<Vec<RowOutcome>, WriteError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(WriteError::Closed);
+        }
+        let limit = *self.registry().config.server.max_rows_per_write.get_ref();
+        if records.len() > limit {
+            return Err(WriteError::TooManyRows {
+                rows: records.len(),
+                limit,
+            });
+        }
+        let writer = self.writer(view)?;
+        writer.submit(records, options).await
+    }
+
+    /// The live-write queue of `view`: rows waiting now, and the most ever.
+    pub fn queue_depth(&self, view: &str) -> Option<(usize, usize)> {
+        let writers = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());
+        writers.get(view).map(|w| (w.queued(), w.peak()))
+    }
+
+    /// Plugin calls made for `view` since the version in force was loaded.
+    pub fn plugin_calls(&self, view: &str) -> u64 {
+        self.inner.generation().plugin_calls(view)
+    }
+
+    fn writer(&self, view: &str) -> Result<Arc<Writer>, WriteError> {
+        let writers = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());
+        writers
+            .get(view)
+            .cloned()
+            .ok_or_else(|| WriteError::UnknownView(view.into()))
+    }
+
+    /// One writer per configured view, with the settings in force: new
+    /// views get one, removed views' writers drain and stop, writers whose
+    /// settings changed are replaced (the old one drains its queue).
+    fn sync_writers(&self) {
+        let registry = self.registry();
+        let s = &registry.config.server;
+        let settings = Settings {
+            capacity: *s.write_queue_rows.get_ref(),
+            linger: Duration::from_millis(*s.write_linger_ms.get_ref()),
+        };
+        let mut writers = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());
+        writers.retain(|name, w| registry.view(name).is_some() && w.settings == settings);
+        for v in registry.views() {
+            writers
+                .entry(v.name.clone())
+                .or_insert_with(|| Writer::spawn(&v.name, settings, Arc::downgrade(&self.inner)));
+        }
+    }
+
+    /// Publish a file, on a blocking thread, with the view's long-lived
+    /// pipeline; `on_batch` sees the running summary after each batch.
+    pub async fn publish(
+        &self,
+        req: PublishRequest,
+        mut on_batch: impl FnMut(&Summary) + Send + 'static,
+    ) -> Result<Summary, Error> {
+        let generation = self.inner.generation();
+        let store = self.inner.store.clone();
+        blocking("publish", move || {
+            let pipeline = generation
+                .pipeline(&req.view, req.no_transform)
+                .map_err(|e| view_error(&req.view, e))?;
+            Ok(ingest::publish(
+                &pipeline,
+                &store,
+                &generation.engine,
+                &req,
+                &mut on_batch,
+            )?)
+        })
+        .await
+    }
+
+    /// Run `view`'s dead letters through its transformations again.
+    pub async fn retry_dead_letters(
+        &self,
+        view: &str,
+        mut on_batch: impl FnMut(&Summary) + Send + 'static,
+    ) -> Result<Summary, Error> {
+        let generation = self.inner.generation();
+        let store = self.inner.store.clone();
+        let view = view.to_string();
+        blocking("dead-letter retry", move || {
+            let pipeline = |no_transform| {
+                (generation.pipeline(&view, no_transform)).map_err(|e| IngestError::NotReady {
+                    view: view.clone(),
+                    field: "(pipeline)".into(),
+                    message: e.to_string(),
+                })
+            };
+            let (registry, engine) = (&generation.registry, &generation.engine);
+            Ok(ingest::deadletter::retry(
+                registry,
+                &store,
+                engine,
+                &view,
+                &pipeline,
+                &mut on_batch,
+            )?)
+        })
+        .await
+    }
+
+    /// The dead letters of `view`.
+    pub async fn dead_letters(&self, view: &str) -> Result<Vec<DeadLetter>, Error> {
+        let (wafer, view) = (self.clone(), view.to_string());
+        blocking("dead-letter list", move || {
+            Ok(ingest::deadletter::list(
+                &wafer.inner.store,
+                &wafer.registry(),
+                &view,
+            )?)
+        })
+        .await
+    }
+
+    /// Drop the dead letters of `view`; how many there were.
+    pub async fn purge_dead_letters(&self, view: &str) -> Result<u64, Error> {
+        let (wafer, view) = (self.clone(), view.to_string());
+        blocking("dead-letter purge", move || {
+            Ok(ingest::deadletter::purge(
+                &wafer.inner.store,
+                &wafer.registry(),
+                &view,
+            )?)
+        })
+        .await
+    }
+
+    /// Build every view's pipeline now (compile plugins, load models), so the
+    /// first write does not wait for it. Returns the views that cannot take
+    /// transformed writes, with why; they still serve lookups.
+    pub async fn warm_up(&self) -> Vec<(String, String)> {
+        let generation = self.inner.generation();
+        let failed = blocking("warm-up", move || Ok(generation.warm())).await;
+        let failed = failed.unwrap_or_default();
+        failed
+            .into_iter()
+            .map(|(v, e)| (v, e.to_string()))
+            .collect()
+    }
+
+    /// Load the config file again, with its plugins, and swap it in whole.
+    /// A config that does not parse or a plugin that does not load leaves the
+    /// running version in place, and the error says why. New views get their
+    /// column families; a removed view stops being served, its data stays.
+    pub async fn reload(&self) -> Result<Reloaded, Error> {
+        let _one = self.inner.reloading.lock().await;
+        let old = self.inner.generation();
+        let (path, store) = (self.inner.config_path.clone(), self.inner.store.clone());
+        let prev = old.clone();
+        let (next, unavailable) = blocking("reload", move || {
+            let config = Config::load(&path)?;
+            let next = Generation::new(Registry::new(config), Some(&store), Some(&prev))?;
+            let mut unavailable = Vec::new();
+            for (view, e) in next.warm() {
+                if generation::is_plugin_fault(&e) {
+                    return Err(view_error(&view, e));
+                }
+                unavailable.push((view, e.to_string()));
+            }
+            let names = next.registry.views().iter().map(|v| v.name.as_str());
+            store.ensure_views(names)?;
+            Ok((next, unavailable))
+        })
+        .await?;
+        let report = reloaded(&old.registry, &next.registry, unavailable);
+        *self
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        self.sync_writers();
+        tracing::info!(
+            views = report.views.len(),
+            added = ?report.added,
+            removed = ?report.removed,
+            "config reloaded"
+        );
+        Ok(report)
+    }
+
+    /// Serve HTTP on `listener` until `shutdown` resolves, then stop cleanly
+    /// (see [`crate::serve::run`]).
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        crate::serve::run(self.clone(), listener, shutdown).await
+    }
+
+    /// Stop taking writes, land every write already queued, and make the
+    /// store durable. Lookups keep working until the last clone is dropped.
+    pub async fn close(&self) -> Result<(), Error> {
+        self.inner.closed.store(true, Ordering::Release);
+        let writers: Vec<Arc<Writer>> = {
+            let mut w = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());
+            w.drain().map(|(_, w)| w).collect()
+        };
+        let workers: Vec<_> = writers.iter().filter_map(|w| w.take_worker()).collect();
+        // A queue ends when its last sender is gone: these, and writes in flight.
+        drop(writers);
+        for worker in workers {
+            let _ = worker.await;
+        }
+        let store = self.inner.store.clone();
+        blocking("flush", move || Ok(store.flush()?)).await
+    }
+}
+
+/// `view`'s transformations as `registry` defines them, with no store: no
+/// embedding cache, no reuse of stored values. What `wafer transform` runs,
+/// so it works while a server owns the store. Blocking.
+pub fn detached_pipeline(registry: Registry, view: &str) -> Result<Arc<Pipeline>, Error> {
+    let generation = Generation::new(registry, None, None)?;
+    generation
+        .pipeline(view, false)
+        .map_err(|e| view_error(view, e))
+}
+
+fn view_error(view: &str, e: Arc<IngestError>) -> Error {
+    Error::View(view.to_string(), e)
+}
+
+/// Run `f` on a blocking thread (RocksDB, plugins and model loads block).
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Task(what, e.to_string()))?
+}
+
+fn reloaded(old: &Registry, new: &Registry, unavailable: Vec<(String, String)>) -> Reloaded {
+    let names = |r: &Registry| r.views().iter().map(|v| v.name.clone()).collect::<Vec<_>>();
+    let (before, after) = (names(old), names(new));
+    Reloaded {
+        added: after
+            .iter()
+            .filter(|v| !before.contains(v))
+            .cloned()
+            .collect(),
+        removed: before
+            .iter()
+            .filter(|v| !after.contains(v))
+            .cloned()
+            .collect(),
+        views: after,
+        unavailable,
+    }
+}

@@ -1,0 +1,156 @@
+//! The admin endpoints `wafer` commands use while a server owns the store:
+//! status, reload, a publish run by the server (it reads the file itself,
+//! so it needs the discovery token), and dead letters. Long jobs answer as
+//! NDJSON: a `{"progress": ..}` line per batch, then `{"summary": ..}` or
+//! `{"error": ".."}`.
+
+use super::{ApiError, bad, read_body};
+use crate::ingest::{PublishRequest, Summary};
+use crate::runtime::{Error, Wafer};
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Extension, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use serde_json::{Value as Json_, json};
+use std::future::Future;
+
+/// The discovery file's token, which `/admin/publish` requires.
+#[derive(Clone)]
+pub(super) struct AdminToken(pub std::sync::Arc<str>);
+
+pub(super) async fn status(State(wafer): State<Wafer>) -> Json<Json_> {
+    let registry = wafer.registry();
+    let queues: serde_json::Map<String, Json_> = registry
+        .views()
+        .iter()
+        .filter_map(|v| {
+            let (queued, peak) = wafer.queue_depth(&v.name)?;
+            Some((v.name.clone(), json!({"queued": queued, "peak": peak})))
+        })
+        .collect();
+    Json(json!({
+        "pid": std::process::id(),
+        "config": wafer.config_path(),
+        "store": wafer.store().path(),
+        "views": registry.views().iter().map(|v| &v.name).collect::<Vec<_>>(),
+        "write_queue_rows": registry.config.server.write_queue_rows.get_ref(),
+        "queues": queues,
+    }))
+}
+
+pub(super) async fn reload(State(wafer): State<Wafer>) -> Result<Json<Json_>, ApiError> {
+    match wafer.reload().await {
+        Ok(report) => Ok(Json(json!(report))),
+        Err(e) => {
+            tracing::error!("reload failed, the running version stays: {e}");
+            Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("reload failed, the running version stays: {e}"),
+            ))
+        }
+    }
+}
+
+pub(super) async fn publish(
+    State(wafer): State<Wafer>,
+    Extension(token): Extension<AdminToken>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "));
+    if given != Some(&*token.0) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "/admin/publish reads files on the server: it needs the token in the server's discovery file",
+        ));
+    }
+    let body = read_body(&wafer, body).await?;
+    let req: PublishRequest =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("malformed request body: {e}")))?;
+    known_view(&wafer, &req.view)?;
+    Ok(stream(move |progress| async move {
+        wafer.publish(req, progress).await
+    }))
+}
+
+pub(super) async fn retry(
+    State(wafer): State<Wafer>,
+    Path(view): Path<String>,
+) -> Result<Response, ApiError> {
+    known_view(&wafer, &view)?;
+    Ok(stream(move |progress| async move {
+        wafer.retry_dead_letters(&view, progress).await
+    }))
+}
+
+pub(super) async fn dead_letters(
+    State(wafer): State<Wafer>,
+    Path(view): Path<String>,
+) -> Result<Json<Json_>, ApiError> {
+    known_view(&wafer, &view)?;
+    let letters = wafer.dead_letters(&view).await.map_err(internal)?;
+    Ok(Json(json!(letters)))
+}
+
+pub(super) async fn purge(
+    State(wafer): State<Wafer>,
+    Path(view): Path<String>,
+) -> Result<Json<Json_>, ApiError> {
+    known_view(&wafer, &view)?;
+    let dropped = wafer.purge_dead_letters(&view).await.map_err(internal)?;
+    Ok(Json(json!({"view": view, "dropped": dropped})))
+}
+
+fn known_view(wafer: &Wafer, view: &str) -> Result<(), ApiError> {
+    match wafer.registry().view(view) {
+        Some(_) => Ok(()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no feature view named {view:?}"),
+        )),
+    }
+}
+
+fn internal(e: Error) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// Run `job` in the background and answer with its NDJSON lines as they come.
+fn stream<F, Fut>(job: F) -> Response
+where
+    F: FnOnce(Box<dyn FnMut(&Summary) + Send>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Summary, Error>> + Send,
+{
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+    let progress_tx = tx.clone();
+    let progress = Box::new(move |s: &Summary| {
+        let _ = progress_tx.send(line(&json!({"progress": s.progress()})));
+    });
+    // The job runs to its end even if the client goes away: its batches are
+    // stored either way, and the summary is in the log.
+    tokio::spawn(async move {
+        let last = match job(progress).await {
+            Ok(summary) => json!({"summary": summary}),
+            Err(e) => json!({"error": e.to_string()}),
+        };
+        let _ = tx.send(line(&last));
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        let next = rx.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(next), rx))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::from_stream(body))
+        .expect("a valid response")
+}
+
+fn line(v: &Json_) -> Bytes {
+    let mut b = serde_json::to_vec(v).expect("JSON serializes");
+    b.push(b'\n');
+    Bytes::from(b)
+}

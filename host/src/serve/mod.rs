@@ -1,0 +1,152 @@
+//! `serve`: the HTTP server, a thin JSON adapter over the [`Wafer`] runtime.
+//! Feast's shapes for reads (`POST /get-online-features`) and writes
+//! (`POST /write-to-online-store`, `POST /push`), `GET /health`, and the
+//! admin endpoints the CLI uses while a server owns the store (publish,
+//! reload, dead letters). Bad input is a 4xx naming the problem, never a 500.
+
+mod admin;
+pub mod discovery;
+mod read;
+mod write;
+
+pub use discovery::Discovery;
+pub use read::{Answer, Cell, Column, Metadata};
+
+use crate::runtime::{LookupError, Wafer, WriteError};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use std::future::Future;
+
+/// The routes, over `wafer`.
+pub fn router(wafer: Wafer) -> Router {
+    Router::new()
+        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/get-online-features", post(read::get_online_features))
+        .route("/write-to-online-store", post(write::write_to_online_store))
+        .route("/push", post(write::push))
+        .route("/admin/status", get(admin::status))
+        .route("/admin/reload", post(admin::reload))
+        .route("/admin/publish", post(admin::publish))
+        .route("/admin/deadletters/{view}", get(admin::dead_letters))
+        .route("/admin/deadletters/{view}/retry", post(admin::retry))
+        .route("/admin/deadletters/{view}/purge", post(admin::purge))
+        // Bodies are read with the limit in force (`server.max_body_mb`), which a reload may change.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(wafer)
+}
+
+/// Serve `wafer` on `listener` until `shutdown` resolves; then stop
+/// accepting, finish the requests in flight, land every queued write and
+/// flush the store. While it runs, a discovery file in the store's folder
+/// lets `wafer` commands in other processes find it.
+pub async fn run(
+    wafer: Wafer,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let discovery = Discovery::announce(&wafer, listener.local_addr()?)?;
+    let warm = wafer.clone();
+    tokio::spawn(async move {
+        for (view, why) in warm.warm_up().await {
+            tracing::warn!("view {view} takes no transformed writes: {why}");
+        }
+    });
+    let token = admin::AdminToken(discovery.token.as_str().into());
+    let app = router(wafer.clone()).layer(axum::Extension(token));
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let closed = wafer.close().await;
+    discovery.withdraw();
+    served?;
+    closed.map_err(std::io::Error::other)
+}
+
+/// An error answer: `{"error": "..."}` with its status (and headers).
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+pub(crate) fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, message)
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = (self.status, Json(json!({"error": self.message}))).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+impl From<LookupError> for ApiError {
+    fn from(e: LookupError) -> Self {
+        let status = match &e {
+            LookupError::UnknownView { .. } | LookupError::UnknownFeature { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            LookupError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        let status = match &e {
+            WriteError::UnknownView(_) => StatusCode::NOT_FOUND,
+            WriteError::TooManyRows { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            WriteError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
+            WriteError::Unavailable(..) | WriteError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+            WriteError::Store(..) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let retry_after = matches!(e, WriteError::QueueFull { .. }).then_some(1);
+        ApiError {
+            status,
+            message: e.to_string(),
+            retry_after,
+        }
+    }
+}
+
+/// The request body, refused with a 413 past `server.max_body_mb`.
+pub(crate) async fn read_body(
+    wafer: &Wafer,
+    body: axum::body::Body,
+) -> Result<axum::body::Bytes, ApiError> {
+    let mb = *wafer.registry().config.server.max_body_mb.get_ref();
+    axum::body::to_bytes(body, mb << 20).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body over {mb} MiB (server.max_body_mb) or unreadable: {e}"),
+        )
+    })
+}

@@ -1,0 +1,131 @@
+//! `POST /get-online-features`: Feast's request, parsed into a typed
+//! [`Lookup`]; the runtime's [`Features`], written as Feast's answer (join
+//! keys first, echoed as the request gave them; then one column per
+//! feature with values, statuses and event times).
+
+use super::{ApiError, bad, read_body};
+use crate::runtime::{Features, Lookup, Status, Wafer};
+use crate::time::Micros;
+use crate::value::Value;
+use axum::extract::State;
+use axum::{Json, body::Body};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json_;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    features: Option<Vec<String>>,
+    feature_service: Option<String>,
+    entities: serde_json::Map<String, Json_>,
+    #[serde(default)]
+    full_feature_names: bool,
+    /// Feast's on-demand context; accepted and ignored.
+    #[serde(default)]
+    #[allow(dead_code)]
+    request_context: Option<Json_>,
+}
+
+/// A Feast `get-online-features` answer.
+#[derive(Debug, Serialize)]
+pub struct Answer {
+    pub metadata: Metadata,
+    pub results: Vec<Column>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Metadata {
+    pub feature_names: Vec<String>,
+}
+
+/// One column of the answer: a value, a status and an event time per entity row.
+#[derive(Debug, Serialize)]
+pub struct Column {
+    pub values: Vec<Cell>,
+    pub statuses: Vec<Status>,
+    pub event_timestamps: Vec<String>,
+}
+
+/// A join key echoed as the request gave it, or a stored value.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Cell {
+    Key(Json_),
+    Value(Value),
+}
+
+pub(super) async fn get_online_features(
+    State(wafer): State<Wafer>,
+    body: Body,
+) -> Result<Json<Answer>, ApiError> {
+    let body = read_body(&wafer, body).await?;
+    let req: Request =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("malformed request body: {e}")))?;
+    if req.feature_service.is_some() {
+        return Err(bad(
+            "feature_service is not supported; list `features` as \"view:feature\"",
+        ));
+    }
+    let lookup = Lookup {
+        features: req.features.clone().unwrap_or_default(),
+        entities: entities(&req.entities)?,
+    };
+    let features = wafer.lookup(lookup).await?;
+    Ok(Json(answer(&req, features)))
+}
+
+/// Join keys as typed values: numbers and strings only.
+fn entities(
+    entities: &serde_json::Map<String, Json_>,
+) -> Result<Vec<(String, Vec<Value>)>, ApiError> {
+    entities
+        .iter()
+        .map(|(k, v)| {
+            let list = v
+                .as_array()
+                .ok_or_else(|| bad(format!("entities.{k} must be a list of keys")))?;
+            let keys = list
+                .iter()
+                .enumerate()
+                .map(|(i, j)| match j {
+                    Json_::Number(_) | Json_::String(_) => Value::from_json(j).map_err(bad),
+                    other => Err(bad(format!("entities.{k}[{i}] = {other} is not a key"))),
+                })
+                .collect::<Result<_, _>>()?;
+            Ok((k.clone(), keys))
+        })
+        .collect()
+}
+
+fn answer(req: &Request, features: Features) -> Answer {
+    let n = features.rows;
+    let epoch = Micros::EPOCH.rfc3339();
+    let mut feature_names = Vec::with_capacity(req.entities.len() + features.columns.len());
+    let mut results = Vec::with_capacity(feature_names.capacity());
+    // Join-key columns first, in request order, as Feast does.
+    for (k, v) in &req.entities {
+        feature_names.push(k.clone());
+        let keys = v.as_array().into_iter().flatten();
+        results.push(Column {
+            values: keys.cloned().map(Cell::Key).collect(),
+            statuses: vec![Status::Present; n],
+            event_timestamps: vec![epoch.clone(); n],
+        });
+    }
+    for col in features.columns {
+        feature_names.push(if req.full_feature_names {
+            format!("{}__{}", col.view, col.feature)
+        } else {
+            col.feature
+        });
+        results.push(Column {
+            values: col.values.into_iter().map(Cell::Value).collect(),
+            statuses: col.statuses,
+            event_timestamps: col.event_times.iter().map(|t| t.rfc3339()).collect(),
+        });
+    }
+    Answer {
+        metadata: Metadata { feature_names },
+        results,
+    }
+}

@@ -1,0 +1,243 @@
+//! Writes in Feast's shapes: `POST /write-to-online-store` (what Feast's
+//! SDK sends for `write_to_online_store` and for `push(..., to=ONLINE)`
+//! against a remote online store) and `POST /push` (Feast's own server
+//! endpoint, by push source). `df` is columnar. Rows go through the view's
+//! transformations like published rows; the answer gives each row's outcome,
+//! and one bad row never fails the request. A malformed body, unknown
+//! column or mismatched lengths is a 400 naming it, and nothing is stored.
+
+use super::{ApiError, bad, read_body};
+use crate::ingest::{Record, RowOutcome};
+use crate::registry::View;
+use crate::runtime::{Wafer, WriteError, WriteOptions};
+use crate::value::Value;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json_};
+
+/// Feast sends the event time under this name, whatever the view calls it.
+const FEAST_EVENT_TIME: &str = "event_timestamp";
+/// Feast's write time: wafer stores its own, so it is ignored.
+const FEAST_CREATED: &str = "created";
+
+#[derive(Deserialize)]
+struct WriteRequest {
+    feature_view_name: String,
+    df: Map<String, Json_>,
+    /// `false`: the df holds transformed values already (`<field>_embedding`, else `<field>`).
+    #[serde(default = "yes")]
+    transform_on_write: bool,
+    /// Feast's client cache hint; wafer has no registry to cache.
+    #[serde(default)]
+    #[allow(dead_code)]
+    allow_registry_cache: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct PushRequest {
+    push_source_name: String,
+    df: Map<String, Json_>,
+    #[serde(default = "online")]
+    to: String,
+    #[serde(default = "yes")]
+    transform_on_write: bool,
+    #[serde(default)]
+    #[allow(dead_code)]
+    allow_registry_cache: Option<bool>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn online() -> String {
+    "online".into()
+}
+
+/// Per row, what became of it, and the counts.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WriteAnswer {
+    pub view: String,
+    pub written: usize,
+    pub stale: usize,
+    pub failed: usize,
+    pub rows: Vec<RowOutcome>,
+}
+
+pub(super) async fn write_to_online_store(
+    State(wafer): State<Wafer>,
+    body: Body,
+) -> Result<Json<WriteAnswer>, ApiError> {
+    let body = read_body(&wafer, body).await?;
+    let req: WriteRequest = parse(&body)?;
+    let source = "POST /write-to-online-store".to_string();
+    write(
+        &wafer,
+        &req.feature_view_name,
+        req.df,
+        req.transform_on_write,
+        source,
+    )
+    .await
+}
+
+pub(super) async fn push(
+    State(wafer): State<Wafer>,
+    body: Body,
+) -> Result<Json<WriteAnswer>, ApiError> {
+    let body = read_body(&wafer, body).await?;
+    let req: PushRequest = parse(&body)?;
+    match req.to.as_str() {
+        "online" => {}
+        "offline" | "online_and_offline" => {
+            return Err(bad(format!(
+                "\"to\": {:?}: wafer keeps no offline store; push with \"to\": \"online\"",
+                req.to
+            )));
+        }
+        other => {
+            return Err(bad(format!(
+                "\"to\": {other:?} is not a push mode (\"online\", \"offline\", \"online_and_offline\")"
+            )));
+        }
+    }
+    let registry = wafer.registry();
+    let Some(source) = registry.config.push_source(&req.push_source_name) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no push source named {:?} (declare it as [[push_source]] with its view)",
+                req.push_source_name
+            ),
+        ));
+    };
+    let view = source.view.get_ref().clone();
+    let origin = format!("POST /push ({})", req.push_source_name);
+    write(&wafer, &view, req.df, req.transform_on_write, origin).await
+}
+
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| bad(format!("malformed request body: {e}")))
+}
+
+async fn write(
+    wafer: &Wafer,
+    view: &str,
+    df: Map<String, Json_>,
+    transform: bool,
+    source: String,
+) -> Result<Json<WriteAnswer>, ApiError> {
+    let registry = wafer.registry();
+    let v = registry
+        .view(view)
+        .ok_or_else(|| ApiError::from(WriteError::UnknownView(view.into())))?;
+    let records = records(v, df, !transform)?;
+    let options = WriteOptions {
+        no_transform: !transform,
+        source,
+    };
+    let rows = wafer.ingest(view, records, options).await?;
+    let count = |f: fn(&RowOutcome) -> bool| rows.iter().filter(|r| f(r)).count();
+    Ok(Json(WriteAnswer {
+        view: view.into(),
+        written: count(|r| matches!(r, RowOutcome::Written)),
+        stale: count(|r| matches!(r, RowOutcome::Stale)),
+        failed: count(|r| matches!(r, RowOutcome::Failed { .. })),
+        rows,
+    }))
+}
+
+/// The columnar `df` as records, row `i` on line `i + 1`. Every column must
+/// be a list of the same length and mean something to the view.
+fn records(
+    view: &View,
+    df: Map<String, Json_>,
+    no_transform: bool,
+) -> Result<Vec<Record>, ApiError> {
+    let mut n = None;
+    let mut columns = Vec::with_capacity(df.len());
+    for (name, cells) in df {
+        let Json_::Array(cells) = cells else {
+            return Err(bad(format!("df.{name} must be a list (df is columnar)")));
+        };
+        match n {
+            Some(m) if m != cells.len() => {
+                return Err(bad(format!(
+                    "df.{name} has {} values, other columns have {m}",
+                    cells.len()
+                )));
+            }
+            _ => n = Some(cells.len()),
+        }
+        if name == FEAST_CREATED {
+            continue;
+        }
+        check_column(view, &name, no_transform)?;
+        columns.push((rename(view, name), cells));
+    }
+    let n = n.ok_or_else(|| bad("df has no columns"))?;
+    let mut records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            line: i + 1,
+            cells: Vec::with_capacity(columns.len()),
+        })
+        .collect();
+    for (name, cells) in columns {
+        for (i, cell) in cells.into_iter().enumerate() {
+            let v = Value::from_json(&cell).map_err(|e| bad(format!("df.{name}[{i}]: {e}")))?;
+            records[i].cells.push((name.clone(), v));
+        }
+    }
+    Ok(records)
+}
+
+/// Feast's `event_timestamp` is the view's event time column.
+fn rename(view: &View, name: String) -> String {
+    if name == FEAST_EVENT_TIME {
+        view.event_time.clone()
+    } else {
+        name
+    }
+}
+
+/// A column the view reads: its join key, event time, a field, a
+/// transformation's input, or (pre-extracted) `<field>_embedding`.
+fn check_column(view: &View, name: &str, no_transform: bool) -> Result<(), ApiError> {
+    let known = name == view.join_key
+        || name == view.event_time
+        || name == FEAST_EVENT_TIME
+        || view.fields.iter().any(|f| {
+            f.name == name
+                || f.transform.as_ref().is_some_and(|t| {
+                    t.inputs.iter().any(|i| i == name)
+                        || (no_transform && name == format!("{}_embedding", f.name))
+                })
+        });
+    if known {
+        Ok(())
+    } else {
+        Err(bad(format!(
+            "df.{name}: view {} has no such column (its join key, event time, fields and transformation inputs are: {})",
+            view.name,
+            columns_of(view, no_transform).join(", ")
+        )))
+    }
+}
+
+fn columns_of(view: &View, no_transform: bool) -> Vec<String> {
+    let mut cols = vec![view.join_key.clone(), view.event_time.clone()];
+    for f in &view.fields {
+        cols.push(f.name.clone());
+        if let Some(t) = &f.transform {
+            cols.extend(t.inputs.iter().cloned());
+            if no_transform {
+                cols.push(format!("{}_embedding", f.name));
+            }
+        }
+    }
+    cols.dedup();
+    cols
+}

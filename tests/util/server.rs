@@ -1,0 +1,140 @@
+//! The real server: in this process on 127.0.0.1:0 (with its `Wafer` at
+//! hand), or as a `wafer serve` child process for crashes and signals.
+
+use serde_json::{Value, json};
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use wafer::Wafer;
+
+/// The runtime for `config`, served on 127.0.0.1:0 until dropped.
+pub struct Server {
+    pub url: String,
+    pub wafer: Wafer,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Server {
+    pub async fn start(config: &Path) -> Server {
+        Server::serve(Wafer::open(config).unwrap()).await
+    }
+
+    pub async fn serve(wafer: Wafer) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let w = wafer.clone();
+        tokio::spawn(async move {
+            w.serve(listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap()
+        });
+        Server {
+            url,
+            wafer,
+            _stop: stop,
+        }
+    }
+
+    /// POST `body` as JSON to `path`; (status, JSON answer or null).
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        post(&self.url, path, body).await
+    }
+
+    /// The features for `item_id`s; the answer must be a 200.
+    pub async fn lookup(&self, features: &[&str], ids: &[i64]) -> Value {
+        self.lookup_of(features, "item_id", ids).await
+    }
+
+    pub async fn lookup_of(&self, features: &[&str], key: &str, ids: &[i64]) -> Value {
+        let body = json!({"features": features, "entities": {key: ids}});
+        let (status, answer) = self.post("/get-online-features", &body).await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+}
+
+pub async fn post(base: &str, path: &str, body: &Value) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// POST a lookup; returns (status, body).
+pub async fn lookup(base: &str, body: &Value) -> (u16, Value) {
+    post(base, "/get-online-features", body).await
+}
+
+/// `wafer serve --listen 127.0.0.1:0` in `dir`, killed when dropped.
+pub struct ServerProcess {
+    child: Child,
+    pub url: String,
+}
+
+impl ServerProcess {
+    /// Start it and wait for the line that says where it listens.
+    pub fn start(dir: &Path) -> ServerProcess {
+        let mut child = super::wafer_command(dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "wafer=info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Keeps reading to the end, so the child never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(url) = line.split("views on ").nth(1) {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(std::time::Duration::from_secs(300))
+            .expect("the server says where it listens");
+        ServerProcess { child, url }
+    }
+
+    /// SIGKILL: no handler runs, nothing is flushed.
+    pub fn kill_9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then its exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        assert!(sent.unwrap().success());
+        self.child.wait().unwrap().code()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Serve `wafer` on 127.0.0.1:0 for the rest of the test; its base URL.
+pub async fn start_server(wafer: &Wafer) -> String {
+    let server = Server::serve(wafer.clone()).await;
+    let url = server.url.clone();
+    // Runs until the test's runtime ends.
+    std::mem::forget(server);
+    url
+}
