@@ -291,6 +291,8 @@ fn a_new_rust_plugin_builds_checks_and_runs() {
         "RUSTFLAGS",
         "CARGO_ENCODED_RUSTFLAGS",
         "CARGO_BUILD_TARGET",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CLIPPY_ARGS",
     ] {
         cargo.env_remove(var);
     }

@@ -400,7 +400,7 @@ async fn a_slow_api_fills_the_queue_and_pushes_get_429() {
     );
     let (queued, peak) = l.server.wafer.queue_depth("emb").unwrap();
     assert_eq!(queued, 0);
-    assert!(peak <= 20 && peak >= 5, "peak queue {peak} rows, bound 20");
+    assert!((5..=20).contains(&peak), "peak queue {peak} rows, bound 20");
 }
 
 /// A publish of thousands of rows through the CLI while a client looks up:

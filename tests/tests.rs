@@ -9,7 +9,9 @@
 //! command (`.ci/run`) runs them too, with `-- --include-ignored`.
 
 mod cli;
+mod docs;
 mod embed_pipeline;
+mod feast;
 mod live;
 mod local_model;
 mod plugins;

@@ -77,6 +77,7 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
         wafer.serve(listener, shutdown).await
     });
     show_lookup(addr).await?;
+    show_push(addr).await?;
     if once {
         let _ = stop.send(());
     } else {
@@ -124,6 +125,31 @@ async fn show_lookup(addr: SocketAddr) -> anyhow::Result<()> {
         .json()
         .await?;
     println!("answer:\n{}\n", abbreviate_vectors(&answer));
+    Ok(())
+}
+
+/// A push while it serves: Feast's `/push`, embedded by the local model on the way in.
+async fn show_push(addr: SocketAddr) -> anyhow::Result<()> {
+    let body = r#"{"push_source_name": "item_reviews_push", "df": {"item_id": [1001], "review_text": ["Fresh coffee beans, rich aroma, fast delivery."], "ds": ["20251130"]}}"#;
+    let url = format!("http://{addr}/push");
+    println!(
+        "push a review while it serves (Feast's /push; embedded on the way in):
+  curl -s {url} -d '{body}'
+"
+    );
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(&url)
+        .body(body)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    println!(
+        "answer:
+{answer}
+"
+    );
     Ok(())
 }
 

@@ -75,7 +75,7 @@ impl Remote {
 
     pub async fn dead_letters(&self, view: &str) -> anyhow::Result<Vec<DeadLetter>> {
         let url = format!("{}/admin/deadletters/{view}", self.url);
-        Ok(answer(self.http.get(url).send().await?).await?)
+        answer(self.http.get(url).send().await?).await
     }
 
     pub async fn purge(&self, view: &str) -> anyhow::Result<u64> {

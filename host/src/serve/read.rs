@@ -12,14 +12,19 @@ use axum::{Json, body::Body};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json_;
 
+/// What Feast clients send. Fields wafer has no use for are ignored (newer
+/// clients add some); a known field of the wrong type is still a 400.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Request {
     features: Option<Vec<String>>,
     feature_service: Option<String>,
     entities: serde_json::Map<String, Json_>,
     #[serde(default)]
     full_feature_names: bool,
+    /// Sent by Feast 0.67 on every read; wafer's views have no versions yet.
+    #[serde(default)]
+    #[allow(dead_code)]
+    include_feature_view_version_metadata: bool,
     /// Feast's on-demand context; accepted and ignored.
     #[serde(default)]
     #[allow(dead_code)]

@@ -1,0 +1,112 @@
+//! Feast's own Python SDK (0.67, from PyPI) against a running wafer: its
+//! `remote` online store writes, pushes and reads through wafer's HTTP API.
+
+use crate::util::*;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+
+const CONFIG: &str = r#"
+[[entity]]
+name = "driver"
+join_key = "driver_id"
+type = "int64"
+
+[[feature_view]]
+name = "driver_stats"
+entity = "driver"
+event_time = "event_timestamp"
+fields = [
+  { name = "driver_id", type = "INT64", primary_key = true },
+  { name = "conv_rate", type = "DOUBLE" },
+  { name = "trips", type = "INT64" },
+  { name = "city", type = "STRING" },
+]
+
+[[feature_view]]
+name = "driver_stats_push"
+entity = "driver"
+fields = [
+  { name = "driver_id", type = "INT64", primary_key = true },
+  { name = "conv_rate", type = "DOUBLE" },
+  { name = "trips", type = "INT64" },
+  { name = "city", type = "STRING" },
+]
+"#;
+
+/// `feast==0.67.0` and its dependencies, installed once under `target/`.
+fn feast_site() -> PathBuf {
+    let site = cache_dir("feast-0.67.0");
+    if !site.join("feast").is_dir() {
+        let out = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+            ])
+            .arg(&site)
+            .arg("feast==0.67.0")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pip install feast: {}", text(&out));
+    }
+    site
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "slow tier: Feast's Python SDK from PyPI"]
+async fn feasts_sdk_writes_pushes_and_reads_through_wafer() {
+    let site = tokio::task::spawn_blocking(feast_site).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), CONFIG)).await;
+    let script = repo().join("tests/feast/sdk_roundtrip.py");
+    let (url, repo_dir) = (server.url.clone(), dir.path().to_path_buf());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg(script)
+            .arg(url)
+            .arg(repo_dir)
+            .env("PYTHONPATH", site)
+            .env("FEAST_USAGE", "False")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let got: Value = serde_json::from_slice(
+        out.stdout
+            .rsplit(|b| *b == b'\n')
+            .find(|l| !l.is_empty())
+            .unwrap(),
+    )
+    .unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    assert_eq!(
+        got["driver_id"],
+        serde_json::json!([1001, 1002, 1003, 9999]),
+        "{got}"
+    );
+    assert_eq!(
+        got["driver_stats__conv_rate"],
+        serde_json::json!([0.5, 0.25, null, null]),
+        "{got}"
+    );
+    assert_eq!(
+        got["driver_stats__trips"],
+        serde_json::json!([7, 3, null, null]),
+        "{got}"
+    );
+    assert_eq!(
+        got["driver_stats__city"],
+        serde_json::json!(["Hangzhou", "Oslo", null, null]),
+        "{got}"
+    );
+    assert_eq!(
+        got["driver_stats_push__conv_rate"],
+        serde_json::json!([null, null, 0.75, null]),
+        "{got}"
+    );
+}

@@ -1,0 +1,64 @@
+"""Feast 0.67's own Python SDK against a running wafer: a `remote` online
+store pointed at wafer's URL, then the calls a Feast user makes —
+write_to_online_store, push to the online store, get_online_features.
+Run by tests/feast.rs (slow tier) as: python3 sdk_roundtrip.py URL REPO_DIR.
+Prints one JSON object: what the SDK read back."""
+
+import json
+import sys
+from datetime import datetime, timedelta
+
+import pandas as pd
+from feast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource, RepoConfig
+from feast.data_source import PushMode
+from feast.types import Float32, Int64, String
+
+url, repo = sys.argv[1], sys.argv[2]
+
+config = RepoConfig(
+    project="tiny",
+    registry=f"{repo}/registry.db",
+    provider="local",
+    online_store={"type": "remote", "path": url},
+    entity_key_serialization_version=3,
+)
+store = FeatureStore(config=config)
+
+# The offline source must exist for `apply` to read its schema; wafer never reads it.
+now = datetime.utcnow().replace(microsecond=0)
+pd.DataFrame(
+    {"driver_id": [0], "conv_rate": [0.0], "trips": [0], "city": [""], "event_timestamp": [now], "created": [now]}
+).to_parquet(f"{repo}/driver_stats.parquet")
+
+driver = Entity(name="driver", join_keys=["driver_id"])
+source = FileSource(path=f"{repo}/driver_stats.parquet", timestamp_field="event_timestamp")
+push_source = PushSource(name="driver_push", batch_source=source)
+schema = [Field(name="conv_rate", dtype=Float32), Field(name="trips", dtype=Int64), Field(name="city", dtype=String)]
+stats = FeatureView(name="driver_stats", entities=[driver], schema=schema, source=source, ttl=timedelta(days=1))
+pushed = FeatureView(name="driver_stats_push", entities=[driver], schema=schema, source=push_source, ttl=timedelta(days=1))
+store.apply([driver, stats, pushed])
+
+store.write_to_online_store(
+    "driver_stats",
+    pd.DataFrame(
+        {
+            "driver_id": [1001, 1002],
+            "conv_rate": [0.5, 0.25],
+            "trips": [7, 3],
+            "city": ["Hangzhou", "Oslo"],
+            "event_timestamp": [now, now],
+            "created": [now, now],
+        }
+    ),
+)
+store.push(
+    "driver_push",
+    pd.DataFrame({"driver_id": [1003], "conv_rate": [0.75], "trips": [9], "city": ["Lima"], "event_timestamp": [now], "created": [now]}),
+    to=PushMode.ONLINE,
+)
+got = store.get_online_features(
+    features=["driver_stats:conv_rate", "driver_stats:trips", "driver_stats:city", "driver_stats_push:conv_rate"],
+    entity_rows=[{"driver_id": 1001}, {"driver_id": 1002}, {"driver_id": 1003}, {"driver_id": 9999}],
+    full_feature_names=True,
+).to_dict()
+print(json.dumps(got, default=str))
