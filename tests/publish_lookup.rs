@@ -514,10 +514,17 @@ async fn bad_requests_are_4xx_naming_the_problem() {
             400,
             "features",
         ),
+        // Unknown fields are ignored (newer Feast clients add some); a
+        // misspelled required one is then missing, and named.
         (
             json!({"features": ["stats:price"], "entites": {"item_id": [1]}}),
             400,
-            "entites",
+            "missing field `entities`",
+        ),
+        (
+            json!({"features": ["stats:price"], "entities": {"item_id": [1]}, "full_feature_names": "yes"}),
+            400,
+            "full_feature_names",
         ),
     ];
     for (body, status, needle) in cases {

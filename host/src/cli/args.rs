@@ -113,7 +113,7 @@ pub enum Command {
         #[command(subcommand)]
         action: DeadletterAction,
     },
-    /// Publish the bundled example reviews, start the server and show a lookup.
+    /// Publish the bundled example reviews, start the server, show a lookup and a push.
     Quickstart {
         /// Where to write the example config, data and store.
         #[arg(long, default_value = ".wafer-quickstart")]

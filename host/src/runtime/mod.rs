@@ -10,18 +10,18 @@
 //! lookup or a write sees one version or the other, never a mix; a write is
 //! answered only once its rows are in the write-ahead log.
 
+mod error;
 mod generation;
+mod jobs;
 mod lookup;
 mod writer;
 
+pub use error::{Error, WriteError};
 pub use lookup::{FeatureColumn, Features, Lookup, LookupError, Status};
 pub use writer::WriteOptions;
 
-use crate::config::{Config, ConfigError};
-use crate::ingest::{
-    self, DeadLetter, IngestError, Pipeline, PublishRequest, Record, RowOutcome, Summary,
-};
-use crate::plugin::PluginError;
+use crate::config::Config;
+use crate::ingest::{IngestError, Pipeline, Record, RowOutcome};
 use crate::registry::Registry;
 use crate::store::{Store, StoreError};
 use generation::Generation;
@@ -31,48 +31,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use writer::{Settings, Writer};
-
-/// Why the runtime could not open, reload or run a job.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Plugin(#[from] PluginError),
-    #[error(transparent)]
-    Ingest(#[from] IngestError),
-    #[error("view {0}: {1}")]
-    View(String, Arc<IngestError>),
-    #[error("wafer is shutting down")]
-    Closed,
-    #[error("{0} failed: {1}")]
-    Task(&'static str, String),
-}
-
-/// Why a live write was refused as a whole (per-row failures are outcomes).
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum WriteError {
-    #[error("no feature view named {0:?}")]
-    UnknownView(String),
-    #[error("{rows} rows in one write; the limit is {limit} (server.max_rows_per_write)")]
-    TooManyRows { rows: usize, limit: usize },
-    #[error(
-        "view {view}: the write queue is full ({queued} of {capacity} rows waiting, server.write_queue_rows); retry shortly"
-    )]
-    QueueFull {
-        view: String,
-        queued: usize,
-        capacity: usize,
-    },
-    #[error("view {0} cannot take writes: {1}")]
-    Unavailable(String, Arc<IngestError>),
-    #[error("view {0}: storing the rows failed: {1}")]
-    Store(String, String),
-    #[error("wafer is shutting down")]
-    Closed,
-}
 
 /// What a reload did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -98,6 +56,8 @@ pub(crate) struct Inner {
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
     writers: Mutex<HashMap<String, Arc<Writer>>>,
+    /// Drain tasks of writers a reload replaced: a stop waits for them too.
+    retired: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     closed: AtomicBool,
 }
 
@@ -133,6 +93,7 @@ impl Wafer {
             current: RwLock::new(Arc::new(generation)),
             reloading: tokio::sync::Mutex::new(()),
             writers: Mutex::new(HashMap::new()),
+            retired: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
         });
         let wafer = Wafer { inner };
@@ -231,92 +192,18 @@ impl Wafer {
             linger: Duration::from_millis(*s.write_linger_ms.get_ref()),
         };
         let mut writers = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());
-        writers.retain(|name, w| registry.view(name).is_some() && w.settings == settings);
+        let mut retired = self.inner.retired.lock().unwrap_or_else(|p| p.into_inner());
+        retired.retain(|h| !h.is_finished());
+        writers.retain(|name, w| {
+            let keep = registry.view(name).is_some() && w.settings == settings;
+            retired.extend((!keep).then(|| w.take_worker()).flatten());
+            keep
+        });
         for v in registry.views() {
             writers
                 .entry(v.name.clone())
                 .or_insert_with(|| Writer::spawn(&v.name, settings, Arc::downgrade(&self.inner)));
         }
-    }
-
-    /// Publish a file, on a blocking thread, with the view's long-lived
-    /// pipeline; `on_batch` sees the running summary after each batch.
-    pub async fn publish(
-        &self,
-        req: PublishRequest,
-        mut on_batch: impl FnMut(&Summary) + Send + 'static,
-    ) -> Result<Summary, Error> {
-        let generation = self.inner.generation();
-        let store = self.inner.store.clone();
-        blocking("publish", move || {
-            let pipeline = generation
-                .pipeline(&req.view, req.no_transform)
-                .map_err(|e| view_error(&req.view, e))?;
-            Ok(ingest::publish(
-                &pipeline,
-                &store,
-                &generation.engine,
-                &req,
-                &mut on_batch,
-            )?)
-        })
-        .await
-    }
-
-    /// Run `view`'s dead letters through its transformations again.
-    pub async fn retry_dead_letters(
-        &self,
-        view: &str,
-        mut on_batch: impl FnMut(&Summary) + Send + 'static,
-    ) -> Result<Summary, Error> {
-        let generation = self.inner.generation();
-        let store = self.inner.store.clone();
-        let view = view.to_string();
-        blocking("dead-letter retry", move || {
-            let pipeline = |no_transform| {
-                (generation.pipeline(&view, no_transform)).map_err(|e| IngestError::NotReady {
-                    view: view.clone(),
-                    field: "(pipeline)".into(),
-                    message: e.to_string(),
-                })
-            };
-            let (registry, engine) = (&generation.registry, &generation.engine);
-            Ok(ingest::deadletter::retry(
-                registry,
-                &store,
-                engine,
-                &view,
-                &pipeline,
-                &mut on_batch,
-            )?)
-        })
-        .await
-    }
-
-    /// The dead letters of `view`.
-    pub async fn dead_letters(&self, view: &str) -> Result<Vec<DeadLetter>, Error> {
-        let (wafer, view) = (self.clone(), view.to_string());
-        blocking("dead-letter list", move || {
-            Ok(ingest::deadletter::list(
-                &wafer.inner.store,
-                &wafer.registry(),
-                &view,
-            )?)
-        })
-        .await
-    }
-
-    /// Drop the dead letters of `view`; how many there were.
-    pub async fn purge_dead_letters(&self, view: &str) -> Result<u64, Error> {
-        let (wafer, view) = (self.clone(), view.to_string());
-        blocking("dead-letter purge", move || {
-            Ok(ingest::deadletter::purge(
-                &wafer.inner.store,
-                &wafer.registry(),
-                &view,
-            )?)
-        })
-        .await
     }
 
     /// Build every view's pipeline now (compile plugins, load models), so the
@@ -390,7 +277,8 @@ impl Wafer {
             let mut w = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());
             w.drain().map(|(_, w)| w).collect()
         };
-        let workers: Vec<_> = writers.iter().filter_map(|w| w.take_worker()).collect();
+        let mut workers: Vec<_> = writers.iter().filter_map(|w| w.take_worker()).collect();
+        workers.append(&mut self.inner.retired.lock().unwrap_or_else(|p| p.into_inner()));
         // A queue ends when its last sender is gone: these, and writes in flight.
         drop(writers);
         for worker in workers {

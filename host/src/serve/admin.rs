@@ -32,7 +32,7 @@ pub(super) async fn status(State(wafer): State<Wafer>) -> Json<Json_> {
     Json(json!({
         "pid": std::process::id(),
         "config": wafer.config_path(),
-        "store": wafer.store().path(),
+        "store": std::fs::canonicalize(wafer.store().path()).unwrap_or_default(),
         "views": registry.views().iter().map(|v| &v.name).collect::<Vec<_>>(),
         "write_queue_rows": registry.config.server.write_queue_rows.get_ref(),
         "queues": queues,
