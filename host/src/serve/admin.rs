@@ -4,7 +4,7 @@
 //! NDJSON: a `{"progress": ..}` line per batch, then `{"summary": ..}` or
 //! `{"error": ".."}`.
 
-use super::{ApiError, bad, read_body};
+use super::{ApiError, parse, read_body};
 use crate::ingest::{PublishRequest, Summary};
 use crate::runtime::{Error, Wafer};
 use axum::Json;
@@ -69,8 +69,7 @@ pub(super) async fn publish(
         ));
     }
     let body = read_body(&wafer, body).await?;
-    let req: PublishRequest =
-        serde_json::from_slice(&body).map_err(|e| bad(format!("malformed request body: {e}")))?;
+    let req: PublishRequest = parse(&body)?;
     known_view(&wafer, &req.view)?;
     Ok(stream(move |progress| async move {
         wafer.publish(req, progress).await

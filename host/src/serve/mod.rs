@@ -137,6 +137,20 @@ impl From<WriteError> for ApiError {
     }
 }
 
+/// A JSON body as `T`; a 400 naming the member at fault and where.
+pub(crate) fn parse<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let at = e.path().to_string();
+        let at = if at == "." {
+            String::new()
+        } else {
+            format!("`{at}`: ")
+        };
+        bad(format!("malformed request body: {at}{}", e.inner()))
+    })
+}
+
 /// The request body, refused with a 413 past `server.max_body_mb`.
 pub(crate) async fn read_body(
     wafer: &Wafer,

@@ -3,7 +3,7 @@
 //! keys first, echoed as the request gave them; then one column per
 //! feature with values, statuses and event times).
 
-use super::{ApiError, bad, read_body};
+use super::{ApiError, bad, parse, read_body};
 use crate::runtime::{Features, Lookup, Status, Wafer};
 use crate::time::Micros;
 use crate::value::Value;
@@ -64,8 +64,7 @@ pub(super) async fn get_online_features(
     body: Body,
 ) -> Result<Json<Answer>, ApiError> {
     let body = read_body(&wafer, body).await?;
-    let req: Request =
-        serde_json::from_slice(&body).map_err(|e| bad(format!("malformed request body: {e}")))?;
+    let req: Request = parse(&body)?;
     if req.feature_service.is_some() {
         return Err(bad(
             "feature_service is not supported; list `features` as \"view:feature\"",

@@ -6,7 +6,7 @@
 //! and one bad row never fails the request. A malformed body, unknown
 //! column or mismatched lengths is a 400 naming it, and nothing is stored.
 
-use super::{ApiError, bad, read_body};
+use super::{ApiError, bad, parse, read_body};
 use crate::ingest::{Record, RowOutcome};
 use crate::registry::View;
 use crate::runtime::{Wafer, WriteError, WriteOptions};
@@ -117,10 +117,6 @@ pub(super) async fn push(
     let view = source.view.get_ref().clone();
     let origin = format!("POST /push ({})", req.push_source_name);
     write(&wafer, &view, req.df, req.transform_on_write, origin).await
-}
-
-fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| bad(format!("malformed request body: {e}")))
 }
 
 async fn write(
