@@ -303,7 +303,7 @@ async fn pushes_into_an_embedding_view_embed_once() {
 /// cost about what one thousand-row push costs.
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_one_row_pushes_share_plugin_calls_and_embedding_requests() {
-    let l = live("write_linger_ms = 20").await;
+    let l = live("").await;
     let texts: Vec<String> = (0..1000).map(|i| format!("review number {i}")).collect();
     let df = json!({"item_id": (0..1000).collect::<Vec<_>>(), "text": texts});
     let calls_before = l.server.wafer.plugin_calls("emb");
