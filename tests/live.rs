@@ -98,10 +98,7 @@ async fn feast_writes_land_per_row_and_read_back() {
         "event_timestamp": ["2026-11-30T12:16:33", "2026-11-30T12:16:33", "2026-11-30T12:16:34"],
         "created": [null, null, null],
     });
-    let (status, answer) = l
-        .server
-        .post("/write-to-online-store", &write_body("stats", df))
-        .await;
+    let (status, answer) = l.server.write("stats", df).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         (answer["written"].as_u64(), answer["failed"].as_u64()),
@@ -156,10 +153,7 @@ async fn feast_writes_land_per_row_and_read_back() {
     );
     // An older event for a stored key is reported stale and changes nothing.
     let old = json!({"item_id": [1], "price": [99], "event_timestamp": ["2020-01-01T00:00:00"]});
-    let (_, answer) = l
-        .server
-        .post("/write-to-online-store", &write_body("stats", old))
-        .await;
+    let (_, answer) = l.server.write("stats", old).await;
     assert_eq!(answer["rows"][0]["status"], "stale", "{answer}");
     let got = l.server.lookup(&["stats:price"], &[1, 2]).await;
     assert_eq!(column(&got, "price")["values"], json!([5.5, 20.0]));
@@ -253,10 +247,7 @@ async fn bad_writes_are_4xx_naming_the_problem_and_store_nothing() {
     );
     // A key of the wrong type fails its row only.
     let df = json!({"item_id": [1, "two"], "price": [3, 4]});
-    let (status, answer) = l
-        .server
-        .post("/write-to-online-store", &write_body("stats", df))
-        .await;
+    let (status, answer) = l.server.write("stats", df).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["rows"][1]["kind"], "input", "{answer}");
     assert_eq!(
@@ -271,10 +262,7 @@ async fn bad_writes_are_4xx_naming_the_problem_and_store_nothing() {
 async fn pushes_into_an_embedding_view_embed_once() {
     let l = live("").await;
     let df = json!({"item_id": [1, 2, 3], "text": ["good dog food", "bad kettle", "   "]});
-    let (status, answer) = l
-        .server
-        .post("/write-to-online-store", &write_body("emb", df.clone()))
-        .await;
+    let (status, answer) = l.server.write("emb", df.clone()).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         answer["rows"][2]["kind"], "invalid-input",
@@ -287,10 +275,7 @@ async fn pushes_into_an_embedding_view_embed_once() {
     assert_eq!(first, want);
     let sent = l.fake.requests.lock().unwrap().len();
     assert!(sent >= 1);
-    let (status, answer) = l
-        .server
-        .post("/write-to-online-store", &write_body("emb", df))
-        .await;
+    let (status, answer) = l.server.write("emb", df).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         l.fake.requests.lock().unwrap().len(),
@@ -307,10 +292,7 @@ async fn concurrent_one_row_pushes_share_plugin_calls_and_embedding_requests() {
     let texts: Vec<String> = (0..1000).map(|i| format!("review number {i}")).collect();
     let df = json!({"item_id": (0..1000).collect::<Vec<_>>(), "text": texts});
     let calls_before = l.server.wafer.plugin_calls("emb");
-    let (status, _) = l
-        .server
-        .post("/write-to-online-store", &write_body("emb", df))
-        .await;
+    let (status, _) = l.server.write("emb", df).await;
     assert_eq!(status, 200);
     let whole_calls = l.server.wafer.plugin_calls("emb") - calls_before;
     let whole_requests = l.fake.requests.lock().unwrap().len();

@@ -43,6 +43,12 @@ impl Server {
         post(&self.url, path, body).await
     }
 
+    /// Feast's write of `df` into `view`; (status, answer).
+    pub async fn write(&self, view: &str, df: Value) -> (u16, Value) {
+        let body = json!({"feature_view_name": view, "df": df, "allow_registry_cache": false});
+        self.post("/write-to-online-store", &body).await
+    }
+
     /// The features for `item_id`s; the answer must be a 200.
     pub async fn lookup(&self, features: &[&str], ids: &[i64]) -> Value {
         self.lookup_of(features, "item_id", ids).await

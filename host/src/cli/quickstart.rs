@@ -116,14 +116,7 @@ async fn show_lookup(addr: SocketAddr) -> anyhow::Result<()> {
     let body = r#"{"features": ["item_stats_v1:price", "item_stats_v1:price_bucket", "item_fea_embedding_debug_v1:review_text"], "entities": {"item_id": [901, 902, 99999]}}"#;
     let url = format!("http://{addr}/get-online-features");
     println!("try it:\n  curl -s {url} -d '{body}'\n");
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(&url)
-        .body(body)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let answer = post(&url, body).await?;
     println!("answer:\n{}\n", abbreviate_vectors(&answer));
     Ok(())
 }
@@ -132,25 +125,16 @@ async fn show_lookup(addr: SocketAddr) -> anyhow::Result<()> {
 async fn show_push(addr: SocketAddr) -> anyhow::Result<()> {
     let body = r#"{"push_source_name": "item_reviews_push", "df": {"item_id": [1001], "review_text": ["Fresh coffee beans, rich aroma, fast delivery."], "ds": ["20251130"]}}"#;
     let url = format!("http://{addr}/push");
-    println!(
-        "push a review while it serves (Feast's /push; embedded on the way in):
-  curl -s {url} -d '{body}'
-"
-    );
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(&url)
-        .body(body)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    println!(
-        "answer:
-{answer}
-"
-    );
+    println!("push a review while it serves (Feast's /push; embedded on the way in):");
+    println!("  curl -s {url} -d '{body}'\n");
+    println!("answer:\n{}\n", post(&url, body).await?);
     Ok(())
+}
+
+/// What the server answers `body` at `url`, as the `curl` shown would get it.
+async fn post(url: &str, body: &'static str) -> anyhow::Result<serde_json::Value> {
+    let resp = reqwest::Client::new().post(url).body(body).send().await?;
+    Ok(resp.error_for_status()?.json().await?)
 }
 
 /// The answer with one line per column and vectors cut to their first
