@@ -556,12 +556,18 @@ fn transform_watch_reloads_and_keeps_the_previous_version_on_failure() {
         });
     }
     // The buckets of the next complete run, in row order, or the stderr line wanted.
+    // stdout and stderr are two pipes: a run's rows may arrive before or
+    // after its stderr line. Rows seen while waiting for a stderr line wait
+    // here for `next_run`.
+    let early = std::cell::RefCell::new(std::collections::VecDeque::<String>::new());
     let next_run = |n: usize| -> Vec<i64> {
         let mut got = Vec::new();
         while got.len() < n {
-            let line = rx
-                .recv_timeout(std::time::Duration::from_secs(120))
-                .expect("a dry-run line");
+            let queued = early.borrow_mut().pop_front();
+            let line = queued.unwrap_or_else(|| {
+                rx.recv_timeout(std::time::Duration::from_secs(120))
+                    .expect("a dry-run line")
+            });
             if let Some(json) = line.strip_prefix("out ") {
                 let row: serde_json::Value = serde_json::from_str(json).unwrap();
                 got.push(row["fields"]["b"].as_i64().unwrap());
@@ -575,6 +581,9 @@ fn transform_watch_reloads_and_keeps_the_previous_version_on_failure() {
             .expect("a stderr line");
         if line.starts_with("err ") && line.contains(wanted) {
             return line;
+        }
+        if line.starts_with("out ") {
+            early.borrow_mut().push_back(line);
         }
     };
     assert_eq!(next_run(2), [0, 1]);

@@ -503,9 +503,12 @@ async fn reload_swaps_config_and_plugins_without_a_failed_lookup() {
             n
         })
     };
+    // The admin endpoints need the discovery file's token.
+    let (status, _) = server.post("/admin/reload", &json!({})).await;
+    assert_eq!(status, 401);
     // A broken config: refused, the old version keeps serving and writing.
     write_config(dir.path(), &format!("{entity}{}fields = 3\n", view("a")));
-    let (status, answer) = server.post("/admin/reload", &json!({})).await;
+    let (status, answer) = server.admin("/admin/reload").await;
     assert_eq!(status, 422, "{answer}");
     assert!(
         answer["error"]
@@ -517,7 +520,7 @@ async fn reload_swaps_config_and_plugins_without_a_failed_lookup() {
     // A broken plugin build: refused the same way.
     write_config(dir.path(), &format!("{entity}{}{}", view("a"), view("b")));
     write_wasm(dir.path(), "udf.wasm", b"not a component");
-    let (status, answer) = server.post("/admin/reload", &json!({})).await;
+    let (status, answer) = server.admin("/admin/reload").await;
     assert_eq!(status, 422, "{answer}");
     assert!(
         answer["error"].as_str().unwrap().contains("udf.wasm"),
@@ -531,7 +534,7 @@ async fn reload_swaps_config_and_plugins_without_a_failed_lookup() {
         "udf.wasm",
         wafer::registry::builtin_plugin("bucketize").unwrap(),
     );
-    let (status, answer) = server.post("/admin/reload", &json!({})).await;
+    let (status, answer) = server.admin("/admin/reload").await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["added"], json!(["b"]));
     assert_eq!(push("a", 3).await.0, 200);
@@ -542,6 +545,35 @@ async fn reload_swaps_config_and_plugins_without_a_failed_lookup() {
     assert_eq!(column(&got, "out")["values"], json!([7.0, 7.0, 0.0]));
     let got = server.lookup_of(&["b:out"], "id", &[1]).await;
     assert_eq!(column(&got, "out")["values"], json!([0.0]));
+}
+
+/// A view whose API key is missing answers writes with a 503 naming why and
+/// still serves lookups; once the key is there, a reload brings it up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_brings_up_a_view_whose_key_was_missing() {
+    let fake = fake_embedder(DIMS).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &config(&fake.base_url, ""));
+    let server = Server::start(&cfg).await;
+    let df = json!({"item_id": [1], "text": ["late key"]});
+    let (status, answer) = server.write("emb", df.clone()).await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("key.txt"),
+        "{answer}"
+    );
+    assert_eq!(
+        server
+            .write("stats", json!({"item_id": [1], "price": [3]}))
+            .await
+            .0,
+        200
+    );
+    write_file(dir.path(), "key.txt", API_KEY);
+    let (status, answer) = server.admin("/admin/reload").await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = server.write("emb", df).await;
+    assert_eq!((status, &answer["written"]), (200, &json!(1)), "{answer}");
 }
 
 /// `kill -9` in the middle of a stream of pushes: every acknowledged row is

@@ -43,6 +43,19 @@ impl Server {
         post(&self.url, path, body).await
     }
 
+    /// POST to an admin endpoint with the token of the discovery file.
+    pub async fn admin(&self, path: &str) -> (u16, Value) {
+        let d = wafer::serve::Discovery::find(self.wafer.store().path()).expect("announced");
+        let resp = reqwest::Client::new()
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(d.token)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     /// Feast's write of `df` into `view`; (status, answer).
     pub async fn write(&self, view: &str, df: Value) -> (u16, Value) {
         let body = json!({"feature_view_name": view, "df": df, "allow_registry_cache": false});

@@ -5,6 +5,7 @@
 use crate::ingest::{DeadLetter, Progress, PublishRequest, Summary};
 use crate::serve::Discovery;
 use anyhow::{Context, bail};
+use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
@@ -54,9 +55,7 @@ impl Remote {
         req.input = std::path::absolute(&req.input)
             .with_context(|| format!("resolve {}", req.input.display()))?;
         let resp = self
-            .http
-            .post(format!("{}/admin/publish", self.url))
-            .bearer_auth(&self.token)
+            .admin(reqwest::Method::POST, &["publish"])?
             .json(&req)
             .send()
             .await?;
@@ -68,25 +67,33 @@ impl Remote {
         view: &str,
         on_progress: impl FnMut(&Progress),
     ) -> anyhow::Result<Summary> {
-        let url = format!("{}/admin/deadletters/{view}/retry", self.url);
-        let resp = self.http.post(url).send().await?;
-        self.job(resp, on_progress).await
+        let req = self.admin(Method::POST, &["deadletters", view, "retry"])?;
+        self.job(req.send().await?, on_progress).await
     }
 
     pub async fn dead_letters(&self, view: &str) -> anyhow::Result<Vec<DeadLetter>> {
-        let url = format!("{}/admin/deadletters/{view}", self.url);
-        answer(self.http.get(url).send().await?).await
+        let req = self.admin(Method::GET, &["deadletters", view])?;
+        answer(req.send().await?).await
     }
 
     pub async fn purge(&self, view: &str) -> anyhow::Result<u64> {
-        let url = format!("{}/admin/deadletters/{view}/purge", self.url);
-        let v: Value = answer(self.http.post(url).send().await?).await?;
+        let req = self.admin(Method::POST, &["deadletters", view, "purge"])?;
+        let v: Value = answer(req.send().await?).await?;
         Ok(v["dropped"].as_u64().unwrap_or(0))
     }
 
     pub async fn reload(&self) -> anyhow::Result<Value> {
-        let url = format!("{}/admin/reload", self.url);
-        answer(self.http.post(url).send().await?).await
+        answer(self.admin(Method::POST, &["reload"])?.send().await?).await
+    }
+
+    /// A request to `/admin/<segments>` (each percent-encoded), with the token.
+    fn admin(&self, method: Method, segments: &[&str]) -> anyhow::Result<reqwest::RequestBuilder> {
+        let mut url = reqwest::Url::parse(&self.url)?;
+        url.path_segments_mut()
+            .map_err(|_| anyhow::anyhow!("{} cannot take a path", self.url))?
+            .push("admin")
+            .extend(segments);
+        Ok(self.http.request(method, url).bearer_auth(&self.token))
     }
 
     /// A Feast lookup of every feature of `view` for one key.

@@ -54,6 +54,7 @@ impl Validator<'_> {
             self.view(v)?;
         }
         self.server(&c.server)?;
+        self.instances(c)?;
         self.unique(c.push_sources.iter().map(|p| &p.name), "push_source")?;
         for p in &c.push_sources {
             if c.view(p.view.get_ref()).is_none() {
@@ -61,6 +62,29 @@ impl Validator<'_> {
                 let m = format!("no [[feature_view]] named {:?}", p.view.get_ref());
                 return self.err(p.view.span(), key, m);
             }
+        }
+        Ok(())
+    }
+
+    /// Every transformed field may run `instances_per_field` instances, and
+    /// a reload runs the old and the new version side by side: the engine's
+    /// `max_instances` must hold both, or a busy pool would fail to grow.
+    fn instances(&self, c: &Config) -> Result<(), ConfigError> {
+        let fields = c.views.iter().flat_map(|v| &v.fields);
+        let transformed = fields.filter(|f| f.transform.is_some()).count();
+        let p = &c.plugins;
+        let (per_field, max) = (*p.instances_per_field.get_ref(), *p.max_instances.get_ref());
+        let needed = transformed * per_field * 2;
+        if needed > max as usize {
+            let m = format!(
+                "{max} cannot hold {transformed} transformed fields × instances_per_field {per_field} × 2 \
+                 (a reload runs the old and the new version side by side): raise it to {needed} or lower instances_per_field"
+            );
+            let at = match p.max_instances.span() {
+                span if span.is_empty() => p.instances_per_field.span(),
+                span => span,
+            };
+            return self.err(at, "plugins.max_instances".into(), m);
         }
         Ok(())
     }
@@ -449,133 +473,5 @@ impl Validator<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(src: &str) -> Result<Config, ConfigError> {
-        Config::parse(Path::new("wafer.toml"), src)
-    }
-
-    const BASE: &str = r#"
-[[entity]]
-name = "item"
-join_key = "item_id"
-type = "int64"
-
-[[feature_view]]
-name = "v"
-entity = "item"
-ttl = "30d"
-fields = [
-  { name = "item_id", type = "INT64", primary_key = true },
-  { name = "price", type = "DOUBLE" },
-]
-"#;
-
-    #[test]
-    fn defaults_apply() {
-        let c = parse(BASE).unwrap();
-        assert_eq!(c.store.path, PathBuf::from("data"));
-        assert_eq!(c.server.listen.port(), 6566);
-        let v = c.view("v").unwrap();
-        assert_eq!(v.ttl(), Some(Duration::from_secs(30 * 86400)));
-        assert_eq!(*v.batch_size.get_ref(), 256);
-    }
-
-    #[test]
-    fn unknown_entity_names_line_and_key() {
-        let src = BASE.replace("entity = \"item\"", "entity = \"user\"");
-        let e = parse(&src).unwrap_err().to_string();
-        assert!(
-            e.starts_with("wafer.toml:9: `feature_view[v].entity`"),
-            "{e}"
-        );
-        assert!(e.contains("\"user\""), "{e}");
-    }
-
-    #[test]
-    fn syntax_error_names_line_and_column() {
-        let e = parse("[store]\npath = \n").unwrap_err().to_string();
-        assert!(e.starts_with("wafer.toml:2:"), "{e}");
-    }
-
-    #[test]
-    fn unknown_key_is_rejected() {
-        let e = parse("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("wafer.toml:3:") && e.contains("lisen"), "{e}");
-    }
-
-    #[test]
-    fn bad_type_and_missing_llm() {
-        let e = parse(&BASE.replace("DOUBLE", "DECIMAL"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("fields[price].type") && e.contains("DECIMAL"),
-            "{e}"
-        );
-        let src = BASE.replace(
-            "{ name = \"price\", type = \"DOUBLE\" }",
-            "{ name = \"e\", type = \"ARRAY<FLOAT>\", transform = { plugin = \"llm-embedding\", llm = \"nope\" } }",
-        );
-        let e = parse(&src).unwrap_err().to_string();
-        assert!(e.contains("transform.llm") && e.contains("\"nope\""), "{e}");
-    }
-
-    #[test]
-    fn grants_name_a_bad_path_or_variable() {
-        let grants = |g: &str| {
-            let field = format!(
-                "{{ name = \"b\", type = \"INT64\", transform = {{ plugin = \"bucketize\", input = \"price\", options = {{ boundaries = \"1\" }}, grants = {g} }} }}"
-            );
-            parse(&BASE.replace("{ name = \"price\", type = \"DOUBLE\" }", &field))
-        };
-        // The config's folder is the working directory here: "." exists.
-        let ok = grants("{ env = { GREETING = \"hi\" }, dirs = { \"/data\" = \".\" } }").unwrap();
-        let t = ok.views[0].fields[1].transform.as_ref().unwrap();
-        assert_eq!(t.grants.env["GREETING"], "hi");
-        for (g, want) in [
-            ("{ dirs = { \"data\" = \".\" } }", "must be absolute"),
-            ("{ dirs = { \"/\" = \".\" } }", "must be absolute"),
-            ("{ dirs = { \"/a/../b\" = \".\" } }", "must be absolute"),
-            (
-                "{ dirs = { \"/a\" = \".\", \"/a/b\" = \".\" } }",
-                "not hold another grant",
-            ),
-            (
-                "{ dirs = { \"/data\" = \"no/such/dir\" } }",
-                "no such directory",
-            ),
-            (
-                "{ env = { \"A=B\" = \"x\" } }",
-                "not an environment variable name",
-            ),
-        ] {
-            let e = grants(g).unwrap_err().to_string();
-            assert!(e.contains(want) && e.contains("fields[b]"), "{g}: {e}");
-        }
-        let e = grants("{ files = [] }").unwrap_err().to_string();
-        assert!(
-            e.contains("unknown field `files`") && e.contains(":13:"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn primary_key_must_match_entity() {
-        let e = parse(&BASE.replace("primary_key = true", "primary_key = false"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("exactly one field with primary_key"), "{e}");
-    }
-
-    #[test]
-    fn field_types_accept_pai_spellings() {
-        assert_eq!(FieldType::parse("ARRAY<FLOAT>"), Some(FieldType::Vector));
-        assert_eq!(FieldType::parse("array < float >"), Some(FieldType::Vector));
-        assert_eq!(FieldType::parse("BIGINT"), Some(FieldType::Int64));
-        assert_eq!(FieldType::parse("decimal"), None);
-    }
-}
+#[path = "validate_tests.rs"]
+mod tests;

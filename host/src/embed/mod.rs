@@ -140,16 +140,20 @@ impl EmbedService {
         .reconfigure(configs, base_dir)
     }
 
-    /// A service for a reloaded config: an `[[llm]]` whose settings did not
-    /// change keeps its client (a loaded local model, its connections and
-    /// limits, its counters); the others are set up anew on first use.
+    /// A service for a reloaded config: a local model whose settings did
+    /// not change and that loaded keeps its client (loading takes seconds
+    /// and memory); every other `[[llm]]` is set up anew on first use, so a
+    /// reload re-reads API keys and retries what failed before.
     pub fn reconfigure(&self, configs: &[LlmConfig], base_dir: &Path) -> Self {
         let llms = configs
             .iter()
             .map(|c| {
                 let name = c.name.get_ref().clone();
-                let same = (self.llms.get(&name))
-                    .filter(|old| old.config == *c && old.base_dir == base_dir);
+                let same = (self.llms.get(&name)).filter(|old| {
+                    old.config == *c
+                        && old.base_dir == base_dir
+                        && old.loaded().is_some_and(LlmClient::is_local)
+                });
                 let llm = same.cloned().unwrap_or_else(|| {
                     Arc::new(Llm {
                         config: c.clone(),

@@ -54,25 +54,27 @@ impl DeadLetter {
     }
 }
 
-/// Dead letters for the keyed failures of one batch: the last failure per
-/// key, and none for a key that also landed in the batch (a later line
-/// superseded it). Attempts count on from any earlier dead letter of the key.
+/// Dead letters for the keyed failures of one batch (`at`: each failure's
+/// position in the batch): the last failure per key, and none for a key
+/// that also landed in the batch (a later row superseded it). Attempts count
+/// on from any earlier dead letter of the key.
 pub(super) fn entries(
     store: &Store,
     pipeline: &Pipeline,
     failures: &[(Failure, Option<Record>)],
+    at: &[usize],
     written: &HashSet<&EntityKey>,
     input: Option<&str>,
     now: Micros,
 ) -> Result<Vec<(EntityKey, Vec<u8>)>, IngestError> {
     let view = pipeline.view();
-    let mut last: HashMap<&EntityKey, (&Failure, &Record)> = HashMap::new();
-    for (f, r) in failures {
+    let mut last: HashMap<&EntityKey, (usize, &Failure, &Record)> = HashMap::new();
+    for ((f, r), at) in failures.iter().zip(at) {
         if let (Some(key), Some(record)) = (&f.key, r)
             && !written.contains(key)
-            && last.get(key).is_none_or(|(old, _)| old.line < f.line)
+            && last.get(key).is_none_or(|(before, ..)| before < at)
         {
-            last.insert(key, (f, record));
+            last.insert(key, (*at, f, record));
         }
     }
     let keys: Vec<EntityKey> = last.keys().map(|k| (*k).clone()).collect();
@@ -82,7 +84,7 @@ pub(super) fn entries(
         .into_iter()
         .zip(earlier)
         .map(|(key, old)| {
-            let (f, record) = last[&key];
+            let (_, f, record) = last[&key];
             let old: Option<DeadLetter> = old.and_then(|b| serde_json::from_slice(&b).ok());
             let mut cells = crate::value::cells_to_json(&record.cells);
             // A row without an event time was published as of `now`: keep that.
@@ -149,7 +151,7 @@ pub fn retry(
     store: &Store,
     engine: &PluginEngine,
     view: &str,
-    pipeline: &dyn Fn(bool) -> Result<Arc<Pipeline>, IngestError>,
+    pipeline: &dyn Fn(bool) -> Result<Arc<Pipeline>, Arc<IngestError>>,
     on_batch: &mut dyn FnMut(&Summary),
 ) -> Result<Summary, IngestError> {
     let started = Instant::now();
@@ -166,7 +168,7 @@ pub fn retry(
         if group.is_empty() {
             continue;
         }
-        let pipeline = pipeline(no_transform)?;
+        let pipeline = pipeline(no_transform).map_err(IngestError::Pipeline)?;
         let mut run = Run::new(&pipeline, store, engine, WriteMode::Merge, None);
         for chunk in group.chunks(pipeline.view().batch_size.max(1)) {
             run.batch(chunk.iter().map(|d| d.record()).collect(), Vec::new())?;

@@ -45,6 +45,9 @@ pub enum IngestError {
         field: String,
         message: String,
     },
+    /// Why a long-lived pipeline could not be built, shared by its users.
+    #[error(transparent)]
+    Pipeline(std::sync::Arc<IngestError>),
 }
 
 /// What to publish and how. Serializable: the CLI hands it to a running

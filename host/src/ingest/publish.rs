@@ -27,6 +27,8 @@ pub fn publish(
 ) -> Result<Summary, IngestError> {
     let started = Instant::now();
     let mut reader = Reader::open(&req.input, req.format)?;
+    // Keys others write meanwhile are not the file's to delete.
+    let _tracking = (req.mode == WriteMode::Overwrite).then(|| store.track_writes(&req.view));
     let source = req.input.display().to_string();
     let mut run = Run::new(pipeline, store, engine, req.mode, Some(source));
     loop {

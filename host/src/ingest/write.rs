@@ -44,7 +44,8 @@ pub fn write_records(
     let t = pipeline.run(records, now, Some(store));
     let started = Instant::now();
     let landed: HashSet<&EntityKey> = t.rows.iter().map(|(k, _)| k).collect();
-    let dead = deadletter::entries(store, pipeline, &t.failures, &landed, source, now)?;
+    let (failures, at) = (&t.failures, &t.failures_at);
+    let dead = deadletter::entries(store, pipeline, failures, at, &landed, source, now)?;
     let dead_lettered = dead.len() as u64;
     let stats = store.write_batch(&pipeline.view().name, t.rows, dead, mode)?;
     let store_time = started.elapsed();

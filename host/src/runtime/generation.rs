@@ -84,6 +84,11 @@ impl Generation {
             .clone()
     }
 
+    /// The view's rows per plugin call and store write.
+    pub fn batch_size(&self, view: &str) -> usize {
+        self.registry.view(view).map_or(1, |v| v.batch_size.max(1))
+    }
+
     /// Plugin calls made by `view`'s pipelines so far.
     pub fn plugin_calls(&self, view: &str) -> u64 {
         let slots = self.pipelines.get(view).into_iter().flatten();

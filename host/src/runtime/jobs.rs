@@ -2,7 +2,7 @@
 //! publish with the view's long-lived pipeline, and dead-letter work.
 
 use super::{Error, Wafer, blocking, view_error};
-use crate::ingest::{self, DeadLetter, IngestError, PublishRequest, Summary};
+use crate::ingest::{self, DeadLetter, PublishRequest, Summary};
 
 impl Wafer {
     /// Publish a file, on a blocking thread, with the view's long-lived
@@ -39,13 +39,7 @@ impl Wafer {
         let store = self.inner.store.clone();
         let view = view.to_string();
         blocking("dead-letter retry", move || {
-            let pipeline = |no_transform| {
-                (generation.pipeline(&view, no_transform)).map_err(|e| IngestError::NotReady {
-                    view: view.clone(),
-                    field: "(pipeline)".into(),
-                    message: e.to_string(),
-                })
-            };
+            let pipeline = |no_transform| generation.pipeline(&view, no_transform);
             let (registry, engine) = (&generation.registry, &generation.engine);
             Ok(ingest::deadletter::retry(
                 registry,

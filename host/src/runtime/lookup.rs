@@ -79,6 +79,8 @@ pub enum LookupError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the lookup task failed: {0}")]
+    Task(String),
 }
 
 /// A requested feature: its view and name.

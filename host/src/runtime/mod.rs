@@ -23,7 +23,7 @@ pub use writer::WriteOptions;
 use crate::config::Config;
 use crate::ingest::{IngestError, Pipeline, Record, RowOutcome};
 use crate::registry::Registry;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use generation::Generation;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -49,9 +49,9 @@ pub struct Wafer {
     inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
+struct Inner {
     config_path: PathBuf,
-    pub(crate) store: Arc<Store>,
+    store: Arc<Store>,
     current: RwLock<Arc<Generation>>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
@@ -62,16 +62,11 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    pub(crate) fn generation(&self) -> Arc<Generation> {
+    fn generation(&self) -> Arc<Generation> {
         self.current
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-    }
-
-    fn batch_size(&self, view: &str) -> usize {
-        let g = self.generation();
-        g.registry.view(view).map_or(256, |v| v.batch_size)
     }
 }
 
@@ -130,13 +125,7 @@ impl Wafer {
         let wafer = self.clone();
         tokio::task::spawn_blocking(move || wafer.lookup_blocking(&req))
             .await
-            .map_err(|e| {
-                LookupError::Store(StoreError::Corrupt {
-                    view: "(lookup)".into(),
-                    key: String::new(),
-                    message: format!("lookup task failed: {e}"),
-                })
-            })?
+            .map_err(|e| LookupError::Task(e.to_string()))?
     }
 
     /// Write `records` into `view` through its transformations, as a push
@@ -158,8 +147,9 @@ impl Wafer {
                 limit,
             });
         }
+        let generation = self.inner.generation();
         let writer = self.writer(view)?;
-        writer.submit(records, options).await
+        writer.submit(generation, records, options).await
     }
 
     /// The live-write queue of `view`: rows waiting now, and the most ever.
@@ -175,10 +165,14 @@ impl Wafer {
 
     fn writer(&self, view: &str) -> Result<Arc<Writer>, WriteError> {
         let writers = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());
-        writers
-            .get(view)
-            .cloned()
-            .ok_or_else(|| WriteError::UnknownView(view.into()))
+        writers.get(view).cloned().ok_or_else(|| {
+            // A stop empties the map: say so, not that the view is unknown.
+            if self.inner.closed.load(Ordering::Acquire) {
+                WriteError::Closed
+            } else {
+                WriteError::UnknownView(view.into())
+            }
+        })
     }
 
     /// One writer per configured view, with the settings in force: new
@@ -202,7 +196,7 @@ impl Wafer {
         for v in registry.views() {
             writers
                 .entry(v.name.clone())
-                .or_insert_with(|| Writer::spawn(&v.name, settings, Arc::downgrade(&self.inner)));
+                .or_insert_with(|| Writer::spawn(&v.name, settings, &self.inner.store));
         }
     }
 
@@ -225,6 +219,9 @@ impl Wafer {
     /// column families; a removed view stops being served, its data stays.
     pub async fn reload(&self) -> Result<Reloaded, Error> {
         let _one = self.inner.reloading.lock().await;
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
         let old = self.inner.generation();
         let (path, store) = (self.inner.config_path.clone(), self.inner.store.clone());
         let prev = old.clone();
@@ -272,6 +269,9 @@ impl Wafer {
     /// Stop taking writes, land every write already queued, and make the
     /// store durable. Lookups keep working until the last clone is dropped.
     pub async fn close(&self) -> Result<(), Error> {
+        // After a reload in progress, and before any other: no version
+        // swapped in after the stop.
+        let _one = self.inner.reloading.lock().await;
         self.inner.closed.store(true, Ordering::Release);
         let writers: Vec<Arc<Writer>> = {
             let mut w = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());

@@ -7,9 +7,10 @@
 //! memory stays bounded however slow the transformations are. A write is
 //! answered only once its rows are in RocksDB's write-ahead log.
 
-use super::{Inner, WriteError};
+use super::WriteError;
+use super::generation::Generation;
 use crate::ingest::{Record, RowOutcome, write_records};
-use crate::store::WriteMode;
+use crate::store::{Store, WriteMode};
 use crate::time::Micros;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -30,6 +31,9 @@ type Reply = oneshot::Sender<Result<Vec<RowOutcome>, WriteError>>;
 
 struct Job {
     records: Vec<Record>,
+    /// The version of the config in force when the write was accepted: it
+    /// lands under that version even if a reload swaps in another meanwhile.
+    generation: Arc<Generation>,
     options: WriteOptions,
     reply: Reply,
     /// The job's rows' places in the queue, given back once they are stored.
@@ -54,9 +58,10 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn spawn(view: &str, settings: Settings, inner: Weak<Inner>) -> Arc<Writer> {
+    pub(super) fn spawn(view: &str, settings: Settings, store: &Arc<Store>) -> Arc<Writer> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let worker = tokio::spawn(drain(view.to_string(), rx, settings.linger, inner));
+        let store = Arc::downgrade(store);
+        let worker = tokio::spawn(drain(view.to_string(), rx, settings.linger, store));
         Arc::new(Writer {
             view: view.into(),
             tx,
@@ -77,9 +82,11 @@ impl Writer {
         self.peak.load(Ordering::Relaxed)
     }
 
-    /// Queue `records` and wait until they are stored (or failed).
+    /// Queue `records`, to land under `generation`, and wait until they are
+    /// stored (or failed).
     pub async fn submit(
         &self,
+        generation: Arc<Generation>,
         records: Vec<Record>,
         options: WriteOptions,
     ) -> Result<Vec<RowOutcome>, WriteError> {
@@ -100,6 +107,7 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             records,
+            generation,
             options,
             reply,
             _rows: permit,
@@ -115,29 +123,38 @@ impl Writer {
 }
 
 /// Until every sender is gone: gather jobs into batches and land them.
+/// It holds the store weakly: dropping the runtime closes the store at once,
+/// not when this task next wakes.
 async fn drain(
     view: String,
     mut rx: mpsc::UnboundedReceiver<Job>,
     linger: Duration,
-    inner: Weak<Inner>,
+    store: Weak<Store>,
 ) {
     while let Some(first) = rx.recv().await {
-        let Some(inner) = inner.upgrade() else {
-            let _ = first.reply.send(Err(WriteError::Closed));
-            continue;
-        };
-        let batch_size = inner.batch_size(&view);
+        let batch_size = first.generation.batch_size(&view);
         let mut jobs = vec![first];
         gather(&mut rx, &mut jobs, batch_size, linger).await;
-        // Jobs land in arrival order; those read alike share batches.
+        // Jobs land in arrival order; those read alike, under the same
+        // version of the config, share batches.
         while !jobs.is_empty() {
-            let options = jobs[0].options.clone();
+            let (options, generation) = (&jobs[0].options, &jobs[0].generation);
             let split = jobs
                 .iter()
-                .position(|j| j.options != options)
+                .position(|j| j.options != *options || !Arc::ptr_eq(&j.generation, generation))
                 .unwrap_or(jobs.len());
             let rest = jobs.split_off(split);
-            land(&inner, &view, jobs, options, batch_size).await;
+            let Some(store) = store.upgrade() else {
+                for job in jobs.into_iter().chain(rest) {
+                    let _ = job.reply.send(Err(WriteError::Closed));
+                }
+                return;
+            };
+            let name = view.clone();
+            let landed = tokio::task::spawn_blocking(move || land(&store, &name, jobs)).await;
+            if let Err(e) = landed {
+                tracing::error!("view {view}: a write task failed: {e}");
+            }
             jobs = rest;
         }
     }
@@ -167,76 +184,61 @@ async fn gather(
     }
 }
 
-/// Land `jobs` (all read the same way) in batches of `batch_size` rows and
-/// answer each with its rows' outcomes.
-async fn land(
-    inner: &Arc<Inner>,
-    view: &str,
-    jobs: Vec<Job>,
-    options: WriteOptions,
-    batch_size: usize,
-) {
-    let sizes: Vec<usize> = jobs.iter().map(|j| j.records.len()).collect();
-    let mut replies = Vec::with_capacity(jobs.len());
-    let mut records = Vec::with_capacity(sizes.iter().sum());
-    for job in jobs {
-        records.extend(job.records);
-        // The permit goes back once the rows are stored: the job is dropped after the write.
-        replies.push((job.reply, job._rows));
-    }
-    let (inner2, view2) = (inner.clone(), view.to_string());
-    let landed = tokio::task::spawn_blocking(move || {
-        let generation = inner2.generation();
-        let pipeline = generation
-            .pipeline(&view2, options.no_transform)
-            .map_err(|e| WriteError::Unavailable(view2.clone(), e))?;
-        let now = Micros::now();
-        let mut outcomes = Vec::with_capacity(records.len());
-        let mut records = records.into_iter().peekable();
-        while records.peek().is_some() {
-            let chunk: Vec<Record> = records.by_ref().take(batch_size.max(1)).collect();
-            let w = write_records(
-                &pipeline,
-                &inner2.store,
-                chunk,
-                WriteMode::Merge,
-                Some(&options.source),
-                now,
-            )
-            .map_err(|e| WriteError::Store(view2.clone(), e.to_string()))?;
-            outcomes.extend(w.outcomes);
-        }
-        Ok(outcomes)
-    })
-    .await
-    .unwrap_or_else(|e| {
-        Err(WriteError::Store(
-            view.to_string(),
-            format!("write task failed: {e}"),
-        ))
-    });
-    answer(replies, &sizes, landed);
+/// A job waiting for its rows to land: where they end among the batch's.
+struct Waiting {
+    reply: Reply,
+    start: usize,
+    end: usize,
+    _rows: OwnedSemaphorePermit,
 }
 
-/// Hand each job its slice of the outcomes (or the error that stopped them).
-fn answer(
-    replies: Vec<(Reply, OwnedSemaphorePermit)>,
-    sizes: &[usize],
-    landed: Result<Vec<RowOutcome>, WriteError>,
-) {
-    match landed {
-        Ok(outcomes) => {
-            let mut outcomes = outcomes.into_iter();
-            for ((reply, permit), n) in replies.into_iter().zip(sizes) {
-                drop(permit);
-                let _ = reply.send(Ok(outcomes.by_ref().take(*n).collect()));
-            }
+/// Land `jobs` (read alike, under one generation) in batches of the view's
+/// `batch_size` rows, and answer each job as soon as its last row has
+/// landed; a batch that cannot be stored fails the jobs not yet answered.
+/// Blocking.
+fn land(store: &Store, view: &str, jobs: Vec<Job>) {
+    let generation = jobs[0].generation.clone();
+    let options = jobs[0].options.clone();
+    let mut records = Vec::new();
+    let mut waiting = std::collections::VecDeque::with_capacity(jobs.len());
+    for job in jobs {
+        let start = records.len();
+        records.extend(job.records);
+        let (reply, end, _rows) = (job.reply, records.len(), job._rows);
+        waiting.push_back(Waiting {
+            reply,
+            start,
+            end,
+            _rows,
+        });
+    }
+    let pipeline = match generation.pipeline(view, options.no_transform) {
+        Ok(p) => p,
+        Err(e) => return fail(waiting, WriteError::Unavailable(view.into(), e)),
+    };
+    let (batch_size, now) = (pipeline.view().batch_size.max(1), Micros::now());
+    let mut outcomes: Vec<RowOutcome> = Vec::with_capacity(records.len());
+    let mut rest = records.into_iter().peekable();
+    while rest.peek().is_some() {
+        let batch: Vec<Record> = rest.by_ref().take(batch_size).collect();
+        let source = Some(options.source.as_str());
+        match write_records(&pipeline, store, batch, WriteMode::Merge, source, now) {
+            Ok(w) => outcomes.extend(w.outcomes),
+            Err(e) => return fail(waiting, WriteError::Store(view.into(), e.to_string())),
         }
-        Err(e) => {
-            for (reply, permit) in replies {
-                drop(permit);
-                let _ = reply.send(Err(e.clone()));
-            }
+        while waiting.front().is_some_and(|w| w.end <= outcomes.len()) {
+            let w = waiting.pop_front().expect("a front");
+            let answer = outcomes[w.start..w.end].to_vec();
+            // Its places in the queue free up before the writer hears back.
+            drop(w._rows);
+            let _ = w.reply.send(Ok(answer));
         }
+    }
+}
+
+fn fail(waiting: std::collections::VecDeque<Waiting>, e: WriteError) {
+    for w in waiting {
+        drop(w._rows);
+        let _ = w.reply.send(Err(e.clone()));
     }
 }

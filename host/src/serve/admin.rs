@@ -1,23 +1,47 @@
 //! The admin endpoints `wafer` commands use while a server owns the store:
-//! status, reload, a publish run by the server (it reads the file itself,
-//! so it needs the discovery token), and dead letters. Long jobs answer as
-//! NDJSON: a `{"progress": ..}` line per batch, then `{"summary": ..}` or
-//! `{"error": ".."}`.
+//! status, reload, a publish run by the server (it reads the file itself),
+//! and dead letters. All but status need the token of the server's
+//! discovery file, which only the store's owner can read. Long jobs answer
+//! as NDJSON: a `{"progress": ..}` line per batch, then `{"summary": ..}`
+//! or `{"error": ".."}`.
 
-use super::{ApiError, parse, read_body};
+use super::{ApiError, bad, parse, read_body};
 use crate::ingest::{PublishRequest, Summary};
 use crate::runtime::{Error, Wafer};
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Extension, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json_, json};
 use std::future::Future;
 
-/// The discovery file's token, which `/admin/publish` requires.
+/// The discovery file's token, which the admin routes require.
 #[derive(Clone)]
 pub(super) struct AdminToken(pub std::sync::Arc<str>);
+
+/// Let a request through only with `Authorization: Bearer <token>`.
+pub(super) async fn authorize(
+    State(token): State<AdminToken>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let given = (req.headers().get(header::AUTHORIZATION))
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "));
+    if given.is_some_and(|g| same(g.as_bytes(), token.0.as_bytes())) {
+        return next.run(req).await;
+    }
+    let message = "the admin endpoints need the token in the server's discovery file \
+                   (<store>/wafer-server.json): `wafer reload`, `wafer publish` and \
+                   `wafer deadletter` send it";
+    ApiError::new(StatusCode::UNAUTHORIZED, message).into_response()
+}
+
+/// Equal, in a time that does not tell how much of a guess was right.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
 
 pub(super) async fn status(State(wafer): State<Wafer>) -> Json<Json_> {
     let registry = wafer.registry();
@@ -52,25 +76,17 @@ pub(super) async fn reload(State(wafer): State<Wafer>) -> Result<Json<Json_>, Ap
     }
 }
 
-pub(super) async fn publish(
-    State(wafer): State<Wafer>,
-    Extension(token): Extension<AdminToken>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "));
-    if given != Some(&*token.0) {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "/admin/publish reads files on the server: it needs the token in the server's discovery file",
-        ));
-    }
+pub(super) async fn publish(State(wafer): State<Wafer>, body: Body) -> Result<Response, ApiError> {
     let body = read_body(&wafer, body).await?;
     let req: PublishRequest = parse(&body)?;
     known_view(&wafer, &req.view)?;
+    if !req.input.is_absolute() {
+        let m = format!(
+            "`input`: {} is not an absolute path (the server runs elsewhere)",
+            req.input.display()
+        );
+        return Err(bad(m));
+    }
     Ok(stream(move |progress| async move {
         wafer.publish(req, progress).await
     }))

@@ -20,19 +20,25 @@ use axum::{Json, Router};
 use serde_json::json;
 use std::future::Future;
 
-/// The routes, over `wafer`.
-pub fn router(wafer: Wafer) -> Router {
+/// The routes, over `wafer`; the admin routes but `/admin/status` need `token`.
+fn router(wafer: Wafer, token: admin::AdminToken) -> Router {
+    let admin = Router::new()
+        .route("/admin/reload", post(admin::reload))
+        .route("/admin/publish", post(admin::publish))
+        .route("/admin/deadletters/{view}", get(admin::dead_letters))
+        .route("/admin/deadletters/{view}/retry", post(admin::retry))
+        .route("/admin/deadletters/{view}/purge", post(admin::purge))
+        .route_layer(axum::middleware::from_fn_with_state(
+            token,
+            admin::authorize,
+        ));
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/get-online-features", post(read::get_online_features))
         .route("/write-to-online-store", post(write::write_to_online_store))
         .route("/push", post(write::push))
         .route("/admin/status", get(admin::status))
-        .route("/admin/reload", post(admin::reload))
-        .route("/admin/publish", post(admin::publish))
-        .route("/admin/deadletters/{view}", get(admin::dead_letters))
-        .route("/admin/deadletters/{view}/retry", post(admin::retry))
-        .route("/admin/deadletters/{view}/purge", post(admin::purge))
+        .merge(admin)
         // Bodies are read with the limit in force (`server.max_body_mb`), which a reload may change.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(wafer)
@@ -55,8 +61,7 @@ pub async fn run(
         }
     });
     let token = admin::AdminToken(discovery.token.as_str().into());
-    let app = router(wafer.clone()).layer(axum::Extension(token));
-    let served = axum::serve(listener, app)
+    let served = axum::serve(listener, router(wafer.clone(), token))
         .with_graceful_shutdown(shutdown)
         .await;
     let closed = wafer.close().await;
@@ -112,7 +117,7 @@ impl From<LookupError> for ApiError {
             LookupError::UnknownView { .. } | LookupError::UnknownFeature { .. } => {
                 StatusCode::NOT_FOUND
             }
-            LookupError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            LookupError::Store(_) | LookupError::Task(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
         ApiError::new(status, e.to_string())

@@ -106,7 +106,7 @@ fn answer(req: &Request, features: Features) -> Answer {
     let epoch = Micros::EPOCH.rfc3339();
     let mut feature_names = Vec::with_capacity(req.entities.len() + features.columns.len());
     let mut results = Vec::with_capacity(feature_names.capacity());
-    // Join-key columns first, in request order, as Feast does.
+    // Join-key columns first, as Feast does.
     for (k, v) in &req.entities {
         feature_names.push(k.clone());
         let keys = v.as_array().into_iter().flatten();

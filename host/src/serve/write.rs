@@ -20,7 +20,8 @@ use serde_json::{Map, Value as Json_};
 
 /// Feast sends the event time under this name, whatever the view calls it.
 const FEAST_EVENT_TIME: &str = "event_timestamp";
-/// Feast's write time: wafer stores its own, so it is ignored.
+/// Feast's write time: wafer keeps none, so it is ignored (unless the view
+/// has a column of that name).
 const FEAST_CREATED: &str = "created";
 
 #[derive(Deserialize)]
@@ -130,7 +131,11 @@ async fn write(
     let v = registry
         .view(view)
         .ok_or_else(|| ApiError::from(WriteError::UnknownView(view.into())))?;
-    let records = records(v, df, !transform)?;
+    // Typing a large df is CPU work: off the async workers.
+    let (view_def, no_transform) = (v.clone(), !transform);
+    let records = tokio::task::spawn_blocking(move || records(&view_def, df, no_transform))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     let options = WriteOptions {
         no_transform: !transform,
         source,
@@ -168,11 +173,21 @@ fn records(
             }
             _ => n = Some(cells.len()),
         }
-        if name == FEAST_CREATED {
+        if name == FEAST_CREATED && check_column(view, &name, no_transform).is_err() {
             continue;
         }
         check_column(view, &name, no_transform)?;
         columns.push((rename(view, name), cells));
+    }
+    let event_time = columns
+        .iter()
+        .filter(|(c, _)| *c == view.event_time)
+        .count();
+    if event_time > 1 {
+        return Err(bad(format!(
+            "df has both `{FEAST_EVENT_TIME}` and `{}`, the view's event time: send one",
+            view.event_time
+        )));
     }
     let n = n.ok_or_else(|| bad("df has no columns"))?;
     let mut records: Vec<Record> = (0..n)

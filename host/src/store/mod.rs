@@ -4,12 +4,14 @@
 //! event never overwrites a newer one in merge mode.
 
 mod codec;
+mod overwrite;
 mod side;
 
 pub use side::CacheKey;
 use side::{DEAD_LETTER_CF, EMBED_CACHE_CF, dead_letter_key};
 
 pub use codec::{EntityKey, InputDigest, StoredRow, encode_value};
+pub use overwrite::Tracking;
 
 use rocksdb::{
     BoundColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DBWithThreadMode, MultiThreaded,
@@ -76,6 +78,9 @@ pub struct Store {
     path: PathBuf,
     /// Merge is read-modify-write; one writer at a time keeps it atomic.
     write_lock: Mutex<()>,
+    /// Per view, keys written while an overwrite publish of it runs (and
+    /// how many run): its final delete keeps them.
+    tracked: Mutex<HashMap<String, (usize, HashSet<EntityKey>)>>,
 }
 
 fn cf_name(view: &str) -> String {
@@ -113,6 +118,7 @@ impl Store {
             db,
             path: path.to_path_buf(),
             write_lock: Mutex::new(()),
+            tracked: Mutex::new(HashMap::new()),
         })
     }
 
@@ -140,22 +146,15 @@ impl Store {
         Ok(())
     }
 
-    /// Make every acknowledged write durable on disk (the write-ahead log
-    /// synced, memtables flushed), for a clean stop.
+    /// Sync the write-ahead log: every acknowledged write is then on disk
+    /// even if the machine loses power (for a clean stop; writes are in the
+    /// log from the moment they return, which a process crash never loses).
     pub fn flush(&self) -> Result<(), StoreError> {
-        let err = |source| StoreError::Rocks {
+        self.db.flush_wal(true).map_err(|source| StoreError::Rocks {
             view: "(all)".into(),
-            op: "flush",
+            op: "sync the write-ahead log",
             source,
-        };
-        self.db.flush_wal(true).map_err(err)?;
-        let names = DB::list_cf(&Options::default(), &self.path).unwrap_or_default();
-        for name in names {
-            if let Some(cf) = self.db.cf_handle(&name) {
-                self.db.flush_cf(&cf).map_err(err)?;
-            }
-        }
-        Ok(())
+        })
     }
 
     fn cf(&self, view: &str) -> Result<Arc<BoundColumnFamily<'_>>, StoreError> {
@@ -243,6 +242,7 @@ impl Store {
             op: "write",
             source,
         })?;
+        self.note_written(view, &touched);
         Ok(stats)
     }
 
@@ -286,38 +286,6 @@ impl Store {
         touched.sort();
         touched.dedup();
         Ok((next, touched, stats))
-    }
-
-    /// Delete every key of `view` not in `keep` (the end of an overwrite publish).
-    /// Returns how many were deleted.
-    pub fn retain(&self, view: &str, keep: &HashSet<EntityKey>) -> Result<u64, StoreError> {
-        let cf = self.cf(view)?;
-        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut batch = WriteBatch::default();
-        let mut deleted = 0;
-        for item in self.db.iterator_cf(&cf, rocksdb::IteratorMode::Start) {
-            let (k, _) = item.map_err(|source| StoreError::Rocks {
-                view: view.into(),
-                op: "scan",
-                source,
-            })?;
-            if EntityKey::decode(&k).is_none_or(|key| !keep.contains(&key)) {
-                batch.delete_cf(&cf, k);
-                deleted += 1;
-            }
-        }
-        let dl = self.cf_raw(DEAD_LETTER_CF)?;
-        for (key, _) in self.dead_letters(view)? {
-            if !keep.contains(&key) {
-                batch.delete_cf(&dl, dead_letter_key(view, &key));
-            }
-        }
-        self.db.write(batch).map_err(|source| StoreError::Rocks {
-            view: view.into(),
-            op: "delete",
-            source,
-        })?;
-        Ok(deleted)
     }
 
     /// Number of rows in `view` (a scan; for tools and tests, not the hot path).

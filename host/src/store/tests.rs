@@ -224,3 +224,27 @@ fn merge_replaces_a_fields_input_digest_with_the_field() {
     assert_eq!(got.input_digest("e"), None);
     assert_eq!(got.get("e"), Some(&Value::Int64(9)));
 }
+
+#[test]
+fn an_overwrite_keeps_keys_others_wrote_while_it_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let put = |k: i64| {
+        let rows = vec![(EntityKey::Int(k), row(1, &[("a", Value::Int64(k))]))];
+        s.write("v", rows, WriteMode::Merge).unwrap();
+    };
+    put(1); // before the publish: the file does not hold it, so it goes
+    let tracking = s.track_writes("v");
+    put(2); // the publish's own row
+    put(3); // a push while the publish runs
+    let keep: HashSet<EntityKey> = [EntityKey::Int(2)].into();
+    assert_eq!(s.retain("v", &keep).unwrap(), 1);
+    drop(tracking);
+    let got = s.get_many("v", &[1, 2, 3].map(EntityKey::Int)).unwrap();
+    assert_eq!(
+        got.iter().map(Option::is_some).collect::<Vec<_>>(),
+        [false, true, true]
+    );
+    // With no publish running, nothing is remembered.
+    assert_eq!(s.retain("v", &keep).unwrap(), 1);
+}

@@ -1,0 +1,142 @@
+//! The validator's checks, each naming file, line and key.
+use super::*;
+
+fn parse(src: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("wafer.toml"), src)
+}
+
+const BASE: &str = r#"
+[[entity]]
+name = "item"
+join_key = "item_id"
+type = "int64"
+
+[[feature_view]]
+name = "v"
+entity = "item"
+ttl = "30d"
+fields = [
+  { name = "item_id", type = "INT64", primary_key = true },
+  { name = "price", type = "DOUBLE" },
+]
+"#;
+
+#[test]
+fn defaults_apply() {
+    let c = parse(BASE).unwrap();
+    assert_eq!(c.store.path, PathBuf::from("data"));
+    assert_eq!(c.server.listen.port(), 6566);
+    let v = c.view("v").unwrap();
+    assert_eq!(v.ttl(), Some(Duration::from_secs(30 * 86400)));
+    assert_eq!(*v.batch_size.get_ref(), 256);
+}
+
+#[test]
+fn unknown_entity_names_line_and_key() {
+    let src = BASE.replace("entity = \"item\"", "entity = \"user\"");
+    let e = parse(&src).unwrap_err().to_string();
+    assert!(
+        e.starts_with("wafer.toml:9: `feature_view[v].entity`"),
+        "{e}"
+    );
+    assert!(e.contains("\"user\""), "{e}");
+}
+
+#[test]
+fn syntax_error_names_line_and_column() {
+    let e = parse("[store]\npath = \n").unwrap_err().to_string();
+    assert!(e.starts_with("wafer.toml:2:"), "{e}");
+}
+
+#[test]
+fn unknown_key_is_rejected() {
+    let e = parse("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("wafer.toml:3:") && e.contains("lisen"), "{e}");
+}
+
+#[test]
+fn bad_type_and_missing_llm() {
+    let e = parse(&BASE.replace("DOUBLE", "DECIMAL"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("fields[price].type") && e.contains("DECIMAL"),
+        "{e}"
+    );
+    let src = BASE.replace(
+        "{ name = \"price\", type = \"DOUBLE\" }",
+        "{ name = \"e\", type = \"ARRAY<FLOAT>\", transform = { plugin = \"llm-embedding\", llm = \"nope\" } }",
+    );
+    let e = parse(&src).unwrap_err().to_string();
+    assert!(e.contains("transform.llm") && e.contains("\"nope\""), "{e}");
+}
+
+#[test]
+fn grants_name_a_bad_path_or_variable() {
+    let grants = |g: &str| {
+        let field = format!(
+            "{{ name = \"b\", type = \"INT64\", transform = {{ plugin = \"bucketize\", input = \"price\", options = {{ boundaries = \"1\" }}, grants = {g} }} }}"
+        );
+        parse(&BASE.replace("{ name = \"price\", type = \"DOUBLE\" }", &field))
+    };
+    // The config's folder is the working directory here: "." exists.
+    let ok = grants("{ env = { GREETING = \"hi\" }, dirs = { \"/data\" = \".\" } }").unwrap();
+    let t = ok.views[0].fields[1].transform.as_ref().unwrap();
+    assert_eq!(t.grants.env["GREETING"], "hi");
+    for (g, want) in [
+        ("{ dirs = { \"data\" = \".\" } }", "must be absolute"),
+        ("{ dirs = { \"/\" = \".\" } }", "must be absolute"),
+        ("{ dirs = { \"/a/../b\" = \".\" } }", "must be absolute"),
+        (
+            "{ dirs = { \"/a\" = \".\", \"/a/b\" = \".\" } }",
+            "not hold another grant",
+        ),
+        (
+            "{ dirs = { \"/data\" = \"no/such/dir\" } }",
+            "no such directory",
+        ),
+        (
+            "{ env = { \"A=B\" = \"x\" } }",
+            "not an environment variable name",
+        ),
+    ] {
+        let e = grants(g).unwrap_err().to_string();
+        assert!(e.contains(want) && e.contains("fields[b]"), "{g}: {e}");
+    }
+    let e = grants("{ files = [] }").unwrap_err().to_string();
+    assert!(
+        e.contains("unknown field `files`") && e.contains(":13:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn max_instances_must_hold_every_field_twice() {
+    let field = "{ name = \"b\", type = \"INT64\", transform = { plugin = \"bucketize\", input = \"price\", options = { boundaries = \"1\" } } }";
+    let src = BASE.replace("{ name = \"price\", type = \"DOUBLE\" }", field);
+    assert!(parse(&src).is_ok());
+    let tight = format!("[plugins]\nmax_instances = 7\n{src}");
+    let e = parse(&tight).unwrap_err().to_string();
+    assert!(
+        e.contains("wafer.toml:2: `plugins.max_instances`") && e.contains("raise it to 8"),
+        "{e}"
+    );
+}
+
+#[test]
+fn primary_key_must_match_entity() {
+    let e = parse(&BASE.replace("primary_key = true", "primary_key = false"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("exactly one field with primary_key"), "{e}");
+}
+
+#[test]
+fn field_types_accept_pai_spellings() {
+    assert_eq!(FieldType::parse("ARRAY<FLOAT>"), Some(FieldType::Vector));
+    assert_eq!(FieldType::parse("array < float >"), Some(FieldType::Vector));
+    assert_eq!(FieldType::parse("BIGINT"), Some(FieldType::Int64));
+    assert_eq!(FieldType::parse("decimal"), None);
+}
