@@ -311,18 +311,17 @@ async fn a_hung_api_ends_at_the_transform_deadline() {
             .unwrap()
             .pool("emb", opts)
             .unwrap();
-        let started = std::time::Instant::now();
         let batch = Batch {
             columns: vec!["t".into()],
             rows: vec![vec![wafer::value::Value::String("slow".into())]],
         };
-        (pool.transform(batch), started.elapsed())
+        pool.transform(batch)
     })
     .await
     .unwrap();
-    let (out, took) = answer;
-    assert!(took < Duration::from_millis(1500), "took {took:?}");
-    let row = out.unwrap().rows.remove(0).unwrap_err();
+    // Had the deadline not cut the wait, the API would have answered after
+    // its hang and the row would hold a vector.
+    let row = answer.unwrap().rows.remove(0).unwrap_err();
     assert!(
         row.message.contains("deadline passed while embedding"),
         "{row:?}"

@@ -352,3 +352,32 @@ async fn a_lower_max_input_tokens_is_honoured() {
     );
     assert_eq!(embed.stats().truncated, 2);
 }
+
+/// Feast's write into a view embedded by the local model: readable at once,
+/// the same vector as a direct call, and the same rows again make no request.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "slow tier: the real local model"]
+async fn pushes_are_embedded_by_the_local_model_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = texts(12);
+    let app = open_app(dir.path(), &minilm_llm("minilm", "dimensions = 384"), &rows);
+    let server = Server::serve(app.clone()).await;
+    let df = json!({"id": (1..=12).collect::<Vec<_>>(), "text": rows});
+    let (status, answer) = server.write("emb", df.clone()).await;
+    assert_eq!((status, &answer["written"]), (200, &json!(12)), "{answer}");
+    let got = server.lookup_of(&["emb:vec"], "id", &[3]).await;
+    let stored: Vec<f32> =
+        serde_json::from_value(column(&got, "vec")["values"][0].clone()).unwrap();
+    let model = LocalModel::load(&minilm_dir(), 1).unwrap();
+    let want = model.embed(&rows[2..3]).unwrap().remove(0);
+    assert!(cosine(&want, &stored) >= 0.99999);
+    let before = app.engine().embed_stats();
+    let (status, _) = server.write("emb", df).await;
+    assert_eq!(status, 200);
+    let again = app.engine().embed_stats().since(&before);
+    assert_eq!(
+        (again.requests, again.cache_hits),
+        (0, 0),
+        "values reused, not even a cache read"
+    );
+}

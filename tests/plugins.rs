@@ -3,7 +3,7 @@
 //! the host, and the plugin crates' own unit tests pass.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wafer::embed::EmbedService;
 use wafer::plugin::{Batch, Limits, PluginEngine, PluginError};
 use wafer::value::Value;
@@ -120,14 +120,10 @@ fn an_endless_loop_hits_the_deadline() {
         call_timeout: Duration::from_millis(300),
         ..Limits::default()
     });
-    let started = Instant::now();
+    // Only the deadline ends this call: an interrupt trap is the proof.
     let err = pool.transform(texts("input", &["loop"])).unwrap_err();
     assert!(matches!(err, PluginError::Trap { .. }), "{err}");
     assert!(err.to_string().contains("interrupt"), "{err}");
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "the deadline did not stop the loop"
-    );
     assert!(pool.transform(texts("input", &["a"])).is_ok());
 }
 
