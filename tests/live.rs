@@ -577,7 +577,7 @@ async fn a_reload_brings_up_a_view_whose_key_was_missing() {
 }
 
 /// `kill -9` in the middle of a stream of pushes: every acknowledged row is
-/// there after a restart. SIGTERM stops cleanly with exit 0.
+/// there after a restart. SIGHUP reloads; SIGTERM stops cleanly with exit 0.
 #[tokio::test(flavor = "multi_thread")]
 async fn acknowledged_pushes_survive_kill_9_and_sigterm_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
@@ -644,6 +644,8 @@ async fn acknowledged_pushes_survive_kill_9_and_sigterm_stops_cleanly() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    server.signal("HUP");
+    server.wait_for("config reloaded");
     assert_eq!(server.terminate(), Some(0), "SIGTERM: a clean stop, exit 0");
     assert!(
         !dir.path().join("data/wafer-server.json").exists(),

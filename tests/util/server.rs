@@ -95,6 +95,8 @@ pub async fn lookup(base: &str, body: &Value) -> (u16, Value) {
 pub struct ServerProcess {
     child: Child,
     pub url: String,
+    /// Its log lines, as they come.
+    log: std::sync::mpsc::Receiver<String>,
 }
 
 impl ServerProcess {
@@ -107,22 +109,44 @@ impl ServerProcess {
             .spawn()
             .unwrap();
         let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, log) = std::sync::mpsc::channel();
         // Keeps reading to the end, so the child never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr)
                 .lines()
                 .map_while(Result::ok)
             {
-                if let Some(url) = line.split("views on ").nth(1) {
-                    let _ = tx.send(url.trim().to_string());
-                }
+                let _ = tx.send(line);
             }
         });
-        let url = rx
-            .recv_timeout(std::time::Duration::from_secs(300))
-            .expect("the server says where it listens");
-        ServerProcess { child, url }
+        let mut server = ServerProcess {
+            child,
+            url: String::new(),
+            log,
+        };
+        let line = server.wait_for("views on ");
+        server.url = line.split("views on ").nth(1).unwrap().trim().to_string();
+        server
+    }
+
+    /// The next log line that says `what`.
+    pub fn wait_for(&mut self, what: &str) -> String {
+        loop {
+            let line = (self.log.recv_timeout(std::time::Duration::from_secs(300)))
+                .unwrap_or_else(|_| panic!("the server never logged {what:?}"));
+            if line.contains(what) {
+                return line;
+            }
+        }
+    }
+
+    /// Send it a signal (`HUP`, `TERM`).
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status();
+        assert!(sent.unwrap().success());
     }
 
     /// SIGKILL: no handler runs, nothing is flushed.
@@ -133,11 +157,7 @@ impl ServerProcess {
 
     /// SIGTERM, then its exit code.
     pub fn terminate(&mut self) -> Option<i32> {
-        let pid = self.child.id().to_string();
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status();
-        assert!(sent.unwrap().success());
+        self.signal("TERM");
         self.child.wait().unwrap().code()
     }
 }
