@@ -131,10 +131,15 @@ async fn drain(
     linger: Duration,
     store: Weak<Store>,
 ) {
+    // Writers that wait for their answer before they write again come back
+    // together: once as many jobs as the last batch had are here, waiting
+    // longer only delays them.
+    let mut expect = usize::MAX;
     while let Some(first) = rx.recv().await {
         let batch_size = first.generation.batch_size(&view);
         let mut jobs = vec![first];
-        gather(&mut rx, &mut jobs, batch_size, linger).await;
+        gather(&mut rx, &mut jobs, (batch_size, expect), linger).await;
+        expect = jobs.len();
         // Jobs land in arrival order; those read alike, under the same
         // version of the config, share batches.
         while !jobs.is_empty() {
@@ -160,11 +165,12 @@ async fn drain(
     }
 }
 
-/// Take more jobs until `batch_size` rows are waiting or `linger` has passed.
+/// Take the jobs already queued, up to `batch_size` rows; then wait for
+/// more, up to `linger`, while fewer than `expect` jobs are here.
 async fn gather(
     rx: &mut mpsc::UnboundedReceiver<Job>,
     jobs: &mut Vec<Job>,
-    batch_size: usize,
+    (batch_size, expect): (usize, usize),
     linger: Duration,
 ) {
     let mut rows: usize = jobs.iter().map(|j| j.records.len()).sum();
@@ -172,7 +178,7 @@ async fn gather(
     while rows < batch_size {
         let next = match rx.try_recv() {
             Ok(job) => Some(job),
-            Err(_) if linger.is_zero() => None,
+            Err(_) if linger.is_zero() || jobs.len() >= expect => None,
             Err(_) => tokio::time::timeout_at(deadline, rx.recv())
                 .await
                 .ok()
