@@ -131,11 +131,16 @@ async fn write(
     let v = registry
         .view(view)
         .ok_or_else(|| ApiError::from(WriteError::UnknownView(view.into())))?;
-    // Typing a large df is CPU work: off the async workers.
-    let (view_def, no_transform) = (v.clone(), !transform);
-    let records = tokio::task::spawn_blocking(move || records(&view_def, df, no_transform))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let no_transform = !transform;
+    let records = if cells(&df) < 10_000 {
+        records(v, df, no_transform)?
+    } else {
+        // Typing a large df is CPU work: off the async workers.
+        let v = v.clone();
+        tokio::task::spawn_blocking(move || records(&v, df, no_transform))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??
+    };
     let options = WriteOptions {
         no_transform: !transform,
         source,
@@ -203,6 +208,16 @@ fn records(
         }
     }
     Ok(records)
+}
+
+/// How many cells a columnar `df` holds (about).
+fn cells(df: &Map<String, Json_>) -> usize {
+    let rows = df
+        .values()
+        .next()
+        .and_then(Json_::as_array)
+        .map_or(0, Vec::len);
+    rows * df.len()
 }
 
 /// Feast's `event_timestamp` is the view's event time column.
