@@ -75,6 +75,12 @@ impl Wafer {
     /// command that only reads compiles no plugin and loads no model.
     /// Needs a Tokio runtime (live writes run on it).
     pub fn open(config: &Path) -> Result<Wafer, Error> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Task(
+                "opening",
+                "no Tokio runtime to run live writes on".into(),
+            ));
+        }
         let config = Config::load(config)?;
         let store = Arc::new(Store::open(
             &config.store_path(),

@@ -1,8 +1,9 @@
 //! Live writes into one view: a bounded queue and the task that drains it.
 //! Writes that arrive close together are gathered into one plugin batch (up
-//! to the view's `batch_size`, waiting at most `write_linger_ms` for more),
-//! so a thousand one-row pushes cost about what one thousand-row push costs
-//! in plugin calls and embedding requests. The queue is counted in rows: a
+//! to the view's `batch_size`, waiting at most `write_linger_ms` for more
+//! while fewer writes than last time are back), so a thousand one-row pushes
+//! cost about what one thousand-row push costs in plugin calls and
+//! embedding requests. The queue is counted in rows: a
 //! write that does not fit is refused at once (the server answers 429), so
 //! memory stays bounded however slow the transformations are. A write is
 //! answered only once its rows are in RocksDB's write-ahead log.
@@ -37,7 +38,7 @@ struct Job {
     options: WriteOptions,
     reply: Reply,
     /// The job's rows' places in the queue, given back once they are stored.
-    _rows: OwnedSemaphorePermit,
+    places: OwnedSemaphorePermit,
 }
 
 /// Queue settings, from `[server]`.
@@ -110,7 +111,7 @@ impl Writer {
             generation,
             options,
             reply,
-            _rows: permit,
+            places: permit,
         };
         self.tx.send(job).map_err(|_| WriteError::Closed)?;
         answer.await.map_err(|_| WriteError::Closed)?
@@ -195,7 +196,7 @@ struct Waiting {
     reply: Reply,
     start: usize,
     end: usize,
-    _rows: OwnedSemaphorePermit,
+    places: OwnedSemaphorePermit,
 }
 
 /// Land `jobs` (read alike, under one generation) in batches of the view's
@@ -210,12 +211,11 @@ fn land(store: &Store, view: &str, jobs: Vec<Job>) {
     for job in jobs {
         let start = records.len();
         records.extend(job.records);
-        let (reply, end, _rows) = (job.reply, records.len(), job._rows);
         waiting.push_back(Waiting {
-            reply,
+            reply: job.reply,
             start,
-            end,
-            _rows,
+            end: records.len(),
+            places: job.places,
         });
     }
     let pipeline = match generation.pipeline(view, options.no_transform) {
@@ -236,7 +236,7 @@ fn land(store: &Store, view: &str, jobs: Vec<Job>) {
             let w = waiting.pop_front().expect("a front");
             let answer = outcomes[w.start..w.end].to_vec();
             // Its places in the queue free up before the writer hears back.
-            drop(w._rows);
+            drop(w.places);
             let _ = w.reply.send(Ok(answer));
         }
     }
@@ -244,7 +244,7 @@ fn land(store: &Store, view: &str, jobs: Vec<Job>) {
 
 fn fail(waiting: std::collections::VecDeque<Waiting>, e: WriteError) {
     for w in waiting {
-        drop(w._rows);
+        drop(w.places);
         let _ = w.reply.send(Err(e.clone()));
     }
 }

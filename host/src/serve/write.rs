@@ -132,7 +132,16 @@ async fn write(
         .view(view)
         .ok_or_else(|| ApiError::from(WriteError::UnknownView(view.into())))?;
     let no_transform = !transform;
-    let records = if cells(&df) < 10_000 {
+    let limit = *registry.config.server.max_rows_per_write.get_ref();
+    let rows = df
+        .values()
+        .next()
+        .and_then(Json_::as_array)
+        .map_or(0, Vec::len);
+    if rows > limit {
+        return Err(WriteError::TooManyRows { rows, limit }.into());
+    }
+    let records = if rows * df.len() < 10_000 {
         records(v, df, no_transform)?
     } else {
         // Typing a large df is CPU work: off the async workers.
@@ -142,7 +151,7 @@ async fn write(
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??
     };
     let options = WriteOptions {
-        no_transform: !transform,
+        no_transform,
         source,
     };
     let rows = wafer.ingest(view, records, options).await?;
@@ -208,16 +217,6 @@ fn records(
         }
     }
     Ok(records)
-}
-
-/// How many cells a columnar `df` holds (about).
-fn cells(df: &Map<String, Json_>) -> usize {
-    let rows = df
-        .values()
-        .next()
-        .and_then(Json_::as_array)
-        .map_or(0, Vec::len);
-    rows * df.len()
 }
 
 /// Feast's `event_timestamp` is the view's event time column.
