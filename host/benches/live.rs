@@ -156,6 +156,11 @@ async fn push_throughput(b: &Bench, n: usize, clients: usize) {
         "  publish from a file (baseline)    {:>10.0} rows/s",
         rate(published)
     );
+    let floor = health_floor(b, n, clients).await;
+    println!(
+        "  ({n} GET /health from {clients} clients: {:>8.0} requests/s, the HTTP floor here)",
+        rate(floor)
+    );
     for (k, offset) in [(1, n), (100, 2 * n)] {
         let pushed = pushes(b, offset..offset + n, k, clients).await;
         let ratio = published.as_secs_f64() / pushed.as_secs_f64();
@@ -189,6 +194,32 @@ async fn pushes(b: &Bench, ids: std::ops::Range<usize>, k: usize, clients: usize
             tokio::spawn(async move {
                 for body in bodies {
                     b.push_body(body).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    started.elapsed()
+}
+
+/// The time `clients` clients take for `n` requests that do nothing: what
+/// HTTP itself costs on this machine, client included.
+async fn health_floor(b: &Bench, n: usize, clients: usize) -> Duration {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let b = b.clone();
+            tokio::spawn(async move {
+                for _ in 0..n / clients {
+                    let r = b
+                        .client
+                        .get(format!("{}/health", b.url))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200);
                 }
             })
         })
