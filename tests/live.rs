@@ -396,17 +396,11 @@ async fn the_cli_publishes_through_a_running_server_while_it_serves() {
     write_file(l.dir.path(), "rows.jsonl", &rows);
     let url = l.server.url.clone();
     let reader = tokio::spawn(async move {
-        let client = reqwest::Client::new();
         let mut answered = 0;
         while answered < 200 {
             let body = json!({"features": ["stats:price"], "entities": {"item_id": [1, 4999]}});
-            let r = client
-                .post(format!("{url}/get-online-features"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
+            let (status, answer) = lookup(&url, &body).await;
+            assert_eq!(status, 200, "{answer}");
             answered += 1;
         }
         answered
@@ -487,17 +481,11 @@ async fn reload_swaps_config_and_plugins_without_a_failed_lookup() {
     let looker = {
         let (url, stop) = (server.url.clone(), stop.clone());
         tokio::spawn(async move {
-            let client = reqwest::Client::new();
             let mut n = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) || n < 50 {
                 let body = json!({"features": ["a:out"], "entities": {"id": [1]}});
-                let r = client
-                    .post(format!("{url}/get-online-features"))
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 200, "lookup {n}: {}", r.text().await.unwrap());
+                let (status, answer) = lookup(&url, &body).await;
+                assert_eq!(status, 200, "lookup {n}: {answer}");
                 n += 1;
             }
             n
