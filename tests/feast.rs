@@ -32,6 +32,11 @@ fields = [
   { name = "trips", type = "INT64" },
   { name = "city", type = "STRING" },
 ]
+
+# The same service as the SDK's `FeatureService`: Feast sends only its name.
+[[feature_service]]
+name = "driver_svc"
+features = ["driver_stats:conv_rate", "driver_stats:trips", "driver_stats_push"]
 "#;
 
 /// `feast==0.67.0` and its dependencies, installed once under `target/`.
@@ -84,6 +89,8 @@ async fn feasts_sdk_writes_pushes_and_reads_through_wafer() {
             .unwrap(),
     )
     .unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let (service, versions) = (got["service"].clone(), got["versions"].clone());
+    let got = got["features"].clone();
     assert_eq!(
         got["driver_id"],
         serde_json::json!([1001, 1002, 1003, 9999]),
@@ -108,5 +115,22 @@ async fn feasts_sdk_writes_pushes_and_reads_through_wafer() {
         got["driver_stats_push__conv_rate"],
         serde_json::json!([null, null, 0.75, null]),
         "{got}"
+    );
+    // By service: two of driver_stats' features, all of the pushed view's.
+    let expect = serde_json::json!({
+        "driver_id": [1001, 1003],
+        "driver_stats__conv_rate": [0.5, null],
+        "driver_stats__trips": [7, null],
+        "driver_stats_push__conv_rate": [null, 0.75],
+        "driver_stats_push__trips": [null, 9],
+        "driver_stats_push__city": [null, "Lima"],
+    });
+    assert_eq!(service, expect);
+    assert_eq!(
+        versions,
+        serde_json::json!([
+            {"name": "driver_stats", "version": 0},
+            {"name": "driver_stats_push", "version": 0}
+        ])
     );
 }

@@ -62,6 +62,10 @@ fields = [
   {{ name = "title", type = "STRING" }},
   {{ name = "bucket", type = "INT64", transform = {{ plugin = "bucketize", input = "price", options = {{ boundaries = [10, 50] }} }} }},
 ]
+
+[[feature_service]]
+name = "ranker"
+features = ["stats:price", "vec"]
 "#
     )
 }
@@ -514,6 +518,26 @@ async fn bad_requests_are_4xx_naming_the_problem() {
             400,
             "features",
         ),
+        (
+            json!({"feature_service": "nope", "entities": {"item_id": [1]}}),
+            404,
+            "nope",
+        ),
+        (
+            json!({"features": ["stats:price"], "feature_service": "ranker", "entities": {"item_id": [1]}}),
+            400,
+            "not both",
+        ),
+        (
+            json!({"features": ["stats:price", "stats:price"], "entities": {"item_id": [1]}}),
+            400,
+            "\"price\"",
+        ),
+        (
+            json!({"feature_service": 3, "entities": {"item_id": [1]}}),
+            400,
+            "feature_service",
+        ),
         // Unknown fields are ignored (newer Feast clients add some); a
         // misspelled required one is then missing, and named.
         (
@@ -552,6 +576,53 @@ async fn bad_requests_are_4xx_naming_the_problem() {
     assert_eq!(health.status().as_u16(), 200);
 }
 
+/// What Feast 0.67's SDK sends for `get_online_features(features=service,
+/// full_feature_names=True, include_feature_view_version_metadata=True)`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_feast_read_by_feature_service_with_version_metadata() {
+    let e = env().await;
+    let now = now_rfc3339();
+    let rows = format!(
+        "{}{}",
+        line(1, &format!("\"ts\": \"{now}\", \"v_raw\": [1, 2, 3]")),
+        line(2, &format!("\"ts\": \"{now}\", \"v_raw\": [4, 5, 6]"))
+    );
+    publish(&e, "vec", "v.jsonl", &rows, WriteMode::Merge).await;
+    publish_stats(
+        &e,
+        "s.jsonl",
+        &[(1, "\"price\": 5, ")],
+        &now,
+        WriteMode::Merge,
+    )
+    .await;
+    let base = start_server(&e.app).await;
+    let body = json!({
+        "entities": {"item_id": [1, 2]},
+        "full_feature_names": true,
+        "include_feature_view_version_metadata": true,
+        "feature_service": "ranker",
+    });
+    let (status, answer) = lookup(&base, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["metadata"],
+        json!({
+            "feature_names": ["item_id", "stats__price", "vec__v"],
+            "feature_view_metadata": [{"name": "stats", "version": 0}, {"name": "vec", "version": 0}],
+        })
+    );
+    assert_eq!(answer["results"][1]["values"], json!([5.0, null]));
+    assert_eq!(answer["results"][2]["values"][1], json!([4.0, 5.0, 6.0]));
+    // Without the flag, no version metadata (as Feast answers).
+    let body = json!({"entities": {"item_id": [1]}, "feature_service": "ranker"});
+    let (_, answer) = lookup(&base, &body).await;
+    assert_eq!(
+        answer["metadata"],
+        json!({"feature_names": ["item_id", "price", "v"]})
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn data_survives_a_restart() {
     let e = env().await;
@@ -571,6 +642,7 @@ async fn data_survives_a_restart() {
     let lookup = wafer::runtime::Lookup {
         features: vec!["stats:price".into(), "stats:title".into()],
         entities: vec![("item_id".into(), vec![wafer::value::Value::Int64(1)])],
+        ..Default::default()
     };
     let got = app.lookup(lookup).await.unwrap();
     let (price, title) = (&got.columns[0], &got.columns[1]);

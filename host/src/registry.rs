@@ -123,6 +123,23 @@ impl Registry {
         Ok(self)
     }
 
+    /// A `[[feature_service]]`'s features as `view:feature`, a bare view
+    /// standing for all of its features in config order.
+    pub fn feature_service(&self, name: &str) -> Option<Vec<String>> {
+        let service = self.config.feature_service(name)?;
+        let mut features = Vec::new();
+        for entry in &service.features {
+            let entry = entry.get_ref();
+            match (entry.contains(':'), self.view(entry)) {
+                (false, Some(v)) => {
+                    features.extend(v.fields.iter().map(|f| format!("{}:{}", v.name, f.name)))
+                }
+                _ => features.push(entry.clone()),
+            }
+        }
+        Some(features)
+    }
+
     pub fn llm(&self, name: &str) -> Option<&crate::config::LlmConfig> {
         self.config.llms.iter().find(|l| l.name.get_ref() == name)
     }

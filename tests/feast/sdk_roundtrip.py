@@ -1,15 +1,17 @@
 """Feast 0.67's own Python SDK against a running wafer: a `remote` online
 store pointed at wafer's URL, then the calls a Feast user makes —
-write_to_online_store, push to the online store, get_online_features.
+write_to_online_store, push to the online store, get_online_features by
+feature names and by feature service (with the views' version metadata).
 Run by tests/feast.rs (slow tier) as: python3 sdk_roundtrip.py URL REPO_DIR.
-Prints one JSON object: what the SDK read back."""
+Prints one JSON object: what the SDK read back, by names under
+"features", by service under "service", and the versions it was told."""
 
 import json
 import sys
 from datetime import datetime, timedelta
 
 import pandas as pd
-from feast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource, RepoConfig
+from feast import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource, PushSource, RepoConfig
 from feast.data_source import PushMode
 from feast.types import Float32, Int64, String
 
@@ -36,7 +38,8 @@ push_source = PushSource(name="driver_push", batch_source=source)
 schema = [Field(name="conv_rate", dtype=Float32), Field(name="trips", dtype=Int64), Field(name="city", dtype=String)]
 stats = FeatureView(name="driver_stats", entities=[driver], schema=schema, source=source, ttl=timedelta(days=1))
 pushed = FeatureView(name="driver_stats_push", entities=[driver], schema=schema, source=push_source, ttl=timedelta(days=1))
-store.apply([driver, stats, pushed])
+service = FeatureService(name="driver_svc", features=[stats[["conv_rate", "trips"]], pushed])
+store.apply([driver, stats, pushed, service])
 
 store.write_to_online_store(
     "driver_stats",
@@ -61,4 +64,11 @@ got = store.get_online_features(
     entity_rows=[{"driver_id": 1001}, {"driver_id": 1002}, {"driver_id": 1003}, {"driver_id": 9999}],
     full_feature_names=True,
 ).to_dict()
-print(json.dumps(got, default=str))
+by_service = store.get_online_features(
+    features=store.get_feature_service("driver_svc"),
+    entity_rows=[{"driver_id": 1001}, {"driver_id": 1003}],
+    full_feature_names=True,
+    include_feature_view_version_metadata=True,
+)
+versions = [{"name": m.name, "version": m.version} for m in by_service.proto.metadata.feature_view_metadata]
+print(json.dumps({"features": got, "service": by_service.to_dict(), "versions": versions}, default=str))

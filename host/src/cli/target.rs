@@ -113,6 +113,7 @@ impl Target {
             Target::Local(w) => {
                 let lookup = Lookup {
                     features,
+                    feature_service: None,
                     entities: vec![(v.join_key.clone(), vec![key])],
                 };
                 for c in w.lookup(lookup).await?.columns {

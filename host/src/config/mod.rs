@@ -53,6 +53,7 @@ pub struct Config {
     pub entities: Vec<EntityConfig>,
     pub views: Vec<ViewConfig>,
     pub push_sources: Vec<PushSourceConfig>,
+    pub feature_services: Vec<FeatureServiceConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -127,6 +128,16 @@ pub struct ServerConfig {
 pub struct PushSourceConfig {
     pub name: Spanned<String>,
     pub view: Spanned<String>,
+}
+
+/// `[[feature_service]]`: a named set of features a request can ask for
+/// by name (Feast's `feature_service`): `"view:feature"`, or a bare
+/// `"view"` for all of its features.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureServiceConfig {
+    pub name: Spanned<String>,
+    pub features: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -299,6 +310,7 @@ impl Config {
             entities: raw.entity,
             views: raw.feature_view,
             push_sources: raw.push_source,
+            feature_services: raw.feature_service,
         };
         validate::Validator {
             path,
@@ -350,6 +362,12 @@ impl Config {
     pub fn push_source(&self, name: &str) -> Option<&PushSourceConfig> {
         self.push_sources.iter().find(|p| p.name.get_ref() == name)
     }
+
+    pub fn feature_service(&self, name: &str) -> Option<&FeatureServiceConfig> {
+        self.feature_services
+            .iter()
+            .find(|s| s.name.get_ref() == name)
+    }
 }
 
 #[derive(Deserialize)]
@@ -369,6 +387,8 @@ struct RawConfig {
     feature_view: Vec<ViewConfig>,
     #[serde(default)]
     push_source: Vec<PushSourceConfig>,
+    #[serde(default)]
+    feature_service: Vec<FeatureServiceConfig>,
 }
 
 /// `"0"` or `"none"` mean no expiry; otherwise a humantime duration (`30d`, `12h`).

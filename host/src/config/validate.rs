@@ -63,6 +63,45 @@ impl Validator<'_> {
                 return self.err(p.view.span(), key, m);
             }
         }
+        self.unique(
+            c.feature_services.iter().map(|s| &s.name),
+            "feature_service",
+        )?;
+        for s in &c.feature_services {
+            self.feature_service(c, s)?;
+        }
+        Ok(())
+    }
+
+    /// Each entry names a view, or a view's feature (not its primary key).
+    fn feature_service(&self, c: &Config, s: &FeatureServiceConfig) -> Result<(), ConfigError> {
+        let key = || format!("feature_service[{}].features", s.name.get_ref());
+        if s.features.is_empty() {
+            return self.err(
+                s.name.span(),
+                key(),
+                "list at least one \"view\" or \"view:feature\"",
+            );
+        }
+        for f in &s.features {
+            let (view, feature) = match f.get_ref().split_once(':') {
+                Some((v, feat)) => (v, Some(feat)),
+                None => (f.get_ref().as_str(), None),
+            };
+            let Some(v) = c.view(view) else {
+                let m = format!("{:?}: no [[feature_view]] named {view:?}", f.get_ref());
+                return self.err(f.span(), key(), m);
+            };
+            let known = |name: &str| {
+                v.fields
+                    .iter()
+                    .any(|x| !x.primary_key && x.name.get_ref() == name)
+            };
+            if let Some(feature) = feature.filter(|n| !known(n)) {
+                let m = format!("{:?}: view {view} has no feature {feature:?}", f.get_ref());
+                return self.err(f.span(), key(), m);
+            }
+        }
         Ok(())
     }
 

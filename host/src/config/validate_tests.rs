@@ -140,3 +140,24 @@ fn field_types_accept_pai_spellings() {
     assert_eq!(FieldType::parse("BIGINT"), Some(FieldType::Int64));
     assert_eq!(FieldType::parse("decimal"), None);
 }
+
+#[test]
+fn feature_services_name_views_and_their_features() {
+    let ok = format!("{BASE}[[feature_service]]\nname = \"s\"\nfeatures = [\"v:price\", \"v\"]\n");
+    assert_eq!(parse(&ok).unwrap().feature_services.len(), 1);
+    for (features, needle) in [
+        ("[\"w\"]", "no [[feature_view]] named \"w\""),
+        ("[\"v:nope\"]", "view v has no feature \"nope\""),
+        // The join key is the request's, not a feature.
+        ("[\"v:item_id\"]", "no feature \"item_id\""),
+        ("[]", "at least one"),
+    ] {
+        let src = format!("{BASE}[[feature_service]]\nname = \"s\"\nfeatures = {features}\n");
+        let e = parse(&src).unwrap_err().to_string();
+        assert!(e.contains("`feature_service[s].features`"), "{e}");
+        assert!(e.contains(needle), "{e}");
+    }
+    let twice = format!("{ok}{}", ok.trim_start_matches(BASE));
+    let e = parse(&twice).unwrap_err().to_string();
+    assert!(e.contains("feature_service"), "{e}");
+}

@@ -10,11 +10,14 @@ use crate::store::{EntityKey, Store, StoreError, StoredRow};
 use crate::time::Micros;
 use crate::value::Value;
 
-/// What to read: features as `view:feature`, and entity keys by join key
-/// (each list holds one key per entity row, all lists the same length).
+/// What to read: features as `view:feature` or a feature service's, and
+/// entity keys by join key (each list holds one key per entity row, all
+/// lists the same length).
 #[derive(Debug, Clone, Default)]
 pub struct Lookup {
     pub features: Vec<String>,
+    /// A `[[feature_service]]` by name, instead of `features`.
+    pub feature_service: Option<String>,
     pub entities: Vec<(String, Vec<Value>)>,
 }
 
@@ -51,8 +54,12 @@ pub enum Status {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
-    #[error("`features` must list at least one \"view:feature\"")]
+    #[error("`features` must list at least one \"view:feature\" (or give a `feature_service`)")]
     NoFeatures,
+    #[error("give `features` or `feature_service`, not both")]
+    FeaturesAndService,
+    #[error("no feature service named {0:?} (declare it as [[feature_service]])")]
+    UnknownFeatureService(String),
     #[error("feature {0:?} must be \"view:feature\"")]
     BadFeature(String),
     #[error("unknown feature view {view:?} (in {feature:?})")]
@@ -96,7 +103,18 @@ pub(super) fn lookup(
     req: &Lookup,
 ) -> Result<Features, LookupError> {
     let registry = &generation.registry;
-    let wanted = resolve(registry.views(), &req.features)?;
+    let service;
+    let features = match &req.feature_service {
+        None => &req.features,
+        Some(_) if !req.features.is_empty() => return Err(LookupError::FeaturesAndService),
+        Some(name) => {
+            service = registry
+                .feature_service(name)
+                .ok_or_else(|| LookupError::UnknownFeatureService(name.clone()))?;
+            &service
+        }
+    };
+    let wanted = resolve(registry.views(), features)?;
     let rows = entity_rows(req, registry.config.server.max_keys_per_request)?;
     // One batched read per view, whatever number of its features is asked for.
     let mut fetched: Vec<(&str, Vec<Option<StoredRow>>)> = Vec::new();

@@ -10,7 +10,7 @@ mod read;
 mod write;
 
 pub use discovery::Discovery;
-pub use read::{Answer, Cell, Column, Metadata};
+pub use read::{Answer, Cell, Column, Metadata, ViewVersion};
 
 use crate::runtime::{LookupError, Wafer, WriteError};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -114,9 +114,9 @@ impl IntoResponse for ApiError {
 impl From<LookupError> for ApiError {
     fn from(e: LookupError) -> Self {
         let status = match &e {
-            LookupError::UnknownView { .. } | LookupError::UnknownFeature { .. } => {
-                StatusCode::NOT_FOUND
-            }
+            LookupError::UnknownView { .. }
+            | LookupError::UnknownFeature { .. }
+            | LookupError::UnknownFeatureService(_) => StatusCode::NOT_FOUND,
             LookupError::Store(_) | LookupError::Task(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };

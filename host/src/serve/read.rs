@@ -21,9 +21,9 @@ struct Request {
     entities: serde_json::Map<String, Json_>,
     #[serde(default)]
     full_feature_names: bool,
-    /// Sent by Feast 0.67 on every read; wafer's views have no versions yet.
+    /// Sent by Feast 0.67 on every read: `true` asks for each view's
+    /// version (wafer's views are unversioned: Feast's 0).
     #[serde(default)]
-    #[allow(dead_code)]
     include_feature_view_version_metadata: bool,
     /// Feast's on-demand context; accepted and ignored.
     #[serde(default)]
@@ -41,6 +41,15 @@ pub struct Answer {
 #[derive(Debug, Serialize)]
 pub struct Metadata {
     pub feature_names: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feature_view_metadata: Option<Vec<ViewVersion>>,
+}
+
+/// A view the answer read from, and its version, as Feast reports them.
+#[derive(Debug, Serialize)]
+pub struct ViewVersion {
+    pub name: String,
+    pub version: u32,
 }
 
 /// One column of the answer: a value, a status and an event time per entity row.
@@ -65,17 +74,13 @@ pub(super) async fn get_online_features(
 ) -> Result<Json<Answer>, ApiError> {
     let body = read_body(&wafer, body).await?;
     let req: Request = parse(&body)?;
-    if req.feature_service.is_some() {
-        return Err(bad(
-            "feature_service is not supported; list `features` as \"view:feature\"",
-        ));
-    }
     let lookup = Lookup {
         features: req.features.clone().unwrap_or_default(),
+        feature_service: req.feature_service.clone(),
         entities: entities(&req.entities)?,
     };
     let features = wafer.lookup(lookup).await?;
-    Ok(Json(answer(&req, features)))
+    Ok(Json(answer(&req, features)?))
 }
 
 /// Join keys as typed values: numbers and strings only.
@@ -101,11 +106,14 @@ fn entities(
         .collect()
 }
 
-fn answer(req: &Request, features: Features) -> Answer {
+/// Feast's answer; a 400 when two columns would share a name, as Feast
+/// refuses such a read (the client keys columns by name).
+fn answer(req: &Request, features: Features) -> Result<Answer, ApiError> {
     let n = features.rows;
     let epoch = Micros::EPOCH.rfc3339();
     let mut feature_names = Vec::with_capacity(req.entities.len() + features.columns.len());
     let mut results = Vec::with_capacity(feature_names.capacity());
+    let mut views: Vec<ViewVersion> = Vec::new();
     // Join-key columns first, as Feast does.
     for (k, v) in &req.entities {
         feature_names.push(k.clone());
@@ -117,19 +125,40 @@ fn answer(req: &Request, features: Features) -> Answer {
         });
     }
     for col in features.columns {
-        feature_names.push(if req.full_feature_names {
+        if !views.iter().any(|v| v.name == col.view) {
+            views.push(ViewVersion {
+                name: col.view.clone(),
+                version: 0,
+            });
+        }
+        let name = if req.full_feature_names {
             format!("{}__{}", col.view, col.feature)
         } else {
             col.feature
-        });
+        };
+        if feature_names.contains(&name) {
+            return Err(bad(format!(
+                "two columns of the answer would be named {name:?}: ask for each feature once{}",
+                if req.full_feature_names {
+                    ""
+                } else {
+                    ", or set full_feature_names"
+                }
+            )));
+        }
+        feature_names.push(name);
         results.push(Column {
             values: col.values.into_iter().map(Cell::Value).collect(),
             statuses: col.statuses,
             event_timestamps: col.event_times.iter().map(|t| t.rfc3339()).collect(),
         });
     }
-    Answer {
-        metadata: Metadata { feature_names },
+    let feature_view_metadata = req.include_feature_view_version_metadata.then_some(views);
+    Ok(Answer {
+        metadata: Metadata {
+            feature_names,
+            feature_view_metadata,
+        },
         results,
-    }
+    })
 }
