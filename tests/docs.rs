@@ -60,6 +60,7 @@ fn the_configuration_reference_parses() {
     let cfg = write_config(dir.path(), &src);
     let config = wafer::config::Config::load(&cfg).unwrap();
     assert!(!config.views.is_empty() && !config.push_sources.is_empty());
+    assert!(!config.feature_services.is_empty());
 }
 
 /// The README's tour, command by command, against `wafer quickstart`
