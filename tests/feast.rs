@@ -1,5 +1,6 @@
 //! Feast's own Python SDK (0.67, from PyPI) against a running wafer: its
-//! `remote` online store writes, pushes and reads through wafer's HTTP API.
+//! `remote` online store writes, pushes and reads through wafer's HTTP API;
+//! Prometheus' own parser reads the counts in `/metrics`.
 
 use crate::util::*;
 use serde_json::Value;
@@ -90,6 +91,10 @@ async fn feasts_sdk_writes_pushes_and_reads_through_wafer() {
     )
     .unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
     let (service, versions) = (got["service"].clone(), got["versions"].clone());
+    // The SDK's write and push, as /metrics counts them.
+    assert_eq!(got["rows"]["driver_stats written"], 2.0, "{got}");
+    assert_eq!(got["rows"]["driver_stats_push written"], 1.0, "{got}");
+    assert_eq!(got["rows"]["driver_stats failed"], 0.0, "{got}");
     let got = got["features"].clone();
     assert_eq!(
         got["driver_id"],

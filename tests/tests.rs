@@ -14,6 +14,7 @@ mod embed_pipeline;
 mod feast;
 mod live;
 mod local_model;
+mod operations;
 mod plugins;
 mod polyglot;
 mod publish_lookup;

@@ -4,10 +4,13 @@ write_to_online_store, push to the online store, get_online_features by
 feature names and by feature service (with the views' version metadata).
 Run by tests/feast.rs (slow tier) as: python3 sdk_roundtrip.py URL REPO_DIR.
 Prints one JSON object: what the SDK read back, by names under
-"features", by service under "service", and the versions it was told."""
+"features", by service under "service", the versions it was told, and
+wafer's rows counters from GET /metrics, read by Prometheus' own strict
+OpenMetrics parser (prometheus_client comes with Feast)."""
 
 import json
 import sys
+import urllib.request
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -71,4 +74,13 @@ by_service = store.get_online_features(
     include_feature_view_version_metadata=True,
 )
 versions = [{"name": m.name, "version": m.version} for m in by_service.proto.metadata.feature_view_metadata]
-print(json.dumps({"features": got, "service": by_service.to_dict(), "versions": versions}, default=str))
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+scraped = urllib.request.urlopen(f"{url}/metrics").read().decode()
+rows = {}
+for family in text_string_to_metric_families(scraped):
+    for s in family.samples:
+        if s.name == "wafer_rows_total":
+            rows[f"{s.labels['view']} {s.labels['outcome']}"] = s.value
+result = {"features": got, "service": by_service.to_dict(), "versions": versions, "rows": rows}
+print(json.dumps(result, default=str))

@@ -45,6 +45,8 @@ pub(super) struct LlmClient {
     retry: RetryPolicy,
     pub(super) requests: AtomicU64,
     pub(super) retries: AtomicU64,
+    /// Time spent in requests (local: inference), in microseconds.
+    pub(super) busy_micros: AtomicU64,
 }
 
 #[derive(Deserialize)]
@@ -91,6 +93,7 @@ impl LlmClient {
             },
             requests: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            busy_micros: AtomicU64::new(0),
         })
     }
 
@@ -216,12 +219,16 @@ impl LlmClient {
     /// One request for `texts`; a failure of the whole request is the outer error.
     async fn request(&self, texts: &[String]) -> Result<Vec<EmbedResult>, Failed> {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        match &self.backend {
+        let started = std::time::Instant::now();
+        let answer = match &self.backend {
             Backend::Http { url, http, api_key } => {
                 self.request_http(http, url, api_key.as_ref(), texts).await
             }
             Backend::Local(model) => self.request_local(model, texts).await,
-        }
+        };
+        let took = started.elapsed().as_micros() as u64;
+        self.busy_micros.fetch_add(took, Ordering::Relaxed);
+        answer
     }
 
     /// Inference blocks a thread for the whole batch, so it runs off the runtime.

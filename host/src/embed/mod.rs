@@ -125,6 +125,16 @@ impl EmbedStats {
     }
 }
 
+/// One `[[llm]]`'s work so far, for metrics.
+#[derive(Debug, Clone)]
+pub struct LlmStats {
+    pub name: String,
+    pub requests: u64,
+    pub retries: u64,
+    /// Time in requests (a local model: in inference).
+    pub busy: std::time::Duration,
+}
+
 /// A text as it will be sent: one piece, or several for `long_input = "chunk"`.
 type Pieces = Vec<(String, usize)>;
 
@@ -169,6 +179,24 @@ impl EmbedService {
             cache: self.cache.clone(),
             counters: self.counters.clone(),
         }
+    }
+
+    /// Per `[[llm]]` set up so far: requests, retries and time in them.
+    pub fn llm_stats(&self) -> Vec<LlmStats> {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut stats: Vec<LlmStats> = (self.llms.iter())
+            .filter_map(|(name, l)| {
+                let c = l.loaded()?;
+                Some(LlmStats {
+                    name: name.clone(),
+                    requests: load(&c.requests),
+                    retries: load(&c.retries),
+                    busy: std::time::Duration::from_micros(load(&c.busy_micros)),
+                })
+            })
+            .collect();
+        stats.sort_by(|a, b| a.name.cmp(&b.name));
+        stats
     }
 
     pub fn stats(&self) -> EmbedStats {

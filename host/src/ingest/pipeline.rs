@@ -102,6 +102,13 @@ impl Pipeline {
         self.transforms.iter().map(|t| t.pool.calls()).sum()
     }
 
+    /// Per transformed field: its plugin's name and what its pool did.
+    pub fn plugin_stats(&self) -> impl Iterator<Item = (&str, crate::plugin::PoolStats)> {
+        self.transforms
+            .iter()
+            .map(|t| (t.pool.plugin_name(), t.pool.stats()))
+    }
+
     /// Whether transformed fields are read pre-computed instead of computed.
     pub fn no_transform(&self) -> bool {
         self.no_transform

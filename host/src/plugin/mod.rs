@@ -21,7 +21,7 @@ mod pool;
 
 pub use cache::Loaded;
 pub use inspect::Report;
-pub use pool::{Grants, InstancePool};
+pub use pool::{Grants, InstancePool, PoolStats};
 
 mod bindings {
     wasmtime::component::bindgen!({ path: "../wit", world: "transformer" });

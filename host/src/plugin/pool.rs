@@ -50,6 +50,25 @@ pub struct InstancePool {
     freed: Condvar,
     created: AtomicU64,
     calls: AtomicU64,
+    traps: AtomicU64,
+    /// Time inside `transform` calls, in microseconds.
+    busy_micros: AtomicU64,
+}
+
+/// What a pool has done so far, for metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolStats {
+    pub calls: u64,
+    pub traps: u64,
+    pub busy: std::time::Duration,
+}
+
+impl std::ops::AddAssign for PoolStats {
+    fn add_assign(&mut self, o: PoolStats) {
+        self.calls += o.calls;
+        self.traps += o.traps;
+        self.busy += o.busy;
+    }
 }
 
 impl InstancePool {
@@ -70,6 +89,8 @@ impl InstancePool {
             freed: Condvar::new(),
             created: AtomicU64::new(0),
             calls: AtomicU64::new(0),
+            traps: AtomicU64::new(0),
+            busy_micros: AtomicU64::new(0),
         };
         let first = pool.instantiate()?;
         pool.lock().idle.push(first);
@@ -90,6 +111,14 @@ impl InstancePool {
         self.calls.load(Ordering::Relaxed)
     }
 
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            calls: self.calls(),
+            traps: self.traps.load(Ordering::Relaxed),
+            busy: std::time::Duration::from_micros(self.busy_micros.load(Ordering::Relaxed)),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -100,11 +129,15 @@ impl InstancePool {
         let mut inst = self.checkout()?;
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.arm_deadline(&mut inst.store);
+        let started = std::time::Instant::now();
         let answer = inst
             .bindings
             .call_transform(&mut inst.store, &host_impl::to_wit_batch(batch));
+        let took = started.elapsed().as_micros() as u64;
+        self.busy_micros.fetch_add(took, Ordering::Relaxed);
         let out = match answer {
             Err(e) => {
+                self.traps.fetch_add(1, Ordering::Relaxed);
                 let trap = self.trap(&inst.store, e);
                 self.checkin(None);
                 return Err(trap);

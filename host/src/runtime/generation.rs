@@ -84,6 +84,11 @@ impl Generation {
             .clone()
     }
 
+    /// The embedding service of this version (its counters are the process's).
+    pub fn embed(&self) -> &EmbedService {
+        &self.embed
+    }
+
     /// The view's rows per plugin call and store write.
     pub fn batch_size(&self, view: &str) -> usize {
         self.registry.view(view).map_or(1, |v| v.batch_size.max(1))
@@ -94,6 +99,34 @@ impl Generation {
         let slots = self.pipelines.get(view).into_iter().flatten();
         let built = slots.filter_map(|s| s.get()?.as_ref().ok());
         built.map(|p| p.plugin_calls()).sum()
+    }
+
+    /// What `view`'s plugins did, by plugin name, since this version loaded.
+    pub fn plugin_stats(&self, view: &str) -> Vec<(String, crate::plugin::PoolStats)> {
+        let mut by_plugin: Vec<(String, crate::plugin::PoolStats)> = Vec::new();
+        let slots = self.pipelines.get(view).into_iter().flatten();
+        for pipeline in slots.filter_map(|s| s.get()?.as_ref().ok()) {
+            for (plugin, stats) in pipeline.plugin_stats() {
+                match by_plugin.iter_mut().find(|(p, _)| p == plugin) {
+                    Some((_, sum)) => *sum += stats,
+                    None => by_plugin.push((plugin.to_string(), stats)),
+                }
+            }
+        }
+        by_plugin
+    }
+
+    /// Why this version cannot take every write yet: views whose
+    /// transforming pipeline is still being built, or failed to build.
+    pub fn not_ready(&self) -> Vec<String> {
+        let views = self.registry.views().iter();
+        views
+            .filter_map(|v| match self.pipelines.get(&v.name)?[0].get() {
+                None => Some(format!("view {}: its plugins are loading", v.name)),
+                Some(Err(e)) => Some(format!("view {}: {e}", v.name)),
+                Some(Ok(_)) => None,
+            })
+            .collect()
     }
 
     /// Build every view's transforming pipeline now. Returns the views that

@@ -14,7 +14,7 @@ impl Wafer {
     ) -> Result<Summary, Error> {
         let generation = self.inner.generation();
         let store = self.inner.store.clone();
-        blocking("publish", move || {
+        let summary = blocking("publish", move || {
             let pipeline = generation
                 .pipeline(&req.view, req.no_transform)
                 .map_err(|e| view_error(&req.view, e))?;
@@ -26,7 +26,13 @@ impl Wafer {
                 &mut on_batch,
             )?)
         })
-        .await
+        .await?;
+        self.count(&summary, "publish");
+        Ok(summary)
+    }
+
+    fn count(&self, s: &Summary, source: &str) {
+        (self.inner.metrics).rows(&s.view, source, s.written, s.stale, s.failed());
     }
 
     /// Run `view`'s dead letters through its transformations again.
@@ -38,7 +44,7 @@ impl Wafer {
         let generation = self.inner.generation();
         let store = self.inner.store.clone();
         let view = view.to_string();
-        blocking("dead-letter retry", move || {
+        let summary = blocking("dead-letter retry", move || {
             let pipeline = |no_transform| generation.pipeline(&view, no_transform);
             let (registry, engine) = (&generation.registry, &generation.engine);
             Ok(ingest::deadletter::retry(
@@ -50,7 +56,9 @@ impl Wafer {
                 &mut on_batch,
             )?)
         })
-        .await
+        .await?;
+        self.count(&summary, "dead-letter retry");
+        Ok(summary)
     }
 
     /// The dead letters of `view`.

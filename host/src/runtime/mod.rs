@@ -14,10 +14,12 @@ mod error;
 mod generation;
 mod jobs;
 mod lookup;
+mod metrics;
 mod writer;
 
 pub use error::{Error, WriteError};
 pub use lookup::{FeatureColumn, Features, Lookup, LookupError, Status};
+pub use metrics::Metrics;
 pub use writer::WriteOptions;
 
 use crate::config::Config;
@@ -59,6 +61,7 @@ struct Inner {
     /// Drain tasks of writers a reload replaced: a stop waits for them too.
     retired: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     closed: AtomicBool,
+    metrics: Metrics,
 }
 
 impl Inner {
@@ -96,6 +99,7 @@ impl Wafer {
             writers: Mutex::new(HashMap::new()),
             retired: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
+            metrics: Metrics::default(),
         });
         let wafer = Wafer { inner };
         wafer.sync_writers();
@@ -123,7 +127,9 @@ impl Wafer {
 
     /// Read features. Blocking (one batched RocksDB read per view).
     pub fn lookup_blocking(&self, req: &Lookup) -> Result<Features, LookupError> {
-        lookup::lookup(&self.inner.generation(), &self.inner.store, req)
+        let features = lookup::lookup(&self.inner.generation(), &self.inner.store, req)?;
+        (self.inner.metrics).lookup(features.rows, features.columns.len());
+        Ok(features)
     }
 
     /// Read features on a blocking thread.
@@ -155,7 +161,31 @@ impl Wafer {
         }
         let generation = self.inner.generation();
         let writer = self.writer(view)?;
-        writer.submit(generation, records, options).await
+        let source = options.source.clone();
+        let rows = writer.submit(generation, records, options).await?;
+        let count = |f: fn(&RowOutcome) -> bool| rows.iter().filter(|r| f(r)).count() as u64;
+        self.inner.metrics.rows(
+            view,
+            &source,
+            count(|r| matches!(r, RowOutcome::Written)),
+            count(|r| matches!(r, RowOutcome::Stale)),
+            count(|r| matches!(r, RowOutcome::Failed { .. })),
+        );
+        Ok(rows)
+    }
+
+    /// `Ok` when every view of the version in force takes writes and the
+    /// store is open; else why not, one reason per problem.
+    pub fn readiness(&self) -> Result<(), Vec<String>> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(vec!["the server is stopping".into()]);
+        }
+        let problems = self.inner.generation().not_ready();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 
     /// The live-write queue of `view`: rows waiting now, and the most ever.

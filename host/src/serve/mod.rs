@@ -1,6 +1,7 @@
 //! `serve`: the HTTP server, a thin JSON adapter over the [`Wafer`] runtime.
 //! Feast's shapes for reads (`POST /get-online-features`) and writes
-//! (`POST /write-to-online-store`, `POST /push`), `GET /health`, and the
+//! (`POST /write-to-online-store`, `POST /push`), `GET /health`, `GET /ready`,
+//! `GET /metrics` (every route counted and timed), and the
 //! admin endpoints the CLI uses while a server owns the store (publish,
 //! reload, dead letters). Bad input is a 4xx naming the problem, never a 500.
 
@@ -13,6 +14,7 @@ pub use discovery::Discovery;
 pub use read::{Answer, Cell, Column, Metadata, ViewVersion};
 
 use crate::runtime::{LookupError, Wafer, WriteError};
+use axum::extract::{MatchedPath, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -34,14 +36,67 @@ fn router(wafer: Wafer, token: admin::AdminToken) -> Router {
         ));
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
         .route("/get-online-features", post(read::get_online_features))
         .route("/write-to-online-store", post(write::write_to_online_store))
         .route("/push", post(write::push))
         .route("/admin/status", get(admin::status))
         .merge(admin)
+        .route_layer(axum::middleware::from_fn_with_state(wafer.clone(), track))
         // Bodies are read with the limit in force (`server.max_body_mb`), which a reload may change.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(wafer)
+}
+
+/// Counts each answered request by its route's pattern (not its path: a
+/// view in the path would make a series per view) and times it.
+async fn track(
+    State(wafer): State<Wafer>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let endpoint = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let method = req.method().clone();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let endpoint = endpoint.as_deref().unwrap_or("unmatched");
+    let status = resp.status().as_u16();
+    (wafer.metrics()).http(endpoint, method.as_str(), status, started.elapsed());
+    resp
+}
+
+/// 200 when every view takes writes; 503 with the reasons when not (a
+/// plugin that failed to load, a model still loading, a stop under way).
+async fn ready(State(wafer): State<Wafer>) -> Response {
+    match wafer.readiness() {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Err(reasons) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unready", "reasons": reasons})),
+        )
+            .into_response(),
+    }
+}
+
+/// Prometheus' text format (OpenMetrics 1.0, which Prometheus scrapes).
+async fn metrics(State(wafer): State<Wafer>) -> Response {
+    // Store sizes read RocksDB's properties: off the async workers.
+    let text = tokio::task::spawn_blocking(move || wafer.metrics_text()).await;
+    match text {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }
 
 /// Serve `wafer` on `listener` until `shutdown` resolves; then stop

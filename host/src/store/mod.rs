@@ -126,6 +126,31 @@ impl Store {
         &self.path
     }
 
+    /// Per column family (`view:<name>`, the embedding cache, the dead
+    /// letters): RocksDB's estimate of its live data on disk and the size
+    /// of its memtables, in bytes. For metrics; an estimate, cheap to take.
+    pub fn sizes(&self) -> Vec<(String, u64, u64)> {
+        let mut names: Vec<String> =
+            DB::list_cf(&Options::default(), &self.path).unwrap_or_default();
+        names.retain(|n| n != "default");
+        names
+            .into_iter()
+            .filter_map(|name| {
+                let cf = self.db.cf_handle(&name)?;
+                let int = |p: &str| {
+                    self.db
+                        .property_int_value_cf(&cf, p)
+                        .ok()
+                        .flatten()
+                        .unwrap_or(0)
+                };
+                let disk = int("rocksdb.estimate-live-data-size");
+                let memory = int("rocksdb.cur-size-all-mem-tables");
+                Some((name, disk, memory))
+            })
+            .collect()
+    }
+
     /// Add column families for `views` that the store lacks (a reload's new
     /// views); existing ones are untouched.
     pub fn ensure_views<'a>(
