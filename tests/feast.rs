@@ -8,6 +8,12 @@ use std::path::PathBuf;
 use std::process::Command;
 
 const CONFIG: &str = r#"
+# Reads and writes need a token; Feast sends the write token (which also
+# reads) as its `kubernetes` auth's user_token.
+[server.auth]
+read_token_file = "read.token"
+write_token_file = "write.token"
+
 [[entity]]
 name = "driver"
 join_key = "driver_id"
@@ -67,6 +73,8 @@ fn feast_site() -> PathBuf {
 async fn feasts_sdk_writes_pushes_and_reads_through_wafer() {
     let site = tokio::task::spawn_blocking(feast_site).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "read.token", "feast-r-0a7e");
+    write_file(dir.path(), "write.token", "feast-w-5c1d");
     let server = Server::start(&write_config(dir.path(), CONFIG)).await;
     let script = repo().join("tests/feast/sdk_roundtrip.py");
     let (url, repo_dir) = (server.url.clone(), dir.path().to_path_buf());
@@ -75,6 +83,7 @@ async fn feasts_sdk_writes_pushes_and_reads_through_wafer() {
             .arg(script)
             .arg(url)
             .arg(repo_dir)
+            .arg("feast-w-5c1d")
             .env("PYTHONPATH", site)
             .env("FEAST_USAGE", "False")
             .output()

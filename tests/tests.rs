@@ -12,6 +12,7 @@ mod cli;
 mod docs;
 mod embed_pipeline;
 mod feast;
+mod guards;
 mod live;
 mod local_model;
 mod operations;

@@ -2,7 +2,7 @@
 store pointed at wafer's URL, then the calls a Feast user makes —
 write_to_online_store, push to the online store, get_online_features by
 feature names and by feature service (with the views' version metadata).
-Run by tests/feast.rs (slow tier) as: python3 sdk_roundtrip.py URL REPO_DIR.
+Run by tests/feast.rs (slow tier) as: python3 sdk_roundtrip.py URL REPO_DIR TOKEN.
 Prints one JSON object: what the SDK read back, by names under
 "features", by service under "service", the versions it was told, and
 wafer's rows counters from GET /metrics, read by Prometheus' own strict
@@ -18,13 +18,15 @@ from feast import Entity, FeatureService, FeatureStore, FeatureView, Field, File
 from feast.data_source import PushMode
 from feast.types import Float32, Int64, String
 
-url, repo = sys.argv[1], sys.argv[2]
+url, repo, token = sys.argv[1], sys.argv[2], sys.argv[3]
 
 config = RepoConfig(
     project="tiny",
     registry=f"{repo}/registry.db",
     provider="local",
     online_store={"type": "remote", "path": url},
+    # Feast's way to send a static bearer token: wafer's write token.
+    auth={"type": "kubernetes", "user_token": token},
     entity_key_serialization_version=3,
 )
 store = FeatureStore(config=config)

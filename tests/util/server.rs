@@ -102,12 +102,18 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Start it and wait for the line that says where it listens.
     pub fn start(dir: &Path) -> ServerProcess {
-        let mut child = super::wafer_command(dir)
+        ServerProcess::start_with_env(dir, &[])
+    }
+
+    /// Start it with `env` set (`RUST_LOG` included: `wafer=info` unless given).
+    pub fn start_with_env(dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
+        let mut command = super::wafer_command(dir);
+        command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "wafer=info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .envs(env.iter().copied())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, log) = std::sync::mpsc::channel();
         // Keeps reading to the end, so the child never blocks on a full pipe.
@@ -138,6 +144,12 @@ impl ServerProcess {
                 return line;
             }
         }
+    }
+
+    /// Every log line not read yet, to the end: call it once the process
+    /// has exited.
+    pub fn rest_of_log(&mut self) -> Vec<String> {
+        self.log.iter().collect()
     }
 
     /// Send it a signal (`HUP`, `TERM`).

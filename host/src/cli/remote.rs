@@ -105,7 +105,9 @@ impl Remote {
     ) -> anyhow::Result<Value> {
         let body = json!({"features": features, "entities": {join_key: [key]}});
         let url = format!("{}/get-online-features", self.url);
-        answer(self.http.post(url).json(&body).send().await?).await
+        // The discovery token may read whatever `[server.auth]` says.
+        let req = self.http.post(url).bearer_auth(&self.token).json(&body);
+        answer(req.send().await?).await
     }
 
     /// Follow a job's NDJSON lines to its summary.

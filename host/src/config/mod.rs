@@ -5,15 +5,16 @@
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
 mod llm;
+mod server;
 mod validate;
 
 pub use llm::{LlmConfig, LongInput, Provider};
+pub use server::{AuthConfig, ServerConfig};
 
 /// Built-in plugins, embedded in the binary.
 pub const BUILTIN_PLUGINS: &[&str] = &["llm-embedding", "passthrough", "bucketize"];
@@ -95,31 +96,6 @@ impl Default for PluginsConfig {
             instances_per_field: Spanned::new(0..0, 4),
         }
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerConfig {
-    #[serde(default = "default_listen")]
-    pub listen: SocketAddr,
-    /// Largest number of entity keys one lookup request may ask for.
-    #[serde(default = "default_max_keys")]
-    pub max_keys_per_request: usize,
-    /// Most rows one write or push request may carry.
-    #[serde(default = "default_max_rows_per_write")]
-    pub max_rows_per_write: Spanned<usize>,
-    /// Largest request body, in MiB (a 10,000-row push of 384-d vectors is about 40).
-    #[serde(default = "default_max_body_mb")]
-    pub max_body_mb: Spanned<usize>,
-    /// Per view: rows accepted by writes and not yet stored. A write that
-    /// would pass it is answered 429 with `Retry-After`: memory stays bounded
-    /// however slow the view's transformations are.
-    #[serde(default = "default_write_queue_rows")]
-    pub write_queue_rows: Spanned<usize>,
-    /// How long a write waits for others to share its plugin batch (and its
-    /// embedding requests) when the batch is not full; 0 = never wait.
-    #[serde(default = "default_write_linger_ms")]
-    pub write_linger_ms: Spanned<u64>,
 }
 
 /// `[[push_source]]`: a name Feast's `POST /push` uses, and the view its rows go to.
@@ -375,7 +351,7 @@ impl Config {
 struct RawConfig {
     #[serde(default = "default_store")]
     store: StoreConfig,
-    #[serde(default = "default_server")]
+    #[serde(default)]
     server: ServerConfig,
     #[serde(default)]
     plugins: PluginsConfig,
@@ -417,35 +393,6 @@ fn default_store_path() -> PathBuf {
 fn default_store() -> StoreConfig {
     StoreConfig {
         path: default_store_path(),
-    }
-}
-fn default_listen() -> SocketAddr {
-    // Feast's feature server port.
-    SocketAddr::from(([127, 0, 0, 1], 6566))
-}
-fn default_max_keys() -> usize {
-    10_000
-}
-fn default_max_rows_per_write() -> Spanned<usize> {
-    Spanned::new(0..0, 10_000)
-}
-fn default_max_body_mb() -> Spanned<usize> {
-    Spanned::new(0..0, 64)
-}
-fn default_write_queue_rows() -> Spanned<usize> {
-    Spanned::new(0..0, 10_000)
-}
-fn default_write_linger_ms() -> Spanned<u64> {
-    Spanned::new(0..0, 2)
-}
-fn default_server() -> ServerConfig {
-    ServerConfig {
-        listen: default_listen(),
-        max_keys_per_request: default_max_keys(),
-        max_rows_per_write: default_max_rows_per_write(),
-        max_body_mb: default_max_body_mb(),
-        write_queue_rows: default_write_queue_rows(),
-        write_linger_ms: default_write_linger_ms(),
     }
 }
 fn default_event_time() -> String {

@@ -133,6 +133,7 @@ impl Validator<'_> {
             (&s.max_rows_per_write, "max_rows_per_write"),
             (&s.max_body_mb, "max_body_mb"),
             (&s.write_queue_rows, "write_queue_rows"),
+            (&s.max_concurrent_requests, "max_concurrent_requests"),
         ];
         for (v, name) in counts {
             if *v.get_ref() == 0 {
@@ -156,6 +157,40 @@ impl Validator<'_> {
         if *s.write_linger_ms.get_ref() > 10_000 {
             let at = s.write_linger_ms.span();
             return self.err(at, "server.write_linger_ms".into(), "must be at most 10000");
+        }
+        if *s.request_timeout_secs.get_ref() == 0 {
+            let at = s.request_timeout_secs.span();
+            return self.err(
+                at,
+                "server.request_timeout_secs".into(),
+                "must be at least 1",
+            );
+        }
+        s.auth.as_ref().map_or(Ok(()), |a| self.auth(a))
+    }
+
+    /// Each token from one place; at least one token.
+    fn auth(&self, a: &AuthConfig) -> Result<(), ConfigError> {
+        for (kind, env, file) in [
+            ("read", &a.read_token_env, &a.read_token_file),
+            ("write", &a.write_token_env, &a.write_token_file),
+        ] {
+            if let (Some(_), Some(f)) = (env, file) {
+                let m = format!("give {kind}_token_env or {kind}_token_file, not both");
+                return self.err(f.span(), format!("server.auth.{kind}_token_file"), m);
+            }
+        }
+        let none = [&a.read_token_env, &a.write_token_env]
+            .iter()
+            .all(|t| t.is_none())
+            && [&a.read_token_file, &a.write_token_file]
+                .iter()
+                .all(|t| t.is_none());
+        if none {
+            let m =
+                "set read_token_env / read_token_file, write_token_env / write_token_file, or both";
+            let at = self.src.find("[server.auth]").unwrap_or(0);
+            return self.err(at..at, "server.auth".into(), m);
         }
         Ok(())
     }

@@ -161,3 +161,22 @@ fn feature_services_name_views_and_their_features() {
     let e = parse(&twice).unwrap_err().to_string();
     assert!(e.contains("feature_service"), "{e}");
 }
+
+#[test]
+fn server_auth_takes_each_token_from_one_place() {
+    let both = "[server.auth]\nread_token_env = \"R\"\nread_token_file = \"r.token\"\n";
+    let e = parse(&format!("{both}{BASE}")).unwrap_err().to_string();
+    assert!(
+        e.starts_with("wafer.toml:3: `server.auth.read_token_file`"),
+        "{e}"
+    );
+    assert!(e.contains("not both"), "{e}");
+    let none = "[server]\nlisten = \"127.0.0.1:1\"\n\n[server.auth]\n";
+    let e = parse(&format!("{none}{BASE}")).unwrap_err().to_string();
+    assert!(e.starts_with("wafer.toml:4: `server.auth`"), "{e}");
+    let ok = "[server.auth]\nwrite_token_env = \"W\"\n";
+    let c = parse(&format!("{ok}{BASE}")).unwrap();
+    assert!(c.server.auth.unwrap().read_token_env.is_none());
+    let e = parse(&format!("[server]\nrequest_timeout_secs = 0\n{BASE}")).unwrap_err();
+    assert!(e.to_string().contains("server.request_timeout_secs"), "{e}");
+}

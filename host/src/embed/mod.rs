@@ -356,7 +356,12 @@ impl EmbedService {
         // Each answer is cached as it arrives: a publish killed mid-call keeps
         // what it paid for, and its rerun does not ask again.
         while let Some(joined) = tasks.join_next().await {
-            let (idx, results) = joined.expect("embedding task panicked");
+            let (idx, results) = match joined {
+                Ok(answered) => answered,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // The runtime is shutting down: what was not answered fails.
+                Err(_) => break,
+            };
             let fresh: Vec<(CacheKey, &[f32])> = idx
                 .iter()
                 .zip(&results)
@@ -367,9 +372,13 @@ impl EmbedService {
                 answers[i] = Some(r);
             }
         }
+        let cancelled = || {
+            let m = "the embedding request was cancelled: the process is stopping";
+            Err(EmbedError::new(EmbedErrorKind::Unavailable, m))
+        };
         answers
             .into_iter()
-            .map(|r| r.expect("every text answered"))
+            .map(|r| r.unwrap_or_else(cancelled))
             .collect()
     }
 

@@ -12,36 +12,9 @@ use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Value as Json_, json};
 use std::future::Future;
-
-/// The discovery file's token, which the admin routes require.
-#[derive(Clone)]
-pub(super) struct AdminToken(pub std::sync::Arc<str>);
-
-/// Let a request through only with `Authorization: Bearer <token>`.
-pub(super) async fn authorize(
-    State(token): State<AdminToken>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let given = (req.headers().get(header::AUTHORIZATION))
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "));
-    if given.is_some_and(|g| same(g.as_bytes(), token.0.as_bytes())) {
-        return next.run(req).await;
-    }
-    let message = "the admin endpoints need the token in the server's discovery file \
-                   (<store>/wafer-server.json): `wafer reload`, `wafer publish` and \
-                   `wafer deadletter` send it";
-    ApiError::new(StatusCode::UNAUTHORIZED, message).into_response()
-}
-
-/// Equal, in a time that does not tell how much of a guess was right.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
 
 pub(super) async fn status(State(wafer): State<Wafer>) -> Json<Json_> {
     let registry = wafer.registry();

@@ -6,44 +6,64 @@
 //! reload, dead letters). Bad input is a 4xx naming the problem, never a 500.
 
 mod admin;
+mod auth;
 pub mod discovery;
+mod limits;
 mod read;
 mod write;
 
+pub use auth::AuthError;
 pub use discovery::Discovery;
 pub use read::{Answer, Cell, Column, Metadata, ViewVersion};
 
 use crate::runtime::{LookupError, Wafer, WriteError};
+use auth::{Access, Guard};
 use axum::extract::{MatchedPath, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use std::future::Future;
 
-/// The routes, over `wafer`; the admin routes but `/admin/status` need `token`.
-fn router(wafer: Wafer, token: admin::AdminToken) -> Router {
+/// The routes, over `wafer`: reads and writes behind `guard`'s tokens (if
+/// any) and the server's limits; the admin routes but `/admin/status`
+/// behind the admin token; health, readiness and metrics open.
+fn router(wafer: Wafer, guard: Guard) -> Router {
+    let server = wafer.registry().config.server.clone();
     let admin = Router::new()
         .route("/admin/reload", post(admin::reload))
         .route("/admin/publish", post(admin::publish))
         .route("/admin/deadletters/{view}", get(admin::dead_letters))
         .route("/admin/deadletters/{view}/retry", post(admin::retry))
         .route("/admin/deadletters/{view}/purge", post(admin::purge))
-        .route_layer(axum::middleware::from_fn_with_state(
-            token,
-            admin::authorize,
+        .route_layer(from_fn_with_state(
+            guard.needs(Access::Admin),
+            auth::authorize,
         ));
+    let reads = Router::new()
+        .route("/get-online-features", post(read::get_online_features))
+        .route_layer(from_fn_with_state(
+            guard.needs(Access::Read),
+            auth::authorize,
+        ));
+    let writes = Router::new()
+        .route("/write-to-online-store", post(write::write_to_online_store))
+        .route("/push", post(write::push))
+        .route_layer(from_fn_with_state(
+            guard.needs(Access::Write),
+            auth::authorize,
+        ));
+    let data = limits::limited(reads.merge(writes), &server);
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
-        .route("/get-online-features", post(read::get_online_features))
-        .route("/write-to-online-store", post(write::write_to_online_store))
-        .route("/push", post(write::push))
         .route("/admin/status", get(admin::status))
+        .merge(data)
         .merge(admin)
-        .route_layer(axum::middleware::from_fn_with_state(wafer.clone(), track))
+        .route_layer(from_fn_with_state(wafer.clone(), track))
         // Bodies are read with the limit in force (`server.max_body_mb`), which a reload may change.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(wafer)
@@ -108,15 +128,17 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Tokens first: a server that cannot guard its routes does not start.
+    let guard = Guard::load(&wafer.registry().config).map_err(std::io::Error::other)?;
     let discovery = Discovery::announce(&wafer, listener.local_addr()?)?;
+    let guard = guard.with_admin(&discovery.token);
     let warm = wafer.clone();
     tokio::spawn(async move {
         for (view, why) in warm.warm_up().await {
             tracing::warn!("view {view} takes no transformed writes: {why}");
         }
     });
-    let token = admin::AdminToken(discovery.token.as_str().into());
-    let served = axum::serve(listener, router(wafer.clone(), token))
+    let served = axum::serve(listener, router(wafer.clone(), guard))
         .with_graceful_shutdown(shutdown)
         .await;
     let closed = wafer.close().await;
@@ -140,6 +162,12 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
         }
+    }
+
+    /// Ask the client to retry after `secs` seconds.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     pub fn status(&self) -> StatusCode {
