@@ -43,12 +43,12 @@ fn read_body() -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn tokens_guard_reads_and_writes_and_never_reach_the_log() {
+async fn tokens_guard_reads_and_writes_and_never_reach_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     // The read token from a file (with the newline secrets files end in),
     // the write token from the environment.
     write_file(dir.path(), "read.token", "r-7f3a9c\n");
-    let auth = "[server.auth]\nread_token_file = \"read.token\"\nwrite_token_env = \"WAFER_TEST_WRITE_TOKEN\"\n";
+    let auth = "[server]\naccess_log = true\n\n[server.auth]\nread_token_file = \"read.token\"\nwrite_token_env = \"WAFER_TEST_WRITE_TOKEN\"\n";
     write_config(dir.path(), &format!("{auth}{VIEWS}"));
     let env = [
         ("WAFER_TEST_WRITE_TOKEN", "w-91be42"),
@@ -107,6 +107,11 @@ async fn tokens_guard_reads_and_writes_and_never_reach_the_log() {
         log.contains("TRACE") || log.contains("DEBUG"),
         "the log was captured: {log}"
     );
+    // The access log has each request, the refused ones too.
+    let access = log.lines().filter(|l| l.contains("wafer::access"));
+    let refused =
+        access.filter(|l| l.contains("/write-to-online-store") && l.contains("status=403"));
+    assert_eq!(refused.count(), 1, "{log}");
     for secret in ["r-7f3a9c", "w-91be42"] {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
     }

@@ -30,6 +30,9 @@ pub struct ServerConfig {
     /// A read or write not answered within this is answered 503 (a write's
     /// rows may still land: retrying it is safe).
     pub request_timeout_secs: Spanned<u64>,
+    /// Log each request (method, path, status, time) at info level under
+    /// the `wafer::access` target; never its headers or body.
+    pub access_log: bool,
     pub auth: Option<AuthConfig>,
 }
 
@@ -45,6 +48,7 @@ impl Default for ServerConfig {
             write_linger_ms: Spanned::new(0..0, 2),
             max_concurrent_requests: Spanned::new(0..0, 1024),
             request_timeout_secs: Spanned::new(0..0, 60),
+            access_log: false,
             auth: None,
         }
     }

@@ -56,6 +56,10 @@ fn router(wafer: Wafer, guard: Guard) -> Router {
             auth::authorize,
         ));
     let data = limits::limited(reads.merge(writes), &server);
+    let tracker = Tracker {
+        wafer: wafer.clone(),
+        access_log: server.access_log,
+    };
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/ready", get(ready))
@@ -63,16 +67,24 @@ fn router(wafer: Wafer, guard: Guard) -> Router {
         .route("/admin/status", get(admin::status))
         .merge(data)
         .merge(admin)
-        .route_layer(from_fn_with_state(wafer.clone(), track))
+        .route_layer(from_fn_with_state(tracker, track))
         // Bodies are read with the limit in force (`server.max_body_mb`), which a reload may change.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(wafer)
 }
 
-/// Counts each answered request by its route's pattern (not its path: a
-/// view in the path would make a series per view) and times it.
+/// What every answered request goes through: counted by its route's
+/// pattern (not its path: a view in the path would make a series per
+/// view), timed, and with `[server].access_log` logged (never its headers:
+/// they carry tokens).
+#[derive(Clone)]
+struct Tracker {
+    wafer: Wafer,
+    access_log: bool,
+}
+
 async fn track(
-    State(wafer): State<Wafer>,
+    State(t): State<Tracker>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -81,11 +93,17 @@ async fn track(
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string());
     let method = req.method().clone();
+    let path = t.access_log.then(|| req.uri().path().to_string());
     let started = std::time::Instant::now();
     let resp = next.run(req).await;
+    let took = started.elapsed();
     let endpoint = endpoint.as_deref().unwrap_or("unmatched");
     let status = resp.status().as_u16();
-    (wafer.metrics()).http(endpoint, method.as_str(), status, started.elapsed());
+    (t.wafer.metrics()).http(endpoint, method.as_str(), status, took);
+    if let Some(path) = path {
+        let micros = took.as_micros() as u64;
+        tracing::info!(target: "wafer::access", %method, path, status, micros);
+    }
     resp
 }
 
