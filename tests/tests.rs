@@ -12,6 +12,7 @@ mod cli;
 mod docs;
 mod embed_pipeline;
 mod feast;
+mod fuzz_http;
 mod guards;
 mod live;
 mod local_model;
