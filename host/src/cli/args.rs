@@ -108,6 +108,14 @@ pub enum Command {
         #[command(subcommand)]
         action: ModelAction,
     },
+    /// Back the store up into DIR, which must not exist: a consistent copy of
+    /// every view, the embedding cache and the dead letters, taken through the
+    /// running server while it serves (or directly when none runs).
+    Backup { dir: PathBuf },
+    /// Put a backup made by `wafer backup` in place as the config's store. The
+    /// store's directory must not exist or be empty (move the old one away
+    /// first), so no server can be running on it.
+    Restore { backup: PathBuf },
     /// Rows that failed for good: list them, run them again, or give up on them.
     Deadletter {
         #[command(subcommand)]

@@ -79,6 +79,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { listen } => serve(&cli.config, listen).await,
+        Command::Backup { dir } => {
+            // Absolute: a server may run in another directory.
+            let dir = std::path::absolute(&dir)?;
+            Target::open(&cli.config).await?.backup(&dir).await?;
+            println!("backed up into {}", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { backup } => {
+            let store = Config::load(&cli.config)?.store_path();
+            let bytes = crate::store::restore(&backup, &store)?;
+            println!(
+                "restored {} ({bytes} bytes) into {}",
+                backup.display(),
+                store.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Reload => {
             let store = Config::load(&cli.config)?.store_path();
             let remote = remote::Remote::find(&store).await.with_context(|| {

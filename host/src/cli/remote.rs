@@ -82,6 +82,12 @@ impl Remote {
         Ok(v["dropped"].as_u64().unwrap_or(0))
     }
 
+    pub async fn backup(&self, dir: &Path) -> anyhow::Result<()> {
+        let req = self.admin(Method::POST, &["backup"])?;
+        let _: Value = answer(req.json(&json!({"dir": dir})).send().await?).await?;
+        Ok(())
+    }
+
     pub async fn reload(&self) -> anyhow::Result<Value> {
         answer(self.admin(Method::POST, &["reload"])?.send().await?).await
     }

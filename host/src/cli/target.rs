@@ -67,6 +67,13 @@ impl Target {
         }
     }
 
+    pub async fn backup(&self, dir: &Path) -> anyhow::Result<()> {
+        match self {
+            Target::Local(w) => Ok(w.backup(dir).await?),
+            Target::Remote(r) => r.backup(dir).await,
+        }
+    }
+
     pub async fn purge(&self, view: &str) -> anyhow::Result<u64> {
         match self {
             Target::Local(w) => Ok(w.purge_dead_letters(view).await?),

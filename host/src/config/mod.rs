@@ -57,12 +57,19 @@ pub struct Config {
     pub feature_services: Vec<FeatureServiceConfig>,
 }
 
+/// RocksDB's memory when `[store] memory_mb` is not set.
+pub const DEFAULT_STORE_MEMORY_MB: usize = 128;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// RocksDB directory, relative to the config file.
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
+    /// RocksDB's block cache and memtables together, for every view; the
+    /// process also holds plugins, models and requests beyond it.
+    #[serde(default = "default_store_memory_mb")]
+    pub memory_mb: Spanned<usize>,
 }
 
 /// The plugin sandbox and its compiled-code cache, for every plugin.
@@ -390,9 +397,13 @@ pub(crate) fn line_col(src: &str, offset: usize) -> (usize, usize) {
 fn default_store_path() -> PathBuf {
     PathBuf::from("data")
 }
+fn default_store_memory_mb() -> Spanned<usize> {
+    Spanned::new(0..0, DEFAULT_STORE_MEMORY_MB)
+}
 fn default_store() -> StoreConfig {
     StoreConfig {
         path: default_store_path(),
+        memory_mb: default_store_memory_mb(),
     }
 }
 fn default_event_time() -> String {

@@ -54,6 +54,11 @@ impl Validator<'_> {
             self.view(v)?;
         }
         self.server(&c.server)?;
+        let memory = &c.store.memory_mb;
+        if !(8..=1 << 20).contains(memory.get_ref()) {
+            let m = "must be at least 8 and at most 1048576 (MiB)";
+            return self.err(memory.span(), "store.memory_mb".into(), m);
+        }
         self.instances(c)?;
         self.unique(c.push_sources.iter().map(|p| &p.name), "push_source")?;
         for p in &c.push_sources {

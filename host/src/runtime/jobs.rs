@@ -86,4 +86,11 @@ impl Wafer {
         })
         .await
     }
+
+    /// A consistent copy of the store in `dir` (which must not exist),
+    /// taken while serving: what `wafer restore` puts back.
+    pub async fn backup(&self, dir: &std::path::Path) -> Result<(), Error> {
+        let (store, dir) = (self.inner.store.clone(), dir.to_path_buf());
+        blocking("backup", move || Ok(store.checkpoint(&dir)?)).await
+    }
 }

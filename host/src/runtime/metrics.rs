@@ -197,6 +197,10 @@ impl Wafer {
         r.register_with_unit("store_live_data", help, Unit::Bytes, disk);
         let help = "RocksDB memtables, by column family";
         r.register_with_unit("store_memtable", help, Unit::Bytes, memory);
+        let cache = Gauge::<i64>::default();
+        cache.set(self.inner.store.cache_usage() as i64);
+        let help = "RocksDB's shared block cache, memtables included ([store] memory_mb)";
+        r.register_with_unit("store_block_cache", help, Unit::Bytes, cache);
         if let Some(rss) = resident_bytes() {
             let g = Gauge::<i64>::default();
             g.set(rss as i64);

@@ -85,12 +85,14 @@ impl Wafer {
             ));
         }
         let config = Config::load(config)?;
-        let store = Arc::new(Store::open(
+        let store = Arc::new(Store::open_with(
             &config.store_path(),
             config.views.iter().map(|v| v.name.get_ref().as_str()),
+            *config.store.memory_mb.get_ref(),
         )?);
         let path = config.path.clone();
         let generation = Generation::new(Registry::new(config), Some(&store), None)?;
+        set_ttls(&store, &generation.registry);
         let inner = Arc::new(Inner {
             config_path: path,
             store,
@@ -282,6 +284,7 @@ impl Wafer {
             .current
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        set_ttls(&self.inner.store, &self.registry());
         self.sync_writers();
         tracing::info!(
             views = report.views.len(),
@@ -333,6 +336,12 @@ pub fn detached_pipeline(registry: Registry, view: &str) -> Result<Arc<Pipeline>
     generation
         .pipeline(view, false)
         .map_err(|e| view_error(view, e))
+}
+
+/// The views' ttls, for the store to drop expired rows as it compacts.
+fn set_ttls(store: &Store, registry: &Registry) {
+    let ttls = registry.views().iter();
+    store.set_ttls(ttls.filter_map(|v| Some((v.name.as_str(), v.ttl?))));
 }
 
 fn view_error(view: &str, e: Arc<IngestError>) -> Error {

@@ -49,6 +49,36 @@ pub(super) async fn reload(State(wafer): State<Wafer>) -> Result<Json<Json_>, Ap
     }
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupRequest {
+    /// Where on the server's machine; must not exist.
+    dir: std::path::PathBuf,
+}
+
+/// An online backup of the store into a new directory.
+pub(super) async fn backup(
+    State(wafer): State<Wafer>,
+    body: Body,
+) -> Result<Json<Json_>, ApiError> {
+    let body = read_body(&wafer, body).await?;
+    let req: BackupRequest = parse(&body)?;
+    if !req.dir.is_absolute() {
+        let m = format!(
+            "`dir`: {} is not an absolute path (the server runs elsewhere)",
+            req.dir.display()
+        );
+        return Err(bad(m));
+    }
+    match wafer.backup(&req.dir).await {
+        Ok(()) => Ok(Json(json!({"backup": req.dir}))),
+        Err(e) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.to_string(),
+        )),
+    }
+}
+
 pub(super) async fn publish(State(wafer): State<Wafer>, body: Body) -> Result<Response, ApiError> {
     let body = read_body(&wafer, body).await?;
     let req: PublishRequest = parse(&body)?;

@@ -35,6 +35,7 @@ fn router(wafer: Wafer, guard: Guard) -> Router {
     let admin = Router::new()
         .route("/admin/reload", post(admin::reload))
         .route("/admin/publish", post(admin::publish))
+        .route("/admin/backup", post(admin::backup))
         .route("/admin/deadletters/{view}", get(admin::dead_letters))
         .route("/admin/deadletters/{view}/retry", post(admin::retry))
         .route("/admin/deadletters/{view}/purge", post(admin::purge))

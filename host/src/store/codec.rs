@@ -117,6 +117,16 @@ impl StoredRow {
         b
     }
 
+    /// The event time of an encoded row, without decoding the rest.
+    pub fn event_time_of(b: &[u8]) -> Option<Micros> {
+        match b {
+            [1 | 2, t @ ..] if t.len() >= 8 => {
+                Some(Micros(i64::from_le_bytes(t[..8].try_into().ok()?)))
+            }
+            _ => None,
+        }
+    }
+
     pub fn decode(b: &[u8]) -> Result<Self, String> {
         let mut r = Reader { b, pos: 0 };
         let version = r.u8()?;

@@ -3,23 +3,26 @@
 //! `WriteBatch` per batch; reads are one batched `multi_get` per view. An older
 //! event never overwrites a newer one in merge mode.
 
+mod backup;
 mod codec;
 mod overwrite;
 mod side;
+mod tuning;
 
 pub use side::CacheKey;
 use side::{DEAD_LETTER_CF, EMBED_CACHE_CF, dead_letter_key};
 
+pub use backup::restore;
 pub use codec::{EntityKey, InputDigest, StoredRow, encode_value};
 pub use overwrite::Tracking;
 
 use rocksdb::{
-    BoundColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DBWithThreadMode, MultiThreaded,
-    Options, WriteBatch,
+    BoundColumnFamily, ColumnFamilyDescriptor, DBWithThreadMode, MultiThreaded, Options, WriteBatch,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use tuning::Tuning;
 
 /// Multi-threaded column family handles: a reload adds a view's column
 /// family while other threads read and write the rest.
@@ -33,6 +36,17 @@ pub enum StoreError {
     Open {
         path: PathBuf,
         source: rocksdb::Error,
+    },
+    #[error("cannot back the store up into {dir} (it must not exist yet): {source}")]
+    Backup {
+        dir: PathBuf,
+        source: rocksdb::Error,
+    },
+    #[error("cannot restore {backup} into {store}: {message}")]
+    Restore {
+        backup: PathBuf,
+        store: PathBuf,
+        message: String,
     },
     #[error("feature view {view:?} has no column family in the store")]
     UnknownView { view: String },
@@ -76,6 +90,7 @@ pub struct WriteStats {
 pub struct Store {
     db: DB,
     path: PathBuf,
+    tuning: Tuning,
     /// Merge is read-modify-write; one writer at a time keeps it atomic.
     write_lock: Mutex<()>,
     /// Per view, keys written while an overwrite publish of it runs (and
@@ -88,15 +103,25 @@ fn cf_name(view: &str) -> String {
 }
 
 impl Store {
-    /// Open (or create) the store with a column family for each of `views`.
-    /// Column families of views no longer configured are kept, untouched.
+    /// Open (or create) the store with a column family for each of `views`,
+    /// in the default memory budget.
     pub fn open<'a>(
         path: &Path,
         views: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, StoreError> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
+        Store::open_with(path, views, crate::config::DEFAULT_STORE_MEMORY_MB)
+    }
+
+    /// Open (or create) the store with a column family for each of `views`;
+    /// RocksDB's caches and memtables share `memory_mb`. Column families
+    /// of views no longer configured are kept, untouched.
+    pub fn open_with<'a>(
+        path: &Path,
+        views: impl IntoIterator<Item = &'a str>,
+        memory_mb: usize,
+    ) -> Result<Self, StoreError> {
+        let tuning = Tuning::new(memory_mb);
+        let opts = tuning.db_options();
         let mut names: Vec<String> = DB::list_cf(&opts, path).unwrap_or_default();
         let wanted = views
             .into_iter()
@@ -107,9 +132,10 @@ impl Store {
                 names.push(n);
             }
         }
-        let cfs = names
-            .into_iter()
-            .map(|n| ColumnFamilyDescriptor::new(n, cf_options()));
+        let cfs = names.into_iter().map(|n| {
+            let o = tuning.cf_options(&n);
+            ColumnFamilyDescriptor::new(n, o)
+        });
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -117,9 +143,29 @@ impl Store {
         Ok(Store {
             db,
             path: path.to_path_buf(),
+            tuning,
             write_lock: Mutex::new(()),
             tracked: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Each view's ttl: rows older are dropped as RocksDB compacts.
+    pub fn set_ttls<'a>(&self, ttls: impl IntoIterator<Item = (&'a str, std::time::Duration)>) {
+        let ttls = ttls.into_iter().map(|(v, t)| (cf_name(v), t)).collect();
+        self.tuning.set_ttls(ttls);
+    }
+
+    /// Compact `view`'s column family now (expired rows go). RocksDB does
+    /// this on its own as data grows, and daily; for tests and tools.
+    pub fn compact(&self, view: &str) -> Result<(), StoreError> {
+        let cf = self.cf(view)?;
+        self.db.compact_range_cf(&cf, None::<&[u8]>, None::<&[u8]>);
+        Ok(())
+    }
+
+    /// Bytes in the shared block cache, memtables included.
+    pub fn cache_usage(&self) -> usize {
+        self.tuning.cache_usage()
     }
 
     pub fn path(&self) -> &Path {
@@ -159,7 +205,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         for view in views {
             if self.db.cf_handle(&cf_name(view)).is_none() {
-                (self.db.create_cf(cf_name(view), &cf_options())).map_err(|source| {
+                let name = cf_name(view);
+                (self.db.create_cf(&name, &self.tuning.cf_options(&name))).map_err(|source| {
                     StoreError::Rocks {
                         view: view.into(),
                         op: "create column family",
@@ -335,13 +382,6 @@ impl std::fmt::Debug for Store {
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
-}
-
-fn cf_options() -> Options {
-    let mut o = Options::default();
-    o.set_compression_type(DBCompressionType::Lz4);
-    o.set_bottommost_compression_type(DBCompressionType::Zstd);
-    o
 }
 
 /// Incoming fields replace stored ones of the same name, input digests

@@ -248,3 +248,32 @@ fn an_overwrite_keeps_keys_others_wrote_while_it_ran() {
     // With no publish running, nothing is remembered.
     assert_eq!(s.retain("v", &keep).unwrap(), 1);
 }
+
+#[test]
+fn compaction_drops_rows_past_the_views_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open_with(dir.path(), ["v", "w"], 16).unwrap();
+    let now = crate::time::Micros::now().0;
+    let hour = 3_600_000_000;
+    let rows = || {
+        vec![
+            (
+                EntityKey::Int(1),
+                row(now - 2 * hour, &[("a", Value::Int64(1))]),
+            ),
+            (EntityKey::Int(2), row(now, &[("a", Value::Int64(2))])),
+        ]
+    };
+    s.write("v", rows(), WriteMode::Merge).unwrap();
+    s.write("w", rows(), WriteMode::Merge).unwrap();
+    s.set_ttls([("v", std::time::Duration::from_secs(3600))]);
+    s.compact("v").unwrap();
+    s.compact("w").unwrap();
+    let keys = [EntityKey::Int(1), EntityKey::Int(2)];
+    let v = s.get_many("v", &keys).unwrap();
+    assert!(v[0].is_none(), "expired row kept");
+    assert!(v[1].is_some());
+    // A view without a ttl keeps everything.
+    assert!(s.get_many("w", &keys).unwrap().iter().all(Option::is_some));
+    assert!(s.cache_usage() > 0);
+}

@@ -1,0 +1,102 @@
+//! RocksDB sized for small machines. One LRU block cache of `[store]
+//! memory_mb` serves every column family, and memtables are charged to it
+//! (capped at half), so ten views do not mean ten times the memory; index
+//! and filter blocks live in it too. Bloom filters spare point lookups of
+//! absent keys a disk read. Rows older than their view's ttl are dropped
+//! when RocksDB compacts them, and files are compacted at least daily so
+//! that this happens without write traffic too.
+
+use super::codec::StoredRow;
+use crate::time::Micros;
+use rocksdb::{
+    BlockBasedOptions, Cache, CompactionDecision, DBCompressionType, Options, WriteBufferManager,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// The ttl of each view by column family name, which a reload may change.
+type Ttls = Arc<RwLock<HashMap<String, Duration>>>;
+
+pub(super) struct Tuning {
+    cache: Cache,
+    buffers: WriteBufferManager,
+    memtable_bytes: usize,
+    ttls: Ttls,
+}
+
+impl Tuning {
+    pub(super) fn new(memory_mb: usize) -> Tuning {
+        let budget = memory_mb.max(8) << 20;
+        let cache = Cache::new_lru_cache(budget);
+        // Memtables count against the cache; flushed once they pass half of it.
+        let buffers = WriteBufferManager::new_write_buffer_manager_with_cache(
+            budget / 2,
+            false,
+            cache.clone(),
+        );
+        Tuning {
+            cache,
+            buffers,
+            // RocksDB's 64 MiB default, per view, is most of an edge box.
+            memtable_bytes: (budget / 8).clamp(1 << 20, 16 << 20),
+            ttls: Ttls::default(),
+        }
+    }
+
+    pub(super) fn db_options(&self) -> Options {
+        let mut o = Options::default();
+        o.create_if_missing(true);
+        o.create_missing_column_families(true);
+        o.set_write_buffer_manager(&self.buffers);
+        o
+    }
+
+    /// Options of the column family `cf`; a view's (`view:<name>`) drops
+    /// rows past the view's ttl as it compacts.
+    pub(super) fn cf_options(&self, cf: &str) -> Options {
+        let mut o = Options::default();
+        o.set_compression_type(DBCompressionType::Lz4);
+        o.set_bottommost_compression_type(DBCompressionType::Zstd);
+        o.set_write_buffer_size(self.memtable_bytes);
+        o.set_max_write_buffer_number(2);
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&self.cache);
+        table.set_bloom_filter(10.0, false);
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_cache_index_and_filter_blocks_with_high_priority(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        o.set_block_based_table_factory(&table);
+        if cf.starts_with("view:") {
+            let (ttls, cf) = (self.ttls.clone(), cf.to_string());
+            o.set_compaction_filter("wafer-ttl", move |_level, _key, value: &[u8]| {
+                expired(&ttls, &cf, value)
+            });
+            o.set_periodic_compaction_seconds(24 * 3600);
+        }
+        o
+    }
+
+    pub(super) fn set_ttls(&self, ttls: HashMap<String, Duration>) {
+        *self.ttls.write().unwrap_or_else(|p| p.into_inner()) = ttls;
+    }
+
+    /// Bytes held by the block cache, memtables included.
+    pub(super) fn cache_usage(&self) -> usize {
+        self.cache.get_usage()
+    }
+}
+
+/// Drop a row whose event time is past its view's ttl; keep anything that
+/// does not decode (it is reported on read, never lost silently).
+fn expired(ttls: &Ttls, cf: &str, value: &[u8]) -> CompactionDecision {
+    let ttls = ttls.read().unwrap_or_else(|p| p.into_inner());
+    let (Some(ttl), Some(time)) = (ttls.get(cf), StoredRow::event_time_of(value)) else {
+        return CompactionDecision::Keep;
+    };
+    if time.older_than(*ttl, Micros::now()) {
+        CompactionDecision::Remove
+    } else {
+        CompactionDecision::Keep
+    }
+}
