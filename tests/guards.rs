@@ -1,4 +1,4 @@
-//! The server's guards: `[server.auth]`'s read and write tokens, the body
+//! The server's guards: TLS, `[server.auth]`'s read and write tokens, the body
 //! size limit, the concurrency limit and the request timeout. Each refusal
 //! is a JSON error; the server keeps serving through all of them.
 
@@ -245,4 +245,92 @@ async fn over_the_limits_requests_are_refused_and_the_server_keeps_serving() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the timed-out write never landed");
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost, made with openssl.
+fn self_signed(dir: &std::path::Path) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args([
+            "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ])
+        // A server's certificate, not a CA's (rustls refuses a CA as the server).
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl: {}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_serves_https_and_commands_go_through_it() {
+    let dir = tempfile::tempdir().unwrap();
+    self_signed(dir.path());
+    let tls = "[server.tls]\ncert_file = \"cert.pem\"\nkey_file = \"key.pem\"\n";
+    write_config(dir.path(), &format!("{tls}{VIEWS}"));
+    let mut server = ServerProcess::start(dir.path());
+    assert!(
+        server.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+    let cert = std::fs::read(dir.path().join("cert.pem")).unwrap();
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&cert).unwrap())
+        .build()
+        .unwrap();
+    let resp = https
+        .post(format!("{}/write-to-online-store", server.url))
+        .json(&write_body(4.5))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // Plain HTTP to the TLS port gets no answer.
+    let plain = server.url.replace("https://", "http://");
+    let answer = reqwest::Client::new()
+        .post(format!("{plain}/get-online-features"))
+        .json(&read_body())
+        .send()
+        .await;
+    assert!(answer.is_err(), "{answer:?}");
+    // `wafer get` finds the server by its discovery file and reads over TLS.
+    let out = wafer_cli(dir.path(), &["get", "--view", "stats", "--key", "1"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("4.5"), "{}", text(&out));
+    assert_eq!(server.terminate(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_certificate_stops_the_server_from_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "cert.pem", "not a certificate");
+    write_file(dir.path(), "key.pem", "");
+    let tls = "[server.tls]\ncert_file = \"cert.pem\"\nkey_file = \"key.pem\"\n";
+    write_config(dir.path(), &format!("{tls}{VIEWS}"));
+    let out = wafer_command(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("server.tls.cert_file: cannot read"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("cert.pem"), "{}", text(&out));
 }

@@ -263,11 +263,14 @@ async fn serve(config: &Path, listen: Option<std::net::SocketAddr>) -> anyhow::R
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!(
-        "serving {} views on http://{}",
-        wafer.registry().views().len(),
-        listener.local_addr()?
-    );
+    let registry = wafer.registry();
+    let scheme = if registry.config.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let (views, at) = (registry.views().len(), listener.local_addr()?);
+    tracing::info!("serving {views} views on {scheme}://{at}");
     reload_on_hangup(&wafer)?;
     wafer.serve(listener, shutdown_signal()).await?;
     tracing::info!("stopped: every accepted write is stored");

@@ -14,7 +14,7 @@ mod server;
 mod validate;
 
 pub use llm::{LlmConfig, LongInput, Provider};
-pub use server::{AuthConfig, ServerConfig};
+pub use server::{AuthConfig, ServerConfig, TlsConfig};
 
 /// Built-in plugins, embedded in the binary.
 pub const BUILTIN_PLUGINS: &[&str] = &["llm-embedding", "passthrough", "bucketize"];

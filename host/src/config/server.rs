@@ -1,6 +1,6 @@
-//! `[server]`: where the HTTP server listens, its limits, and
+//! `[server]`: where the HTTP server listens, its limits,
 //! `[server.auth]`, where its bearer tokens come from (never the config
-//! text itself).
+//! text itself), and `[server.tls]`, its certificate.
 
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -34,6 +34,16 @@ pub struct ServerConfig {
     /// the `wafer::access` target; never its headers or body.
     pub access_log: bool,
     pub auth: Option<AuthConfig>,
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[server.tls]`: serve HTTPS with this certificate chain and private key
+/// (PEM files, relative to the config file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: Spanned<PathBuf>,
+    pub key_file: Spanned<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +60,7 @@ impl Default for ServerConfig {
             request_timeout_secs: Spanned::new(0..0, 60),
             access_log: false,
             auth: None,
+            tls: None,
         }
     }
 }

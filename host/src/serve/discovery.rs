@@ -20,13 +20,21 @@ pub struct Discovery {
     pub url: String,
     /// Bearer token for `/admin/publish`.
     pub token: String,
+    /// With TLS: the certificate chain it serves (absolute path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
     #[serde(skip)]
     path: PathBuf,
 }
 
 impl Discovery {
-    /// Write the file for a server listening on `addr`.
-    pub(super) fn announce(wafer: &Wafer, addr: SocketAddr) -> std::io::Result<Discovery> {
+    /// Write the file for a server listening on `addr`, over TLS with the
+    /// chain in `cert_file` if given.
+    pub(super) fn announce(
+        wafer: &Wafer,
+        addr: SocketAddr,
+        cert_file: Option<PathBuf>,
+    ) -> std::io::Result<Discovery> {
         // A server on every interface is reached locally on loopback.
         let host = match addr.ip() {
             ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
@@ -36,8 +44,13 @@ impl Discovery {
         };
         let d = Discovery {
             pid: std::process::id(),
-            url: format!("http://{host}:{}", addr.port()),
+            url: format!(
+                "{}://{host}:{}",
+                if cert_file.is_some() { "https" } else { "http" },
+                addr.port()
+            ),
             token: token()?,
+            cert_file: cert_file.map(|f| std::path::absolute(&f).unwrap_or(f)),
             path: wafer.store().path().join(FILE),
         };
         let tmp = d.path.with_extension("json.tmp");

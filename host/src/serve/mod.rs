@@ -10,11 +10,13 @@ mod auth;
 pub mod discovery;
 mod limits;
 mod read;
+mod tls;
 mod write;
 
 pub use auth::AuthError;
 pub use discovery::Discovery;
 pub use read::{Answer, Cell, Column, Metadata, ViewVersion};
+pub use tls::TlsError;
 
 use crate::runtime::{LookupError, Wafer, WriteError};
 use auth::{Access, Guard};
@@ -147,9 +149,14 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Tokens first: a server that cannot guard its routes does not start.
-    let guard = Guard::load(&wafer.registry().config).map_err(std::io::Error::other)?;
-    let discovery = Discovery::announce(&wafer, listener.local_addr()?)?;
+    // Tokens and TLS first: a server that cannot guard its routes does not start.
+    let registry = wafer.registry();
+    let guard = Guard::load(&registry.config).map_err(std::io::Error::other)?;
+    let tls = registry.config.server.tls.as_ref();
+    let acceptor = tls.map(|t| tls::acceptor(&registry.config, t));
+    let acceptor = acceptor.transpose().map_err(std::io::Error::other)?;
+    let cert_file = tls.map(|t| registry.config.resolve(t.cert_file.get_ref()));
+    let discovery = Discovery::announce(&wafer, listener.local_addr()?, cert_file)?;
     let guard = guard.with_admin(&discovery.token);
     let warm = wafer.clone();
     tokio::spawn(async move {
@@ -157,9 +164,20 @@ pub async fn run(
             tracing::warn!("view {view} takes no transformed writes: {why}");
         }
     });
-    let served = axum::serve(listener, router(wafer.clone(), guard))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let app = router(wafer.clone(), guard);
+    let served = match acceptor {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(acceptor) => {
+            let listener = tls::TlsListener::spawn(listener, acceptor)?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
     let closed = wafer.close().await;
     discovery.withdraw();
     served?;
