@@ -210,7 +210,10 @@ async fn over_the_limits_requests_are_refused_and_the_server_keeps_serving() {
         let body = json!({"feature_view_name": "emb", "df": {"item_id": [7], "text": ["slow"]}});
         send(&url, "/write-to-online-store", None, &body).await
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The write holds the only slot once its embedding request has arrived.
+    while fake.requests.lock().unwrap().is_empty() {
+        tokio::task::yield_now().await;
+    }
     let lookup = json!({"features": ["emb:text"], "entities": {"item_id": [7]}});
     let (status, answer) = server.post("/get-online-features", &lookup).await;
     assert_eq!(status, 503, "{answer}");
