@@ -6,20 +6,10 @@ use crate::util::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const VIEWS: &str = r#"
-[[entity]]
-name = "item"
-join_key = "item_id"
-type = "int64"
-
-[[feature_view]]
-name = "stats"
-entity = "item"
-fields = [
-  { name = "item_id", type = "INT64", primary_key = true },
-  { name = "price", type = "DOUBLE" },
-]
-"#;
+/// The `stats` view with one plain feature, `price`.
+fn views() -> String {
+    stats_config("  { name = \"price\", type = \"DOUBLE\" },\n")
+}
 
 /// POST `body` to `path` with `token` as bearer; (status, JSON answer).
 async fn send(url: &str, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
@@ -49,7 +39,7 @@ async fn tokens_guard_reads_and_writes_and_never_reach_the_logs() {
     // the write token from the environment.
     write_file(dir.path(), "read.token", "r-7f3a9c\n");
     let auth = "[server]\naccess_log = true\n\n[server.auth]\nread_token_file = \"read.token\"\nwrite_token_env = \"WAFER_TEST_WRITE_TOKEN\"\n";
-    write_config(dir.path(), &format!("{auth}{VIEWS}"));
+    write_config(dir.path(), &format!("{auth}{}", views()));
     let env = [
         ("WAFER_TEST_WRITE_TOKEN", "w-91be42"),
         ("RUST_LOG", "trace"),
@@ -121,7 +111,7 @@ async fn tokens_guard_reads_and_writes_and_never_reach_the_logs() {
 async fn a_missing_token_stops_the_server_from_starting() {
     let dir = tempfile::tempdir().unwrap();
     let auth = "[server.auth]\nwrite_token_env = \"WAFER_TEST_UNSET_TOKEN\"\n";
-    write_config(dir.path(), &format!("{auth}{VIEWS}"));
+    write_config(dir.path(), &format!("{auth}{}", views()));
     let out = wafer_command(dir.path())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env_remove("WAFER_TEST_UNSET_TOKEN")
@@ -140,7 +130,10 @@ async fn a_missing_token_stops_the_server_from_starting() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_oversized_body_is_a_413_in_json() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &format!("[server]\nmax_body_mb = 1\n{VIEWS}"));
+    let cfg = write_config(
+        dir.path(),
+        &format!("[server]\nmax_body_mb = 1\n{}", views()),
+    );
     let server = Server::start(&cfg).await;
     let prices: Vec<f64> = (0..200_000).map(f64::from).collect();
     let ids: Vec<i64> = (0..200_000).collect();
@@ -171,7 +164,7 @@ async fn wait_ready(url: &str) {
 const SLOW: &str = r#"
 [server]
 max_concurrent_requests = 1
-request_timeout_secs = 1
+request_timeout_secs = TIMEOUT
 
 [[llm]]
 name = "fake"
@@ -194,28 +187,42 @@ fields = [
 ]
 "#;
 
-/// One request holds the only slot on a slow embedding API: the next is
-/// shed at once, the slow one times out, and its row still lands.
-#[tokio::test(flavor = "multi_thread")]
-async fn over_the_limits_requests_are_refused_and_the_server_keeps_serving() {
-    let fake = fake_embedder(4).await;
-    *fake.latency.lock().unwrap() = Duration::from_millis(2500);
+/// A server with one request slot and `timeout_secs`, over `fake`, ready.
+async fn one_slot(fake: &FakeEmbedder, timeout_secs: u64) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "key.txt", API_KEY);
-    let cfg = write_config(dir.path(), &SLOW.replace("BASE", &fake.base_url));
-    let server = Server::start(&cfg).await;
-    let url = server.url.clone();
-    wait_ready(&url).await;
-    let slow = tokio::spawn(async move {
+    let config = SLOW
+        .replace("BASE", &fake.base_url)
+        .replace("TIMEOUT", &timeout_secs.to_string());
+    let server = Server::start(&write_config(dir.path(), &config)).await;
+    wait_ready(&server.url).await;
+    (server, dir)
+}
+
+/// A push of item 7 in the background; its (status, answer).
+fn push_7(url: &str) -> tokio::task::JoinHandle<(u16, Value)> {
+    let url = url.to_string();
+    tokio::spawn(async move {
         let body = json!({"feature_view_name": "emb", "df": {"item_id": [7], "text": ["slow"]}});
         send(&url, "/write-to-online-store", None, &body).await
-    });
-    // The write holds the only slot once its embedding request has arrived.
-    while fake.requests.lock().unwrap().is_empty() {
-        tokio::task::yield_now().await;
-    }
-    let lookup = json!({"features": ["emb:text"], "entities": {"item_id": [7]}});
-    let (status, answer) = server.post("/get-online-features", &lookup).await;
+    })
+}
+
+fn lookup_7() -> Value {
+    json!({"features": ["emb:text"], "entities": {"item_id": [7]}})
+}
+
+/// One write holds the only slot (its embedding request is held): the next
+/// request is shed at once, health still answers, and once the write is let
+/// go everything answers again.
+#[tokio::test(flavor = "multi_thread")]
+async fn over_the_concurrency_limit_requests_are_shed_and_the_server_keeps_serving() {
+    let fake = fake_embedder(4).await;
+    let (server, _dir) = one_slot(&fake, 300).await;
+    let held = fake.gate.write().await;
+    let slow = push_7(&server.url);
+    fake.arrived.notified().await;
+    let (status, answer) = server.post("/get-online-features", &lookup_7()).await;
     assert_eq!(status, 503, "{answer}");
     assert!(
         answer["error"]
@@ -228,8 +235,21 @@ async fn over_the_limits_requests_are_refused_and_the_server_keeps_serving() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+    drop(held);
+    assert_eq!(slow.await.unwrap().0, 200);
+    let (status, answer) = server.post("/get-online-features", &lookup_7()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["results"][1]["statuses"][0], "PRESENT");
+}
 
-    let (status, answer) = slow.await.unwrap();
+/// A write held past `request_timeout_secs` is answered 503, and its row
+/// still lands once the embedding API answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_past_its_timeout_is_a_503_and_its_write_still_lands() {
+    let fake = fake_embedder(4).await;
+    let (server, _dir) = one_slot(&fake, 1).await;
+    let held = fake.gate.write().await;
+    let (status, answer) = push_7(&server.url).await.unwrap();
     assert_eq!(status, 503, "{answer}");
     assert!(
         answer["error"]
@@ -238,14 +258,15 @@ async fn over_the_limits_requests_are_refused_and_the_server_keeps_serving() {
             .contains("request_timeout_secs"),
         "{answer}"
     );
-    // The slot is free again, and the timed-out write's row lands.
-    for _ in 0..100 {
-        let (status, answer) = server.post("/get-online-features", &lookup).await;
+    drop(held);
+    // A generous bound: only a write that never lands fails it.
+    for _ in 0..3000 {
+        let (status, answer) = server.post("/get-online-features", &lookup_7()).await;
         assert_eq!(status, 200, "{answer}");
         if answer["results"][1]["statuses"][0] == "PRESENT" {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("the timed-out write never landed");
 }
@@ -284,7 +305,7 @@ async fn tls_serves_https_and_commands_go_through_it() {
     let dir = tempfile::tempdir().unwrap();
     self_signed(dir.path());
     let tls = "[server.tls]\ncert_file = \"cert.pem\"\nkey_file = \"key.pem\"\n";
-    write_config(dir.path(), &format!("{tls}{VIEWS}"));
+    write_config(dir.path(), &format!("{tls}{}", views()));
     let mut server = ServerProcess::start(dir.path());
     assert!(
         server.url.starts_with("https://127.0.0.1:"),
@@ -324,7 +345,7 @@ async fn a_bad_certificate_stops_the_server_from_starting() {
     write_file(dir.path(), "cert.pem", "not a certificate");
     write_file(dir.path(), "key.pem", "");
     let tls = "[server.tls]\ncert_file = \"cert.pem\"\nkey_file = \"key.pem\"\n";
-    write_config(dir.path(), &format!("{tls}{VIEWS}"));
+    write_config(dir.path(), &format!("{tls}{}", views()));
     let out = wafer_command(dir.path())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .output()

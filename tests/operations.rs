@@ -6,21 +6,14 @@ use crate::util::*;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-const CONFIG: &str = r#"
-[[entity]]
-name = "item"
-join_key = "item_id"
-type = "int64"
-
-[[feature_view]]
-name = "stats"
-entity = "item"
-fields = [
-  { name = "item_id", type = "INT64", primary_key = true },
-  { name = "price", type = "DOUBLE" },
+/// The `stats` view: `price`, and `bucket` computed from it by a plugin.
+fn config() -> String {
+    stats_config(
+        r#"  { name = "price", type = "DOUBLE" },
   { name = "bucket", type = "INT64", transform = { plugin = "bucketize", input = "price", options = { boundaries = [10, 50] } } },
-]
-"#;
+"#,
+    )
+}
 
 /// Every sample of a scrape, by series (`name{labels}` as written).
 async fn scrape(url: &str) -> HashMap<String, f64> {
@@ -75,7 +68,7 @@ async fn settled(url: &str) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_the_traffic_sent() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&write_config(dir.path(), CONFIG)).await;
+    let server = Server::start(&write_config(dir.path(), &config())).await;
     assert_eq!(settled(&server.url).await.0, 200);
     let df = json!({"item_id": [1, 2, 3], "price": [5.0, 20.0, 70.0]});
     assert_eq!(server.write("stats", df).await.0, 200);
@@ -86,6 +79,25 @@ async fn metrics_count_the_traffic_sent() {
     }
     let (status, _) = server.post("/get-online-features", &json!({})).await;
     assert_eq!(status, 400);
+    // Made-up methods and paths make no series of their own.
+    let client = reqwest::Client::new();
+    for method in ["XYZ1", "XYZ2"] {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = client
+            .request(m, format!("{}/health", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 405);
+    }
+    for path in ["/nope", "/nope/again"] {
+        let resp = client
+            .get(format!("{}{path}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404);
+    }
 
     let m = scrape(&server.url).await;
     let lookups = "wafer_http_requests_total{endpoint=\"/get-online-features\",method=\"POST\",status=\"200\"}";
@@ -112,6 +124,10 @@ async fn metrics_count_the_traffic_sent() {
     assert!(sample(&m, memtable) > 0.0);
     assert!(sample(&m, "wafer_process_resident_memory_bytes") > 0.0);
     assert_eq!(sample(&m, "wafer_ready"), 1.0);
+    let odd = "wafer_http_requests_total{endpoint=\"/health\",method=\"other\",status=\"405\"}";
+    assert_eq!(sample(&m, odd), 2.0);
+    let lost = "wafer_http_requests_total{endpoint=\"unmatched\",method=\"GET\",status=\"404\"}";
+    assert_eq!(sample(&m, lost), 2.0);
     let latency = "wafer_http_request_duration_seconds_count{endpoint=\"/get-online-features\",method=\"POST\"}";
     assert_eq!(sample(&m, latency), 3.0);
 
@@ -129,7 +145,7 @@ async fn metrics_count_the_traffic_sent() {
 async fn ready_is_unready_with_the_reason_while_a_plugin_cannot_load() {
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "broken.wasm", "not a component");
-    let broken = CONFIG.replace("plugin = \"bucketize\"", "plugin = \"broken.wasm\"");
+    let broken = config().replace("plugin = \"bucketize\"", "plugin = \"broken.wasm\"");
     let cfg = write_config(dir.path(), &broken);
     let server = Server::start(&cfg).await;
     let (status, answer) = settled(&server.url).await;
@@ -148,10 +164,58 @@ async fn ready_is_unready_with_the_reason_while_a_plugin_cannot_load() {
     assert_eq!(sample(&m, "wafer_ready"), 0.0);
 
     // Mended on disk and reloaded: ready.
-    write_config(dir.path(), CONFIG);
+    write_config(dir.path(), &config());
     let (status, answer) = server.admin("/admin/reload").await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(ready(&server.url).await, (200, json!({"status": "ready"})));
+}
+
+fn push(ids: std::ops::Range<i64>) -> Value {
+    let prices: Vec<f64> = ids.clone().map(|i| i as f64 * 1.5).collect();
+    let ids: Vec<i64> = ids.collect();
+    json!({"feature_view_name": "stats", "df": {"item_id": ids, "price": prices}})
+}
+
+/// Ten-row pushes from item 1000 on until `done`; the task answers the
+/// first item not pushed, and `started` is told after ten pushes.
+fn stream_pushes(
+    url: String,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    started: tokio::sync::oneshot::Sender<()>,
+) -> tokio::task::JoinHandle<i64> {
+    tokio::spawn(async move {
+        let (mut started, mut start) = (Some(started), 1000);
+        while !done.load(std::sync::atomic::Ordering::Acquire) {
+            let (status, answer) =
+                post(&url, "/write-to-online-store", &push(start..start + 10)).await;
+            assert_eq!(status, 200, "{answer}");
+            start += 10;
+            if start >= 1100 {
+                started.take().map(|s| s.send(()));
+            }
+        }
+        start
+    })
+}
+
+/// `ids` read the same from both servers, except rows the backup has not:
+/// those are absent whole, never half there.
+async fn assert_restored(live: &str, copy: &str, ids: &[i64]) {
+    for ids in ids.chunks(1000) {
+        let body =
+            json!({"features": ["stats:price", "stats:bucket"], "entities": {"item_id": ids}});
+        let (_, l) = post(live, "/get-online-features", &body).await;
+        let (_, b) = post(copy, "/get-online-features", &body).await;
+        let (l, b) = (&l["results"], &b["results"]);
+        for (i, id) in ids.iter().enumerate() {
+            let row = |r: &Value| (r[1]["values"][i].clone(), r[2]["values"][i].clone());
+            if *id < 500 || b[1]["statuses"][i] == "PRESENT" {
+                assert_eq!(row(b), row(l), "item {id}");
+            } else {
+                assert_eq!(b[2]["statuses"][i], "NOT_FOUND", "item {id}: half a row");
+            }
+        }
+    }
 }
 
 /// `wafer backup` while pushes stream in, `wafer restore` into a new
@@ -160,34 +224,26 @@ async fn ready_is_unready_with_the_reason_while_a_plugin_cannot_load() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_taken_while_serving_restores_to_identical_lookups() {
     let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), CONFIG);
+    write_config(dir.path(), &config());
     let server = ServerProcess::start(dir.path());
     let url = server.url.clone();
-    let push = |ids: std::ops::Range<i64>| {
-        let prices: Vec<f64> = ids.clone().map(|i| i as f64 * 1.5).collect();
-        let ids: Vec<i64> = ids.collect();
-        json!({"feature_view_name": "stats", "df": {"item_id": ids, "price": prices}})
-    };
     for start in (0..500).step_by(100) {
         let (status, answer) =
             post(&url, "/write-to-online-store", &push(start..start + 100)).await;
         assert_eq!(status, 200, "{answer}");
     }
-    let streaming = {
-        let url = url.clone();
-        tokio::spawn(async move {
-            for start in (1000..3000).step_by(10) {
-                post(&url, "/write-to-online-store", &push(start..start + 10)).await;
-            }
-        })
-    };
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (started, streaming) = tokio::sync::oneshot::channel();
+    let stream = stream_pushes(url.clone(), done.clone(), started);
+    streaming.await.unwrap();
     let backup = dir.path().join("backup");
     let d = dir.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || wafer_cli(&d, &["backup", "backup"]))
         .await
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    streaming.await.unwrap();
+    done.store(true, std::sync::atomic::Ordering::Release);
+    let streamed = stream.await.unwrap();
 
     // Restoring onto a store that exists is refused; into a new place it works.
     let out = wafer_cli(dir.path(), &["restore", backup.to_str().unwrap()]);
@@ -198,22 +254,10 @@ async fn a_backup_taken_while_serving_restores_to_identical_lookups() {
         text(&out)
     );
     let restored = tempfile::tempdir().unwrap();
-    write_config(restored.path(), CONFIG);
+    write_config(restored.path(), &config());
     let out = wafer_cli(restored.path(), &["restore", backup.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     let copy = Server::start(&restored.path().join("wafer.toml")).await;
-
-    let ids: Vec<i64> = (0..500).chain(1000..3000).collect();
-    let body = json!({"features": ["stats:price", "stats:bucket"], "entities": {"item_id": ids}});
-    let (_, live) = post(&url, "/get-online-features", &body).await;
-    let (_, back) = post(&copy.url, "/get-online-features", &body).await;
-    let (live, back) = (&live["results"], &back["results"]);
-    for (i, id) in ids.iter().enumerate() {
-        let row = |r: &Value| (r[1]["values"][i].clone(), r[2]["values"][i].clone());
-        if *id < 500 || back[1]["statuses"][i] == "PRESENT" {
-            assert_eq!(row(back), row(live), "item {id}");
-        } else {
-            assert_eq!(back[2]["statuses"][i], "NOT_FOUND", "item {id}: half a row");
-        }
-    }
+    let ids: Vec<i64> = (0..500).chain(1000..streamed).collect();
+    assert_restored(&url, &copy.url, &ids).await;
 }

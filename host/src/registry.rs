@@ -127,14 +127,20 @@ impl Registry {
     /// standing for all of its features in config order.
     pub fn feature_service(&self, name: &str) -> Option<Vec<String>> {
         let service = self.config.feature_service(name)?;
-        let mut features = Vec::new();
+        let mut features: Vec<String> = Vec::new();
         for entry in &service.features {
             let entry = entry.get_ref();
-            match (entry.contains(':'), self.view(entry)) {
-                (false, Some(v)) => {
-                    features.extend(v.fields.iter().map(|f| format!("{}:{}", v.name, f.name)))
+            let expanded = match (entry.contains(':'), self.view(entry)) {
+                (false, Some(v)) => (v.fields.iter())
+                    .map(|f| format!("{}:{}", v.name, f.name))
+                    .collect(),
+                _ => vec![entry.clone()],
+            };
+            // `["v:price", "v"]` names price twice: once is what it means.
+            for f in expanded {
+                if !features.contains(&f) {
+                    features.push(f);
                 }
-                _ => features.push(entry.clone()),
             }
         }
         Some(features)

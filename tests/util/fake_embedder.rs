@@ -37,6 +37,11 @@ pub struct FakeEmbedder {
     pub latency: Arc<Mutex<std::time::Duration>>,
     /// The most requests that were ever in flight at once.
     pub peak_in_flight: Arc<AtomicUsize>,
+    /// Requests are answered only while nobody holds this for writing: a
+    /// test that takes it holds every request until it lets go.
+    pub gate: Arc<tokio::sync::RwLock<()>>,
+    /// Told of each request as it arrives.
+    pub arrived: Arc<tokio::sync::Notify>,
 }
 
 /// A scripted failure of the fake endpoint.
@@ -67,6 +72,8 @@ pub async fn fake_embedder(dims: usize) -> FakeEmbedder {
         latency: Arc::default(),
         in_flight: Arc::default(),
         peak_in_flight: Arc::default(),
+        gate: Arc::default(),
+        arrived: Arc::default(),
         dims,
     };
     let app = Router::new()
@@ -82,6 +89,8 @@ pub async fn fake_embedder(dims: usize) -> FakeEmbedder {
         faults: state.faults,
         latency: state.latency,
         peak_in_flight: state.peak_in_flight,
+        gate: state.gate,
+        arrived: state.arrived,
     }
 }
 
@@ -93,6 +102,8 @@ struct FakeState {
     latency: Arc<Mutex<std::time::Duration>>,
     in_flight: Arc<AtomicUsize>,
     peak_in_flight: Arc<AtomicUsize>,
+    gate: Arc<tokio::sync::RwLock<()>>,
+    arrived: Arc<tokio::sync::Notify>,
     dims: usize,
 }
 
@@ -127,7 +138,9 @@ async fn embeddings(
         .collect();
     st.requests.lock().unwrap().push(inputs.clone());
     st.arrivals.lock().unwrap().push(std::time::Instant::now());
+    st.arrived.notify_one();
     let _counted = InFlight::new(&st);
+    drop(st.gate.read().await);
     let fault = st.faults.lock().unwrap().pop_front();
     let latency = *st.latency.lock().unwrap();
     tokio::time::sleep(match &fault {

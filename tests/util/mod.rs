@@ -14,6 +14,26 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A config with the `item` entity (int64 join key `item_id`) and the view
+/// `stats` keyed by it: `fields` are its fields after the key, one per line.
+pub fn stats_config(fields: &str) -> String {
+    format!(
+        r#"
+[[entity]]
+name = "item"
+join_key = "item_id"
+type = "int64"
+
+[[feature_view]]
+name = "stats"
+entity = "item"
+fields = [
+  {{ name = "item_id", type = "INT64", primary_key = true }},
+{fields}]
+"#
+    )
+}
+
 /// Write `body` as `wafer.toml` in `dir`.
 pub fn write_config(dir: &Path, body: &str) -> PathBuf {
     write_file(dir, "wafer.toml", body)

@@ -88,7 +88,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Restore { backup } => {
             let store = Config::load(&cli.config)?.store_path();
-            let bytes = crate::store::restore(&backup, &store)?;
+            let (from, to) = (backup.clone(), store.clone());
+            let bytes =
+                tokio::task::spawn_blocking(move || crate::store::restore(&from, &to)).await??;
             println!(
                 "restored {} ({bytes} bytes) into {}",
                 backup.display(),

@@ -30,9 +30,22 @@ fn client(d: &Discovery) -> Option<reqwest::Client> {
         if loopback {
             b = b.danger_accept_invalid_certs(true);
         } else {
-            let pem = std::fs::read(cert).ok()?;
-            for c in reqwest::Certificate::from_pem_bundle(&pem).ok()? {
-                b = b.add_root_certificate(c);
+            let certs = std::fs::read(cert)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| {
+                    reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| e.to_string())
+                });
+            match certs {
+                Ok(certs) => {
+                    for c in certs {
+                        b = b.add_root_certificate(c);
+                    }
+                }
+                Err(e) => {
+                    // Else the command would say no server runs.
+                    tracing::warn!("the server's certificate {}: {e}", cert.display());
+                    return None;
+                }
             }
         }
     }

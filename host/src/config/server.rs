@@ -57,7 +57,9 @@ impl Default for ServerConfig {
             write_queue_rows: Spanned::new(0..0, 10_000),
             write_linger_ms: Spanned::new(0..0, 2),
             max_concurrent_requests: Spanned::new(0..0, 1024),
-            request_timeout_secs: Spanned::new(0..0, 60),
+            // As long as a plugin call may take: a large write through a
+            // rate-limited embedding API is not cut off by default.
+            request_timeout_secs: Spanned::new(0..0, 300),
             access_log: false,
             auth: None,
             tls: None,

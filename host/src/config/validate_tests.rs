@@ -144,7 +144,12 @@ fn field_types_accept_pai_spellings() {
 #[test]
 fn feature_services_name_views_and_their_features() {
     let ok = format!("{BASE}[[feature_service]]\nname = \"s\"\nfeatures = [\"v:price\", \"v\"]\n");
-    assert_eq!(parse(&ok).unwrap().feature_services.len(), 1);
+    let c = parse(&ok).unwrap();
+    // Named twice, read once: a read by the service must not fail on it.
+    let features = crate::registry::Registry::new(c)
+        .feature_service("s")
+        .unwrap();
+    assert_eq!(features, ["v:price"]);
     for (features, needle) in [
         ("[\"w\"]", "no [[feature_view]] named \"w\""),
         ("[\"v:nope\"]", "view v has no feature \"nope\""),

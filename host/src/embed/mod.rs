@@ -359,8 +359,9 @@ impl EmbedService {
             let (idx, results) = match joined {
                 Ok(answered) => answered,
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                // The runtime is shutting down: what was not answered fails.
-                Err(_) => break,
+                // The runtime is shutting down: what was not answered fails;
+                // what was answered is kept.
+                Err(_) => continue,
             };
             let fresh: Vec<(CacheKey, &[f32])> = idx
                 .iter()

@@ -84,7 +84,8 @@ impl Generation {
             .clone()
     }
 
-    /// The embedding service of this version (its counters are the process's).
+    /// The embedding service of this version: its cache counters are the
+    /// process's, each `[[llm]]`'s those of its client since this version.
     pub fn embed(&self) -> &EmbedService {
         &self.embed
     }

@@ -61,7 +61,7 @@ struct Inner {
     /// Drain tasks of writers a reload replaced: a stop waits for them too.
     retired: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     closed: AtomicBool,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
 }
 
 impl Inner {
@@ -101,7 +101,7 @@ impl Wafer {
             writers: Mutex::new(HashMap::new()),
             retired: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
         });
         let wafer = Wafer { inner };
         wafer.sync_writers();
@@ -163,17 +163,7 @@ impl Wafer {
         }
         let generation = self.inner.generation();
         let writer = self.writer(view)?;
-        let source = options.source.clone();
-        let rows = writer.submit(generation, records, options).await?;
-        let count = |f: fn(&RowOutcome) -> bool| rows.iter().filter(|r| f(r)).count() as u64;
-        self.inner.metrics.rows(
-            view,
-            &source,
-            count(|r| matches!(r, RowOutcome::Written)),
-            count(|r| matches!(r, RowOutcome::Stale)),
-            count(|r| matches!(r, RowOutcome::Failed { .. })),
-        );
-        Ok(rows)
+        writer.submit(generation, records, options).await
     }
 
     /// `Ok` when every view of the version in force takes writes and the
@@ -232,9 +222,10 @@ impl Wafer {
             keep
         });
         for v in registry.views() {
-            writers
-                .entry(v.name.clone())
-                .or_insert_with(|| Writer::spawn(&v.name, settings, &self.inner.store));
+            writers.entry(v.name.clone()).or_insert_with(|| {
+                let metrics = self.inner.metrics.clone();
+                Writer::spawn(&v.name, settings, &self.inner.store, metrics)
+            });
         }
     }
 

@@ -8,8 +8,8 @@
 //! memory stays bounded however slow the transformations are. A write is
 //! answered only once its rows are in RocksDB's write-ahead log.
 
-use super::WriteError;
 use super::generation::Generation;
+use super::{Metrics, WriteError};
 use crate::ingest::{Record, RowOutcome, write_records};
 use crate::store::{Store, WriteMode};
 use crate::time::Micros;
@@ -59,10 +59,20 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn spawn(view: &str, settings: Settings, store: &Arc<Store>) -> Arc<Writer> {
+    pub(super) fn spawn(
+        view: &str,
+        settings: Settings,
+        store: &Arc<Store>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Writer> {
         let (tx, rx) = mpsc::unbounded_channel();
         let store = Arc::downgrade(store);
-        let worker = tokio::spawn(drain(view.to_string(), rx, settings.linger, store));
+        let to = Landing {
+            view: view.to_string(),
+            store,
+            metrics,
+        };
+        let worker = tokio::spawn(drain(to, rx, settings.linger));
         Arc::new(Writer {
             view: view.into(),
             tx,
@@ -123,15 +133,23 @@ impl Writer {
     }
 }
 
-/// Until every sender is gone: gather jobs into batches and land them.
-/// It holds the store weakly: dropping the runtime closes the store at once,
-/// not when this task next wakes.
-async fn drain(
+/// Where a writer's jobs land. The store is held weakly: dropping the
+/// runtime closes the store at once, not when the drain task next wakes.
+struct Landing {
     view: String,
-    mut rx: mpsc::UnboundedReceiver<Job>,
-    linger: Duration,
     store: Weak<Store>,
-) {
+    /// Rows are counted as they land, once a batch: a write whose client
+    /// gave up (a timeout, a closed connection) still lands, and counts.
+    metrics: Arc<Metrics>,
+}
+
+/// Until every sender is gone: gather jobs into batches and land them.
+async fn drain(to: Landing, mut rx: mpsc::UnboundedReceiver<Job>, linger: Duration) {
+    let Landing {
+        view,
+        store,
+        metrics,
+    } = to;
     // Writers that wait for their answer before they write again come back
     // together: once as many jobs as the last batch had are here, waiting
     // longer only delays them.
@@ -156,8 +174,9 @@ async fn drain(
                 }
                 return;
             };
-            let name = view.clone();
-            let landed = tokio::task::spawn_blocking(move || land(&store, &name, jobs)).await;
+            let (name, metrics) = (view.clone(), metrics.clone());
+            let landed =
+                tokio::task::spawn_blocking(move || land(&store, &name, jobs, &metrics)).await;
             if let Err(e) = landed {
                 tracing::error!("view {view}: a write task failed: {e}");
             }
@@ -203,7 +222,7 @@ struct Waiting {
 /// `batch_size` rows, and answer each job as soon as its last row has
 /// landed; a batch that cannot be stored fails the jobs not yet answered.
 /// Blocking.
-fn land(store: &Store, view: &str, jobs: Vec<Job>) {
+fn land(store: &Store, view: &str, jobs: Vec<Job>, metrics: &Metrics) {
     let generation = jobs[0].generation.clone();
     let options = jobs[0].options.clone();
     let mut records = Vec::new();
@@ -229,7 +248,10 @@ fn land(store: &Store, view: &str, jobs: Vec<Job>) {
         let batch: Vec<Record> = rest.by_ref().take(batch_size).collect();
         let source = Some(options.source.as_str());
         match write_records(&pipeline, store, batch, WriteMode::Merge, source, now) {
-            Ok(w) => outcomes.extend(w.outcomes),
+            Ok(w) => {
+                count(metrics, view, &options.source, &w.outcomes);
+                outcomes.extend(w.outcomes);
+            }
             Err(e) => return fail(waiting, WriteError::Store(view.into(), e.to_string())),
         }
         while waiting.front().is_some_and(|w| w.end <= outcomes.len()) {
@@ -240,6 +262,14 @@ fn land(store: &Store, view: &str, jobs: Vec<Job>) {
             let _ = w.reply.send(Ok(answer));
         }
     }
+}
+
+fn count(metrics: &Metrics, view: &str, source: &str, outcomes: &[RowOutcome]) {
+    let n = |f: fn(&RowOutcome) -> bool| outcomes.iter().filter(|r| f(r)).count() as u64;
+    let written = n(|r| matches!(r, RowOutcome::Written));
+    let stale = n(|r| matches!(r, RowOutcome::Stale));
+    let failed = n(|r| matches!(r, RowOutcome::Failed { .. }));
+    metrics.rows(view, source, written, stale, failed);
 }
 
 fn fail(waiting: std::collections::VecDeque<Waiting>, e: WriteError) {

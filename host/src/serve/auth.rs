@@ -72,6 +72,16 @@ impl Guard {
         let a = config.server.auth.as_ref().unwrap_or(&none);
         let read = token(config, "read", &a.read_token_env, &a.read_token_file)?;
         let write = token(config, "write", &a.write_token_env, &a.write_token_file)?;
+        // Half a guard is easy to take for a whole one: say what stays open.
+        match (&read, &write) {
+            (Some(_), None) => tracing::warn!(
+                "server.auth sets a read token only: writes and pushes are open to anyone"
+            ),
+            (None, Some(_)) => {
+                tracing::info!("server.auth sets a write token only: lookups are open to anyone")
+            }
+            _ => {}
+        }
         Ok(Guard {
             read,
             write,
@@ -208,9 +218,11 @@ pub(super) async fn authorize(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    // The scheme is case-insensitive (RFC 7235).
     let given = (req.headers().get(header::AUTHORIZATION))
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "));
+        .and_then(|h| h.split_once(' '))
+        .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then_some(token));
     match guard.check(given) {
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),

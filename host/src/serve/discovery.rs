@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 const FILE: &str = "wafer-server.json";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `Debug` hides the token: it may do anything on the server.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Discovery {
     pub pid: u32,
     /// Where to reach it, e.g. `http://127.0.0.1:6566`.
@@ -25,6 +26,17 @@ pub struct Discovery {
     pub cert_file: Option<PathBuf>,
     #[serde(skip)]
     path: PathBuf,
+}
+
+impl std::fmt::Debug for Discovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovery")
+            .field("pid", &self.pid)
+            .field("url", &self.url)
+            .field("token", &"<hidden>")
+            .field("cert_file", &self.cert_file)
+            .finish()
+    }
 }
 
 impl Discovery {

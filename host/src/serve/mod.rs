@@ -70,7 +70,8 @@ fn router(wafer: Wafer, guard: Guard) -> Router {
         .route("/admin/status", get(admin::status))
         .merge(data)
         .merge(admin)
-        .route_layer(from_fn_with_state(tracker, track))
+        // A layer, not a route layer: unmatched paths (404s) are counted too.
+        .layer(from_fn_with_state(tracker, track))
         // Bodies are read with the limit in force (`server.max_body_mb`), which a reload may change.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(wafer)
@@ -95,19 +96,35 @@ async fn track(
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string());
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let path = t.access_log.then(|| req.uri().path().to_string());
     let started = std::time::Instant::now();
     let resp = next.run(req).await;
     let took = started.elapsed();
     let endpoint = endpoint.as_deref().unwrap_or("unmatched");
     let status = resp.status().as_u16();
-    (t.wafer.metrics()).http(endpoint, method.as_str(), status, took);
+    (t.wafer.metrics()).http(endpoint, method, status, took);
     if let Some(path) = path {
         let micros = took.as_micros() as u64;
-        tracing::info!(target: "wafer::access", %method, path, status, micros);
+        tracing::info!(target: "wafer::access", method, path, status, micros);
     }
     resp
+}
+
+/// A method as a metrics label: any name is a valid HTTP method, and each
+/// would make series of its own that are never freed.
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
 }
 
 /// 200 when every view takes writes; 503 with the reasons when not (a
@@ -156,7 +173,9 @@ pub async fn run(
     let acceptor = tls.map(|t| tls::acceptor(&registry.config, t));
     let acceptor = acceptor.transpose().map_err(std::io::Error::other)?;
     let cert_file = tls.map(|t| registry.config.resolve(t.cert_file.get_ref()));
-    let discovery = Discovery::announce(&wafer, listener.local_addr()?, cert_file)?;
+    let addr = listener.local_addr()?;
+    // Nothing fails from here on: the discovery file is always withdrawn.
+    let discovery = Discovery::announce(&wafer, addr, cert_file)?;
     let guard = guard.with_admin(&discovery.token);
     let warm = wafer.clone();
     tokio::spawn(async move {
@@ -172,7 +191,7 @@ pub async fn run(
                 .await
         }
         Some(acceptor) => {
-            let listener = tls::TlsListener::spawn(listener, acceptor)?;
+            let listener = tls::TlsListener::spawn(listener, addr, acceptor);
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
                 .await

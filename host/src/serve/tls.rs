@@ -17,6 +17,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
+/// Handshakes under way at once; more connections wait to be accepted.
+const HANDSHAKES: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -26,8 +28,12 @@ pub enum TlsError {
         path: PathBuf,
         message: String,
     },
-    #[error("server.tls: the certificate and key do not make a TLS configuration: {0}")]
-    Config(#[from] rustls::Error),
+    #[error("server.tls: {cert} and {key} do not make a TLS configuration: {source}")]
+    Config {
+        cert: PathBuf,
+        key: PathBuf,
+        source: rustls::Error,
+    },
 }
 
 /// The acceptor for `tls`'s files (relative to the config file).
@@ -48,10 +54,17 @@ pub(super) fn acceptor(config: &Config, tls: &TlsConfig) -> Result<TlsAcceptor, 
     let key = PrivateKeyDer::from_pem_file(&key_path)
         .map_err(|e| read("key_file", &key_path, e.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config_error = |source| TlsError::Config {
+        cert: cert_path.clone(),
+        key: key_path.clone(),
+        source,
+    };
     let mut server = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
+        .with_safe_default_protocol_versions()
+        .map_err(config_error)?
         .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+        .with_single_cert(certs, key)
+        .map_err(config_error)?;
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(server)))
 }
@@ -63,16 +76,21 @@ pub(super) struct TlsListener {
 }
 
 impl TlsListener {
-    pub(super) fn spawn(tcp: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<TlsListener> {
-        let addr = tcp.local_addr()?;
+    /// Accept on `tcp` (bound to `addr`) and shake hands in the background.
+    pub(super) fn spawn(tcp: TcpListener, addr: SocketAddr, acceptor: TlsAcceptor) -> TlsListener {
         let (tx, accepted) = mpsc::channel(64);
+        let slots = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES));
         tokio::spawn(async move {
             loop {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
                 let (stream, peer) = tokio::select! {
                     accepted = tcp.accept() => match accepted {
                         Ok(conn) => conn,
                         // Out of file descriptors, say: wait, as axum does.
-                        Err(_) => {
+                        Err(e) => {
+                            tracing::warn!("accepting a connection: {e}");
                             tokio::time::sleep(Duration::from_millis(50)).await;
                             continue;
                         }
@@ -82,6 +100,7 @@ impl TlsListener {
                 };
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
+                    let _slot = slot;
                     match tokio::time::timeout(HANDSHAKE_DEADLINE, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             let _ = tx.send((tls, peer)).await;
@@ -92,7 +111,7 @@ impl TlsListener {
                 });
             }
         });
-        Ok(TlsListener { accepted, addr })
+        TlsListener { accepted, addr }
     }
 }
 

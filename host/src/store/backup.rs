@@ -18,9 +18,11 @@ impl Store {
     }
 }
 
-/// Copy the backup in `backup` to `store`, which must not exist (or be an
-/// empty directory): a restore never overwrites a store. The copy goes to
-/// a staging directory first, renamed into place when whole. The bytes copied.
+/// Copy the backup in `backup` to `store`, which must not exist or be an
+/// empty directory (a mounted volume, say): a restore never overwrites a
+/// store. Every file is synced, and `CURRENT`, which makes the folder the
+/// backup's store, is written last: a restore cut short leaves none (delete
+/// the folder and restore again). The bytes copied. Blocking.
 pub fn restore(backup: &Path, store: &Path) -> Result<u64, StoreError> {
     let fail = |message: String| StoreError::Restore {
         backup: backup.to_path_buf(),
@@ -35,22 +37,26 @@ pub fn restore(backup: &Path, store: &Path) -> Result<u64, StoreError> {
             "the store's directory is not empty: move it away first".into(),
         ));
     }
-    let name = store.file_name().unwrap_or_default().to_string_lossy();
-    let staging = store.with_file_name(format!(".{name}.restoring"));
-    let copy = || -> std::io::Result<u64> {
-        let _ = std::fs::remove_dir_all(&staging);
-        std::fs::create_dir_all(&staging)?;
-        let mut bytes = 0;
-        // A checkpoint is one flat directory of files.
-        for entry in std::fs::read_dir(backup)? {
-            let entry = entry?;
-            if entry.file_type()?.is_file() {
-                bytes += std::fs::copy(entry.path(), staging.join(entry.file_name()))?;
-            }
+    copy_files(backup, store).map_err(|e| fail(e.to_string()))
+}
+
+fn copy_files(from: &Path, to: &Path) -> std::io::Result<u64> {
+    std::fs::create_dir_all(to)?;
+    let mut names = Vec::new();
+    // A checkpoint is one flat directory of files.
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() && entry.file_name() != "CURRENT" {
+            names.push(entry.file_name());
         }
-        let _ = std::fs::remove_dir(store);
-        std::fs::rename(&staging, store)?;
-        Ok(bytes)
-    };
-    copy().map_err(|e| fail(e.to_string()))
+    }
+    names.push("CURRENT".into());
+    let mut bytes = 0;
+    for name in names {
+        bytes += std::fs::copy(from.join(&name), to.join(&name))?;
+        std::fs::File::open(to.join(&name))?.sync_all()?;
+    }
+    // The directory's entries too.
+    std::fs::File::open(to)?.sync_all()?;
+    Ok(bytes)
 }

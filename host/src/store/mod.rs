@@ -17,7 +17,7 @@ pub use codec::{EntityKey, InputDigest, StoredRow, encode_value};
 pub use overwrite::Tracking;
 
 use rocksdb::{
-    BoundColumnFamily, ColumnFamilyDescriptor, DBWithThreadMode, MultiThreaded, Options, WriteBatch,
+    BoundColumnFamily, ColumnFamilyDescriptor, DBWithThreadMode, MultiThreaded, WriteBatch,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -37,7 +37,7 @@ pub enum StoreError {
         path: PathBuf,
         source: rocksdb::Error,
     },
-    #[error("cannot back the store up into {dir} (it must not exist yet): {source}")]
+    #[error("cannot back the store up into {dir} (a directory that does not exist yet): {source}")]
     Backup {
         dir: PathBuf,
         source: rocksdb::Error,
@@ -96,6 +96,8 @@ pub struct Store {
     /// Per view, keys written while an overwrite publish of it runs (and
     /// how many run): its final delete keeps them.
     tracked: Mutex<HashMap<String, (usize, HashSet<EntityKey>)>>,
+    /// Its column families' names, for metrics (listing them reads the MANIFEST).
+    families: Mutex<Vec<String>>,
 }
 
 fn cf_name(view: &str) -> String {
@@ -132,6 +134,7 @@ impl Store {
                 names.push(n);
             }
         }
+        let families = Mutex::new(names.clone());
         let cfs = names.into_iter().map(|n| {
             let o = tuning.cf_options(&n);
             ColumnFamilyDescriptor::new(n, o)
@@ -146,6 +149,7 @@ impl Store {
             tuning,
             write_lock: Mutex::new(()),
             tracked: Mutex::new(HashMap::new()),
+            families,
         })
     }
 
@@ -174,10 +178,13 @@ impl Store {
 
     /// Per column family (`view:<name>`, the embedding cache, the dead
     /// letters): RocksDB's estimate of its live data on disk and the size
-    /// of its memtables, in bytes. For metrics; an estimate, cheap to take.
+    /// of its memtables, in bytes. For metrics: estimates kept in memory.
     pub fn sizes(&self) -> Vec<(String, u64, u64)> {
-        let mut names: Vec<String> =
-            DB::list_cf(&Options::default(), &self.path).unwrap_or_default();
+        let mut names = self
+            .families
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         names.retain(|n| n != "default");
         names
             .into_iter()
@@ -213,6 +220,7 @@ impl Store {
                         source,
                     }
                 })?;
+                (self.families.lock().unwrap_or_else(|p| p.into_inner())).push(name);
             }
         }
         Ok(())

@@ -250,7 +250,7 @@ fn an_overwrite_keeps_keys_others_wrote_while_it_ran() {
 }
 
 #[test]
-fn compaction_drops_rows_past_the_views_ttl() {
+fn compaction_drops_rows_past_twice_the_views_ttl() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open_with(dir.path(), ["v", "w"], 16).unwrap();
     let now = crate::time::Micros::now().0;
@@ -259,9 +259,13 @@ fn compaction_drops_rows_past_the_views_ttl() {
         vec![
             (
                 EntityKey::Int(1),
-                row(now - 2 * hour, &[("a", Value::Int64(1))]),
+                row(now - 3 * hour, &[("a", Value::Int64(1))]),
             ),
-            (EntityKey::Int(2), row(now, &[("a", Value::Int64(2))])),
+            // Expired, but kept for another ttl.
+            (
+                EntityKey::Int(2),
+                row(now - hour * 3 / 2, &[("a", Value::Int64(2))]),
+            ),
         ]
     };
     s.write("v", rows(), WriteMode::Merge).unwrap();
@@ -271,8 +275,8 @@ fn compaction_drops_rows_past_the_views_ttl() {
     s.compact("w").unwrap();
     let keys = [EntityKey::Int(1), EntityKey::Int(2)];
     let v = s.get_many("v", &keys).unwrap();
-    assert!(v[0].is_none(), "expired row kept");
-    assert!(v[1].is_some());
+    assert!(v[0].is_none(), "a row past twice the ttl was kept");
+    assert!(v[1].is_some(), "a row within twice the ttl was dropped");
     // A view without a ttl keeps everything.
     assert!(s.get_many("w", &keys).unwrap().iter().all(Option::is_some));
     assert!(s.cache_usage() > 0);

@@ -2,9 +2,11 @@
 //! memory_mb` serves every column family, and memtables are charged to it
 //! (capped at half), so ten views do not mean ten times the memory; index
 //! and filter blocks live in it too. Bloom filters spare point lookups of
-//! absent keys a disk read. Rows older than their view's ttl are dropped
-//! when RocksDB compacts them, and files are compacted at least daily so
-//! that this happens without write traffic too.
+//! absent keys a disk read. Rows older than twice their view's ttl are
+//! dropped when RocksDB compacts them (files are compacted at least daily,
+//! so this happens without write traffic too): expired rows read
+//! `OUTSIDE_MAX_AGE` for another ttl first, so a ttl shortened by mistake or
+//! a clock that jumped ahead can be undone before anything is lost.
 
 use super::codec::StoredRow;
 use crate::time::Micros;
@@ -87,14 +89,14 @@ impl Tuning {
     }
 }
 
-/// Drop a row whose event time is past its view's ttl; keep anything that
-/// does not decode (it is reported on read, never lost silently).
+/// Drop a row whose event time is past twice its view's ttl; keep anything
+/// that does not decode (it is reported on read, never lost silently).
 fn expired(ttls: &Ttls, cf: &str, value: &[u8]) -> CompactionDecision {
     let ttls = ttls.read().unwrap_or_else(|p| p.into_inner());
     let (Some(ttl), Some(time)) = (ttls.get(cf), StoredRow::event_time_of(value)) else {
         return CompactionDecision::Keep;
     };
-    if time.older_than(*ttl, Micros::now()) {
+    if time.older_than(ttl.saturating_mul(2), Micros::now()) {
         CompactionDecision::Remove
     } else {
         CompactionDecision::Keep
