@@ -165,6 +165,11 @@ async fn push_throughput(b: &Bench, n: usize, clients: usize) {
         "  ({n} GET /health from {clients} clients: {:>8.0} requests/s, the HTTP floor here)",
         rate(floor)
     );
+    let reads = one_key_lookups(b, n, clients).await;
+    println!(
+        "  ({n} one-key lookups from {clients} clients: {:>8.0} requests/s, a POST beside the pushes)",
+        rate(reads)
+    );
     for (k, offset) in [(1, n), (100, 2 * n)] {
         let pushed = pushes(b, offset..offset + n, k, clients).await;
         let ratio = published.as_secs_f64() / pushed.as_secs_f64();
@@ -220,11 +225,24 @@ async fn pushes(b: &Bench, ids: std::ops::Range<usize>, k: usize, clients: usize
 /// The time `clients` clients take for `n` requests that do nothing: what
 /// HTTP itself costs on this machine, client included.
 async fn health_floor(b: &Bench, n: usize, clients: usize) -> Duration {
+    let request = b"GET /health HTTP/1.1\r\nHost: bench\r\n\r\n".to_vec();
+    repeat(b, &request, n, clients).await
+}
+
+/// The time `clients` clients take for `n` one-key lookups of one feature:
+/// a POST with a JSON body through the read path, beside the write path.
+async fn one_key_lookups(b: &Bench, n: usize, clients: usize) -> Duration {
+    let body = br#"{"features": ["vec:price"], "entities": {"item_id": [7]}}"#;
+    repeat(b, &post("/get-online-features", body), n, clients).await
+}
+
+/// The time `clients` clients take to send `request` `n` times in all.
+async fn repeat(b: &Bench, request: &[u8], n: usize, clients: usize) -> Duration {
     let mut conns = Vec::with_capacity(clients);
     for _ in 0..clients {
         conns.push(b.connect().await);
     }
-    let request = b"GET /health HTTP/1.1\r\nHost: bench\r\n\r\n".to_vec();
+    let request = request.to_vec();
     let started = Instant::now();
     let tasks: Vec<_> = conns
         .into_iter()
