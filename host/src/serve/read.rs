@@ -109,42 +109,29 @@ fn entities(
 /// Feast's answer; a 400 when two columns would share a name, as Feast
 /// refuses such a read (the client keys columns by name).
 fn answer(req: &Request, features: Features) -> Result<Answer, ApiError> {
-    let n = features.rows;
-    let epoch = Micros::EPOCH.rfc3339();
-    let mut feature_names = Vec::with_capacity(req.entities.len() + features.columns.len());
-    let mut results = Vec::with_capacity(feature_names.capacity());
+    let (mut feature_names, mut results) = key_columns(req, features.rows);
+    let mut seen: std::collections::HashSet<String> = feature_names.iter().cloned().collect();
     let mut views: Vec<ViewVersion> = Vec::new();
-    // Join-key columns first, as Feast does.
-    for (k, v) in &req.entities {
-        feature_names.push(k.clone());
-        let keys = v.as_array().into_iter().flatten();
-        results.push(Column {
-            values: keys.cloned().map(Cell::Key).collect(),
-            statuses: vec![Status::Present; n],
-            event_timestamps: vec![epoch.clone(); n],
-        });
-    }
     for col in features.columns {
         if !views.iter().any(|v| v.name == col.view) {
-            views.push(ViewVersion {
-                name: col.view.clone(),
-                version: 0,
-            });
+            let name = col.view.clone();
+            views.push(ViewVersion { name, version: 0 });
         }
         let name = if req.full_feature_names {
             format!("{}__{}", col.view, col.feature)
         } else {
             col.feature
         };
-        if feature_names.contains(&name) {
-            return Err(bad(format!(
-                "two columns of the answer would be named {name:?}: ask for each feature once{}",
-                if req.full_feature_names {
-                    ""
-                } else {
-                    ", or set full_feature_names"
-                }
-            )));
+        if !seen.insert(name.clone()) {
+            let hint = if req.full_feature_names {
+                ""
+            } else {
+                ", or set full_feature_names"
+            };
+            let m = format!(
+                "two columns of the answer would be named {name:?}: ask for each feature once{hint}"
+            );
+            return Err(bad(m));
         }
         feature_names.push(name);
         results.push(Column {
@@ -154,11 +141,27 @@ fn answer(req: &Request, features: Features) -> Result<Answer, ApiError> {
         });
     }
     let feature_view_metadata = req.include_feature_view_version_metadata.then_some(views);
-    Ok(Answer {
-        metadata: Metadata {
-            feature_names,
-            feature_view_metadata,
-        },
-        results,
-    })
+    let metadata = Metadata {
+        feature_names,
+        feature_view_metadata,
+    };
+    Ok(Answer { metadata, results })
+}
+
+/// The join-key columns, first as Feast puts them: the keys echoed as the
+/// request gave them, present, at the epoch.
+fn key_columns(req: &Request, n: usize) -> (Vec<String>, Vec<Column>) {
+    let epoch = Micros::EPOCH.rfc3339();
+    req.entities
+        .iter()
+        .map(|(k, v)| {
+            let keys = v.as_array().into_iter().flatten();
+            let column = Column {
+                values: keys.cloned().map(Cell::Key).collect(),
+                statuses: vec![Status::Present; n],
+                event_timestamps: vec![epoch.clone(); n],
+            };
+            (k.clone(), column)
+        })
+        .unzip()
 }
