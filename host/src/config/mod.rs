@@ -70,6 +70,16 @@ pub struct StoreConfig {
     /// process also holds plugins, models and requests beyond it.
     #[serde(default = "default_store_memory_mb")]
     pub memory_mb: Spanned<usize>,
+    /// How long a cached embedding is kept after it was made (`"90d"`;
+    /// `"none"` keeps them for ever).
+    #[serde(default = "default_embedding_cache_ttl")]
+    pub embedding_cache_ttl: Spanned<String>,
+}
+
+impl StoreConfig {
+    pub fn embedding_cache_ttl(&self) -> Option<Duration> {
+        parse_ttl(self.embedding_cache_ttl.get_ref()).ok().flatten()
+    }
 }
 
 /// The plugin sandbox and its compiled-code cache, for every plugin.
@@ -400,10 +410,14 @@ fn default_store_path() -> PathBuf {
 fn default_store_memory_mb() -> Spanned<usize> {
     Spanned::new(0..0, DEFAULT_STORE_MEMORY_MB)
 }
+fn default_embedding_cache_ttl() -> Spanned<String> {
+    Spanned::new(0..0, "90d".into())
+}
 fn default_store() -> StoreConfig {
     StoreConfig {
         path: default_store_path(),
         memory_mb: default_store_memory_mb(),
+        embedding_cache_ttl: default_embedding_cache_ttl(),
     }
 }
 fn default_event_time() -> String {

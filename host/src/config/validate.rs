@@ -56,6 +56,11 @@ impl Validator<'_> {
             self.view(v)?;
         }
         self.server(&c.server)?;
+        let ttl = &c.store.embedding_cache_ttl;
+        if let Err(e) = parse_ttl(ttl.get_ref()) {
+            let m = format!("{:?}: {e} (e.g. \"90d\", or \"none\")", ttl.get_ref());
+            return self.err(ttl.span(), "store.embedding_cache_ttl".into(), m);
+        }
         let memory = &c.store.memory_mb;
         if !(8..=1 << 20).contains(memory.get_ref()) {
             let m = "must be at least 8 and at most 1048576 (MiB)";

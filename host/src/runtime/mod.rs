@@ -329,10 +329,12 @@ pub fn detached_pipeline(registry: Registry, view: &str) -> Result<Arc<Pipeline>
         .map_err(|e| view_error(view, e))
 }
 
-/// The views' ttls, for the store to drop expired rows as it compacts.
+/// The views' and the embedding cache's ttls, for the store to drop what
+/// expired as it compacts.
 fn set_ttls(store: &Store, registry: &Registry) {
     let ttls = registry.views().iter();
-    store.set_ttls(ttls.filter_map(|v| Some((v.name.as_str(), v.ttl?))));
+    let cache = registry.config.store.embedding_cache_ttl();
+    store.set_ttls(ttls.filter_map(|v| Some((v.name.as_str(), v.ttl?))), cache);
 }
 
 fn view_error(view: &str, e: Arc<IngestError>) -> Error {

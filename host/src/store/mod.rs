@@ -153,10 +153,24 @@ impl Store {
         })
     }
 
-    /// Each view's ttl: rows older are dropped as RocksDB compacts.
-    pub fn set_ttls<'a>(&self, ttls: impl IntoIterator<Item = (&'a str, std::time::Duration)>) {
-        let ttls = ttls.into_iter().map(|(v, t)| (cf_name(v), t)).collect();
+    /// Each view's ttl (rows older than twice it are dropped as RocksDB
+    /// compacts) and the embedding cache's (entries written longer ago are).
+    pub fn set_ttls<'a>(
+        &self,
+        views: impl IntoIterator<Item = (&'a str, std::time::Duration)>,
+        cache: Option<std::time::Duration>,
+    ) {
+        let mut ttls: HashMap<String, std::time::Duration> =
+            views.into_iter().map(|(v, t)| (cf_name(v), t)).collect();
+        ttls.extend(cache.map(|t| (EMBED_CACHE_CF.to_string(), t)));
         self.tuning.set_ttls(ttls);
+    }
+
+    /// Compact the embedding cache now (stale entries go).
+    pub fn compact_cache(&self) -> Result<(), StoreError> {
+        let cf = self.cf_raw(EMBED_CACHE_CF)?;
+        self.db.compact_range_cf(&cf, None::<&[u8]>, None::<&[u8]>);
+        Ok(())
     }
 
     /// Compact `view`'s column family now (expired rows go). RocksDB does

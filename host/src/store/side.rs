@@ -4,10 +4,29 @@
 //! letter holds is `ingest`'s business, the store keeps its bytes.
 
 use super::{EntityKey, Store, StoreError};
+use crate::time::Micros;
 use rocksdb::WriteBatch;
 
-/// Embedding cache: SHA-256 of (endpoint, model, dimensions, text) -> f32 LE vector.
+/// Embedding cache: SHA-256 of (endpoint, model, dimensions, text) ->
+/// `CACHE_TAG`, the write time (i64 LE micros), the f32 LE vector. Entries
+/// written before the time was kept are the bare vector (a length that is a
+/// multiple of 4, where the tagged form's is not); they are read alike.
 pub(super) const EMBED_CACHE_CF: &str = "embed-cache";
+
+const CACHE_TAG: u8 = 0xCE;
+
+/// A cache entry's vector and, unless it predates them, its write time.
+pub(super) fn decode_cached(b: &[u8]) -> Option<(Option<Micros>, &[u8])> {
+    match b.len() % 4 {
+        0 if !b.is_empty() => Some((None, b)),
+        1 if b.len() > 9 && b[0] == CACHE_TAG => {
+            let time = i64::from_le_bytes(b[1..9].try_into().ok()?);
+            Some((Some(Micros(time)), &b[9..]))
+        }
+        // Any other length is a corrupt entry: a miss.
+        _ => None,
+    }
+}
 
 /// The key of one embedding in the cache.
 pub type CacheKey = [u8; 32];
@@ -96,11 +115,10 @@ impl Store {
             .batched_multi_get_cf(&cf, keys, false)
             .into_iter()
             .map(|r| {
-                // A value of the wrong length is a corrupt entry: treat it as a miss.
                 let v = r.map_err(err)?;
-                Ok(v.filter(|b| b.len() % 4 == 0 && !b.is_empty()).map(|b| {
+                Ok(v.as_deref().and_then(decode_cached).map(|(_, b)| {
                     b.chunks_exact(4)
-                        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
                         .collect()
                 }))
             })
@@ -109,10 +127,22 @@ impl Store {
 
     /// Add embeddings to the cache in one write.
     pub fn cache_put(&self, items: &[(CacheKey, &[f32])]) -> Result<(), StoreError> {
+        self.cache_put_at(items, Micros::now())
+    }
+
+    /// Add embeddings to the cache as written at `time`.
+    pub(super) fn cache_put_at(
+        &self,
+        items: &[(CacheKey, &[f32])],
+        time: Micros,
+    ) -> Result<(), StoreError> {
         let cf = self.cf_raw(EMBED_CACHE_CF)?;
         let mut batch = WriteBatch::default();
         for (k, v) in items {
-            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            let mut bytes = Vec::with_capacity(9 + 4 * v.len());
+            bytes.push(CACHE_TAG);
+            bytes.extend_from_slice(&time.0.to_le_bytes());
+            bytes.extend(v.iter().flat_map(|x| x.to_le_bytes()));
             batch.put_cf(&cf, k, bytes);
         }
         self.db.write(batch).map_err(|source| StoreError::Rocks {

@@ -270,7 +270,7 @@ fn compaction_drops_rows_past_twice_the_views_ttl() {
     };
     s.write("v", rows(), WriteMode::Merge).unwrap();
     s.write("w", rows(), WriteMode::Merge).unwrap();
-    s.set_ttls([("v", std::time::Duration::from_secs(3600))]);
+    s.set_ttls([("v", std::time::Duration::from_secs(3600))], None);
     s.compact("v").unwrap();
     s.compact("w").unwrap();
     let keys = [EntityKey::Int(1), EntityKey::Int(2)];
@@ -280,4 +280,33 @@ fn compaction_drops_rows_past_twice_the_views_ttl() {
     // A view without a ttl keeps everything.
     assert!(s.get_many("w", &keys).unwrap().iter().all(Option::is_some));
     assert!(s.cache_usage() > 0);
+}
+
+#[test]
+fn compaction_drops_cached_embeddings_past_the_caches_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let now = crate::time::Micros::now();
+    let old = crate::time::Micros(now.0 - 2 * 3_600_000_000);
+    let (fresh, stale, legacy) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    s.cache_put_at(&[(fresh, &[1.0, 2.0][..])], now).unwrap();
+    s.cache_put_at(&[(stale, &[3.0, 4.0][..])], old).unwrap();
+    // As written before entries kept their time: the bare vector.
+    let cf = s.cf_raw(side::EMBED_CACHE_CF).unwrap();
+    let bare: Vec<u8> = [5.0f32, 6.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+    s.db.put_cf(&cf, legacy, bare).unwrap();
+    let keys = [fresh, stale, legacy];
+    let all = s.cache_get(&keys).unwrap();
+    assert_eq!(all[1], Some(vec![3.0, 4.0]));
+    assert_eq!(all[2], Some(vec![5.0, 6.0]));
+    s.set_ttls([], Some(std::time::Duration::from_secs(3600)));
+    s.compact_cache().unwrap();
+    let kept = s.cache_get(&keys).unwrap();
+    assert_eq!(kept[0], Some(vec![1.0, 2.0]));
+    assert_eq!(kept[1], None, "a stale embedding was kept");
+    assert_eq!(
+        kept[2],
+        Some(vec![5.0, 6.0]),
+        "an entry without a time was dropped"
+    );
 }

@@ -9,6 +9,7 @@
 //! a clock that jumped ahead can be undone before anything is lost.
 
 use super::codec::StoredRow;
+use super::side::{EMBED_CACHE_CF, decode_cached};
 use crate::time::Micros;
 use rocksdb::{
     BlockBasedOptions, Cache, CompactionDecision, DBCompressionType, Options, WriteBufferManager,
@@ -17,7 +18,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-/// The ttl of each view by column family name, which a reload may change.
+/// The ttl of each view by column family name, and the embedding cache's
+/// under its own; a reload may change them.
 type Ttls = Arc<RwLock<HashMap<String, Duration>>>;
 
 pub(super) struct Tuning {
@@ -69,10 +71,15 @@ impl Tuning {
         table.set_cache_index_and_filter_blocks_with_high_priority(true);
         table.set_pin_l0_filter_and_index_blocks_in_cache(true);
         o.set_block_based_table_factory(&table);
+        let (ttls, name) = (self.ttls.clone(), cf.to_string());
         if cf.starts_with("view:") {
-            let (ttls, cf) = (self.ttls.clone(), cf.to_string());
             o.set_compaction_filter("wafer-ttl", move |_level, _key, value: &[u8]| {
-                expired(&ttls, &cf, value)
+                expired(&ttls, &name, value)
+            });
+            o.set_periodic_compaction_seconds(24 * 3600);
+        } else if cf == EMBED_CACHE_CF {
+            o.set_compaction_filter("wafer-cache-ttl", move |_level, _key, value: &[u8]| {
+                stale_embedding(&ttls, value)
             });
             o.set_periodic_compaction_seconds(24 * 3600);
         }
@@ -86,6 +93,20 @@ impl Tuning {
     /// Bytes held by the block cache, memtables included.
     pub(super) fn cache_usage(&self) -> usize {
         self.cache.get_usage()
+    }
+}
+
+/// Drop a cached embedding written longer ago than the cache's ttl: it
+/// costs one request to make again. Entries from before write times were
+/// kept have none, and stay.
+fn stale_embedding(ttls: &Ttls, value: &[u8]) -> CompactionDecision {
+    let ttls = ttls.read().unwrap_or_else(|p| p.into_inner());
+    let ttl = ttls.get(EMBED_CACHE_CF);
+    match (ttl, decode_cached(value)) {
+        (Some(ttl), Some((Some(written), _))) if written.older_than(*ttl, Micros::now()) => {
+            CompactionDecision::Remove
+        }
+        _ => CompactionDecision::Keep,
     }
 }
 
