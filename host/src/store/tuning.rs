@@ -6,7 +6,9 @@
 //! dropped when RocksDB compacts them (files are compacted at least daily,
 //! so this happens without write traffic too): expired rows read
 //! `OUTSIDE_MAX_AGE` for another ttl first, so a ttl shortened by mistake or
-//! a clock that jumped ahead can be undone before anything is lost.
+//! a clock that jumped ahead can be undone before anything is lost. Cached
+//! embeddings made longer ago than `[store] embedding_cache_ttl` go the same
+//! way (without a grace: one costs a request to make again).
 
 use super::codec::StoredRow;
 use super::side::{EMBED_CACHE_CF, decode_cached};
