@@ -70,8 +70,16 @@ impl Guard {
     pub(super) fn load(config: &Config) -> Result<Guard, AuthError> {
         let none = AuthConfig::default();
         let a = config.server.auth.as_ref().unwrap_or(&none);
-        let read = token(config, "read", &a.read_token_env, &a.read_token_file)?;
-        let write = token(config, "write", &a.write_token_env, &a.write_token_file)?;
+        let read = token(
+            config,
+            ("read_token_env", &a.read_token_env),
+            ("read_token_file", &a.read_token_file),
+        )?;
+        let write = token(
+            config,
+            ("write_token_env", &a.write_token_env),
+            ("write_token_file", &a.write_token_file),
+        )?;
         // Half a guard is easy to take for a whole one: say what stays open.
         match (&read, &write) {
             (Some(_), None) => tracing::warn!(
@@ -171,37 +179,26 @@ fn unauthorized(needs: Access, why: &str) -> ApiError {
 /// secrets files often end in a newline).
 fn token(
     config: &Config,
-    kind: &'static str,
-    env: &Option<toml::Spanned<String>>,
-    file: &Option<toml::Spanned<std::path::PathBuf>>,
+    (env_key, env): (&'static str, &Option<toml::Spanned<String>>),
+    (file_key, file): (&'static str, &Option<toml::Spanned<std::path::PathBuf>>),
 ) -> Result<Option<Token>, AuthError> {
     let (key, value) = match (env, file) {
         (Some(var), _) => {
-            let key = if kind == "read" {
-                "read_token_env"
-            } else {
-                "write_token_env"
-            };
             let var = var.get_ref();
             let value = std::env::var(var).map_err(|_| AuthError::Unset {
-                key,
+                key: env_key,
                 var: var.clone(),
             })?;
-            (key, value)
+            (env_key, value)
         }
         (None, Some(path)) => {
-            let key = if kind == "read" {
-                "read_token_file"
-            } else {
-                "write_token_file"
-            };
             let path = config.resolve(path.get_ref());
             let value = std::fs::read_to_string(&path).map_err(|source| AuthError::File {
-                key,
+                key: file_key,
                 path,
                 source,
             })?;
-            (key, value)
+            (file_key, value)
         }
         (None, None) => return Ok(None),
     };

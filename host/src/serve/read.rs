@@ -73,10 +73,11 @@ pub(super) async fn get_online_features(
     body: Body,
 ) -> Result<Json<Answer>, ApiError> {
     let body = read_body(&wafer, body).await?;
-    let req: Request = parse(&body)?;
+    let mut req: Request = parse(&body)?;
+    // The answer needs the entities and flags, not these: moved, not copied.
     let lookup = Lookup {
-        features: req.features.clone().unwrap_or_default(),
-        feature_service: req.feature_service.clone(),
+        features: req.features.take().unwrap_or_default(),
+        feature_service: req.feature_service.take(),
         entities: entities(&req.entities)?,
     };
     let features = wafer.lookup(lookup).await?;

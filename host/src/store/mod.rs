@@ -168,17 +168,19 @@ impl Store {
 
     /// Compact the embedding cache now (stale entries go).
     pub fn compact_cache(&self) -> Result<(), StoreError> {
-        let cf = self.cf_raw(EMBED_CACHE_CF)?;
-        self.db.compact_range_cf(&cf, None::<&[u8]>, None::<&[u8]>);
+        self.compact_family(&self.cf_raw(EMBED_CACHE_CF)?);
         Ok(())
     }
 
     /// Compact `view`'s column family now (expired rows go). RocksDB does
     /// this on its own as data grows, and daily; for tests and tools.
     pub fn compact(&self, view: &str) -> Result<(), StoreError> {
-        let cf = self.cf(view)?;
-        self.db.compact_range_cf(&cf, None::<&[u8]>, None::<&[u8]>);
+        self.compact_family(&self.cf(view)?);
         Ok(())
+    }
+
+    fn compact_family(&self, cf: &Arc<BoundColumnFamily<'_>>) {
+        self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
     }
 
     /// Bytes in the shared block cache, memtables included.
