@@ -20,4 +20,5 @@ mod operations;
 mod plugins;
 mod polyglot;
 mod publish_lookup;
+mod streams;
 mod util;

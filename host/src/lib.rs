@@ -7,7 +7,7 @@
 //! built-in plugins), [`plugin`] (the wasmtime component host), [`embed`]
 //! (the embedding service: an HTTP API or a local model), [`store`]
 //! (RocksDB), [`ingest`] (rows through a view's transformations into the
-//! store), [`serve`] (HTTP), [`time`] and [`value`] (the shared types).
+//! store), [`stream`] (Kafka-protocol sources and sinks), [`serve`] (HTTP), [`time`] and [`value`] (the shared types).
 //! [`cli`] is the command-line edge.
 
 pub mod cli;
@@ -19,6 +19,7 @@ pub mod registry;
 pub mod runtime;
 pub mod serve;
 pub mod store;
+pub mod stream;
 pub mod time;
 pub mod value;
 

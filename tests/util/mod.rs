@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 mod fake_embedder;
+pub mod kafka;
 mod server;
 
 pub use fake_embedder::*;

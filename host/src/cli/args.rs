@@ -116,6 +116,19 @@ pub enum Command {
     /// store's directory must not exist or be empty (move the old one away
     /// first), so no server can be running on it.
     Restore { backup: PathBuf },
+    /// What each `[[source]]` partition and `[[sink]]` of the running server
+    /// is doing: offset, high watermark, lag, rows/s, last error. With no
+    /// server running, the offsets the store holds.
+    Sources {
+        /// The status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work on one `[[source]]`.
+    Source {
+        #[command(subcommand)]
+        action: SourceAction,
+    },
     /// Rows that failed for good: list them, run them again, or give up on them.
     Deadletter {
         #[command(subcommand)]
@@ -194,6 +207,19 @@ pub enum ModelAction {
         /// (the only source tried).
         #[arg(long)]
         from: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SourceAction {
+    /// Start every partition of source NAME again from `--to` (reprocess
+    /// after a plugin change, say): its stored offsets are replaced, through
+    /// the running server (which pauses the source meanwhile) or directly.
+    Reset {
+        name: String,
+        /// `earliest`, `latest`, an offset, or an RFC 3339 time.
+        #[arg(long)]
+        to: String,
     },
 }
 

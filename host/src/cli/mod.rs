@@ -194,6 +194,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             tokio::task::spawn_blocking(move || dev::watch(&config, run, &hup)).await?
         }
+        Command::Sources { json } => {
+            let status = Target::open(&cli.config).await?.sources().await?;
+            match json {
+                true => println!("{}", serde_json::to_string_pretty(&status)?),
+                false => print!("{}", show::sources(&status)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Source {
+            action: args::SourceAction::Reset { name, to },
+        } => {
+            let at =
+                crate::config::StartAt::parse(&to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+            let offsets = Target::open(&cli.config)
+                .await?
+                .reset_source(&name, at)
+                .await?;
+            for (p, o) in offsets {
+                println!("source {name} partition {p}: next offset {o}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Deadletter { action } => {
             deadletter_command(&Target::open(&cli.config).await?, action).await
         }

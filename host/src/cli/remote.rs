@@ -124,6 +124,20 @@ impl Remote {
         Ok(())
     }
 
+    pub async fn sources(&self) -> anyhow::Result<crate::stream::StreamsStatus> {
+        answer(self.admin(Method::GET, &["sources"])?.send().await?).await
+    }
+
+    pub async fn reset_source(
+        &self,
+        name: &str,
+        to: crate::config::StartAt,
+    ) -> anyhow::Result<std::collections::BTreeMap<i32, i64>> {
+        let req = self.admin(Method::POST, &["sources", name, "reset"])?;
+        let v: Value = answer(req.json(&json!({"to": to.to_string()})).send().await?).await?;
+        Ok(serde_json::from_value(v["offsets"].clone())?)
+    }
+
     pub async fn reload(&self) -> anyhow::Result<Value> {
         answer(self.admin(Method::POST, &["reload"])?.send().await?).await
     }

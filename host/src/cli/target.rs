@@ -74,6 +74,26 @@ impl Target {
         }
     }
 
+    /// The sources' and sinks' status; with no server, only the offsets
+    /// the store holds (nothing is consuming).
+    pub async fn sources(&self) -> anyhow::Result<crate::stream::StreamsStatus> {
+        match self {
+            Target::Local(w) => Ok(w.stored_streams_status()?),
+            Target::Remote(r) => r.sources().await,
+        }
+    }
+
+    pub async fn reset_source(
+        &self,
+        name: &str,
+        to: crate::config::StartAt,
+    ) -> anyhow::Result<std::collections::BTreeMap<i32, i64>> {
+        match self {
+            Target::Local(w) => Ok(w.reset_source(name, to).await?),
+            Target::Remote(r) => r.reset_source(name, to).await,
+        }
+    }
+
     pub async fn purge(&self, view: &str) -> anyhow::Result<u64> {
         match self {
             Target::Local(w) => Ok(w.purge_dead_letters(view).await?),

@@ -11,10 +11,12 @@ use toml::Spanned;
 
 mod llm;
 mod server;
+mod stream;
 mod validate;
 
 pub use llm::{LlmConfig, LongInput, Provider};
 pub use server::{AuthConfig, ServerConfig, TlsConfig};
+pub use stream::{KafkaConnection, KafkaTlsConfig, SaslConfig, SinkConfig, SourceConfig, StartAt};
 
 /// Built-in plugins, embedded in the binary.
 pub const BUILTIN_PLUGINS: &[&str] = &["llm-embedding", "passthrough", "bucketize"];
@@ -55,6 +57,8 @@ pub struct Config {
     pub views: Vec<ViewConfig>,
     pub push_sources: Vec<PushSourceConfig>,
     pub feature_services: Vec<FeatureServiceConfig>,
+    pub sources: Vec<SourceConfig>,
+    pub sinks: Vec<SinkConfig>,
 }
 
 /// RocksDB's memory when `[store] memory_mb` is not set.
@@ -304,6 +308,8 @@ impl Config {
             views: raw.feature_view,
             push_sources: raw.push_source,
             feature_services: raw.feature_service,
+            sources: raw.source,
+            sinks: raw.sink,
         };
         validate::Validator {
             path,
@@ -356,6 +362,10 @@ impl Config {
         self.push_sources.iter().find(|p| p.name.get_ref() == name)
     }
 
+    pub fn source(&self, name: &str) -> Option<&SourceConfig> {
+        self.sources.iter().find(|s| s.name.get_ref() == name)
+    }
+
     pub fn feature_service(&self, name: &str) -> Option<&FeatureServiceConfig> {
         self.feature_services
             .iter()
@@ -382,6 +392,10 @@ struct RawConfig {
     push_source: Vec<PushSourceConfig>,
     #[serde(default)]
     feature_service: Vec<FeatureServiceConfig>,
+    #[serde(default)]
+    source: Vec<SourceConfig>,
+    #[serde(default)]
+    sink: Vec<SinkConfig>,
 }
 
 /// `"0"` or `"none"` mean no expiry; otherwise a humantime duration (`30d`, `12h`).

@@ -6,6 +6,7 @@ use super::*;
 use std::collections::HashSet;
 
 mod server;
+mod stream;
 
 /// Cross-field checks that serde cannot express.
 pub(super) struct Validator<'a> {
@@ -82,7 +83,7 @@ impl Validator<'_> {
         for s in &c.feature_services {
             self.feature_service(c, s)?;
         }
-        Ok(())
+        self.streams(c)
     }
 
     /// Every transformed field may run `instances_per_field` instances, and

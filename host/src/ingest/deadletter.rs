@@ -193,3 +193,36 @@ pub fn purge(store: &Store, registry: &Registry, view: &str) -> Result<u64, Inge
     store.dead_letters_remove(view, &keys)?;
     Ok(keys.len() as u64)
 }
+
+/// The dead letter of a record that could not be read at all (a stream
+/// record that is not a JSON object, say), keyed by `key`: its raw text
+/// is kept under `_raw`, for a person to look at.
+pub fn unreadable(
+    view: &View,
+    key: EntityKey,
+    input: &str,
+    line: usize,
+    raw: &[u8],
+    message: String,
+    now: Micros,
+) -> (EntityKey, Vec<u8>) {
+    let now = now.rfc3339();
+    let mut record = serde_json::Map::new();
+    record.insert("_raw".into(), String::from_utf8_lossy(raw).into());
+    let letter = DeadLetter {
+        view: view.name.clone(),
+        key: View::key_json(&key),
+        field: None,
+        kind: FailureKind::Input,
+        message,
+        attempts: 1,
+        first_failed: now.clone(),
+        last_failed: now,
+        input: Some(input.into()),
+        line,
+        record,
+        no_transform: false,
+    };
+    let bytes = serde_json::to_vec(&letter).expect("dead letters serialize");
+    (key, bytes)
+}

@@ -17,7 +17,7 @@ pub use input::{Format, InputError, Reader, Record};
 pub use pipeline::{Pipeline, Transformed};
 pub use publish::publish;
 pub use summary::{Progress, Summary};
-pub use write::{Written, write_records};
+pub use write::{WriteSpec, Written, write_records};
 
 use crate::plugin::{PluginError, RowErrorKind};
 use crate::store::{EntityKey, StoreError, WriteMode};

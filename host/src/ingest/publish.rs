@@ -6,11 +6,11 @@
 
 use super::{
     Failure, FailureKind, IngestError, Pipeline, PublishRequest, Reader, Record, Summary,
-    write_records,
+    WriteSpec, write_records,
 };
 use crate::embed::EmbedStats;
 use crate::plugin::PluginEngine;
-use crate::store::{EntityKey, Store, WriteMode};
+use crate::store::{Alongside, EntityKey, Store, WriteMode};
 use crate::time::Micros;
 use std::collections::HashSet;
 use std::time::Instant;
@@ -99,14 +99,13 @@ impl<'a> Run<'a> {
                 kind: FailureKind::Input,
                 message,
             }));
-        let w = write_records(
-            self.pipeline,
-            self.store,
-            records,
-            self.mode,
-            self.source.as_deref(),
-            self.now,
-        )?;
+        let spec = WriteSpec {
+            mode: self.mode,
+            source: self.source.as_deref(),
+            now: self.now,
+            also: Alongside::default(),
+        };
+        let w = write_records(self.pipeline, self.store, records, spec)?;
         if self.mode == WriteMode::Overwrite {
             self.seen.extend(w.keys);
         }

@@ -5,7 +5,7 @@
 
 use super::{Failure, Pipeline, RowOutcome, deadletter};
 use crate::ingest::{IngestError, Record};
-use crate::store::{EntityKey, Store, WriteMode};
+use crate::store::{Alongside, EntityKey, Store, WriteMode};
 use crate::time::Micros;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -28,26 +28,39 @@ pub struct Written {
     pub store_time: Duration,
 }
 
-/// Transform `records` with `pipeline` and store the result: good rows and
-/// the dead letters of failed rows with a readable key (naming `source`) in
-/// one write, so a crash keeps both or neither. Blocking. Returns after the
-/// write is in RocksDB's write-ahead log.
+/// How a batch lands, and what lands with it.
+#[derive(Debug, Default)]
+pub struct WriteSpec<'a> {
+    pub mode: WriteMode,
+    /// Named in the dead letters of failed rows (a file, `POST /push (S)`,
+    /// `kafka topic/partition`).
+    pub source: Option<&'a str>,
+    /// The write time: rows without an event time take it.
+    pub now: Micros,
+    /// Written in the same atomic write: more dead letters (a stream's
+    /// unreadable records), source offsets.
+    pub also: Alongside,
+}
+
+/// Transform `records` with `pipeline` and store the result: good rows, the
+/// dead letters of failed rows with a readable key (naming the source) and
+/// whatever `spec.also` holds in one write, so a crash keeps all or none.
+/// Blocking. Returns after the write is in RocksDB's write-ahead log.
 pub fn write_records(
     pipeline: &Pipeline,
     store: &Store,
     records: Vec<Record>,
-    mode: WriteMode,
-    source: Option<&str>,
-    now: Micros,
+    spec: WriteSpec<'_>,
 ) -> Result<Written, IngestError> {
-    let n = records.len();
+    let (n, now, mut also) = (records.len(), spec.now, spec.also);
     let t = pipeline.run(records, now, Some(store));
     let started = Instant::now();
     let landed: HashSet<&EntityKey> = t.rows.iter().map(|(k, _)| k).collect();
     let (failures, at) = (&t.failures, &t.failures_at);
-    let dead = deadletter::entries(store, pipeline, failures, at, &landed, source, now)?;
-    let dead_lettered = dead.len() as u64;
-    let stats = store.write_batch(&pipeline.view().name, t.rows, dead, mode)?;
+    let dead = deadletter::entries(store, pipeline, failures, at, &landed, spec.source, now)?;
+    let dead_lettered = (dead.len() + also.dead.len()) as u64;
+    also.dead.splice(0..0, dead);
+    let stats = store.write_with(&pipeline.view().name, t.rows, also, spec.mode)?;
     let store_time = started.elapsed();
     let failures: Vec<Failure> = t.failures.into_iter().map(|(f, _)| f).collect();
     let mut outcomes = vec![RowOutcome::Written; n];

@@ -20,6 +20,8 @@ pub enum Error {
     Ingest(#[from] IngestError),
     #[error("view {0}: {1}")]
     View(String, Arc<IngestError>),
+    #[error(transparent)]
+    Stream(#[from] crate::stream::StreamError),
     #[error("wafer is shutting down")]
     Closed,
     #[error("{0} failed: {1}")]

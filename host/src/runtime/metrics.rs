@@ -86,7 +86,7 @@ impl Metrics {
     }
 
     /// Rows of `view` from `source` (`publish`, `POST /push (S)`, ...).
-    pub(super) fn rows(&self, view: &str, source: &str, written: u64, stale: u64, failed: u64) {
+    pub(crate) fn rows(&self, view: &str, source: &str, written: u64, stale: u64, failed: u64) {
         for (outcome, n) in [("written", written), ("stale", stale), ("failed", failed)] {
             let labels = vec![
                 ("view", view.to_string()),

@@ -26,6 +26,7 @@ use crate::config::Config;
 use crate::ingest::{IngestError, Pipeline, Record, RowOutcome};
 use crate::registry::Registry;
 use crate::store::Store;
+use crate::stream::{Board, Streams, StreamsStatus};
 use generation::Generation;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -62,6 +63,9 @@ struct Inner {
     retired: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     closed: AtomicBool,
     metrics: Arc<Metrics>,
+    /// The running sources and sinks, while serving.
+    streams: tokio::sync::Mutex<Option<Streams>>,
+    board: Arc<Board>,
 }
 
 impl Inner {
@@ -93,6 +97,7 @@ impl Wafer {
         let path = config.path.clone();
         let generation = Generation::new(Registry::new(config), Some(&store), None)?;
         set_ttls(&store, &generation.registry);
+        set_sinks(&store, &generation.registry);
         let inner = Arc::new(Inner {
             config_path: path,
             store,
@@ -102,6 +107,8 @@ impl Wafer {
             retired: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             metrics: Arc::new(Metrics::default()),
+            streams: tokio::sync::Mutex::new(None),
+            board: Arc::new(Board::default()),
         });
         let wafer = Wafer { inner };
         wafer.sync_writers();
@@ -172,7 +179,8 @@ impl Wafer {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(vec!["the server is stopping".into()]);
         }
-        let problems = self.inner.generation().not_ready();
+        let mut problems = self.inner.generation().not_ready();
+        problems.extend(self.inner.board.problems());
         if problems.is_empty() {
             Ok(())
         } else {
@@ -276,7 +284,13 @@ impl Wafer {
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
         set_ttls(&self.inner.store, &self.registry());
+        set_sinks(&self.inner.store, &self.registry());
         self.sync_writers();
+        // Sources and sinks start again under the new version, each from
+        // the offsets in the store.
+        if self.stop_streams().await {
+            self.start_streams().await;
+        }
         tracing::info!(
             views = report.views.len(),
             added = ?report.added,
@@ -284,6 +298,41 @@ impl Wafer {
             "config reloaded"
         );
         Ok(report)
+    }
+
+    /// Start consuming every `[[source]]` and sending every `[[sink]]` of
+    /// the config in force (the server does, as it starts). A second call
+    /// while they run does nothing.
+    pub async fn start_streams(&self) {
+        let mut streams = self.inner.streams.lock().await;
+        if streams.is_none() && !self.inner.closed.load(Ordering::Acquire) {
+            *streams = Some(Streams::start(self, &self.inner.board));
+        }
+    }
+
+    /// Stop the sources and sinks; batches already landing land. Whether
+    /// they were running.
+    pub(crate) async fn stop_streams(&self) -> bool {
+        let running = self.inner.streams.lock().await.take();
+        let was = running.is_some();
+        if let Some(s) = running {
+            s.stop().await;
+        }
+        was
+    }
+
+    /// What each source partition and sink is doing.
+    pub fn streams_status(&self) -> StreamsStatus {
+        self.inner.board.status()
+    }
+
+    /// `view`'s long-lived pipeline in the version in force.
+    pub(crate) fn pipeline(
+        &self,
+        view: &str,
+        no_transform: bool,
+    ) -> Result<Arc<Pipeline>, Arc<IngestError>> {
+        self.inner.generation().pipeline(view, no_transform)
     }
 
     /// Serve HTTP on `listener` until `shutdown` resolves, then stop cleanly
@@ -303,6 +352,7 @@ impl Wafer {
         // swapped in after the stop.
         let _one = self.inner.reloading.lock().await;
         self.inner.closed.store(true, Ordering::Release);
+        self.stop_streams().await;
         let writers: Vec<Arc<Writer>> = {
             let mut w = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());
             w.drain().map(|(_, w)| w).collect()
@@ -327,6 +377,15 @@ pub fn detached_pipeline(registry: Registry, view: &str) -> Result<Arc<Pipeline>
     generation
         .pipeline(view, false)
         .map_err(|e| view_error(view, e))
+}
+
+/// Which views' rows each `[[sink]]`'s outbox takes.
+fn set_sinks(store: &Store, registry: &Registry) {
+    let sinks = registry.config.sinks.iter().map(|s| {
+        let views = s.views.iter().map(|v| v.get_ref().clone()).collect();
+        (s.name.get_ref().clone(), views)
+    });
+    store.set_sinks(sinks.collect());
 }
 
 /// The views' and the embedding cache's ttls, for the store to drop what

@@ -10,8 +10,8 @@
 
 use super::generation::Generation;
 use super::{Metrics, WriteError};
-use crate::ingest::{Record, RowOutcome, write_records};
-use crate::store::{Store, WriteMode};
+use crate::ingest::{Record, RowOutcome, WriteSpec, write_records};
+use crate::store::Store;
 use crate::time::Micros;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -246,8 +246,12 @@ fn land(store: &Store, view: &str, jobs: Vec<Job>, metrics: &Metrics) {
     let mut rest = records.into_iter().peekable();
     while rest.peek().is_some() {
         let batch: Vec<Record> = rest.by_ref().take(batch_size).collect();
-        let source = Some(options.source.as_str());
-        match write_records(&pipeline, store, batch, WriteMode::Merge, source, now) {
+        let spec = WriteSpec {
+            source: Some(options.source.as_str()),
+            now,
+            ..WriteSpec::default()
+        };
+        match write_records(&pipeline, store, batch, spec) {
             Ok(w) => {
                 count(metrics, view, &options.source, &w.outcomes);
                 outcomes.extend(w.outcomes);

@@ -172,3 +172,35 @@ fn line(v: &Json_) -> Bytes {
     b.push(b'\n');
     Bytes::from(b)
 }
+
+/// Every source partition's offset, high watermark, lag, throughput and
+/// last error, and every sink's.
+pub(super) async fn sources(State(wafer): State<Wafer>) -> Json<crate::stream::StreamsStatus> {
+    Json(wafer.streams_status())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetRequest {
+    /// `earliest`, `latest`, an offset or an RFC 3339 time.
+    to: String,
+}
+
+pub(super) async fn reset_source(
+    State(wafer): State<Wafer>,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Json<Json_>, ApiError> {
+    let body = read_body(&wafer, body).await?;
+    let req: ResetRequest = parse(&body)?;
+    let to = crate::config::StartAt::parse(&req.to).map_err(|e| bad(format!("`to`: {e}")))?;
+    if wafer.registry().config.source(&name).is_none() {
+        let m = format!("no [[source]] named {name:?}");
+        return Err(ApiError::new(StatusCode::NOT_FOUND, m));
+    }
+    let offsets = wafer
+        .reset_source(&name, to)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    Ok(Json(json!({"source": name, "offsets": offsets})))
+}

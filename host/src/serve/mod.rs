@@ -41,6 +41,7 @@ fn router(wafer: Wafer, guard: Guard) -> Router {
         .route("/admin/deadletters/{view}", get(admin::dead_letters))
         .route("/admin/deadletters/{view}/retry", post(admin::retry))
         .route("/admin/deadletters/{view}/purge", post(admin::purge))
+        .route("/admin/sources/{name}/reset", post(admin::reset_source))
         .route_layer(from_fn_with_state(
             guard.needs(Access::Admin),
             auth::authorize,
@@ -68,6 +69,7 @@ fn router(wafer: Wafer, guard: Guard) -> Router {
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/admin/status", get(admin::status))
+        .route("/admin/sources", get(admin::sources))
         .merge(data)
         .merge(admin)
         // A layer, not a route layer: unmatched paths (404s) are counted too.
@@ -182,6 +184,8 @@ pub async fn run(
         for (view, why) in warm.warm_up().await {
             tracing::warn!("view {view} takes no transformed writes: {why}");
         }
+        // After the plugins compile: a source's first batch does not wait for them.
+        warm.start_streams().await;
     });
     let app = router(wafer.clone(), guard);
     let served = match acceptor {

@@ -7,6 +7,7 @@ mod backup;
 mod codec;
 mod overwrite;
 mod side;
+mod stream;
 mod tuning;
 
 pub use side::CacheKey;
@@ -15,13 +16,16 @@ use side::{DEAD_LETTER_CF, EMBED_CACHE_CF, dead_letter_key};
 pub use backup::restore;
 pub use codec::{EntityKey, InputDigest, StoredRow, encode_value};
 pub use overwrite::Tracking;
+pub use stream::{Alongside, OutboxEntry, SourceOffset};
+use stream::{OFFSETS_CF, OUTBOX_CF};
 
 use rocksdb::{
     BoundColumnFamily, ColumnFamilyDescriptor, DBWithThreadMode, MultiThreaded, WriteBatch,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock};
 use tuning::Tuning;
 
 /// Multi-threaded column family handles: a reload adds a view's column
@@ -98,6 +102,10 @@ pub struct Store {
     tracked: Mutex<HashMap<String, (usize, HashSet<EntityKey>)>>,
     /// Its column families' names, for metrics (listing them reads the MANIFEST).
     families: Mutex<Vec<String>>,
+    /// Sink -> the views whose stored rows go to its outbox.
+    sinks: RwLock<HashMap<String, Vec<String>>>,
+    outbox_seq: AtomicU64,
+    outbox_changed: tokio::sync::Notify,
 }
 
 fn cf_name(view: &str) -> String {
@@ -128,7 +136,7 @@ impl Store {
         let wanted = views
             .into_iter()
             .map(cf_name)
-            .chain([EMBED_CACHE_CF.to_string(), DEAD_LETTER_CF.to_string()]);
+            .chain([EMBED_CACHE_CF, DEAD_LETTER_CF, OFFSETS_CF, OUTBOX_CF].map(String::from));
         for n in wanted {
             if !names.contains(&n) {
                 names.push(n);
@@ -143,6 +151,7 @@ impl Store {
             path: path.to_path_buf(),
             source,
         })?;
+        let outbox_seq = AtomicU64::new(Store::next_outbox_seq(&db));
         Ok(Store {
             db,
             path: path.to_path_buf(),
@@ -150,6 +159,9 @@ impl Store {
             write_lock: Mutex::new(()),
             tracked: Mutex::new(HashMap::new()),
             families,
+            sinks: RwLock::new(HashMap::new()),
+            outbox_seq,
+            outbox_changed: tokio::sync::Notify::new(),
         })
     }
 
@@ -301,17 +313,20 @@ impl Store {
         rows: Vec<(EntityKey, StoredRow)>,
         mode: WriteMode,
     ) -> Result<WriteStats, StoreError> {
-        self.write_batch(view, rows, Vec::new(), mode)
+        self.write_with(view, rows, Alongside::default(), mode)
     }
 
-    /// Write a batch of rows and dead letters atomically, so a crash never
-    /// leaves a row both stored and dead-lettered, or neither. Every key in
-    /// `rows` (written or stale) has its dead letter cleared; then `dead` is put.
-    pub fn write_batch(
+    /// Write a batch of rows with its dead letters and source offsets
+    /// atomically, so a crash never leaves a row both stored and
+    /// dead-lettered, or neither, nor rows without the offset past them.
+    /// Every key in `rows` (written or stale) has its dead letter cleared;
+    /// then `also.dead` is put. Rows of a view with a sink also go to its
+    /// outbox, in the same write.
+    pub fn write_with(
         &self,
         view: &str,
         rows: Vec<(EntityKey, StoredRow)>,
-        dead: Vec<(EntityKey, Vec<u8>)>,
+        also: Alongside,
         mode: WriteMode,
     ) -> Result<WriteStats, StoreError> {
         let cf = self.cf(view)?;
@@ -330,15 +345,19 @@ impl Store {
         for key in &touched {
             batch.put_cf(&cf, key.encode(), next[key].encode());
         }
-        for (key, record) in &dead {
+        for (key, record) in &also.dead {
             batch.put_cf(&dl, dead_letter_key(view, key), record);
         }
+        self.add_stream_writes(&mut batch, view, (&touched, &next), &also.offsets)?;
         self.db.write(batch).map_err(|source| StoreError::Rocks {
             view: view.into(),
             op: "write",
             source,
         })?;
         self.note_written(view, &touched);
+        if !touched.is_empty() {
+            self.outbox_changed.notify_waiters();
+        }
         Ok(stats)
     }
 

@@ -168,14 +168,15 @@ fn dead_letters_are_per_view_and_cleared_by_a_later_write() {
         (a.clone(), b"a failed".to_vec()),
         (b.clone(), b"b".to_vec()),
     ];
-    s.write_batch("v", vec![], dead, WriteMode::Merge).unwrap();
-    s.write_batch(
-        "v2",
-        vec![],
-        vec![(a.clone(), b"other".to_vec())],
-        WriteMode::Merge,
-    )
-    .unwrap();
+    let also = |dead| Alongside {
+        dead,
+        offsets: vec![],
+    };
+    s.write_with("v", vec![], also(dead), WriteMode::Merge)
+        .unwrap();
+    let other = vec![(a.clone(), b"other".to_vec())];
+    s.write_with("v2", vec![], also(other), WriteMode::Merge)
+        .unwrap();
     let listed: Vec<_> = s.dead_letters("v").unwrap();
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0], (a.clone(), b"a failed".to_vec()));

@@ -12,8 +12,36 @@
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
-use candle_transformers::models::bert::{Config, HiddenAct};
 use rayon::prelude::*;
+
+/// What a checkpoint's `config.json` says of the encoder (Hugging Face's
+/// `BertConfig`; keys the encoder does not use are ignored). Our own rather
+/// than candle-transformers': that crate, every model of it built with
+/// optimisations, cost the cold build more than a minute for this struct.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct Config {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub hidden_act: HiddenAct,
+    pub max_position_embeddings: usize,
+    pub type_vocab_size: usize,
+    pub layer_norm_eps: f64,
+    /// `"bert"`: tensor names may carry it as a prefix.
+    #[serde(default)]
+    pub model_type: Option<String>,
+}
+
+/// The feed-forward activation, spelled as in `config.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HiddenAct {
+    Gelu,
+    GeluApproximate,
+    Relu,
+}
 
 /// A loaded BERT encoder.
 pub struct Bert {

@@ -10,9 +10,9 @@ mod bert;
 pub mod files;
 
 use bert::Bert;
+use bert::Config as BertConfig;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::Config as BertConfig;
 use rayon::prelude::*;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};

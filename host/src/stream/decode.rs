@@ -1,0 +1,112 @@
+//! Stream records into input rows: one JSON object per record, columns as
+//! in a JSONL publish, renamed by the source's `columns`. A record without
+//! its view's join key takes it from the record's key; one without an
+//! event time takes the record's timestamp, so the newest event wins
+//! across partitions as it does across files. A record that cannot be
+//! read becomes a dead letter naming its topic, partition and offset.
+
+use crate::config::SourceConfig;
+use crate::ingest::{Record, deadletter};
+use crate::registry::View;
+use crate::store::EntityKey;
+use crate::time::Micros;
+use crate::value::Value;
+use rskafka::record::RecordAndOffset;
+
+/// The header a `[[sink]]` names each record's view with: a topic may
+/// carry several views, and a source takes its own view's records only.
+pub const VIEW_HEADER: &str = "wafer-view";
+
+/// A batch of records, read.
+#[derive(Debug, Default)]
+pub(super) struct Decoded {
+    pub rows: Vec<Record>,
+    /// Dead letters of records that could not be read.
+    pub dead: Vec<(EntityKey, Vec<u8>)>,
+    /// Records for another view, or tombstones (no value): not for this source.
+    pub skipped: u64,
+}
+
+/// Read `records` of `partition` for `view`. `input` names the partition
+/// in dead letters; `now` is their time.
+pub(super) fn decode(
+    records: &[RecordAndOffset],
+    source: &SourceConfig,
+    view: &View,
+    input: &str,
+    now: Micros,
+) -> Decoded {
+    let mut out = Decoded::default();
+    for r in records {
+        let for_other = r.record.headers.get(VIEW_HEADER);
+        if for_other.is_some_and(|v| v.as_slice() != view.name.as_bytes()) {
+            out.skipped += 1;
+            continue;
+        }
+        let Some(value) = &r.record.value else {
+            out.skipped += 1;
+            continue;
+        };
+        match row(r, value, source, view) {
+            Ok(record) => out.rows.push(record),
+            Err(message) => {
+                let key = record_key(r, view)
+                    .unwrap_or_else(|| EntityKey::Str(format!("{}@{}", input, r.offset)));
+                let line = r.offset as usize;
+                let letter = deadletter::unreadable(view, key, input, line, value, message, now);
+                out.dead.push(letter);
+            }
+        }
+    }
+    out
+}
+
+fn row(
+    r: &RecordAndOffset,
+    value: &[u8],
+    source: &SourceConfig,
+    view: &View,
+) -> Result<Record, String> {
+    let object = match serde_json::from_slice::<serde_json::Value>(value) {
+        Ok(serde_json::Value::Object(o)) => o,
+        Ok(_) => return Err("not a JSON object".into()),
+        Err(e) => return Err(format!("invalid JSON: {e}")),
+    };
+    let mut cells = Vec::with_capacity(object.len() + 2);
+    for (column, v) in object {
+        let v = Value::from_json(&v).map_err(|e| format!("column `{column}`: {e}"))?;
+        let column = source.columns.get(&column).cloned().unwrap_or(column);
+        cells.push((column, v));
+    }
+    let has = |c: &str, cells: &[(String, Value)]| cells.iter().any(|(n, _)| n == c);
+    if !has(&view.join_key, &cells)
+        && let Some(key) = record_key(r, view)
+    {
+        cells.push((view.join_key.clone(), key_value(key)));
+    }
+    // A row whose key does not read would fail without a dead letter (it
+    // has no key to keep one under): here it is one, under its offset.
+    let key = cells.iter().find(|(n, _)| *n == view.join_key);
+    view.key(key.map_or(&Value::Null, |(_, v)| v))?;
+    if !has(&view.event_time, &cells) {
+        let t = Micros(r.record.timestamp.timestamp_micros());
+        cells.push((view.event_time.clone(), Value::String(t.rfc3339())));
+    }
+    Ok(Record {
+        line: r.offset as usize,
+        cells,
+    })
+}
+
+/// The record's key as `view`'s entity key, when it reads as one.
+fn record_key(r: &RecordAndOffset, view: &View) -> Option<EntityKey> {
+    let text = std::str::from_utf8(r.record.key.as_deref()?).ok()?;
+    view.key(&Value::String(text.to_string())).ok()
+}
+
+fn key_value(key: EntityKey) -> Value {
+    match key {
+        EntityKey::Int(i) => Value::Int64(i),
+        EntityKey::Str(s) => Value::String(s),
+    }
+}
