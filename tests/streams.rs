@@ -203,6 +203,37 @@ async fn topic_into_view(kind: Kind) {
     assert!(metrics.contains(written), "{kind:?}: {metrics}");
     let (ready, why) = get(&format!("{}/ready", server.url)).await;
     assert_eq!(ready, 200, "{why}");
+
+    // Reprocess from the start through the running server: the same rows,
+    // no new embedding request (every input is unchanged).
+    let asked = fake.requests.lock().unwrap().len();
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        let shown = wafer_cli(&d, &["sources"]);
+        let reset = wafer_cli(&d, &["source", "reset", "reviews", "--to", "earliest"]);
+        (shown, reset)
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.0.status.success() && text(&out.0).contains("partition 2  offset 154"),
+        "{}",
+        text(&out.0)
+    );
+    assert!(out.1.status.success(), "{}", text(&out.1));
+    assert!(
+        text(&out.1).contains("partition 0: next offset 0"),
+        "{}",
+        text(&out.1)
+    );
+    caught_up(&server.url, 3 * 154).await;
+    assert_eq!(vectors(&server.url, &good).await, got, "{kind:?}");
+    // Only the rows that failed (the API refused them) are tried again.
+    let again: Vec<String> = fake.requests.lock().unwrap()[asked..].concat();
+    assert!(
+        again.iter().all(|t| t == "POISON"),
+        "{kind:?}: re-embedded {again:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
