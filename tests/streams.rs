@@ -81,22 +81,29 @@ async fn get(url: &str) -> (u16, Value) {
 async fn caught_up(url: &str, records: u64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let (_, status) = get(&format!("{url}/admin/sources")).await;
-        let parts = status["sources"][0]["partitions"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let total: u64 = parts
-            .iter()
-            .map(|p| p["records"].as_u64().unwrap_or(0))
-            .sum();
-        let lagging = parts.iter().any(|p| p["lag"] != json!(0));
-        if !parts.is_empty() && !lagging && total >= records {
+        let (total, lagging, status) = progress(url).await;
+        if !lagging && total >= records {
             return status;
         }
         assert!(Instant::now() < deadline, "never caught up: {status}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The first source's records stored in all, whether any partition lags
+/// (or none is known yet), and the whole status.
+async fn progress(url: &str) -> (u64, bool, Value) {
+    let (_, status) = get(&format!("{url}/admin/sources")).await;
+    let parts = status["sources"][0]["partitions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let total = parts
+        .iter()
+        .map(|p| p["records"].as_u64().unwrap_or(0))
+        .sum();
+    let lagging = parts.is_empty() || parts.iter().any(|p| p["lag"] != json!(0));
+    (total, lagging, status)
 }
 
 /// The review vectors of `ids` in `url`'s answer.
@@ -256,15 +263,7 @@ async fn kill_9_mid_stream_then_a_restart_resumes_exactly_where_the_store_stands
     // Die mid-stream: some batches stored, some in flight.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (_, s) = get(&format!("{}/admin/sources", server.url)).await;
-        let parts = s["sources"][0]["partitions"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let total: u64 = parts
-            .iter()
-            .map(|p| p["records"].as_u64().unwrap_or(0))
-            .sum();
+        let (total, _, s) = progress(&server.url).await;
         if total >= 300 {
             assert!(total < 1200, "the stream ended before the kill: {s}");
             break;

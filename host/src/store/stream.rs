@@ -200,11 +200,6 @@ impl Store {
         self.db.write(batch).map_err(err)
     }
 
-    /// Entries waiting in `sink`'s outbox (a scan: for status, not hot paths).
-    pub fn outbox_len(&self, sink: &str) -> Result<u64, StoreError> {
-        Ok(self.outbox(sink, usize::MAX)?.len() as u64)
-    }
-
     /// The sequence the next outbox entry gets: past every stored one.
     pub(super) fn next_outbox_seq(db: &super::DB) -> u64 {
         let Some(cf) = db.cf_handle(OUTBOX_CF) else {
@@ -287,7 +282,7 @@ mod tests {
             assert_eq!(e.len(), 2);
             assert_eq!((e[0].view.as_str(), &e[0].row), ("v", &row(1)));
             s.outbox_remove("k", e[0].seq).unwrap();
-            assert_eq!(s.outbox_len("k").unwrap(), 1);
+            assert_eq!(s.outbox("k", 10).unwrap().len(), 1);
         }
         let s = Store::open(dir.path(), ["v", "w"]).unwrap();
         s.set_sinks(HashMap::from([("k".into(), vec!["v".into()])]));

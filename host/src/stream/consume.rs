@@ -88,21 +88,21 @@ impl Consumer {
                 r = answered(Duration::from_millis(wait_ms), fetch) => Some(r),
             };
             let fetched = match fetched {
-                None => return finish(landing).await,
+                None => return self.finish(landing).await,
                 Some(Err(e)) if out_of_range(&e) => {
-                    finish(landing.take()).await?;
+                    self.finish(landing.take()).await?;
                     next = self.recover(&pc, next).await?;
                     continue;
                 }
                 Some(Err(e)) => {
-                    finish(landing).await?;
+                    self.finish(landing).await?;
                     return Err(self.broker(e));
                 }
                 Some(Ok(f)) => f,
             };
             let (records, high_watermark) = fetched;
             // One batch lands at a time, in order: memory holds two fetches.
-            finish(landing.take()).await?;
+            self.finish(landing.take()).await?;
             self.board
                 .fetched(self.name(), self.partition, next, high_watermark);
             let Some(last) = records.last() else { continue };
@@ -156,6 +156,16 @@ impl Consumer {
         tokio::task::spawn_blocking(move || land(&wafer, &source, partition, records, &board))
     }
 
+    /// Wait for the batch landing, if any; its error ends the round.
+    async fn finish(&self, landing: Option<Landing>) -> Result<(), StreamError> {
+        match landing {
+            None => Ok(()),
+            Some(l) => l
+                .await
+                .unwrap_or_else(|e| Err(self.store_error(format!("a landing task failed: {e}")))),
+        }
+    }
+
     fn broker(&self, e: KafkaError) -> StreamError {
         StreamError::Broker {
             who: format!("source {} partition {}", self.name(), self.partition),
@@ -181,19 +191,6 @@ fn out_of_range(e: &KafkaError) -> bool {
             ..
         }
     )
-}
-
-async fn finish(landing: Option<Landing>) -> Result<(), StreamError> {
-    match landing {
-        None => Ok(()),
-        Some(l) => l.await.unwrap_or_else(|e| {
-            Err(StreamError::Store {
-                source_name: "?".into(),
-                partition: -1,
-                message: format!("a landing task failed: {e}"),
-            })
-        }),
-    }
 }
 
 /// Read, transform and store `records` in batches of the view's
