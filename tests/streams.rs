@@ -38,6 +38,7 @@ batch_size = 50
 fields = [
   {{ name = "item_id", type = "INT64", primary_key = true }},
   {{ name = "score", type = "DOUBLE" }},
+  {{ name = "blob", type = "BYTES" }},
   {{ name = "review", type = "ARRAY<FLOAT>", transform = {{ plugin = "llm-embedding", llm = "fake", input = "text" }} }},
 ]
 
@@ -245,6 +246,102 @@ async fn topic_into_view(kind: Kind) {
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "slow tier: Kafka-protocol brokers from PyPI"]
+async fn start_at_latest_keeps_its_place_and_reset_goes_to_a_time_or_the_end() {
+    for kind in BOTH {
+        start_and_reset(kind).await;
+    }
+}
+
+async fn start_and_reset(kind: Kind) {
+    let broker = Broker::start(kind).await;
+    broker.create_topic("reviews", 1).await;
+    broker.produce("reviews", 0, &reviews(0..100), 25).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let middle = chrono::Utc::now().to_rfc3339();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    broker.produce("reviews", 0, &reviews(100..150), 25).await;
+    let fake = fake_embedder(DIMS).await;
+    let dir = tempfile::tempdir().unwrap();
+    let latest = source(&broker, "reviews", "start = \"latest\"");
+    let cfg = setup(dir.path(), &fake.base_url, &latest);
+    let server = Server::start(&cfg).await;
+    at_offset(&server.url, 150).await;
+
+    // Records produced while the server is down are taken when it is back:
+    // "latest" was where it started, not where it starts each time.
+    drop(server);
+    broker.produce("reviews", 0, &reviews(150..160), 5).await;
+    let server = loop {
+        match wafer::Wafer::open(&cfg) {
+            Ok(w) => break Server::serve(w).await,
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    at_offset(&server.url, 160).await;
+    assert_eq!(present(&server.url).await, (150..160).collect::<Vec<_>>());
+
+    let d = dir.path().to_path_buf();
+    let reset = move |to: String| {
+        let d = d.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = wafer_cli(&d, &["source", "reset", "reviews", "--to", &to]);
+            assert!(out.status.success(), "{}", text(&out));
+            text(&out)
+        })
+    };
+    let out = reset("latest".into()).await.unwrap();
+    assert!(
+        out.contains("partition 0: next offset 160"),
+        "{kind:?}: {out}"
+    );
+    if kind == Kind::Tansu {
+        // tansu answers ListOffsets by time with 0 whatever the time (a
+        // gap in the test broker; Kafka, Redpanda and DataHub keep a time
+        // index): a reset to a time is tested on noida-db.
+        return;
+    }
+    let out = reset(middle).await.unwrap();
+    assert!(
+        out.contains("partition 0: next offset 100"),
+        "{kind:?}: {out}"
+    );
+    at_offset(&server.url, 160).await;
+    assert_eq!(present(&server.url).await, (100..160).collect::<Vec<_>>());
+    let soon = chrono::Utc::now() + chrono::Duration::hours(1);
+    let out = reset(soon.to_rfc3339()).await.unwrap();
+    assert!(
+        out.contains("partition 0: next offset 160"),
+        "{kind:?}: {out}"
+    );
+}
+
+/// Wait until partition 0 of the first source has stored up to `offset`.
+async fn at_offset(url: &str, offset: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, s) = get(&format!("{url}/admin/sources")).await;
+        let p = &s["sources"][0]["partitions"][0];
+        if p["offset"] == json!(offset) && p["lag"] == json!(0) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never at {offset}: {s}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The items of 0..200 with a stored review.
+async fn present(url: &str) -> Vec<i64> {
+    let ids: Vec<i64> = (0..200).collect();
+    let got = vectors(url, &ids).await;
+    ids.into_iter()
+        .zip(got)
+        .filter(|(_, v)| !v.is_null())
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "slow tier: Kafka-protocol brokers from PyPI"]
 async fn kill_9_mid_stream_then_a_restart_resumes_exactly_where_the_store_stands() {
     let broker = Broker::start(Kind::Tansu).await;
     broker.create_topic("reviews", 2).await;
@@ -381,8 +478,19 @@ async fn a_feature_topic_feeds_two_replicas_that_never_call_the_embedding_api() 
     let push = |ids: std::ops::Range<i64>, text: &'static str| {
         let ids: Vec<i64> = ids.collect();
         let texts: Vec<String> = ids.iter().map(|i| format!("{text} {i}")).collect();
-        let scores: Vec<f64> = ids.iter().map(|i| *i as f64).collect();
-        json!({"push_source_name": "reviews_push", "df": {"item_id": ids, "text": texts, "score": scores}})
+        // NaN and bytes cross the topic as lookups answer them, and back.
+        let scores: Vec<Value> = (ids.iter())
+            .map(|i| {
+                if i % 50 == 7 {
+                    json!("NaN")
+                } else {
+                    json!(*i as f64)
+                }
+            })
+            .collect();
+        let blobs: Vec<String> = ids.iter().map(|i| format!("\u{0}\u{ff}{i}")).collect();
+        let df = json!({"item_id": ids, "text": texts, "score": scores, "blob": blobs});
+        json!({"push_source_name": "reviews_push", "df": df})
     };
     let (status, answer) = producer.post("/push", &push(0..300, "review")).await;
     assert_eq!(status, 200, "{answer}");
@@ -395,6 +503,15 @@ async fn a_feature_topic_feeds_two_replicas_that_never_call_the_embedding_api() 
     )
     .await;
 
+    let one = json!({"features": ["reviews:score", "reviews:blob"], "entities": {"item_id": [7]}});
+    let (_, seven) = lookup(&first.url, &one).await;
+    assert_eq!(seven["results"][1]["values"], json!(["NaN"]), "{seven}");
+    assert_eq!(
+        seven["results"][2]["values"],
+        json!(["AMO/Nw=="]),
+        "{seven}"
+    );
+
     // The second replica stops; the producer goes on; it comes back.
     drop(second.take());
     let (status, _) = producer.post("/push", &push(200..400, "newer")).await;
@@ -406,6 +523,26 @@ async fn a_feature_topic_feeds_two_replicas_that_never_call_the_embedding_api() 
         }
     };
     converge(&producer.url, &[&first.url, &second.url], &ids, 400).await;
+
+    // A new replica starts from another's backup, offsets and all, and
+    // tails the topic from there.
+    let d = dirs[0].path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || wafer_cli(&d, &["backup", "backup"]));
+    let out = out.await.unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let (status, _) = producer.post("/push", &push(350..450, "latest")).await;
+    assert_eq!(status, 200);
+    let new = tempfile::tempdir().unwrap();
+    let config = setup(new.path(), &replica_api.base_url, &replica_source);
+    let backup = dirs[0].path().join("backup");
+    let out = wafer_cli(new.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let restored = wafer::Wafer::open(&config).unwrap();
+    let offsets = restored.store().source_offsets("features").unwrap();
+    assert_eq!(offsets.values().sum::<i64>(), 500, "{offsets:?}");
+    let third = Server::serve(restored).await;
+    let ids: Vec<i64> = (0..450).collect();
+    converge(&producer.url, &[&first.url, &third.url], &ids, 450).await;
     assert!(
         replica_api.requests.lock().unwrap().is_empty(),
         "a replica called the embedding API"
@@ -418,7 +555,7 @@ async fn a_feature_topic_feeds_two_replicas_that_never_call_the_embedding_api() 
 /// with `present` of them found.
 async fn converge(producer: &str, replicas: &[&str], ids: &[i64], present: usize) {
     let body = json!({
-        "features": ["reviews:review", "reviews:score"],
+        "features": ["reviews:review", "reviews:score", "reviews:blob"],
         "entities": {"item_id": ids},
         "full_feature_names": true,
     });

@@ -109,14 +109,57 @@ impl serde::Serialize for Value {
             Value::Null => s.serialize_unit(),
             Value::Bool(b) => s.serialize_bool(*b),
             Value::Int64(i) => s.serialize_i64(*i),
-            Value::Float64(f) => s.serialize_f64(*f),
+            Value::Float64(f) => match non_finite(*f) {
+                Some(name) => s.serialize_str(name),
+                None => s.serialize_f64(*f),
+            },
             Value::String(x) => s.serialize_str(x),
-            // Feast returns bytes base64-encoded; lowercase hex is as
-            // unambiguous and needs no extra crate.
-            Value::Bytes(b) => {
-                s.collect_str(&b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+            Value::Bytes(b) => s.serialize_str(&base64_text(b)),
+            Value::Vector(v) => {
+                use serde::ser::SerializeSeq;
+                let mut seq = s.serialize_seq(Some(v.len()))?;
+                for x in v {
+                    seq.serialize_element(&F32(*x))?;
+                }
+                seq.end()
             }
-            Value::Vector(v) => v.serialize(s),
+        }
+    }
+}
+
+/// Bytes as Feast answers them: standard base64, padded.
+pub fn base64_text(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// The bytes of base64 text (what [`base64_text`] made).
+pub fn base64_bytes(text: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(text);
+    decoded.map_err(|e| format!("expected base64 bytes: {e}"))
+}
+
+/// JSON has no NaN or infinities: Feast's server sends these names (and
+/// its client reads them back), where serde_json would write `null`.
+fn non_finite(f: f64) -> Option<&'static str> {
+    if f.is_nan() {
+        Some("NaN")
+    } else if f.is_infinite() {
+        Some(if f > 0.0 { "Infinity" } else { "-Infinity" })
+    } else {
+        None
+    }
+}
+
+/// A vector element, printed as the shortest `f32` text.
+struct F32(f32);
+
+impl serde::Serialize for F32 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match non_finite(self.0.into()) {
+            Some(name) => s.serialize_str(name),
+            None => s.serialize_f32(self.0),
         }
     }
 }
@@ -129,12 +172,25 @@ fn parse_text(s: &str, ty: FieldType, f: impl Fn(&str) -> Option<Value>) -> Resu
     f(t).ok_or_else(|| format!("expected {}, got {s:?}", ty.name()))
 }
 
+/// `"NaN"`, `"Infinity"`, `"-Infinity"`: the names JSON answers use.
+fn named_float(name: &str) -> Option<f64> {
+    match name {
+        "NaN" => Some(f64::NAN),
+        "Infinity" => Some(f64::INFINITY),
+        "-Infinity" => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
+}
+
 fn json_vector(a: &[Json]) -> Result<Vec<f32>, String> {
     a.iter()
         .enumerate()
         .map(|(i, x)| {
-            x.as_f64()
-                .map(|f| f as f32)
+            let f = match x {
+                Json::String(name) => named_float(name),
+                x => x.as_f64(),
+            };
+            f.map(|f| f as f32)
                 .ok_or_else(|| format!("vector element {i} is not a number: {x}"))
         })
         .collect()
@@ -196,9 +252,31 @@ mod tests {
         let v = Value::Vector(vec![0.1, -2.5]);
         assert_eq!(serde_json::to_string(&v).unwrap(), "[0.1,-2.5]");
         assert_eq!(
-            serde_json::to_string(&Value::Bytes(vec![0, 171])).unwrap(),
-            "\"00ab\""
+            serde_json::to_string(&Value::Bytes(vec![0, 171, 255])).unwrap(),
+            "\"AKv/\""
         );
         assert_eq!(serde_json::to_string(&Value::Null).unwrap(), "null");
+    }
+
+    #[test]
+    fn non_finite_floats_print_as_feast_names_and_read_back() {
+        for (f, name) in [
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ] {
+            let text = serde_json::to_string(&Value::Float64(f)).unwrap();
+            assert_eq!(text, format!("\"{name}\""));
+            let back = Value::String(name.into()).coerce(FieldType::Float64);
+            let Ok(Value::Float64(b)) = back else {
+                panic!("{name}: {back:?}")
+            };
+            assert!(b.is_nan() == f.is_nan() && (f.is_nan() || b == f), "{name}");
+        }
+        let v = Value::Vector(vec![1.5, f32::INFINITY]);
+        let text = serde_json::to_string(&v).unwrap();
+        assert_eq!(text, "[1.5,\"Infinity\"]");
+        let back = Value::from_json(&serde_json::from_str(&text).unwrap()).unwrap();
+        assert_eq!(back, v);
     }
 }

@@ -119,6 +119,29 @@ impl Store {
         self.db.write(batch).map_err(err)
     }
 
+    /// Record where `source`'s `partition` starts, unless an offset is
+    /// stored already; the offset in force. A source that starts at the
+    /// topic's end keeps that place across restarts, so records produced
+    /// while the server was down are not skipped by a second "latest".
+    pub fn start_source_offset(
+        &self,
+        source: &str,
+        partition: i32,
+        next: i64,
+    ) -> Result<i64, StoreError> {
+        let cf = self.cf_raw(OFFSETS_CF)?;
+        let key = prefixed(source, &partition.to_be_bytes());
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let stored = self.db.get_cf(&cf, &key);
+        let stored = stored.map_err(|source| self.rocks(OFFSETS_CF, "read", source))?;
+        if let Some(v) = stored.and_then(|v| <[u8; 8]>::try_from(&*v).ok()) {
+            return Ok(i64::from_le_bytes(v));
+        }
+        let put = self.db.put_cf(&cf, &key, next.to_le_bytes());
+        put.map_err(|source| self.rocks(OFFSETS_CF, "write", source))?;
+        Ok(next)
+    }
+
     /// Which sinks' outboxes take the rows of which views: sink -> views.
     pub fn set_sinks(&self, sinks: HashMap<String, Vec<String>>) {
         *self.sinks.write().unwrap_or_else(|p| p.into_inner()) = sinks;

@@ -119,13 +119,16 @@ impl Consumer {
             .await
             .map_err(|e| self.store_error(e.to_string()))?
             .map_err(|e| self.store_error(e.to_string()))?;
-        match stored.get(&p) {
-            Some(n) => Ok(*n),
-            None => {
-                let at = StartAt::parse(self.source.start.get_ref()).unwrap_or(StartAt::Earliest);
-                resolve(pc, at).await.map_err(|e| self.broker(e))
-            }
+        if let Some(n) = stored.get(&p) {
+            return Ok(*n);
         }
+        let at = StartAt::parse(self.source.start.get_ref()).unwrap_or(StartAt::Earliest);
+        let next = resolve(pc, at).await.map_err(|e| self.broker(e))?;
+        let (store, name) = (self.wafer.store().clone(), self.name().to_string());
+        tokio::task::spawn_blocking(move || store.start_source_offset(&name, p, next))
+            .await
+            .map_err(|e| self.store_error(e.to_string()))?
+            .map_err(|e| self.store_error(e.to_string()))
     }
 
     /// The stored offset is outside what the broker keeps: records expired

@@ -5,7 +5,7 @@
 //! across partitions as it does across files. A record that cannot be
 //! read becomes a dead letter naming its topic, partition and offset.
 
-use crate::config::SourceConfig;
+use crate::config::{FieldType, SourceConfig};
 use crate::ingest::{Record, deadletter};
 use crate::registry::View;
 use crate::store::EntityKey;
@@ -47,7 +47,7 @@ pub(super) fn decode(
             out.skipped += 1;
             continue;
         };
-        match row(r, value, source, view) {
+        match row(r, value, source, view, for_other.is_some()) {
             Ok(record) => out.rows.push(record),
             Err(message) => {
                 let key = record_key(r, view)
@@ -66,6 +66,7 @@ fn row(
     value: &[u8],
     source: &SourceConfig,
     view: &View,
+    from_sink: bool,
 ) -> Result<Record, String> {
     let object = match serde_json::from_slice::<serde_json::Value>(value) {
         Ok(serde_json::Value::Object(o)) => o,
@@ -76,6 +77,12 @@ fn row(
     for (column, v) in object {
         let v = Value::from_json(&v).map_err(|e| format!("column `{column}`: {e}"))?;
         let column = source.columns.get(&column).cloned().unwrap_or(column);
+        let v = if from_sink {
+            sunk(view, &column, v)
+        } else {
+            Ok(v)
+        };
+        let v = v.map_err(|e| format!("column `{column}`: {e}"))?;
         cells.push((column, v));
     }
     let has = |c: &str, cells: &[(String, Value)]| cells.iter().any(|(n, _)| n == c);
@@ -96,6 +103,17 @@ fn row(
         line: r.offset as usize,
         cells,
     })
+}
+
+/// A value of a `[[sink]]`'s record: bytes come as base64 text, as
+/// lookups answer them (a row's other values read as they are written).
+fn sunk(view: &View, column: &str, v: Value) -> Result<Value, String> {
+    match v {
+        Value::String(t) if view.field(column).is_some_and(|f| f.ty == FieldType::Bytes) => {
+            crate::value::base64_bytes(&t).map(Value::Bytes)
+        }
+        v => Ok(v),
+    }
 }
 
 /// The record's key as `view`'s entity key, when it reads as one.

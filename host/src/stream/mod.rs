@@ -231,12 +231,20 @@ async fn resolve(pc: &PartitionClient, at: StartAt) -> Result<i64, rskafka::clie
         StartAt::Offset(n) => Ok(n),
         StartAt::Latest => {
             let earliest = earliest(pc).await?;
-            let fetched = answered(Duration::ZERO, pc.fetch_records(earliest, 1..1, 0));
+            // A fetch's high watermark, not ListOffsets(latest), which
+            // tansu answers wrongly after multi-record batches; and a wait
+            // of 1 ms, as tansu answers a wait of 0 with no topic at all.
+            let fetched = answered(Duration::ZERO, pc.fetch_records(earliest, 1..1, 1));
             Ok(fetched.await?.1)
         }
         StartAt::Time(micros) => {
             let t = chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default();
-            answered(Duration::ZERO, pc.get_offset(OffsetAt::Timestamp(t))).await
+            let at = answered(Duration::ZERO, pc.get_offset(OffsetAt::Timestamp(t))).await?;
+            // Kafka answers -1 when no record is that recent: the end.
+            match at {
+                0.. => Ok(at),
+                _ => Box::pin(resolve(pc, StartAt::Latest)).await,
+            }
         }
     }
 }
