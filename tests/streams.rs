@@ -209,6 +209,12 @@ async fn topic_into_view(kind: Kind) {
     let written =
         r#"wafer_rows_total{view="reviews",source="source reviews",outcome="written"} 450"#;
     assert!(metrics.contains(written), "{kind:?}: {metrics}");
+    for p in 0..3 {
+        let lag = format!(
+            r#"wafer_source_lag_records{{source="reviews",topic="reviews",partition="{p}"}} 0"#
+        );
+        assert!(metrics.contains(&lag), "{kind:?}: {metrics}");
+    }
     let (ready, why) = get(&format!("{}/ready", server.url)).await;
     assert_eq!(ready, 200, "{why}");
 
@@ -547,6 +553,10 @@ async fn a_feature_topic_feeds_two_replicas_that_never_call_the_embedding_api() 
         replica_api.requests.lock().unwrap().is_empty(),
         "a replica called the embedding API"
     );
+    let metrics = reqwest::get(format!("{}/metrics", producer.url));
+    let metrics = metrics.await.unwrap().text().await.unwrap();
+    let sent = r#"wafer_sink_rows_total{sink="features",topic="features"} 600"#;
+    assert!(metrics.contains(sent), "{metrics}");
     let sinks = get(&format!("{}/admin/sources", producer.url)).await.1;
     assert_eq!(sinks["sinks"][0]["last_error"], Value::Null, "{sinks}");
 }

@@ -151,7 +151,40 @@ impl Wafer {
         r.register_with_unit("plugin_call", help, Unit::Seconds, plugin_secs);
         self.embed_metrics(&mut r, &generation);
         self.store_metrics(&mut r);
+        self.stream_metrics(&mut r);
         r
+    }
+
+    /// Each source partition's place in its topic, and each sink's rows.
+    fn stream_metrics(&self, r: &mut Registry) {
+        let status = self.streams_status();
+        let (lag, offset, end) = (gauges(), gauges(), gauges());
+        for s in &status.sources {
+            for p in &s.partitions {
+                let labels = vec![
+                    ("source", s.name.clone()),
+                    ("topic", s.topic.clone()),
+                    ("partition", p.partition.to_string()),
+                ];
+                for (family, v) in [(&lag, p.lag), (&offset, p.offset), (&end, p.high_watermark)] {
+                    if let Some(v) = v {
+                        family.get_or_create(&labels).set(v);
+                    }
+                }
+            }
+        }
+        let help = "Records in a source partition not yet in the store";
+        r.register("source_lag_records", help, lag);
+        let help = "A source partition's next offset to store";
+        r.register("source_offset", help, offset);
+        let help = "A source partition's end, as its broker last said";
+        r.register("source_high_watermark", help, end);
+        let sent = counters();
+        for k in &status.sinks {
+            let labels = vec![("sink", k.name.clone()), ("topic", k.topic.clone())];
+            sent.get_or_create(&labels).inc_by(k.rows);
+        }
+        r.register("sink_rows", "Rows a sink wrote to its topic", sent);
     }
 
     fn embed_metrics(&self, r: &mut Registry, generation: &super::generation::Generation) {
