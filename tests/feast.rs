@@ -49,22 +49,7 @@ features = ["driver_stats:conv_rate", "driver_stats:trips", "driver_stats_push"]
 /// `feast==0.67.0` and its dependencies, installed once under `target/`.
 fn feast_site() -> PathBuf {
     let site = cache_dir("feast-0.67.0");
-    if !site.join("feast").is_dir() {
-        let out = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--target",
-            ])
-            .arg(&site)
-            .arg("feast==0.67.0")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "pip install feast: {}", text(&out));
-    }
+    crate::util::pip::install(&site, &["feast==0.67.0"], &["feast"]);
     site
 }
 

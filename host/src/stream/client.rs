@@ -45,7 +45,7 @@ pub(super) async fn connect(
 }
 
 fn sasl_config(who: &str, s: &SaslConfig, base: &Path) -> Result<Sasl, StreamError> {
-    let fail = |message: String| StreamError::Secret {
+    let fail = |message: String| StreamError::Credentials {
         who: who.into(),
         message,
     };
@@ -73,7 +73,7 @@ fn tls_config(who: &str, ca_file: Option<&Path>) -> Result<rustls::ClientConfig,
     match ca_file {
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
         Some(path) => {
-            let fail = |message: String| StreamError::Secret {
+            let fail = |message: String| StreamError::Credentials {
                 who: who.into(),
                 message: format!("tls.ca_file {}: {message}", path.display()),
             };
@@ -87,7 +87,7 @@ fn tls_config(who: &str, ca_file: Option<&Path>) -> Result<rustls::ClientConfig,
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| StreamError::Secret {
+        .map_err(|e| StreamError::Credentials {
             who: who.into(),
             message: format!("TLS: {e}"),
         })?;

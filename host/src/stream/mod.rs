@@ -40,7 +40,7 @@ pub enum StreamError {
         message: String,
     },
     #[error("{who}: {message}")]
-    Secret { who: String, message: String },
+    Credentials { who: String, message: String },
     #[error("{who}: topic {topic:?}: {message}")]
     Topic {
         who: String,
