@@ -40,6 +40,20 @@ fields = [
   { name = "city", type = "STRING" },
 ]
 
+[[entity]]
+name = "city"
+join_key = "city_id"
+type = "string"
+
+[[feature_view]]
+name = "driver_city"
+entities = ["driver", "city"]
+fields = [
+  { name = "driver_id", type = "INT64", primary_key = true },
+  { name = "city_id", type = "STRING", primary_key = true },
+  { name = "trips_in_city", type = "INT64" },
+]
+
 # The same service as the SDK's `FeatureService`: Feast sends only its name.
 [[feature_service]]
 name = "driver_svc"
@@ -85,6 +99,13 @@ async fn feasts_sdk_writes_pushes_and_reads_through_wafer() {
     )
     .unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
     let (service, versions) = (got["service"].clone(), got["versions"].clone());
+    let by_pair = serde_json::json!({
+        "driver_id": [1001, 1002, 1002, 1001],
+        "city_id": ["OS", "HZ", "OS", "HZ"],
+        "trips_in_city": [2, 8, null, 5],
+    });
+    assert_eq!(got["by_pair"], by_pair, "{got}");
+    assert_eq!(got["rows"]["driver_city written"], 3.0, "{got}");
     // The SDK's write and push, as /metrics counts them.
     assert_eq!(got["rows"]["driver_stats written"], 2.0, "{got}");
     assert_eq!(got["rows"]["driver_stats_push written"], 1.0, "{got}");

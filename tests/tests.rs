@@ -9,6 +9,7 @@
 //! command (`.ci/run`) runs them too, with `-- --include-ignored`.
 
 mod cli;
+mod composite_keys;
 mod docs;
 mod embed_pipeline;
 mod feast;

@@ -28,14 +28,23 @@ pub struct Registry {
 #[derive(Debug, Clone)]
 pub struct View {
     pub name: String,
-    pub entity: String,
-    pub join_key: String,
-    pub key_type: FieldType,
+    /// The entity key's parts, in the order of the view's `entities`: one
+    /// for most views, two or more for e.g. user × item features.
+    pub keys: Vec<JoinKey>,
     pub ttl: Option<Duration>,
     pub event_time: String,
     pub batch_size: usize,
     /// Every field but the primary key, in config order.
     pub fields: Vec<Field>,
+}
+
+/// One entity of a view's key: its name, join key column and type
+/// (int64 or string).
+#[derive(Debug, Clone)]
+pub struct JoinKey {
+    pub entity: String,
+    pub name: String,
+    pub ty: FieldType,
 }
 
 #[derive(Debug, Clone)]
@@ -153,9 +162,16 @@ impl Registry {
 
 impl View {
     fn new(config: &Config, v: &ViewConfig) -> Self {
-        let entity = config
-            .entity(v.entity.get_ref())
-            .expect("validated: entity exists");
+        let keys = (v.entity.get_ref().names().iter())
+            .map(|name| {
+                let e = config.entity(name).expect("validated: entity exists");
+                JoinKey {
+                    entity: name.clone(),
+                    name: e.join_key.clone(),
+                    ty: FieldType::parse(e.key_type.get_ref()).expect("validated: key type"),
+                }
+            })
+            .collect();
         let fields = v
             .fields
             .iter()
@@ -184,9 +200,7 @@ impl View {
             .collect();
         View {
             name: v.name.get_ref().clone(),
-            entity: entity.name.get_ref().clone(),
-            join_key: entity.join_key.clone(),
-            key_type: FieldType::parse(entity.key_type.get_ref()).expect("validated: key type"),
+            keys,
             ttl: v.ttl(),
             event_time: v.event_time.clone(),
             batch_size: *v.batch_size.get_ref(),
@@ -198,30 +212,91 @@ impl View {
         self.fields.iter().find(|f| f.name == name)
     }
 
-    /// Parse an entity key of this view's type.
-    pub fn key(&self, v: &Value) -> Result<EntityKey, String> {
-        let typed = v
-            .clone()
-            .coerce(self.key_type)
-            .map_err(|e| format!("`{}`: {e}", self.join_key))?;
-        match (self.key_type, typed) {
-            (FieldType::Int64, Value::Int64(i)) => Ok(EntityKey::Int(i)),
-            (FieldType::String, Value::String(s)) => Ok(EntityKey::Str(s)),
-            (_, Value::Null) => Err(format!("`{}` is null", self.join_key)),
-            (t, other) => Err(format!(
-                "`{}` must be {}, got {}",
-                self.join_key,
-                t.name(),
-                other.type_name()
-            )),
+    /// Whether `column` is one of the view's join keys.
+    pub fn is_join_key(&self, column: &str) -> bool {
+        self.keys.iter().any(|k| k.name == column)
+    }
+
+    /// The view's only join key, unless it is keyed by several entities.
+    pub fn single_key(&self) -> Option<&JoinKey> {
+        match self.keys.as_slice() {
+            [k] => Some(k),
+            _ => None,
         }
     }
 
-    /// The key as a JSON value, the way a lookup request spells it.
-    pub fn key_json(key: &EntityKey) -> serde_json::Value {
+    /// The entity key from a row's join-key columns, each coerced to its type.
+    pub fn key_of<'a>(
+        &self,
+        column: impl Fn(&str) -> Option<&'a Value>,
+    ) -> Result<EntityKey, String> {
+        let mut parts = (self.keys.iter())
+            .map(|k| k.parse(column(&k.name).unwrap_or(&Value::Null)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(match parts.len() {
+            1 => parts.pop().expect("one part"),
+            _ => EntityKey::Composite(parts),
+        })
+    }
+
+    /// The key as join-key columns, the way a row or a push spells it.
+    pub fn key_cells(&self, key: &EntityKey) -> Vec<(String, Value)> {
+        let part = |k: &EntityKey| match k {
+            EntityKey::Int(i) => Value::Int64(*i),
+            EntityKey::Str(s) => Value::String(s.clone()),
+            nested => Value::String(nested.to_string()),
+        };
+        self.key_parts(key)
+            .map(|(name, p)| (name.to_string(), part(p)))
+            .collect()
+    }
+
+    /// The key as JSON: the plain value for one join key, an object of
+    /// join keys for several.
+    pub fn key_json(&self, key: &EntityKey) -> serde_json::Value {
+        let part = |k: &EntityKey| match k {
+            EntityKey::Int(i) => serde_json::Value::from(*i),
+            EntityKey::Str(s) => s.as_str().into(),
+            nested => nested.to_string().into(),
+        };
         match key {
-            EntityKey::Int(i) => (*i).into(),
-            EntityKey::Str(s) => s.clone().into(),
+            EntityKey::Composite(_) if self.keys.len() > 1 => serde_json::Value::Object(
+                (self.key_parts(key))
+                    .map(|(name, p)| (name.to_string(), part(p)))
+                    .collect(),
+            ),
+            _ => part(key),
+        }
+    }
+
+    /// Each join key with its part of `key`. A key of another shape (a
+    /// dead letter kept under its input's offset) is the first key's.
+    fn key_parts<'a>(
+        &'a self,
+        key: &'a EntityKey,
+    ) -> impl Iterator<Item = (&'a str, &'a EntityKey)> + 'a {
+        let parts = match key {
+            EntityKey::Composite(parts) if parts.len() == self.keys.len() => parts.as_slice(),
+            _ => std::slice::from_ref(key),
+        };
+        self.keys.iter().map(|k| k.name.as_str()).zip(parts)
+    }
+}
+
+impl JoinKey {
+    /// A key part of this join key's type, coerced as input data is.
+    fn parse(&self, v: &Value) -> Result<EntityKey, String> {
+        let typed = (v.clone().coerce(self.ty)).map_err(|e| format!("`{}`: {e}", self.name))?;
+        match (self.ty, typed) {
+            (FieldType::Int64, Value::Int64(i)) => Ok(EntityKey::Int(i)),
+            (FieldType::String, Value::String(s)) => Ok(EntityKey::Str(s)),
+            (_, Value::Null) => Err(format!("`{}` is null", self.name)),
+            (t, other) => Err(format!(
+                "`{}` must be {}, got {}",
+                self.name,
+                t.name(),
+                other.type_name()
+            )),
         }
     }
 }
@@ -333,10 +408,8 @@ fields = [
     fn resolves_views_fields_and_plugin_options() {
         let r = Registry::new(Config::parse(Path::new("/cfg/wafer.toml"), SRC).unwrap());
         let v = r.view("v").unwrap();
-        assert_eq!(
-            (v.join_key.as_str(), v.key_type),
-            ("user_id", FieldType::String)
-        );
+        let k = v.single_key().unwrap();
+        assert_eq!((k.name.as_str(), k.ty), ("user_id", FieldType::String));
         assert_eq!(
             v.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
             ["e", "age"]
@@ -362,11 +435,9 @@ fields = [
     fn keys_and_field_checks() {
         let r = Registry::new(Config::parse(Path::new("wafer.toml"), SRC).unwrap());
         let v = r.view("v").unwrap();
-        assert_eq!(
-            v.key(&Value::String("u1".into())),
-            Ok(EntityKey::Str("u1".into()))
-        );
-        assert!(v.key(&Value::Null).unwrap_err().contains("null"));
+        let u1 = Value::String("u1".into());
+        assert_eq!(v.key_of(|_| Some(&u1)), Ok(EntityKey::Str("u1".into())));
+        assert!(v.key_of(|_| None).unwrap_err().contains("null"));
         let e = v.field("e").unwrap();
         assert!(
             e.check(Value::Vector(vec![1.0; 3]))

@@ -1,10 +1,12 @@
 """Feast 0.67's own Python SDK against a running wafer: a `remote` online
 store pointed at wafer's URL, then the calls a Feast user makes —
 write_to_online_store, push to the online store, get_online_features by
-feature names and by feature service (with the views' version metadata).
+feature names and by feature service (with the views' version metadata),
+and a view keyed by two entities (driver × city).
 Run by tests/feast.rs (slow tier) as: python3 sdk_roundtrip.py URL REPO_DIR TOKEN.
 Prints one JSON object: what the SDK read back, by names under
-"features", by service under "service", the versions it was told, and
+"features", by service under "service", by driver × city under "by_pair",
+the versions it was told, and
 wafer's rows counters from GET /metrics, read by Prometheus' own strict
 OpenMetrics parser (prometheus_client comes with Feast)."""
 
@@ -37,14 +39,48 @@ pd.DataFrame(
     {"driver_id": [0], "conv_rate": [0.0], "trips": [0], "city": [""], "event_timestamp": [now], "created": [now]}
 ).to_parquet(f"{repo}/driver_stats.parquet")
 
+pd.DataFrame(
+    {"driver_id": [0], "city_id": [""], "trips_in_city": [0], "event_timestamp": [now], "created": [now]}
+).to_parquet(f"{repo}/driver_city.parquet")
+
 driver = Entity(name="driver", join_keys=["driver_id"])
+city = Entity(name="city", join_keys=["city_id"])
 source = FileSource(path=f"{repo}/driver_stats.parquet", timestamp_field="event_timestamp")
 push_source = PushSource(name="driver_push", batch_source=source)
 schema = [Field(name="conv_rate", dtype=Float32), Field(name="trips", dtype=Int64), Field(name="city", dtype=String)]
 stats = FeatureView(name="driver_stats", entities=[driver], schema=schema, source=source, ttl=timedelta(days=1))
 pushed = FeatureView(name="driver_stats_push", entities=[driver], schema=schema, source=push_source, ttl=timedelta(days=1))
 service = FeatureService(name="driver_svc", features=[stats[["conv_rate", "trips"]], pushed])
-store.apply([driver, stats, pushed, service])
+# Keyed by two entities, as Feast's own driver × city example.
+driver_city = FeatureView(
+    name="driver_city",
+    entities=[driver, city],
+    schema=[Field(name="trips_in_city", dtype=Int64)],
+    source=FileSource(path=f"{repo}/driver_city.parquet", timestamp_field="event_timestamp"),
+    ttl=timedelta(days=1),
+)
+store.apply([driver, city, stats, pushed, service, driver_city])
+store.write_to_online_store(
+    "driver_city",
+    pd.DataFrame(
+        {
+            "driver_id": [1001, 1001, 1002],
+            "city_id": ["HZ", "OS", "HZ"],
+            "trips_in_city": [5, 2, 8],
+            "event_timestamp": [now, now, now],
+            "created": [now, now, now],
+        }
+    ),
+)
+by_pair = store.get_online_features(
+    features=["driver_city:trips_in_city"],
+    entity_rows=[
+        {"driver_id": 1001, "city_id": "OS"},
+        {"driver_id": 1002, "city_id": "HZ"},
+        {"driver_id": 1002, "city_id": "OS"},
+        {"driver_id": 1001, "city_id": "HZ"},
+    ],
+).to_dict()
 
 store.write_to_online_store(
     "driver_stats",
@@ -84,5 +120,5 @@ for family in text_string_to_metric_families(scraped):
     for s in family.samples:
         if s.name == "wafer_rows_total":
             rows[f"{s.labels['view']} {s.labels['outcome']}"] = s.value
-result = {"features": got, "service": by_service.to_dict(), "versions": versions, "rows": rows}
+result = {"features": got, "service": by_service.to_dict(), "versions": versions, "rows": rows, "by_pair": by_pair}
 print(json.dumps(result, default=str))

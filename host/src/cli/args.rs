@@ -63,7 +63,9 @@ pub enum Command {
         /// The feature view to read.
         #[arg(long)]
         view: String,
-        /// The entity key (the view's primary key value).
+        /// The entity key: its value (`--key 42`), or `join_key=value` per
+        /// join key for a view keyed by several entities
+        /// (`--key user_id=u1,item_id=7`).
         #[arg(long)]
         key: String,
     },

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::embed::EmbedService;
 use crate::ingest::{Format, Pipeline, Reader};
 use crate::plugin::{Limits, PluginEngine};
-use crate::registry::{PluginSource, Registry, View};
+use crate::registry::{PluginSource, Registry};
 use crate::time::Micros;
 use anyhow::Context;
 use std::io::Write;
@@ -186,15 +186,16 @@ fn print(pipeline: &Pipeline, run: &DryRun) -> anyhow::Result<Option<usize>> {
         }
         left -= records.len() + bad.len();
         let t = pipeline.run(records, Micros::now(), None);
+        let view = pipeline.view();
         let lines = bad
             .iter()
             .map(|(line, error)| serde_json::json!({"line": line, "kind": "input", "error": error}))
             .chain(t.rows.iter().map(|(key, row)| {
                 let fields = crate::value::cells_to_json(&row.fields);
-                serde_json::json!({"key": View::key_json(key), "fields": fields})
+                serde_json::json!({"key": view.key_json(key), "fields": fields})
             }))
             .chain(t.failures.iter().map(|(f, _)| {
-                let key = f.key.as_ref().map(View::key_json);
+                let key = f.key.as_ref().map(|k| view.key_json(k));
                 serde_json::json!({"line": f.line, "key": key, "field": f.field, "kind": f.kind, "error": f.message})
             }));
         for line in lines {

@@ -152,14 +152,21 @@ impl Remote {
         Ok(self.http.request(method, url).bearer_auth(&self.token))
     }
 
-    /// A Feast lookup of every feature of `view` for one key.
+    /// A Feast lookup of `features` for one entity row.
     pub async fn get(
         &self,
         features: &[String],
-        join_key: &str,
-        key: Value,
+        entities: &[(String, Vec<crate::value::Value>)],
     ) -> anyhow::Result<Value> {
-        let body = json!({"features": features, "entities": {join_key: [key]}});
+        let entities: serde_json::Map<String, Value> = (entities.iter())
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    serde_json::to_value(v).expect("values serialize"),
+                )
+            })
+            .collect();
+        let body = json!({"features": features, "entities": entities});
         let url = format!("{}/get-online-features", self.url);
         // The discovery token may read whatever `[server.auth]` says.
         let req = self.http.post(url).bearer_auth(&self.token).json(&body);

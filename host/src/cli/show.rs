@@ -9,12 +9,15 @@ pub fn describe_views(registry: &Registry) -> String {
         let ttl = v.ttl.map_or("none".to_string(), |t| {
             humantime::format_duration(t).to_string()
         });
+        let entities: Vec<&str> = v.keys.iter().map(|k| k.entity.as_str()).collect();
+        let keys: Vec<String> = (v.keys.iter())
+            .map(|k| format!("{} {}", k.name, k.ty.name()))
+            .collect();
         s += &format!(
-            "{}  (entity {}, key {} {}, ttl {ttl})\n",
+            "{}  (entity {}, key {}, ttl {ttl})\n",
             v.name,
-            v.entity,
-            v.join_key,
-            v.key_type.name()
+            entities.join(" × "),
+            keys.join(" × "),
         );
         for f in &v.fields {
             let dims = f.dimensions.map(|d| format!("[{d}]")).unwrap_or_default();

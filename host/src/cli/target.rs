@@ -6,6 +6,7 @@ use super::progress::Progress;
 use super::remote::Remote;
 use crate::config::{Config, FieldType};
 use crate::ingest::{DeadLetter, PublishRequest, Summary};
+use crate::registry::{JoinKey, View};
 use crate::runtime::{Lookup, Wafer};
 use crate::value::Value;
 use anyhow::Context;
@@ -113,35 +114,28 @@ impl Target {
         let v = registry
             .view(view)
             .with_context(|| format!("no feature view named {view:?}"))?;
-        let key = match v.key_type {
-            FieldType::Int64 => Value::Int64(
-                key.parse()
-                    .with_context(|| format!("key {key:?} must be an integer"))?,
-            ),
-            _ => Value::String(key.into()),
-        };
+        let key = key_columns(v, key)?;
         let features: Vec<String> = v
             .fields
             .iter()
             .map(|f| format!("{view}:{}", f.name))
             .collect();
-        let key_json = serde_json::to_value(&key)?;
         let cell = |value: Json, status: Json, time: String| json!({"value": value, "status": status, "event_timestamp": time});
-        let mut out = Vec::new();
-        out.push((
-            v.join_key.clone(),
-            cell(
-                key_json.clone(),
-                "PRESENT".into(),
-                crate::time::Micros::EPOCH.rfc3339(),
-            ),
-        ));
+        let epoch = crate::time::Micros::EPOCH.rfc3339();
+        let mut out: Vec<(String, Json)> = (key.iter())
+            .map(|(name, value)| {
+                let value = serde_json::to_value(value).expect("values serialize");
+                (name.clone(), cell(value, "PRESENT".into(), epoch.clone()))
+            })
+            .collect();
+        let entities: Vec<(String, Vec<Value>)> =
+            key.into_iter().map(|(name, v)| (name, vec![v])).collect();
         match self {
             Target::Local(w) => {
                 let lookup = Lookup {
                     features,
                     feature_service: None,
-                    entities: vec![(v.join_key.clone(), vec![key])],
+                    entities,
                 };
                 for c in w.lookup(lookup).await?.columns {
                     let value = serde_json::to_value(&c.values[0])?;
@@ -150,12 +144,13 @@ impl Target {
                 }
             }
             Target::Remote(r) => {
-                let answer = r.get(&features, &v.join_key, key_json).await?;
+                let answer = r.get(&features, &entities).await?;
                 let names = answer["metadata"]["feature_names"]
                     .as_array()
                     .cloned()
                     .unwrap_or_default();
-                for (i, name) in names.iter().enumerate().skip(1) {
+                // The join-key columns come first, and are already out.
+                for (i, name) in names.iter().enumerate().skip(entities.len()) {
                     let col = &answer["results"][i];
                     let time = col["event_timestamps"][0]
                         .as_str()
@@ -171,6 +166,56 @@ impl Target {
         }
         Ok(serde_json::to_string_pretty(&InOrder(out))?)
     }
+}
+
+/// `--key` as join-key columns in the view's order: a bare value for a
+/// view with one join key, `name=value` pairs split on `,` otherwise.
+fn key_columns(v: &View, text: &str) -> anyhow::Result<Vec<(String, Value)>> {
+    if let Some(k) = v.single_key() {
+        let bare = text.strip_prefix(&format!("{}=", k.name)).unwrap_or(text);
+        return Ok(vec![(k.name.clone(), key_value(k, bare)?)]);
+    }
+    let mut given: Vec<(&str, &str)> = Vec::new();
+    for pair in text.split(',') {
+        let (name, value) = pair.split_once('=').with_context(|| {
+            format!(
+                "--key {text:?}: view {} has several join keys; give each as name=value, e.g. {}",
+                v.name,
+                example(v)
+            )
+        })?;
+        if !v.is_join_key(name.trim()) {
+            anyhow::bail!(
+                "--key: {name:?} is not a join key of view {} (its keys: {})",
+                v.name,
+                example(v)
+            );
+        }
+        given.push((name.trim(), value));
+    }
+    (v.keys.iter())
+        .map(|k| {
+            let (_, value) = (given.iter().find(|(n, _)| *n == k.name)).with_context(|| {
+                format!("--key has no {:?}, a join key of view {}", k.name, v.name)
+            })?;
+            Ok((k.name.clone(), key_value(k, value)?))
+        })
+        .collect()
+}
+
+fn key_value(k: &JoinKey, text: &str) -> anyhow::Result<Value> {
+    Ok(match k.ty {
+        FieldType::Int64 => Value::Int64(
+            (text.parse())
+                .with_context(|| format!("key {}={text:?} must be an integer", k.name))?,
+        ),
+        _ => Value::String(text.into()),
+    })
+}
+
+fn example(v: &View) -> String {
+    let parts: Vec<String> = v.keys.iter().map(|k| format!("{}=...", k.name)).collect();
+    parts.join(",")
 }
 
 /// A JSON object whose keys print in the order given (serde_json's map sorts them).

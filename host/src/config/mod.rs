@@ -150,7 +150,10 @@ pub struct EntityConfig {
 #[serde(deny_unknown_fields)]
 pub struct ViewConfig {
     pub name: Spanned<String>,
-    pub entity: Spanned<String>,
+    /// `entity = "user"`, or `entities = ["user", "item"]` for a view keyed
+    /// by several entities (the key's parts in that order).
+    #[serde(alias = "entities")]
+    pub entity: Spanned<EntityNames>,
     /// Maximum age of a value on read, e.g. `"30d"`; absent means forever.
     pub ttl: Option<Spanned<String>>,
     /// Input column holding the event time (RFC 3339, `YYYY-MM-DD`, or epoch
@@ -162,6 +165,23 @@ pub struct ViewConfig {
     pub batch_size: Spanned<usize>,
     #[serde(alias = "field")]
     pub fields: Vec<FieldConfig>,
+}
+
+/// The entities a view is keyed by: one name or a list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged, expecting = "an [[entity]] name or a list of them")]
+pub enum EntityNames {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl EntityNames {
+    pub fn names(&self) -> &[String] {
+        match self {
+            EntityNames::One(n) => std::slice::from_ref(n),
+            EntityNames::Many(ns) => ns,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -271,10 +291,6 @@ impl ViewConfig {
         self.ttl
             .as_ref()
             .and_then(|t| parse_ttl(t.get_ref()).ok().flatten())
-    }
-
-    pub fn primary_key(&self) -> Option<&FieldConfig> {
-        self.fields.iter().find(|f| f.primary_key)
     }
 }
 

@@ -299,13 +299,7 @@ impl Validator<'_> {
     fn view(&self, v: &ViewConfig) -> Result<(), ConfigError> {
         let vname = v.name.get_ref();
         let key = |k: &str| format!("feature_view[{vname}].{k}");
-        let Some(entity) = self.config.entity(v.entity.get_ref()) else {
-            return self.err(
-                v.entity.span(),
-                key("entity"),
-                format!("no [[entity]] named {:?}", v.entity.get_ref()),
-            );
-        };
+        let entities = self.view_entities(v)?;
         if let Some(ttl) = &v.ttl
             && let Err(e) = parse_ttl(ttl.get_ref())
         {
@@ -325,38 +319,75 @@ impl Validator<'_> {
             v.fields.iter().map(|f| &f.name),
             &format!("feature_view[{vname}].fields"),
         )?;
+        self.primary_keys(v, &entities)?;
+        for f in &v.fields {
+            self.field(vname, f)?;
+        }
+        Ok(())
+    }
+
+    /// The view's entities, each declared once and with its own join key.
+    fn view_entities(&self, v: &ViewConfig) -> Result<Vec<&EntityConfig>, ConfigError> {
+        let key = format!("feature_view[{}].entity", v.name.get_ref());
+        let names = v.entity.get_ref().names();
+        if names.is_empty() {
+            return self.err(v.entity.span(), key, "names no entity");
+        }
+        let mut entities: Vec<&EntityConfig> = Vec::with_capacity(names.len());
+        for name in names {
+            let Some(e) = self.config.entity(name) else {
+                return self.err(
+                    v.entity.span(),
+                    key,
+                    format!("no [[entity]] named {name:?}"),
+                );
+            };
+            if let Some(twin) = entities.iter().find(|t| t.join_key == e.join_key) {
+                let m = format!(
+                    "entities {:?} and {name:?} share the join key {:?}",
+                    twin.name.get_ref(),
+                    e.join_key
+                );
+                return self.err(v.entity.span(), key, m);
+            }
+            entities.push(e);
+        }
+        Ok(entities)
+    }
+
+    /// One `primary_key = true` field per entity, named and typed as its join key.
+    fn primary_keys(&self, v: &ViewConfig, entities: &[&EntityConfig]) -> Result<(), ConfigError> {
+        let vname = v.name.get_ref();
+        let key = |k: &str| format!("feature_view[{vname}].{k}");
+        let join_keys: Vec<&str> = entities.iter().map(|e| e.join_key.as_str()).collect();
         let pks: Vec<_> = v.fields.iter().filter(|f| f.primary_key).collect();
-        if pks.len() != 1 {
+        for pk in &pks {
+            let name = pk.name.get_ref();
+            let Some(entity) = entities.iter().find(|e| &e.join_key == name) else {
+                let msg = format!(
+                    "primary key {name:?} is not a join key of the view's entities ({join_keys:?})"
+                );
+                return self.err(pk.name.span(), key("fields.name"), msg);
+            };
+            if FieldType::parse(pk.field_type.get_ref())
+                != FieldType::parse(entity.key_type.get_ref())
+            {
+                let msg = format!(
+                    "primary key type {:?} differs from entity type {:?}",
+                    pk.field_type.get_ref(),
+                    entity.key_type.get_ref()
+                );
+                let k = key(&format!("fields[{name}].type"));
+                return self.err(pk.field_type.span(), k, msg);
+            }
+        }
+        let declared = |j: &&str| pks.iter().any(|f| f.name.get_ref() == j);
+        if let Some(missing) = join_keys.iter().find(|j| !declared(j)) {
             let msg = format!(
-                "needs exactly one field with primary_key = true, named {:?} (the entity's join key); found {}",
-                entity.join_key,
+                "needs a field {missing:?} with primary_key = true (the join key of each entity: {join_keys:?}); found {}",
                 pks.len()
             );
             return self.err(v.name.span(), key("fields"), msg);
-        }
-        let pk = pks[0];
-        if pk.name.get_ref() != &entity.join_key {
-            let msg = format!(
-                "primary key must be the entity's join key {:?}",
-                entity.join_key
-            );
-            return self.err(pk.name.span(), key("fields.name"), msg);
-        }
-        if FieldType::parse(pk.field_type.get_ref()) != FieldType::parse(entity.key_type.get_ref())
-        {
-            let msg = format!(
-                "primary key type {:?} differs from entity type {:?}",
-                pk.field_type.get_ref(),
-                entity.key_type.get_ref()
-            );
-            return self.err(
-                pk.field_type.span(),
-                key(&format!("fields[{}].type", pk.name.get_ref())),
-                msg,
-            );
-        }
-        for f in &v.fields {
-            self.field(vname, f)?;
         }
         Ok(())
     }

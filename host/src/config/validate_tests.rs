@@ -130,7 +130,76 @@ fn primary_key_must_match_entity() {
     let e = parse(&BASE.replace("primary_key = true", "primary_key = false"))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("exactly one field with primary_key"), "{e}");
+    assert!(
+        e.contains("needs a field \"item_id\" with primary_key"),
+        "{e}"
+    );
+    let e = parse(&BASE.replace(
+        "name = \"price\", type = \"DOUBLE\"",
+        "name = \"price\", type = \"DOUBLE\", primary_key = true",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("primary key \"price\" is not a join key"), "{e}");
+}
+
+const TWO_KEYS: &str = r#"
+[[entity]]
+name = "user"
+join_key = "user_id"
+type = "string"
+
+[[feature_view]]
+name = "ui"
+entities = ["user", "item"]
+fields = [
+  { name = "user_id", type = "string", primary_key = true },
+  { name = "item_id", type = "int64", primary_key = true },
+  { name = "clicks", type = "int64" },
+]
+"#;
+
+#[test]
+fn a_view_keyed_by_two_entities_declares_both_join_keys() {
+    let ok = format!("{BASE}{TWO_KEYS}");
+    let c = parse(&ok).unwrap();
+    let r = crate::registry::Registry::new(c);
+    let keys: Vec<_> = r.view("ui").unwrap().keys.iter().map(|k| &k.name).collect();
+    assert_eq!(keys, ["user_id", "item_id"], "in the order of `entities`");
+    for (from, to, needle) in [
+        ("\"item\"]", "\"shop\"]", "no [[entity]] named \"shop\""),
+        (
+            "\"user\", \"item\"]",
+            "\"user\", \"user\"]",
+            "share the join key \"user_id\"",
+        ),
+        (
+            "entities = [\"user\", \"item\"]",
+            "entities = []",
+            "names no entity",
+        ),
+        (
+            "entities = [\"user\", \"item\"]",
+            "entities = 3",
+            "an [[entity]] name or a list",
+        ),
+        (
+            "type = \"int64\", primary_key = true",
+            "type = \"int64\"",
+            "needs a field \"item_id\"",
+        ),
+        (
+            "\"int64\", primary_key = true",
+            "\"string\", primary_key = true",
+            "differs from entity type",
+        ),
+    ] {
+        assert!(TWO_KEYS.contains(from), "{from}");
+        let e = parse(&format!("{BASE}{}", TWO_KEYS.replace(from, to)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(needle), "{from} -> {to}: {e}");
+    }
 }
 
 #[test]

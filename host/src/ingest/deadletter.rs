@@ -93,7 +93,7 @@ pub(super) fn entries(
             }
             let letter = DeadLetter {
                 view: view.name.clone(),
-                key: View::key_json(&key),
+                key: view.key_json(&key),
                 field: f.field.clone(),
                 kind: f.kind,
                 message: f.message.clone(),
@@ -117,7 +117,7 @@ pub fn list(
     registry: &Registry,
     view: &str,
 ) -> Result<Vec<DeadLetter>, IngestError> {
-    registry
+    let v = registry
         .view(view)
         .ok_or_else(|| IngestError::UnknownView(view.into()))?;
     Ok(store
@@ -126,7 +126,7 @@ pub fn list(
         .map(|(key, bytes)| {
             serde_json::from_slice(&bytes).unwrap_or_else(|e| DeadLetter {
                 view: view.into(),
-                key: View::key_json(&key),
+                key: v.key_json(&key),
                 field: None,
                 kind: FailureKind::Input,
                 message: format!("unreadable dead letter: {e}"),
@@ -211,7 +211,7 @@ pub fn unreadable(
     record.insert("_raw".into(), String::from_utf8_lossy(raw).into());
     let letter = DeadLetter {
         view: view.name.clone(),
-        key: View::key_json(&key),
+        key: view.key_json(&key),
         field: None,
         kind: FailureKind::Input,
         message,

@@ -5,7 +5,7 @@
 
 use super::generation::Generation;
 use crate::config::FieldType;
-use crate::registry::View;
+use crate::registry::{JoinKey, View};
 use crate::store::{EntityKey, Store, StoreError, StoredRow};
 use crate::time::Micros;
 use crate::value::Value;
@@ -76,8 +76,10 @@ pub enum LookupError {
     },
     #[error("{n} entity keys in one request; the limit is {max} (server.max_keys_per_request)")]
     TooManyKeys { n: usize, max: usize },
-    #[error("entities has no `{join_key}`, the join key of view {view}")]
+    #[error("entities has no `{join_key}`, a join key of view {view}")]
     MissingJoinKey { view: String, join_key: String },
+    #[error("entities.{key} is not a join key of the views asked for ({join_keys})")]
+    ExtraKey { key: String, join_keys: String },
     #[error("entities.{join_key}[{index}]: {message}")]
     BadKey {
         join_key: String,
@@ -116,6 +118,7 @@ pub(super) fn lookup(
     };
     let wanted = resolve(registry.views(), features)?;
     let rows = entity_rows(req, registry.config.server.max_keys_per_request)?;
+    no_extra_keys(&wanted, &req.entities)?;
     // One batched read per view, whatever number of its features is asked for.
     let mut fetched: Vec<(&str, Vec<Option<StoredRow>>)> = Vec::new();
     for w in &wanted {
@@ -190,44 +193,70 @@ fn entity_rows(req: &Lookup, max: usize) -> Result<usize, LookupError> {
     Ok(n)
 }
 
-/// The view's keys from the request, typed exactly: an int64 key must be an
-/// integer, not text that looks like one.
-fn keys_for(view: &View, entities: &[(String, Vec<Value>)]) -> Result<Vec<EntityKey>, LookupError> {
-    let (_, list) = entities
-        .iter()
-        .find(|(k, _)| *k == view.join_key)
-        .ok_or_else(|| LookupError::MissingJoinKey {
-            view: view.name.clone(),
-            join_key: view.join_key.clone(),
-        })?;
-    let bad = |index: usize, message: String| LookupError::BadKey {
-        join_key: view.join_key.clone(),
-        index,
-        message,
+/// A join key no asked-for view has is a typo or a wrong view: an answer
+/// that silently ignored it would look right and be wrong.
+fn no_extra_keys(wanted: &[Wanted], entities: &[(String, Vec<Value>)]) -> Result<(), LookupError> {
+    let known = |k: &str| wanted.iter().any(|w| w.view.is_join_key(k));
+    let Some((extra, _)) = entities.iter().find(|(k, _)| !known(k)) else {
+        return Ok(());
     };
-    list.iter()
-        .enumerate()
-        .map(|(i, v)| match (view.key_type, v) {
-            (FieldType::Int64, Value::Int64(k)) => Ok(EntityKey::Int(*k)),
-            (FieldType::String, Value::String(k)) => Ok(EntityKey::Str(k.clone())),
-            (FieldType::Int64, other) => Err(bad(
-                i,
-                format!(
-                    "{} must be an integer (view {} has int64 keys)",
-                    show(other),
-                    view.name
-                ),
-            )),
-            (_, other) => Err(bad(
-                i,
-                format!(
-                    "{} must be a string (view {} has string keys)",
-                    show(other),
-                    view.name
-                ),
-            )),
-        })
-        .collect()
+    let mut join_keys: Vec<&str> = Vec::new();
+    for k in wanted.iter().flat_map(|w| &w.view.keys) {
+        if !join_keys.contains(&k.name.as_str()) {
+            join_keys.push(&k.name);
+        }
+    }
+    Err(LookupError::ExtraKey {
+        key: extra.clone(),
+        join_keys: join_keys.join(", "),
+    })
+}
+
+/// The view's keys from the request, typed exactly: an int64 key must be an
+/// integer, not text that looks like one. Several join keys make one
+/// composite key per entity row.
+fn keys_for(view: &View, entities: &[(String, Vec<Value>)]) -> Result<Vec<EntityKey>, LookupError> {
+    let mut columns = Vec::with_capacity(view.keys.len());
+    for k in &view.keys {
+        let (_, list) = (entities.iter().find(|(name, _)| *name == k.name)).ok_or_else(|| {
+            LookupError::MissingJoinKey {
+                view: view.name.clone(),
+                join_key: k.name.clone(),
+            }
+        })?;
+        let parts = list
+            .iter()
+            .enumerate()
+            .map(|(i, v)| key_part(view, k, i, v));
+        columns.push(parts.collect::<Result<Vec<_>, _>>()?);
+    }
+    if columns.len() == 1 {
+        return Ok(columns.pop().expect("one join key"));
+    }
+    let rows = columns.first().map_or(0, Vec::len);
+    let mut columns: Vec<_> = columns.into_iter().map(Vec::into_iter).collect();
+    Ok((0..rows)
+        .map(|_| EntityKey::Composite(columns.iter_mut().filter_map(Iterator::next).collect()))
+        .collect())
+}
+
+fn key_part(view: &View, key: &JoinKey, index: usize, v: &Value) -> Result<EntityKey, LookupError> {
+    let (want, got) = match (key.ty, v) {
+        (FieldType::Int64, Value::Int64(k)) => return Ok(EntityKey::Int(*k)),
+        (FieldType::String, Value::String(k)) => return Ok(EntityKey::Str(k.clone())),
+        (FieldType::Int64, other) => ("an integer", other),
+        (_, other) => ("a string", other),
+    };
+    Err(LookupError::BadKey {
+        join_key: key.name.clone(),
+        index,
+        message: format!(
+            "{} must be {want} (view {} has {} keys)",
+            show(got),
+            view.name,
+            key.ty.name()
+        ),
+    })
 }
 
 fn show(v: &Value) -> String {

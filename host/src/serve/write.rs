@@ -204,6 +204,10 @@ fn records(
         )));
     }
     let n = n.ok_or_else(|| bad("df has no columns"))?;
+    if let Some(k) = (view.keys.iter()).find(|k| !columns.iter().any(|(c, _)| *c == k.name)) {
+        let m = format!("df has no `{}`, a join key of view {}", k.name, view.name);
+        return Err(bad(m));
+    }
     let mut records: Vec<Record> = (0..n)
         .map(|i| Record {
             line: i + 1,
@@ -231,7 +235,7 @@ fn rename(view: &View, name: String) -> String {
 /// A column the view reads: its join key, event time, a field, a
 /// transformation's input, or (pre-extracted) `<field>_embedding`.
 fn check_column(view: &View, name: &str, no_transform: bool) -> Result<(), ApiError> {
-    let known = name == view.join_key
+    let known = view.is_join_key(name)
         || name == view.event_time
         || name == FEAST_EVENT_TIME
         || view.fields.iter().any(|f| {
@@ -253,7 +257,8 @@ fn check_column(view: &View, name: &str, no_transform: bool) -> Result<(), ApiEr
 }
 
 fn columns_of(view: &View, no_transform: bool) -> Vec<String> {
-    let mut cols = vec![view.join_key.clone(), view.event_time.clone()];
+    let mut cols: Vec<String> = view.keys.iter().map(|k| k.name.clone()).collect();
+    cols.push(view.event_time.clone());
     for f in &view.fields {
         cols.push(f.name.clone());
         if let Some(t) = &f.transform {

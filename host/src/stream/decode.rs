@@ -1,6 +1,7 @@
 //! Stream records into input rows: one JSON object per record, columns as
 //! in a JSONL publish, renamed by the source's `columns`. A record without
-//! its view's join key takes it from the record's key; one without an
+//! its view's join key takes it from the record's key (a view keyed by
+//! several entities needs them all in the record); one without an
 //! event time takes the record's timestamp, so the newest event wins
 //! across partitions as it does across files. A record that cannot be
 //! read becomes a dead letter naming its topic, partition and offset.
@@ -86,15 +87,15 @@ fn row(
         cells.push((column, v));
     }
     let has = |c: &str, cells: &[(String, Value)]| cells.iter().any(|(n, _)| n == c);
-    if !has(&view.join_key, &cells)
+    if let Some(k) = view.single_key()
+        && !has(&k.name, &cells)
         && let Some(key) = record_key(r, view)
     {
-        cells.push((view.join_key.clone(), key_value(key)));
+        cells.extend(view.key_cells(&key));
     }
     // A row whose key does not read would fail without a dead letter (it
     // has no key to keep one under): here it is one, under its offset.
-    let key = cells.iter().find(|(n, _)| *n == view.join_key);
-    view.key(key.map_or(&Value::Null, |(_, v)| v))?;
+    view.key_of(|c| cells.iter().find(|(n, _)| n == c).map(|(_, v)| v))?;
     if !has(&view.event_time, &cells) {
         let t = Micros(r.record.timestamp.timestamp_micros());
         cells.push((view.event_time.clone(), Value::String(t.rfc3339())));
@@ -116,15 +117,92 @@ fn sunk(view: &View, column: &str, v: Value) -> Result<Value, String> {
     }
 }
 
-/// The record's key as `view`'s entity key, when it reads as one.
+/// The record's key as `view`'s entity key, when it reads as one. A view
+/// keyed by several entities takes its keys from the record's columns.
 fn record_key(r: &RecordAndOffset, view: &View) -> Option<EntityKey> {
     let text = std::str::from_utf8(r.record.key.as_deref()?).ok()?;
-    view.key(&Value::String(text.to_string())).ok()
+    let text = Value::String(text.to_string());
+    view.single_key()?;
+    view.key_of(|_| Some(&text)).ok()
 }
 
-fn key_value(key: EntityKey) -> Value {
-    match key {
-        EntityKey::Int(i) => Value::Int64(i),
-        EntityKey::Str(s) => Value::String(s),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::registry::Registry;
+    use crate::store::{OutboxEntry, StoredRow};
+
+    const CONFIG: &str = r#"
+[[entity]]
+name = "user"
+join_key = "user_id"
+type = "string"
+
+[[entity]]
+name = "item"
+join_key = "item_id"
+type = "int64"
+
+[[feature_view]]
+name = "ui"
+entities = ["user", "item"]
+fields = [
+  { name = "user_id", type = "STRING", primary_key = true },
+  { name = "item_id", type = "INT64", primary_key = true },
+  { name = "clicks", type = "INT64" },
+]
+
+[[source]]
+name = "ui"
+brokers = ["127.0.0.1:9092"]
+topic = "ui"
+view = "ui"
+"#;
+
+    fn at(record: rskafka::record::Record, offset: i64) -> RecordAndOffset {
+        RecordAndOffset { record, offset }
+    }
+
+    #[test]
+    fn a_composite_key_reads_back_from_a_sink_record_and_must_be_whole() {
+        let config = Config::parse(std::path::Path::new("wafer.toml"), CONFIG).unwrap();
+        let registry = Registry::new(config);
+        let (view, source) = (registry.view("ui").unwrap(), &registry.config.sources[0]);
+        let key = EntityKey::Composite(vec![EntityKey::Str("u1".into()), EntityKey::Int(7)]);
+        let row = StoredRow {
+            event_time: Micros(1_000_000),
+            fields: vec![("clicks".into(), Value::Int64(3))],
+            inputs: Vec::new(),
+        };
+        let entry = OutboxEntry {
+            seq: 1,
+            view: "ui".into(),
+            key: key.clone(),
+            row,
+        };
+        let sunk = super::super::sink::record(Some(view), &entry, chrono::Utc::now());
+        assert_eq!(sunk.key.as_deref(), Some(&br#"["u1",7]"#[..]));
+        let mut partial = sunk.clone();
+        partial.value = Some(br#"{"user_id": "u1", "clicks": 4}"#.to_vec());
+        let got = decode(
+            &[at(sunk, 0), at(partial, 1)],
+            source,
+            view,
+            "ui/0",
+            Micros(0),
+        );
+        assert_eq!(got.rows.len(), 1, "{got:?}");
+        assert_eq!(view.key_of(|c| got.rows[0].get(c)), Ok(key));
+        // The record key does not stand in for a composite key's parts.
+        assert_eq!(got.dead.len(), 1, "{got:?}");
+        let letter: serde_json::Value = serde_json::from_slice(&got.dead[0].1).unwrap();
+        assert!(
+            letter["message"]
+                .as_str()
+                .unwrap()
+                .contains("`item_id` is null"),
+            "{letter}"
+        );
     }
 }

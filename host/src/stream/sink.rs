@@ -13,7 +13,7 @@ use super::{
 use crate::Wafer;
 use crate::config::SinkConfig;
 use crate::registry::View;
-use crate::store::OutboxEntry;
+use crate::store::{EntityKey, OutboxEntry};
 use rskafka::client::partition::{Compression, PartitionClient};
 use rskafka::record::Record;
 use std::collections::BTreeMap;
@@ -129,16 +129,33 @@ async fn produce(
     Ok(())
 }
 
-fn record(view: Option<&View>, e: &OutboxEntry, now: chrono::DateTime<chrono::Utc>) -> Record {
-    let (join_key, event_time) = view.map_or(("key", "event_time"), |v| {
-        (v.join_key.as_str(), v.event_time.as_str())
-    });
+pub(super) fn record(
+    view: Option<&View>,
+    e: &OutboxEntry,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Record {
     let mut object = crate::value::cells_to_json(&e.row.fields);
-    object.insert(join_key.into(), View::key_json(&e.key));
+    let event_time = match view {
+        Some(v) => {
+            object.extend(crate::value::cells_to_json(&v.key_cells(&e.key)));
+            v.event_time.as_str()
+        }
+        // A view gone since the write: its key under a neutral name.
+        None => {
+            object.insert(
+                "key".into(),
+                serde_json::to_value(&e.key).expect("keys serialize"),
+            );
+            "event_time"
+        }
+    };
     object.insert(event_time.into(), e.row.event_time.rfc3339().into());
+    // The record key places an entity in one partition: its text for one
+    // join key, the JSON list of its parts for several.
     let key = match &e.key {
-        crate::store::EntityKey::Int(i) => i.to_string(),
-        crate::store::EntityKey::Str(s) => s.clone(),
+        EntityKey::Int(i) => i.to_string(),
+        EntityKey::Str(s) => s.clone(),
+        parts => serde_json::to_string(parts).expect("keys serialize"),
     };
     Record {
         key: Some(key.into_bytes()),
