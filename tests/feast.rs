@@ -25,7 +25,7 @@ entity = "driver"
 event_time = "event_timestamp"
 fields = [
   { name = "driver_id", type = "INT64", primary_key = true },
-  { name = "conv_rate", type = "DOUBLE" },
+  { name = "conv_rate", type = "FLOAT32" },
   { name = "trips", type = "INT64" },
   { name = "city", type = "STRING" },
 ]
@@ -35,7 +35,7 @@ name = "driver_stats_push"
 entity = "driver"
 fields = [
   { name = "driver_id", type = "INT64", primary_key = true },
-  { name = "conv_rate", type = "DOUBLE" },
+  { name = "conv_rate", type = "FLOAT32" },
   { name = "trips", type = "INT64" },
   { name = "city", type = "STRING" },
 ]
@@ -52,6 +52,7 @@ fields = [
   { name = "driver_id", type = "INT64", primary_key = true },
   { name = "city_id", type = "STRING", primary_key = true },
   { name = "trips_in_city", type = "INT64" },
+  { name = "hours", type = "ARRAY<INT64>" },
 ]
 
 # The same service as the SDK's `FeatureService`: Feast sends only its name.
@@ -103,6 +104,7 @@ async fn feasts_sdk_writes_pushes_and_reads_through_wafer() {
         "driver_id": [1001, 1002, 1002, 1001],
         "city_id": ["OS", "HZ", "OS", "HZ"],
         "trips_in_city": [2, 8, null, 5],
+        "hours": [[12], [23], null, [7, 8]],
     });
     assert_eq!(got["by_pair"], by_pair, "{got}");
     assert_eq!(got["rows"]["driver_city written"], 3.0, "{got}");

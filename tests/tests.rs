@@ -22,4 +22,5 @@ mod plugins;
 mod polyglot;
 mod publish_lookup;
 mod streams;
+mod types;
 mod util;

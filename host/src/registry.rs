@@ -168,7 +168,8 @@ impl View {
                 JoinKey {
                     entity: name.clone(),
                     name: e.join_key.clone(),
-                    ty: FieldType::parse(e.key_type.get_ref()).expect("validated: key type"),
+                    ty: (FieldType::parse(e.key_type.get_ref()).expect("validated: key type"))
+                        .as_key(),
                 }
             })
             .collect();

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from feast import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource, PushSource, RepoConfig
 from feast.data_source import PushMode
-from feast.types import Float32, Int64, String
+from feast.types import Array, Float32, Int64, String
 
 url, repo, token = sys.argv[1], sys.argv[2], sys.argv[3]
 
@@ -40,7 +40,7 @@ pd.DataFrame(
 ).to_parquet(f"{repo}/driver_stats.parquet")
 
 pd.DataFrame(
-    {"driver_id": [0], "city_id": [""], "trips_in_city": [0], "event_timestamp": [now], "created": [now]}
+    {"driver_id": [0], "city_id": [""], "trips_in_city": [0], "hours": [[0]], "event_timestamp": [now], "created": [now]}
 ).to_parquet(f"{repo}/driver_city.parquet")
 
 driver = Entity(name="driver", join_keys=["driver_id"])
@@ -55,7 +55,7 @@ service = FeatureService(name="driver_svc", features=[stats[["conv_rate", "trips
 driver_city = FeatureView(
     name="driver_city",
     entities=[driver, city],
-    schema=[Field(name="trips_in_city", dtype=Int64)],
+    schema=[Field(name="trips_in_city", dtype=Int64), Field(name="hours", dtype=Array(Int64))],
     source=FileSource(path=f"{repo}/driver_city.parquet", timestamp_field="event_timestamp"),
     ttl=timedelta(days=1),
 )
@@ -67,13 +67,14 @@ store.write_to_online_store(
             "driver_id": [1001, 1001, 1002],
             "city_id": ["HZ", "OS", "HZ"],
             "trips_in_city": [5, 2, 8],
+            "hours": [[7, 8], [12], [23]],
             "event_timestamp": [now, now, now],
             "created": [now, now, now],
         }
     ),
 )
 by_pair = store.get_online_features(
-    features=["driver_city:trips_in_city"],
+    features=["driver_city:trips_in_city", "driver_city:hours"],
     entity_rows=[
         {"driver_id": 1001, "city_id": "OS"},
         {"driver_id": 1002, "city_id": "HZ"},

@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+mod field_type;
 mod llm;
 mod server;
 mod stream;
 mod validate;
 
+pub use field_type::FieldType;
 pub use llm::{LlmConfig, LongInput, Provider};
 pub use server::{AuthConfig, ServerConfig, TlsConfig};
 pub use stream::{KafkaConnection, KafkaTlsConfig, SaslConfig, SinkConfig, SourceConfig, StartAt};
@@ -231,48 +233,6 @@ pub struct GrantsConfig {
 pub enum Inputs {
     One(String),
     Many(Vec<String>),
-}
-
-/// The type of a stored feature value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldType {
-    Bool,
-    Int64,
-    Float64,
-    String,
-    Bytes,
-    Vector,
-}
-
-impl FieldType {
-    /// Accepts the PAI / MaxCompute spellings too (`BIGINT`, `DOUBLE`, `ARRAY<FLOAT>`).
-    pub fn parse(s: &str) -> Option<Self> {
-        let t: String = s
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .to_ascii_lowercase();
-        Some(match t.as_str() {
-            "bool" | "boolean" => Self::Bool,
-            "int64" | "bigint" | "int" | "int32" | "integer" => Self::Int64,
-            "float64" | "double" | "float" | "float32" => Self::Float64,
-            "string" | "text" => Self::String,
-            "bytes" | "binary" => Self::Bytes,
-            "array<float>" | "array<double>" | "vector" | "embedding" => Self::Vector,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Bool => "bool",
-            Self::Int64 => "int64",
-            Self::Float64 => "float64",
-            Self::String => "string",
-            Self::Bytes => "bytes",
-            Self::Vector => "array<float>",
-        }
-    }
 }
 
 impl TransformConfig {

@@ -41,13 +41,16 @@ impl Validator<'_> {
         self.plugins(&c.plugins)?;
         for e in &c.entities {
             let t = FieldType::parse(e.key_type.get_ref());
-            if !matches!(t, Some(FieldType::Int64 | FieldType::String)) {
+            if !matches!(
+                t,
+                Some(FieldType::Int32 | FieldType::Int64 | FieldType::String)
+            ) {
                 let key = format!("entity[{}].type", e.name.get_ref());
                 return self.err(
                     e.key_type.span(),
                     key,
                     format!(
-                        "{:?}: an entity key is int64 or string",
+                        "{:?}: an entity key is int64 (or int32) or string",
                         e.key_type.get_ref()
                     ),
                 );
@@ -401,8 +404,9 @@ impl Validator<'_> {
         }
         let Some(ty) = FieldType::parse(f.field_type.get_ref()) else {
             let msg = format!(
-                "unknown type {:?} (bool, int64, float64, string, bytes, array<float>)",
-                f.field_type.get_ref()
+                "unknown type {:?} ({})",
+                f.field_type.get_ref(),
+                FieldType::KNOWN
             );
             return self.err(f.field_type.span(), key("type"), msg);
         };

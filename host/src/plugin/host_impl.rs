@@ -26,6 +26,14 @@ fn to_wit(v: Value) -> wit::Value {
         Value::String(s) => wit::Value::Text(s),
         Value::Bytes(b) => wit::Value::Bytes(b),
         Value::Vector(v) => wit::Value::Vector(v),
+        // Contract 0.1 has no list type: a list of numbers reaches a plugin
+        // as a vector, as JSON arrays always did, and any other as JSON text.
+        Value::List(items) => match Value::numbers(&items) {
+            Some(v) => wit::Value::Vector(v),
+            None => wit::Value::Text(
+                serde_json::to_string(&Value::List(items)).expect("lists serialize"),
+            ),
+        },
     }
 }
 

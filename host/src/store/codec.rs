@@ -12,7 +12,9 @@
 //! Value: `0x01` (version), `i64` LE event time in microseconds, `u16` LE field
 //!        count, then per field: `u8` name length, name, `u8` tag, payload.
 //!        Tags: 0 null, 1 bool (`u8`), 2 int64, 3 float64 (LE), 4 string and
-//!        5 bytes (`u32` LE length + bytes), 6 vector (`u32` LE count + f32 LE).
+//!        5 bytes (`u32` LE length + bytes), 6 vector (`u32` LE count + f32 LE),
+//!        7 list (`u32` LE count, then each element's tag and payload; an
+//!        element is never a list).
 //!        Version `0x02` is the same followed by the input digests of the
 //!        transformed fields: `u8` count, then per field `u8` name length, name,
 //!        16 digest bytes. Rows without digests are written as version 1.
@@ -269,6 +271,13 @@ pub fn encode_value(b: &mut Vec<u8>, v: &Value) {
                 b.extend_from_slice(&x.to_le_bytes());
             }
         }
+        Value::List(items) => {
+            b.push(7);
+            put_len(b, items.len());
+            for x in items {
+                encode_value(b, x);
+            }
+        }
     }
 }
 
@@ -296,6 +305,18 @@ fn decode_value(r: &mut Reader) -> Result<Value, String> {
                     .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
                     .collect(),
             )
+        }
+        7 => {
+            let n = r.len()?;
+            let mut items = Vec::with_capacity(n.min(r.b.len()));
+            for _ in 0..n {
+                // Checked before decoding, so corrupt bytes cannot recurse deep.
+                if r.b.get(r.pos) == Some(&7) {
+                    return Err("a list inside a list".into());
+                }
+                items.push(decode_value(r)?);
+            }
+            Value::List(items)
         }
         t => return Err(format!("unknown value tag {t}")),
     })
@@ -398,6 +419,10 @@ mod tests {
                 ("s".into(), Value::String("狗粮".into())),
                 ("x".into(), Value::Bytes(vec![0, 255])),
                 ("v".into(), Value::Vector(vec![1.0, -0.5])),
+                (
+                    "l".into(),
+                    Value::List(vec![Value::String("a".into()), Value::Int64(2)]),
+                ),
             ],
             inputs: vec![],
         };
