@@ -553,10 +553,18 @@ async fn a_feature_topic_feeds_two_replicas_that_never_call_the_embedding_api() 
         replica_api.requests.lock().unwrap().is_empty(),
         "a replica called the embedding API"
     );
-    let metrics = reqwest::get(format!("{}/metrics", producer.url));
-    let metrics = metrics.await.unwrap().text().await.unwrap();
+    // The replicas can read a batch before the sink counts it as sent.
     let sent = r#"wafer_sink_rows_total{sink="features",topic="features"} 600"#;
-    assert!(metrics.contains(sent), "{metrics}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = reqwest::get(format!("{}/metrics", producer.url));
+        let metrics = metrics.await.unwrap().text().await.unwrap();
+        if metrics.contains(sent) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let sinks = get(&format!("{}/admin/sources", producer.url)).await.1;
     assert_eq!(sinks["sinks"][0]["last_error"], Value::Null, "{sinks}");
 }

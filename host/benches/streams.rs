@@ -87,44 +87,8 @@ async fn throughput(broker: &Broker, n: usize, partitions: usize) {
     let file = dir.path().join("rows.jsonl");
     let body: String = rows.iter().map(|(_, r)| format!("{r}\n")).collect();
     std::fs::write(&file, body).unwrap();
-
-    let published = {
-        let d = tempfile::tempdir().unwrap();
-        let wafer = open(d.path(), &common::passthrough_view(16)).await;
-        let started = Instant::now();
-        let req = PublishRequest {
-            view: "vec".into(),
-            input: file,
-            format: None,
-            mode: WriteMode::Merge,
-            no_transform: false,
-        };
-        let s = wafer.publish(req, |_| {}).await.unwrap();
-        assert_eq!(s.failed(), 0, "{s}");
-        let took = started.elapsed();
-        wafer.close().await.unwrap();
-        took
-    };
-
-    broker.create_topic("rows", partitions as i32).await;
-    let mut ends = Vec::new();
-    for p in 0..partitions {
-        let mine: Vec<_> = rows.iter().skip(p).step_by(partitions).cloned().collect();
-        broker.produce("rows", p as i32, &mine, 500).await;
-        ends.push(mine.len() as i64);
-    }
-    let consumed = {
-        let d = tempfile::tempdir().unwrap();
-        let wafer = open(d.path(), &source(broker, "rows", "")).await;
-        let started = Instant::now();
-        wafer.start_streams().await;
-        while !caught_up(&wafer, &ends) {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        let took = started.elapsed();
-        wafer.close().await.unwrap();
-        took
-    };
+    let published = publish_time(file).await;
+    let consumed = consume_time(broker, &rows, partitions).await;
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     println!("throughput, {n} rows through passthrough:");
     println!(
@@ -138,6 +102,53 @@ async fn throughput(broker: &Broker, n: usize, partitions: usize) {
     );
 }
 
+/// The baseline: `file` published into a new store.
+async fn publish_time(file: PathBuf) -> Duration {
+    let d = tempfile::tempdir().unwrap();
+    let wafer = open(d.path(), &common::passthrough_view(16)).await;
+    let started = Instant::now();
+    let req = PublishRequest {
+        view: "vec".into(),
+        input: file,
+        format: None,
+        mode: WriteMode::Merge,
+        no_transform: false,
+    };
+    let s = wafer.publish(req, |_| {}).await.unwrap();
+    assert_eq!(s.failed(), 0, "{s}");
+    let took = started.elapsed();
+    wafer.close().await.unwrap();
+    took
+}
+
+/// `rows` produced round-robin over `partitions`, then consumed into a
+/// new store: the time from starting the source to its last offset.
+async fn consume_time(broker: &Broker, rows: &[(String, String)], partitions: usize) -> Duration {
+    broker.create_topic("rows", partitions as i32).await;
+    let mut ends = Vec::new();
+    for p in 0..partitions {
+        let mine: Vec<_> = rows.iter().skip(p).step_by(partitions).cloned().collect();
+        broker.produce("rows", p as i32, &mine, 500).await;
+        ends.push(mine.len() as i64);
+    }
+    let d = tempfile::tempdir().unwrap();
+    let wafer = open(d.path(), &source(broker, "rows", "")).await;
+    let started = Instant::now();
+    wafer.start_streams().await;
+    let deadline = started + Duration::from_secs(600);
+    while !caught_up(&wafer, &ends) {
+        assert!(
+            Instant::now() < deadline,
+            "never caught up: {:?}",
+            wafer.streams_status()
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let took = started.elapsed();
+    wafer.close().await.unwrap();
+    took
+}
+
 /// When each record was produced and when a lookup first found its row.
 #[derive(Default)]
 struct Clock {
@@ -147,11 +158,16 @@ struct Clock {
     done: bool,
 }
 
+/// How long the watcher waits, once every record is produced, for the last
+/// of them to become readable.
+const WATCH_GRACE: Duration = Duration::from_secs(60);
+
 /// Look up every produced but unseen row, again and again, on a thread of
 /// its own (an in-process lookup is microseconds: the figure is the
 /// stream's, not the watcher's).
 fn watch(wafer: Wafer, clock: Arc<Mutex<Clock>>, first: i64) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
+        let mut done_at = None;
         loop {
             let (pending, done): (Vec<usize>, bool) = {
                 let c = clock.lock().unwrap();
@@ -162,6 +178,14 @@ fn watch(wafer: Wafer, clock: Arc<Mutex<Clock>>, first: i64) -> std::thread::Joi
             };
             if pending.is_empty() && done {
                 return;
+            }
+            if done {
+                let since = *done_at.get_or_insert_with(Instant::now);
+                assert!(
+                    since.elapsed() < WATCH_GRACE,
+                    "{} rows never became readable",
+                    pending.len()
+                );
             }
             if !pending.is_empty() {
                 let ids = pending.iter().map(|k| Value::Int64(first + *k as i64));
@@ -193,40 +217,13 @@ async fn latency(broker: &Broker, rate: usize, seconds: usize, wait_ms: Option<u
     let wait = wait_ms.map_or(String::new(), |w| format!("fetch_max_wait_ms = {w}"));
     let wafer = open(d.path(), &source(broker, &topic, &wait)).await;
     wafer.start_streams().await;
-    let client = broker.client().await;
-    let pc = Arc::new(
-        client
-            .partition_client(&topic, 0, UnknownTopicHandling::Retry)
-            .await
-            .unwrap(),
-    );
     let clock = Arc::new(Mutex::new(Clock {
         sent: vec![None; n],
         seen: vec![None; n],
         ..Clock::default()
     }));
     let watcher = watch(wafer.clone(), clock.clone(), first);
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
-    let mut producing = tokio::task::JoinSet::new();
-    for k in 0..n {
-        tick.tick().await;
-        let record = Record {
-            key: Some((first + k as i64).to_string().into_bytes()),
-            value: Some(row(first as usize + k).to_string().into_bytes()),
-            headers: BTreeMap::new(),
-            timestamp: chrono::Utc::now(),
-        };
-        let (pc, clock) = (pc.clone(), clock.clone());
-        producing.spawn(async move {
-            let started = Instant::now();
-            clock.lock().unwrap().sent[k] = Some(started);
-            pc.produce(vec![record], Compression::NoCompression)
-                .await
-                .unwrap();
-            clock.lock().unwrap().acked.push(started.elapsed());
-        });
-    }
-    producing.join_all().await;
+    produce_steadily(broker, &topic, rate, first, &clock).await;
     clock.lock().unwrap().done = true;
     tokio::task::spawn_blocking(move || watcher.join().unwrap())
         .await
@@ -252,6 +249,42 @@ async fn latency(broker: &Broker, rate: usize, seconds: usize, wait_ms: Option<u
         ms(percentile(&seen, 0.5)),
         ms(percentile(&seen, 0.99))
     );
+}
+
+/// One record per produce at `rate` a second, each send and ack timed on
+/// `clock`, until its `sent` slots are filled.
+async fn produce_steadily(
+    broker: &Broker,
+    topic: &str,
+    rate: usize,
+    first: i64,
+    clock: &Arc<Mutex<Clock>>,
+) {
+    let client = broker.client().await;
+    let pc = client.partition_client(topic, 0, UnknownTopicHandling::Retry);
+    let pc = Arc::new(pc.await.unwrap());
+    let n = clock.lock().unwrap().sent.len();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    let mut producing = tokio::task::JoinSet::new();
+    for k in 0..n {
+        tick.tick().await;
+        let record = Record {
+            key: Some((first + k as i64).to_string().into_bytes()),
+            value: Some(row(first as usize + k).to_string().into_bytes()),
+            headers: BTreeMap::new(),
+            timestamp: chrono::Utc::now(),
+        };
+        let (pc, clock) = (pc.clone(), clock.clone());
+        producing.spawn(async move {
+            let started = Instant::now();
+            clock.lock().unwrap().sent[k] = Some(started);
+            pc.produce(vec![record], Compression::NoCompression)
+                .await
+                .unwrap();
+            clock.lock().unwrap().acked.push(started.elapsed());
+        });
+    }
+    producing.join_all().await;
 }
 
 fn main() {

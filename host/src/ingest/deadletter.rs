@@ -37,6 +37,11 @@ pub struct DeadLetter {
     /// It was published with `--no-transform` (a retry reads it the same way).
     #[serde(default)]
     pub no_transform: bool,
+    /// The columns of `record` that held bytes (a `[[sink]]`'s record
+    /// carries them), kept in base64: a retry reads them back as bytes,
+    /// where other text for a bytes field means its UTF-8.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub base64: Vec<String>,
 }
 
 impl DeadLetter {
@@ -45,7 +50,15 @@ impl DeadLetter {
             .record
             .iter()
             // Stored from a Value, so it reads back; a hand-edited cell is null.
-            .map(|(k, v)| (k.clone(), Value::from_json(v).unwrap_or(Value::Null)))
+            .map(|(k, v)| {
+                let value = match v {
+                    serde_json::Value::String(t) if self.base64.contains(k) => {
+                        crate::value::base64_bytes(t).map(Value::Bytes)
+                    }
+                    v => Value::from_json(v),
+                };
+                (k.clone(), value.unwrap_or(Value::Null))
+            })
             .collect();
         Record {
             line: self.line,
@@ -104,6 +117,10 @@ pub(super) fn entries(
                 line: record.line,
                 record: cells,
                 no_transform: pipeline.no_transform(),
+                base64: (record.cells.iter())
+                    .filter(|(_, v)| matches!(v, Value::Bytes(_)))
+                    .map(|(k, _)| k.clone())
+                    .collect(),
             };
             let bytes = serde_json::to_vec(&letter).expect("dead letters serialize");
             (key, bytes)
@@ -137,6 +154,7 @@ pub fn list(
                 line: 0,
                 record: Default::default(),
                 no_transform: false,
+                base64: Vec::new(),
             })
         })
         .collect())
@@ -222,7 +240,33 @@ pub fn unreadable(
         line,
         record,
         no_transform: false,
+        base64: Vec::new(),
     };
     let bytes = serde_json::to_vec(&letter).expect("dead letters serialize");
     (key, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_reads_bytes_back_as_bytes_and_other_text_as_text() {
+        let json = r#"{"view": "v", "key": 1, "field": "thumb", "kind": "input",
+            "message": "m", "attempts": 1, "first_failed": "", "last_failed": "",
+            "input": null, "line": 3, "record": {"sunk": "AKv/", "typed": "AKv/"},
+            "base64": ["sunk"]}"#;
+        let letter: DeadLetter = serde_json::from_str(json).unwrap();
+        let record = letter.record();
+        assert_eq!(record.get("sunk"), Some(&Value::Bytes(vec![0, 171, 255])));
+        assert_eq!(record.get("typed"), Some(&Value::String("AKv/".into())));
+        // Letters written before the field read as they always did.
+        let mut old: serde_json::Value = serde_json::from_str(json).unwrap();
+        old.as_object_mut().unwrap().remove("base64");
+        let old: DeadLetter = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            old.record().get("sunk"),
+            Some(&Value::String("AKv/".into()))
+        );
+    }
 }

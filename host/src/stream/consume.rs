@@ -6,7 +6,7 @@
 
 use super::decode::decode;
 use super::{
-    Board, RETRY_MAX, RETRY_MIN, StreamError, answered, client, earliest, partition_client,
+    Board, RETRY_MAX, RETRY_MIN, StreamError, answered, client, earliest, latest, partition_client,
     resolve, wait_or_stop,
 };
 use crate::Wafer;
@@ -139,9 +139,7 @@ impl Consumer {
         let to = if next < earliest {
             earliest
         } else {
-            resolve(pc, StartAt::Latest)
-                .await
-                .map_err(|e| self.broker(e))?
+            latest(pc, earliest).await.map_err(|e| self.broker(e))?
         };
         tracing::warn!(
             "source {} partition {}: offset {next} is no longer in the topic; going on from {to} \

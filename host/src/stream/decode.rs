@@ -18,6 +18,23 @@ use rskafka::record::RecordAndOffset;
 /// carry several views, and a source takes its own view's records only.
 pub const VIEW_HEADER: &str = "wafer-view";
 
+/// The header naming the layout of a `[[sink]]`'s values; "2": bytes in
+/// base64 and non-finite floats by name, as lookups answer them. A sink
+/// record without it was written by an older wafer, with bytes in hex.
+pub const FORMAT_HEADER: &str = "wafer-format";
+pub const FORMAT: &str = "2";
+
+/// Who wrote a record, which says how its bytes read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Origin {
+    /// Any producer: a bytes field's text is its UTF-8.
+    Producer,
+    /// A `[[sink]]`: bytes in base64.
+    Sink,
+    /// A `[[sink]]` of an older wafer: bytes in lowercase hex.
+    OldSink,
+}
+
 /// A batch of records, read.
 #[derive(Debug, Default)]
 pub(super) struct Decoded {
@@ -48,7 +65,12 @@ pub(super) fn decode(
             out.skipped += 1;
             continue;
         };
-        match row(r, value, source, view, for_other.is_some()) {
+        let origin = match (for_other, r.record.headers.get(FORMAT_HEADER)) {
+            (None, _) => Origin::Producer,
+            (Some(_), Some(_)) => Origin::Sink,
+            (Some(_), None) => Origin::OldSink,
+        };
+        match row(r, value, source, view, origin) {
             Ok(record) => out.rows.push(record),
             Err(message) => {
                 let key = record_key(r, view)
@@ -67,7 +89,7 @@ fn row(
     value: &[u8],
     source: &SourceConfig,
     view: &View,
-    from_sink: bool,
+    origin: Origin,
 ) -> Result<Record, String> {
     let object = match serde_json::from_slice::<serde_json::Value>(value) {
         Ok(serde_json::Value::Object(o)) => o,
@@ -78,12 +100,7 @@ fn row(
     for (column, v) in object {
         let v = Value::from_json(&v).map_err(|e| format!("column `{column}`: {e}"))?;
         let column = source.columns.get(&column).cloned().unwrap_or(column);
-        let v = if from_sink {
-            sunk(view, &column, v)
-        } else {
-            Ok(v)
-        };
-        let v = v.map_err(|e| format!("column `{column}`: {e}"))?;
+        let v = sunk(view, &column, v, origin).map_err(|e| format!("column `{column}`: {e}"))?;
         cells.push((column, v));
     }
     let has = |c: &str, cells: &[(String, Value)]| cells.iter().any(|(n, _)| n == c);
@@ -107,14 +124,30 @@ fn row(
 }
 
 /// A value of a `[[sink]]`'s record: bytes come as base64 text, as
-/// lookups answer them (a row's other values read as they are written).
-fn sunk(view: &View, column: &str, v: Value) -> Result<Value, String> {
-    match v {
-        Value::String(t) if view.field(column).is_some_and(|f| f.ty == FieldType::Bytes) => {
+/// lookups answer them, or as hex from an older wafer (a row's other
+/// values read as they are written).
+fn sunk(view: &View, column: &str, v: Value, origin: Origin) -> Result<Value, String> {
+    let bytes = view.field(column).is_some_and(|f| f.ty == FieldType::Bytes);
+    match (v, origin) {
+        (Value::String(t), Origin::Sink) if bytes => {
             crate::value::base64_bytes(&t).map(Value::Bytes)
         }
-        v => Ok(v),
+        (Value::String(t), Origin::OldSink) if bytes => hex_bytes(&t).map(Value::Bytes),
+        (v, _) => Ok(v),
     }
+}
+
+fn hex_bytes(text: &str) -> Result<Vec<u8>, String> {
+    let digits = text.as_bytes();
+    if !digits.len().is_multiple_of(2) {
+        return Err("expected hex bytes: odd length".into());
+    }
+    (digits.chunks(2))
+        .map(|pair| {
+            let pair = std::str::from_utf8(pair).unwrap_or("??");
+            u8::from_str_radix(pair, 16).map_err(|_| format!("expected hex bytes, got {pair:?}"))
+        })
+        .collect()
 }
 
 /// The record's key as `view`'s entity key, when it reads as one. A view
@@ -151,6 +184,7 @@ fields = [
   { name = "user_id", type = "STRING", primary_key = true },
   { name = "item_id", type = "INT64", primary_key = true },
   { name = "clicks", type = "INT64" },
+  { name = "thumb", type = "BYTES" },
 ]
 
 [[source]]
@@ -160,14 +194,17 @@ topic = "ui"
 view = "ui"
 "#;
 
+    fn registry() -> Registry {
+        Registry::new(Config::parse(std::path::Path::new("wafer.toml"), CONFIG).unwrap())
+    }
+
     fn at(record: rskafka::record::Record, offset: i64) -> RecordAndOffset {
         RecordAndOffset { record, offset }
     }
 
     #[test]
     fn a_composite_key_reads_back_from_a_sink_record_and_must_be_whole() {
-        let config = Config::parse(std::path::Path::new("wafer.toml"), CONFIG).unwrap();
-        let registry = Registry::new(config);
+        let registry = registry();
         let (view, source) = (registry.view("ui").unwrap(), &registry.config.sources[0]);
         let key = EntityKey::Composite(vec![EntityKey::Str("u1".into()), EntityKey::Int(7)]);
         let row = StoredRow {
@@ -203,6 +240,36 @@ view = "ui"
                 .unwrap()
                 .contains("`item_id` is null"),
             "{letter}"
+        );
+    }
+
+    #[test]
+    fn bytes_read_as_their_writer_wrote_them() {
+        let registry = registry();
+        let (view, source) = (registry.view("ui").unwrap(), &registry.config.sources[0]);
+        let record = |headers: &[(&str, &str)]| rskafka::record::Record {
+            key: None,
+            value: Some(br#"{"user_id": "u", "item_id": 1, "thumb": "00ab"}"#.to_vec()),
+            headers: (headers.iter())
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            timestamp: chrono::Utc::now(),
+        };
+        let records = [
+            at(record(&[]), 0),
+            at(record(&[(VIEW_HEADER, "ui")]), 1),
+            at(record(&[(VIEW_HEADER, "ui"), (FORMAT_HEADER, FORMAT)]), 2),
+        ];
+        let got = decode(&records, source, view, "ui/0", Micros(0));
+        let thumbs: Vec<_> = got.rows.iter().map(|r| r.get("thumb").cloned()).collect();
+        assert_eq!(
+            thumbs,
+            [
+                Some(Value::String("00ab".into())),
+                Some(Value::Bytes(vec![0, 171])),
+                Some(Value::Bytes(vec![211, 70, 155])),
+            ],
+            "a producer's text, an older sink's hex, a sink's base64"
         );
     }
 }

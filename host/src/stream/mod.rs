@@ -92,9 +92,15 @@ pub struct Streams {
 impl Streams {
     /// Start every source and sink of the config in force.
     pub fn start(wafer: &Wafer, board: &Arc<Board>) -> Streams {
-        board.clear();
-        let (stop, stopped) = watch::channel(false);
         let config = &wafer.registry().config;
+        let sources: Vec<&str> = (config.sources.iter())
+            .map(|s| s.name.get_ref().as_str())
+            .collect();
+        let sinks: Vec<&str> = (config.sinks.iter())
+            .map(|s| s.name.get_ref().as_str())
+            .collect();
+        board.restart(&sources, &sinks);
+        let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
         for s in &config.sources {
             let source = Arc::new(s.clone());
@@ -222,28 +228,19 @@ fn topic_error(who: &str, topic: &str, message: String) -> StreamError {
     }
 }
 
-/// The offset `at` names in a partition. `Latest` is the high watermark of
-/// a fetch rather than ListOffsets' answer, which some brokers get wrong
-/// after multi-record batches.
+/// The offset `at` names in a partition.
 async fn resolve(pc: &PartitionClient, at: StartAt) -> Result<i64, rskafka::client::error::Error> {
     match at {
         StartAt::Earliest => earliest(pc).await,
         StartAt::Offset(n) => Ok(n),
-        StartAt::Latest => {
-            let earliest = earliest(pc).await?;
-            // A fetch's high watermark, not ListOffsets(latest), which
-            // tansu answers wrongly after multi-record batches; and a wait
-            // of 1 ms, as tansu answers a wait of 0 with no topic at all.
-            let fetched = answered(Duration::ZERO, pc.fetch_records(earliest, 1..1, 1));
-            Ok(fetched.await?.1)
-        }
+        StartAt::Latest => latest(pc, earliest(pc).await?).await,
         StartAt::Time(micros) => {
             let t = chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default();
             let at = answered(Duration::ZERO, pc.get_offset(OffsetAt::Timestamp(t))).await?;
             // Kafka answers -1 when no record is that recent: the end.
             match at {
                 0.. => Ok(at),
-                _ => Box::pin(resolve(pc, StartAt::Latest)).await,
+                _ => latest(pc, earliest(pc).await?).await,
             }
         }
     }
@@ -251,6 +248,14 @@ async fn resolve(pc: &PartitionClient, at: StartAt) -> Result<i64, rskafka::clie
 
 async fn earliest(pc: &PartitionClient) -> Result<i64, rskafka::client::error::Error> {
     answered(Duration::ZERO, pc.get_offset(OffsetAt::Earliest)).await
+}
+
+/// The partition's end: the high watermark of a fetch from `earliest`, not
+/// ListOffsets(latest), which tansu answers wrongly after multi-record
+/// batches; with a wait of 1 ms, as tansu answers a wait of 0 with no topic.
+async fn latest(pc: &PartitionClient, earliest: i64) -> Result<i64, rskafka::client::error::Error> {
+    let fetched = answered(Duration::ZERO, pc.fetch_records(earliest, 1..1, 1));
+    Ok(fetched.await?.1)
 }
 
 /// A client for `topic`'s `partition`.

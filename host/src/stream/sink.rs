@@ -5,7 +5,7 @@
 //! has taken it. Delivery is at least once; replicas merge by event time,
 //! so a row sent twice changes nothing.
 
-use super::decode::VIEW_HEADER;
+use super::decode::{FORMAT, FORMAT_HEADER, VIEW_HEADER};
 use super::{
     Board, RETRY_MAX, RETRY_MIN, StreamError, answered, client, partition_client, topic_partitions,
     wait_or_stop,
@@ -160,7 +160,10 @@ pub(super) fn record(
     Record {
         key: Some(key.into_bytes()),
         value: Some(serde_json::to_vec(&object).expect("rows serialize")),
-        headers: BTreeMap::from([(VIEW_HEADER.to_string(), e.view.clone().into_bytes())]),
+        headers: BTreeMap::from([
+            (VIEW_HEADER.to_string(), e.view.clone().into_bytes()),
+            (FORMAT_HEADER.to_string(), FORMAT.as_bytes().to_vec()),
+        ]),
         timestamp: now,
     }
 }

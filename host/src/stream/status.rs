@@ -19,7 +19,8 @@ pub struct PartitionStatus {
     pub high_watermark: Option<i64>,
     /// Records in the topic not yet in the store.
     pub lag: Option<i64>,
-    /// Records taken since the server started.
+    /// Records taken since the server started (a reload or reset keeps
+    /// counting).
     pub records: u64,
     pub rows_per_sec: f64,
     pub last_error: Option<String>,
@@ -85,13 +86,27 @@ impl Board {
         self.source(name, |s| f(s.partitions.entry(p).or_default()))
     }
 
-    /// Forget every source and sink: a new set starts.
-    pub(super) fn clear(&self) {
-        self.sources
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-        self.sinks.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    /// A new set of sources and sinks starts (the server starts, reloads,
+    /// or a source is reset): forget the old ones' state, but keep the
+    /// counts of those still configured, so that their counters only grow
+    /// while the server runs.
+    pub(super) fn restart(&self, sources: &[&str], sinks: &[&str]) {
+        let mut old = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        old.retain(|name, _| sources.contains(&name.as_str()));
+        for source in old.values_mut() {
+            source.error = None;
+            for p in source.partitions.values_mut() {
+                *p = Partition {
+                    records: p.records,
+                    ..Partition::default()
+                };
+            }
+        }
+        let mut old = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+        old.retain(|name, _| sinks.contains(&name.as_str()));
+        for sink in old.values_mut() {
+            sink.last_error = None;
+        }
     }
 
     pub(super) fn source_started(&self, name: &str, topic: &str, view: &str) {
@@ -136,6 +151,7 @@ impl Board {
             rows: 0,
             last_error: None,
         });
+        s.topic = topic.into();
         s.rows += rows;
         s.last_error = error;
     }
@@ -201,5 +217,34 @@ fn source_status(name: &str, s: &Source) -> SourceStatus {
         view: s.view.clone(),
         partitions: partitions.collect(),
         error: s.error.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restart_keeps_the_counts_of_what_is_still_configured() {
+        let board = Board::default();
+        board.source_started("s", "t", "v");
+        board.landed("s", 0, 10, 10);
+        board.partition_error("s", 0, "broken".into());
+        board.landed("gone", 0, 5, 5);
+        board.sink("k", "t", 7, Some("down".into()));
+        board.sink("old", "t", 1, None);
+        board.restart(&["s"], &["k"]);
+        let status = board.status();
+        let names: Vec<_> = status.sources.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["s"]);
+        let p = &status.sources[0].partitions[0];
+        assert_eq!((p.records, p.offset, &p.last_error), (10, None, &None));
+        assert_eq!(status.sinks.len(), 1);
+        assert_eq!(
+            (status.sinks[0].rows, &status.sinks[0].last_error),
+            (7, &None)
+        );
+        board.sink("k", "t", 3, None);
+        assert_eq!(board.status().sinks[0].rows, 10);
     }
 }
