@@ -261,3 +261,65 @@ async fn a_backup_taken_while_serving_restores_to_identical_lookups() {
     let ids: Vec<i64> = (0..500).chain(1000..streamed).collect();
     assert_restored(&url, &copy.url, &ids).await;
 }
+
+/// `/openapi.json` lists every route, and each route it lists is served:
+/// asked with its method, none answers the router's bare 404 or a 405.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_lists_exactly_the_routes_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), &config())).await;
+    let doc: Value = reqwest::get(format!("{}/openapi.json", server.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+    let paths = doc["paths"].as_object().unwrap();
+    let mut listed: Vec<&str> = paths.keys().map(String::as_str).collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            "/admin/backup",
+            "/admin/deadletters/{view}",
+            "/admin/deadletters/{view}/purge",
+            "/admin/deadletters/{view}/retry",
+            "/admin/publish",
+            "/admin/reload",
+            "/admin/sources",
+            "/admin/sources/{name}/reset",
+            "/admin/status",
+            "/get-online-features",
+            "/health",
+            "/metrics",
+            "/openapi.json",
+            "/push",
+            "/ready",
+            "/write-to-online-store",
+        ]
+    );
+    let read = &paths["/get-online-features"]["post"];
+    let body = &read["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+    assert_eq!(body, "#/components/schemas/ReadRequest", "{read}");
+    let client = reqwest::Client::new();
+    for (path, methods) in paths {
+        let url = format!(
+            "{}{}",
+            server.url,
+            path.replace("{view}", "stats").replace("{name}", "none")
+        );
+        for method in methods.as_object().unwrap().keys() {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let resp = client.request(method.clone(), &url).send().await.unwrap();
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap();
+            // A handler's 404 names what it did not find; the router's is empty.
+            assert!(
+                status != 405 && (status != 404 || text.contains("error")),
+                "{method} {url}: {status} {text}"
+            );
+        }
+    }
+}

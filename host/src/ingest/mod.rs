@@ -75,7 +75,9 @@ pub struct Failure {
 }
 
 /// What kind of failure a row met; stored with its dead letter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailureKind {
     /// The row's key, event time or a plain field could not be read or typed.
@@ -103,7 +105,7 @@ impl From<RowErrorKind> for FailureKind {
 }
 
 /// What became of one row of a write.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum RowOutcome {
     /// Stored (durable: in the write-ahead log).

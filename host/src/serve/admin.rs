@@ -16,6 +16,9 @@ use axum::response::Response;
 use serde_json::{Value as Json_, json};
 use std::future::Future;
 
+/// The server's process, config, store, views and write queues (what
+/// `wafer status` shows); open, as it names no data.
+#[utoipa::path(get, path = "/admin/status", tag = "admin", responses((status = 200, description = "`{pid, config, store, views, write_queue_rows, queues}`")))]
 pub(super) async fn status(State(wafer): State<Wafer>) -> Json<Json_> {
     let registry = wafer.registry();
     let queues: serde_json::Map<String, Json_> = registry
@@ -36,6 +39,11 @@ pub(super) async fn status(State(wafer): State<Wafer>) -> Json<Json_> {
     }))
 }
 
+/// Load the config and its plugins again; the running version stays if
+/// the new one fails.
+#[utoipa::path(post, path = "/admin/reload", tag = "admin", responses(
+    (status = 200, description = "What changed"), (status = 401, body = super::routes::ErrorBody, description = "No or a wrong admin token"),
+    (status = 422, body = super::routes::ErrorBody, description = "The new version failed; the running one stays")))]
 pub(super) async fn reload(State(wafer): State<Wafer>) -> Result<Json<Json_>, ApiError> {
     match wafer.reload().await {
         Ok(report) => Ok(Json(json!(report))),
@@ -49,14 +57,18 @@ pub(super) async fn reload(State(wafer): State<Wafer>) -> Result<Json<Json_>, Ap
     }
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct BackupRequest {
+pub(super) struct BackupRequest {
     /// Where on the server's machine; must not exist.
+    #[schema(value_type = String)]
     dir: std::path::PathBuf,
 }
 
 /// An online backup of the store into a new directory.
+#[utoipa::path(post, path = "/admin/backup", tag = "admin", request_body = BackupRequest, responses(
+    (status = 200, description = "`{\"backup\": dir}`"), (status = 400, body = super::routes::ErrorBody), (status = 401, body = super::routes::ErrorBody, description = "No or a wrong admin token"),
+    (status = 422, body = super::routes::ErrorBody, description = "The directory exists or cannot be written")))]
 pub(super) async fn backup(
     State(wafer): State<Wafer>,
     body: Body,
@@ -79,6 +91,13 @@ pub(super) async fn backup(
     }
 }
 
+/// Publish a file on the server's machine into a view (what `wafer
+/// publish` sends while a server runs): NDJSON progress lines, then the summary.
+#[utoipa::path(post, path = "/admin/publish", tag = "admin",
+    request_body(content = Object, description = "`{\"view\", \"input\" (an absolute path), \"format\", \"mode\": \"merge\"|\"overwrite\", \"no_transform\"}`"),
+    responses(
+        (status = 200, description = "`{\"progress\": ..}` lines, then `{\"summary\": ..}` or `{\"error\": ..}`", content_type = "application/x-ndjson"),
+        (status = 400, body = super::routes::ErrorBody), (status = 401, body = super::routes::ErrorBody, description = "No or a wrong admin token"), (status = 404, body = super::routes::ErrorBody, description = "An unknown view")))]
 pub(super) async fn publish(State(wafer): State<Wafer>, body: Body) -> Result<Response, ApiError> {
     let body = read_body(&wafer, body).await?;
     let req: PublishRequest = parse(&body)?;
@@ -95,6 +114,10 @@ pub(super) async fn publish(State(wafer): State<Wafer>, body: Body) -> Result<Re
     }))
 }
 
+/// Run a view's dead letters through its transformations again; NDJSON as for a publish.
+#[utoipa::path(post, path = "/admin/deadletters/{view}/retry", tag = "admin",
+    params(("view" = String, Path, description = "A feature view")),
+    responses((status = 200, description = "NDJSON lines as for a publish", content_type = "application/x-ndjson"), (status = 401, body = super::routes::ErrorBody, description = "No or a wrong admin token"), (status = 404, body = super::routes::ErrorBody)))]
 pub(super) async fn retry(
     State(wafer): State<Wafer>,
     Path(view): Path<String>,
@@ -105,6 +128,10 @@ pub(super) async fn retry(
     }))
 }
 
+/// A view's dead letters: key, field, kind, attempts, when, why and the input row.
+#[utoipa::path(get, path = "/admin/deadletters/{view}", tag = "admin",
+    params(("view" = String, Path, description = "A feature view")),
+    responses((status = 200, description = "A list of dead letters"), (status = 401, body = super::routes::ErrorBody, description = "No or a wrong admin token"), (status = 404, body = super::routes::ErrorBody)))]
 pub(super) async fn dead_letters(
     State(wafer): State<Wafer>,
     Path(view): Path<String>,
@@ -114,6 +141,10 @@ pub(super) async fn dead_letters(
     Ok(Json(json!(letters)))
 }
 
+/// Give up on a view's dead letters.
+#[utoipa::path(post, path = "/admin/deadletters/{view}/purge", tag = "admin",
+    params(("view" = String, Path, description = "A feature view")),
+    responses((status = 200, description = "`{\"view\", \"dropped\"}`"), (status = 401, body = super::routes::ErrorBody, description = "No or a wrong admin token"), (status = 404, body = super::routes::ErrorBody)))]
 pub(super) async fn purge(
     State(wafer): State<Wafer>,
     Path(view): Path<String>,
@@ -174,18 +205,25 @@ fn line(v: &Json_) -> Bytes {
 }
 
 /// Every source partition's offset, high watermark, lag, throughput and
-/// last error, and every sink's.
+/// last error, and every sink's; open, as `wafer sources` reads it.
+#[utoipa::path(get, path = "/admin/sources", tag = "admin",
+    responses((status = 200, body = crate::stream::StreamsStatus)))]
 pub(super) async fn sources(State(wafer): State<Wafer>) -> Json<crate::stream::StreamsStatus> {
     Json(wafer.streams_status())
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ResetRequest {
+pub(super) struct ResetRequest {
     /// `earliest`, `latest`, an offset or an RFC 3339 time.
     to: String,
 }
 
+/// Move a `[[source]]`'s stored offsets; its partitions go on from there.
+#[utoipa::path(post, path = "/admin/sources/{name}/reset", tag = "admin", request_body = ResetRequest,
+    params(("name" = String, Path, description = "A [[source]]")),
+    responses((status = 200, description = "`{\"source\", \"offsets\"}`"), (status = 400, body = super::routes::ErrorBody), (status = 401, body = super::routes::ErrorBody, description = "No or a wrong admin token"),
+        (status = 404, body = super::routes::ErrorBody), (status = 502, body = super::routes::ErrorBody, description = "The brokers could not be asked")))]
 pub(super) async fn reset_source(
     State(wafer): State<Wafer>,
     Path(name): Path<String>,

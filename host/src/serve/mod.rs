@@ -1,8 +1,8 @@
 //! `serve`: the HTTP server, a thin JSON adapter over the [`Wafer`] runtime.
 //! Feast's shapes for reads (`POST /get-online-features`) and writes
 //! (`POST /write-to-online-store`, `POST /push`), `GET /health`, `GET /ready`,
-//! `GET /metrics` (every route counted and timed), and the
-//! admin endpoints the CLI uses while a server owns the store (publish,
+//! `GET /metrics` (every route counted and timed), `GET /openapi.json`, and
+//! the admin endpoints the CLI uses while a server owns the store (publish,
 //! reload, dead letters). Bad input is a 4xx naming the problem, never a 500.
 
 mod admin;
@@ -10,6 +10,7 @@ mod auth;
 pub mod discovery;
 mod limits;
 mod read;
+mod routes;
 mod tls;
 mod write;
 
@@ -19,65 +20,13 @@ pub use read::{Answer, Cell, Column, Metadata, ViewVersion};
 pub use tls::TlsError;
 
 use crate::runtime::{LookupError, Wafer, WriteError};
-use auth::{Access, Guard};
+use auth::Guard;
+use axum::Json;
 use axum::extract::{MatchedPath, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde_json::json;
 use std::future::Future;
-
-/// The routes, over `wafer`: reads and writes behind `guard`'s tokens (if
-/// any) and the server's limits; the admin routes but `/admin/status`
-/// behind the admin token; health, readiness and metrics open.
-fn router(wafer: Wafer, guard: Guard) -> Router {
-    let server = wafer.registry().config.server.clone();
-    let admin = Router::new()
-        .route("/admin/reload", post(admin::reload))
-        .route("/admin/publish", post(admin::publish))
-        .route("/admin/backup", post(admin::backup))
-        .route("/admin/deadletters/{view}", get(admin::dead_letters))
-        .route("/admin/deadletters/{view}/retry", post(admin::retry))
-        .route("/admin/deadletters/{view}/purge", post(admin::purge))
-        .route("/admin/sources/{name}/reset", post(admin::reset_source))
-        .route_layer(from_fn_with_state(
-            guard.needs(Access::Admin),
-            auth::authorize,
-        ));
-    let reads = Router::new()
-        .route("/get-online-features", post(read::get_online_features))
-        .route_layer(from_fn_with_state(
-            guard.needs(Access::Read),
-            auth::authorize,
-        ));
-    let writes = Router::new()
-        .route("/write-to-online-store", post(write::write_to_online_store))
-        .route("/push", post(write::push))
-        .route_layer(from_fn_with_state(
-            guard.needs(Access::Write),
-            auth::authorize,
-        ));
-    let data = limits::limited(reads.merge(writes), &server);
-    let tracker = Tracker {
-        wafer: wafer.clone(),
-        access_log: server.access_log,
-    };
-    Router::new()
-        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/admin/status", get(admin::status))
-        .route("/admin/sources", get(admin::sources))
-        .merge(data)
-        .merge(admin)
-        // A layer, not a route layer: unmatched paths (404s) are counted too.
-        .layer(from_fn_with_state(tracker, track))
-        // Bodies are read with the limit in force (`server.max_body_mb`), which a reload may change.
-        .layer(axum::extract::DefaultBodyLimit::disable())
-        .with_state(wafer)
-}
 
 /// What every answered request goes through: counted by its route's
 /// pattern (not its path: a view in the path would make a series per
@@ -129,36 +78,6 @@ fn method_label(m: &axum::http::Method) -> &'static str {
     }
 }
 
-/// 200 when every view takes writes; 503 with the reasons when not (a
-/// plugin that failed to load, a model still loading, a stop under way).
-async fn ready(State(wafer): State<Wafer>) -> Response {
-    match wafer.readiness() {
-        Ok(()) => Json(json!({"status": "ready"})).into_response(),
-        Err(reasons) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unready", "reasons": reasons})),
-        )
-            .into_response(),
-    }
-}
-
-/// Prometheus' text format (OpenMetrics 1.0, which Prometheus scrapes).
-async fn metrics(State(wafer): State<Wafer>) -> Response {
-    // Store sizes read RocksDB's properties: off the async workers.
-    let text = tokio::task::spawn_blocking(move || wafer.metrics_text()).await;
-    match text {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
-        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
-}
-
 /// Serve `wafer` on `listener` until `shutdown` resolves; then stop
 /// accepting, finish the requests in flight, land every queued write and
 /// flush the store. While it runs, a discovery file in the store's folder
@@ -187,7 +106,7 @@ pub async fn run(
         // After the plugins compile: a source's first batch does not wait for them.
         warm.start_streams().await;
     });
-    let app = router(wafer.clone(), guard);
+    let app = routes::router(wafer.clone(), guard);
     let served = match acceptor {
         None => {
             axum::serve(listener, app)

@@ -14,10 +14,16 @@ use serde_json::Value as Json_;
 
 /// What Feast clients send. Fields wafer has no use for are ignored (newer
 /// clients add some); a known field of the wrong type is still a 400.
-#[derive(Deserialize)]
-struct Request {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ReadRequest)]
+pub(super) struct Request {
+    /// `"view:feature"`s; or give `feature_service`.
     features: Option<Vec<String>>,
+    /// A `[[feature_service]]` by name, instead of `features`.
     feature_service: Option<String>,
+    /// A list of keys per join key, all of one length: one entity row per
+    /// position (several join keys make composite keys).
+    #[schema(value_type = Object, example = json!({"item_id": [901, 902]}))]
     entities: serde_json::Map<String, Json_>,
     #[serde(default)]
     full_feature_names: bool,
@@ -28,17 +34,18 @@ struct Request {
     /// Feast's on-demand context; accepted and ignored.
     #[serde(default)]
     #[allow(dead_code)]
+    #[schema(value_type = Option<Object>)]
     request_context: Option<Json_>,
 }
 
 /// A Feast `get-online-features` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Answer {
     pub metadata: Metadata,
     pub results: Vec<Column>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Metadata {
     pub feature_names: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,15 +53,18 @@ pub struct Metadata {
 }
 
 /// A view the answer read from, and its version, as Feast reports them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ViewVersion {
     pub name: String,
     pub version: u32,
 }
 
 /// One column of the answer: a value, a status and an event time per entity row.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Column {
+    /// Keys echoed, or values as Feast answers them (bytes in base64,
+    /// NaN and infinities by name, lists as arrays).
+    #[schema(value_type = Vec<serde_json::Value>)]
     pub values: Vec<Cell>,
     pub statuses: Vec<Status>,
     pub event_timestamps: Vec<String>,
@@ -68,6 +78,14 @@ pub enum Cell {
     Value(Value),
 }
 
+/// Features for entity keys, as Feast's SDK and `feast serve` clients ask.
+#[utoipa::path(post, path = "/get-online-features", tag = "feast", request_body = Request,
+    responses(
+        (status = 200, body = Answer, description = "Join-key columns first, then one per feature"),
+        (status = 400, body = super::routes::ErrorBody, description = "A malformed body, a missing or unknown join key, a key of the wrong type"),
+        (status = 401, body = super::routes::ErrorBody), (status = 403, body = super::routes::ErrorBody),
+        (status = 404, body = super::routes::ErrorBody, description = "An unknown view, feature or feature service"),
+        (status = 413, body = super::routes::ErrorBody), (status = 503, body = super::routes::ErrorBody)))]
 pub(super) async fn get_online_features(
     State(wafer): State<Wafer>,
     body: Body,

@@ -24,9 +24,13 @@ const FEAST_EVENT_TIME: &str = "event_timestamp";
 /// has a column of that name).
 const FEAST_CREATED: &str = "created";
 
-#[derive(Deserialize)]
-struct WriteRequest {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(super) struct WriteRequest {
     feature_view_name: String,
+    /// Columnar rows: a list per column, all of one length; join keys,
+    /// `event_timestamp` (or the view's event time), fields and
+    /// transformation inputs.
+    #[schema(value_type = Object, example = json!({"driver_id": [1006], "conv_rate": [0.11], "event_timestamp": ["2026-11-30T12:16:33"]}))]
     df: Map<String, Json_>,
     /// `false`: the df holds transformed values already (`<field>_embedding`, else `<field>`).
     #[serde(default = "yes")]
@@ -37,10 +41,13 @@ struct WriteRequest {
     allow_registry_cache: Option<bool>,
 }
 
-#[derive(Deserialize)]
-struct PushRequest {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(super) struct PushRequest {
     push_source_name: String,
+    /// Columnar rows, as in `write-to-online-store`.
+    #[schema(value_type = Object)]
     df: Map<String, Json_>,
+    /// Only `"online"`: wafer keeps no offline store.
     #[serde(default = "online")]
     to: String,
     #[serde(default = "yes")]
@@ -59,7 +66,7 @@ fn online() -> String {
 }
 
 /// Per row, what became of it, and the counts.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WriteAnswer {
     pub view: String,
     pub written: usize,
@@ -68,6 +75,17 @@ pub struct WriteAnswer {
     pub rows: Vec<RowOutcome>,
 }
 
+/// Rows into a view, as Feast's SDK sends `write_to_online_store` and
+/// `push(..., to=ONLINE)` to a remote online store. Answered once every
+/// row is durable, with one outcome per row.
+#[utoipa::path(post, path = "/write-to-online-store", tag = "feast", request_body = WriteRequest,
+    responses(
+        (status = 200, body = WriteAnswer, description = "Each row's outcome; a bad row fails alone"),
+        (status = 400, body = super::routes::ErrorBody, description = "A malformed body, an unknown column, lists of different lengths"),
+        (status = 401, body = super::routes::ErrorBody), (status = 403, body = super::routes::ErrorBody),
+        (status = 404, body = super::routes::ErrorBody, description = "An unknown view"),
+        (status = 413, body = super::routes::ErrorBody), (status = 429, body = super::routes::ErrorBody, description = "The view's write queue is full"),
+        (status = 503, body = super::routes::ErrorBody)))]
 pub(super) async fn write_to_online_store(
     State(wafer): State<Wafer>,
     body: Body,
@@ -85,6 +103,14 @@ pub(super) async fn write_to_online_store(
     .await
 }
 
+/// Rows into the view of a `[[push_source]]`, as `feast serve`'s `/push`.
+#[utoipa::path(post, path = "/push", tag = "feast", request_body = PushRequest,
+    responses(
+        (status = 200, body = WriteAnswer),
+        (status = 400, body = super::routes::ErrorBody, description = "A malformed body, `to` other than online"),
+        (status = 401, body = super::routes::ErrorBody), (status = 403, body = super::routes::ErrorBody),
+        (status = 404, body = super::routes::ErrorBody, description = "An unknown push source"),
+        (status = 413, body = super::routes::ErrorBody), (status = 429, body = super::routes::ErrorBody), (status = 503, body = super::routes::ErrorBody)))]
 pub(super) async fn push(
     State(wafer): State<Wafer>,
     body: Body,

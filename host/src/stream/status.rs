@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 /// How far back `rows_per_sec` looks.
 const RATE_WINDOW: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PartitionStatus {
     pub partition: i32,
     /// The next offset to store (every record before it is in the store).
@@ -26,7 +26,7 @@ pub struct PartitionStatus {
     pub last_error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct SourceStatus {
     pub name: String,
     pub topic: String,
@@ -36,7 +36,7 @@ pub struct SourceStatus {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct SinkStatus {
     pub name: String,
     pub topic: String,
@@ -45,7 +45,7 @@ pub struct SinkStatus {
     pub last_error: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct StreamsStatus {
     pub sources: Vec<SourceStatus>,
     pub sinks: Vec<SinkStatus>,
