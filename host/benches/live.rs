@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::{env, ms, percentile, row};
+use common::{Conn, env, ms, percentile, post, row};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use wafer::Wafer;
@@ -228,63 +228,6 @@ async fn repeat(b: &Bench, request: &[u8], n: usize, clients: usize) -> Duration
         t.await.unwrap();
     }
     started.elapsed()
-}
-
-/// A keep-alive HTTP/1.1 connection sending ready-made requests, as `wrk`
-/// does. The load generator shares the server's two cores, and reqwest's
-/// per-request work (URL, header map, pool) cost about as much CPU as the
-/// server's: with it the figure measured the client as much as wafer.
-struct Conn {
-    stream: tokio::io::BufReader<tokio::net::TcpStream>,
-    line: String,
-}
-
-impl Conn {
-    async fn open(addr: &str) -> Conn {
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        stream.set_nodelay(true).unwrap();
-        Conn {
-            stream: tokio::io::BufReader::new(stream),
-            line: String::new(),
-        }
-    }
-
-    /// Sends `request` and reads the whole answer; its status.
-    async fn send(&mut self, request: &[u8]) -> u16 {
-        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-        self.stream.get_mut().write_all(request).await.unwrap();
-        self.line.clear();
-        self.stream.read_line(&mut self.line).await.unwrap();
-        let status = self.line[9..12].parse().unwrap();
-        let mut length = 0;
-        loop {
-            self.line.clear();
-            self.stream.read_line(&mut self.line).await.unwrap();
-            let header = self.line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap();
-            }
-        }
-        let mut body = vec![0; length];
-        self.stream.read_exact(&mut body).await.unwrap();
-        status
-    }
-}
-
-/// A `POST` of a JSON `body` to `path`, as bytes on the wire.
-fn post(path: &str, body: &[u8]) -> Vec<u8> {
-    let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    request.extend_from_slice(body);
-    request
 }
 
 /// Send, acknowledge, then look up: how long until a push is readable.

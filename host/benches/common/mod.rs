@@ -1,6 +1,7 @@
 //! What the benches share: the view they publish into through the
 //! `passthrough` plugin, its rows, their size knobs and how latencies
-//! print. Each bench is its own crate and uses a part of this.
+//! print, and a keep-alive HTTP client as light as `wrk`. Each bench is
+//! its own crate and uses a part of this.
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -47,4 +48,65 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 pub fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+/// A keep-alive HTTP/1.1 connection sending ready-made requests, as `wrk`
+/// does. The load generator shares the server's two cores, and reqwest's
+/// per-request work (URL, header map, pool) cost about as much CPU as the
+/// server's: with it the figure measured the client as much as wafer.
+pub struct Conn {
+    stream: tokio::io::BufReader<tokio::net::TcpStream>,
+    line: String,
+    /// The last answer's body.
+    pub body: Vec<u8>,
+}
+
+impl Conn {
+    pub async fn open(addr: &str) -> Conn {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Conn {
+            stream: tokio::io::BufReader::new(stream),
+            line: String::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Sends `request` and reads the whole answer; its status.
+    pub async fn send(&mut self, request: &[u8]) -> u16 {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        self.stream.get_mut().write_all(request).await.unwrap();
+        self.line.clear();
+        self.stream.read_line(&mut self.line).await.unwrap();
+        assert!(self.line.len() >= 12, "the server closed the connection");
+        let status = self.line[9..12].parse().unwrap();
+        let mut length = 0;
+        loop {
+            self.line.clear();
+            self.stream.read_line(&mut self.line).await.unwrap();
+            let header = self.line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        self.body.resize(length, 0);
+        self.stream.read_exact(&mut self.body).await.unwrap();
+        status
+    }
+}
+
+/// A `POST` of a JSON `body` to `path`, as bytes on the wire.
+pub fn post(path: &str, body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
 }

@@ -6,9 +6,11 @@
 use super::generation::Generation;
 use crate::config::FieldType;
 use crate::registry::{JoinKey, View};
-use crate::store::{EntityKey, Store, StoreError, StoredRow};
+use crate::store::{EntityKey, Store, StoreError, WantedRow};
 use crate::time::Micros;
 use crate::value::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What to read: features as `view:feature` or a feature service's, and
 /// entity keys by join key (each list holds one key per entity row, all
@@ -35,8 +37,9 @@ pub struct FeatureColumn {
     /// One per entity row.
     pub values: Vec<Value>,
     pub statuses: Vec<Status>,
-    /// The stored row's event time; the epoch when there is none.
-    pub event_times: Vec<Micros>,
+    /// The stored row's event time; the epoch when there is none. One
+    /// list for every column of a view (it is the row's, not the value's).
+    pub event_times: Arc<[Micros]>,
 }
 
 /// A value's status, as Feast names them.
@@ -119,25 +122,31 @@ pub(super) fn lookup(
     let wanted = resolve(registry.views(), features)?;
     let rows = entity_rows(req, registry.config.server.max_keys_per_request)?;
     no_extra_keys(&wanted, &req.entities)?;
-    // One batched read per view, whatever number of its features is asked for.
-    let mut fetched: Vec<(&str, Vec<Option<StoredRow>>)> = Vec::new();
-    for w in &wanted {
-        if !fetched.iter().any(|(v, _)| *v == w.view.name) {
-            let keys = keys_for(w.view, &req.entities)?;
-            fetched.push((&w.view.name, store.get_many(&w.view.name, &keys)?));
+    // One batched read per view, of only the features asked for.
+    let mut columns: Vec<Option<FeatureColumn>> = vec![None; wanted.len()];
+    let now = Micros::now();
+    for (i, w) in wanted.iter().enumerate() {
+        if columns[i].is_some() {
+            continue;
+        }
+        let mine: Vec<usize> = (i..wanted.len())
+            .filter(|j| wanted[*j].view.name == w.view.name)
+            .collect();
+        let mut index: HashMap<&str, usize> = HashMap::with_capacity(mine.len());
+        for j in &mine {
+            let next = index.len();
+            index.entry(wanted[*j].feature).or_insert(next);
+        }
+        let keys = keys_for(w.view, &req.entities)?;
+        let found = store.get_wanted(&w.view.name, &keys, &index)?;
+        let built = view_columns(w.view, &index, found, now);
+        for j in mine {
+            columns[j] = Some(built[index[wanted[j].feature]].clone());
         }
     }
-    let now = Micros::now();
-    let columns = wanted
-        .iter()
-        .map(|w| {
-            let stored = &fetched
-                .iter()
-                .find(|(v, _)| *v == w.view.name)
-                .expect("fetched")
-                .1;
-            column(w.view, w.feature, stored, now)
-        })
+    let columns = columns
+        .into_iter()
+        .map(|c| c.expect("every view read"))
         .collect();
     Ok(Features { rows, columns })
 }
@@ -263,33 +272,61 @@ fn show(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| v.type_name().into())
 }
 
-/// One feature column: values, statuses and event times per entity row.
-fn column(view: &View, feature: &str, rows: &[Option<StoredRow>], now: Micros) -> FeatureColumn {
-    let mut col = FeatureColumn {
-        view: view.name.clone(),
-        feature: feature.into(),
-        values: Vec::with_capacity(rows.len()),
-        statuses: Vec::with_capacity(rows.len()),
-        event_times: Vec::with_capacity(rows.len()),
-    };
-    for row in rows {
-        let (value, status, time) = match row {
-            None => (Value::Null, Status::NotFound, Micros::EPOCH),
-            Some(r)
-                if view
-                    .ttl
-                    .is_some_and(|ttl| r.event_time.older_than(ttl, now)) =>
-            {
-                (Value::Null, Status::OutsideMaxAge, r.event_time)
-            }
-            Some(r) => match r.get(feature) {
-                None | Some(Value::Null) => (Value::Null, Status::NullValue, r.event_time),
-                Some(v) => (v.clone(), Status::Present, r.event_time),
-            },
-        };
-        col.values.push(value);
-        col.statuses.push(status);
-        col.event_times.push(time);
+/// The columns of one view's `index`ed features (in index order): values,
+/// statuses and the rows' event times, from its rows as read.
+fn view_columns(
+    view: &View,
+    index: &HashMap<&str, usize>,
+    rows: Vec<Option<WantedRow>>,
+    now: Micros,
+) -> Vec<FeatureColumn> {
+    let mut names = vec![""; index.len()];
+    for (name, at) in index {
+        names[*at] = name;
     }
-    col
+    let times: Arc<[Micros]> = (rows.iter())
+        .map(|r| r.as_ref().map_or(Micros::EPOCH, |(t, _)| *t))
+        .collect();
+    let mut cols: Vec<FeatureColumn> = (names.iter())
+        .map(|feature| FeatureColumn {
+            view: view.name.clone(),
+            feature: feature.to_string(),
+            values: Vec::with_capacity(rows.len()),
+            statuses: Vec::with_capacity(rows.len()),
+            event_times: times.clone(),
+        })
+        .collect();
+    for row in rows {
+        let expired = |t: Micros| view.ttl.is_some_and(|ttl| t.older_than(ttl, now));
+        let mut values = match row {
+            None => {
+                push_all(&mut cols, Status::NotFound);
+                continue;
+            }
+            Some((t, _)) if expired(t) => {
+                push_all(&mut cols, Status::OutsideMaxAge);
+                continue;
+            }
+            Some((_, values)) => values,
+        };
+        for (col, value) in cols.iter_mut().zip(values.iter_mut()) {
+            match value.take() {
+                None | Some(Value::Null) => push(col, Value::Null, Status::NullValue),
+                Some(v) => push(col, v, Status::Present),
+            }
+        }
+    }
+    cols
+}
+
+fn push(col: &mut FeatureColumn, value: Value, status: Status) {
+    col.values.push(value);
+    col.statuses.push(status);
+}
+
+/// A row with no value for any column: not found, or too old to answer.
+fn push_all(cols: &mut [FeatureColumn], status: Status) {
+    for col in cols {
+        push(col, Value::Null, status);
+    }
 }

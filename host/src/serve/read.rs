@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::{Json, body::Body};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json_;
+use std::sync::Arc;
 
 /// What Feast clients send. Fields wafer has no use for are ignored (newer
 /// clients add some); a known field of the wrong type is still a 400.
@@ -67,7 +68,9 @@ pub struct Column {
     #[schema(value_type = Vec<serde_json::Value>)]
     pub values: Vec<Cell>,
     pub statuses: Vec<Status>,
-    pub event_timestamps: Vec<String>,
+    /// The row's event time, RFC 3339; shared by the columns of one view.
+    #[schema(value_type = Vec<String>)]
+    pub event_timestamps: Arc<[String]>,
 }
 
 /// A join key echoed as the request gave it, or a stored value.
@@ -131,6 +134,8 @@ fn answer(req: &Request, features: Features) -> Result<Answer, ApiError> {
     let (mut feature_names, mut results) = key_columns(req, features.rows);
     let mut seen: std::collections::HashSet<String> = feature_names.iter().cloned().collect();
     let mut views: Vec<ViewVersion> = Vec::new();
+    // A view's columns share their rows' times: each is formatted once.
+    let mut times: Vec<Formatted> = Vec::new();
     for col in features.columns {
         if !views.iter().any(|v| v.name == col.view) {
             let name = col.view.clone();
@@ -156,7 +161,7 @@ fn answer(req: &Request, features: Features) -> Result<Answer, ApiError> {
         results.push(Column {
             values: col.values.into_iter().map(Cell::Value).collect(),
             statuses: col.statuses,
-            event_timestamps: col.event_times.iter().map(|t| t.rfc3339()).collect(),
+            event_timestamps: formatted(&mut times, &col.event_times),
         });
     }
     let feature_view_metadata = req.include_feature_view_version_metadata.then_some(views);
@@ -167,10 +172,22 @@ fn answer(req: &Request, features: Features) -> Result<Answer, ApiError> {
     Ok(Answer { metadata, results })
 }
 
+/// A view's event times, and their text.
+type Formatted = (Arc<[Micros]>, Arc<[String]>);
+
+fn formatted(done: &mut Vec<Formatted>, times: &Arc<[Micros]>) -> Arc<[String]> {
+    if let Some((_, text)) = done.iter().find(|(t, _)| Arc::ptr_eq(t, times)) {
+        return text.clone();
+    }
+    let text: Arc<[String]> = times.iter().map(|t| t.rfc3339()).collect();
+    done.push((times.clone(), text.clone()));
+    text
+}
+
 /// The join-key columns, first as Feast puts them: the keys echoed as the
 /// request gave them, present, at the epoch.
 fn key_columns(req: &Request, n: usize) -> (Vec<String>, Vec<Column>) {
-    let epoch = Micros::EPOCH.rfc3339();
+    let epochs: Arc<[String]> = vec![Micros::EPOCH.rfc3339(); n].into();
     req.entities
         .iter()
         .map(|(k, v)| {
@@ -178,7 +195,7 @@ fn key_columns(req: &Request, n: usize) -> (Vec<String>, Vec<Column>) {
             let column = Column {
                 values: keys.cloned().map(Cell::Key).collect(),
                 statuses: vec![Status::Present; n],
-                event_timestamps: vec![epoch.clone(); n],
+                event_timestamps: epochs.clone(),
             };
             (k.clone(), column)
         })

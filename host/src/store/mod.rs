@@ -14,7 +14,7 @@ pub use side::CacheKey;
 use side::{DEAD_LETTER_CF, EMBED_CACHE_CF, dead_letter_key};
 
 pub use backup::restore;
-pub use codec::{EntityKey, InputDigest, StoredRow, encode_value};
+pub use codec::{EntityKey, InputDigest, StoredRow, WantedRow, encode_value};
 pub use overwrite::Tracking;
 pub use stream::{Alongside, OutboxEntry, SourceOffset};
 use stream::{OFFSETS_CF, OUTBOX_CF};
@@ -282,6 +282,27 @@ impl Store {
         view: &str,
         keys: &[EntityKey],
     ) -> Result<Vec<Option<StoredRow>>, StoreError> {
+        self.multi_get(view, keys, StoredRow::decode)
+    }
+
+    /// For a lookup: per key, its row's event time and the `wanted` fields
+    /// (name → place in the answer), in one batched read.
+    pub fn get_wanted(
+        &self,
+        view: &str,
+        keys: &[EntityKey],
+        wanted: &std::collections::HashMap<&str, usize>,
+    ) -> Result<Vec<Option<WantedRow>>, StoreError> {
+        self.multi_get(view, keys, |b| codec::decode_wanted(b, wanted))
+    }
+
+    /// One batched read of `keys`, each row found decoded by `decode`.
+    fn multi_get<T>(
+        &self,
+        view: &str,
+        keys: &[EntityKey],
+        decode: impl Fn(&[u8]) -> Result<T, String>,
+    ) -> Result<Vec<Option<T>>, StoreError> {
         let cf = self.cf(view)?;
         let encoded: Vec<Vec<u8>> = keys.iter().map(EntityKey::encode).collect();
         let results = self.db.batched_multi_get_cf(&cf, &encoded, false);
@@ -293,17 +314,14 @@ impl Store {
                     op: "read",
                     source,
                 })?;
-                slice.map(|s| self.decode(view, key, &s)).transpose()
+                let row = slice.map(|s| decode(&s)).transpose();
+                row.map_err(|message| StoreError::Corrupt {
+                    view: view.into(),
+                    key: key.to_string(),
+                    message,
+                })
             })
             .collect()
-    }
-
-    fn decode(&self, view: &str, key: &EntityKey, bytes: &[u8]) -> Result<StoredRow, StoreError> {
-        StoredRow::decode(bytes).map_err(|message| StoreError::Corrupt {
-            view: view.into(),
-            key: key.to_string(),
-            message,
-        })
     }
 
     /// Write a batch of rows atomically.

@@ -1,0 +1,307 @@
+//! The lookup hot path, measured in one run against its floors (issue 12):
+//! (a) a 1-entity × 3-feature lookup in process, (b) the same over HTTP,
+//! (c) the HTTP floor: a trivial handler on the same machinery answering
+//! the same bytes (and nginx's `return 200`, when nginx is installed),
+//! (d) `redis-benchmark -t get` against Debian's `redis-server`, when
+//! installed (`apt-get install redis-server nginx`), and a 100 × 50 lookup.
+//! Over one keep-alive connection and over 64; the client is as light as
+//! `wrk` and shares the machine with the server, as wrk would.
+//!
+//! `cargo bench -p wafer --bench serving`; sizes: `SERVING_N` (requests per
+//! figure, default 20000).
+
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{Conn, env, percentile, post};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use wafer::Wafer;
+use wafer::runtime::Lookup;
+use wafer::value::Value;
+
+const FEATURES: usize = 50;
+const ROWS: usize = 10_000;
+
+fn config() -> String {
+    let fields: String = (0..FEATURES)
+        .map(|f| format!("  {{ name = \"f{f}\", type = \"DOUBLE\" }},\n"))
+        .collect();
+    format!(
+        "[server]\nmax_concurrent_requests = 4096\n\n[[entity]]\nname = \"item\"\njoin_key = \"item_id\"\ntype = \"int64\"\n\n\
+         [[feature_view]]\nname = \"feat\"\nentity = \"item\"\nfields = [\n  {{ name = \"item_id\", type = \"INT64\", primary_key = true }},\n{fields}]\n"
+    )
+}
+
+async fn open(dir: &std::path::Path) -> Wafer {
+    std::fs::write(dir.join("wafer.toml"), config()).unwrap();
+    let rows: String = (0..ROWS)
+        .map(|i| {
+            let mut row = serde_json::json!({"item_id": i});
+            for f in 0..FEATURES {
+                row[format!("f{f}")] = serde_json::json!((i * 31 + f) as f64 / 7.0);
+            }
+            format!("{row}\n")
+        })
+        .collect();
+    std::fs::write(dir.join("rows.jsonl"), rows).unwrap();
+    let wafer = Wafer::open(&dir.join("wafer.toml")).unwrap();
+    let req = wafer::ingest::PublishRequest {
+        view: "feat".into(),
+        input: dir.join("rows.jsonl"),
+        format: None,
+        mode: wafer::store::WriteMode::Merge,
+        no_transform: false,
+    };
+    assert_eq!(wafer.publish(req, |_| {}).await.unwrap().failed(), 0);
+    wafer
+}
+
+/// A lookup of `features` features for `keys` keys, as an HTTP request.
+fn lookup_request(keys: usize, features: usize) -> Vec<u8> {
+    let features: Vec<String> = (0..features).map(|f| format!("feat:f{f}")).collect();
+    let ids: Vec<usize> = (0..keys).map(|k| (k * 97) % ROWS).collect();
+    let body = serde_json::json!({"features": features, "entities": {"item_id": ids}});
+    post("/get-online-features", body.to_string().as_bytes())
+}
+
+/// Serve `app` on 127.0.0.1:0; its address.
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// What `clients` keep-alive connections measure sending `request` `n`
+/// times in all: requests per second and every request's latency.
+struct Run {
+    per_sec: f64,
+    latencies: Vec<Duration>,
+}
+
+impl Run {
+    fn p(&self, q: f64) -> String {
+        format!(
+            "{:.0} µs",
+            percentile(&self.latencies, q).as_secs_f64() * 1e6
+        )
+    }
+}
+
+async fn run(addr: &str, request: &[u8], n: usize, clients: usize) -> Run {
+    let mut conns = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let mut c = Conn::open(addr).await;
+        assert_eq!(
+            c.send(request).await,
+            200,
+            "{}",
+            String::from_utf8_lossy(&c.body)
+        );
+        conns.push(c);
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = (conns.into_iter())
+        .map(|mut conn| {
+            let request = request.to_vec();
+            tokio::spawn(async move {
+                let mut took = Vec::with_capacity(n / clients);
+                for _ in 0..n / clients {
+                    let t = Instant::now();
+                    assert_eq!(conn.send(&request).await, 200);
+                    took.push(t.elapsed());
+                }
+                took
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(n);
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let per_sec = latencies.len() as f64 / started.elapsed().as_secs_f64();
+    latencies.sort();
+    Run { per_sec, latencies }
+}
+
+fn in_process(wafer: &Wafer, n: usize) -> f64 {
+    let req = Lookup {
+        features: (0..3).map(|f| format!("feat:f{f}")).collect(),
+        feature_service: None,
+        entities: vec![("item_id".into(), vec![Value::Int64(97)])],
+    };
+    let started = Instant::now();
+    for _ in 0..n {
+        wafer.lookup_blocking(&req).unwrap();
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// `redis-benchmark -t get` with `clients` connections against a
+/// `redis-server` of its own, if both are installed: GETs per second.
+fn redis_get(n: usize, clients: usize) -> Option<f64> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let mut server = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .ok()?;
+    std::thread::sleep(Duration::from_millis(300));
+    let out = Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &port.to_string(),
+            "-t",
+            "get",
+            "-q",
+            "-n",
+            &n.to_string(),
+        ])
+        .args(["-c", &clients.to_string()])
+        .output();
+    let _ = server.kill();
+    let text = String::from_utf8(out.ok()?.stdout).ok()?;
+    // "GET: 91743.12 requests per second, p50=0.343 msec"
+    let line = text
+        .rsplit('\r')
+        .find(|l| l.contains("requests per second"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// nginx answering `body` with `return 200`, if installed; its address.
+fn nginx(dir: &std::path::Path, body: &[u8]) -> Option<(std::process::Child, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let body = String::from_utf8_lossy(body)
+        .replace('\\', "\\\\")
+        .replace('\'', "\\'");
+    let conf = format!(
+        "daemon off; worker_processes 1; error_log stderr crit; pid {0}/nginx.pid;\n\
+         events {{}}\nhttp {{ access_log off; client_body_temp_path {0}; keepalive_requests 100000000; \
+         keepalive_timeout 600s; server {{ listen 127.0.0.1:{port}; \
+         location / {{ default_type application/json; return 200 '{body}'; }} }} }}\n",
+        dir.display()
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).ok()?;
+    let child = Command::new("nginx")
+        .args(["-p", &dir.display().to_string(), "-c", "nginx.conf"])
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    std::thread::sleep(Duration::from_millis(300));
+    Some((child, format!("127.0.0.1:{port}")))
+}
+
+fn row(what: &str, r: &Run, floor: Option<&Run>, goal: &str) {
+    let ratio = floor.map_or(String::new(), |f| {
+        format!("{:.2}× floor", r.per_sec / f.per_sec)
+    });
+    println!(
+        "  {what:<34} {:>9.0} req/s  p50 {:>7}  p99 {:>7}  {ratio:<12} {goal}",
+        r.per_sec,
+        r.p(0.5),
+        r.p(0.99)
+    );
+}
+
+async fn bench(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let wafer = open(dir.path()).await;
+    let addr = serve_wafer(&wafer).await;
+    let one = lookup_request(1, 3);
+    let mut probe = Conn::open(&addr).await;
+    assert_eq!(probe.send(&one).await, 200);
+    let answer = probe.body.clone();
+    let floor_addr = {
+        let bytes = axum::body::Bytes::from(answer.clone());
+        let handler = move || {
+            let bytes = bytes.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    bytes,
+                )
+            }
+        };
+        serve(axum::Router::new().route("/get-online-features", axum::routing::post(handler))).await
+    };
+    let nginx = nginx(dir.path(), &answer);
+
+    let per_sec = tokio::task::block_in_place(|| in_process(&wafer, n));
+    println!("serving, {ROWS} rows of {FEATURES} float64 features, {n} requests per figure:");
+    println!("  (a) 1 × 3 in process                {per_sec:>9.0} lookups/s");
+    for clients in [1, 64] {
+        println!(" {clients} connection(s):");
+        let floor = run(&floor_addr, &one, n, clients).await;
+        row("(c) floor: axum, same bytes", &floor, None, "");
+        if let Some((_, a)) = &nginx {
+            row(
+                "(c) floor: nginx return 200",
+                &run(a, &one, n, clients).await,
+                Some(&floor),
+                "",
+            );
+        }
+        let goal = if clients == 1 {
+            "(goal ≥ 0.9×)"
+        } else {
+            "(goal ≥ 0.6×, p99 ≤ 2 ms)"
+        };
+        let http = run(&addr, &one, n, clients).await;
+        row("(b) 1 × 3 over HTTP", &http, Some(&floor), goal);
+        match tokio::task::block_in_place(|| redis_get(n, clients)) {
+            Some(r) => println!(
+                "  (d) redis-benchmark -t get          {r:>9.0} req/s   wafer 1 × 3 = {:.2}× redis{}",
+                http.per_sec / r,
+                if clients == 64 {
+                    "  (goal ≥ 0.75×)"
+                } else {
+                    ""
+                }
+            ),
+            None => println!("  (d) redis-benchmark: not installed (apt-get install redis-server)"),
+        }
+    }
+    let big = run(&addr, &lookup_request(100, FEATURES), n / 10, 1).await;
+    row(
+        "100 × 50 over HTTP, 1 connection",
+        &big,
+        None,
+        "(goal p99 ≤ 0.6 ms)",
+    );
+    if let Some((mut child, _)) = nginx {
+        let _ = child.kill();
+    }
+}
+
+async fn serve_wafer(wafer: &Wafer) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let w = wafer.clone();
+    tokio::spawn(async move { w.serve(listener, std::future::pending()).await });
+    addr
+}
+
+fn main() {
+    let n = env("SERVING_N", 20_000);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(bench(n));
+}
