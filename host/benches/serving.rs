@@ -8,7 +8,8 @@
 //! `wrk` and shares the machine with the server, as wrk would.
 //!
 //! `cargo bench -p wafer --bench serving`; sizes: `SERVING_N` (requests per
-//! figure, default 20000).
+//! figure, default 20000); `SERVING_ONLY_LARGE=1` runs the 100 × 50 lookup
+//! alone, `SERVING_N` times (for a profiler).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -125,11 +126,16 @@ async fn run(addr: &str, request: &[u8], n: usize, clients: usize) -> Run {
     Run { per_sec, latencies }
 }
 
-fn in_process(wafer: &Wafer, n: usize) -> f64 {
+fn in_process(wafer: &Wafer, n: usize, keys: usize, features: usize) -> f64 {
     let req = Lookup {
-        features: (0..3).map(|f| format!("feat:f{f}")).collect(),
+        features: (0..features).map(|f| format!("feat:f{f}")).collect(),
         feature_service: None,
-        entities: vec![("item_id".into(), vec![Value::Int64(97)])],
+        entities: vec![(
+            "item_id".into(),
+            (0..keys)
+                .map(|k| Value::Int64(((k * 97) % ROWS) as i64))
+                .collect(),
+        )],
     };
     let started = Instant::now();
     for _ in 0..n {
@@ -242,9 +248,21 @@ async fn bench(n: usize) {
     };
     let nginx = nginx(dir.path(), &answer);
 
-    let per_sec = tokio::task::block_in_place(|| in_process(&wafer, n));
+    if std::env::var_os("SERVING_ONLY_LARGE").is_some() {
+        // For a profiler: the 100 × 50 lookup alone.
+        let big = run(&addr, &lookup_request(100, FEATURES), n, 1).await;
+        return row(
+            "100 × 50 over HTTP, 1 connection",
+            &big,
+            None,
+            "(goal p99 ≤ 0.6 ms)",
+        );
+    }
+    let per_sec = tokio::task::block_in_place(|| in_process(&wafer, n, 1, 3));
+    let big_per_sec = tokio::task::block_in_place(|| in_process(&wafer, n / 10, 100, FEATURES));
     println!("serving, {ROWS} rows of {FEATURES} float64 features, {n} requests per figure:");
     println!("  (a) 1 × 3 in process                {per_sec:>9.0} lookups/s");
+    println!("  (a) 100 × 50 in process             {big_per_sec:>9.0} lookups/s");
     for clients in [1, 64] {
         println!(" {clients} connection(s):");
         let floor = run(&floor_addr, &one, n, clients).await;

@@ -9,7 +9,7 @@ use crate::registry::{JoinKey, View};
 use crate::store::{EntityKey, Store, StoreError, WantedRow};
 use crate::time::Micros;
 use crate::value::Value;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 /// What to read: features as `view:feature` or a feature service's, and
@@ -132,7 +132,7 @@ pub(super) fn lookup(
         let mine: Vec<usize> = (i..wanted.len())
             .filter(|j| wanted[*j].view.name == w.view.name)
             .collect();
-        let mut index: HashMap<&str, usize> = HashMap::with_capacity(mine.len());
+        let mut index: FxHashMap<&str, usize> = FxHashMap::default();
         for j in &mine {
             let next = index.len();
             index.entry(wanted[*j].feature).or_insert(next);
@@ -276,7 +276,7 @@ fn show(v: &Value) -> String {
 /// statuses and the rows' event times, from its rows as read.
 fn view_columns(
     view: &View,
-    index: &HashMap<&str, usize>,
+    index: &FxHashMap<&str, usize>,
     rows: Vec<Option<WantedRow>>,
     now: Micros,
 ) -> Vec<FeatureColumn> {

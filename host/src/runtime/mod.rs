@@ -77,6 +77,9 @@ impl Inner {
     }
 }
 
+/// The most keys a lookup may have to run on the async worker that asked.
+const INLINE_LOOKUP_KEYS: usize = 8;
+
 impl Wafer {
     /// Open the config at `config` and its store. Builds no pipeline: a
     /// command that only reads compiles no plugin and loads no model.
@@ -141,8 +144,16 @@ impl Wafer {
         Ok(features)
     }
 
-    /// Read features on a blocking thread.
+    /// Read features. A lookup of a few keys runs on the calling task: its
+    /// one batched read of a few keys is a few microseconds from RocksDB's
+    /// block cache, less than the two thread hand-offs of a blocking task,
+    /// which cost a one-key lookup over HTTP most of its time (benches/
+    /// serving.rs). Larger lookups go to a blocking thread.
     pub async fn lookup(&self, req: Lookup) -> Result<Features, LookupError> {
+        let keys = req.entities.first().map_or(0, |(_, k)| k.len());
+        if keys <= INLINE_LOOKUP_KEYS {
+            return self.lookup_blocking(&req);
+        }
         let wafer = self.clone();
         tokio::task::spawn_blocking(move || wafer.lookup_blocking(&req))
             .await

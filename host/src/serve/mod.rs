@@ -206,15 +206,19 @@ impl From<WriteError> for ApiError {
 
 /// A JSON body as `T`; a 400 naming the member at fault and where.
 pub(crate) fn parse<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let at = e.path().to_string();
-        let at = if at == "." {
-            String::new()
-        } else {
-            format!("`{at}`: ")
-        };
-        bad(format!("malformed request body: {at}{}", e.inner()))
+    // Tracking the path costs every request; only a body that fails needs
+    // it, so it is parsed again for the message.
+    let plain = serde_json::from_slice(body);
+    plain.map_err(|plain| {
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        match serde_path_to_error::deserialize::<_, T>(de) {
+            Err(e) if e.path().to_string() != "." => bad(format!(
+                "malformed request body: `{}`: {}",
+                e.path(),
+                e.inner()
+            )),
+            _ => bad(format!("malformed request body: {plain}")),
+        }
     })
 }
 

@@ -21,7 +21,7 @@
 
 use crate::time::Micros;
 use crate::value::Value;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// The typed entity key (the view's primary key value). In JSON it is the
 /// plain number or string; a composite key is the list of its parts in the
@@ -245,7 +245,7 @@ pub type WantedRow = (Micros, Vec<Option<Value>>);
 /// Decode only the fields of `b` that `wanted` names (field name → place),
 /// skipping the rest without allocating: a lookup of 3 features of a
 /// 50-field row builds 3 values, not 50 names and values.
-pub fn decode_wanted(b: &[u8], wanted: &HashMap<&str, usize>) -> Result<WantedRow, String> {
+pub fn decode_wanted(b: &[u8], wanted: &FxHashMap<&str, usize>) -> Result<WantedRow, String> {
     let mut r = Reader { b, pos: 0 };
     let version = r.u8()?;
     if version != 1 && version != 2 {
@@ -473,7 +473,9 @@ mod tests {
             ],
             inputs: vec![("v".into(), [9; 16])],
         };
-        let wanted = HashMap::from([("i", 0), ("missing", 1), ("l", 2), ("n", 3)]);
+        let wanted: FxHashMap<&str, usize> = [("i", 0), ("missing", 1), ("l", 2), ("n", 3)]
+            .into_iter()
+            .collect();
         let (time, values) = decode_wanted(&row.encode(), &wanted).unwrap();
         assert_eq!(time, Micros(7));
         assert_eq!(

@@ -291,7 +291,7 @@ impl Store {
         &self,
         view: &str,
         keys: &[EntityKey],
-        wanted: &std::collections::HashMap<&str, usize>,
+        wanted: &rustc_hash::FxHashMap<&str, usize>,
     ) -> Result<Vec<Option<WantedRow>>, StoreError> {
         self.multi_get(view, keys, |b| codec::decode_wanted(b, wanted))
     }
