@@ -5,6 +5,7 @@
 
 mod backup;
 mod codec;
+mod key;
 mod overwrite;
 mod side;
 mod stream;
@@ -14,7 +15,8 @@ pub use side::CacheKey;
 use side::{DEAD_LETTER_CF, EMBED_CACHE_CF, dead_letter_key};
 
 pub use backup::restore;
-pub use codec::{EntityKey, InputDigest, StoredRow, WantedRow, encode_value};
+pub use codec::{InputDigest, StoredRow, WantedRow, encode_value};
+pub use key::EntityKey;
 pub use overwrite::Tracking;
 pub use stream::{Alongside, OutboxEntry, SourceOffset};
 use stream::{OFFSETS_CF, OUTBOX_CF};
