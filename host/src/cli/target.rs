@@ -191,7 +191,7 @@ fn key_columns(v: &View, text: &str) -> anyhow::Result<Vec<(String, Value)>> {
                 example(v)
             );
         }
-        given.push((name.trim(), value));
+        given.push((name.trim(), value.trim()));
     }
     (v.keys.iter())
         .map(|k| {
@@ -229,5 +229,74 @@ impl serde::Serialize for InOrder {
             map.serialize_entry(k, v)?;
         }
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    const CONFIG: &str = r#"
+[[entity]]
+name = "user"
+join_key = "user_id"
+type = "string"
+
+[[entity]]
+name = "item"
+join_key = "item_id"
+type = "int64"
+
+[[feature_view]]
+name = "ui"
+entities = ["user", "item"]
+fields = [
+  { name = "user_id", type = "STRING", primary_key = true },
+  { name = "item_id", type = "INT64", primary_key = true },
+  { name = "clicks", type = "INT64" },
+]
+
+[[feature_view]]
+name = "items"
+entity = "item"
+fields = [{ name = "item_id", type = "INT64", primary_key = true }]
+"#;
+
+    #[test]
+    fn a_key_is_a_value_or_one_pair_per_join_key() {
+        let r = Registry::new(Config::parse(Path::new("wafer.toml"), CONFIG).unwrap());
+        let (ui, items) = (r.view("ui").unwrap(), r.view("items").unwrap());
+        let cols = |v, text| key_columns(v, text).map_err(|e| e.to_string());
+        let item = |i| vec![("item_id".to_string(), Value::Int64(i))];
+        assert_eq!(cols(items, "7"), Ok(item(7)));
+        assert_eq!(cols(items, "item_id=7"), Ok(item(7)));
+        let pair = vec![
+            ("user_id".to_string(), Value::String("u1".into())),
+            ("item_id".to_string(), Value::Int64(7)),
+        ];
+        assert_eq!(
+            cols(ui, "item_id= 7, user_id=u1"),
+            Ok(pair),
+            "in the view's order"
+        );
+        for (text, needle) in [
+            (
+                "u1",
+                "give each as name=value, e.g. user_id=...,item_id=...",
+            ),
+            ("user_id=u1", "--key has no \"item_id\""),
+            (
+                "user_id=u1,item_id=7,shop=1",
+                "\"shop\" is not a join key of view ui",
+            ),
+            (
+                "user_id=u1,item_id=x",
+                "key item_id=\"x\" must be an integer",
+            ),
+        ] {
+            let e = cols(ui, text).unwrap_err();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
     }
 }

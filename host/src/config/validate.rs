@@ -372,9 +372,10 @@ impl Validator<'_> {
                 );
                 return self.err(pk.name.span(), key("fields.name"), msg);
             };
-            if FieldType::parse(pk.field_type.get_ref())
-                != FieldType::parse(entity.key_type.get_ref())
-            {
+            // int32 and int64 keys are one key type, as they were when
+            // int32 was a spelling of int64.
+            let key_type = |t: &str| FieldType::parse(t).map(FieldType::as_key);
+            if key_type(pk.field_type.get_ref()) != key_type(entity.key_type.get_ref()) {
                 let msg = format!(
                     "primary key type {:?} differs from entity type {:?}",
                     pk.field_type.get_ref(),

@@ -260,10 +260,11 @@ fn key_part(view: &View, key: &JoinKey, index: usize, v: &Value) -> Result<Entit
         join_key: key.name.clone(),
         index,
         message: format!(
-            "{} must be {want} (view {} has {} keys)",
+            "{} must be {want} (`{}` is {} in view {})",
             show(got),
-            view.name,
-            key.ty.name()
+            key.name,
+            key.ty.name(),
+            view.name
         ),
     })
 }

@@ -36,7 +36,7 @@ struct ApiDoc;
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub(super) struct ErrorBody {
-    /// e.g. `entities.item_id[0]: "7" must be an integer (view items has int64 keys)`.
+    /// e.g. `entities.item_id[0]: "7" must be an integer (`item_id` is int64 in view items)`.
     error: String,
 }
 

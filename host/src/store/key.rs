@@ -74,8 +74,15 @@ impl EntityKey {
                 }
                 k.extend_from_slice(&[0, 1]);
             }
-            // Parts are validated to be ints or strings when the key is built.
-            other => k.extend_from_slice(&other.encode()),
+            // Parts are ints or strings (views build them so): a nested
+            // composite would encode, but `decode` rejects it.
+            other => {
+                debug_assert!(
+                    matches!(other, EntityKey::Int(_)),
+                    "a nested key part: {other}"
+                );
+                k.extend_from_slice(&other.encode())
+            }
         }
     }
 

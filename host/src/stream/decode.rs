@@ -18,9 +18,10 @@ use rskafka::record::RecordAndOffset;
 /// carry several views, and a source takes its own view's records only.
 pub const VIEW_HEADER: &str = "wafer-view";
 
-/// The header naming the layout of a `[[sink]]`'s values; "2": bytes in
-/// base64 and non-finite floats by name, as lookups answer them. A sink
-/// record without it was written by an older wafer, with bytes in hex.
+/// The header naming the layout of a `[[sink]]`'s values, so that a later
+/// layout can be told apart; "2": bytes in base64 and non-finite floats by
+/// name, as lookups answer them. Sink records without it (written before
+/// the header) have the same layout.
 pub const FORMAT_HEADER: &str = "wafer-format";
 pub const FORMAT: &str = "2";
 
@@ -31,8 +32,6 @@ enum Origin {
     Producer,
     /// A `[[sink]]`: bytes in base64.
     Sink,
-    /// A `[[sink]]` of an older wafer: bytes in lowercase hex.
-    OldSink,
 }
 
 /// A batch of records, read.
@@ -65,10 +64,9 @@ pub(super) fn decode(
             out.skipped += 1;
             continue;
         };
-        let origin = match (for_other, r.record.headers.get(FORMAT_HEADER)) {
-            (None, _) => Origin::Producer,
-            (Some(_), Some(_)) => Origin::Sink,
-            (Some(_), None) => Origin::OldSink,
+        let origin = match for_other {
+            None => Origin::Producer,
+            Some(_) => Origin::Sink,
         };
         match row(r, value, source, view, origin) {
             Ok(record) => out.rows.push(record),
@@ -124,30 +122,15 @@ fn row(
 }
 
 /// A value of a `[[sink]]`'s record: bytes come as base64 text, as
-/// lookups answer them, or as hex from an older wafer (a row's other
-/// values read as they are written).
+/// lookups answer them (a row's other values read as they are written).
 fn sunk(view: &View, column: &str, v: Value, origin: Origin) -> Result<Value, String> {
     let bytes = view.field(column).is_some_and(|f| f.ty == FieldType::Bytes);
     match (v, origin) {
         (Value::String(t), Origin::Sink) if bytes => {
             crate::value::base64_bytes(&t).map(Value::Bytes)
         }
-        (Value::String(t), Origin::OldSink) if bytes => hex_bytes(&t).map(Value::Bytes),
         (v, _) => Ok(v),
     }
-}
-
-fn hex_bytes(text: &str) -> Result<Vec<u8>, String> {
-    let digits = text.as_bytes();
-    if !digits.len().is_multiple_of(2) {
-        return Err("expected hex bytes: odd length".into());
-    }
-    (digits.chunks(2))
-        .map(|pair| {
-            let pair = std::str::from_utf8(pair).unwrap_or("??");
-            u8::from_str_radix(pair, 16).map_err(|_| format!("expected hex bytes, got {pair:?}"))
-        })
-        .collect()
 }
 
 /// The record's key as `view`'s entity key, when it reads as one. A view
@@ -266,10 +249,10 @@ view = "ui"
             thumbs,
             [
                 Some(Value::String("00ab".into())),
-                Some(Value::Bytes(vec![0, 171])),
+                Some(Value::Bytes(vec![211, 70, 155])),
                 Some(Value::Bytes(vec![211, 70, 155])),
             ],
-            "a producer's text, an older sink's hex, a sink's base64"
+            "a producer's text; a sink's base64, with the format header or from before it"
         );
     }
 }
