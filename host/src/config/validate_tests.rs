@@ -143,6 +143,14 @@ fn primary_key_must_match_entity() {
     assert!(e.contains("primary key \"price\" is not a join key"), "{e}");
 }
 
+#[test]
+fn int32_and_int64_keys_are_one_key_type() {
+    // int32 was a spelling of int64: such configs must still load.
+    let src = BASE.replacen("type = \"int64\"", "type = \"int32\"", 1);
+    assert!(src.contains("type = \"int32\""));
+    parse(&src).unwrap();
+}
+
 const TWO_KEYS: &str = r#"
 [[entity]]
 name = "user"
