@@ -378,6 +378,36 @@ fn option_string(v: &toml::Value) -> String {
     }
 }
 
+/// A config with a view keyed by two entities (`ui`: user × item) and
+/// one keyed by one (`items`), for the unit tests of every layer.
+#[cfg(test)]
+pub(crate) const USER_ITEM_CONFIG: &str = r#"
+[[entity]]
+name = "user"
+join_key = "user_id"
+type = "string"
+
+[[entity]]
+name = "item"
+join_key = "item_id"
+type = "int64"
+
+[[feature_view]]
+name = "ui"
+entities = ["user", "item"]
+fields = [
+  { name = "user_id", type = "STRING", primary_key = true },
+  { name = "item_id", type = "INT64", primary_key = true },
+  { name = "clicks", type = "INT64" },
+  { name = "thumb", type = "BYTES" },
+]
+
+[[feature_view]]
+name = "items"
+entity = "item"
+fields = [{ name = "item_id", type = "INT64", primary_key = true }]
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;

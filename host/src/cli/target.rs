@@ -237,35 +237,10 @@ mod tests {
     use super::*;
     use crate::registry::Registry;
 
-    const CONFIG: &str = r#"
-[[entity]]
-name = "user"
-join_key = "user_id"
-type = "string"
-
-[[entity]]
-name = "item"
-join_key = "item_id"
-type = "int64"
-
-[[feature_view]]
-name = "ui"
-entities = ["user", "item"]
-fields = [
-  { name = "user_id", type = "STRING", primary_key = true },
-  { name = "item_id", type = "INT64", primary_key = true },
-  { name = "clicks", type = "INT64" },
-]
-
-[[feature_view]]
-name = "items"
-entity = "item"
-fields = [{ name = "item_id", type = "INT64", primary_key = true }]
-"#;
-
     #[test]
     fn a_key_is_a_value_or_one_pair_per_join_key() {
-        let r = Registry::new(Config::parse(Path::new("wafer.toml"), CONFIG).unwrap());
+        let config = crate::registry::USER_ITEM_CONFIG;
+        let r = Registry::new(Config::parse(Path::new("wafer.toml"), config).unwrap());
         let (ui, items) = (r.view("ui").unwrap(), r.view("items").unwrap());
         let cols = |v, text| key_columns(v, text).map_err(|e| e.to_string());
         let item = |i| vec![("item_id".to_string(), Value::Int64(i))];

@@ -149,36 +149,12 @@ mod tests {
     use crate::registry::Registry;
     use crate::store::{OutboxEntry, StoredRow};
 
-    const CONFIG: &str = r#"
-[[entity]]
-name = "user"
-join_key = "user_id"
-type = "string"
-
-[[entity]]
-name = "item"
-join_key = "item_id"
-type = "int64"
-
-[[feature_view]]
-name = "ui"
-entities = ["user", "item"]
-fields = [
-  { name = "user_id", type = "STRING", primary_key = true },
-  { name = "item_id", type = "INT64", primary_key = true },
-  { name = "clicks", type = "INT64" },
-  { name = "thumb", type = "BYTES" },
-]
-
-[[source]]
-name = "ui"
-brokers = ["127.0.0.1:9092"]
-topic = "ui"
-view = "ui"
-"#;
+    /// The unit tests' user × item view, consumed from a topic.
+    const SOURCE: &str = "[[source]]\nname = \"ui\"\nbrokers = [\"127.0.0.1:9092\"]\ntopic = \"ui\"\nview = \"ui\"\n";
 
     fn registry() -> Registry {
-        Registry::new(Config::parse(std::path::Path::new("wafer.toml"), CONFIG).unwrap())
+        let src = format!("{}{SOURCE}", crate::registry::USER_ITEM_CONFIG);
+        Registry::new(Config::parse(std::path::Path::new("wafer.toml"), &src).unwrap())
     }
 
     fn at(record: rskafka::record::Record, offset: i64) -> RecordAndOffset {
