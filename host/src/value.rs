@@ -64,14 +64,17 @@ impl Value {
     /// The numbers of a list (named non-finite floats included), when it
     /// is one: a vector for a plugin of contract 0.1, or a vector field.
     pub fn numbers(items: &[Value]) -> Option<Vec<f32>> {
-        (items.iter())
-            .map(|x| match x {
-                Value::Int64(i) => Some(*i as f32),
-                Value::Float64(f) => Some(*f as f32),
-                Value::String(name) => named_float(name).map(|f| f as f32),
-                _ => None,
-            })
-            .collect()
+        items.iter().map(Value::number).collect()
+    }
+
+    /// A number, or a named non-finite float, as an f32.
+    fn number(&self) -> Option<f32> {
+        match self {
+            Value::Int64(i) => Some(*i as f32),
+            Value::Float64(f) => Some(*f as f32),
+            Value::String(name) => named_float(name).map(|f| f as f32),
+            _ => None,
+        }
     }
 
     /// Convert to the declared type, or say why not. Lossless conversions only
@@ -162,9 +165,7 @@ fn list(ty: FieldType, v: Value) -> Result<Value, String> {
     };
     let Some(element) = ty.element() else {
         return (Value::numbers(&items).map(Value::Vector)).ok_or_else(|| {
-            let i = items
-                .iter()
-                .position(|x| Value::numbers(std::slice::from_ref(x)).is_none());
+            let i = items.iter().position(|x| x.number().is_none());
             format!("vector element {} is not a number", i.unwrap_or(0))
         });
     };

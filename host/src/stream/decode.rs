@@ -25,15 +25,6 @@ pub const VIEW_HEADER: &str = "wafer-view";
 pub const FORMAT_HEADER: &str = "wafer-format";
 pub const FORMAT: &str = "2";
 
-/// Who wrote a record, which says how its bytes read.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Origin {
-    /// Any producer: a bytes field's text is its UTF-8.
-    Producer,
-    /// A `[[sink]]`: bytes in base64.
-    Sink,
-}
-
 /// A batch of records, read.
 #[derive(Debug, Default)]
 pub(super) struct Decoded {
@@ -64,11 +55,7 @@ pub(super) fn decode(
             out.skipped += 1;
             continue;
         };
-        let origin = match for_other {
-            None => Origin::Producer,
-            Some(_) => Origin::Sink,
-        };
-        match row(r, value, source, view, origin) {
+        match row(r, value, source, view, for_other.is_some()) {
             Ok(record) => out.rows.push(record),
             Err(message) => {
                 let key = record_key(r, view)
@@ -87,7 +74,7 @@ fn row(
     value: &[u8],
     source: &SourceConfig,
     view: &View,
-    origin: Origin,
+    from_sink: bool,
 ) -> Result<Record, String> {
     let object = match serde_json::from_slice::<serde_json::Value>(value) {
         Ok(serde_json::Value::Object(o)) => o,
@@ -98,7 +85,7 @@ fn row(
     for (column, v) in object {
         let v = Value::from_json(&v).map_err(|e| format!("column `{column}`: {e}"))?;
         let column = source.columns.get(&column).cloned().unwrap_or(column);
-        let v = sunk(view, &column, v, origin).map_err(|e| format!("column `{column}`: {e}"))?;
+        let v = sunk(view, &column, v, from_sink).map_err(|e| format!("column `{column}`: {e}"))?;
         cells.push((column, v));
     }
     let has = |c: &str, cells: &[(String, Value)]| cells.iter().any(|(n, _)| n == c);
@@ -123,13 +110,11 @@ fn row(
 
 /// A value of a `[[sink]]`'s record: bytes come as base64 text, as
 /// lookups answer them (a row's other values read as they are written).
-fn sunk(view: &View, column: &str, v: Value, origin: Origin) -> Result<Value, String> {
+fn sunk(view: &View, column: &str, v: Value, from_sink: bool) -> Result<Value, String> {
     let bytes = view.field(column).is_some_and(|f| f.ty == FieldType::Bytes);
-    match (v, origin) {
-        (Value::String(t), Origin::Sink) if bytes => {
-            crate::value::base64_bytes(&t).map(Value::Bytes)
-        }
-        (v, _) => Ok(v),
+    match v {
+        Value::String(t) if from_sink && bytes => crate::value::base64_bytes(&t).map(Value::Bytes),
+        v => Ok(v),
     }
 }
 
