@@ -8,8 +8,8 @@
 //! `wrk` and shares the machine with the server, as wrk would.
 //!
 //! `cargo bench -p wafer --bench serving`; sizes: `SERVING_N` (requests per
-//! figure, default 20000); `SERVING_ONLY_LARGE=1` runs the 100 × 50 lookup
-//! alone, `SERVING_N` times (for a profiler).
+//! figure, default 20000); `SERVING_ONLY=large` (or `small`) runs the
+//! 100 × 50 (or 1 × 3) lookup alone, `SERVING_N` times, for a profiler.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -248,15 +248,17 @@ async fn bench(n: usize) {
     };
     let nginx = nginx(dir.path(), &answer);
 
-    if std::env::var_os("SERVING_ONLY_LARGE").is_some() {
-        // For a profiler: the 100 × 50 lookup alone.
-        let big = run(&addr, &lookup_request(100, FEATURES), n, 1).await;
-        return row(
-            "100 × 50 over HTTP, 1 connection",
-            &big,
-            None,
-            "(goal p99 ≤ 0.6 ms)",
-        );
+    // For a profiler: one lookup alone, over one connection.
+    match std::env::var("SERVING_ONLY").as_deref() {
+        Ok("large") => {
+            let big = run(&addr, &lookup_request(100, FEATURES), n, 1).await;
+            return row("100 × 50 over HTTP, 1 connection", &big, None, "");
+        }
+        Ok("small") => {
+            let small = run(&addr, &one, n, 1).await;
+            return row("1 × 3 over HTTP, 1 connection", &small, None, "");
+        }
+        _ => {}
     }
     let per_sec = tokio::task::block_in_place(|| in_process(&wafer, n, 1, 3));
     let big_per_sec = tokio::task::block_in_place(|| in_process(&wafer, n / 10, 100, FEATURES));
