@@ -233,6 +233,19 @@ async fn bench(n: usize) {
     let mut probe = Conn::open(&addr).await;
     assert_eq!(probe.send(&one).await, 200);
     let answer = probe.body.clone();
+    // For a profiler: one lookup alone, over one connection,
+    // without the floors beside it in the profile.
+    match std::env::var("SERVING_ONLY").as_deref() {
+        Ok("large") => {
+            let big = run(&addr, &lookup_request(100, FEATURES), n, 1).await;
+            return row("100 × 50 over HTTP, 1 connection", &big, None, "");
+        }
+        Ok("small") => {
+            let small = run(&addr, &one, n, 1).await;
+            return row("1 × 3 over HTTP, 1 connection", &small, None, "");
+        }
+        _ => {}
+    }
     let floor_addr = {
         let bytes = axum::body::Bytes::from(answer.clone());
         let handler = move || {
@@ -247,19 +260,6 @@ async fn bench(n: usize) {
         serve(axum::Router::new().route("/get-online-features", axum::routing::post(handler))).await
     };
     let nginx = nginx(dir.path(), &answer);
-
-    // For a profiler: one lookup alone, over one connection.
-    match std::env::var("SERVING_ONLY").as_deref() {
-        Ok("large") => {
-            let big = run(&addr, &lookup_request(100, FEATURES), n, 1).await;
-            return row("100 × 50 over HTTP, 1 connection", &big, None, "");
-        }
-        Ok("small") => {
-            let small = run(&addr, &one, n, 1).await;
-            return row("1 × 3 over HTTP, 1 connection", &small, None, "");
-        }
-        _ => {}
-    }
     let per_sec = tokio::task::block_in_place(|| in_process(&wafer, n, 1, 3));
     let big_per_sec = tokio::task::block_in_place(|| in_process(&wafer, n / 10, 100, FEATURES));
     println!("serving, {ROWS} rows of {FEATURES} float64 features, {n} requests per figure:");
