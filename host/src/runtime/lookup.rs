@@ -6,10 +6,9 @@
 use super::generation::Generation;
 use crate::config::FieldType;
 use crate::registry::{JoinKey, View};
-use crate::store::{EntityKey, Store, StoreError, WantedRow};
+use crate::store::{EntityKey, FieldIndex, Store, StoreError, WantedRows};
 use crate::time::Micros;
 use crate::value::Value;
-use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 /// What to read: features as `view:feature` or a feature service's, and
@@ -23,10 +22,13 @@ pub struct Lookup {
     pub entities: Vec<(String, Vec<Value>)>,
 }
 
-/// The answer: one column per requested feature, in request order.
+/// The answer: the entity rows asked for (each join key's keys, as the
+/// request gave them), then one column per requested feature, in request
+/// order.
 #[derive(Debug, Clone)]
 pub struct Features {
     pub rows: usize,
+    pub entities: Vec<(String, Vec<Value>)>,
     pub columns: Vec<FeatureColumn>,
 }
 
@@ -43,7 +45,9 @@ pub struct FeatureColumn {
 }
 
 /// A value's status, as Feast names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
     Present,
@@ -101,12 +105,13 @@ struct Wanted<'a> {
     feature: &'a str,
 }
 
-/// Answer `req` from `store` as `generation` defines the views. Blocking.
+/// Answer `req` from `store` as `generation` defines the views: the
+/// number of entity rows and the feature columns. Blocking.
 pub(super) fn lookup(
     generation: &Generation,
     store: &Store,
     req: &Lookup,
-) -> Result<Features, LookupError> {
+) -> Result<(usize, Vec<FeatureColumn>), LookupError> {
     let registry = &generation.registry;
     let service;
     let features = match &req.feature_service {
@@ -122,33 +127,58 @@ pub(super) fn lookup(
     let wanted = resolve(registry.views(), features)?;
     let rows = entity_rows(req, registry.config.server.max_keys_per_request)?;
     no_extra_keys(&wanted, &req.entities)?;
-    // One batched read per view, of only the features asked for.
     let mut columns: Vec<Option<FeatureColumn>> = vec![None; wanted.len()];
-    let now = Micros::now();
-    for (i, w) in wanted.iter().enumerate() {
-        if columns[i].is_some() {
-            continue;
-        }
-        let mine: Vec<usize> = (i..wanted.len())
-            .filter(|j| wanted[*j].view.name == w.view.name)
-            .collect();
-        let mut index: FxHashMap<&str, usize> = FxHashMap::default();
-        for j in &mine {
-            let next = index.len();
-            index.entry(wanted[*j].feature).or_insert(next);
-        }
-        let keys = keys_for(w.view, &req.entities)?;
-        let found = store.get_wanted(&w.view.name, &keys, &index)?;
-        let built = view_columns(w.view, &index, found, now);
-        for j in mine {
-            columns[j] = Some(built[index[wanted[j].feature]].clone());
+    // The clock only matters to views with a ttl.
+    let now = (wanted.iter().any(|w| w.view.ttl.is_some())).then(Micros::now);
+    for i in 0..wanted.len() {
+        if columns[i].is_none() {
+            read_view(store, req, &wanted, i, now, &mut columns)?;
         }
     }
     let columns = columns
         .into_iter()
         .map(|c| c.expect("every view read"))
         .collect();
-    Ok(Features { rows, columns })
+    Ok((rows, columns))
+}
+
+/// One batched read of `wanted[first]`'s view, of only the features asked
+/// of it, into their places in `columns`.
+fn read_view(
+    store: &Store,
+    req: &Lookup,
+    wanted: &[Wanted],
+    first: usize,
+    now: Option<Micros>,
+    columns: &mut [Option<FeatureColumn>],
+) -> Result<(), LookupError> {
+    let view = wanted[first].view;
+    let mine: Vec<usize> = (first..wanted.len())
+        .filter(|j| wanted[*j].view.name == view.name)
+        .collect();
+    let mut index = FieldIndex::default();
+    let places: Vec<usize> = mine
+        .iter()
+        .map(|j| index.insert(wanted[*j].feature))
+        .collect();
+    let keys = keys_for(view, &req.entities)?;
+    let found = store.get_wanted(&view.name, &keys, &index)?;
+    let mut built: Vec<Option<FeatureColumn>> =
+        (view_columns(view, &index, found, now).into_iter().map(Some)).collect();
+    // Each column moves to its place; only a feature asked for twice is copied.
+    let mut uses = vec![0usize; built.len()];
+    for at in &places {
+        uses[*at] += 1;
+    }
+    for (j, at) in mine.iter().zip(&places) {
+        uses[*at] -= 1;
+        columns[*j] = if uses[*at] == 0 {
+            built[*at].take()
+        } else {
+            built[*at].clone()
+        };
+    }
+    Ok(())
 }
 
 fn resolve<'a>(views: &'a [View], features: &'a [String]) -> Result<Vec<Wanted<'a>>, LookupError> {
@@ -277,43 +307,37 @@ fn show(v: &Value) -> String {
 /// statuses and the rows' event times, from its rows as read.
 fn view_columns(
     view: &View,
-    index: &FxHashMap<&str, usize>,
-    rows: Vec<Option<WantedRow>>,
-    now: Micros,
+    index: &FieldIndex,
+    rows: WantedRows,
+    now: Option<Micros>,
 ) -> Vec<FeatureColumn> {
-    let mut names = vec![""; index.len()];
-    for (name, at) in index {
-        names[*at] = name;
-    }
-    let times: Arc<[Micros]> = (rows.iter())
-        .map(|r| r.as_ref().map_or(Micros::EPOCH, |(t, _)| *t))
+    let n = rows.times.len();
+    let times: Arc<[Micros]> = (rows.times.iter())
+        .map(|t| t.unwrap_or(Micros::EPOCH))
         .collect();
-    let mut cols: Vec<FeatureColumn> = (names.iter())
+    let mut cols: Vec<FeatureColumn> = (index.names().iter())
         .map(|feature| FeatureColumn {
             view: view.name.clone(),
             feature: feature.to_string(),
-            values: Vec::with_capacity(rows.len()),
-            statuses: Vec::with_capacity(rows.len()),
+            values: Vec::with_capacity(n),
+            statuses: Vec::with_capacity(n),
             event_times: times.clone(),
         })
         .collect();
-    for row in rows {
-        let expired = |t: Micros| view.ttl.is_some_and(|ttl| t.older_than(ttl, now));
-        let mut values = match row {
-            None => {
-                push_all(&mut cols, Status::NotFound);
-                continue;
-            }
-            Some((t, _)) if expired(t) => {
-                push_all(&mut cols, Status::OutsideMaxAge);
-                continue;
-            }
-            Some((_, values)) => values,
-        };
-        for (col, value) in cols.iter_mut().zip(values.iter_mut()) {
-            match value.take() {
-                None | Some(Value::Null) => push(col, Value::Null, Status::NullValue),
-                Some(v) => push(col, v, Status::Present),
+    let expired =
+        |t: Micros| matches!((view.ttl, now), (Some(ttl), Some(now)) if t.older_than(ttl, now));
+    let (w, mut values) = (cols.len(), rows.values);
+    for (i, time) in rows.times.into_iter().enumerate() {
+        match time {
+            None => push_all(&mut cols, Status::NotFound),
+            Some(t) if expired(t) => push_all(&mut cols, Status::OutsideMaxAge),
+            Some(_) => {
+                for (col, value) in cols.iter_mut().zip(&mut values[i * w..(i + 1) * w]) {
+                    match value.take() {
+                        None | Some(Value::Null) => push(col, Value::Null, Status::NullValue),
+                        Some(v) => push(col, v, Status::Present),
+                    }
+                }
             }
         }
     }

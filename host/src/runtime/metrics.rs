@@ -14,14 +14,17 @@ use prometheus_client::registry::{Registry, Unit};
 use std::time::Duration;
 
 type Labels = Vec<(&'static str, String)>;
-type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
+/// An HTTP route: its endpoint and method. Every label is `'static` (see
+/// [`route_label`]) or a number: counting a request allocates nothing.
+type Route = [(&'static str, &'static str); 2];
+type Answered = (Route, [(&'static str, u16); 1]);
 
 /// The counts the runtime keeps as it works.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    http_requests: Family<Labels, Counter>,
-    http_seconds: Histograms,
+    http_requests: Family<Answered, Counter>,
+    http_seconds: Family<Route, Histogram, fn() -> Histogram>,
     lookup_keys: Histogram,
     lookup_features: Histogram,
     rows: Family<Labels, Counter>,
@@ -35,8 +38,8 @@ fn latency() -> Histogram {
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("wafer");
-        let http_requests = Family::<Labels, Counter>::default();
-        let http_seconds = Histograms::new_with_constructor(latency);
+        let http_requests = Family::<Answered, Counter>::default();
+        let http_seconds = Family::new_with_constructor(latency as fn() -> Histogram);
         let lookup_keys = Histogram::new(exponential_buckets(1.0, 4.0, 8));
         let lookup_features = Histogram::new(exponential_buckets(1.0, 2.0, 10));
         let rows = Family::<Labels, Counter>::default();
@@ -67,17 +70,14 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// An answered request; `endpoint` is the route's pattern, so that
-    /// paths with a view in them do not make a series each.
-    pub fn http(&self, endpoint: &str, method: &str, status: u16, took: Duration) {
-        let (endpoint, method) = (endpoint.to_string(), method.to_string());
-        let labels = vec![("endpoint", endpoint), ("method", method)];
-        self.http_seconds
-            .get_or_create(&labels)
-            .observe(took.as_secs_f64());
-        let mut labels = labels;
-        labels.push(("status", status.to_string()));
-        self.http_requests.get_or_create(&labels).inc();
+    /// An answered request; `endpoint` is the route's pattern (a
+    /// [`route_label`]), so that paths with a view in them do not make a
+    /// series each.
+    pub fn http(&self, endpoint: &'static str, method: &'static str, status: u16, took: Duration) {
+        let route = [("endpoint", endpoint), ("method", method)];
+        (self.http_seconds.get_or_create(&route)).observe(took.as_secs_f64());
+        let answered = (route, [("status", status)]);
+        self.http_requests.get_or_create(&answered).inc();
     }
 
     pub(super) fn lookup(&self, keys: usize, features: usize) {
@@ -241,6 +241,23 @@ impl Wafer {
             r.register_with_unit("process_resident_memory", help, Unit::Bytes, g);
         }
     }
+}
+
+/// A route pattern as a `'static` label. Each pattern is kept once, for
+/// good: a router has a fixed handful (and every unmatched path is one
+/// label), so this is bounded; a per-request `String` was not free.
+pub fn route_label(pattern: &str) -> &'static str {
+    static SEEN: std::sync::RwLock<Vec<&'static str>> = std::sync::RwLock::new(Vec::new());
+    let find = |seen: &[&'static str]| seen.iter().copied().find(|s| *s == pattern);
+    if let Some(s) = find(&SEEN.read().unwrap_or_else(|p| p.into_inner())) {
+        return s;
+    }
+    let mut seen = SEEN.write().unwrap_or_else(|p| p.into_inner());
+    find(&seen).unwrap_or_else(|| {
+        let kept: &'static str = Box::leak(pattern.to_owned().into_boxed_str());
+        seen.push(kept);
+        kept
+    })
 }
 
 fn gauges() -> Family<Labels, Gauge> {

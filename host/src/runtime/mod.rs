@@ -19,7 +19,7 @@ mod writer;
 
 pub use error::{Error, WriteError};
 pub use lookup::{FeatureColumn, Features, Lookup, LookupError, Status};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, route_label};
 pub use writer::WriteOptions;
 
 use crate::config::Config;
@@ -156,9 +156,19 @@ impl Wafer {
 
     /// Read features. Blocking (one batched RocksDB read per view).
     pub fn lookup_blocking(&self, req: &Lookup) -> Result<Features, LookupError> {
-        let features = lookup::lookup(&self.inner.generation(), &self.inner.store, req)?;
-        (self.inner.metrics).lookup(features.rows, features.columns.len());
-        Ok(features)
+        let (rows, columns) = self.read(req)?;
+        let entities = req.entities.clone();
+        Ok(Features {
+            rows,
+            entities,
+            columns,
+        })
+    }
+
+    fn read(&self, req: &Lookup) -> Result<(usize, Vec<FeatureColumn>), LookupError> {
+        let (rows, columns) = lookup::lookup(&self.inner.generation(), &self.inner.store, req)?;
+        (self.inner.metrics).lookup(rows, columns.len());
+        Ok((rows, columns))
     }
 
     /// Read features. A lookup of a few keys runs on the calling task: its
@@ -167,13 +177,23 @@ impl Wafer {
     /// which cost a one-key lookup over HTTP most of its time (benches/
     /// serving.rs). Larger lookups go to a blocking thread.
     pub async fn lookup(&self, req: Lookup) -> Result<Features, LookupError> {
-        if reads(&req) <= INLINE_LOOKUP_KEYS {
-            return self.lookup_blocking(&req);
-        }
-        let wafer = self.clone();
-        tokio::task::spawn_blocking(move || wafer.lookup_blocking(&req))
-            .await
-            .map_err(|e| LookupError::Task(e.to_string()))?
+        let (req, read) = if reads(&req) <= INLINE_LOOKUP_KEYS {
+            let read = self.read(&req);
+            (req, read)
+        } else {
+            let wafer = self.clone();
+            let task = tokio::task::spawn_blocking(move || {
+                let read = wafer.read(&req);
+                (req, read)
+            });
+            task.await.map_err(|e| LookupError::Task(e.to_string()))?
+        };
+        let (rows, columns) = read?;
+        Ok(Features {
+            rows,
+            entities: req.entities,
+            columns,
+        })
     }
 
     /// Write `records` into `view` through its transformations, as a push

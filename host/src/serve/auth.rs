@@ -1,13 +1,12 @@
 //! Bearer tokens: `[server.auth]`'s read and write tokens, read once when
 //! the server starts from environment variables or files, and the admin
 //! token of the discovery file, which may do anything. Compared in
-//! constant time; never logged (`Debug` hides them).
+//! constant time; never logged (`Debug` hides them). Checked by the
+//! routes' gate (`limits.rs`).
 
 use super::ApiError;
 use crate::config::{AuthConfig, Config};
-use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -209,20 +208,15 @@ fn token(
     Ok(Some(Token::new(value)))
 }
 
-/// Let a request through only with a token the route's guard accepts.
-pub(super) async fn authorize(
-    State(guard): State<Guard>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    // The scheme is case-insensitive (RFC 7235).
-    let given = (req.headers().get(header::AUTHORIZATION))
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.split_once(' '))
-        .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then_some(token));
-    match guard.check(given) {
-        Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
+impl Guard {
+    /// `Ok` to let a request with `headers` through, else the answer.
+    pub(super) fn admit(&self, headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+        // The scheme is case-insensitive (RFC 7235).
+        let given = (headers.get(header::AUTHORIZATION))
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.split_once(' '))
+            .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then_some(token));
+        self.check(given)
     }
 }
 

@@ -1,51 +1,84 @@
-//! The server's limits on reads and writes, as tower layers: at most
-//! `max_concurrent_requests` at once (more are shed at once with a 503,
-//! not queued without bound, so a flood cannot take the process down) and
-//! an answer within `request_timeout_secs`. Both as JSON errors. Health,
-//! readiness, metrics and admin routes are outside them: an overloaded
-//! server still says so. The body limit is read per request (see
-//! `read_body`), as a reload may change it.
+//! What a data or admin route asks of a request before its handler runs:
+//! a token its guard accepts (`auth.rs`) and, for reads and writes, room
+//! within the server's limits: at most `max_concurrent_requests` at once
+//! (more are shed at once with a 503, not queued without bound, so a flood
+//! cannot take the process down) and an answer within
+//! `request_timeout_secs`. Both as JSON errors. One middleware rather than
+//! a stack of tower layers (load shed, concurrency limit, timeout, error
+//! handler and the token check): each layer cloned and boxed the service
+//! per request, a tenth of a small lookup's time. Health, readiness,
+//! metrics and admin routes are outside the limits: an overloaded server
+//! still says so. The body limit is read per request (see `read_body`), as
+//! a reload may change it.
 
 use super::ApiError;
+use super::auth::Guard;
 use crate::config::ServerConfig;
-use axum::Router;
-use axum::error_handling::HandleErrorLayer;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 use std::time::Duration;
-use tower::limit::GlobalConcurrencyLimitLayer;
-use tower::{BoxError, ServiceBuilder};
+use tokio::sync::Semaphore;
 
-pub(super) fn limited<S: Clone + Send + Sync + 'static>(
-    routes: Router<S>,
-    server: &ServerConfig,
-) -> Router<S> {
-    let in_flight = *server.max_concurrent_requests.get_ref();
-    let timeout = Duration::from_secs(*server.request_timeout_secs.get_ref());
-    routes.layer(
-        ServiceBuilder::new()
-            .layer(HandleErrorLayer::new(move |e: BoxError| async move {
-                refused(e, in_flight, timeout).into_response()
-            }))
-            .load_shed()
-            // One semaphore for every route: axum layers each route apart.
-            .layer(GlobalConcurrencyLimitLayer::new(in_flight))
-            .timeout(timeout),
-    )
+/// The limits on reads and writes: one count of requests in flight for
+/// every route under them.
+#[derive(Debug, Clone)]
+pub(super) struct Limits {
+    permits: Arc<Semaphore>,
+    in_flight: usize,
+    timeout: Duration,
 }
 
-fn refused(e: BoxError, in_flight: usize, timeout: Duration) -> ApiError {
-    let message = if e.is::<tower::load_shed::error::Overloaded>() {
-        format!(
-            "over {in_flight} requests in flight (server.max_concurrent_requests): retry shortly"
-        )
-    } else if e.is::<tower::timeout::error::Elapsed>() {
-        format!(
-            "not answered within {} s (server.request_timeout_secs); a write's rows may still land, and retrying it is safe",
-            timeout.as_secs()
-        )
-    } else {
-        format!("the request failed: {e}")
-    };
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message).retry_after(1)
+impl Limits {
+    pub(super) fn new(server: &ServerConfig) -> Limits {
+        let in_flight = *server.max_concurrent_requests.get_ref();
+        Limits {
+            permits: Arc::new(Semaphore::new(in_flight)),
+            in_flight,
+            timeout: Duration::from_secs(*server.request_timeout_secs.get_ref()),
+        }
+    }
+
+    async fn run(&self, req: Request, next: Next) -> Response {
+        let Ok(_permit) = self.permits.try_acquire() else {
+            let m = format!(
+                "over {} requests in flight (server.max_concurrent_requests): retry shortly",
+                self.in_flight
+            );
+            return refused(m);
+        };
+        match tokio::time::timeout(self.timeout, next.run(req)).await {
+            Ok(resp) => resp,
+            Err(_) => refused(format!(
+                "not answered within {} s (server.request_timeout_secs); a write's rows may still land, and retrying it is safe",
+                self.timeout.as_secs()
+            )),
+        }
+    }
+}
+
+fn refused(message: String) -> Response {
+    let e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message).retry_after(1);
+    e.into_response()
+}
+
+/// A route's guard, and the limits it is under (none: admin routes).
+#[derive(Debug, Clone)]
+pub(super) struct Gate {
+    pub(super) guard: Guard,
+    pub(super) limits: Option<Limits>,
+}
+
+/// Let a request through to `next` only with a token the gate's guard
+/// accepts and room within its limits.
+pub(super) async fn gate(State(gate): State<Gate>, req: Request, next: Next) -> Response {
+    if let Err(e) = gate.guard.admit(req.headers()) {
+        return e.into_response();
+    }
+    match &gate.limits {
+        Some(limits) => limits.run(req, next).await,
+        None => next.run(req).await,
+    }
 }

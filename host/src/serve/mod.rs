@@ -6,6 +6,7 @@
 //! reload, dead letters). Bad input is a 4xx naming the problem, never a 500.
 
 mod admin;
+mod answer;
 mod auth;
 pub mod discovery;
 mod limits;
@@ -14,12 +15,12 @@ mod routes;
 mod tls;
 mod write;
 
+pub use answer::{Answer, Column, Metadata, ViewVersion};
 pub use auth::AuthError;
 pub use discovery::Discovery;
-pub use read::{Answer, Cell, Column, Metadata, ViewVersion};
 pub use tls::TlsError;
 
-use crate::runtime::{LookupError, Wafer, WriteError};
+use crate::runtime::{LookupError, Wafer, WriteError, route_label};
 use auth::Guard;
 use axum::Json;
 use axum::extract::{MatchedPath, State};
@@ -43,16 +44,13 @@ async fn track(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let endpoint = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string());
+    let endpoint = (req.extensions().get::<MatchedPath>()).map(|p| route_label(p.as_str()));
     let method = method_label(req.method());
     let path = t.access_log.then(|| req.uri().path().to_string());
     let started = std::time::Instant::now();
     let resp = next.run(req).await;
     let took = started.elapsed();
-    let endpoint = endpoint.as_deref().unwrap_or("unmatched");
+    let endpoint = endpoint.unwrap_or("unmatched");
     let status = resp.status().as_u16();
     (t.wafer.metrics()).http(endpoint, method, status, took);
     if let Some(path) = path {

@@ -3,8 +3,9 @@
 //! `GET /openapi.json` lists exactly what the router serves. Also the
 //! operational endpoints: health, readiness, metrics and the document.
 
-use super::auth::{self, Access, Guard};
-use super::{ApiError, Tracker, admin, limits, read, track, write};
+use super::auth::{Access, Guard};
+use super::limits::{Gate, Limits, gate};
+use super::{ApiError, Tracker, admin, read, track, write};
 use crate::runtime::Wafer;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -41,11 +42,12 @@ pub(super) struct ErrorBody {
 }
 
 /// The routes, over `wafer`: reads and writes behind `guard`'s tokens (if
-/// any) and the server's limits; the admin routes but `/admin/status`
+/// any) and the server's limits, in one gate; the admin routes but `/admin/status`
 /// behind the admin token; health, readiness, metrics and the OpenAPI
 /// document open.
 pub(super) fn router(wafer: Wafer, guard: Guard) -> Router {
     let server = wafer.registry().config.server.clone();
+    let limits = Limits::new(&server);
     let (admin, admin_doc) = OpenApiRouter::new()
         .routes(routes!(admin::reload))
         .routes(routes!(admin::publish))
@@ -55,26 +57,35 @@ pub(super) fn router(wafer: Wafer, guard: Guard) -> Router {
         .routes(routes!(admin::purge))
         .routes(routes!(admin::reset_source))
         .route_layer(from_fn_with_state(
-            guard.needs(Access::Admin),
-            auth::authorize,
+            Gate {
+                guard: guard.needs(Access::Admin),
+                limits: None,
+            },
+            gate,
         ))
         .split_for_parts();
     let (reads, reads_doc) = OpenApiRouter::new()
         .routes(routes!(read::get_online_features))
         .route_layer(from_fn_with_state(
-            guard.needs(Access::Read),
-            auth::authorize,
+            Gate {
+                guard: guard.needs(Access::Read),
+                limits: Some(limits.clone()),
+            },
+            gate,
         ))
         .split_for_parts();
     let (writes, writes_doc) = OpenApiRouter::new()
         .routes(routes!(write::write_to_online_store))
         .routes(routes!(write::push))
         .route_layer(from_fn_with_state(
-            guard.needs(Access::Write),
-            auth::authorize,
+            Gate {
+                guard: guard.needs(Access::Write),
+                limits: Some(limits.clone()),
+            },
+            gate,
         ))
         .split_for_parts();
-    let data = limits::limited(reads.merge(writes), &server);
+    let data = reads.merge(writes);
     let (open, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(ready))

@@ -15,7 +15,7 @@ pub use side::CacheKey;
 use side::{DEAD_LETTER_CF, EMBED_CACHE_CF, dead_letter_key};
 
 pub use backup::restore;
-pub use codec::{InputDigest, StoredRow, WantedRow, encode_value};
+pub use codec::{FieldIndex, InputDigest, StoredRow, WantedRows, encode_value};
 pub use key::EntityKey;
 pub use overwrite::Tracking;
 pub use stream::{Alongside, OutboxEntry, SourceOffset};
@@ -284,18 +284,28 @@ impl Store {
         view: &str,
         keys: &[EntityKey],
     ) -> Result<Vec<Option<StoredRow>>, StoreError> {
-        self.multi_get(view, keys, StoredRow::decode)
+        self.multi_get(view, keys, |_, b| StoredRow::decode(b))
     }
 
-    /// For a lookup: per key, its row's event time and the `wanted` fields
-    /// (name → place in the answer), in one batched read.
+    /// For a lookup: per key, its row's event time and the `wanted` fields,
+    /// in one batched read.
     pub fn get_wanted(
         &self,
         view: &str,
         keys: &[EntityKey],
-        wanted: &rustc_hash::FxHashMap<&str, usize>,
-    ) -> Result<Vec<Option<WantedRow>>, StoreError> {
-        self.multi_get(view, keys, |b| codec::decode_wanted(b, wanted))
+        wanted: &codec::FieldIndex,
+    ) -> Result<WantedRows, StoreError> {
+        let mut rows = WantedRows {
+            times: Vec::with_capacity(keys.len()),
+            values: vec![None; keys.len() * wanted.len()],
+        };
+        let w = wanted.len();
+        let values = &mut rows.values;
+        let times = self.multi_get(view, keys, |i, b| {
+            codec::decode_wanted(b, wanted, &mut values[i * w..(i + 1) * w])
+        })?;
+        rows.times = times;
+        Ok(rows)
     }
 
     /// One batched read of `keys`, each row found decoded by `decode`.
@@ -303,20 +313,21 @@ impl Store {
         &self,
         view: &str,
         keys: &[EntityKey],
-        decode: impl Fn(&[u8]) -> Result<T, String>,
+        mut decode: impl FnMut(usize, &[u8]) -> Result<T, String>,
     ) -> Result<Vec<Option<T>>, StoreError> {
         let cf = self.cf(view)?;
         let encoded: Vec<Vec<u8>> = keys.iter().map(EntityKey::encode).collect();
         let results = self.db.batched_multi_get_cf(&cf, &encoded, false);
         keys.iter()
             .zip(results)
-            .map(|(key, r)| {
+            .enumerate()
+            .map(|(i, (key, r))| {
                 let slice = r.map_err(|source| StoreError::Rocks {
                     view: view.into(),
                     op: "read",
                     source,
                 })?;
-                let row = slice.map(|s| decode(&s)).transpose();
+                let row = slice.map(|s| decode(i, &s)).transpose();
                 row.map_err(|message| StoreError::Corrupt {
                     view: view.into(),
                     key: key.to_string(),
