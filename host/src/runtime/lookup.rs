@@ -99,6 +99,26 @@ pub enum LookupError {
     Task(String),
 }
 
+/// The most keys (× views) a lookup may read on the async worker that asked.
+pub(super) const INLINE_LOOKUP_KEYS: usize = 8;
+
+/// How many keys a lookup reads: its entity rows times its views. A
+/// feature service counts as many views (it is not resolved here).
+pub(super) fn reads(req: &Lookup) -> usize {
+    let rows = req.entities.first().map_or(0, |(_, k)| k.len());
+    if req.feature_service.is_some() {
+        return usize::MAX;
+    }
+    fn view(f: &str) -> &str {
+        f.split(':').next().unwrap_or_default()
+    }
+    // Views counted without a set: a request names a handful.
+    let views = (req.features.iter().enumerate())
+        .filter(|(i, f)| !req.features[..*i].iter().any(|g| view(g) == view(f)))
+        .count();
+    rows.saturating_mul(views)
+}
+
 /// A requested feature: its view and name.
 struct Wanted<'a> {
     view: &'a View,
@@ -353,5 +373,22 @@ fn push(col: &mut FeatureColumn, value: Value, status: Status) {
 fn push_all(cols: &mut [FeatureColumn], status: Status) {
     for col in cols {
         push(col, Value::Null, status);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lookup_reads_its_rows_once_per_view() {
+        let lookup = |features: &[&str], service: Option<&str>| Lookup {
+            features: features.iter().map(|f| f.to_string()).collect(),
+            feature_service: service.map(String::from),
+            entities: vec![("id".into(), vec![Value::Int64(1); 3])],
+        };
+        assert_eq!(reads(&lookup(&["a:x", "b:y", "a:z"], None)), 6);
+        assert_eq!(reads(&lookup(&["a:x"], None)), 3);
+        assert_eq!(reads(&lookup(&[], Some("s"))), usize::MAX);
     }
 }

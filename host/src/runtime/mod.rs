@@ -77,26 +77,6 @@ impl Inner {
     }
 }
 
-/// The most keys (× views) a lookup may read on the async worker that asked.
-const INLINE_LOOKUP_KEYS: usize = 8;
-
-/// How many keys a lookup reads: its entity rows times its views. A
-/// feature service counts as many views (it is not resolved here).
-fn reads(req: &Lookup) -> usize {
-    let rows = req.entities.first().map_or(0, |(_, k)| k.len());
-    if req.feature_service.is_some() {
-        return usize::MAX;
-    }
-    let mut views: Vec<&str> = req
-        .features
-        .iter()
-        .filter_map(|f| f.split(':').next())
-        .collect();
-    views.sort_unstable();
-    views.dedup();
-    rows.saturating_mul(views.len())
-}
-
 impl Wafer {
     /// Open the config at `config` and its store. Builds no pipeline: a
     /// command that only reads compiles no plugin and loads no model.
@@ -177,7 +157,7 @@ impl Wafer {
     /// which cost a one-key lookup over HTTP most of its time (benches/
     /// serving.rs). Larger lookups go to a blocking thread.
     pub async fn lookup(&self, req: Lookup) -> Result<Features, LookupError> {
-        let (req, read) = if reads(&req) <= INLINE_LOOKUP_KEYS {
+        let (req, read) = if lookup::reads(&req) <= lookup::INLINE_LOOKUP_KEYS {
             let read = self.read(&req);
             (req, read)
         } else {

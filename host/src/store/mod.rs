@@ -10,16 +10,18 @@ mod overwrite;
 mod side;
 mod stream;
 mod tuning;
+mod wanted;
 
 pub use side::CacheKey;
 use side::{DEAD_LETTER_CF, EMBED_CACHE_CF, dead_letter_key};
 
 pub use backup::restore;
-pub use codec::{FieldIndex, InputDigest, StoredRow, WantedRows, encode_value};
+pub use codec::{InputDigest, StoredRow, encode_value};
 pub use key::EntityKey;
 pub use overwrite::Tracking;
 pub use stream::{Alongside, OutboxEntry, SourceOffset};
 use stream::{OFFSETS_CF, OUTBOX_CF};
+pub use wanted::{FieldIndex, WantedRows};
 
 use rocksdb::{
     BoundColumnFamily, ColumnFamilyDescriptor, DBWithThreadMode, MultiThreaded, WriteBatch,
@@ -293,7 +295,7 @@ impl Store {
         &self,
         view: &str,
         keys: &[EntityKey],
-        wanted: &codec::FieldIndex,
+        wanted: &FieldIndex,
     ) -> Result<WantedRows, StoreError> {
         let mut rows = WantedRows {
             times: Vec::with_capacity(keys.len()),
@@ -302,7 +304,7 @@ impl Store {
         let w = wanted.len();
         let values = &mut rows.values;
         let times = self.multi_get(view, keys, |i, b| {
-            codec::decode_wanted(b, wanted, &mut values[i * w..(i + 1) * w])
+            wanted::decode_wanted(b, wanted, &mut values[i * w..(i + 1) * w])
         })?;
         rows.times = times;
         Ok(rows)
