@@ -251,34 +251,7 @@ async fn bench(n: usize) {
     println!("  (a) 1 × 3 in process                {per_sec:>9.0} lookups/s");
     println!("  (a) 100 × 50 in process             {big_per_sec:>9.0} lookups/s");
     for clients in [1, 64] {
-        println!(" {clients} connection(s):");
-        let mut measured = Vec::new();
-        for (name, addr) in &floors {
-            let floor = run(addr, &one, n, clients).await;
-            row(&format!("(c) floor: {name}"), &floor, "");
-            measured.push((*name, floor));
-        }
-        let http = run(&addr, &one, n, clients).await;
-        let goal = match clients {
-            1 => "(goal ≥ 0.9× a floor)",
-            _ => "(goal ≥ 0.6× a floor, p99 ≤ 2 ms)",
-        };
-        row("(b) 1 × 3 over HTTP", &http, goal);
-        for (name, floor) in &measured {
-            println!("        = {:.2}× {name}", http.per_sec / floor.per_sec);
-        }
-        match tokio::task::block_in_place(|| redis_get(n, clients)) {
-            Some(r) => println!(
-                "  (d) redis-benchmark -t get          {r:>9.0} req/s   wafer 1 × 3 = {:.2}× redis{}",
-                http.per_sec / r,
-                if clients == 64 {
-                    "  (goal ≥ 0.75×)"
-                } else {
-                    ""
-                }
-            ),
-            None => println!("  (d) redis-benchmark: not installed (apt-get install redis-server)"),
-        }
+        over(clients, &floors, &addr, &one, n).await;
     }
     let big = run(&addr, &lookup_request(100, FEATURES), n / 10, 1).await;
     row(
@@ -288,6 +261,39 @@ async fn bench(n: usize) {
     );
     if let Some((mut child, _)) = nginx {
         let _ = child.kill();
+    }
+}
+
+/// The 1 × 3 lookup over `clients` connections, each floor beside it, and
+/// redis' GET.
+async fn over(clients: usize, floors: &[(&str, String)], addr: &str, one: &[u8], n: usize) {
+    println!(" {clients} connection(s):");
+    let mut measured = Vec::new();
+    for (name, floor_addr) in floors {
+        let floor = run(floor_addr, one, n, clients).await;
+        row(&format!("(c) floor: {name}"), &floor, "");
+        measured.push((*name, floor));
+    }
+    let http = run(addr, one, n, clients).await;
+    let goal = match clients {
+        1 => "(goal ≥ 0.9× a floor)",
+        _ => "(goal ≥ 0.6× a floor, p99 ≤ 2 ms)",
+    };
+    row("(b) 1 × 3 over HTTP", &http, goal);
+    for (name, floor) in &measured {
+        println!("        = {:.2}× {name}", http.per_sec / floor.per_sec);
+    }
+    let goal = if clients == 64 {
+        "  (goal ≥ 0.75×)"
+    } else {
+        ""
+    };
+    match tokio::task::block_in_place(|| redis_get(n, clients)) {
+        Some(r) => println!(
+            "  (d) redis-benchmark -t get          {r:>9.0} req/s   wafer 1 × 3 = {:.2}× redis{goal}",
+            http.per_sec / r
+        ),
+        None => println!("  (d) redis-benchmark: not installed (apt-get install redis-server)"),
     }
 }
 

@@ -100,23 +100,29 @@ pub enum LookupError {
 }
 
 /// The most keys (× views) a lookup may read on the async worker that asked.
-pub(super) const INLINE_LOOKUP_KEYS: usize = 8;
+const INLINE_LOOKUP_KEYS: usize = 8;
 
-/// How many keys a lookup reads: its entity rows times its views. A
-/// feature service counts as many views (it is not resolved here).
-pub(super) fn reads(req: &Lookup) -> usize {
+/// Whether `req` reads at most [`INLINE_LOOKUP_KEYS`] keys (its entity
+/// rows times its views), so it may run on the async worker that asked.
+/// A feature service counts as many views (it is not resolved here). Stops
+/// at the first view past the limit: a body may list any number of
+/// features, and this runs before anything is checked.
+pub(super) fn small(req: &Lookup) -> bool {
     let rows = req.entities.first().map_or(0, |(_, k)| k.len());
     if req.feature_service.is_some() {
-        return usize::MAX;
+        return false;
     }
-    fn view(f: &str) -> &str {
-        f.split(':').next().unwrap_or_default()
+    let mut views: Vec<&str> = Vec::new();
+    for f in &req.features {
+        let view = f.split(':').next().unwrap_or_default();
+        if !views.contains(&view) {
+            views.push(view);
+            if rows.saturating_mul(views.len()) > INLINE_LOOKUP_KEYS {
+                return false;
+            }
+        }
     }
-    // Views counted without a set: a request names a handful.
-    let views = (req.features.iter().enumerate())
-        .filter(|(i, f)| !req.features[..*i].iter().any(|g| view(g) == view(f)))
-        .count();
-    rows.saturating_mul(views)
+    true
 }
 
 /// A requested feature: its view and name.
@@ -381,14 +387,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lookup_reads_its_rows_once_per_view() {
-        let lookup = |features: &[&str], service: Option<&str>| Lookup {
+    fn a_lookup_of_few_keys_runs_where_it_is_asked() {
+        let lookup = |features: &[&str], keys: usize, service: Option<&str>| Lookup {
             features: features.iter().map(|f| f.to_string()).collect(),
             feature_service: service.map(String::from),
-            entities: vec![("id".into(), vec![Value::Int64(1); 3])],
+            entities: vec![("id".into(), vec![Value::Int64(1); keys])],
         };
-        assert_eq!(reads(&lookup(&["a:x", "b:y", "a:z"], None)), 6);
-        assert_eq!(reads(&lookup(&["a:x"], None)), 3);
-        assert_eq!(reads(&lookup(&[], Some("s"))), usize::MAX);
+        // 4 keys × 2 views is 8 reads; a third view or a ninth key is more.
+        assert!(small(&lookup(&["a:x", "b:y", "a:z"], 4, None)));
+        assert!(!small(&lookup(&["a:x", "b:y", "c:z"], 4, None)));
+        assert!(!small(&lookup(&["a:x"], 9, None)));
+        assert!(!small(&lookup(&[], 1, Some("s"))));
     }
 }

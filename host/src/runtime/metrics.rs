@@ -243,10 +243,10 @@ impl Wafer {
     }
 }
 
-/// A route pattern as a `'static` label. Each pattern is kept once, for
-/// good: a router has a fixed handful (and every unmatched path is one
-/// label), so this is bounded; a per-request `String` was not free.
-pub fn route_label(pattern: &str) -> &'static str {
+/// A route's pattern (axum's `MatchedPath`, never a request's own path) as
+/// a `'static` label. Each pattern is kept once, for good: a router has a
+/// fixed handful, so this is bounded; a per-request `String` was not free.
+pub(crate) fn route_label(pattern: &str) -> &'static str {
     static SEEN: std::sync::RwLock<Vec<&'static str>> = std::sync::RwLock::new(Vec::new());
     let find = |seen: &[&'static str]| seen.iter().copied().find(|s| *s == pattern);
     if let Some(s) = find(&SEEN.read().unwrap_or_else(|p| p.into_inner())) {

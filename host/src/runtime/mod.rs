@@ -19,7 +19,8 @@ mod writer;
 
 pub use error::{Error, WriteError};
 pub use lookup::{FeatureColumn, Features, Lookup, LookupError, Status};
-pub use metrics::{Metrics, route_label};
+pub use metrics::Metrics;
+pub(crate) use metrics::route_label;
 pub use writer::WriteOptions;
 
 use crate::config::Config;
@@ -157,7 +158,7 @@ impl Wafer {
     /// which cost a one-key lookup over HTTP most of its time (benches/
     /// serving.rs). Larger lookups go to a blocking thread.
     pub async fn lookup(&self, req: Lookup) -> Result<Features, LookupError> {
-        let (req, read) = if lookup::reads(&req) <= lookup::INLINE_LOOKUP_KEYS {
+        let (req, read) = if lookup::small(&req) {
             let read = self.read(&req);
             (req, read)
         } else {

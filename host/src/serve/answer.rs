@@ -1,9 +1,10 @@
-//! Feast's `get-online-features` answer, written straight into one buffer:
-//! no tree of cells in between, statuses as fixed bytes, and each view's
-//! event times formatted once and shared by its columns (escaping fifty
-//! columns' copies of the same times was a tenth of a large lookup). The
-//! structs here are its documented shape (`GET /openapi.json`); a test
-//! reads what [`encode`] writes back into them.
+//! Feast's `get-online-features` answer, written straight into one buffer
+//! (through serde, building and serializing a copy of every cell was most
+//! of a large answer's time): statuses as fixed bytes, numbers as
+//! serde_json writes them, each view's event times formatted once and
+//! shared by its columns. The structs here are its documented shape
+//! (`GET /openapi.json`); a test reads what [`encode`] writes back into
+//! them.
 
 use super::{ApiError, bad};
 use crate::runtime::{Features, Status};
@@ -64,54 +65,26 @@ pub(super) fn encode(features: Features, flags: Flags) -> Result<Vec<u8>, ApiErr
     // buffer is sized once, as growing it copies a large answer again.
     let cells = names.len() * features.rows;
     let mut out = Vec::with_capacity(256 + names.len() * 64 + cells * 40 + features.rows * 24);
-    out.extend_from_slice(br#"{"metadata":{"feature_names":["#);
-    for (i, name) in names.iter().enumerate() {
-        comma(&mut out, i);
-        string(&mut out, name);
-    }
-    out.push(b']');
-    if flags.view_versions {
-        out.extend_from_slice(br#","feature_view_metadata":["#);
-        let mut views: Vec<&str> = Vec::new();
-        for col in &features.columns {
-            if !views.contains(&col.view.as_str()) {
-                comma(&mut out, views.len());
-                views.push(&col.view);
-                out.extend_from_slice(br#"{"name":"#);
-                string(&mut out, &col.view);
-                out.extend_from_slice(br#","version":0}"#);
-            }
-        }
-        out.push(b']');
-    }
-    out.extend_from_slice(br#"},"results":["#);
+    metadata(&mut out, &features, &names, flags);
+    out.extend_from_slice(br#","results":["#);
     let epochs = times_json(std::iter::repeat_n(Micros::EPOCH, features.rows));
     for (i, (_, keys)) in features.entities.iter().enumerate() {
         comma(&mut out, i);
-        column(
-            &mut out,
-            keys,
-            std::iter::repeat_n(Status::Present, keys.len()),
-            &epochs,
-        );
+        let present = std::iter::repeat_n(Status::Present, keys.len());
+        column(&mut out, keys, present, &epochs);
     }
     // A view's columns share their rows' times (one list): formatted once.
     let mut times: Vec<(&Arc<[Micros]>, Vec<u8>)> = Vec::new();
     for (i, col) in features.columns.iter().enumerate() {
         comma(&mut out, features.entities.len() + i);
-        let at = match times
+        let shared = times
             .iter()
-            .position(|(t, _)| Arc::ptr_eq(t, &col.event_times))
-        {
-            Some(at) => at,
-            None => {
-                times.push((
-                    &col.event_times,
-                    times_json(col.event_times.iter().copied()),
-                ));
-                times.len() - 1
-            }
-        };
+            .position(|(t, _)| Arc::ptr_eq(t, &col.event_times));
+        let at = shared.unwrap_or_else(|| {
+            let json = times_json(col.event_times.iter().copied());
+            times.push((&col.event_times, json));
+            times.len() - 1
+        });
         column(
             &mut out,
             &col.values,
@@ -121,6 +94,32 @@ pub(super) fn encode(features: Features, flags: Flags) -> Result<Vec<u8>, ApiErr
     }
     out.extend_from_slice(b"]}");
     Ok(out)
+}
+
+/// The answer's opening and its `metadata`: the column names and, when
+/// asked, each view read and its version.
+fn metadata(out: &mut Vec<u8>, features: &Features, names: &[String], flags: Flags) {
+    out.extend_from_slice(br#"{"metadata":{"feature_names":["#);
+    for (i, name) in names.iter().enumerate() {
+        comma(out, i);
+        string(out, name);
+    }
+    out.push(b']');
+    if flags.view_versions {
+        out.extend_from_slice(br#","feature_view_metadata":["#);
+        let mut views: Vec<&str> = Vec::new();
+        for col in &features.columns {
+            if !views.contains(&col.view.as_str()) {
+                comma(out, views.len());
+                views.push(&col.view);
+                out.extend_from_slice(br#"{"name":"#);
+                string(out, &col.view);
+                out.extend_from_slice(br#","version":0}"#);
+            }
+        }
+        out.push(b']');
+    }
+    out.push(b'}');
 }
 
 /// The join keys' names, then each feature's (`view__feature` with

@@ -2,7 +2,7 @@
 //! the server starts from environment variables or files, and the admin
 //! token of the discovery file, which may do anything. Compared in
 //! constant time; never logged (`Debug` hides them). Checked by the
-//! routes' gate (`limits.rs`).
+//! routes' gate (`gate.rs`).
 
 use super::ApiError;
 use crate::config::{AuthConfig, Config};

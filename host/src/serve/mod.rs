@@ -9,7 +9,7 @@ mod admin;
 mod answer;
 mod auth;
 pub mod discovery;
-mod limits;
+mod gate;
 mod read;
 mod routes;
 mod tls;

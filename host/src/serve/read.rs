@@ -1,6 +1,6 @@
 //! `POST /get-online-features`: Feast's request, parsed in one pass into a
-//! typed [`Lookup`] (join keys typed as they are read, no JSON tree), and
-//! the runtime's [`Features`] written as Feast's answer by [`answer`].
+//! typed [`Lookup`] (join keys typed as they are read), and the runtime's
+//! answer written as Feast's by `answer.rs`.
 
 use super::answer::{self, Answer};
 use super::{ApiError, parse, read_body};
@@ -28,11 +28,11 @@ pub(super) struct Request {
     #[schema(value_type = Object, example = json!({"item_id": [901, 902]}))]
     entities: Entities,
     #[serde(default)]
-    pub(super) full_feature_names: bool,
+    full_feature_names: bool,
     /// Sent by Feast 0.67 on every read: `true` asks for each view's
     /// version (wafer's views are unversioned: Feast's 0).
     #[serde(default)]
-    pub(super) include_feature_view_version_metadata: bool,
+    include_feature_view_version_metadata: bool,
     /// Feast's on-demand context; accepted and ignored.
     #[serde(default)]
     #[allow(dead_code)]
@@ -42,7 +42,7 @@ pub(super) struct Request {
 
 /// `entities`: each join key's keys, in the request's order, typed as
 /// they are read.
-pub(super) struct Entities(pub(super) Vec<(String, Vec<Value>)>);
+struct Entities(Vec<(String, Vec<Value>)>);
 
 impl<'de> Deserialize<'de> for Entities {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -139,4 +139,53 @@ pub(super) async fn get_online_features(
     };
     let json = answer::encode(wafer.lookup(lookup).await?, flags)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entities(json: &str) -> Result<Vec<(String, Vec<Value>)>, String> {
+        let body = format!(r#"{{"features": ["v:f"], "entities": {json}}}"#);
+        let req: Result<Request, ApiError> = parse(body.as_bytes());
+        req.map(|r| r.entities.0)
+            .map_err(|e| e.message().to_string())
+    }
+
+    #[test]
+    fn keys_are_typed_as_they_are_read_in_the_requests_order() {
+        let got = entities(r#"{"z": [7, "u1", 18446744073709551615], "a": []}"#).unwrap();
+        let keys = vec![
+            Value::Int64(7),
+            Value::String("u1".into()),
+            Value::Float64(u64::MAX as f64),
+        ];
+        assert_eq!(got, [("z".into(), keys), ("a".into(), vec![])]);
+    }
+
+    #[test]
+    fn what_is_not_a_key_is_refused_where_it_is() {
+        for (json, says) in [
+            (
+                r#"{"id": [1, true]}"#,
+                "`entities.id[1]`: invalid type: boolean `true`, expected a key (a number or a string)",
+            ),
+            (
+                r#"{"id": [[1]]}"#,
+                "`entities.id[0]`: invalid type: sequence",
+            ),
+            (
+                r#"{"id": 7}"#,
+                "`entities.id`: invalid type: integer `7`, expected a sequence",
+            ),
+            (r#"{"id": [1], "id": [2]}"#, r#"join key "id" given twice"#),
+            (
+                "[1]",
+                "`entities`: invalid type: sequence, expected an object of join keys",
+            ),
+        ] {
+            let e = entities(json).unwrap_err();
+            assert!(e.contains(says), "{json}: {e}");
+        }
+    }
 }

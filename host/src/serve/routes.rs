@@ -4,7 +4,7 @@
 //! operational endpoints: health, readiness, metrics and the document.
 
 use super::auth::{Access, Guard};
-use super::limits::{Gate, Limits, gate};
+use super::gate::{Gate, Limits, gate};
 use super::{ApiError, Tracker, admin, read, track, write};
 use crate::runtime::Wafer;
 use axum::extract::State;

@@ -289,27 +289,6 @@ impl Store {
         self.multi_get(view, keys, |_, b| StoredRow::decode(b))
     }
 
-    /// For a lookup: per key, its row's event time and the `wanted` fields,
-    /// in one batched read.
-    pub fn get_wanted(
-        &self,
-        view: &str,
-        keys: &[EntityKey],
-        wanted: &FieldIndex,
-    ) -> Result<WantedRows, StoreError> {
-        let mut rows = WantedRows {
-            times: Vec::with_capacity(keys.len()),
-            values: vec![None; keys.len() * wanted.len()],
-        };
-        let w = wanted.len();
-        let values = &mut rows.values;
-        let times = self.multi_get(view, keys, |i, b| {
-            wanted::decode_wanted(b, wanted, &mut values[i * w..(i + 1) * w])
-        })?;
-        rows.times = times;
-        Ok(rows)
-    }
-
     /// One batched read of `keys`, each row found decoded by `decode`.
     fn multi_get<T>(
         &self,

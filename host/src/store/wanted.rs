@@ -3,6 +3,7 @@
 //! all the keys it reads.
 
 use super::codec::{Reader, decode_value, skip_value};
+use super::{EntityKey, Store, StoreError};
 use crate::time::Micros;
 use crate::value::Value;
 use rustc_hash::FxHashMap;
@@ -67,12 +68,32 @@ impl<'a> FieldIndex<'a> {
     }
 }
 
+impl Store {
+    /// For a lookup: per key, its row's event time and the `wanted` fields,
+    /// in one batched read.
+    pub fn get_wanted(
+        &self,
+        view: &str,
+        keys: &[EntityKey],
+        wanted: &FieldIndex,
+    ) -> Result<WantedRows, StoreError> {
+        let w = wanted.len();
+        let mut values = vec![None; keys.len() * w];
+        let times = self.multi_get(view, keys, |i, b| {
+            decode_wanted(b, wanted, &mut values[i * w..(i + 1) * w])
+        })?;
+        Ok(WantedRows { times, values })
+    }
+}
+
 /// Decode only the fields of `b` that `wanted` names into their places in
 /// `into` (one per wanted field), skipping the rest without allocating and
 /// stopping once all are found: a lookup of 3 features of a 50-field row
-/// builds 3 values, not 50 names and values. Names are compared as bytes:
-/// the writer checked them as UTF-8. The row's event time.
-pub fn decode_wanted(
+/// builds 3 values, not 50 names and values; the rest of the row is not
+/// read, so not checked either (a publish or `wafer get` reads it whole).
+/// Names are compared as bytes: the writer checked them as UTF-8. The
+/// row's event time.
+fn decode_wanted(
     b: &[u8],
     wanted: &FieldIndex,
     into: &mut [Option<Value>],
@@ -148,6 +169,15 @@ mod tests {
             decode_wanted(&enc[..enc.len() - 30], &wanted, &mut values).is_err(),
             "truncated"
         );
+        // Asked in the row's order, all found: the rest is never read
+        // (here, cut off), and each next field is the one guessed.
+        let mut in_order = FieldIndex::default();
+        for name in ["v", "l", "b"] {
+            in_order.insert(name);
+        }
+        let mut values = vec![None; in_order.len()];
+        decode_wanted(&enc[..enc.len() - 30], &in_order, &mut values).unwrap();
+        assert_eq!(values[2], Some(Value::Bytes(vec![1, 2, 3])));
         // Past the scan limit names are hashed; the places stay the same.
         let mut many = FieldIndex::default();
         let names: Vec<String> = (0..12).map(|i| format!("x{i}")).collect();

@@ -1,15 +1,12 @@
-//! What a data or admin route asks of a request before its handler runs:
-//! a token its guard accepts (`auth.rs`) and, for reads and writes, room
-//! within the server's limits: at most `max_concurrent_requests` at once
-//! (more are shed at once with a 503, not queued without bound, so a flood
-//! cannot take the process down) and an answer within
-//! `request_timeout_secs`. Both as JSON errors. One middleware rather than
-//! a stack of tower layers (load shed, concurrency limit, timeout, error
-//! handler and the token check): each layer cloned and boxed the service
-//! per request, a tenth of a small lookup's time. Health, readiness,
-//! metrics and admin routes are outside the limits: an overloaded server
-//! still says so. The body limit is read per request (see `read_body`), as
-//! a reload may change it.
+//! The gate before each data and admin handler: a token the route's
+//! guard accepts (`auth.rs`), then, for reads and writes, room within the
+//! server's limits: at most `max_concurrent_requests` at once (more are
+//! shed at once with a 503, not queued without bound, so a flood cannot
+//! take the process down) and an answer within `request_timeout_secs`;
+//! both as JSON errors. The token comes first: a request without one
+//! takes no place. Health, readiness, metrics and the open admin routes
+//! are outside the limits: an overloaded server still says so. The body
+//! limit is read per request (see `read_body`), as a reload may change it.
 
 use super::ApiError;
 use super::auth::Guard;
