@@ -4,8 +4,8 @@
 //! shed at once with a 503, not queued without bound, so a flood cannot
 //! take the process down) and an answer within `request_timeout_secs`;
 //! both as JSON errors. The token comes first: a request without one
-//! takes no place. Health, readiness, metrics and the open admin routes
-//! are outside the limits: an overloaded server still says so. The body
+//! takes no place. Health, readiness, metrics and the admin routes are
+//! outside the limits: an overloaded server still says so. The body
 //! limit is read per request (see `read_body`), as a reload may change it.
 
 use super::ApiError;
