@@ -638,10 +638,14 @@ async fn data_survives_a_restart() {
     let cfg = e.dir.path().join("wafer.toml");
     drop(e.app);
     let app = Wafer::open(Path::new(&cfg)).unwrap();
-    // The library's typed lookup, as `wafer get` makes it.
+    // The library's typed lookup, as `wafer get` makes it (a feature may
+    // be asked twice here: each place gets its column).
+    let keys = vec![("item_id".into(), vec![wafer::value::Value::Int64(1)])];
     let lookup = wafer::runtime::Lookup {
-        features: vec!["stats:price".into(), "stats:title".into()],
-        entities: vec![("item_id".into(), vec![wafer::value::Value::Int64(1)])],
+        features: ["stats:price", "stats:title", "stats:price"]
+            .map(String::from)
+            .to_vec(),
+        entities: keys.clone(),
         ..Default::default()
     };
     let got = app.lookup(lookup).await.unwrap();
@@ -649,6 +653,11 @@ async fn data_survives_a_restart() {
     assert_eq!(price.values[0], wafer::value::Value::Float64(5.0));
     assert_eq!(price.statuses[0], wafer::runtime::Status::Present);
     assert_eq!(title.statuses[0], wafer::runtime::Status::NullValue);
+    assert_eq!(got.columns[2].values, price.values);
+    assert_eq!(
+        (got.columns[2].feature.as_str(), &got.entities),
+        ("price", &keys)
+    );
 }
 
 async fn publish_texts(e: &Env, texts: &[&str]) -> Summary {
