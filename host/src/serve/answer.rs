@@ -16,14 +16,16 @@ use std::sync::Arc;
 /// A Feast `get-online-features` answer.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Answer {
+#[allow(dead_code)] // the document's shape: read by utoipa and the test only
+pub(super) struct Answer {
     pub metadata: Metadata,
     pub results: Vec<Column>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Metadata {
+#[allow(dead_code)] // the document's shape: read by utoipa and the test only
+pub(super) struct Metadata {
     pub feature_names: Vec<String>,
     /// With `include_feature_view_version_metadata`.
     pub feature_view_metadata: Option<Vec<ViewVersion>>,
@@ -32,7 +34,8 @@ pub struct Metadata {
 /// A view the answer read from, and its version, as Feast reports them.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ViewVersion {
+#[allow(dead_code)] // the document's shape: read by utoipa and the test only
+pub(super) struct ViewVersion {
     pub name: String,
     pub version: u32,
 }
@@ -40,7 +43,8 @@ pub struct ViewVersion {
 /// One column of the answer: a value, a status and an event time per entity row.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Column {
+#[allow(dead_code)] // the document's shape: read by utoipa and the test only
+pub(super) struct Column {
     /// Keys echoed, or values as Feast answers them (bytes in base64,
     /// NaN and infinities by name, lists as arrays).
     pub values: Vec<serde_json::Value>,

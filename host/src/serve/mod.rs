@@ -15,7 +15,6 @@ mod routes;
 mod tls;
 mod write;
 
-pub use answer::{Answer, Column, Metadata, ViewVersion};
 pub use auth::AuthError;
 pub use discovery::Discovery;
 pub use tls::TlsError;
