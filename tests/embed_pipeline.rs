@@ -311,17 +311,15 @@ async fn a_hung_api_ends_at_the_transform_deadline() {
             .unwrap()
             .pool("emb", opts)
             .unwrap();
-        let batch = Batch {
-            columns: vec!["t".into()],
-            rows: vec![vec![wafer::value::Value::String("slow".into())]],
-        };
+        let slow = wafer::value::Value::String("slow".into());
+        let batch = Batch::from_rows(&["t"], vec![vec![slow]]);
         pool.transform(batch)
     })
     .await
     .unwrap();
     // Had the deadline not cut the wait, the API would have answered after
     // its hang and the row would hold a vector.
-    let row = answer.unwrap().rows.remove(0).unwrap_err();
+    let row = answer.unwrap().into_rows().remove(0).unwrap_err();
     assert!(
         row.message.contains("deadline passed while embedding"),
         "{row:?}"

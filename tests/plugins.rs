@@ -28,13 +28,8 @@ fn chaos_pool(limits: Limits) -> wafer::plugin::InstancePool {
 }
 
 fn texts(col: &str, rows: &[&str]) -> Batch {
-    Batch {
-        columns: vec![col.into()],
-        rows: rows
-            .iter()
-            .map(|t| vec![Value::String(t.to_string())])
-            .collect(),
-    }
+    let rows = rows.iter().map(|t| vec![Value::String(t.to_string())]);
+    Batch::from_rows(&[col], rows.collect())
 }
 
 #[test]
@@ -57,13 +52,9 @@ fn bucketize_in_wasm_matches_the_native_function() {
         .map(|i| f64::from(i) * 0.75)
         .chain([f64::INFINITY, f64::NEG_INFINITY, 2.5, 0.0])
         .collect();
-    let batch = Batch {
-        columns: vec!["x".into()],
-        rows: xs.iter().map(|x| vec![Value::Float64(*x)]).collect(),
-    };
-    let out = pool.transform(batch).unwrap();
+    let out = pool.transform(numbers(&xs)).unwrap();
     let native_b = bucketize::parse_boundaries(boundaries).unwrap();
-    for (x, row) in xs.iter().zip(out.rows) {
+    for (x, row) in xs.iter().zip(out.into_rows()) {
         assert_eq!(
             row.unwrap(),
             vec![Value::Int64(bucketize::bucket(&native_b, *x))],
@@ -111,7 +102,10 @@ fn a_trap_fails_the_batch_with_stderr_and_the_next_batch_works() {
         "{msg}"
     );
     let out = pool.transform(texts("input", &["fine"])).unwrap();
-    assert_eq!(out.rows, vec![Ok(vec![Value::String("FINE".into())])]);
+    assert_eq!(
+        out.into_rows(),
+        vec![Ok(vec![Value::String("FINE".into())])]
+    );
 }
 
 #[test]
@@ -143,7 +137,10 @@ fn wrong_row_count_is_bad_output() {
     let pool = chaos_pool(Limits::default());
     let err = pool.transform(texts("input", &["short", "x"])).unwrap_err();
     assert!(
-        matches!(err, PluginError::BadOutput { .. }) && err.to_string().contains("0 rows for 2"),
+        matches!(err, PluginError::BadOutput { .. })
+            && err
+                .to_string()
+                .contains("column `out`: 0 cells for 2 input rows"),
         "{err}"
     );
 }
@@ -201,10 +198,10 @@ fn bucketize_pool(e: &PluginEngine) -> wafer::plugin::InstancePool {
 }
 
 fn numbers(xs: &[f64]) -> Batch {
-    Batch {
-        columns: vec!["x".into()],
-        rows: xs.iter().map(|x| vec![Value::Float64(*x)]).collect(),
-    }
+    Batch::from_rows(
+        &["x"],
+        xs.iter().map(|x| vec![Value::Float64(*x)]).collect(),
+    )
 }
 
 #[test]
@@ -215,10 +212,56 @@ fn instances_are_recycled_after_n_calls() {
     }));
     for _ in 0..5 {
         let out = pool.transform(numbers(&[5.0])).unwrap();
-        assert_eq!(out.rows, vec![Ok(vec![Value::Int64(1)])]);
+        assert_eq!(out.into_rows(), vec![Ok(vec![Value::Int64(1)])]);
     }
     // Calls 1-2 on the first instance, 3-4 on a second, 5 on a third.
     assert_eq!(pool.instances_created(), 3);
+}
+
+#[test]
+fn an_error_about_a_row_the_batch_lacks_is_bad_output() {
+    let pool = chaos_pool(Limits::default());
+    let err = pool.transform(texts("input", &["a", "stray"])).unwrap_err();
+    assert!(
+        matches!(err, PluginError::BadOutput { .. })
+            && err.to_string().contains("an error for row 7 of 2"),
+        "{err}"
+    );
+    assert!(pool.transform(texts("input", &["a"])).is_ok());
+}
+
+/// The built-in `bucketize` as built for contract 0.1 (row-major), before
+/// 0.2 existed: it still loads, says which contract it speaks, and answers
+/// every row of the cross-language batch as the 0.2 built-in does.
+#[test]
+fn a_plugin_built_for_contract_0_1_loads_and_answers_as_the_0_2_built_in() {
+    use wafer::plugin::Contract;
+    let e = engine(Limits::default());
+    let old = std::fs::read(crate::util::repo().join("tests/fixtures/plugin-0.1/bucketize.wasm"));
+    let old = e.load("bucketize-0.1", &old.unwrap()).unwrap();
+    let new = e.load(
+        "bucketize",
+        wafer::registry::builtin_plugin("bucketize").unwrap(),
+    );
+    let new = new.unwrap();
+    assert_eq!(
+        (old.contract(), new.contract()),
+        (Contract::V0_1, Contract::V0_2)
+    );
+    let run = |p: &Arc<wafer::plugin::Plugin>| {
+        let pool = p
+            .pool("v", crate::polyglot::options("-10, 0, 2.5, 100"))
+            .unwrap();
+        pool.transform(crate::polyglot::rows()).unwrap().into_rows()
+    };
+    let (want, got) = (run(&new), run(&old));
+    assert_eq!(want.iter().filter(|r| r.is_err()).count(), 17);
+    assert_eq!(got, want);
+    let report = e.check(
+        &std::fs::read(crate::util::repo().join("tests/fixtures/plugin-0.1/bucketize.wasm"))
+            .unwrap(),
+    );
+    assert_eq!(report.unwrap().fits, Ok(Contract::V0_1));
 }
 
 #[test]
@@ -234,7 +277,7 @@ fn compiled_plugins_are_cached_on_disk_and_a_bad_entry_is_recompiled() {
         .transform(numbers(&[-1.0, 99.0]))
         .unwrap();
     assert_eq!(
-        out.rows,
+        out.into_rows(),
         vec![Ok(vec![Value::Int64(0)]), Ok(vec![Value::Int64(2)])]
     );
     // A corrupt entry is compiled afresh, never trusted.
@@ -255,7 +298,7 @@ fn check_reports_the_contract_or_exactly_why_not() {
     assert!(
         ok.imports
             .iter()
-            .any(|i| i == "wafer:transform/types@0.1.0"),
+            .any(|i| i == "wafer:transform/types@0.2.0"),
         "{ok}"
     );
     assert!(ok.exports.iter().any(|x| x == "transform"), "{ok}");
@@ -292,7 +335,7 @@ fn the_sandbox_grants_environment_and_read_only_directories_only_when_configured
             .pool_with("v", vec![("output".into(), "o".into())], grants)
             .unwrap();
         let out = pool.transform(texts("x", &["a"])).unwrap();
-        out.rows[0].clone().unwrap()[0].clone()
+        out.into_rows()[0].clone().unwrap()[0].clone()
     };
     assert_eq!(
         seen(Default::default()),

@@ -7,8 +7,9 @@
 //!   and into RocksDB vs the same write path without Wasm (`--no-transform`).
 //! - udf: the bucketize UDF in Wasm, from Rust, Python, JavaScript and C
 //!   (`examples/udf/{python,js,c}/bucketize`, built here by their SDKs' build scripts
-//!   where the toolchains are), vs the same Rust function native, at batch 1
-//!   and 1024.
+//!   where the toolchains are), and the Rust one as built for contract 0.1
+//!   (`tests/fixtures/plugin-0.1`), vs the same Rust function native, at
+//!   batch 1 and 1024.
 //! - plugin_load: compiling each plugin vs loading it precompiled.
 
 mod common;
@@ -21,12 +22,14 @@ use std::sync::{Arc, Mutex};
 use wafer::Wafer;
 use wafer::embed::EmbedService;
 use wafer::ingest::{Pipeline, Record};
-use wafer::plugin::{Batch, Limits, PluginEngine};
+use wafer::plugin::{Batch, Column, Limits, PluginEngine};
 use wafer::store::{EntityKey, WriteMode};
 use wafer::time::Micros;
 use wafer::value::Value;
 
 const ROWS: i64 = 10_000;
+/// The built-in `bucketize` as built for contract 0.1, before 0.2 existed.
+const FIXTURE_0_1: &str = "../tests/fixtures/plugin-0.1/bucketize.wasm";
 
 fn records(n: i64, offset: i64) -> Vec<Record> {
     (0..n)
@@ -206,8 +209,10 @@ fn udf(c: &mut Criterion) {
         ("boundaries".into(), boundaries.into()),
     ];
     let rust = wafer::registry::builtin_plugin("bucketize").unwrap();
+    let rust_0_1 = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE_0_1)).unwrap();
     let pools: Vec<_> = [
         ("wasm", Some(rust)),
+        ("wasm-contract-0.1", Some(&*rust_0_1)),
         ("python-wasm", bucketize_in("python")),
         ("js-wasm", bucketize_in("js")),
         ("c-wasm", bucketize_in("c")),
@@ -221,31 +226,31 @@ fn udf(c: &mut Criterion) {
     let native_b = bucketize::parse_boundaries(boundaries).unwrap();
     let mut g = c.benchmark_group("udf_bucketize");
     for n in [1usize, 1024] {
-        let xs: Vec<f64> = (0..n).map(|i| (i * 7 % 1500) as f64).collect();
+        let cells: Vec<Value> = (0..n)
+            .map(|i| Value::Float64((i * 7 % 1500) as f64))
+            .collect();
         g.throughput(Throughput::Elements(n as u64));
-        let batch = Batch {
-            columns: vec!["x".into()],
-            rows: xs.iter().map(|x| vec![Value::Float64(*x)]).collect(),
-        };
+        // Each side does what the pipeline does around a plugin: typed cells
+        // in (typed into a column once), typed cells out.
         for (id, pool) in &pools {
-            g.bench_with_input(BenchmarkId::new(*id, n), &batch, |b, batch| {
-                b.iter(|| pool.transform(batch.clone()).unwrap())
+            g.bench_with_input(BenchmarkId::new(*id, n), &cells, |b, cells| {
+                b.iter(|| {
+                    let batch = Batch {
+                        rows: n,
+                        columns: vec![Column::from_values("x", cells.clone())],
+                    };
+                    let mut out = pool.transform(batch).unwrap();
+                    out.columns.swap_remove(0).into_values()
+                })
             });
         }
-        // The native baseline does the same per-row work the host does around
-        // a plugin: read typed cells, bucket, produce typed cells.
-        g.bench_with_input(BenchmarkId::new("native", n), &batch, |b, batch| {
+        g.bench_with_input(BenchmarkId::new("native", n), &cells, |b, cells| {
             b.iter(|| {
-                let batch = batch.clone(); // the Wasm side moves an owned batch too
-                let xs: Vec<Option<f64>> = batch
-                    .rows
-                    .iter()
-                    .map(|r| {
-                        if let Value::Float64(x) = r[0] {
-                            Some(x)
-                        } else {
-                            None
-                        }
+                let cells = cells.clone(); // the Wasm side moves owned cells too
+                let xs: Vec<Option<f64>> = (cells.iter())
+                    .map(|v| match v {
+                        Value::Float64(x) => Some(*x),
+                        _ => None,
                     })
                     .collect();
                 bucketize::bucket_all(&native_b, &xs)

@@ -77,7 +77,7 @@ pub struct Transform {
     pub inputs: Vec<String>,
     pub llm: Option<String>,
     /// Everything the plugin's `configure` receives.
-    pub options: Vec<(String, String)>,
+    pub config: crate::plugin::PluginConfig,
     /// What its sandbox lets it see beyond the contract.
     pub grants: crate::plugin::Grants,
 }
@@ -340,7 +340,7 @@ impl Transform {
         };
         let inputs = t.inputs(field);
         let llm = t.llm.as_ref().map(|l| l.get_ref().clone());
-        let mut options: Vec<(String, String)> = t
+        let mut legacy: Vec<(String, String)> = t
             .options
             .iter()
             .map(|(k, v)| (k.clone(), option_string(v)))
@@ -349,10 +349,20 @@ impl Transform {
         standard.extend(llm.clone().map(|l| ("llm", l)));
         standard.extend(dimensions.map(|d| ("dimensions", d.to_string())));
         for (k, v) in standard {
-            if !options.iter().any(|(name, _)| name == k) {
-                options.push((k.to_string(), v));
+            if !legacy.iter().any(|(name, _)| name == k) {
+                legacy.push((k.to_string(), v));
             }
         }
+        let plugin_config = crate::plugin::PluginConfig {
+            inputs: inputs.clone(),
+            outputs: vec![field.to_string()],
+            options: (t.options.iter())
+                .map(|(k, v)| (k.clone(), crate::plugin::OptionValue::from_toml(v)))
+                .collect(),
+            llm: llm.clone(),
+            dimensions,
+            legacy,
+        };
         let grants = crate::plugin::Grants {
             env: t.grants.env.clone().into_iter().collect(),
             dirs: (t.grants.dirs.iter())
@@ -363,7 +373,7 @@ impl Transform {
             plugin,
             inputs,
             llm,
-            options,
+            config: plugin_config,
             grants,
         }
     }
@@ -450,8 +460,7 @@ fields = [
         let t = e.transform.as_ref().unwrap();
         assert_eq!(t.plugin, PluginSource::Builtin("llm-embedding".into()));
         let opt = |k: &str| {
-            t.options
-                .iter()
+            (t.config.legacy.iter())
                 .find(|(n, _)| n == k)
                 .map(|(_, v)| v.as_str())
         };
@@ -460,6 +469,21 @@ fields = [
             (Some("bio"), Some("e"), Some("m"), Some("4"))
         );
         assert_eq!((opt("normalize"), opt("tags")), (Some("true"), Some("a,b")));
+        use crate::plugin::OptionValue;
+        let tags = OptionValue::Texts(vec!["a".into(), "b".into()]);
+        let typed = [
+            ("normalize".into(), OptionValue::Bool(true)),
+            ("tags".into(), tags),
+        ];
+        assert_eq!(t.config.options, typed);
+        assert_eq!(
+            (t.config.inputs.clone(), t.config.outputs.clone()),
+            (vec!["bio".to_string()], vec!["e".to_string()])
+        );
+        assert_eq!(
+            (t.config.llm.as_deref(), t.config.dimensions),
+            (Some("m"), Some(4))
+        );
     }
 
     #[test]

@@ -7,7 +7,10 @@ use anyhow::Context;
 use std::path::Path;
 
 pub const WIT: &str = include_str!("../../../wit/transform.wit");
-const SDK: &str = include_str!("../../../plugins/sdk/rust/src/lib.rs");
+/// The Rust SDK's sources, as `sdk/src/` of a new project.
+const SDK_LIB: &str = include_str!("../../../plugins/sdk/rust/src/lib.rs");
+const SDK_CELLS: &str = include_str!("../../../plugins/sdk/rust/src/cells.rs");
+const SDK_CONFIG: &str = include_str!("../../../plugins/sdk/rust/src/config.rs");
 /// The plugin workspace's lock file: the skeleton builds with the crate
 /// versions wafer's own plugins are tested with.
 const LOCK: &str = include_str!("../../../plugins/Cargo.lock");
@@ -31,7 +34,7 @@ mod tests {
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    use wafer_plugin_sdk::{Batch, Options, Output, RowError, Transform, Value};
+    use wafer_plugin_sdk::{Batch, BatchError, Cell, ColumnBuilder, Config, Output, RowError, Transform};
 
     struct Plugin {
         input: String,
@@ -39,26 +42,30 @@ mod component {
     }
 
     impl Transform for Plugin {
-        fn configure(o: Options) -> Result<Self, String> {
+        fn configure(c: Config) -> Result<Self, String> {
             Ok(Plugin {
-                input: o.require("input")?.to_string(),
-                output: o.require("output")?.to_string(),
+                input: c.input()?.to_string(),
+                output: c.output()?.to_string(),
             })
         }
 
-        /// One call per batch; one answer per row, so a bad row never fails the others.
-        fn transform(&self, input: Batch) -> Result<Output, String> {
-            let col = input.column(&self.input)?;
-            let rows = input
-                .rows
-                .into_iter()
-                .map(|row| match row.into_iter().nth(col) {
-                    Some(Value::Text(t)) => Ok(Value::Text(super::shout(&t))),
-                    Some(Value::Null) | None => Ok(Value::Null),
-                    Some(other) => Err(RowError::invalid(format!("expected text, got {}", other.type_name()))),
-                })
-                .collect();
-            Ok(wafer_plugin_sdk::single_column(&self.output, rows))
+        /// One call per batch, a column at a time. A bad row goes in `errors`
+        /// (its cell null), so it never fails the others.
+        fn transform(&self, input: Batch) -> Result<Output, BatchError> {
+            let text = input.column(&self.input)?;
+            let mut out = ColumnBuilder::with_capacity(input.len());
+            let mut errors = Vec::new();
+            for (i, cell) in text.cells().enumerate() {
+                match cell {
+                    Cell::Text(t) => out.push(super::shout(t)),
+                    Cell::Null => out.push_null(),
+                    other => {
+                        errors.push(RowError::invalid(i, format!("expected text, got {}", other.type_name())));
+                        out.push_null();
+                    }
+                }
+            }
+            Ok(Output::single(out.finish(&self.output), errors))
         }
     }
 
@@ -125,8 +132,10 @@ pub fn new_rust(dir: &Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
             // The SDK finds the contract relative to itself.
             (
                 "sdk/src/lib.rs",
-                SDK.replace("\"../../../wit\"", "\"../wit\""),
+                SDK_LIB.replace("\"../../../wit\"", "\"../wit\""),
             ),
+            ("sdk/src/cells.rs", SDK_CELLS.to_string()),
+            ("sdk/src/config.rs", SDK_CONFIG.to_string()),
             ("wit/transform.wit", WIT.to_string()),
         ],
     )

@@ -8,7 +8,7 @@
 //! rows calls no plugin and no embedding API.
 
 use super::{Failure, FailureKind, IngestError, Record};
-use crate::plugin::{Batch, InstancePool, PluginEngine, PluginError};
+use crate::plugin::{Batch, Column, InstancePool, PluginEngine, PluginError};
 use crate::registry::{Field, PluginSource, Registry, View};
 use crate::store::{EntityKey, InputDigest, Store, StoredRow, encode_value};
 use crate::time::Micros;
@@ -82,7 +82,7 @@ impl Pipeline {
             let model = t.llm.as_ref().and_then(|l| engine.embed_fingerprint(l));
             transforms.push(FieldTransform {
                 field: i,
-                pool: plugin.pool_with(&view.name, t.options.clone(), t.grants.clone())?,
+                pool: plugin.pool_with(&view.name, t.config.clone(), t.grants.clone())?,
                 identity: identity(registry, field, &bytes, model),
             });
         }
@@ -305,7 +305,8 @@ impl Pipeline {
         reused
     }
 
-    /// One plugin call for the rows still needing `t`; its per-row answers land per row.
+    /// One plugin call for the rows still needing `t`, its input columns
+    /// typed once; its per-row answers land per row.
     fn apply(&self, t: &FieldTransform, rows: &mut [RowState]) {
         let (field, inputs) = self.field_and_inputs(t);
         let todo: Vec<usize> = (0..rows.len())
@@ -314,31 +315,31 @@ impl Pipeline {
         if todo.is_empty() {
             return;
         }
+        let columns = (inputs.iter())
+            .map(|c| {
+                let cells = (todo.iter())
+                    .map(|i| rows[*i].record.get(c).cloned().unwrap_or(Value::Null))
+                    .collect();
+                Column::from_values(c, cells)
+            })
+            .collect();
         let batch = Batch {
-            columns: inputs.to_vec(),
-            rows: todo
-                .iter()
-                .map(|i| {
-                    inputs
-                        .iter()
-                        .map(|c| rows[*i].record.get(c).cloned().unwrap_or(Value::Null))
-                        .collect()
-                })
-                .collect(),
+            rows: todo.len(),
+            columns,
         };
         match self.call(&t.pool, &field.name, batch) {
-            Ok((col, answers)) => {
+            Ok((values, errors)) => {
+                let mut answers: Vec<RowResult> = (values.into_iter())
+                    .map(|v| field.check(v).map_err(|m| (FailureKind::Schema, m)))
+                    .collect();
+                for (k, e) in errors {
+                    answers[k] = Err((
+                        FailureKind::from(e.kind),
+                        format!("field `{}`: {e}", field.name),
+                    ));
+                }
                 for (i, answer) in todo.into_iter().zip(answers) {
-                    let v = answer
-                        .map(|mut cells| cells.swap_remove(col))
-                        .map_err(|e| {
-                            (
-                                FailureKind::from(e.kind),
-                                format!("field `{}`: {e}", field.name),
-                            )
-                        })
-                        .and_then(|v| field.check(v).map_err(|m| (FailureKind::Schema, m)));
-                    rows[i].set(&field.name, v);
+                    rows[i].set(&field.name, answer);
                 }
             }
             Err(e) => {
@@ -350,25 +351,25 @@ impl Pipeline {
         }
     }
 
-    /// The plugin's answers and the position of `field` among its output columns.
+    /// The plugin's values for `field`, one per row, and the rows that failed.
     #[allow(clippy::type_complexity)]
     fn call(
         &self,
         pool: &InstancePool,
         field: &str,
         batch: Batch,
-    ) -> Result<(usize, Vec<Result<Vec<Value>, crate::plugin::RowError>>), PluginError> {
+    ) -> Result<(Vec<Value>, Vec<(usize, crate::plugin::RowError)>), PluginError> {
         let o = pool.transform(batch)?;
-        let col =
-            o.columns
-                .iter()
-                .position(|c| c == field)
-                .ok_or_else(|| PluginError::BadOutput {
-                    plugin: pool.plugin_name().into(),
-                    view: self.view.name.clone(),
-                    message: format!("no output column `{field}` (got {:?})", o.columns),
-                })?;
-        Ok((col, o.rows))
+        let names = || o.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+        let Some(at) = o.columns.iter().position(|c| c.name == field) else {
+            return Err(PluginError::BadOutput {
+                plugin: pool.plugin_name().into(),
+                view: self.view.name.clone(),
+                message: format!("no output column `{field}` (got {:?})", names()),
+            });
+        };
+        let mut columns = o.columns;
+        Ok((columns.swap_remove(at).into_values(), o.errors))
     }
 }
 
@@ -381,7 +382,7 @@ fn identity(registry: &Registry, field: &Field, plugin: &[u8], model: Option<[u8
     let mut h = Sha256::new();
     h.update(Sha256::digest(plugin));
     h.update(format!("{:?}\0{:?}\0", field.ty, field.dimensions).as_bytes());
-    for (k, v) in &t.options {
+    for (k, v) in &t.config.legacy {
         h.update(format!("{k}={v}\0").as_bytes());
     }
     // What the sandbox grants can change the output: the grants, and each

@@ -1,9 +1,9 @@
 //! `wafer plugin check`: what a component file is — its size, compile time,
-//! imports and exports — and whether it fits the `transformer` world, or
-//! exactly why not (an import wafer does not provide, a missing or mistyped
-//! export), without running any of it.
+//! imports and exports — and which contract's `transformer` world it fits,
+//! or exactly why it fits neither (an import wafer does not provide, a
+//! missing or mistyped export), without running any of it.
 
-use super::{PluginEngine, TransformerPre};
+use super::{Contract, PluginEngine, Pre};
 use std::time::{Duration, Instant};
 use wasmtime::component::Component;
 
@@ -13,12 +13,12 @@ pub struct Report {
     pub compile_time: Duration,
     pub imports: Vec<String>,
     pub exports: Vec<String>,
-    /// `Err(reason)` when it does not fit the contract.
-    pub fits: Result<(), String>,
+    /// The contract it implements, or why it fits neither.
+    pub fits: Result<Contract, String>,
 }
 
 impl PluginEngine {
-    /// Compile `bytes` and check it against the `transformer` world. A file
+    /// Compile `bytes` and check it against both contracts' `transformer` worlds. A file
     /// that is not a component at all is `Err`.
     pub fn check(&self, bytes: &[u8]) -> Result<Report, String> {
         let started = Instant::now();
@@ -33,12 +33,10 @@ impl PluginEngine {
             .exports(&self.engine)
             .map(|(n, _)| n.to_string())
             .collect();
-        let fits = self
-            .linker
-            .instantiate_pre(&component)
-            .and_then(TransformerPre::new)
-            .map(|_| ())
-            .map_err(|e| format!("{e:#}"));
+        let fits = self.link(&component).map(|pre| match pre {
+            Pre::V1(_) => Contract::V0_1,
+            Pre::V2(_) => Contract::V0_2,
+        });
         Ok(Report {
             bytes: bytes.len(),
             compile_time,
@@ -66,11 +64,8 @@ impl std::fmt::Display for Report {
             writeln!(f, "  {e}")?;
         }
         match &self.fits {
-            Ok(()) => write!(f, "fits world wafer:transform/transformer@0.1.0"),
-            Err(why) => write!(
-                f,
-                "does NOT fit world wafer:transform/transformer@0.1.0: {why}"
-            ),
+            Ok(contract) => write!(f, "fits world {contract}"),
+            Err(why) => write!(f, "does NOT fit a wafer contract: {why}"),
         }
     }
 }

@@ -6,28 +6,54 @@
 //! takes its place.
 
 use crate::embed::EmbedService;
-use crate::value::Value;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, StoreLimits};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 mod cache;
+mod column;
 mod host_impl;
 mod inspect;
+mod options;
 mod pool;
+mod v1;
+mod v2;
 
 pub use cache::Loaded;
+pub use column::{Batch, Column, ColumnData, Output};
 pub use inspect::Report;
+pub use options::{OptionValue, PluginConfig};
 pub use pool::{Grants, InstancePool, PoolStats};
 
-mod bindings {
-    wasmtime::component::bindgen!({ path: "../wit", world: "transformer" });
+/// What a call answered: the output, or the plugin's reason for failing the batch.
+type Answer = Result<Output, (RowErrorKind, String)>;
+
+/// The contract a component implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contract {
+    /// `wafer:transform@0.1.0`: row-major batches.
+    V0_1,
+    /// `wafer:transform@0.2.0`: columnar batches.
+    V0_2,
 }
 
-use bindings::{Transformer, TransformerPre};
+impl std::fmt::Display for Contract {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Contract::V0_1 => "wafer:transform/transformer@0.1.0",
+            Contract::V0_2 => "wafer:transform/transformer@0.2.0",
+        })
+    }
+}
+
+/// A component linked for its contract.
+enum Pre {
+    V1(v1::TransformerPre<PluginState>),
+    V2(v2::TransformerPre<PluginState>),
+}
 
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Captured stdout+stderr per instance. A full pipe fails the guest's writes,
@@ -51,10 +77,11 @@ pub enum PluginError {
         message: String,
         stderr: String,
     },
-    #[error("plugin {plugin} (view {view}): failed the batch: {message}")]
+    #[error("plugin {plugin} (view {view}): failed the batch ({kind}): {message}")]
     Batch {
         plugin: String,
         view: String,
+        kind: RowErrorKind,
         message: String,
     },
     #[error("plugin {plugin} (view {view}): bad output: {message}")]
@@ -102,20 +129,6 @@ impl From<&crate::config::PluginsConfig> for Limits {
             instances_per_pool: *c.instances_per_field.get_ref(),
         }
     }
-}
-
-/// A batch handed to a plugin: `rows[i][j]` is column `columns[j]` of row `i`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Batch {
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<Value>>,
-}
-
-/// A plugin's answer: one entry per input row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Output {
-    pub columns: Vec<String>,
-    pub rows: Vec<Result<Vec<Value>, RowError>>,
 }
 
 /// Why a plugin could not transform one row.
@@ -176,7 +189,8 @@ impl PluginEngine {
         let engine = Engine::new(&config).map_err(load_err)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(load_err)?;
-        Transformer::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(load_err)?;
+        v1::add_to_linker(&mut linker).map_err(load_err)?;
+        v2::add_to_linker(&mut linker).map_err(load_err)?;
         spawn_epoch_ticker(engine.weak());
         Ok(Self {
             engine,
@@ -238,14 +252,38 @@ impl PluginEngine {
         let (component, loaded) =
             cache::load(&self.engine, self.cache_dir.as_deref(), bytes).map_err(err)?;
         tracing::debug!(plugin = name, ?loaded, took = ?started.elapsed(), "plugin loaded");
-        let pre = self.linker.instantiate_pre(&component).map_err(err)?;
-        let pre = TransformerPre::new(pre).map_err(err)?;
+        let pre = self.link(&component).map_err(|message| PluginError::Load {
+            plugin: name.into(),
+            message,
+        })?;
         Ok(Arc::new(Plugin {
             name: name.into(),
             pre,
             engine: self.clone(),
             loaded,
         }))
+    }
+}
+
+impl PluginEngine {
+    /// Link `component` for the contract it exports: 0.2 first, then 0.1;
+    /// when it fits neither, the reason names both.
+    fn link(&self, component: &wasmtime::component::Component) -> Result<Pre, String> {
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| format!("{e:#}"))?;
+        let v2 = match v2::TransformerPre::new(pre.clone()) {
+            Ok(p) => return Ok(Pre::V2(p)),
+            Err(e) => e,
+        };
+        v1::TransformerPre::new(pre).map(Pre::V1).map_err(|v1| {
+            format!(
+                "it fits neither {}: {v2:#}; nor {}: {v1:#}",
+                Contract::V0_2,
+                Contract::V0_1
+            )
+        })
     }
 }
 
@@ -267,7 +305,7 @@ fn spawn_epoch_ticker(engine: wasmtime::EngineWeak) {
 /// A compiled, linked plugin.
 pub struct Plugin {
     name: String,
-    pre: TransformerPre<PluginState>,
+    pre: Pre,
     engine: PluginEngine,
     loaded: Loaded,
 }
@@ -277,28 +315,36 @@ impl Plugin {
         &self.name
     }
 
+    /// The contract it implements.
+    pub fn contract(&self) -> Contract {
+        match self.pre {
+            Pre::V1(_) => Contract::V0_1,
+            Pre::V2(_) => Contract::V0_2,
+        }
+    }
+
     /// Whether it was compiled now or loaded precompiled.
     pub fn loaded(&self) -> Loaded {
         self.loaded
     }
 
-    /// A pool of instances configured with `options`, for one view field.
+    /// A pool of instances configured with `config`, for one view field.
     pub fn pool(
         self: &Arc<Self>,
         view: &str,
-        options: Vec<(String, String)>,
+        config: impl Into<PluginConfig>,
     ) -> Result<InstancePool, PluginError> {
-        self.pool_with(view, options, Grants::default())
+        self.pool_with(view, config.into(), Grants::default())
     }
 
     /// A pool whose instances also see what `grants` gives them.
     pub fn pool_with(
         self: &Arc<Self>,
         view: &str,
-        options: Vec<(String, String)>,
+        config: impl Into<PluginConfig>,
         grants: Grants,
     ) -> Result<InstancePool, PluginError> {
-        InstancePool::new(self.clone(), view, options, grants)
+        InstancePool::new(self.clone(), view, config.into(), grants)
     }
 }
 

@@ -4,11 +4,9 @@
 //! batch down, it never fails it as a trap. A trapped instance is thrown
 //! away; old ones are retired (Wasm memory never shrinks).
 
-use super::bindings::Transformer;
-use super::bindings::wafer::transform::types as wit;
 use super::{
-    Batch, EPOCH_TICK, Output, Plugin, PluginError, PluginState, RowError, RowErrorKind,
-    STDERR_CAPTURE, host_impl,
+    Answer, Batch, EPOCH_TICK, Output, Plugin, PluginConfig, PluginError, PluginState, Pre,
+    STDERR_CAPTURE, v1, v2,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -29,8 +27,38 @@ pub struct Grants {
 
 struct Instance {
     store: Store<PluginState>,
-    bindings: Transformer,
+    bindings: Bindings,
     calls: u64,
+}
+
+/// An instance's exports, under the contract its component implements.
+enum Bindings {
+    V1(v1::Transformer),
+    V2(v2::Transformer),
+}
+
+impl Bindings {
+    fn configure(
+        &self,
+        store: &mut Store<PluginState>,
+        config: &PluginConfig,
+    ) -> wasmtime::Result<Result<(), String>> {
+        match self {
+            Bindings::V1(t) => v1::configure(t, store, config),
+            Bindings::V2(t) => v2::configure(t, store, config),
+        }
+    }
+
+    fn transform(
+        &self,
+        store: &mut Store<PluginState>,
+        batch: Batch,
+    ) -> wasmtime::Result<Result<Answer, String>> {
+        match self {
+            Bindings::V1(t) => v1::transform(t, store, batch),
+            Bindings::V2(t) => v2::transform(t, store, batch),
+        }
+    }
 }
 
 /// Idle instances, and how many are out on a call.
@@ -43,7 +71,7 @@ struct Slots {
 pub struct InstancePool {
     plugin: Arc<Plugin>,
     view: String,
-    options: Vec<(String, String)>,
+    config: PluginConfig,
     grants: Grants,
     slots: Mutex<Slots>,
     /// Signalled when an instance comes back (or its slot frees up).
@@ -77,13 +105,13 @@ impl InstancePool {
     pub(super) fn new(
         plugin: Arc<Plugin>,
         view: &str,
-        options: Vec<(String, String)>,
+        config: PluginConfig,
         grants: Grants,
     ) -> Result<Self, PluginError> {
         let pool = InstancePool {
             plugin,
             view: view.into(),
-            options,
+            config,
             grants,
             slots: Mutex::default(),
             freed: Condvar::new(),
@@ -125,16 +153,14 @@ impl InstancePool {
 
     /// Run one batch. The instance is returned to the pool unless it trapped.
     pub fn transform(&self, batch: Batch) -> Result<Output, PluginError> {
-        let n = batch.rows.len();
         let mut inst = self.checkout()?;
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.arm_deadline(&mut inst.store);
         let started = std::time::Instant::now();
-        let answer = inst
-            .bindings
-            .call_transform(&mut inst.store, &host_impl::to_wit_batch(batch));
+        let answer = inst.bindings.transform(&mut inst.store, batch);
         let took = started.elapsed().as_micros() as u64;
         self.busy_micros.fetch_add(took, Ordering::Relaxed);
+        let (plugin, view) = (self.plugin.name.clone(), self.view.clone());
         let out = match answer {
             Err(e) => {
                 self.traps.fetch_add(1, Ordering::Relaxed);
@@ -142,12 +168,18 @@ impl InstancePool {
                 self.checkin(None);
                 return Err(trap);
             }
-            Ok(Err(message)) => Err(PluginError::Batch {
-                plugin: self.plugin.name.clone(),
-                view: self.view.clone(),
+            Ok(Err(message)) => Err(PluginError::BadOutput {
+                plugin,
+                view,
                 message,
             }),
-            Ok(Ok(out)) => self.check_output(out, n),
+            Ok(Ok(Err((kind, message)))) => Err(PluginError::Batch {
+                plugin,
+                view,
+                kind,
+                message,
+            }),
+            Ok(Ok(Ok(out))) => Ok(out),
         };
         inst.calls += 1;
         // Wasm memory never shrinks and the stderr pipe fills: retire old instances.
@@ -233,11 +265,12 @@ impl InstancePool {
         let mut store = Store::new(&p.engine.engine, state);
         store.limiter(|s| &mut s.limits);
         self.arm_deadline(&mut store);
-        let bindings = p
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| self.trap(&store, e))?;
-        match bindings.call_configure(&mut store, &self.options) {
+        let bindings = match &p.pre {
+            Pre::V1(pre) => pre.instantiate(&mut store).map(Bindings::V1),
+            Pre::V2(pre) => pre.instantiate(&mut store).map(Bindings::V2),
+        }
+        .map_err(|e| self.trap(&store, e))?;
+        match bindings.configure(&mut store, &self.config) {
             Ok(Ok(())) => Ok(Instance {
                 store,
                 bindings,
@@ -273,42 +306,5 @@ impl InstancePool {
             message: format!("{e:#}"),
             stderr,
         }
-    }
-
-    fn check_output(&self, out: wit::Output, n: usize) -> Result<Output, PluginError> {
-        if out.rows.len() != n {
-            let message = format!("{} rows for {n} input rows", out.rows.len());
-            return Err(PluginError::BadOutput {
-                plugin: self.plugin.name.clone(),
-                view: self.view.clone(),
-                message,
-            });
-        }
-        let width = out.columns.len();
-        let rows = out
-            .rows
-            .into_iter()
-            .map(|r| match r {
-                Ok(cells) if cells.len() == width => {
-                    Ok(cells.into_iter().map(host_impl::from_wit).collect())
-                }
-                Ok(cells) => Err(RowError {
-                    kind: RowErrorKind::BadOutput,
-                    message: format!("plugin returned {} values for {width} columns", cells.len()),
-                }),
-                Err(e) => Err(RowError {
-                    kind: match e.kind {
-                        wit::RowErrorKind::InvalidInput => RowErrorKind::InvalidInput,
-                        wit::RowErrorKind::EmbedFailed => RowErrorKind::EmbedFailed,
-                        wit::RowErrorKind::Other => RowErrorKind::Other,
-                    },
-                    message: e.message,
-                }),
-            })
-            .collect();
-        Ok(Output {
-            columns: out.columns,
-            rows,
-        })
     }
 }

@@ -1,10 +1,12 @@
-// Plain-JavaScript UDFs for wafer.
+// Plain-JavaScript UDFs for wafer (contract 0.2, columnar).
 //
 // A UDF is one function over one row: it gets the row's cells as an object
 // of plain values (null, boolean, number, string, Uint8Array, Array of
 // numbers) and the configuration `setup` returned, and returns the value of
 // the output field. `udf` gives the `configure` and `transform` exports that
-// componentize-qjs builds into a `wafer:transform/transformer` component:
+// componentize-qjs builds into a `wafer:transform/transformer` component
+// (`columnUdf` takes a function over whole columns instead: one call per
+// batch, for speed):
 //
 //     import { udf } from "./wafer_udf.js";
 //
@@ -47,18 +49,16 @@ export function float(x) {
   return { tag: "float64", val: x };
 }
 
+// A WIT `value` (a cell of a mixed column) as a plain value.
 export function toJs(value) {
   return value.tag === "null" ? null : value.val;
 }
 
+// `x` as a WIT `value`.
 export function toWit(x) {
   if (x === null || x === undefined) return { tag: "null" };
   if (typeof x === "boolean") return { tag: "boolean", val: x };
-  if (typeof x === "number") {
-    // Whole numbers beyond 2^53 (1e20, say) are floats that merely look whole.
-    const int = Number.isSafeInteger(x) && !Object.is(x, -0);
-    return int ? { tag: "int64", val: x } : { tag: "float64", val: x };
-  }
+  if (typeof x === "number") return isInt(x) ? { tag: "int64", val: x } : { tag: "float64", val: x };
   if (typeof x === "string") return { tag: "text", val: x };
   if (x instanceof Uint8Array) return { tag: "bytes", val: x };
   if (Array.isArray(x)) return { tag: "vector", val: x.map(Number) };
@@ -66,43 +66,142 @@ export function toWit(x) {
   throw new TypeError(`a UDF returned ${typeName(x)}, which has no wafer value type`);
 }
 
+// Whole numbers beyond 2^53 (1e20, say) are floats that merely look whole.
+function isInt(x) {
+  return Number.isSafeInteger(x) && !Object.is(x, -0);
+}
+
+// A WIT column as an Array of plain cells, null where null.
+export function columnCells(column, rows) {
+  const d = column.data;
+  let cells;
+  if (d.tag === "vector") {
+    const { dims, values } = d.val;
+    cells = Array.from({ length: rows }, (_, i) => Array.from(values.slice(i * dims, (i + 1) * dims)));
+  } else if (d.tag === "mixed") {
+    cells = d.val.map(toJs);
+  } else {
+    cells = Array.from(d.val);
+  }
+  const valid = column.valid;
+  return valid === null || valid === undefined ? cells : cells.map((x, i) => (valid[i] ? x : null));
+}
+
+// The column type of one output cell, or null where the cell is null.
+function kindOf(x) {
+  if (x === null || x === undefined) return null;
+  if (typeof x === "boolean") return "boolean";
+  if (typeof x === "number") return isInt(x) ? "int64" : "float64";
+  if (typeof x === "string") return "text";
+  if (x instanceof Uint8Array) return "bytes";
+  if (Array.isArray(x)) return `vector:${x.length}`;
+  if (typeof x === "object" && x.tag === "float64") return "float64";
+  throw new TypeError(`a UDF returned ${typeName(x)}, which has no wafer value type`);
+}
+
+const ZERO = { boolean: false, int64: 0, float64: 0, text: "", bytes: new Uint8Array() };
+
+// Plain cells (null where null) as a WIT column: typed when every non-null
+// cell has one type (vectors one length), else mixed.
+export function outputColumn(name, cells) {
+  const kinds = new Set(cells.map(kindOf).filter((k) => k !== null));
+  const valid = cells.every((x) => x !== null && x !== undefined) ? null : cells.map((x) => x !== null && x !== undefined);
+  if (kinds.size === 1) {
+    const [kind] = kinds;
+    if (kind.startsWith("vector:")) {
+      const dims = Number(kind.slice(7));
+      const values = cells.flatMap((x) => (x === null || x === undefined ? new Array(dims).fill(0) : x.map(Number)));
+      return { name, data: { tag: "vector", val: { dims, values } }, valid };
+    }
+    const plain = (x) => (x === null || x === undefined ? ZERO[kind] : typeof x === "object" && x.tag ? x.val : x);
+    return { name, data: { tag: kind, val: cells.map(plain) }, valid };
+  }
+  return { name, data: { tag: "mixed", val: cells.map(toWit) }, valid: null };
+}
+
+// An option's value as text, as contract 0.1 passed options.
+function optionText(value) {
+  if (value.tag === "floats" || value.tag === "texts") return value.val.map(String).join(",");
+  return String(value.val);
+}
+
+// The options object a `setup` gets: every option as text, then `input`
+// (comma-separated), `output`, `llm` and `dimensions` unless set.
+export function optionsOf(config) {
+  const opts = Object.fromEntries(config.options.map(([k, v]) => [k, optionText(v)]));
+  const standard = { input: config.inputs.join(",") };
+  if (config.outputs.length) standard.output = config.outputs[0];
+  if (config.llm !== null && config.llm !== undefined) standard.llm = config.llm;
+  if (config.dimensions !== null && config.dimensions !== undefined) {
+    standard.dimensions = String(config.dimensions);
+  }
+  for (const [k, v] of Object.entries(standard)) if (!(k in opts)) opts[k] = v;
+  return opts;
+}
+
 // The `configure` and `transform` exports for the row function `fn(row, config)`.
 // `config` is what `setup(options)` returned, or the options object itself.
 // The output column is the `output` option; the `input` option's columns
 // must be in every batch.
 export function udf(fn, setup) {
+  return columnUdf((columns, rows, config) => {
+    const names = Object.keys(columns);
+    const out = new Array(rows);
+    for (let i = 0; i < rows; i++) {
+      const row = {};
+      for (const n of names) row[n] = columns[n][i];
+      try {
+        out[i] = fn(row, config);
+      } catch (e) {
+        if (!(e instanceof RowError)) throw e;
+        out[i] = e;
+      }
+    }
+    return out;
+  }, setup);
+}
+
+// The exports for the column function `fn(columns, rows, config)`: one call
+// per batch, for speed. `columns` maps each input column's name to an Array
+// of its cells (plain values, null where null); `fn` returns an Array of one
+// value per row, with a `RowError` in place of a value to fail that row.
+export function columnUdf(fn, setup) {
   let state = null;
-  function configure(options) {
-    const opts = Object.fromEntries(options);
+  function configure(config) {
+    const opts = optionsOf(config);
     if (!("output" in opts)) throw "missing option `output`";
-    let config;
+    let parsed;
     try {
-      config = setup ? setup(opts) : opts;
+      parsed = setup ? setup(opts) : opts;
     } catch (e) {
       throw String(e instanceof Error ? e.message : e);
     }
     const inputs = (opts.input ?? "").split(",").map((c) => c.trim()).filter((c) => c);
-    state = { output: opts.output, inputs, config };
+    state = { output: opts.output, inputs, config: parsed };
   }
   function transform(input) {
-    if (state === null) throw "transform before configure";
-    const names = input.columns;
+    if (state === null) throw { kind: "other", message: "transform before configure" };
+    const names = input.columns.map((c) => c.name);
     for (const name of state.inputs) {
       if (!names.includes(name)) {
-        throw `input column \`${name}\` not in batch (columns: ${names.join(", ")})`;
+        const message = `input column \`${name}\` not in batch (columns: ${names.join(", ")})`;
+        throw { kind: "invalid-input", message };
       }
     }
-    const rows = input.rows.map((cells) => {
-      const row = {};
-      names.forEach((n, i) => (row[n] = toJs(cells[i])));
-      try {
-        return { tag: "ok", val: [toWit(fn(row, state.config))] };
-      } catch (e) {
-        if (!(e instanceof RowError)) throw e;
-        return { tag: "err", val: { kind: e.kind, message: e.message } };
-      }
+    const columns = {};
+    for (const c of input.columns) columns[c.name] = columnCells(c, input.rows);
+    const results = fn(columns, input.rows, state.config);
+    if (results.length !== input.rows) {
+      const message = `the UDF returned ${results.length} values for ${input.rows} rows`;
+      throw { kind: "other", message };
+    }
+    const errors = [];
+    const cells = results.map((x, i) => {
+      if (!(x instanceof RowError)) return x;
+      errors.push({ row: i, kind: x.kind, message: x.message });
+      return null;
     });
-    return { columns: [state.output], rows };
+    return { columns: [outputColumn(state.output, cells)], errors };
   }
   return { configure, transform };
 }

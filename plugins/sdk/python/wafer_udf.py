@@ -1,10 +1,11 @@
-"""Plain-Python UDFs for wafer.
+"""Plain-Python UDFs for wafer (contract 0.2, columnar).
 
 A UDF is one function over one row: it gets the row's cells as a dict of
 plain Python values (None, bool, int, float, str, bytes, list of floats) and
 the configuration `setup` returned, and returns the value of the output
 field. `udf` turns it into the `WitWorld` class that componentize-py exports
-as a `wafer:transform/transformer` component:
+as a `wafer:transform/transformer` component (`column_udf` takes a function
+over whole columns instead: one Python call per batch, for speed):
 
     import wafer_udf
 
@@ -18,7 +19,9 @@ as a `wafer:transform/transformer` component:
 
 Raise `RowError` to fail one row (its neighbours go on), `ValueError` or
 `KeyError` from `setup` to refuse the options. Any other exception is a bug:
-it traps the instance, which fails the batch and is replaced.
+it traps the instance, which fails the batch and is replaced. Options reach
+`setup` as text, as they always did: numbers written out, arrays joined with
+commas.
 """
 
 try:
@@ -55,7 +58,7 @@ class RowError(Exception):
 
 
 def to_python(value):
-    """A WIT `value` as a plain Python value."""
+    """A WIT `value` (a cell of a mixed column) as a plain Python value."""
     if isinstance(value, t.Value_Null):
         return None
     return value.value
@@ -68,8 +71,6 @@ def to_wit(x):
     if isinstance(x, bool):  # before int: bool is an int in Python
         return t.Value_Boolean(x)
     if isinstance(x, int):
-        if not -(2**63) <= x < 2**63:
-            raise RowError(f"{x} does not fit in an int64")
         return t.Value_Int64(x)
     if isinstance(x, float):
         return t.Value_Float64(x)
@@ -77,9 +78,106 @@ def to_wit(x):
         return t.Value_Text(x)
     if isinstance(x, (bytes, bytearray)):
         return t.Value_Bytes(bytes(x))
+    return t.Value_Vector([float(v) for v in x])
+
+
+def checked(x):
+    """`x` if it has a wafer value type; a RowError for an int beyond int64."""
+    if isinstance(x, bool) or x is None or isinstance(x, (float, str, bytes, bytearray)):
+        return x
+    if isinstance(x, int):
+        if not -(2**63) <= x < 2**63:
+            raise RowError(f"{x} does not fit in an int64")
+        return x
     if isinstance(x, (list, tuple)):
-        return t.Value_Vector([float(v) for v in x])
+        return [float(v) for v in x]
     raise TypeError(f"a UDF returned {type(x).__name__}, which has no wafer value type")
+
+
+def column_cells(column, rows):
+    """A WIT column as a list of plain Python cells, None where null."""
+    d = column.data
+    if isinstance(d, t.ColumnData_Vector):
+        dims, values = d.value.dims, d.value.values
+        cells = [values[i * dims:(i + 1) * dims] for i in range(rows)]
+    elif isinstance(d, t.ColumnData_Mixed):
+        cells = [to_python(v) for v in d.value]
+    else:
+        cells = list(d.value)
+    if column.valid is not None:
+        cells = [x if ok else None for x, ok in zip(cells, column.valid)]
+    return cells
+
+
+# Output cells' types, and the column each all-one-type column becomes.
+_COLUMNS = {
+    bool: ("ColumnData_Boolean", False),
+    int: ("ColumnData_Int64", 0),
+    float: ("ColumnData_Float64", 0.0),
+    str: ("ColumnData_Text", ""),
+    bytes: ("ColumnData_Bytes", b""),
+}
+
+
+def output_column(name, cells):
+    """Plain Python cells (None where null) as a WIT column: typed when
+    every non-null cell has one type (vectors one length), else mixed."""
+    kinds = {type(x) if not isinstance(x, list) else (list, len(x)) for x in cells if x is not None}
+    valid = None if all(x is not None for x in cells) else [x is not None for x in cells]
+    if len(kinds) == 1:
+        kind = kinds.pop()
+        if isinstance(kind, tuple):
+            dims = kind[1]
+            flat = [v for x in cells for v in (x if x is not None else [0.0] * dims)]
+            return t.Column(name, t.ColumnData_Vector(t.Vectors(dims, flat)), valid)
+        if kind in _COLUMNS:
+            variant, zero = _COLUMNS[kind]
+            data = getattr(t, variant)([zero if x is None else x for x in cells])
+            return t.Column(name, data, valid)
+    return t.Column(name, t.ColumnData_Mixed([to_wit(x) for x in cells]), None)
+
+
+def option_text(value):
+    """An option's value as text, as contract 0.1 passed options."""
+    if isinstance(value, t.OptionValue_Boolean):
+        return "true" if value.value else "false"
+    if isinstance(value, (t.OptionValue_Floats, t.OptionValue_Texts)):
+        return ",".join(repr(v) if isinstance(v, float) else str(v) for v in value.value)
+    if isinstance(value, t.OptionValue_Float64):
+        return repr(value.value)
+    return str(value.value)
+
+
+def options_of(config):
+    """The options dict a `setup` gets: every option as text, then `input`
+    (comma-separated), `output`, `llm` and `dimensions` unless set."""
+    opts = {k: option_text(v) for k, v in config.options}
+    standard = {"input": ",".join(config.inputs)}
+    if config.outputs:
+        standard["output"] = config.outputs[0]
+    if config.llm is not None:
+        standard["llm"] = config.llm
+    if config.dimensions is not None:
+        standard["dimensions"] = str(config.dimensions)
+    for k, v in standard.items():
+        opts.setdefault(k, v)
+    return opts
+
+
+def _row_by_row(fn):
+    """A column function calling the row function `fn` once per row."""
+
+    def run(columns, rows, config):
+        names = list(columns)
+        out = []
+        for cells in zip(*columns.values()) if names else [()] * rows:
+            try:
+                out.append(fn(dict(zip(names, cells)), config))
+            except RowError as e:
+                out.append(e)
+        return out
+
+    return run
 
 
 def udf(fn, setup=None):
@@ -90,6 +188,15 @@ def udf(fn, setup=None):
     name, which the host always passes); the `input` option's columns must be
     in every batch.
     """
+    return column_udf(_row_by_row(fn), setup)
+
+
+def column_udf(fn, setup=None):
+    """The `WitWorld` class for the column function `fn(columns, rows, config)`:
+    one call per batch, for speed. `columns` maps each input column's name
+    to its cells (plain values, None where null); `fn` returns one value per
+    row, or a `RowError` instance in place of a value to fail that row.
+    """
 
     # componentize-py makes a new WitWorld for every call, so what configure
     # learns lives here; a Wasm instance has an interpreter of its own, so
@@ -97,35 +204,42 @@ def udf(fn, setup=None):
     state = {}
 
     class WitWorld:
-        def configure(self, options):
-            opts = dict(options)
+        def configure(self, config):
+            opts = options_of(config)
             if "output" not in opts:
                 raise Err("missing option `output`")
             try:
-                config = setup(opts) if setup else opts
+                state["config"] = setup(opts) if setup else opts
             except KeyError as e:
                 raise Err(f"missing option `{e.args[0]}`")
             except ValueError as e:
                 raise Err(str(e))
             state["output"] = opts["output"]
             state["inputs"] = [c.strip() for c in opts.get("input", "").split(",") if c.strip()]
-            state["config"] = config
 
         def transform(self, input):
             if not state:
-                raise Err("transform before configure")
-            names = input.columns
+                raise Err(t.BatchError(t.ErrorKind.OTHER, "transform before configure"))
+            names = [c.name for c in input.columns]
             for name in state["inputs"]:
                 if name not in names:
-                    raise Err(f"input column `{name}` not in batch (columns: {', '.join(names)})")
-            config, rows = state["config"], []
-            for cells in input.rows:
-                row = {n: to_python(c) for n, c in zip(names, cells)}
+                    message = f"input column `{name}` not in batch (columns: {', '.join(names)})"
+                    raise Err(t.BatchError(t.ErrorKind.INVALID_INPUT, message))
+            columns = {c.name: column_cells(c, input.rows) for c in input.columns}
+            results = fn(columns, input.rows, state["config"])
+            if len(results) != input.rows:
+                message = f"the UDF returned {len(results)} values for {input.rows} rows"
+                raise Err(t.BatchError(t.ErrorKind.OTHER, message))
+            cells, errors = [], []
+            for i, x in enumerate(results):
                 try:
-                    rows.append(Ok([to_wit(fn(row, config))]))
+                    if isinstance(x, RowError):
+                        raise x
+                    cells.append(checked(x))
                 except RowError as e:
-                    kind = t.RowErrorKind[e.kind.upper().replace("-", "_")]
-                    rows.append(Err(t.RowError(kind, str(e))))
-            return t.Output(columns=[state["output"]], rows=rows)
+                    kind = t.ErrorKind[e.kind.upper().replace("-", "_")]
+                    errors.append(t.RowError(i, kind, str(e)))
+                    cells.append(None)
+            return t.Output([output_column(state["output"], cells)], errors)
 
     return WitWorld

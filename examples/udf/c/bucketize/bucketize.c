@@ -3,7 +3,8 @@
  * boundaries, like `numpy.digitize(x, b, right=False)`.
  *
  * Options: `input` (numeric column; int, float or numeric text),
- * `boundaries` (comma-separated, strictly increasing), `output`.
+ * `boundaries` (an array of numbers or comma-separated text, strictly
+ * increasing), `output`.
  *
  * Its errors read as the Rust plugin's do, word for word: numeric text is
  * trimmed and read with Rust's rules (strtod alone would take hex and
@@ -115,6 +116,15 @@ static char *quoted(const uint8_t *s, size_t n) {
   return q;
 }
 
+static bool check_boundaries(transformer_string_t *err) {
+  for (size_t i = 0; i < n_bounds; i++)
+    if (!isfinite(bounds[i])) return *err = wafer_format("`boundaries` must be finite"), false;
+  for (size_t i = 1; i < n_bounds; i++)
+    if (bounds[i - 1] >= bounds[i])
+      return *err = wafer_format("`boundaries` must be strictly increasing"), false;
+  return true;
+}
+
 static bool parse_boundaries(const char *text, transformer_string_t *err) {
   n_bounds = 1;
   for (const char *c = text; *c; c++) n_bounds += *c == ',';
@@ -134,72 +144,84 @@ static bool parse_boundaries(const char *text, transformer_string_t *err) {
     }
     if (end) start = end + 1;
   }
-  for (size_t i = 0; i < n_bounds; i++)
-    if (!isfinite(bounds[i])) return *err = wafer_format("`boundaries` must be finite"), false;
-  for (size_t i = 1; i < n_bounds; i++)
-    if (bounds[i - 1] >= bounds[i])
-      return *err = wafer_format("`boundaries` must be strictly increasing"), false;
-  return true;
+  return check_boundaries(err);
 }
 
-bool exports_transformer_configure(transformer_options_t *options, transformer_string_t *err) {
-  static const char *keys[] = {"input", "output", "boundaries"};
-  char *values[3];
-  bool ok = true;
-  for (int i = 0; i < 3; i++) {
-    values[i] = wafer_option(options, keys[i]);
-    if (ok && !values[i]) *err = wafer_format("missing option `%s`", keys[i]), ok = false;
+/* Boundaries as an array of numbers, or as comma-separated text. */
+static bool read_boundaries(const transformer_config_t *config, transformer_string_t *err) {
+  const wafer_option_value_t *v = wafer_option_value(config, "boundaries");
+  if (!v) return *err = wafer_format("missing option `boundaries`"), false;
+  if (v->tag != WAFER_TRANSFORM_TYPES_OPTION_VALUE_FLOATS) {
+    char *text = wafer_option(config, "boundaries");
+    bool ok = parse_boundaries(text, err);
+    free(text);
+    return ok;
   }
-  ok = ok && parse_boundaries(values[2], err);
-  free(input), free(output), free(values[2]);
-  input = values[0], output = values[1];
-  transformer_options_free(options);
+  n_bounds = v->val.floats.len;
+  bounds = realloc(bounds, (n_bounds ? n_bounds : 1) * sizeof(double));
+  memcpy(bounds, v->val.floats.ptr, n_bounds * sizeof(double));
+  if (!n_bounds) return *err = wafer_format("`boundaries` is empty"), false;
+  return check_boundaries(err);
+}
+
+bool exports_transformer_configure(transformer_config_t *config, transformer_string_t *err) {
+  free(input), free(output);
+  input = wafer_first(&config->inputs);
+  output = wafer_first(&config->outputs);
+  bool ok = input && output;
+  if (!ok) *err = wafer_format("missing option `%s`", input ? "output" : "input");
+  ok = ok && read_boundaries(config, err);
+  transformer_config_free(config);
   return ok;
 }
 
-/* One cell's bucket, or why the row fails. */
-static wafer_transform_types_result_list_value_row_error_t bucket(const wafer_value_t *cell) {
-  wafer_value_t out = {.tag = WAFER_TRANSFORM_TYPES_VALUE_NULL};
+/* One cell's bucket in `*out` (false: null), or why the row fails. */
+static const char *bucket(const wafer_value_t *cell, int64_t *out, bool *valid,
+                          transformer_string_t *why) {
   double x;
+  *valid = false;
   switch (cell->tag) {
-    case WAFER_TRANSFORM_TYPES_VALUE_NULL: return wafer_ok(out);
+    case WAFER_TRANSFORM_TYPES_VALUE_NULL: return NULL;
     case WAFER_TRANSFORM_TYPES_VALUE_INT64: x = (double)cell->val.int64; break;
     case WAFER_TRANSFORM_TYPES_VALUE_FLOAT64: x = cell->val.float64; break;
     case WAFER_TRANSFORM_TYPES_VALUE_TEXT: {
       const transformer_string_t *t = &cell->val.text;
-      const char *why = number(t->ptr, t->len, &x);
-      if (why) {
+      const char *e = number(t->ptr, t->len, &x);
+      if (e) {
         char *q = quoted(t->ptr, t->len);
-        transformer_string_t msg = wafer_format("`%s` = %s is not a number: %s", input, q, why);
+        *why = wafer_format("`%s` = %s is not a number: %s", input, q, e);
         free(q);
-        return wafer_invalid(msg);
+        return "failed";
       }
       break;
     }
     default:
-      return wafer_invalid(wafer_format("`%s` must be a number, got %s", input, wafer_type_name(cell)));
+      *why = wafer_format("`%s` must be a number, got %s", input, wafer_type_name(cell));
+      return "failed";
   }
-  if (isnan(x)) return wafer_invalid(wafer_format("value is NaN"));
+  if (isnan(x)) return *why = wafer_format("value is NaN"), "failed";
   size_t lo = 0, hi = n_bounds;
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
     if (bounds[mid] <= x) lo = mid + 1;
     else hi = mid;
   }
-  out.tag = WAFER_TRANSFORM_TYPES_VALUE_INT64;
-  out.val.int64 = (int64_t)lo;
-  return wafer_ok(out);
+  *out = (int64_t)lo, *valid = true;
+  return NULL;
 }
 
 bool exports_transformer_transform(transformer_batch_t *batch, transformer_output_t *ret,
-                                   transformer_string_t *err) {
-  long col = wafer_column(batch, input, err);
-  if (col < 0) return transformer_batch_free(batch), false;
-  wafer_output(ret, batch->rows.len, output);
-  for (size_t i = 0; i < batch->rows.len; i++) {
-    wafer_transform_types_list_value_t *row = &batch->rows.ptr[i];
-    wafer_value_t null = {.tag = WAFER_TRANSFORM_TYPES_VALUE_NULL};
-    ret->rows.ptr[i] = bucket((size_t)col < row->len ? &row->ptr[col] : &null);
+                                   transformer_batch_error_t *err) {
+  const wafer_column_t *x = wafer_column(batch, input, err);
+  if (!x) return transformer_batch_free(batch), false;
+  size_t rows = batch->rows;
+  wafer_column_t *out = wafer_output_column(ret, output, WAFER_COLUMN_INT64, rows);
+  for (size_t i = 0; i < rows; i++) {
+    wafer_value_t cell = wafer_cell(x, i);
+    transformer_string_t why;
+    bool valid;
+    if (bucket(&cell, &out->data.val.int64.ptr[i], &valid, &why)) wafer_invalid(ret, i, why);
+    if (!valid) wafer_set_null(out, i);
   }
   transformer_batch_free(batch);
   return true;

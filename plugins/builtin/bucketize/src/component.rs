@@ -1,6 +1,8 @@
 //! Component glue: the `transformer` world over the logic in `lib.rs`.
 
-use wafer_plugin_sdk::{Batch, Options, Output, RowError, Transform, Value};
+use wafer_plugin_sdk::{
+    Batch, BatchError, Cell, ColumnBuilder, Config, OptionValue, Output, RowError, Transform,
+};
 
 struct Bucketize {
     input: String,
@@ -9,46 +11,53 @@ struct Bucketize {
 }
 
 impl Transform for Bucketize {
-    fn configure(o: Options) -> Result<Self, String> {
+    fn configure(c: Config) -> Result<Self, String> {
+        let boundaries = match c.get("boundaries") {
+            None => return Err("missing option `boundaries`".into()),
+            Some(OptionValue::Text(t)) => crate::parse_boundaries(t)?,
+            Some(_) => crate::check_boundaries(c.floats("boundaries")?.unwrap_or_default())?,
+        };
         Ok(Bucketize {
-            input: o.require("input")?.to_string(),
-            output: o.require("output")?.to_string(),
-            boundaries: crate::parse_boundaries(o.require("boundaries")?)?,
+            input: c.input()?.to_string(),
+            output: c.output()?.to_string(),
+            boundaries,
         })
     }
 
-    fn transform(&self, input: Batch) -> Result<Output, String> {
-        let col = input.column(&self.input)?;
-        let rows = input
-            .rows
-            .into_iter()
-            .map(|row| {
-                let x = number(self, row.into_iter().nth(col))?;
-                let b = crate::bucket_all(&self.boundaries, &[x]).remove(0);
-                b.map(|b| vec![b.map_or(Value::Null, Value::Int64)])
-                    .map_err(RowError::invalid)
-            })
-            .collect();
-        Ok(Output {
-            columns: vec![self.output.clone()],
-            rows,
-        })
+    fn transform(&self, input: Batch) -> Result<Output, BatchError> {
+        let x = input.column(&self.input)?;
+        let mut out = ColumnBuilder::with_capacity(input.len());
+        let mut errors = Vec::new();
+        for (i, cell) in x.cells().enumerate() {
+            match number(&self.input, cell) {
+                Ok(None) => out.push_null(),
+                Ok(Some(x)) if x.is_nan() => {
+                    errors.push(RowError::invalid(i, "value is NaN"));
+                    out.push_null();
+                }
+                Ok(Some(x)) => out.push(crate::bucket(&self.boundaries, x)),
+                Err(e) => {
+                    errors.push(RowError::invalid(i, e));
+                    out.push_null();
+                }
+            }
+        }
+        Ok(Output::single(out.finish(&self.output), errors))
     }
 }
 
-fn number(config: &Bucketize, cell: Option<Value>) -> Result<Option<f64>, RowError> {
+fn number(input: &str, cell: Cell) -> Result<Option<f64>, String> {
     match cell {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Int64(i)) => Ok(Some(i as f64)),
-        Some(Value::Float64(f)) => Ok(Some(f)),
-        Some(Value::Text(t)) => t.trim().parse::<f64>().map(Some).map_err(|e| {
-            RowError::invalid(format!("`{}` = {t:?} is not a number: {e}", config.input))
-        }),
-        Some(other) => Err(RowError::invalid(format!(
-            "`{}` must be a number, got {}",
-            config.input,
+        Cell::Null => Ok(None),
+        Cell::Int64(i) => Ok(Some(i as f64)),
+        Cell::Float64(f) => Ok(Some(f)),
+        Cell::Text(t) => (t.trim().parse::<f64>())
+            .map(Some)
+            .map_err(|e| format!("`{input}` = {t:?} is not a number: {e}")),
+        other => Err(format!(
+            "`{input}` must be a number, got {}",
             other.type_name()
-        ))),
+        )),
     }
 }
 

@@ -3,7 +3,7 @@
 //! with boundaries `[10, 50]`, `x < 10` is 0, `10 <= x < 50` is 1, `x >= 50` is 2.
 //!
 //! Options: `input` (numeric column; int, float or numeric text), `boundaries`
-//! (comma-separated, strictly increasing), `output`.
+//! (an array of numbers, or comma-separated text; strictly increasing), `output`.
 //!
 //! The logic is plain Rust: unit-tested natively, and benchmarked natively
 //! against the same code inside Wasm.
@@ -18,6 +18,11 @@ pub fn parse_boundaries(text: &str) -> Result<Vec<f64>, String> {
                 .map_err(|e| format!("boundary {:?}: {e}", s.trim()))
         })
         .collect::<Result<_, _>>()?;
+    check_boundaries(b)
+}
+
+/// Validate boundaries: finite and strictly increasing.
+pub fn check_boundaries(b: Vec<f64>) -> Result<Vec<f64>, String> {
     if b.is_empty() {
         return Err("`boundaries` is empty".into());
     }

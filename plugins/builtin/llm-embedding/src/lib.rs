@@ -5,7 +5,9 @@
 //! Options: `input` (text column), `llm` (the `[[llm]]` name), `dimensions`
 //! (optional; checked on every vector), `output` (the field name).
 
-use wafer_plugin_sdk::{Batch, Options, Output, RowError, RowErrorKind, Transform, Value, embed};
+use wafer_plugin_sdk::{
+    Batch, BatchError, Cell, Config, ErrorKind, Output, RowError, Transform, VectorBuilder, embed,
+};
 
 struct LlmEmbedding {
     input: String,
@@ -15,91 +17,97 @@ struct LlmEmbedding {
 }
 
 impl Transform for LlmEmbedding {
-    fn configure(o: Options) -> Result<Self, String> {
+    fn configure(c: Config) -> Result<Self, String> {
         Ok(LlmEmbedding {
-            input: o.require("input")?.to_string(),
-            output: o.require("output")?.to_string(),
-            llm: o.require("llm")?.to_string(),
-            dimensions: o.parse("dimensions")?,
+            input: c.input()?.to_string(),
+            output: c.output()?.to_string(),
+            llm: c.llm.clone().ok_or("missing option `llm`")?,
+            dimensions: c.dimensions.map(|d| d as usize),
         })
     }
 
-    fn transform(&self, input: Batch) -> Result<Output, String> {
-        transform(self, input)
-    }
-}
-
-fn transform(config: &LlmEmbedding, input: Batch) -> Result<Output, String> {
-    let col = input.column(&config.input)?;
-    // Rows that need an embedding, by position; the rest are answered now.
-    let mut results: Vec<Option<Result<Value, RowError>>> = Vec::with_capacity(input.rows.len());
-    let mut texts = Vec::new();
-    let mut pending = Vec::new();
-    for (i, row) in input.rows.into_iter().enumerate() {
-        match row.into_iter().nth(col) {
-            Some(Value::Null) | None => results.push(Some(Ok(Value::Null))),
-            Some(Value::Text(t)) if t.trim().is_empty() => results.push(Some(Err(
-                RowError::invalid("text is empty or only whitespace"),
-            ))),
-            Some(Value::Text(t)) => {
-                results.push(None);
-                texts.push(t);
-                pending.push(i);
+    fn transform(&self, input: Batch) -> Result<Output, BatchError> {
+        let column = input.column(&self.input)?;
+        // Rows that need an embedding, by position; the rest are answered now.
+        let mut texts = Vec::new();
+        let mut pending = Vec::new();
+        let mut errors = Vec::new();
+        for (i, cell) in column.cells().enumerate() {
+            match cell {
+                Cell::Null => {}
+                Cell::Text(t) if t.trim().is_empty() => {
+                    errors.push(RowError::invalid(i, "text is empty or only whitespace"))
+                }
+                Cell::Text(t) => {
+                    texts.push(t.to_string());
+                    pending.push(i);
+                }
+                other => errors.push(RowError::invalid(
+                    i,
+                    format!(
+                        "`{}` must be a string, got {}",
+                        self.input,
+                        other.type_name()
+                    ),
+                )),
             }
-            Some(other) => results.push(Some(Err(RowError::invalid(format!(
-                "`{}` must be a string, got {}",
-                config.input,
-                other.type_name()
-            ))))),
         }
-    }
-    if !texts.is_empty() {
-        let vectors = embed(&config.llm, &texts);
+        let vectors = if texts.is_empty() {
+            Vec::new()
+        } else {
+            embed(&self.llm, &texts)
+        };
         if vectors.len() != pending.len() {
-            return Err(format!(
+            return Err(BatchError::other(format!(
                 "host returned {} embeddings for {} texts",
                 vectors.len(),
                 pending.len()
-            ));
+            )));
         }
-        for (i, v) in pending.into_iter().zip(vectors) {
-            results[i] = Some(check(config, v));
+        let mut out = VectorBuilder::with_capacity(input.len(), self.dimensions);
+        let mut vectors = pending.into_iter().zip(vectors).peekable();
+        for i in 0..input.len() {
+            let Some((_, v)) = vectors.next_if(|(at, _)| *at == i) else {
+                out.push_null();
+                continue;
+            };
+            let pushed = check(self, v).and_then(|v| {
+                out.push(&v)
+                    .map_err(|m| (ErrorKind::EmbedFailed, format!("embedding: {m}")))
+            });
+            if let Err((kind, message)) = pushed {
+                errors.push(RowError::new(i, kind, message));
+                out.push_null();
+            }
         }
+        Ok(Output::single(out.finish(&self.output), errors))
     }
-    let rows = results
-        .into_iter()
-        .map(|r| r.expect("every row answered"))
-        .collect();
-    Ok(wafer_plugin_sdk::single_column(&config.output, rows))
 }
 
 fn check(
     config: &LlmEmbedding,
     v: Result<Vec<f32>, wafer_plugin_sdk::EmbedError>,
-) -> Result<Value, RowError> {
+) -> Result<Vec<f32>, (ErrorKind, String)> {
     use wafer_plugin_sdk::EmbedErrorKind as K;
     let v = v.map_err(|e| {
         let (kind, what) = match e.kind {
             // The API refused this text itself: fixing the row, not retrying, helps.
-            K::InvalidInput => (RowErrorKind::InvalidInput, "not embeddable"),
-            K::Unauthorized => (RowErrorKind::EmbedFailed, "unauthorized"),
-            K::RateLimited => (RowErrorKind::EmbedFailed, "rate limited"),
-            K::Timeout => (RowErrorKind::EmbedFailed, "timeout"),
-            K::Unavailable => (RowErrorKind::EmbedFailed, "unavailable"),
-            K::BadResponse => (RowErrorKind::EmbedFailed, "bad response"),
-            K::UnknownLlm => (RowErrorKind::EmbedFailed, "unknown llm"),
+            K::InvalidInput => (ErrorKind::InvalidInput, "not embeddable"),
+            K::Unauthorized => (ErrorKind::EmbedFailed, "unauthorized"),
+            K::RateLimited => (ErrorKind::EmbedFailed, "rate limited"),
+            K::Timeout => (ErrorKind::EmbedFailed, "timeout"),
+            K::Unavailable => (ErrorKind::EmbedFailed, "unavailable"),
+            K::BadResponse => (ErrorKind::EmbedFailed, "bad response"),
+            K::UnknownLlm => (ErrorKind::EmbedFailed, "unknown llm"),
         };
-        RowError {
-            kind,
-            message: format!("{what}: {}", e.message),
-        }
+        (kind, format!("{what}: {}", e.message))
     })?;
     match config.dimensions {
-        Some(d) if v.len() != d => Err(RowError {
-            kind: RowErrorKind::EmbedFailed,
-            message: format!("embedding has {} dimensions, expected {d}", v.len()),
-        }),
-        _ => Ok(Value::Vector(v)),
+        Some(d) if v.len() != d => Err((
+            ErrorKind::EmbedFailed,
+            format!("embedding has {} dimensions, expected {d}", v.len()),
+        )),
+        _ => Ok(v),
     }
 }
 

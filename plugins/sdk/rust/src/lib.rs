@@ -1,6 +1,8 @@
-//! Rust SDK for wafer transformation plugins: the bindings generated from
-//! `wit/transform.wit`, helpers for options and batches, and the
-//! [`Transform`] trait, so a plugin is one impl and one `export!` line.
+//! Rust SDK for wafer transformation plugins (contract 0.2, columnar): the
+//! bindings generated from `wit/transform.wit`, borrowing accessors over
+//! input columns ([`Column::cells`]), builders for output columns
+//! ([`ColumnBuilder`]), option helpers on [`Config`], and the [`Transform`]
+//! trait, so a plugin is one impl and one `export!` line.
 
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
@@ -13,19 +15,27 @@ pub mod bindings {
     });
 }
 
+mod cells;
+mod config;
+
 pub use bindings::Guest;
 pub use bindings::wafer::transform::host::{EmbedError, EmbedErrorKind, LogLevel, embed, log};
-pub use bindings::wafer::transform::types::{Batch, Output, RowError, RowErrorKind, Value};
+pub use bindings::wafer::transform::types::{
+    Batch, BatchError, Column, ColumnData, Config, ErrorKind, OptionValue, Output, RowError, Value,
+    Vectors,
+};
+pub use cells::{Cell, Cells, ColumnBuilder, VectorBuilder};
 
-/// A transformation plugin: built once per instance from its options, then
-/// called once per batch. Implement this and name the type in [`export!`].
+/// A transformation plugin: built once per instance from its configuration,
+/// then called once per batch. Implement this and name the type in [`export!`].
 pub trait Transform: Sized + 'static {
-    /// Validate the options and build the plugin; an error fails the view's
-    /// set-up with this message.
-    fn configure(options: Options) -> Result<Self, String>;
+    /// Validate the configuration and build the plugin; an error fails the
+    /// view's set-up with this message.
+    fn configure(config: Config) -> Result<Self, String>;
 
-    /// Transform a batch: exactly one output row per input row.
-    fn transform(&self, input: Batch) -> Result<Output, String>;
+    /// Transform a batch: each output column has one cell per input row;
+    /// rows that fail are listed in the output's `errors`.
+    fn transform(&self, input: Batch) -> Result<Output, BatchError>;
 }
 
 /// Export a [`Transform`] implementation as the plugin's component exports.
@@ -42,16 +52,18 @@ macro_rules! export {
         pub struct __WaferGuest;
 
         impl $crate::Guest for __WaferGuest {
-            fn configure(options: ::std::vec::Vec<(::std::string::String, ::std::string::String)>) -> ::std::result::Result<(), ::std::string::String> {
-                let plugin = <$ty as $crate::Transform>::configure($crate::Options::new(options))?;
+            fn configure(config: $crate::Config) -> ::std::result::Result<(), ::std::string::String> {
+                let plugin = <$ty as $crate::Transform>::configure(config)?;
                 __WAFER_INSTANCE.with(|i| *i.borrow_mut() = ::std::option::Option::Some(plugin));
                 ::std::result::Result::Ok(())
             }
 
-            fn transform(input: $crate::Batch) -> ::std::result::Result<$crate::Output, ::std::string::String> {
+            fn transform(input: $crate::Batch) -> ::std::result::Result<$crate::Output, $crate::BatchError> {
                 __WAFER_INSTANCE.with(|i| match i.borrow().as_ref() {
                     ::std::option::Option::Some(p) => $crate::Transform::transform(p, input),
-                    ::std::option::Option::None => ::std::result::Result::Err("transform called before configure".into()),
+                    ::std::option::Option::None => ::std::result::Result::Err(
+                        $crate::BatchError::other("transform called before configure"),
+                    ),
                 })
             }
         }
@@ -60,84 +72,94 @@ macro_rules! export {
     };
 }
 
-/// The options a plugin instance was configured with.
-#[derive(Debug, Clone, Default)]
-pub struct Options(Vec<(String, String)>);
-
-impl Options {
-    pub fn new(pairs: Vec<(String, String)>) -> Self {
-        Self(pairs)
+impl Batch {
+    /// The column `name`, or an invalid-input error naming it and the columns present.
+    pub fn column(&self, name: &str) -> Result<&Column, BatchError> {
+        let at = self.position(name)?;
+        Ok(&self.columns[at])
     }
 
-    /// The value of `key`, if set.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
+    /// The column `name`, moved out of the batch (to hand it on as it is).
+    pub fn take(&mut self, name: &str) -> Result<Column, BatchError> {
+        let at = self.position(name)?;
+        Ok(self.columns.swap_remove(at))
+    }
+
+    fn position(&self, name: &str) -> Result<usize, BatchError> {
+        self.columns
             .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The value of `key`, or an error naming it.
-    pub fn require(&self, key: &str) -> Result<&str, String> {
-        self.get(key)
-            .ok_or_else(|| format!("missing option `{key}`"))
-    }
-
-    /// `key` parsed as `T`, `None` when unset, an error naming the key when it does not parse.
-    pub fn parse<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>, String>
-    where
-        T::Err: std::fmt::Display,
-    {
-        self.get(key)
-            .map(|v| {
-                v.trim()
-                    .parse::<T>()
-                    .map_err(|e| format!("option `{key}` = {v:?}: {e}"))
+            .position(|c| c.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.columns.iter().map(|c| c.name.as_str()).collect();
+                BatchError::invalid(format!(
+                    "input column `{name}` not in batch (columns: {})",
+                    names.join(", ")
+                ))
             })
-            .transpose()
+    }
+
+    /// How many rows it has.
+    pub fn len(&self) -> usize {
+        self.rows as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
     }
 }
 
-impl Batch {
-    /// Index of the column `name`, or an error naming it and the columns present.
-    pub fn column(&self, name: &str) -> Result<usize, String> {
-        self.columns.iter().position(|c| c == name).ok_or_else(|| {
-            format!(
-                "input column `{name}` not in batch (columns: {})",
-                self.columns.join(", ")
-            )
-        })
+impl Output {
+    /// One column and the rows that failed.
+    pub fn single(column: Column, errors: Vec<RowError>) -> Output {
+        Output {
+            columns: vec![column],
+            errors,
+        }
     }
 }
 
 impl RowError {
-    pub fn invalid(message: impl Into<String>) -> Self {
+    /// Row `row`'s input is unusable.
+    pub fn invalid(row: usize, message: impl Into<String>) -> Self {
+        Self::new(row, ErrorKind::InvalidInput, message)
+    }
+
+    pub fn new(row: usize, kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
-            kind: RowErrorKind::InvalidInput,
+            row: row as u32,
+            kind,
             message: message.into(),
         }
+    }
+}
+
+impl BatchError {
+    /// The batch's input is unusable (a missing column, say).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::InvalidInput,
+            message: message.into(),
+        }
+    }
+
+    pub fn other(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Other,
+            message: message.into(),
+        }
+    }
+}
+
+/// `?` on a `Result<_, String>` inside `transform` fails the batch as `other`.
+impl From<String> for BatchError {
+    fn from(message: String) -> Self {
+        BatchError::other(message)
     }
 }
 
 impl Value {
     /// A short name of the value's type, for error messages.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::Null => "null",
-            Value::Boolean(_) => "bool",
-            Value::Int64(_) => "int64",
-            Value::Float64(_) => "float64",
-            Value::Text(_) => "string",
-            Value::Bytes(_) => "bytes",
-            Value::Vector(_) => "vector",
-        }
-    }
-}
-
-/// Build a one-column output from per-row results.
-pub fn single_column(name: &str, rows: Vec<Result<Value, RowError>>) -> Output {
-    Output {
-        columns: vec![name.to_string()],
-        rows: rows.into_iter().map(|r| r.map(|v| vec![v])).collect(),
+        Cell::from(self).type_name()
     }
 }

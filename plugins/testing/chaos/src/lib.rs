@@ -1,23 +1,27 @@
 //! `chaos`: a test plugin, not shipped in the binary. For each row it reads
 //! the text column `input` and misbehaves on command: `trap` panics (a Wasm
 //! trap), `loop` spins forever, `oom` allocates without bound, `short`
-//! returns one row too few. Any other text is echoed back upper-cased.
+//! returns no rows, `stray` reports an error for row 7 (which no batch of
+//! the tests has). Any other text is echoed back upper-cased.
 
-use wafer_plugin_sdk::{Batch, Options, Output, Transform, Value};
+use wafer_plugin_sdk::{
+    Batch, BatchError, Cell, ColumnBuilder, Config, Output, RowError, Transform,
+};
 
 struct Chaos;
 
 impl Transform for Chaos {
-    fn configure(_options: Options) -> Result<Self, String> {
+    fn configure(_config: Config) -> Result<Self, String> {
         Ok(Chaos)
     }
 
-    fn transform(&self, input: Batch) -> Result<Output, String> {
-        let col = input.column("input")?;
-        let mut rows = Vec::new();
-        for row in &input.rows {
-            let text = match &row[col] {
-                Value::Text(t) => t.as_str(),
+    fn transform(&self, input: Batch) -> Result<Output, BatchError> {
+        let column = input.column("input")?;
+        let mut out = ColumnBuilder::<String>::with_capacity(input.len());
+        let mut errors = Vec::new();
+        for cell in column.cells() {
+            let text = match cell {
+                Cell::Text(t) => t,
                 _ => "",
             };
             match text {
@@ -26,7 +30,7 @@ impl Transform for Chaos {
                     panic!("chaos asked to trap");
                 }
                 "loop" => loop {
-                    std::hint::black_box(&rows);
+                    std::hint::black_box(&out);
                 },
                 "oom" => {
                     let mut hog: Vec<Vec<u8>> = Vec::new();
@@ -35,18 +39,17 @@ impl Transform for Chaos {
                     }
                 }
                 "short" => {
-                    return Ok(Output {
-                        columns: vec!["out".into()],
-                        rows: Vec::new(),
-                    });
+                    let empty = ColumnBuilder::<String>::with_capacity(0);
+                    return Ok(Output::single(empty.finish("out"), Vec::new()));
                 }
-                t => rows.push(Ok(vec![Value::Text(t.to_uppercase())])),
+                "stray" => {
+                    errors.push(RowError::invalid(7, "no such row"));
+                    out.push_null();
+                }
+                t => out.push(t.to_uppercase()),
             }
         }
-        Ok(Output {
-            columns: vec!["out".into()],
-            rows,
-        })
+        Ok(Output::single(out.finish("out"), errors))
     }
 }
 

@@ -1,0 +1,354 @@
+//! The columnar batches the host hands to plugins and takes back, whichever
+//! contract a plugin speaks: typed columns with a validity mask, built from
+//! a batch's values once (a column whose non-null cells share one type is
+//! typed; any other is `Mixed`), and read back as values per row.
+
+use super::RowError;
+use crate::value::Value;
+
+/// A batch handed to a plugin: `rows` rows, each column one cell per row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    pub rows: usize,
+    pub columns: Vec<Column>,
+}
+
+/// A named column. `valid[i]` is false where row `i` is null; `None` when
+/// no row is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub data: ColumnData,
+    pub valid: Option<Vec<bool>>,
+}
+
+/// A column's cells, all of one type, or `Mixed` when they are not.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnData {
+    Bool(Vec<bool>),
+    Int64(Vec<i64>),
+    Float64(Vec<f64>),
+    Text(Vec<String>),
+    Bytes(Vec<Vec<u8>>),
+    /// `dims` floats per row, row after row.
+    Vector {
+        dims: usize,
+        values: Vec<f32>,
+    },
+    Mixed(Vec<Value>),
+}
+
+/// A plugin's answer: its columns, one cell per input row, and the rows that
+/// failed, by index, in no particular order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    pub columns: Vec<Column>,
+    pub errors: Vec<(usize, RowError)>,
+}
+
+impl Batch {
+    /// A batch from row-major cells: `rows[i][j]` is column `columns[j]` of row `i`.
+    pub fn from_rows(columns: &[&str], rows: Vec<Vec<Value>>) -> Batch {
+        let n = rows.len();
+        let mut cells: Vec<Vec<Value>> = columns.iter().map(|_| Vec::with_capacity(n)).collect();
+        for row in rows {
+            let mut row = row.into_iter();
+            for col in &mut cells {
+                col.push(row.next().unwrap_or(Value::Null));
+            }
+        }
+        Batch {
+            rows: n,
+            columns: (columns.iter().zip(cells))
+                .map(|(name, cells)| Column::from_values(name, cells))
+                .collect(),
+        }
+    }
+
+    /// Row `i`'s cells, in column order.
+    pub fn row(&self, i: usize) -> Vec<Value> {
+        self.columns.iter().map(|c| c.value(i)).collect()
+    }
+}
+
+/// What a column's non-null cells have in common, found in one pass.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Nothing,
+    Bool,
+    Int64,
+    Float64,
+    Text,
+    Bytes,
+    Vector(usize),
+    Mixed,
+}
+
+fn kind_of(v: &Value) -> Kind {
+    match v {
+        Value::Null => Kind::Nothing,
+        Value::Bool(_) => Kind::Bool,
+        Value::Int64(_) => Kind::Int64,
+        Value::Float64(_) => Kind::Float64,
+        Value::String(_) => Kind::Text,
+        Value::Bytes(_) => Kind::Bytes,
+        Value::Vector(v) => Kind::Vector(v.len()),
+        // A list of numbers is a vector, as under contract 0.1.
+        Value::List(items)
+            if items
+                .iter()
+                .all(|i| matches!(i, Value::Int64(_) | Value::Float64(_))) =>
+        {
+            Kind::Vector(items.len())
+        }
+        Value::List(_) => Kind::Mixed,
+    }
+}
+
+impl Column {
+    /// Type `cells` once: a column whose non-null cells share one type (and
+    /// vectors one length) travels typed; any other, and one that is all
+    /// null, travels `Mixed`.
+    pub fn from_values(name: &str, cells: Vec<Value>) -> Column {
+        let kind = cells
+            .iter()
+            .map(kind_of)
+            .fold(Kind::Nothing, |k, c| match (k, c) {
+                (k, Kind::Nothing) => k,
+                (Kind::Nothing, c) => c,
+                (k, c) if k == c => k,
+                _ => Kind::Mixed,
+            });
+        let nulls = cells.iter().any(|c| matches!(c, Value::Null));
+        let valid = (nulls && !matches!(kind, Kind::Mixed | Kind::Nothing))
+            .then(|| cells.iter().map(|c| !matches!(c, Value::Null)).collect());
+        let data = match kind {
+            Kind::Bool => ColumnData::Bool(typed(cells, |v| matches!(v, Value::Bool(true)))),
+            Kind::Int64 => ColumnData::Int64(typed(cells, |v| match v {
+                Value::Int64(i) => i,
+                _ => 0,
+            })),
+            Kind::Float64 => ColumnData::Float64(typed(cells, |v| match v {
+                Value::Float64(f) => f,
+                _ => 0.0,
+            })),
+            Kind::Text => ColumnData::Text(typed(cells, |v| match v {
+                Value::String(s) => s,
+                _ => String::new(),
+            })),
+            Kind::Bytes => ColumnData::Bytes(typed(cells, |v| match v {
+                Value::Bytes(b) => b,
+                _ => Vec::new(),
+            })),
+            Kind::Vector(dims) => vectors(cells, dims),
+            Kind::Nothing | Kind::Mixed => ColumnData::Mixed(cells),
+        };
+        Column {
+            name: name.into(),
+            data,
+            valid,
+        }
+    }
+
+    /// How many cells it has.
+    pub fn len(&self) -> usize {
+        match &self.data {
+            ColumnData::Bool(v) => v.len(),
+            ColumnData::Int64(v) => v.len(),
+            ColumnData::Float64(v) => v.len(),
+            ColumnData::Text(v) => v.len(),
+            ColumnData::Bytes(v) => v.len(),
+            ColumnData::Vector { dims, values } => values.len().checked_div(*dims).unwrap_or(0),
+            ColumnData::Mixed(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn is_null(&self, i: usize) -> bool {
+        self.valid.as_ref().is_some_and(|v| !v[i])
+    }
+
+    /// Row `i`'s cell as a value.
+    pub fn value(&self, i: usize) -> Value {
+        if self.is_null(i) {
+            return Value::Null;
+        }
+        match &self.data {
+            ColumnData::Bool(v) => Value::Bool(v[i]),
+            ColumnData::Int64(v) => Value::Int64(v[i]),
+            ColumnData::Float64(v) => Value::Float64(v[i]),
+            ColumnData::Text(v) => Value::String(v[i].clone()),
+            ColumnData::Bytes(v) => Value::Bytes(v[i].clone()),
+            ColumnData::Vector { dims, values } => {
+                Value::Vector(values[i * dims..][..*dims].to_vec())
+            }
+            ColumnData::Mixed(v) => v[i].clone(),
+        }
+    }
+
+    /// Every cell as a value, in row order.
+    pub fn into_values(self) -> Vec<Value> {
+        let valid = self.valid;
+        let ok = |i: usize| valid.as_ref().is_none_or(|v| v[i]);
+        let cell = |i: usize, v: Value| if ok(i) { v } else { Value::Null };
+        match self.data {
+            ColumnData::Bool(v) => v
+                .into_iter()
+                .enumerate()
+                .map(|(i, x)| cell(i, Value::Bool(x)))
+                .collect(),
+            ColumnData::Int64(v) => v
+                .into_iter()
+                .enumerate()
+                .map(|(i, x)| cell(i, Value::Int64(x)))
+                .collect(),
+            ColumnData::Float64(v) => (v.into_iter().enumerate())
+                .map(|(i, x)| cell(i, Value::Float64(x)))
+                .collect(),
+            ColumnData::Text(v) => v
+                .into_iter()
+                .enumerate()
+                .map(|(i, x)| cell(i, Value::String(x)))
+                .collect(),
+            ColumnData::Bytes(v) => v
+                .into_iter()
+                .enumerate()
+                .map(|(i, x)| cell(i, Value::Bytes(x)))
+                .collect(),
+            ColumnData::Vector { dims, values } => (values.chunks(dims.max(1)).enumerate())
+                .map(|(i, x)| cell(i, Value::Vector(x.to_vec())))
+                .collect(),
+            ColumnData::Mixed(v) => v.into_iter().enumerate().map(|(i, x)| cell(i, x)).collect(),
+        }
+    }
+}
+
+/// Each cell through `take`; a null cell is whatever `take` makes of it (a
+/// placeholder the validity mask hides).
+fn typed<T>(cells: Vec<Value>, take: impl FnMut(Value) -> T) -> Vec<T> {
+    cells.into_iter().map(take).collect()
+}
+
+fn vectors(cells: Vec<Value>, dims: usize) -> ColumnData {
+    let mut values = Vec::with_capacity(cells.len() * dims);
+    for c in cells {
+        match c {
+            Value::Vector(v) => values.extend_from_slice(&v),
+            Value::List(items) => values.extend(Value::numbers(&items).expect("typed as numbers")),
+            _ => values.resize(values.len() + dims, 0.0),
+        }
+    }
+    ColumnData::Vector { dims, values }
+}
+
+impl Output {
+    /// The column named `name`.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// Row-major: per row, its cells in column order, or its error.
+    pub fn into_rows(self) -> Vec<Result<Vec<Value>, RowError>> {
+        let n = self.columns.first().map_or(0, Column::len);
+        let n = (self.errors.iter().map(|(i, _)| i + 1)).fold(n, usize::max);
+        let mut columns: Vec<_> = (self.columns.into_iter())
+            .map(|c| c.into_values().into_iter())
+            .collect();
+        let mut rows: Vec<Result<Vec<Value>, RowError>> = (0..n)
+            .map(|_| {
+                Ok(columns
+                    .iter_mut()
+                    .map(|c| c.next().unwrap_or(Value::Null))
+                    .collect())
+            })
+            .collect();
+        for (i, e) in self.errors.into_iter().rev() {
+            rows[i] = Err(e);
+        }
+        rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_a_column_whose_cells_agree_and_masks_its_nulls() {
+        let c = Column::from_values("x", vec![Value::Int64(3), Value::Null, Value::Int64(5)]);
+        assert_eq!(c.data, ColumnData::Int64(vec![3, 0, 5]));
+        assert_eq!(c.valid, Some(vec![true, false, true]));
+        assert_eq!(c.value(1), Value::Null);
+        assert_eq!(
+            c.into_values(),
+            vec![Value::Int64(3), Value::Null, Value::Int64(5)]
+        );
+    }
+
+    #[test]
+    fn disagreeing_cells_and_all_nulls_travel_mixed() {
+        let cells = vec![Value::Int64(3), Value::Float64(2.5), Value::Null];
+        let c = Column::from_values("x", cells.clone());
+        assert_eq!(
+            (c.data.clone(), c.valid.clone()),
+            (ColumnData::Mixed(cells.clone()), None)
+        );
+        assert_eq!(c.into_values(), cells);
+        let c = Column::from_values("x", vec![Value::Null, Value::Null]);
+        assert!(matches!(c.data, ColumnData::Mixed(_)));
+    }
+
+    #[test]
+    fn vectors_of_one_length_are_one_flat_list() {
+        let cells = vec![
+            Value::Vector(vec![1.0, 2.0]),
+            Value::Null,
+            Value::List(vec![Value::Int64(3), Value::Float64(4.5)]),
+        ];
+        let c = Column::from_values("v", cells);
+        let flat = vec![1.0, 2.0, 0.0, 0.0, 3.0, 4.5];
+        assert_eq!(
+            c.data,
+            ColumnData::Vector {
+                dims: 2,
+                values: flat
+            }
+        );
+        assert_eq!((c.len(), c.value(2)), (3, Value::Vector(vec![3.0, 4.5])));
+        let ragged = vec![Value::Vector(vec![1.0]), Value::Vector(vec![1.0, 2.0])];
+        assert!(matches!(
+            Column::from_values("v", ragged).data,
+            ColumnData::Mixed(_)
+        ));
+    }
+
+    #[test]
+    fn a_batch_from_rows_reads_back_row_by_row() {
+        let rows = vec![
+            vec![Value::String("a".into()), Value::Bool(true)],
+            vec![Value::String("b".into())],
+        ];
+        let b = Batch::from_rows(&["t", "f"], rows);
+        assert_eq!(b.rows, 2);
+        assert_eq!(b.row(1), vec![Value::String("b".into()), Value::Null]);
+    }
+
+    #[test]
+    fn output_rows_put_errors_in_place() {
+        let e = RowError {
+            kind: super::super::RowErrorKind::Other,
+            message: "no".into(),
+        };
+        let out = Output {
+            columns: vec![Column::from_values(
+                "y",
+                vec![Value::Int64(1), Value::Int64(2)],
+            )],
+            errors: vec![(1, e.clone())],
+        };
+        assert_eq!(out.into_rows(), vec![Ok(vec![Value::Int64(1)]), Err(e)]);
+    }
+}

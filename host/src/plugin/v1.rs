@@ -1,0 +1,129 @@
+//! Contract 0.1 (`wit/0.1`, row-major batches), kept so that plugins built
+//! for it load unchanged: the host's columns become rows of cells on the
+//! way in, and the answer's rows become columns on the way out.
+
+use super::column::{Batch, Column, Output};
+use super::{PluginConfig, PluginState, RowError, RowErrorKind};
+use crate::value::Value;
+
+mod bindings {
+    wasmtime::component::bindgen!({ path: "../wit/0.1", world: "transformer" });
+}
+
+use bindings::wafer::transform::{host, types as wit};
+pub(super) use bindings::{Transformer, TransformerPre};
+
+pub(super) fn add_to_linker(
+    linker: &mut wasmtime::component::Linker<PluginState>,
+) -> wasmtime::Result<()> {
+    Transformer::add_to_linker::<_, wasmtime::component::HasSelf<_>>(linker, |s| s)
+}
+
+pub(super) fn configure(
+    t: &Transformer,
+    store: &mut wasmtime::Store<PluginState>,
+    config: &PluginConfig,
+) -> wasmtime::Result<Result<(), String>> {
+    t.call_configure(store, &config.legacy)
+}
+
+/// `Err(message)` (outside the answer) when the rows do not match the batch.
+pub(super) fn transform(
+    t: &Transformer,
+    store: &mut wasmtime::Store<PluginState>,
+    batch: Batch,
+) -> wasmtime::Result<Result<super::Answer, String>> {
+    let n = batch.rows;
+    let answer = t.call_transform(store, &to_wit_batch(batch))?;
+    Ok(match answer {
+        Err(message) => Ok(Err((RowErrorKind::Other, message))),
+        Ok(out) if out.rows.len() != n => {
+            Err(format!("{} rows for {n} input rows", out.rows.len()))
+        }
+        Ok(out) => Ok(Ok(from_wit_output(out))),
+    })
+}
+
+fn to_wit_batch(b: Batch) -> wit::Batch {
+    let rows = (0..b.rows)
+        .map(|i| b.columns.iter().map(|c| to_wit(c.value(i))).collect())
+        .collect();
+    wit::Batch {
+        columns: b.columns.into_iter().map(|c| c.name).collect(),
+        rows,
+    }
+}
+
+/// Rows become columns of values; a row of the wrong width is a host-side
+/// row error.
+fn from_wit_output(out: wit::Output) -> Output {
+    let width = out.columns.len();
+    let mut cells: Vec<Vec<Value>> = vec![Vec::with_capacity(out.rows.len()); width];
+    let mut errors = Vec::new();
+    for (i, row) in out.rows.into_iter().enumerate() {
+        let failed = match row {
+            Ok(row) if row.len() == width => {
+                for (col, v) in cells.iter_mut().zip(row) {
+                    col.push(from_wit(v));
+                }
+                continue;
+            }
+            Ok(row) => RowError {
+                kind: RowErrorKind::BadOutput,
+                message: format!("plugin returned {} values for {width} columns", row.len()),
+            },
+            Err(e) => RowError {
+                kind: match e.kind {
+                    wit::RowErrorKind::InvalidInput => RowErrorKind::InvalidInput,
+                    wit::RowErrorKind::EmbedFailed => RowErrorKind::EmbedFailed,
+                    wit::RowErrorKind::Other => RowErrorKind::Other,
+                },
+                message: e.message,
+            },
+        };
+        errors.push((i, failed));
+        cells.iter_mut().for_each(|c| c.push(Value::Null));
+    }
+    let columns = (out.columns.iter().zip(cells))
+        .map(|(name, cells)| Column {
+            name: name.clone(),
+            data: super::ColumnData::Mixed(cells),
+            valid: None,
+        })
+        .collect();
+    Output { columns, errors }
+}
+
+fn to_wit(v: Value) -> wit::Value {
+    match v {
+        Value::Null => wit::Value::Null,
+        Value::Bool(b) => wit::Value::Boolean(b),
+        Value::Int64(i) => wit::Value::Int64(i),
+        Value::Float64(f) => wit::Value::Float64(f),
+        Value::String(s) => wit::Value::Text(s),
+        Value::Bytes(b) => wit::Value::Bytes(b),
+        Value::Vector(v) => wit::Value::Vector(v),
+        // Contract 0.1 has no list type: a list of numbers reaches a plugin
+        // as a vector, as JSON arrays always did, and any other as JSON text.
+        Value::List(items) => match Value::numbers(&items) {
+            Some(v) => wit::Value::Vector(v),
+            None => wit::Value::Text(super::host_impl::list_text(items)),
+        },
+    }
+}
+
+fn from_wit(v: wit::Value) -> Value {
+    match v {
+        wit::Value::Null => Value::Null,
+        wit::Value::Boolean(b) => Value::Bool(b),
+        wit::Value::Int64(i) => Value::Int64(i),
+        wit::Value::Float64(f) => Value::Float64(f),
+        wit::Value::Text(s) => Value::String(s),
+        wit::Value::Bytes(b) => Value::Bytes(b),
+        wit::Value::Vector(v) => Value::Vector(v),
+    }
+}
+
+super::host_impl::host_interface!(host);
+
+impl wit::Host for PluginState {}

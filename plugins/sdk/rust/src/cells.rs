@@ -1,0 +1,268 @@
+//! Input columns read cell by cell, borrowing from the batch ([`Cell`]),
+//! and output columns built row by row ([`ColumnBuilder`], [`VectorBuilder`]).
+
+use crate::{Column, ColumnData, Value, Vectors};
+
+/// One cell of a column, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Bool(bool),
+    Int64(i64),
+    Float64(f64),
+    Text(&'a str),
+    Bytes(&'a [u8]),
+    Vector(&'a [f32]),
+}
+
+impl<'a> Cell<'a> {
+    /// A short name of the cell's type, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Cell::Null => "null",
+            Cell::Bool(_) => "bool",
+            Cell::Int64(_) => "int64",
+            Cell::Float64(_) => "float64",
+            Cell::Text(_) => "string",
+            Cell::Bytes(_) => "bytes",
+            Cell::Vector(_) => "vector",
+        }
+    }
+
+    /// An int, a float or numeric text as a number; `None` for null.
+    pub fn number(&self) -> Result<Option<f64>, String> {
+        match self {
+            Cell::Null => Ok(None),
+            Cell::Int64(i) => Ok(Some(*i as f64)),
+            Cell::Float64(f) => Ok(Some(*f)),
+            Cell::Text(t) => (t.trim().parse::<f64>())
+                .map(Some)
+                .map_err(|e| format!("{t:?} is not a number: {e}")),
+            other => Err(format!("expected a number, got {}", other.type_name())),
+        }
+    }
+}
+
+impl<'a> From<&'a Value> for Cell<'a> {
+    fn from(v: &'a Value) -> Self {
+        match v {
+            Value::Null => Cell::Null,
+            Value::Boolean(b) => Cell::Bool(*b),
+            Value::Int64(i) => Cell::Int64(*i),
+            Value::Float64(f) => Cell::Float64(*f),
+            Value::Text(t) => Cell::Text(t),
+            Value::Bytes(b) => Cell::Bytes(b),
+            Value::Vector(v) => Cell::Vector(v),
+        }
+    }
+}
+
+impl Column {
+    /// A column without nulls.
+    pub fn new(name: impl Into<String>, data: ColumnData) -> Column {
+        Column {
+            name: name.into(),
+            data,
+            valid: None,
+        }
+    }
+
+    /// How many cells it has.
+    pub fn len(&self) -> usize {
+        match &self.data {
+            ColumnData::Boolean(v) => v.len(),
+            ColumnData::Int64(v) => v.len(),
+            ColumnData::Float64(v) => v.len(),
+            ColumnData::Text(v) => v.len(),
+            ColumnData::Bytes(v) => v.len(),
+            ColumnData::Vector(v) => v.values.len().checked_div(v.dims as usize).unwrap_or(0),
+            ColumnData::Mixed(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether row `i` holds a value (not null).
+    pub fn is_valid(&self, i: usize) -> bool {
+        self.valid.as_ref().is_none_or(|v| v[i])
+    }
+
+    /// Row `i`'s cell.
+    pub fn cell(&self, i: usize) -> Cell<'_> {
+        if !self.is_valid(i) {
+            return Cell::Null;
+        }
+        match &self.data {
+            ColumnData::Boolean(v) => Cell::Bool(v[i]),
+            ColumnData::Int64(v) => Cell::Int64(v[i]),
+            ColumnData::Float64(v) => Cell::Float64(v[i]),
+            ColumnData::Text(v) => Cell::Text(&v[i]),
+            ColumnData::Bytes(v) => Cell::Bytes(&v[i]),
+            ColumnData::Vector(v) => {
+                let d = v.dims as usize;
+                Cell::Vector(&v.values[i * d..][..d])
+            }
+            ColumnData::Mixed(v) => Cell::from(&v[i]),
+        }
+    }
+
+    /// Every cell, in row order.
+    pub fn cells(&self) -> Cells<'_> {
+        Cells {
+            column: self,
+            next: 0,
+            len: self.len(),
+        }
+    }
+}
+
+/// The cells of a column, in row order.
+pub struct Cells<'a> {
+    column: &'a Column,
+    next: usize,
+    len: usize,
+}
+
+impl<'a> Iterator for Cells<'a> {
+    type Item = Cell<'a>;
+
+    fn next(&mut self) -> Option<Cell<'a>> {
+        (self.next < self.len).then(|| {
+            self.next += 1;
+            self.column.cell(self.next - 1)
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.len - self.next;
+        (left, Some(left))
+    }
+}
+
+/// A cell type an output column can be built of.
+pub trait Columnar: Default {
+    fn data(values: Vec<Self>) -> ColumnData;
+}
+
+macro_rules! columnar {
+    ($($t:ty => $variant:ident),*) => {$(
+        impl Columnar for $t {
+            fn data(values: Vec<Self>) -> ColumnData {
+                ColumnData::$variant(values)
+            }
+        }
+    )*};
+}
+columnar!(bool => Boolean, i64 => Int64, f64 => Float64, String => Text, Vec<u8> => Bytes);
+
+/// An output column built row by row: `push` a value or `push_null`.
+pub struct ColumnBuilder<T> {
+    values: Vec<T>,
+    valid: Vec<bool>,
+    nulls: bool,
+}
+
+impl<T: Columnar> ColumnBuilder<T> {
+    pub fn with_capacity(rows: usize) -> Self {
+        ColumnBuilder {
+            values: Vec::with_capacity(rows),
+            valid: Vec::with_capacity(rows),
+            nulls: false,
+        }
+    }
+
+    pub fn push(&mut self, v: T) {
+        self.values.push(v);
+        self.valid.push(true);
+    }
+
+    /// A null cell (also what a failed row's cell should be).
+    pub fn push_null(&mut self) {
+        self.values.push(T::default());
+        self.valid.push(false);
+        self.nulls = true;
+    }
+
+    pub fn push_option(&mut self, v: Option<T>) {
+        match v {
+            Some(v) => self.push(v),
+            None => self.push_null(),
+        }
+    }
+
+    pub fn finish(self, name: impl Into<String>) -> Column {
+        Column {
+            name: name.into(),
+            data: T::data(self.values),
+            valid: self.nulls.then_some(self.valid),
+        }
+    }
+}
+
+/// A vector output column built row by row. Its dims are the configured
+/// ones, else the first vector's; a vector of other dims is refused.
+pub struct VectorBuilder {
+    dims: Option<usize>,
+    /// The valid rows' floats; null rows are filled in by `finish`.
+    values: Vec<f32>,
+    valid: Vec<bool>,
+}
+
+impl VectorBuilder {
+    pub fn with_capacity(rows: usize, dims: Option<usize>) -> Self {
+        VectorBuilder {
+            dims,
+            values: Vec::with_capacity(rows * dims.unwrap_or(0)),
+            valid: Vec::with_capacity(rows),
+        }
+    }
+
+    /// `Err` (and nothing pushed) when `v` has other dims than the column.
+    pub fn push(&mut self, v: &[f32]) -> Result<(), String> {
+        match self.dims {
+            Some(d) if d != v.len() => {
+                return Err(format!("vector has {} dimensions, expected {d}", v.len()));
+            }
+            _ => self.dims = Some(v.len()),
+        }
+        self.values.extend_from_slice(v);
+        self.valid.push(true);
+        Ok(())
+    }
+
+    pub fn push_null(&mut self) {
+        self.valid.push(false);
+    }
+
+    /// The column; all null with no dims known, it is a `mixed` column of nulls.
+    pub fn finish(self, name: impl Into<String>) -> Column {
+        let nulls = self.valid.iter().any(|v| !v);
+        let Some(dims) = self.dims.filter(|d| *d > 0 || !nulls) else {
+            let data = ColumnData::Mixed(vec![Value::Null; self.valid.len()]);
+            return Column::new(name, data);
+        };
+        let values = if nulls {
+            let mut full = Vec::with_capacity(self.valid.len() * dims);
+            let mut rows = self.values.chunks(dims.max(1));
+            for ok in &self.valid {
+                match ok {
+                    true => full.extend_from_slice(rows.next().unwrap_or_default()),
+                    false => full.resize(full.len() + dims, 0.0),
+                }
+            }
+            full
+        } else {
+            self.values
+        };
+        Column {
+            name: name.into(),
+            data: ColumnData::Vector(Vectors {
+                dims: dims as u32,
+                values,
+            }),
+            valid: nulls.then_some(self.valid),
+        }
+    }
+}
