@@ -231,13 +231,14 @@ fn udf(c: &mut Criterion) {
             .collect();
         g.throughput(Throughput::Elements(n as u64));
         // Each side does what the pipeline does around a plugin: typed cells
-        // in (typed into a column once), typed cells out.
+        // in (read in place, typed into a column once), typed cells out.
         for (id, pool) in &pools {
             g.bench_with_input(BenchmarkId::new(*id, n), &cells, |b, cells| {
                 b.iter(|| {
+                    let refs: Vec<&Value> = cells.iter().collect();
                     let batch = Batch {
                         rows: n,
-                        columns: vec![Column::from_values("x", cells.clone())],
+                        columns: vec![Column::from_refs("x", &refs)],
                     };
                     let mut out = pool.transform(batch).unwrap();
                     out.columns.swap_remove(0).into_values()
@@ -246,7 +247,6 @@ fn udf(c: &mut Criterion) {
         }
         g.bench_with_input(BenchmarkId::new("native", n), &cells, |b, cells| {
             b.iter(|| {
-                let cells = cells.clone(); // the Wasm side moves owned cells too
                 let xs: Vec<Option<f64>> = (cells.iter())
                     .map(|v| match v {
                         Value::Float64(x) => Some(*x),

@@ -151,8 +151,9 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum PluginAction {
-    /// Compile a component and report its imports and exports, and whether it
-    /// fits wafer's `transformer` world or exactly why not. Exit 2 if it does not.
+    /// Compile a component and report its imports and exports, and which
+    /// contract's `transformer` world it fits (0.2 or 0.1) or exactly why it
+    /// fits neither. Exit 2 if it fits neither.
     Check { file: PathBuf },
     /// Write C bindings for this wafer's contract (transformer.h,
     /// transformer.c, transformer_component_type.o) into DIR, as `wit-bindgen c` does.

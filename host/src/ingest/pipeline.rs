@@ -315,12 +315,13 @@ impl Pipeline {
         if todo.is_empty() {
             return;
         }
+        static NULL: Value = Value::Null;
         let columns = (inputs.iter())
             .map(|c| {
-                let cells = (todo.iter())
-                    .map(|i| rows[*i].record.get(c).cloned().unwrap_or(Value::Null))
+                let cells: Vec<&Value> = (todo.iter())
+                    .map(|i| rows[*i].record.get(c).unwrap_or(&NULL))
                     .collect();
-                Column::from_values(c, cells)
+                Column::from_refs(c, &cells)
             })
             .collect();
         let batch = Batch {

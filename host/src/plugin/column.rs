@@ -110,9 +110,15 @@ impl Column {
     /// vectors one length) travels typed; any other, and one that is all
     /// null, travels `Mixed`.
     pub fn from_values(name: &str, cells: Vec<Value>) -> Column {
+        Column::from_refs(name, &cells.iter().collect::<Vec<_>>())
+    }
+
+    /// The same, borrowing the cells: only text, bytes and mixed cells are
+    /// copied (a batch's cells stay in their records).
+    pub fn from_refs(name: &str, cells: &[&Value]) -> Column {
         let kind = cells
             .iter()
-            .map(kind_of)
+            .map(|c| kind_of(c))
             .fold(Kind::Nothing, |k, c| match (k, c) {
                 (k, Kind::Nothing) => k,
                 (Kind::Nothing, c) => c,
@@ -125,23 +131,23 @@ impl Column {
         let data = match kind {
             Kind::Bool => ColumnData::Bool(typed(cells, |v| matches!(v, Value::Bool(true)))),
             Kind::Int64 => ColumnData::Int64(typed(cells, |v| match v {
-                Value::Int64(i) => i,
+                Value::Int64(i) => *i,
                 _ => 0,
             })),
             Kind::Float64 => ColumnData::Float64(typed(cells, |v| match v {
-                Value::Float64(f) => f,
+                Value::Float64(f) => *f,
                 _ => 0.0,
             })),
             Kind::Text => ColumnData::Text(typed(cells, |v| match v {
-                Value::String(s) => s,
+                Value::String(s) => s.clone(),
                 _ => String::new(),
             })),
             Kind::Bytes => ColumnData::Bytes(typed(cells, |v| match v {
-                Value::Bytes(b) => b,
+                Value::Bytes(b) => b.clone(),
                 _ => Vec::new(),
             })),
             Kind::Vector(dims) => vectors(cells, dims),
-            Kind::Nothing | Kind::Mixed => ColumnData::Mixed(cells),
+            Kind::Nothing | Kind::Mixed => ColumnData::Mixed(typed(cells, Value::clone)),
         };
         Column {
             name: name.into(),
@@ -228,16 +234,20 @@ impl Column {
 
 /// Each cell through `take`; a null cell is whatever `take` makes of it (a
 /// placeholder the validity mask hides).
-fn typed<T>(cells: Vec<Value>, take: impl FnMut(Value) -> T) -> Vec<T> {
-    cells.into_iter().map(take).collect()
+fn typed<T>(cells: &[&Value], take: impl Fn(&Value) -> T) -> Vec<T> {
+    cells.iter().map(|c| take(c)).collect()
 }
 
-fn vectors(cells: Vec<Value>, dims: usize) -> ColumnData {
+fn vectors(cells: &[&Value], dims: usize) -> ColumnData {
     let mut values = Vec::with_capacity(cells.len() * dims);
     for c in cells {
         match c {
-            Value::Vector(v) => values.extend_from_slice(&v),
-            Value::List(items) => values.extend(Value::numbers(&items).expect("typed as numbers")),
+            Value::Vector(v) => values.extend_from_slice(v),
+            Value::List(items) => values.extend(items.iter().map(|i| match i {
+                Value::Int64(n) => *n as f32,
+                Value::Float64(f) => *f as f32,
+                _ => unreachable!("typed as numbers"),
+            })),
             _ => values.resize(values.len() + dims, 0.0),
         }
     }

@@ -110,34 +110,56 @@ impl Column {
 
     /// Every cell, in row order.
     pub fn cells(&self) -> Cells<'_> {
+        let data = match &self.data {
+            ColumnData::Boolean(v) => Typed::Bool(v.iter()),
+            ColumnData::Int64(v) => Typed::Int64(v.iter()),
+            ColumnData::Float64(v) => Typed::Float64(v.iter()),
+            ColumnData::Text(v) => Typed::Text(v.iter()),
+            ColumnData::Bytes(v) => Typed::Bytes(v.iter()),
+            // `max(1)`: a 0-dims column has no floats, and no rows to iterate.
+            ColumnData::Vector(v) => Typed::Vector(v.values.chunks_exact((v.dims as usize).max(1))),
+            ColumnData::Mixed(v) => Typed::Mixed(v.iter()),
+        };
         Cells {
-            column: self,
-            next: 0,
-            len: self.len(),
+            data,
+            valid: self.valid.as_ref().map(|v| v.iter()),
         }
     }
 }
 
-/// The cells of a column, in row order.
+/// The cells of a column, in row order: an iterator over its typed list
+/// (no bounds checks), masked by its validity.
 pub struct Cells<'a> {
-    column: &'a Column,
-    next: usize,
-    len: usize,
+    data: Typed<'a>,
+    valid: Option<std::slice::Iter<'a, bool>>,
+}
+
+enum Typed<'a> {
+    Bool(std::slice::Iter<'a, bool>),
+    Int64(std::slice::Iter<'a, i64>),
+    Float64(std::slice::Iter<'a, f64>),
+    Text(std::slice::Iter<'a, String>),
+    Bytes(std::slice::Iter<'a, Vec<u8>>),
+    Vector(std::slice::ChunksExact<'a, f32>),
+    Mixed(std::slice::Iter<'a, Value>),
 }
 
 impl<'a> Iterator for Cells<'a> {
     type Item = Cell<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<Cell<'a>> {
-        (self.next < self.len).then(|| {
-            self.next += 1;
-            self.column.cell(self.next - 1)
-        })
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.len - self.next;
-        (left, Some(left))
+        let cell = match &mut self.data {
+            Typed::Bool(i) => Cell::Bool(*i.next()?),
+            Typed::Int64(i) => Cell::Int64(*i.next()?),
+            Typed::Float64(i) => Cell::Float64(*i.next()?),
+            Typed::Text(i) => Cell::Text(i.next()?),
+            Typed::Bytes(i) => Cell::Bytes(i.next()?),
+            Typed::Vector(i) => Cell::Vector(i.next()?),
+            Typed::Mixed(i) => Cell::from(i.next()?),
+        };
+        let valid = self.valid.as_mut().and_then(|v| v.next()).is_none_or(|v| *v);
+        Some(if valid { cell } else { Cell::Null })
     }
 }
 
@@ -160,29 +182,32 @@ columnar!(bool => Boolean, i64 => Int64, f64 => Float64, String => Text, Vec<u8>
 /// An output column built row by row: `push` a value or `push_null`.
 pub struct ColumnBuilder<T> {
     values: Vec<T>,
-    valid: Vec<bool>,
-    nulls: bool,
+    /// Kept from the first null on: a column without nulls carries none.
+    valid: Option<Vec<bool>>,
 }
 
 impl<T: Columnar> ColumnBuilder<T> {
     pub fn with_capacity(rows: usize) -> Self {
         ColumnBuilder {
             values: Vec::with_capacity(rows),
-            valid: Vec::with_capacity(rows),
-            nulls: false,
+            valid: None,
         }
     }
 
+    #[inline]
     pub fn push(&mut self, v: T) {
         self.values.push(v);
-        self.valid.push(true);
+        if let Some(valid) = &mut self.valid {
+            valid.push(true);
+        }
     }
 
     /// A null cell (also what a failed row's cell should be).
     pub fn push_null(&mut self) {
+        let n = self.values.len();
+        let valid = self.valid.get_or_insert_with(|| vec![true; n]);
+        valid.push(false);
         self.values.push(T::default());
-        self.valid.push(false);
-        self.nulls = true;
     }
 
     pub fn push_option(&mut self, v: Option<T>) {
@@ -196,7 +221,7 @@ impl<T: Columnar> ColumnBuilder<T> {
         Column {
             name: name.into(),
             data: T::data(self.values),
-            valid: self.nulls.then_some(self.valid),
+            valid: self.valid,
         }
     }
 }
