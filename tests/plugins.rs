@@ -257,10 +257,20 @@ fn a_plugin_built_for_contract_0_1_loads_and_answers_as_the_0_2_built_in() {
     let (want, got) = (run(&new), run(&old));
     assert_eq!(want.iter().filter(|r| r.is_err()).count(), 17);
     assert_eq!(got, want);
-    let report = e.check(
-        &std::fs::read(crate::util::repo().join("tests/fixtures/plugin-0.1/bucketize.wasm"))
-            .unwrap(),
-    );
+    // Typed columns (the built-in's fast path), with a null and a NaN.
+    let nums =
+        |cells: Vec<Value>| Batch::from_rows(&["x"], cells.into_iter().map(|c| vec![c]).collect());
+    let floats = [1.5, f64::NAN, 100.0].map(Value::Float64);
+    let ints = [Value::Int64(5), Value::Null, Value::Int64(-20)];
+    for batch in [nums(floats.to_vec()), nums(ints.to_vec())] {
+        let run = |p: &Arc<wafer::plugin::Plugin>| {
+            let pool = p.pool("v", crate::polyglot::options("-10, 0, 2.5, 100"));
+            pool.unwrap().transform(batch.clone()).unwrap().into_rows()
+        };
+        assert_eq!(run(&old), run(&new), "{batch:?}");
+    }
+    let fixture = crate::util::repo().join("tests/fixtures/plugin-0.1/bucketize.wasm");
+    let report = e.check(&std::fs::read(fixture).unwrap());
     assert_eq!(report.unwrap().fits, Ok(Contract::V0_1));
 }
 

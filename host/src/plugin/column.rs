@@ -197,37 +197,22 @@ impl Column {
 
     /// Every cell as a value, in row order.
     pub fn into_values(self) -> Vec<Value> {
-        let valid = self.valid;
-        let ok = |i: usize| valid.as_ref().is_none_or(|v| v[i]);
-        let cell = |i: usize, v: Value| if ok(i) { v } else { Value::Null };
-        match self.data {
-            ColumnData::Bool(v) => v
-                .into_iter()
-                .enumerate()
-                .map(|(i, x)| cell(i, Value::Bool(x)))
+        let cells: Vec<Value> = match self.data {
+            ColumnData::Bool(v) => v.into_iter().map(Value::Bool).collect(),
+            ColumnData::Int64(v) => v.into_iter().map(Value::Int64).collect(),
+            ColumnData::Float64(v) => v.into_iter().map(Value::Float64).collect(),
+            ColumnData::Text(v) => v.into_iter().map(Value::String).collect(),
+            ColumnData::Bytes(v) => v.into_iter().map(Value::Bytes).collect(),
+            ColumnData::Vector { dims, values } => (values.chunks(dims.max(1)))
+                .map(|x| Value::Vector(x.to_vec()))
                 .collect(),
-            ColumnData::Int64(v) => v
-                .into_iter()
-                .enumerate()
-                .map(|(i, x)| cell(i, Value::Int64(x)))
+            ColumnData::Mixed(v) => v,
+        };
+        match self.valid {
+            None => cells,
+            Some(valid) => (cells.into_iter().zip(valid))
+                .map(|(v, ok)| if ok { v } else { Value::Null })
                 .collect(),
-            ColumnData::Float64(v) => (v.into_iter().enumerate())
-                .map(|(i, x)| cell(i, Value::Float64(x)))
-                .collect(),
-            ColumnData::Text(v) => v
-                .into_iter()
-                .enumerate()
-                .map(|(i, x)| cell(i, Value::String(x)))
-                .collect(),
-            ColumnData::Bytes(v) => v
-                .into_iter()
-                .enumerate()
-                .map(|(i, x)| cell(i, Value::Bytes(x)))
-                .collect(),
-            ColumnData::Vector { dims, values } => (values.chunks(dims.max(1)).enumerate())
-                .map(|(i, x)| cell(i, Value::Vector(x.to_vec())))
-                .collect(),
-            ColumnData::Mixed(v) => v.into_iter().enumerate().map(|(i, x)| cell(i, x)).collect(),
         }
     }
 }

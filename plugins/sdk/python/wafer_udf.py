@@ -81,19 +81,6 @@ def to_wit(x):
     return t.Value_Vector([float(v) for v in x])
 
 
-def checked(x):
-    """`x` if it has a wafer value type; a RowError for an int beyond int64."""
-    if isinstance(x, bool) or x is None or isinstance(x, (float, str, bytes, bytearray)):
-        return x
-    if isinstance(x, int):
-        if not -(2**63) <= x < 2**63:
-            raise RowError(f"{x} does not fit in an int64")
-        return x
-    if isinstance(x, (list, tuple)):
-        return [float(v) for v in x]
-    raise TypeError(f"a UDF returned {type(x).__name__}, which has no wafer value type")
-
-
 def column_cells(column, rows):
     """A WIT column as a list of plain Python cells, None where null."""
     d = column.data
@@ -117,24 +104,37 @@ _COLUMNS = {
     str: ("ColumnData_Text", ""),
     bytes: ("ColumnData_Bytes", b""),
 }
+_VALUE_TYPES = (bool, int, float, str, bytes, bytearray, list, tuple)
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 def output_column(name, cells):
     """Plain Python cells (None where null) as a WIT column: typed when
-    every non-null cell has one type (vectors one length), else mixed."""
-    kinds = {type(x) if not isinstance(x, list) else (list, len(x)) for x in cells if x is not None}
-    valid = None if all(x is not None for x in cells) else [x is not None for x in cells]
-    if len(kinds) == 1:
-        kind = kinds.pop()
-        if isinstance(kind, tuple):
-            dims = kind[1]
-            flat = [v for x in cells for v in (x if x is not None else [0.0] * dims)]
-            return t.Column(name, t.ColumnData_Vector(t.Vectors(dims, flat)), valid)
-        if kind in _COLUMNS:
-            variant, zero = _COLUMNS[kind]
-            data = getattr(t, variant)([zero if x is None else x for x in cells])
-            return t.Column(name, data, valid)
-    return t.Column(name, t.ColumnData_Mixed([to_wit(x) for x in cells]), None)
+    every non-null cell has one type (vectors one length), else mixed. Also
+    the rows whose int does not fit in an int64, as (row, message)."""
+    kinds = set(map(type, cells)) - {type(None)}
+    for k in kinds:
+        if not issubclass(k, _VALUE_TYPES):
+            raise TypeError(f"a UDF returned {k.__name__}, which has no wafer value type")
+    bad = []
+    if int in kinds:
+        ints = [x for x in cells if type(x) is int]
+        if min(ints) < _INT64[0] or max(ints) > _INT64[1]:
+            bad = [(i, f"{x} does not fit in an int64") for i, x in enumerate(cells)
+                   if type(x) is int and not _INT64[0] <= x <= _INT64[1]]
+            cells = [None if type(x) is int and not _INT64[0] <= x <= _INT64[1] else x for x in cells]
+    valid = None if type(None) not in set(map(type, cells)) else [x is not None for x in cells]
+    if kinds <= {list, tuple} and kinds:
+        dims = {len(x) for x in cells if x is not None}
+        if len(dims) == 1:
+            dims = dims.pop()
+            flat = [float(v) for x in cells for v in (x if x is not None else [0.0] * dims)]
+            return t.Column(name, t.ColumnData_Vector(t.Vectors(dims, flat)), valid), bad
+    elif len(kinds) == 1 and next(iter(kinds)) in _COLUMNS:
+        variant, zero = _COLUMNS[next(iter(kinds))]
+        data = cells if valid is None else [zero if x is None else x for x in cells]
+        return t.Column(name, getattr(t, variant)(data), valid), bad
+    return t.Column(name, t.ColumnData_Mixed([to_wit(x) for x in cells]), None), bad
 
 
 def option_text(value):
@@ -230,16 +230,16 @@ def column_udf(fn, setup=None):
             if len(results) != input.rows:
                 message = f"the UDF returned {len(results)} values for {input.rows} rows"
                 raise Err(t.BatchError(t.ErrorKind.OTHER, message))
-            cells, errors = [], []
-            for i, x in enumerate(results):
-                try:
+            errors = []
+            if any(isinstance(x, RowError) for x in results):
+                results = list(results)
+                for i, x in enumerate(results):
                     if isinstance(x, RowError):
-                        raise x
-                    cells.append(checked(x))
-                except RowError as e:
-                    kind = t.ErrorKind[e.kind.upper().replace("-", "_")]
-                    errors.append(t.RowError(i, kind, str(e)))
-                    cells.append(None)
-            return t.Output([output_column(state["output"], cells)], errors)
+                        kind = t.ErrorKind[x.kind.upper().replace("-", "_")]
+                        errors.append(t.RowError(i, kind, str(x)))
+                        results[i] = None
+            column, bad = output_column(state["output"], results)
+            errors += [t.RowError(i, t.ErrorKind.INVALID_INPUT, m) for i, m in bad]
+            return t.Output([column], errors)
 
     return WitWorld

@@ -175,6 +175,17 @@ bool exports_transformer_configure(transformer_config_t *config, transformer_str
   return ok;
 }
 
+/* The number of boundaries <= x. */
+static size_t upper_bound(double x) {
+  size_t lo = 0, hi = n_bounds;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (bounds[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /* One cell's bucket in `*out` (false: null), or why the row fails. */
 static const char *bucket(const wafer_value_t *cell, int64_t *out, bool *valid,
                           transformer_string_t *why) {
@@ -200,13 +211,7 @@ static const char *bucket(const wafer_value_t *cell, int64_t *out, bool *valid,
       return "failed";
   }
   if (isnan(x)) return *why = wafer_format("value is NaN"), "failed";
-  size_t lo = 0, hi = n_bounds;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (bounds[mid] <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  *out = (int64_t)lo, *valid = true;
+  *out = (int64_t)upper_bound(x), *valid = true;
   return NULL;
 }
 
@@ -216,7 +221,13 @@ bool exports_transformer_transform(transformer_batch_t *batch, transformer_outpu
   if (!x) return transformer_batch_free(batch), false;
   size_t rows = batch->rows;
   wafer_column_t *out = wafer_output_column(ret, output, WAFER_COLUMN_INT64, rows);
+  /* A float64 column is read as the C array it is; any other cell by cell. */
+  const double *floats = x->data.tag == WAFER_COLUMN_FLOAT64 ? x->data.val.float64.ptr : NULL;
   for (size_t i = 0; i < rows; i++) {
+    if (floats && wafer_valid(x, i) && !isnan(floats[i])) {
+      out->data.val.int64.ptr[i] = (int64_t)upper_bound(floats[i]);
+      continue;
+    }
     wafer_value_t cell = wafer_cell(x, i);
     transformer_string_t why;
     bool valid;

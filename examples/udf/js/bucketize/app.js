@@ -8,7 +8,7 @@
 // Its errors read as the Rust plugin's do, word for word: numeric text is
 // trimmed and read with Rust's rules, not `Number()` (which reads "" as 0).
 
-import { RowError, typeName, udf } from "./wafer_udf.js";
+import { RowError, columnUdf, typeName } from "./wafer_udf.js";
 
 const FLOAT = /^[+-]?(?:inf|infinity|nan|(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)$/i;
 
@@ -82,6 +82,11 @@ export function bucketize(row, { column, boundaries }) {
     throw new RowError(`\`${column}\` must be a number, got ${typeName(x)}`);
   }
   if (Number.isNaN(x)) throw new RowError("value is NaN");
+  return bisect(boundaries, x);
+}
+
+// The number of boundaries <= x.
+function bisect(boundaries, x) {
   let lo = 0;
   let hi = boundaries.length;
   while (lo < hi) {
@@ -92,4 +97,20 @@ export function bucketize(row, { column, boundaries }) {
   return lo;
 }
 
-export const { configure, transform } = udf(bucketize, setup);
+// The whole column at once: a number is bucketed inline, anything else
+// (text, null, NaN, junk) goes through the row function.
+export function bucketizeColumn(columns, rows, config) {
+  return columns[config.column].map((x) => {
+    if (typeof x === "number" && x === x) return bisect(config.boundaries, x);
+    try {
+      return bucketize({ [config.column]: x }, config);
+    } catch (e) {
+      if (e instanceof RowError) return e;
+      throw e;
+    }
+  });
+}
+
+// The column-at-a-time form: one call per batch (`udf(bucketize, setup)`
+// would call `bucketize` once per row, and answer the same).
+export const { configure, transform } = columnUdf(bucketizeColumn, setup);

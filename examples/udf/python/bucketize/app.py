@@ -94,4 +94,22 @@ def bucketize(row, config):
     return bisect.bisect_right(boundaries, float(x))
 
 
-WitWorld = wafer_udf.udf(bucketize, setup=setup)
+def bucketize_column(columns, rows, config):
+    """The whole column at once: a float is bucketed inline, anything else
+    (ints, text, null, NaN, junk) goes through the row function."""
+    column, boundaries = config
+    out = []
+    for x in columns[column]:
+        if type(x) is float and x == x:
+            out.append(bisect.bisect_right(boundaries, x))
+            continue
+        try:
+            out.append(bucketize({column: x}, config))
+        except RowError as e:
+            out.append(e)
+    return out
+
+
+# The column-at-a-time form: one Python call per batch (`wafer_udf.udf(bucketize,
+# setup=setup)` would call `bucketize` once per row, and answer the same).
+WitWorld = wafer_udf.column_udf(bucketize_column, setup=setup)

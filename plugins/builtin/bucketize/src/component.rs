@@ -1,7 +1,8 @@
 //! Component glue: the `transformer` world over the logic in `lib.rs`.
 
 use wafer_plugin_sdk::{
-    Batch, BatchError, Cell, ColumnBuilder, Config, OptionValue, Output, RowError, Transform,
+    Batch, BatchError, Cell, Column, ColumnBuilder, ColumnData, Config, OptionValue, Output,
+    RowError, Transform,
 };
 
 struct Bucketize {
@@ -26,7 +27,38 @@ impl Transform for Bucketize {
 
     fn transform(&self, input: Batch) -> Result<Output, BatchError> {
         let x = input.column(&self.input)?;
-        let mut out = ColumnBuilder::with_capacity(input.len());
+        let valid = x.valid.as_deref();
+        // A typed numeric column is bucketed straight off its list; any
+        // other (text, mixed) cell by cell.
+        Ok(match &x.data {
+            ColumnData::Float64(xs) => self.numbers(xs.iter().copied(), valid, xs.len()),
+            ColumnData::Int64(xs) => self.numbers(xs.iter().map(|i| *i as f64), valid, xs.len()),
+            _ => self.cell_by_cell(x, input.len()),
+        })
+    }
+}
+
+impl Bucketize {
+    fn numbers(&self, xs: impl Iterator<Item = f64>, valid: Option<&[bool]>, n: usize) -> Output {
+        let mut out = Vec::with_capacity(n);
+        let mut mask = valid.map(<[bool]>::to_vec);
+        let mut errors = Vec::new();
+        for (i, x) in xs.enumerate() {
+            if x.is_nan() && mask.as_ref().is_none_or(|m| m[i]) {
+                errors.push(RowError::invalid(i, "value is NaN"));
+                mask.get_or_insert_with(|| vec![true; n])[i] = false;
+            }
+            out.push(crate::bucket(&self.boundaries, x));
+        }
+        let column = Column {
+            valid: mask,
+            ..Column::new(&self.output, ColumnData::Int64(out))
+        };
+        Output::single(column, errors)
+    }
+
+    fn cell_by_cell(&self, x: &Column, n: usize) -> Output {
+        let mut out = ColumnBuilder::with_capacity(n);
         let mut errors = Vec::new();
         for (i, cell) in x.cells().enumerate() {
             match number(&self.input, cell) {
@@ -42,7 +74,7 @@ impl Transform for Bucketize {
                 }
             }
         }
-        Ok(Output::single(out.finish(&self.output), errors))
+        Output::single(out.finish(&self.output), errors)
     }
 }
 

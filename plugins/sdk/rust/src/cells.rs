@@ -158,7 +158,11 @@ impl<'a> Iterator for Cells<'a> {
             Typed::Vector(i) => Cell::Vector(i.next()?),
             Typed::Mixed(i) => Cell::from(i.next()?),
         };
-        let valid = self.valid.as_mut().and_then(|v| v.next()).is_none_or(|v| *v);
+        let valid = self
+            .valid
+            .as_mut()
+            .and_then(|v| v.next())
+            .is_none_or(|v| *v);
         Some(if valid { cell } else { Cell::Null })
     }
 }
