@@ -274,6 +274,70 @@ fn a_plugin_built_for_contract_0_1_loads_and_answers_as_the_0_2_built_in() {
     assert_eq!(report.unwrap().fits, Ok(Contract::V0_1));
 }
 
+/// A plugin that fills three fields (`transform.fills`) runs once per batch
+/// for all of them; null stays null in each, and a row it refuses fails
+/// whole, naming the field whose transformation it is.
+#[test]
+fn one_call_fills_several_fields() {
+    use wafer::ingest::{Pipeline, Record};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("stats.wasm"), test_wasm("textstats")).unwrap();
+    let src = r#"
+[[entity]]
+name = "item"
+join_key = "id"
+type = "int64"
+
+[[feature_view]]
+name = "v"
+entity = "item"
+fields = [
+  { name = "id", type = "INT64", primary_key = true },
+  { name = "chars", type = "INT64", transform = { plugin = "stats.wasm", input = "title", fills = ["words", "loud"] } },
+  { name = "words", type = "INT64" },
+  { name = "loud", type = "STRING" },
+]
+"#;
+    let config = wafer::config::Config::parse(&dir.path().join("wafer.toml"), src).unwrap();
+    let registry = wafer::registry::Registry::new(config);
+    let e = engine(Limits::default());
+    let pipeline = Pipeline::new(&registry, "v", &e, false).unwrap();
+    let record = |id: i64, title: Value| Record {
+        line: id as usize,
+        cells: vec![("id".into(), Value::Int64(id)), ("title".into(), title)],
+    };
+    let records = vec![
+        record(1, Value::String("two words".into())),
+        record(2, Value::Null),
+        record(3, Value::Int64(7)),
+    ];
+    let t = pipeline.run(records, wafer::time::Micros(1), None);
+    assert_eq!(pipeline.plugin_calls(), 1);
+    let fields = |k: usize| {
+        let mut f = t.rows[k].1.fields.clone();
+        f.sort_by(|a, b| a.0.cmp(&b.0));
+        f
+    };
+    let want = [
+        ("chars", Value::Int64(9)),
+        ("loud", Value::String("TWO WORDS".into())),
+        ("words", Value::Int64(2)),
+    ];
+    assert_eq!(fields(0), want.map(|(n, v)| (n.to_string(), v)).to_vec());
+    assert!(
+        fields(1).iter().all(|(_, v)| *v == Value::Null),
+        "{:?}",
+        fields(1)
+    );
+    let (failure, _) = &t.failures[0];
+    assert_eq!(failure.field.as_deref(), Some("chars"));
+    assert!(
+        failure.message.contains("expected text, got int64"),
+        "{}",
+        failure.message
+    );
+}
+
 #[test]
 fn compiled_plugins_are_cached_on_disk_and_a_bad_entry_is_recompiled() {
     use wafer::plugin::Loaded;

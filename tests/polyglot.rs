@@ -36,28 +36,37 @@ const LANGS: [(&str, &str, &str); 3] = [
 
 /// `examples/udf/<lang>/bucketize` built by that language's build script, once per run.
 fn bucketize_in(lang: &str) -> Arc<Plugin> {
-    static PLUGINS: Mutex<Vec<(String, Arc<Plugin>)>> = Mutex::new(Vec::new());
+    built(
+        lang,
+        &repo().join("examples/udf").join(lang).join("bucketize"),
+    )
+}
+
+/// The app in `dir` built by `lang`'s build script, once per run.
+fn built(lang: &str, dir: &std::path::Path) -> Arc<Plugin> {
+    static PLUGINS: Mutex<Vec<(PathBuf, Arc<Plugin>)>> = Mutex::new(Vec::new());
     let mut plugins = PLUGINS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, p)) = plugins.iter().find(|(l, _)| l == lang) {
+    if let Some((_, p)) = plugins.iter().find(|(d, _)| d == dir) {
         return p.clone();
     }
     let (_, interpreter, script) = LANGS.iter().find(|(l, ..)| *l == lang).unwrap();
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bucketize_{lang}.wasm"));
+    let name = dir.file_name().unwrap().to_string_lossy();
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}_{lang}.wasm"));
     let sdk = repo().join("plugins/sdk").join(lang);
     let status = Command::new(interpreter)
         .arg(sdk.join(script))
-        .arg(repo().join("examples/udf").join(lang).join("bucketize"))
+        .arg(dir)
         .arg(&out)
         // The C build writes bindings and componentizes with this wafer.
         .env("WAFER", env!("CARGO_BIN_EXE_wafer"))
         .env("WAFER_TOOL_CACHE", crate::util::cache_dir("tools"))
         .status()
         .unwrap_or_else(|e| panic!("run {interpreter}: {e}"));
-    assert!(status.success(), "building the {lang} bucketize failed");
+    assert!(status.success(), "building the {lang} {name} failed");
     let plugin = engine()
-        .load(&format!("bucketize-{lang}"), &std::fs::read(&out).unwrap())
+        .load(&format!("{name}-{lang}"), &std::fs::read(&out).unwrap())
         .unwrap();
-    plugins.push((lang.to_string(), plugin.clone()));
+    plugins.push((dir.to_path_buf(), plugin.clone()));
     plugin
 }
 
@@ -190,5 +199,46 @@ fn python_js_and_c_refuse_what_the_rust_plugin_refuses_with_the_same_words() {
                 "{lang}: {msg}"
             );
         }
+    }
+}
+
+/// A Python or JavaScript row function filling two fields answers a dict
+/// (an object) per row: each field gets its column, typed, from one call.
+#[test]
+#[ignore = "slow tier: Python and JavaScript toolchains"]
+fn python_and_js_row_functions_fill_several_fields_in_one_call() {
+    let config = wafer::plugin::PluginConfig {
+        inputs: vec!["title".into()],
+        outputs: vec!["chars".into(), "loud".into()],
+        ..Default::default()
+    };
+    let titles = [Value::String("ab c".into()), Value::Null, Value::Int64(3)];
+    let batch = Batch::from_rows(&["title"], titles.into_iter().map(|t| vec![t]).collect());
+    for lang in ["python", "js"] {
+        let plugin = built(lang, &repo().join(format!("tests/fixtures/fills-{lang}")));
+        let out = plugin
+            .pool("v", config.clone())
+            .unwrap()
+            .transform(batch.clone())
+            .unwrap();
+        let names: Vec<&str> = out.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["chars", "loud"], "{lang}");
+        assert!(
+            matches!(out.columns[0].data, wafer::plugin::ColumnData::Int64(_)),
+            "{lang}"
+        );
+        let rows = out.into_rows();
+        assert_eq!(
+            rows[0],
+            Ok(vec![Value::Int64(4), Value::String("AB C".into())]),
+            "{lang}"
+        );
+        assert_eq!(rows[1], Ok(vec![Value::Null, Value::Null]), "{lang}");
+        assert!(
+            rows[2]
+                .as_ref()
+                .is_err_and(|e| e.message == "expected text"),
+            "{lang}"
+        );
     }
 }

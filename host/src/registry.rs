@@ -80,6 +80,8 @@ pub struct Transform {
     pub config: crate::plugin::PluginConfig,
     /// What its sandbox lets it see beyond the contract.
     pub grants: crate::plugin::Grants,
+    /// The other fields its call fills (`transform.fills`).
+    pub fills: Vec<String>,
 }
 
 impl Registry {
@@ -353,9 +355,12 @@ impl Transform {
                 legacy.push((k.to_string(), v));
             }
         }
+        let fills: Vec<String> = t.fills.iter().map(|f| f.get_ref().clone()).collect();
         let plugin_config = crate::plugin::PluginConfig {
             inputs: inputs.clone(),
-            outputs: vec![field.to_string()],
+            outputs: std::iter::once(field.to_string())
+                .chain(fills.iter().cloned())
+                .collect(),
             options: (t.options.iter())
                 .map(|(k, v)| (k.clone(), crate::plugin::OptionValue::from_toml(v)))
                 .collect(),
@@ -375,6 +380,7 @@ impl Transform {
             llm,
             config: plugin_config,
             grants,
+            fills,
         }
     }
 }

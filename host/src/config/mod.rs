@@ -213,6 +213,10 @@ pub struct TransformConfig {
     /// What the plugin may see beyond the contract: nothing unless granted.
     #[serde(default)]
     pub grants: GrantsConfig,
+    /// Other fields of the view the same call fills (the plugin answers a
+    /// column for each), so a plugin producing several fields runs once.
+    #[serde(default)]
+    pub fills: Vec<Spanned<String>>,
 }
 
 /// `transform.grants`: environment variables, by name and value, and host

@@ -5,6 +5,7 @@
 use super::*;
 use std::collections::HashSet;
 
+mod fills;
 mod server;
 mod stream;
 
@@ -326,7 +327,7 @@ impl Validator<'_> {
         for f in &v.fields {
             self.field(vname, f)?;
         }
-        Ok(())
+        self.fills(v)
     }
 
     /// The view's entities, each declared once and with its own join key.

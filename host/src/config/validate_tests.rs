@@ -262,3 +262,49 @@ fn server_auth_takes_each_token_from_one_place() {
     let e = parse(&format!("[server]\nrequest_timeout_secs = 0\n{BASE}")).unwrap_err();
     assert!(e.to_string().contains("server.request_timeout_secs"), "{e}");
 }
+
+#[test]
+fn fills_must_name_plain_fields_of_the_view_once() {
+    let with = |fields: &str| {
+        BASE.replace(
+            "  { name = \"price\", type = \"DOUBLE\" },\n",
+            &format!("  {{ name = \"price\", type = \"DOUBLE\" }},\n{fields}"),
+        )
+    };
+    let t = |fills: &str| {
+        format!(
+            "  {{ name = \"b\", type = \"INT64\", transform = {{ plugin = \"bucketize\", input = \"price\", options = {{ boundaries = \"1\" }}, fills = {fills} }} }},\n"
+        )
+    };
+    assert!(parse(&with(&t("[\"price\"]"))).is_ok());
+    for (fills, why) in [
+        ("[\"nope\"]", "\"nope\": no field of that name in the view"),
+        (
+            "[\"b\"]",
+            "\"b\": a field's own transformation already fills it",
+        ),
+        (
+            "[\"item_id\"]",
+            "\"item_id\": the primary key cannot be transformed",
+        ),
+    ] {
+        let e = parse(&with(&t(fills))).unwrap_err().to_string();
+        assert!(
+            e.contains("`feature_view[v].fields[b].transform.fills`") && e.contains(why),
+            "{e}"
+        );
+    }
+    let twice = format!(
+        "{}{}",
+        t("[\"price\"]"),
+        t("[\"price\"]").replace("\"b\"", "\"c\"")
+    );
+    let e = parse(&with(&twice)).unwrap_err().to_string();
+    assert!(e.contains("another transformation already fills it"), "{e}");
+    let own = format!("{}{}", t("[\"c\"]"), t("[]").replace("\"b\"", "\"c\""));
+    let e = parse(&with(&own)).unwrap_err().to_string();
+    assert!(
+        e.contains("that field has a transformation of its own"),
+        "{e}"
+    );
+}

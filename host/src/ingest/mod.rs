@@ -6,6 +6,7 @@
 //! readable) is kept as a dead letter in the same atomic write.
 
 pub mod deadletter;
+mod identity;
 mod input;
 mod pipeline;
 mod publish;

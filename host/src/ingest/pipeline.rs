@@ -7,6 +7,7 @@
 //! matches the stored one reuses the stored value, so re-publishing unchanged
 //! rows calls no plugin and no embedding API.
 
+use super::identity::identity;
 use super::{Failure, FailureKind, IngestError, Record};
 use crate::plugin::{Batch, Column, InstancePool, PluginEngine, PluginError};
 use crate::registry::{Field, PluginSource, Registry, View};
@@ -21,11 +22,15 @@ pub struct Pipeline {
     view: View,
     no_transform: bool,
     transforms: Vec<FieldTransform>,
+    /// Per field of the view: whether a transformation fills it.
+    filled: Vec<bool>,
 }
 
 struct FieldTransform {
     /// Index into `view.fields`.
     field: usize,
+    /// The fields its call fills: `field`, then its `fills`.
+    outputs: Vec<usize>,
     pool: InstancePool,
     /// Hash state over the transformation's identity, extended per row with its inputs.
     identity: Sha256,
@@ -80,16 +85,25 @@ impl Pipeline {
             let bytes = plugin_bytes(&view, &t.plugin)?;
             let plugin = engine.load(&t.plugin.to_string(), &bytes)?;
             let model = t.llm.as_ref().and_then(|l| engine.embed_fingerprint(l));
+            let fills = t
+                .fills
+                .iter()
+                .filter_map(|f| view.fields.iter().position(|g| g.name == *f));
             transforms.push(FieldTransform {
                 field: i,
+                outputs: std::iter::once(i).chain(fills).collect(),
                 pool: plugin.pool_with(&view.name, t.config.clone(), t.grants.clone())?,
                 identity: identity(registry, field, &bytes, model),
             });
         }
+        let filled = (0..view.fields.len())
+            .map(|i| transforms.iter().any(|t| t.outputs.contains(&i)))
+            .collect();
         Ok(Pipeline {
             view,
             no_transform,
             transforms,
+            filled,
         })
     }
 
@@ -237,9 +251,10 @@ impl Pipeline {
             error: None,
             record,
         };
-        for field in &self.view.fields {
+        for (i, field) in self.view.fields.iter().enumerate() {
             let from = match (&field.transform, self.no_transform) {
                 (Some(_), false) => continue,
+                (None, false) if self.filled[i] => continue,
                 // The seed's pre-extracted table names the vector `<field>_embedding`;
                 // it wins over `<field>`, which is usually the raw text.
                 (Some(_), true) => [format!("{}_embedding", field.name), field.name.clone()]
@@ -256,15 +271,17 @@ impl Pipeline {
         Ok(row)
     }
 
-    /// Compute each live row's input digest for `t`; rows whose stored value
-    /// was computed from the same inputs take it. Returns how many did.
+    /// Compute each live row's input digest for `t`; rows whose stored
+    /// values (every field `t` fills) were computed from the same inputs take
+    /// them. Returns how many did.
     fn reuse(
         &self,
         t: &FieldTransform,
         rows: &mut [RowState],
         stored: &[Option<StoredRow>],
     ) -> u64 {
-        let (field, inputs) = self.field_and_inputs(t);
+        let (_, inputs) = self.field_and_inputs(t);
+        let outputs: Vec<&Field> = t.outputs.iter().map(|o| &self.view.fields[*o]).collect();
         let mut reused = 0;
         let mut buf = Vec::new();
         for (i, row) in rows
@@ -284,29 +301,29 @@ impl Pipeline {
                 h.update(&buf);
             }
             let digest: InputDigest = h.finalize()[..16].try_into().expect("16 of 32 bytes");
-            let old = stored
-                .get(i)
-                .and_then(Option::as_ref)
-                .filter(|s| s.input_digest(&field.name) == Some(&digest));
+            let old = stored.get(i).and_then(Option::as_ref);
             // A reused value is checked like a fresh one: the store is not trusted blindly.
-            match old
-                .and_then(|s| s.get(&field.name))
-                .cloned()
-                .map(|v| field.check(v))
-            {
-                Some(Ok(v)) => {
-                    row.fields.push((field.name.clone(), v));
+            let values: Option<Vec<Value>> = (outputs.iter())
+                .map(|f| {
+                    let s = old.filter(|s| s.input_digest(&f.name) == Some(&digest))?;
+                    f.check(s.get(&f.name)?.clone()).ok()
+                })
+                .collect();
+            match values {
+                Some(values) => {
+                    let named = outputs.iter().map(|f| f.name.clone()).zip(values);
+                    row.fields.extend(named);
                     reused += 1;
                 }
-                _ => row.pending.push(t.field),
+                None => row.pending.push(t.field),
             }
-            row.inputs.push((field.name.clone(), digest));
+            (row.inputs).extend(outputs.iter().map(|f| (f.name.clone(), digest)));
         }
         reused
     }
 
     /// One plugin call for the rows still needing `t`, its input columns
-    /// typed once; its per-row answers land per row.
+    /// typed once; its per-row answers land per row, in every field it fills.
     fn apply(&self, t: &FieldTransform, rows: &mut [RowState]) {
         let (field, inputs) = self.field_and_inputs(t);
         let todo: Vec<usize> = (0..rows.len())
@@ -328,102 +345,62 @@ impl Pipeline {
             rows: todo.len(),
             columns,
         };
-        match self.call(&t.pool, &field.name, batch) {
-            Ok((values, errors)) => {
-                let mut answers: Vec<RowResult> = (values.into_iter())
-                    .map(|v| field.check(v).map_err(|m| (FailureKind::Schema, m)))
-                    .collect();
-                for (k, e) in errors {
-                    answers[k] = Err((
-                        FailureKind::from(e.kind),
-                        format!("field `{}`: {e}", field.name),
-                    ));
-                }
-                for (i, answer) in todo.into_iter().zip(answers) {
-                    rows[i].set(&field.name, answer);
-                }
-            }
+        let outputs: Vec<&Field> = t.outputs.iter().map(|o| &self.view.fields[*o]).collect();
+        let (columns, errors) = match self.call(&t.pool, &outputs, batch) {
+            Ok(answer) => answer,
             Err(e) => {
                 let message = e.to_string();
                 for i in todo {
                     rows[i].set(&field.name, Err((FailureKind::Plugin, message.clone())));
                 }
+                return;
+            }
+        };
+        let mut failed: Vec<Option<crate::plugin::RowError>> = vec![None; todo.len()];
+        for (k, e) in errors {
+            failed[k].get_or_insert(e);
+        }
+        for (f, values) in outputs.iter().zip(columns) {
+            for ((i, v), e) in todo.iter().zip(values).zip(&failed) {
+                let answer = match e {
+                    Some(e) => Err((
+                        FailureKind::from(e.kind),
+                        format!("field `{}`: {e}", field.name),
+                    )),
+                    None => f.check(v).map_err(|m| (FailureKind::Schema, m)),
+                };
+                rows[*i].set(&f.name, answer);
             }
         }
     }
 
-    /// The plugin's values for `field`, one per row, and the rows that failed.
+    /// The plugin's values for each of `outputs`, one per row, and the rows that failed.
     #[allow(clippy::type_complexity)]
     fn call(
         &self,
         pool: &InstancePool,
-        field: &str,
+        outputs: &[&Field],
         batch: Batch,
-    ) -> Result<(Vec<Value>, Vec<(usize, crate::plugin::RowError)>), PluginError> {
+    ) -> Result<(Vec<Vec<Value>>, Vec<(usize, crate::plugin::RowError)>), PluginError> {
         let o = pool.transform(batch)?;
-        let names = || o.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
-        let Some(at) = o.columns.iter().position(|c| c.name == field) else {
-            return Err(PluginError::BadOutput {
-                plugin: pool.plugin_name().into(),
-                view: self.view.name.clone(),
-                message: format!("no output column `{field}` (got {:?})", names()),
-            });
-        };
-        let mut columns = o.columns;
-        Ok((columns.swap_remove(at).into_values(), o.errors))
-    }
-}
-
-/// What a transformed value depends on besides its inputs: the plugin's
-/// bytes, its options, its sandbox grants and, for an embedding, everything about the `[[llm]]`
-/// that changes the vector (for a local model, the hash of its weights and
-/// tokenizer). A change to any of them recomputes every row.
-fn identity(registry: &Registry, field: &Field, plugin: &[u8], model: Option<[u8; 32]>) -> Sha256 {
-    let t = field.transform.as_ref().expect("transformed fields");
-    let mut h = Sha256::new();
-    h.update(Sha256::digest(plugin));
-    h.update(format!("{:?}\0{:?}\0", field.ty, field.dimensions).as_bytes());
-    for (k, v) in &t.config.legacy {
-        h.update(format!("{k}={v}\0").as_bytes());
-    }
-    // What the sandbox grants can change the output: the grants, and each
-    // granted file's path in its folder, size and times (an edited lookup
-    // table recomputes; reading contents would cost every publish). Only
-    // when there are grants: fields without keep the digests they had.
-    for (k, v) in &t.grants.env {
-        h.update(format!("env\0{k}\0{v}\0").as_bytes());
-    }
-    for (dir, guest) in &t.grants.dirs {
-        h.update(format!("dir\0{guest}\0").as_bytes());
-        hash_tree(&mut h, dir, dir);
-    }
-    if let Some(llm) = t.llm.as_ref().and_then(|l| registry.llm(l)) {
-        // Values, not `Spanned`s: editing elsewhere in the file must not look like a change.
-        let llm_identity = format!(
-            "{}\0{}\0{:?}\0{}\0{:?}\0{:?}\0{}\0",
-            llm.base_url.as_ref().map_or("", |u| u.get_ref()),
-            llm.model,
-            llm.dimensions.as_ref().map(|d| *d.get_ref()),
-            llm.max_input_tokens()
-                .map_or(String::new(), |m| m.to_string()),
-            llm.long_input,
-            llm.tokenizer,
-            llm.normalize,
-        );
-        h.update(llm_identity.as_bytes());
-        // The tokenizer decides where long texts are cut: its contents count, not its name.
-        if let Some(bytes) = llm
-            .tokenizer
-            .as_ref()
-            .and_then(|p| std::fs::read(registry.config.resolve(p)).ok())
-        {
-            h.update(Sha256::digest(bytes));
+        let got: Vec<String> = o.columns.iter().map(|c| c.name.clone()).collect();
+        let mut columns: Vec<Option<Column>> = o.columns.into_iter().map(Some).collect();
+        let mut values = Vec::with_capacity(outputs.len());
+        for f in outputs {
+            let at = columns
+                .iter()
+                .position(|c| c.as_ref().is_some_and(|c| c.name == f.name));
+            let Some(column) = at.and_then(|at| columns[at].take()) else {
+                return Err(PluginError::BadOutput {
+                    plugin: pool.plugin_name().into(),
+                    view: self.view.name.clone(),
+                    message: format!("no output column `{}` (got {got:?})", f.name),
+                });
+            };
+            values.push(column.into_values());
         }
-        if let Some(model) = model {
-            h.update(model);
-        }
+        Ok((values, o.errors))
     }
-    h
 }
 
 fn plugin_bytes(
@@ -464,45 +441,6 @@ impl RowState {
                 self.error = Some((Some(field.to_string()), kind, message))
             }
             Err(_) => {}
-        }
-    }
-}
-
-/// Path (relative to `root`), size, modification time and, on unix, inode
-/// and change time of every file under `dir`, in order. The change time
-/// catches edits that restore the modification time (`cp -p`, `rsync -t`).
-fn hash_tree(h: &mut Sha256, root: &std::path::Path, dir: &std::path::Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let Ok(meta) = e.metadata() else { continue };
-        let path = e.path();
-        if meta.is_dir() {
-            hash_tree(h, root, &path);
-            continue;
-        }
-        let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy();
-        let modified = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-        h.update(
-            format!(
-                "{rel}\0{}\0{:?}\0",
-                meta.len(),
-                modified.map(|d| d.as_nanos())
-            )
-            .as_bytes(),
-        );
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            h.update(
-                format!("{}\0{}\0{}\0", meta.ino(), meta.ctime(), meta.ctime_nsec()).as_bytes(),
-            );
         }
     }
 }

@@ -142,7 +142,8 @@ export function optionsOf(config) {
 // The `configure` and `transform` exports for the row function `fn(row, config)`.
 // `config` is what `setup(options)` returned, or the options object itself.
 // The output column is the `output` option; the `input` option's columns
-// must be in every batch.
+// must be in every batch. A field whose `transform.fills` names more fields
+// gets an object per row from `fn`, by field name (a missing name is null).
 export function udf(fn, setup) {
   return columnUdf((columns, rows, config) => {
     const names = Object.keys(columns);
@@ -177,7 +178,9 @@ export function columnUdf(fn, setup) {
       throw String(e instanceof Error ? e.message : e);
     }
     const inputs = (opts.input ?? "").split(",").map((c) => c.trim()).filter((c) => c);
-    state = { output: opts.output, inputs, config: parsed };
+    // Fields past the first (`transform.fills`): `fn` answers an object per row.
+    const outputs = config.outputs.length ? config.outputs : [opts.output];
+    state = { outputs, inputs, config: parsed };
   }
   function transform(input) {
     if (state === null) throw { kind: "other", message: "transform before configure" };
@@ -201,7 +204,16 @@ export function columnUdf(fn, setup) {
       errors.push({ row: i, kind: x.kind, message: x.message });
       return null;
     });
-    return { columns: [outputColumn(state.output, cells)], errors };
+    const { outputs } = state;
+    if (outputs.length === 1) return { columns: [outputColumn(outputs[0], cells)], errors };
+    for (const x of cells) {
+      if (x !== null && x !== undefined && (typeof x !== "object" || Array.isArray(x) || x.tag)) {
+        throw new TypeError(`a UDF filling ${outputs.join(", ")} must return an object per row`);
+      }
+    }
+    const answered = outputs.map((name) =>
+      outputColumn(name, cells.map((x) => (x === null || x === undefined ? null : (x[name] ?? null)))));
+    return { columns: answered, errors };
   }
   return { configure, transform };
 }

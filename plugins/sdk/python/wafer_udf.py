@@ -186,7 +186,8 @@ def udf(fn, setup=None):
     `config` is what `setup(options)` returned, or the options dict itself
     without a `setup`. The output column is the `output` option (the field's
     name, which the host always passes); the `input` option's columns must be
-    in every batch.
+    in every batch. A field whose `transform.fills` names more fields gets a
+    dict per row from `fn`, by field name (a missing name is null).
     """
     return column_udf(_row_by_row(fn), setup)
 
@@ -214,7 +215,8 @@ def column_udf(fn, setup=None):
                 raise Err(f"missing option `{e.args[0]}`")
             except ValueError as e:
                 raise Err(str(e))
-            state["output"] = opts["output"]
+            # Fields past the first (`transform.fills`): `fn` answers a dict per row.
+            state["outputs"] = list(config.outputs) or [opts["output"]]
             state["inputs"] = [c.strip() for c in opts.get("input", "").split(",") if c.strip()]
 
         def transform(self, input):
@@ -238,8 +240,19 @@ def column_udf(fn, setup=None):
                         kind = t.ErrorKind[x.kind.upper().replace("-", "_")]
                         errors.append(t.RowError(i, kind, str(x)))
                         results[i] = None
-            column, bad = output_column(state["output"], results)
-            errors += [t.RowError(i, t.ErrorKind.INVALID_INPUT, m) for i, m in bad]
-            return t.Output([column], errors)
+            outputs = state["outputs"]
+            if len(outputs) == 1:
+                per_output = [results]
+            else:
+                for x in results:
+                    if x is not None and not isinstance(x, dict):
+                        raise TypeError(f"a UDF filling {outputs} must return a dict per row, not {type(x).__name__}")
+                per_output = [[None if x is None else x.get(name) for x in results] for name in outputs]
+            columns = []
+            for name, cells in zip(outputs, per_output):
+                column, bad = output_column(name, cells)
+                columns.append(column)
+                errors += [t.RowError(i, t.ErrorKind.INVALID_INPUT, m) for i, m in bad]
+            return t.Output(columns, errors)
 
     return WitWorld

@@ -1,0 +1,44 @@
+//! The check of `transform.fills`: the other fields a transformation's one
+//! call fills must be plain fields of the same view, each filled by one
+//! transformation only.
+
+use super::Validator;
+use crate::config::{ConfigError, ViewConfig};
+
+impl Validator<'_> {
+    pub(super) fn fills(&self, v: &ViewConfig) -> Result<(), ConfigError> {
+        let vname = v.name.get_ref();
+        let mut filled: Vec<&str> = Vec::new();
+        for f in &v.fields {
+            let Some(t) = &f.transform else { continue };
+            let key = format!(
+                "feature_view[{vname}].fields[{}].transform.fills",
+                f.name.get_ref()
+            );
+            for name in &t.fills {
+                let target = v.fields.iter().find(|g| g.name.get_ref() == name.get_ref());
+                let why = match target {
+                    None => Some("no field of that name in the view".to_string()),
+                    Some(g) if g.name.get_ref() == f.name.get_ref() => {
+                        Some("a field's own transformation already fills it".into())
+                    }
+                    Some(g) if g.primary_key => {
+                        Some("the primary key cannot be transformed".into())
+                    }
+                    Some(g) if g.transform.is_some() => {
+                        Some("that field has a transformation of its own".into())
+                    }
+                    Some(_) if filled.contains(&name.get_ref().as_str()) => {
+                        Some("another transformation already fills it".into())
+                    }
+                    Some(_) => None,
+                };
+                if let Some(why) = why {
+                    return self.err(name.span(), key, format!("{:?}: {why}", name.get_ref()));
+                }
+                filled.push(name.get_ref());
+            }
+        }
+        Ok(())
+    }
+}
