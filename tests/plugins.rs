@@ -158,7 +158,8 @@ fn a_component_that_is_not_a_plugin_is_a_load_error() {
     );
 }
 
-/// The plugin crates' own unit tests (their logic, compiled natively).
+/// The plugin crates' own unit tests (their logic and the Rust SDK's
+/// accessors and builders, compiled natively).
 #[test]
 #[ignore = "slow tier: a nested cargo test of the plugin crates"]
 fn plugin_crates_unit_tests_pass() {
@@ -176,6 +177,8 @@ fn plugin_crates_unit_tests_pass() {
             "passthrough",
             "-p",
             "bucketize",
+            "-p",
+            "wafer-plugin-sdk",
         ])
         .env_remove("CARGO_TARGET_DIR")
         // CI lints the workspace through this wrapper; the plugin crates are another workspace.
@@ -274,15 +277,7 @@ fn a_plugin_built_for_contract_0_1_loads_and_answers_as_the_0_2_built_in() {
     assert_eq!(report.unwrap().fits, Ok(Contract::V0_1));
 }
 
-/// A plugin that fills three fields (`transform.fills`) runs once per batch
-/// for all of them; null stays null in each, and a row it refuses fails
-/// whole, naming the field whose transformation it is.
-#[test]
-fn one_call_fills_several_fields() {
-    use wafer::ingest::{Pipeline, Record};
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("stats.wasm"), test_wasm("textstats")).unwrap();
-    let src = r#"
+const FILLS_CONFIG: &str = r#"
 [[entity]]
 name = "item"
 join_key = "id"
@@ -298,22 +293,45 @@ fields = [
   { name = "loud", type = "STRING" },
 ]
 "#;
-    let config = wafer::config::Config::parse(&dir.path().join("wafer.toml"), src).unwrap();
-    let registry = wafer::registry::Registry::new(config);
-    let e = engine(Limits::default());
-    let pipeline = Pipeline::new(&registry, "v", &e, false).unwrap();
-    let record = |id: i64, title: Value| Record {
+
+/// A view whose `chars` transformation (plugin file `wasm`) also fills
+/// `words` and `loud`, opened in `dir`.
+fn fills_view(dir: &std::path::Path, wasm: &[u8]) -> (tokio::runtime::Runtime, wafer::Wafer) {
+    std::fs::write(dir.join("stats.wasm"), wasm).unwrap();
+    std::fs::write(dir.join("wafer.toml"), FILLS_CONFIG).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let app = rt.block_on(async { wafer::Wafer::open(&dir.join("wafer.toml")) });
+    (rt, app.unwrap())
+}
+
+fn titled(id: i64, title: Value) -> wafer::ingest::Record {
+    wafer::ingest::Record {
         line: id as usize,
         cells: vec![("id".into(), Value::Int64(id)), ("title".into(), title)],
+    }
+}
+
+/// A plugin that fills three fields (`transform.fills`) runs once per batch
+/// for all of them; null stays null in each, and a row it refuses fails
+/// whole, naming the field whose transformation it is. Publishing the same
+/// rows again reuses all three values, with no call.
+#[test]
+fn one_call_fills_several_fields_and_reuses_them_all() {
+    use wafer::ingest::Pipeline;
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, app) = fills_view(dir.path(), &test_wasm("textstats"));
+    let _in_runtime = rt.enter();
+    let pipeline = Pipeline::new(&app.registry(), "v", &app.engine(), false).unwrap();
+    let records = || {
+        vec![
+            titled(1, Value::String("two words".into())),
+            titled(2, Value::Null),
+            titled(3, Value::Int64(7)),
+        ]
     };
-    let records = vec![
-        record(1, Value::String("two words".into())),
-        record(2, Value::Null),
-        record(3, Value::Int64(7)),
-    ];
-    let t = pipeline.run(records, wafer::time::Micros(1), None);
+    let t = pipeline.run(records(), wafer::time::Micros(1), Some(app.store()));
     assert_eq!(pipeline.plugin_calls(), 1);
-    let fields = |k: usize| {
+    let fields = |t: &wafer::ingest::Transformed, k: usize| {
         let mut f = t.rows[k].1.fields.clone();
         f.sort_by(|a, b| a.0.cmp(&b.0));
         f
@@ -322,12 +340,13 @@ fields = [
         ("chars", Value::Int64(9)),
         ("loud", Value::String("TWO WORDS".into())),
         ("words", Value::Int64(2)),
-    ];
-    assert_eq!(fields(0), want.map(|(n, v)| (n.to_string(), v)).to_vec());
+    ]
+    .map(|(n, v)| (n.to_string(), v));
+    assert_eq!(fields(&t, 0), want.to_vec());
     assert!(
-        fields(1).iter().all(|(_, v)| *v == Value::Null),
+        fields(&t, 1).iter().all(|(_, v)| *v == Value::Null),
         "{:?}",
-        fields(1)
+        fields(&t, 1)
     );
     let (failure, _) = &t.failures[0];
     assert_eq!(failure.field.as_deref(), Some("chars"));
@@ -335,6 +354,33 @@ fields = [
         failure.message.contains("expected text, got int64"),
         "{}",
         failure.message
+    );
+    let rows = t.rows.clone();
+    app.store()
+        .write("v", rows, wafer::store::WriteMode::Merge)
+        .unwrap();
+    let again = pipeline.run(
+        records()[..1].to_vec(),
+        wafer::time::Micros(2),
+        Some(app.store()),
+    );
+    assert_eq!((again.reused, pipeline.plugin_calls()), (1, 1));
+    assert_eq!(fields(&again, 0), want.to_vec());
+}
+
+/// A 0.1 plugin answers one field: asking it to fill more is refused at
+/// set-up, naming the field and why.
+#[test]
+fn fills_need_a_plugin_built_for_contract_0_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = std::fs::read(crate::util::repo().join("tests/fixtures/plugin-0.1/bucketize.wasm"));
+    let (rt, app) = fills_view(dir.path(), &old.unwrap());
+    let _in_runtime = rt.enter();
+    let err = wafer::ingest::Pipeline::new(&app.registry(), "v", &app.engine(), false);
+    let msg = err.err().expect("refused").to_string();
+    assert!(
+        msg.contains("field `chars`") && msg.contains("contract 0.2"),
+        "{msg}"
     );
 }
 

@@ -162,6 +162,29 @@ fn bucketize_in_python_js_and_c_gives_the_rust_plugins_output_row_for_row() {
             assert_eq!(g, w, "{lang}: x = {:?}", batch.columns[1].value(i));
         }
     }
+    // Typed columns (float64 with a NaN and a null, int64 with a null), which
+    // each SDK reads off its list rather than cell by cell.
+    let floats = [-12.5, f64::NAN, 0.0, 2.5, 1e300].map(Value::Float64);
+    let ints = [
+        Value::Int64(-10),
+        Value::Null,
+        Value::Int64(100),
+        Value::Int64(i64::MAX),
+    ];
+    for cells in [
+        floats.iter().cloned().chain([Value::Null]).collect(),
+        ints.to_vec(),
+    ] {
+        let batch = Batch::from_rows(&["x"], cells.into_iter().map(|c| vec![c]).collect());
+        let run = |p: Arc<Plugin>| {
+            let pool = p.pool("v", options(boundaries)).unwrap();
+            pool.transform(batch.clone()).unwrap().into_rows()
+        };
+        let want = run(rust_bucketize());
+        for (lang, ..) in LANGS {
+            assert_eq!(run(bucketize_in(lang)), want, "{lang}: {batch:?}");
+        }
+    }
 }
 
 #[test]

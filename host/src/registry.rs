@@ -367,7 +367,8 @@ impl Transform {
             llm: llm.clone(),
             dimensions,
             legacy,
-        };
+        }
+        .with_standard_options();
         let grants = crate::plugin::Grants {
             env: t.grants.env.clone().into_iter().collect(),
             dirs: (t.grants.dirs.iter())

@@ -3,6 +3,7 @@
 //! times), the fields it fills, and for an embedding everything about the
 //! `[[llm]]` that changes the vector.
 
+use crate::plugin::Contract;
 use crate::registry::{Field, Registry};
 use sha2::{Digest, Sha256};
 
@@ -15,11 +16,17 @@ pub(super) fn identity(
     field: &Field,
     plugin: &[u8],
     model: Option<[u8; 32]>,
+    contract: Contract,
 ) -> Sha256 {
     let t = field.transform.as_ref().expect("transformed fields");
     let mut h = Sha256::new();
     h.update(Sha256::digest(plugin));
     h.update(format!("{:?}\0{:?}\0", field.ty, field.dimensions).as_bytes());
+    // A 0.2 plugin sees the options typed (`"1"` and `1` differ to it); a
+    // 0.1 plugin sees only their text, so its fields keep the digests they had.
+    if contract == Contract::V0_2 {
+        h.update(format!("typed\0{:?}\0", t.config.options).as_bytes());
+    }
     // Only when there are any: fields without keep the digests they had.
     if !t.fills.is_empty() {
         h.update(format!("fills\0{:?}\0", t.fills).as_bytes());

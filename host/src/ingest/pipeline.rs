@@ -9,7 +9,7 @@
 
 use super::identity::identity;
 use super::{Failure, FailureKind, IngestError, Record};
-use crate::plugin::{Batch, Column, InstancePool, PluginEngine, PluginError};
+use crate::plugin::{Batch, Column, Contract, InstancePool, PluginEngine, PluginError};
 use crate::registry::{Field, PluginSource, Registry, View};
 use crate::store::{EntityKey, InputDigest, Store, StoredRow, encode_value};
 use crate::time::Micros;
@@ -84,6 +84,17 @@ impl Pipeline {
             }
             let bytes = plugin_bytes(&view, &t.plugin)?;
             let plugin = engine.load(&t.plugin.to_string(), &bytes)?;
+            if !t.fills.is_empty() && plugin.contract() == Contract::V0_1 {
+                return Err(PluginError::Configure {
+                    plugin: plugin.name().into(),
+                    view: view.name.clone(),
+                    message: format!(
+                        "field `{}`: `transform.fills` needs a plugin built for contract 0.2 (this one is 0.1, which fills one field)",
+                        field.name
+                    ),
+                }
+                .into());
+            }
             let model = t.llm.as_ref().and_then(|l| engine.embed_fingerprint(l));
             let fills = t
                 .fills
@@ -93,7 +104,7 @@ impl Pipeline {
                 field: i,
                 outputs: std::iter::once(i).chain(fills).collect(),
                 pool: plugin.pool_with(&view.name, t.config.clone(), t.grants.clone())?,
-                identity: identity(registry, field, &bytes, model),
+                identity: identity(registry, field, &bytes, model, plugin.contract()),
             });
         }
         let filled = (0..view.fields.len())
@@ -332,19 +343,7 @@ impl Pipeline {
         if todo.is_empty() {
             return;
         }
-        static NULL: Value = Value::Null;
-        let columns = (inputs.iter())
-            .map(|c| {
-                let cells: Vec<&Value> = (todo.iter())
-                    .map(|i| rows[*i].record.get(c).unwrap_or(&NULL))
-                    .collect();
-                Column::from_refs(c, &cells)
-            })
-            .collect();
-        let batch = Batch {
-            rows: todo.len(),
-            columns,
-        };
+        let batch = input_batch(inputs, rows, &todo);
         let outputs: Vec<&Field> = t.outputs.iter().map(|o| &self.view.fields[*o]).collect();
         let (columns, errors) = match self.call(&t.pool, &outputs, batch) {
             Ok(answer) => answer,
@@ -400,6 +399,23 @@ impl Pipeline {
             values.push(column.into_values());
         }
         Ok((values, o.errors))
+    }
+}
+
+/// The rows `todo`'s `inputs`, a column each, typed once and read in place.
+fn input_batch(inputs: &[String], rows: &[RowState], todo: &[usize]) -> Batch {
+    static NULL: Value = Value::Null;
+    let columns = (inputs.iter())
+        .map(|c| {
+            let cells: Vec<&Value> = (todo.iter())
+                .map(|i| rows[*i].record.get(c).unwrap_or(&NULL))
+                .collect();
+            Column::from_refs(c, &cells)
+        })
+        .collect();
+    Batch {
+        rows: todo.len(),
+        columns,
     }
 }
 

@@ -125,6 +125,13 @@ impl Column {
                 (k, c) if k == c => k,
                 _ => Kind::Mixed,
             });
+        // Empty vectors have no flat layout (0 floats a row say nothing of
+        // how many rows): such a column travels mixed.
+        let kind = if kind == Kind::Vector(0) {
+            Kind::Mixed
+        } else {
+            kind
+        };
         let nulls = cells.iter().any(|c| matches!(c, Value::Null));
         let valid = (nulls && !matches!(kind, Kind::Mixed | Kind::Nothing))
             .then(|| cells.iter().map(|c| !matches!(c, Value::Null)).collect());
@@ -318,6 +325,9 @@ mod tests {
             Column::from_values("v", ragged).data,
             ColumnData::Mixed(_)
         ));
+        let empty = vec![Value::Vector(vec![]), Value::Null, Value::List(vec![])];
+        let c = Column::from_values("v", empty.clone());
+        assert_eq!((c.data, c.valid), (ColumnData::Mixed(empty), None));
     }
 
     #[test]

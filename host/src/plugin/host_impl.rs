@@ -1,6 +1,6 @@
 //! What a plugin instance sees of the host, under either contract: the
-//! `host` imports (`log`, `embed`), whose WIT shapes are the same in 0.1
-//! and 0.2, so one macro implements both.
+//! `host` imports (`log`, `embed`) and the conversions of a cell, whose WIT
+//! shapes are the same in 0.1 and 0.2, so one macro each serves both.
 
 use super::PluginState;
 use crate::embed::EmbedError;
@@ -102,3 +102,41 @@ macro_rules! host_interface {
     };
 }
 pub(super) use host_interface;
+
+/// `to_wit` and `from_wit` between wafer's values and one contract's
+/// `types::value`, which both contracts shape alike.
+macro_rules! value_conversions {
+    ($wit:ident) => {
+        fn to_wit(v: Value) -> $wit::Value {
+            match v {
+                Value::Null => $wit::Value::Null,
+                Value::Bool(b) => $wit::Value::Boolean(b),
+                Value::Int64(i) => $wit::Value::Int64(i),
+                Value::Float64(f) => $wit::Value::Float64(f),
+                Value::String(s) => $wit::Value::Text(s),
+                Value::Bytes(b) => $wit::Value::Bytes(b),
+                Value::Vector(v) => $wit::Value::Vector(v),
+                // Neither contract has a list type: a list of numbers reaches
+                // a plugin as a vector, as JSON arrays always did, and any
+                // other as JSON text.
+                Value::List(items) => match Value::numbers(&items) {
+                    Some(v) => $wit::Value::Vector(v),
+                    None => $wit::Value::Text(super::host_impl::list_text(items)),
+                },
+            }
+        }
+
+        fn from_wit(v: $wit::Value) -> Value {
+            match v {
+                $wit::Value::Null => Value::Null,
+                $wit::Value::Boolean(b) => Value::Bool(b),
+                $wit::Value::Int64(i) => Value::Int64(i),
+                $wit::Value::Float64(f) => Value::Float64(f),
+                $wit::Value::Text(s) => Value::String(s),
+                $wit::Value::Bytes(b) => Value::Bytes(b),
+                $wit::Value::Vector(v) => Value::Vector(v),
+            }
+        }
+    };
+}
+pub(super) use value_conversions;

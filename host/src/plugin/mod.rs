@@ -28,8 +28,16 @@ pub use inspect::Report;
 pub use options::{OptionValue, PluginConfig};
 pub use pool::{Grants, InstancePool, PoolStats};
 
-/// What a call answered: the output, or the plugin's reason for failing the batch.
-type Answer = Result<Output, (RowErrorKind, String)>;
+/// What a call answered: the output, or why there is none.
+type Answer = Result<Output, Refused>;
+
+/// Why a call that returned gave no output.
+enum Refused {
+    /// The plugin failed the batch (its `batch-error`, or 0.1's error text).
+    Batch { kind: RowErrorKind, message: String },
+    /// The answer does not fit the batch.
+    BadOutput(String),
+}
 
 /// The contract a component implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +85,7 @@ pub enum PluginError {
         message: String,
         stderr: String,
     },
-    #[error("plugin {plugin} (view {view}): failed the batch ({kind}): {message}")]
+    #[error("plugin {plugin} (view {view}): failed the batch{}: {message}", batch_kind(*kind))]
     Batch {
         plugin: String,
         view: String,
@@ -99,6 +107,14 @@ pub enum PluginError {
         instances: usize,
         waited: Duration,
     },
+}
+
+/// How a batch error's kind reads: only a kind the plugin chose is shown.
+fn batch_kind(kind: RowErrorKind) -> String {
+    match kind {
+        RowErrorKind::Other => String::new(),
+        kind => format!(" ({kind})"),
+    }
 }
 
 /// Sandbox limits applied to every plugin instance.

@@ -26,13 +26,15 @@ pub enum OptionValue {
     Int64(i64),
     Float64(f64),
     Text(String),
+    Ints(Vec<i64>),
     Floats(Vec<f64>),
     Texts(Vec<String>),
 }
 
 impl OptionValue {
-    /// A TOML value as an option: arrays of numbers or of strings keep their
-    /// items; anything else (dates, tables, other arrays) is TOML text.
+    /// A TOML value as an option: arrays of integers, of numbers or of
+    /// strings keep their items; anything else (dates, tables, other
+    /// arrays) is TOML text.
     pub fn from_toml(v: &toml::Value) -> OptionValue {
         use toml::Value as T;
         match v {
@@ -43,6 +45,9 @@ impl OptionValue {
             T::Array(items) if items.iter().all(|i| i.is_str()) => OptionValue::Texts(
                 (items.iter().filter_map(|i| i.as_str().map(String::from))).collect(),
             ),
+            T::Array(items) if !items.is_empty() && items.iter().all(|i| i.is_integer()) => {
+                OptionValue::Ints(items.iter().filter_map(toml::Value::as_integer).collect())
+            }
             T::Array(items) => match (items.iter())
                 .map(|i| i.as_float().or(i.as_integer().map(|n| n as f64)))
                 .collect::<Option<Vec<f64>>>()
@@ -55,25 +60,53 @@ impl OptionValue {
     }
 }
 
+/// The keys contract 0.1 passed among the options.
+const STANDARD: [&str; 4] = ["input", "output", "llm", "dimensions"];
+
+fn list(text: &str) -> Vec<String> {
+    (text.split(','))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 impl PluginConfig {
+    /// Options named like a standard key (`options = { dimensions = 4 }`)
+    /// win over it, as they always did under contract 0.1 (`legacy` has
+    /// them first): they move into the typed fields, so a 0.2 plugin sees
+    /// what a 0.1 plugin would.
+    pub fn with_standard_options(mut self) -> Self {
+        let set = |k: &str| self.options.iter().any(|(n, _)| n == k);
+        let text = |k: &str| (self.legacy.iter().find(|(n, _)| n == k)).map(|(_, v)| v.clone());
+        if set("input") {
+            self.inputs = list(&text("input").unwrap_or_default());
+        }
+        if set("output") {
+            let output = list(&text("output").unwrap_or_default());
+            self.outputs.splice(..1.min(self.outputs.len()), output);
+        }
+        if set("llm") {
+            self.llm = text("llm");
+        }
+        if set("dimensions") {
+            self.dimensions = text("dimensions").and_then(|d| d.trim().parse().ok());
+        }
+        self.options
+            .retain(|(k, _)| !STANDARD.contains(&k.as_str()));
+        self
+    }
+
     /// From contract 0.1's string pairs: `input` (comma-separated),
     /// `output`, `llm` and `dimensions` are read out; every other pair is a
     /// text option.
     pub fn from_pairs(pairs: Vec<(String, String)>) -> PluginConfig {
         let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        let list = |v: Option<&str>| {
-            (v.unwrap_or("").split(','))
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .map(String::from)
-                .collect()
-        };
-        let standard = ["input", "output", "llm", "dimensions"];
         PluginConfig {
-            inputs: list(get("input")),
-            outputs: list(get("output")),
+            inputs: list(get("input").unwrap_or("")),
+            outputs: list(get("output").unwrap_or("")),
             options: (pairs.iter())
-                .filter(|(k, _)| !standard.contains(&k.as_str()))
+                .filter(|(k, _)| !STANDARD.contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), OptionValue::Text(v.clone())))
                 .collect(),
             llm: get("llm").map(String::from),
@@ -94,13 +127,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn options_named_like_standard_keys_win_over_them() {
+        let c = PluginConfig {
+            inputs: vec!["a".into()],
+            outputs: vec!["f".into(), "g".into()],
+            options: vec![
+                ("dimensions".into(), OptionValue::Int64(4)),
+                ("k".into(), OptionValue::Bool(true)),
+            ],
+            dimensions: Some(8),
+            legacy: [
+                ("dimensions", "4"),
+                ("k", "true"),
+                ("input", "a"),
+                ("dimensions", "8"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .to_vec(),
+            ..Default::default()
+        };
+        let c = c.with_standard_options();
+        assert_eq!(
+            (c.dimensions, c.inputs.clone()),
+            (Some(4), vec!["a".to_string()])
+        );
+        assert_eq!(c.options, vec![("k".to_string(), OptionValue::Bool(true))]);
+        assert_eq!(c.outputs, vec!["f", "g"]);
+    }
+
+    #[test]
     fn toml_options_keep_their_types() {
         let t: toml::Table = toml::from_str(
-            "b = [10, 2.5]\ns = [\"a\", \"b\"]\nn = 3\nf = 1.0\nx = true\nd = 1979-05-27\nm = [1, \"a\"]",
+            "b = [10, 2.5]\ni = [9007199254740993, -1]\ns = [\"a\", \"b\"]\nn = 3\nf = 1.0\nx = true\nd = 1979-05-27\nm = [1, \"a\"]",
         )
         .unwrap();
         let o = |k: &str| OptionValue::from_toml(&t[k]);
         assert_eq!(o("b"), OptionValue::Floats(vec![10.0, 2.5]));
+        assert_eq!(o("i"), OptionValue::Ints(vec![9007199254740993, -1]));
         assert_eq!(o("s"), OptionValue::Texts(vec!["a".into(), "b".into()]));
         assert_eq!(
             (o("n"), o("f"), o("x")),

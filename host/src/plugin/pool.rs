@@ -6,7 +6,7 @@
 
 use super::{
     Answer, Batch, EPOCH_TICK, Output, Plugin, PluginConfig, PluginError, PluginState, Pre,
-    STDERR_CAPTURE, v1, v2,
+    Refused, STDERR_CAPTURE, v1, v2,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -49,11 +49,7 @@ impl Bindings {
         }
     }
 
-    fn transform(
-        &self,
-        store: &mut Store<PluginState>,
-        batch: Batch,
-    ) -> wasmtime::Result<Result<Answer, String>> {
+    fn transform(&self, store: &mut Store<PluginState>, batch: Batch) -> wasmtime::Result<Answer> {
         match self {
             Bindings::V1(t) => v1::transform(t, store, batch),
             Bindings::V2(t) => v2::transform(t, store, batch),
@@ -168,18 +164,18 @@ impl InstancePool {
                 self.checkin(None);
                 return Err(trap);
             }
-            Ok(Err(message)) => Err(PluginError::BadOutput {
+            Ok(Err(Refused::BadOutput(message))) => Err(PluginError::BadOutput {
                 plugin,
                 view,
                 message,
             }),
-            Ok(Ok(Err((kind, message)))) => Err(PluginError::Batch {
+            Ok(Err(Refused::Batch { kind, message })) => Err(PluginError::Batch {
                 plugin,
                 view,
                 kind,
                 message,
             }),
-            Ok(Ok(Ok(out))) => Ok(out),
+            Ok(Ok(out)) => Ok(out),
         };
         inst.calls += 1;
         // Wasm memory never shrinks and the stderr pipe fills: retire old instances.

@@ -3,7 +3,7 @@
 //! way in, and the answer's rows become columns on the way out.
 
 use super::column::{Batch, Column, Output};
-use super::{PluginConfig, PluginState, RowError, RowErrorKind};
+use super::{Answer, PluginConfig, PluginState, Refused, RowError, RowErrorKind};
 use crate::value::Value;
 
 mod bindings {
@@ -27,20 +27,23 @@ pub(super) fn configure(
     t.call_configure(store, &config.legacy)
 }
 
-/// `Err(message)` (outside the answer) when the rows do not match the batch.
 pub(super) fn transform(
     t: &Transformer,
     store: &mut wasmtime::Store<PluginState>,
     batch: Batch,
-) -> wasmtime::Result<Result<super::Answer, String>> {
+) -> wasmtime::Result<Answer> {
     let n = batch.rows;
     let answer = t.call_transform(store, &to_wit_batch(batch))?;
     Ok(match answer {
-        Err(message) => Ok(Err((RowErrorKind::Other, message))),
-        Ok(out) if out.rows.len() != n => {
-            Err(format!("{} rows for {n} input rows", out.rows.len()))
-        }
-        Ok(out) => Ok(Ok(from_wit_output(out))),
+        Err(message) => Err(Refused::Batch {
+            kind: RowErrorKind::Other,
+            message,
+        }),
+        Ok(out) if out.rows.len() != n => Err(Refused::BadOutput(format!(
+            "{} rows for {n} input rows",
+            out.rows.len()
+        ))),
+        Ok(out) => Ok(from_wit_output(out)),
     })
 }
 
@@ -94,35 +97,7 @@ fn from_wit_output(out: wit::Output) -> Output {
     Output { columns, errors }
 }
 
-fn to_wit(v: Value) -> wit::Value {
-    match v {
-        Value::Null => wit::Value::Null,
-        Value::Bool(b) => wit::Value::Boolean(b),
-        Value::Int64(i) => wit::Value::Int64(i),
-        Value::Float64(f) => wit::Value::Float64(f),
-        Value::String(s) => wit::Value::Text(s),
-        Value::Bytes(b) => wit::Value::Bytes(b),
-        Value::Vector(v) => wit::Value::Vector(v),
-        // Contract 0.1 has no list type: a list of numbers reaches a plugin
-        // as a vector, as JSON arrays always did, and any other as JSON text.
-        Value::List(items) => match Value::numbers(&items) {
-            Some(v) => wit::Value::Vector(v),
-            None => wit::Value::Text(super::host_impl::list_text(items)),
-        },
-    }
-}
-
-fn from_wit(v: wit::Value) -> Value {
-    match v {
-        wit::Value::Null => Value::Null,
-        wit::Value::Boolean(b) => Value::Bool(b),
-        wit::Value::Int64(i) => Value::Int64(i),
-        wit::Value::Float64(f) => Value::Float64(f),
-        wit::Value::Text(s) => Value::String(s),
-        wit::Value::Bytes(b) => Value::Bytes(b),
-        wit::Value::Vector(v) => Value::Vector(v),
-    }
-}
+super::host_impl::value_conversions!(wit);
 
 super::host_impl::host_interface!(host);
 

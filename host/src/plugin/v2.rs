@@ -4,7 +4,7 @@
 //! per input row, every error about a row that exists.
 
 use super::column::{Batch, Column, ColumnData, Output};
-use super::{OptionValue, PluginConfig, PluginState, RowError, RowErrorKind};
+use super::{Answer, OptionValue, PluginConfig, PluginState, Refused, RowError, RowErrorKind};
 use crate::value::Value;
 
 mod bindings {
@@ -47,25 +47,28 @@ fn option(v: OptionValue) -> wit::OptionValue {
         OptionValue::Int64(i) => wit::OptionValue::Int64(i),
         OptionValue::Float64(f) => wit::OptionValue::Float64(f),
         OptionValue::Text(s) => wit::OptionValue::Text(s),
+        OptionValue::Ints(i) => wit::OptionValue::Ints(i),
         OptionValue::Floats(f) => wit::OptionValue::Floats(f),
         OptionValue::Texts(t) => wit::OptionValue::Texts(t),
     }
 }
 
-/// `Err(message)` (outside the answer) when the output does not fit the batch.
 pub(super) fn transform(
     t: &Transformer,
     store: &mut wasmtime::Store<PluginState>,
     batch: Batch,
-) -> wasmtime::Result<Result<super::Answer, String>> {
+) -> wasmtime::Result<Answer> {
     let n = batch.rows;
     let input = wit::Batch {
         rows: u32::try_from(n).expect("batches are far below 2^32 rows"),
         columns: batch.columns.into_iter().map(to_wit_column).collect(),
     };
     Ok(match t.call_transform(store, &input)? {
-        Err(e) => Ok(Err((kind(e.kind), e.message))),
-        Ok(out) => from_wit_output(out, n).map(Ok),
+        Err(e) => Err(Refused::Batch {
+            kind: kind(e.kind),
+            message: e.message,
+        }),
+        Ok(out) => from_wit_output(out, n).map_err(Refused::BadOutput),
     })
 }
 
@@ -89,33 +92,7 @@ fn to_wit_column(c: Column) -> wit::Column {
     }
 }
 
-fn to_wit(v: Value) -> wit::Value {
-    match v {
-        Value::Null => wit::Value::Null,
-        Value::Bool(b) => wit::Value::Boolean(b),
-        Value::Int64(i) => wit::Value::Int64(i),
-        Value::Float64(f) => wit::Value::Float64(f),
-        Value::String(s) => wit::Value::Text(s),
-        Value::Bytes(b) => wit::Value::Bytes(b),
-        Value::Vector(v) => wit::Value::Vector(v),
-        Value::List(items) => match Value::numbers(&items) {
-            Some(v) => wit::Value::Vector(v),
-            None => wit::Value::Text(super::host_impl::list_text(items)),
-        },
-    }
-}
-
-fn from_wit(v: wit::Value) -> Value {
-    match v {
-        wit::Value::Null => Value::Null,
-        wit::Value::Boolean(b) => Value::Bool(b),
-        wit::Value::Int64(i) => Value::Int64(i),
-        wit::Value::Float64(f) => Value::Float64(f),
-        wit::Value::Text(s) => Value::String(s),
-        wit::Value::Bytes(b) => Value::Bytes(b),
-        wit::Value::Vector(v) => Value::Vector(v),
-    }
-}
+super::host_impl::value_conversions!(wit);
 
 fn kind(k: wit::ErrorKind) -> RowErrorKind {
     match k {
@@ -179,4 +156,68 @@ fn from_wit_column(c: wit::Column, n: usize) -> Result<Column, String> {
         "column `{}`: {cells} for {n} input rows",
         column.name
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(data: wit::ColumnData, valid: Option<Vec<bool>>) -> wit::Column {
+        wit::Column {
+            name: "c".into(),
+            data,
+            valid,
+        }
+    }
+
+    #[test]
+    fn an_answer_is_checked_against_the_batch_before_it_is_believed() {
+        let floats = |n: usize| wit::ColumnData::Float64(vec![1.0; n]);
+        let vectors = |dims, n| {
+            wit::ColumnData::Vector(wit::Vectors {
+                dims,
+                values: vec![0.5; n],
+            })
+        };
+        assert!(from_wit_column(column(floats(3), None), 3).is_ok());
+        assert!(from_wit_column(column(floats(3), Some(vec![true, false, true])), 3).is_ok());
+        for (c, why) in [
+            (
+                column(floats(2), None),
+                "column `c`: 2 cells for 3 input rows",
+            ),
+            (
+                column(floats(3), Some(vec![true])),
+                "column `c`: 1 validity flags for 3 input rows",
+            ),
+            (
+                column(vectors(2, 5), None),
+                "column `c`: 5 floats, not a multiple of 2 for 3 input rows",
+            ),
+            (
+                column(vectors(2, 4), None),
+                "column `c`: 2 cells for 3 input rows",
+            ),
+            (
+                column(vectors(0, 0), None),
+                "column `c`: vectors of 0 dimensions",
+            ),
+        ] {
+            assert_eq!(from_wit_column(c, 3).unwrap_err(), why);
+        }
+        let stray = wit::Output {
+            columns: vec![column(floats(3), None)],
+            errors: vec![wit::RowError {
+                row: 3,
+                kind: wit::ErrorKind::Other,
+                message: "x".into(),
+            }],
+        };
+        assert_eq!(
+            from_wit_output(stray, 3).unwrap_err(),
+            "an error for row 3 of 3"
+        );
+        let empty = column(vectors(0, 0), None);
+        assert_eq!(from_wit_column(empty, 0).map(|c| c.len()), Ok(0));
+    }
 }

@@ -79,12 +79,26 @@ static inline const wafer_option_value_t *wafer_option_value(const transformer_c
   return NULL;
 }
 
-/* The option `key` as a malloc'd C string (numbers and flags written out,
- * arrays joined with commas), or NULL when unset. */
+/* `x` as the config file (and Rust) writes it: the shortest text that reads
+ * back the same, with a decimal point when it has none ("1.0"). At most
+ * 26 bytes. */
+static inline int wafer_float_text(char *out, double x) {
+  int n = 0;
+  for (int p = 1; p <= 17; p++) {
+    n = sprintf(out, "%.*g", p, x);
+    if (strtod(out, NULL) == x || x != x) break;
+  }
+  if (!strpbrk(out, ".eEn")) n += sprintf(out + n, ".0");
+  return n;
+}
+
+/* The option `key` as a malloc'd C string (numbers and flags written as the
+ * config file writes them, arrays joined with commas), or NULL when unset. */
 static inline char *wafer_option(const transformer_config_t *c, const char *key) {
   const wafer_option_value_t *v = wafer_option_value(c, key);
   if (!v) return NULL;
   size_t n = v->tag == WAFER_TRANSFORM_TYPES_OPTION_VALUE_FLOATS ? v->val.floats.len
+           : v->tag == WAFER_TRANSFORM_TYPES_OPTION_VALUE_INTS   ? v->val.ints.len
            : v->tag == WAFER_TRANSFORM_TYPES_OPTION_VALUE_TEXTS  ? v->val.texts.len : 1;
   size_t cap = 32 * n + 1;
   if (v->tag == WAFER_TRANSFORM_TYPES_OPTION_VALUE_TEXT) cap += v->val.text.len;
@@ -98,8 +112,9 @@ static inline char *wafer_option(const transformer_config_t *c, const char *key)
       case WAFER_TRANSFORM_TYPES_OPTION_VALUE_BOOLEAN:
         o += sprintf(o, "%s", v->val.boolean ? "true" : "false"); break;
       case WAFER_TRANSFORM_TYPES_OPTION_VALUE_INT64: o += sprintf(o, "%lld", (long long)v->val.int64); break;
-      case WAFER_TRANSFORM_TYPES_OPTION_VALUE_FLOAT64: o += sprintf(o, "%.17g", v->val.float64); break;
-      case WAFER_TRANSFORM_TYPES_OPTION_VALUE_FLOATS: o += sprintf(o, "%.17g", v->val.floats.ptr[i]); break;
+      case WAFER_TRANSFORM_TYPES_OPTION_VALUE_FLOAT64: o += wafer_float_text(o, v->val.float64); break;
+      case WAFER_TRANSFORM_TYPES_OPTION_VALUE_FLOATS: o += wafer_float_text(o, v->val.floats.ptr[i]); break;
+      case WAFER_TRANSFORM_TYPES_OPTION_VALUE_INTS: o += sprintf(o, "%lld", (long long)v->val.ints.ptr[i]); break;
       case WAFER_TRANSFORM_TYPES_OPTION_VALUE_TEXT:
         memcpy(o, v->val.text.ptr, v->val.text.len), o += v->val.text.len; break;
       default:
@@ -171,32 +186,45 @@ static inline const char *wafer_type_name(const wafer_value_t *v) {
   return v->tag < 7 ? names[v->tag] : "unknown";
 }
 
-/* Sets `ret` up with one output column `name` of `rows` cells of type `tag`
- * (WAFER_COLUMN_BOOLEAN, _INT64, _FLOAT64 or _TEXT), all valid, no errors;
- * the caller fills `col->data.val.<type>.ptr[0..rows]` and marks nulls with
- * `wafer_set_null`. */
+/* Sets `ret` up with one output column `name` of `rows` zeroed cells of type
+ * `tag` (WAFER_COLUMN_BOOLEAN, _INT64, _FLOAT64 or _TEXT; NULL for any
+ * other), no nulls and no errors; the caller fills
+ * `col->data.val.<type>.ptr[0..rows]` and marks nulls with `wafer_set_null`. */
 static inline wafer_column_t *wafer_output_column(transformer_output_t *ret, const char *name,
                                                   uint8_t tag, size_t rows) {
-  static const size_t sizes[] = {sizeof(bool), sizeof(int64_t), sizeof(double),
-                                 sizeof(transformer_string_t)};
   memset(ret, 0, sizeof *ret);
+  if (tag > WAFER_COLUMN_TEXT) return NULL;
   ret->columns.len = 1;
   ret->columns.ptr = calloc(1, sizeof(wafer_column_t));
   wafer_column_t *col = ret->columns.ptr;
   transformer_string_dup(&col->name, name);
   col->data.tag = tag;
-  /* Every typed list has the same layout: a pointer and a length. */
-  col->data.val.int64.ptr = tag <= WAFER_COLUMN_TEXT && rows ? calloc(rows, sizes[tag]) : NULL;
+  switch (tag) {
+    case WAFER_COLUMN_BOOLEAN: col->data.val.boolean.ptr = wafer_alloc(rows, sizeof(bool)); break;
+    case WAFER_COLUMN_INT64: col->data.val.int64.ptr = wafer_alloc(rows, sizeof(int64_t)); break;
+    case WAFER_COLUMN_FLOAT64: col->data.val.float64.ptr = wafer_alloc(rows, sizeof(double)); break;
+    default: col->data.val.text.ptr = wafer_alloc(rows, sizeof(transformer_string_t));
+  }
+  /* Every typed list is a pointer and a length; zeroed cells are valid
+   * placeholders (false, 0, 0.0, the empty string). */
+  if (rows) memset(col->data.val.int64.ptr, 0, rows * (tag == WAFER_COLUMN_BOOLEAN ? sizeof(bool)
+                                                        : tag == WAFER_COLUMN_TEXT ? sizeof(transformer_string_t)
+                                                        : sizeof(int64_t)));
   col->data.val.int64.len = rows;
-  col->valid.is_some = true;
-  col->valid.val.ptr = wafer_alloc(rows, sizeof(bool));
-  col->valid.val.len = rows;
-  for (size_t i = 0; i < rows; i++) col->valid.val.ptr[i] = true;
   return col;
 }
 
-/* Row `i` of an output column is null (also what a failed row's cell should be). */
+/* Row `i` of an output column is null (also what a failed row's cell should
+ * be). The validity mask is made on the first null: a column without nulls
+ * carries none. */
 static inline void wafer_set_null(wafer_column_t *col, size_t i) {
+  if (!col->valid.is_some) {
+    size_t rows = col->data.val.int64.len;
+    col->valid.is_some = true;
+    col->valid.val.ptr = wafer_alloc(rows, sizeof(bool));
+    col->valid.val.len = rows;
+    for (size_t r = 0; r < rows; r++) col->valid.val.ptr[r] = true;
+  }
   col->valid.val.ptr[i] = false;
 }
 

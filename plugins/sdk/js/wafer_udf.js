@@ -37,7 +37,7 @@ export class RowError extends Error {
 export function typeName(x) {
   if (x === null || x === undefined) return "null";
   if (typeof x === "boolean") return "bool";
-  if (typeof x === "number") return Number.isSafeInteger(x) ? "int64" : "float64";
+  if (typeof x === "number") return isInt(x) ? "int64" : "float64";
   if (typeof x === "string") return "string";
   if (x instanceof Uint8Array) return "bytes";
   if (Array.isArray(x)) return "vector";
@@ -108,20 +108,28 @@ export function outputColumn(name, cells) {
   const valid = cells.every((x) => x !== null && x !== undefined) ? null : cells.map((x) => x !== null && x !== undefined);
   if (kinds.size === 1) {
     const [kind] = kinds;
-    if (kind.startsWith("vector:")) {
+    if (kind.startsWith("vector:") && kind !== "vector:0") {
       const dims = Number(kind.slice(7));
       const values = cells.flatMap((x) => (x === null || x === undefined ? new Array(dims).fill(0) : x.map(Number)));
       return { name, data: { tag: "vector", val: { dims, values } }, valid };
     }
+    if (kind.startsWith("vector:")) return { name, data: { tag: "mixed", val: cells.map(toWit) }, valid: null };
     const plain = (x) => (x === null || x === undefined ? ZERO[kind] : typeof x === "object" && x.tag ? x.val : x);
     return { name, data: { tag: kind, val: cells.map(plain) }, valid };
   }
   return { name, data: { tag: "mixed", val: cells.map(toWit) }, valid: null };
 }
 
+// A float as the config file (and Rust) writes it: 1 as "1.0".
+function floatText(x) {
+  return Number.isInteger(x) && Math.abs(x) < 1e16 ? x.toFixed(1) : String(x);
+}
+
 // An option's value as text, as contract 0.1 passed options.
 function optionText(value) {
-  if (value.tag === "floats" || value.tag === "texts") return value.val.map(String).join(",");
+  if (value.tag === "floats") return value.val.map(floatText).join(",");
+  if (value.tag === "ints" || value.tag === "texts") return value.val.map(String).join(",");
+  if (value.tag === "float64") return floatText(value.val);
   return String(value.val);
 }
 
@@ -207,12 +215,13 @@ export function columnUdf(fn, setup) {
     const { outputs } = state;
     if (outputs.length === 1) return { columns: [outputColumn(outputs[0], cells)], errors };
     for (const x of cells) {
-      if (x !== null && x !== undefined && (typeof x !== "object" || Array.isArray(x) || x.tag)) {
-        throw new TypeError(`a UDF filling ${outputs.join(", ")} must return an object per row`);
+      if (x === null || x === undefined) continue;
+      if (typeof x !== "object" || Array.isArray(x) || !Object.keys(x).every((k) => outputs.includes(k))) {
+        throw new TypeError(`a UDF filling ${outputs.join(", ")} must return an object of them per row`);
       }
     }
-    const answered = outputs.map((name) =>
-      outputColumn(name, cells.map((x) => (x === null || x === undefined ? null : (x[name] ?? null)))));
+    const cell = (x, name) => (x !== null && x !== undefined && Object.hasOwn(x, name) ? x[name] : null);
+    const answered = outputs.map((name) => outputColumn(name, cells.map((x) => cell(x, name))));
     return { columns: answered, errors };
   }
   return { configure, transform };

@@ -117,16 +117,17 @@ def output_column(name, cells):
         if not issubclass(k, _VALUE_TYPES):
             raise TypeError(f"a UDF returned {k.__name__}, which has no wafer value type")
     bad = []
-    if int in kinds:
-        ints = [x for x in cells if type(x) is int]
-        if min(ints) < _INT64[0] or max(ints) > _INT64[1]:
-            bad = [(i, f"{x} does not fit in an int64") for i, x in enumerate(cells)
-                   if type(x) is int and not _INT64[0] <= x <= _INT64[1]]
-            cells = [None if type(x) is int and not _INT64[0] <= x <= _INT64[1] else x for x in cells]
+    if any(issubclass(k, int) and k is not bool for k in kinds):
+        def too_big(x):
+            return isinstance(x, int) and not isinstance(x, bool) and not _INT64[0] <= x <= _INT64[1]
+
+        if any(map(too_big, cells)):
+            bad = [(i, f"{x} does not fit in an int64") for i, x in enumerate(cells) if too_big(x)]
+            cells = [None if too_big(x) else x for x in cells]
     valid = None if type(None) not in set(map(type, cells)) else [x is not None for x in cells]
     if kinds <= {list, tuple} and kinds:
         dims = {len(x) for x in cells if x is not None}
-        if len(dims) == 1:
+        if len(dims) == 1 and 0 not in dims:
             dims = dims.pop()
             flat = [float(v) for x in cells for v in (x if x is not None else [0.0] * dims)]
             return t.Column(name, t.ColumnData_Vector(t.Vectors(dims, flat)), valid), bad
@@ -141,7 +142,7 @@ def option_text(value):
     """An option's value as text, as contract 0.1 passed options."""
     if isinstance(value, t.OptionValue_Boolean):
         return "true" if value.value else "false"
-    if isinstance(value, (t.OptionValue_Floats, t.OptionValue_Texts)):
+    if isinstance(value, (t.OptionValue_Ints, t.OptionValue_Floats, t.OptionValue_Texts)):
         return ",".join(repr(v) if isinstance(v, float) else str(v) for v in value.value)
     if isinstance(value, t.OptionValue_Float64):
         return repr(value.value)
@@ -247,12 +248,15 @@ def column_udf(fn, setup=None):
                 for x in results:
                     if x is not None and not isinstance(x, dict):
                         raise TypeError(f"a UDF filling {outputs} must return a dict per row, not {type(x).__name__}")
+                    if x is not None and not set(x) <= set(outputs):
+                        raise TypeError(f"a UDF filling {outputs} returned {sorted(set(x) - set(outputs))}")
                 per_output = [[None if x is None else x.get(name) for x in results] for name in outputs]
             columns = []
             for name, cells in zip(outputs, per_output):
                 column, bad = output_column(name, cells)
                 columns.append(column)
-                errors += [t.RowError(i, t.ErrorKind.INVALID_INPUT, m) for i, m in bad]
+                # The UDF's own answer does not fit: its fault, not the input's.
+            errors += [t.RowError(i, t.ErrorKind.OTHER, m) for i, m in bad]
             return t.Output(columns, errors)
 
     return WitWorld

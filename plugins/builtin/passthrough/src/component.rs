@@ -26,6 +26,7 @@ impl Transform for Passthrough {
     fn transform(&self, mut input: Batch) -> Result<Output, BatchError> {
         let mut column = input.take(&self.input)?;
         if let ColumnData::Vector(v) = &column.data
+            && v.dims > 0
             && self.dimensions.is_none_or(|d| d == v.dims as usize)
         {
             let dims = (v.dims as usize).max(1);

@@ -265,11 +265,19 @@ impl VectorBuilder {
         self.valid.push(false);
     }
 
-    /// The column; all null with no dims known, it is a `mixed` column of nulls.
+    /// The column. With no dims known (all null) or 0 dims (empty
+    /// vectors, which have no flat layout), it is a `mixed` column.
     pub fn finish(self, name: impl Into<String>) -> Column {
         let nulls = self.valid.iter().any(|v| !v);
-        let Some(dims) = self.dims.filter(|d| *d > 0 || !nulls) else {
-            let data = ColumnData::Mixed(vec![Value::Null; self.valid.len()]);
+        let Some(dims) = self.dims.filter(|d| *d > 0) else {
+            let cell = |ok: &bool| {
+                if *ok {
+                    Value::Vector(Vec::new())
+                } else {
+                    Value::Null
+                }
+            };
+            let data = ColumnData::Mixed(self.valid.iter().map(cell).collect());
             return Column::new(name, data);
         };
         let values = if nulls {
@@ -293,5 +301,78 @@ impl VectorBuilder {
             }),
             valid: nulls.then_some(self.valid),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_follow_the_typed_list_and_its_mask() {
+        let mut c = Column::new("x", ColumnData::Float64(vec![1.5, 0.0, 3.0]));
+        c.valid = Some(vec![true, false, true]);
+        let cells: Vec<Cell> = c.cells().collect();
+        assert_eq!(cells, [Cell::Float64(1.5), Cell::Null, Cell::Float64(3.0)]);
+        assert_eq!(
+            (c.len(), c.cell(1), c.cell(2)),
+            (3, Cell::Null, Cell::Float64(3.0))
+        );
+        let v = Column::new(
+            "v",
+            ColumnData::Vector(Vectors {
+                dims: 2,
+                values: vec![1.0, 2.0, 3.0, 4.0],
+            }),
+        );
+        assert_eq!(v.cells().nth(1), Some(Cell::Vector(&[3.0, 4.0])));
+        let m = Column::new(
+            "m",
+            ColumnData::Mixed(vec![Value::Text("a".into()), Value::Null]),
+        );
+        assert_eq!(m.cells().collect::<Vec<_>>(), [Cell::Text("a"), Cell::Null]);
+        assert_eq!(Cell::Text(" 2.5 ").number(), Ok(Some(2.5)));
+        assert!(Cell::Bool(true).number().unwrap_err().contains("got bool"));
+    }
+
+    #[test]
+    fn builders_carry_a_mask_only_once_a_null_arrives() {
+        let mut b = ColumnBuilder::with_capacity(3);
+        b.push(1i64);
+        b.push(2);
+        assert_eq!(
+            ColumnBuilder::<i64>::with_capacity(0).finish("e").valid,
+            None
+        );
+        b.push_null();
+        let c = b.finish("n");
+        assert_eq!(
+            (c.data, c.valid),
+            (
+                ColumnData::Int64(vec![1, 2, 0]),
+                Some(vec![true, true, false])
+            )
+        );
+        let mut v = VectorBuilder::with_capacity(3, None);
+        v.push_null();
+        v.push(&[1.0, 2.0]).unwrap();
+        assert!(v.push(&[1.0]).unwrap_err().contains("expected 2"));
+        let c = v.finish("v");
+        let flat = Vectors {
+            dims: 2,
+            values: vec![0.0, 0.0, 1.0, 2.0],
+        };
+        assert_eq!(
+            (c.data, c.valid),
+            (ColumnData::Vector(flat), Some(vec![false, true]))
+        );
+        let mut empty = VectorBuilder::with_capacity(2, None);
+        empty.push(&[]).unwrap();
+        empty.push_null();
+        let c = empty.finish("e");
+        assert_eq!(
+            c.data,
+            ColumnData::Mixed(vec![Value::Vector(vec![]), Value::Null])
+        );
     }
 }

@@ -12,6 +12,7 @@ pub mod bindings {
         pub_export_macro: true,
         default_bindings_module: "wafer_plugin_sdk::bindings",
         export_macro_name: "export_transformer",
+        additional_derives: [PartialEq],
     });
 }
 
