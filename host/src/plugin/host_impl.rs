@@ -57,9 +57,16 @@ pub(super) fn list_text(items: Vec<Value>) -> String {
     serde_json::to_string(&Value::List(items)).expect("lists serialize")
 }
 
-/// `impl Host for PluginState` for one contract's `host` interface module.
+/// `impl Host for PluginState` for one contract's `host` interface module,
+/// and `add_to_linker` for the contract's world (`Transformer` in scope).
 macro_rules! host_interface {
     ($host:ident) => {
+        pub(super) fn add_to_linker(
+            linker: &mut wasmtime::component::Linker<PluginState>,
+        ) -> wasmtime::Result<()> {
+            Transformer::add_to_linker::<_, wasmtime::component::HasSelf<_>>(linker, |s| s)
+        }
+
         impl $host::Host for PluginState {
             fn log(&mut self, level: $host::LogLevel, message: String) {
                 use tracing::Level;

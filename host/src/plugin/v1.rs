@@ -13,12 +13,6 @@ mod bindings {
 use bindings::wafer::transform::{host, types as wit};
 pub(super) use bindings::{Transformer, TransformerPre};
 
-pub(super) fn add_to_linker(
-    linker: &mut wasmtime::component::Linker<PluginState>,
-) -> wasmtime::Result<()> {
-    Transformer::add_to_linker::<_, wasmtime::component::HasSelf<_>>(linker, |s| s)
-}
-
 pub(super) fn configure(
     t: &Transformer,
     store: &mut wasmtime::Store<PluginState>,

@@ -18,12 +18,6 @@ super::host_impl::host_interface!(host);
 
 impl wit::Host for PluginState {}
 
-pub(super) fn add_to_linker(
-    linker: &mut wasmtime::component::Linker<PluginState>,
-) -> wasmtime::Result<()> {
-    Transformer::add_to_linker::<_, wasmtime::component::HasSelf<_>>(linker, |s| s)
-}
-
 pub(super) fn configure(
     t: &Transformer,
     store: &mut wasmtime::Store<PluginState>,
