@@ -156,7 +156,7 @@ impl InstancePool {
         let answer = inst.bindings.transform(&mut inst.store, batch);
         let took = started.elapsed().as_micros() as u64;
         self.busy_micros.fetch_add(took, Ordering::Relaxed);
-        let (plugin, view) = (self.plugin.name.clone(), self.view.clone());
+        let (plugin, view) = (|| self.plugin.name.clone(), || self.view.clone());
         let out = match answer {
             Err(e) => {
                 self.traps.fetch_add(1, Ordering::Relaxed);
@@ -165,13 +165,13 @@ impl InstancePool {
                 return Err(trap);
             }
             Ok(Err(Refused::BadOutput(message))) => Err(PluginError::BadOutput {
-                plugin,
-                view,
+                plugin: plugin(),
+                view: view(),
                 message,
             }),
             Ok(Err(Refused::Batch { kind, message })) => Err(PluginError::Batch {
-                plugin,
-                view,
+                plugin: plugin(),
+                view: view(),
                 kind,
                 message,
             }),
