@@ -11,6 +11,9 @@
 //!   (`tests/fixtures/plugin-0.1`), vs the same Rust function native, at
 //!   batch 1 and 1024.
 //! - plugin_load: compiling each plugin vs loading it precompiled.
+//!
+//! `UDF_LANGS=python,js,c` (the default: all) picks which languages' UDFs
+//! are built; `UDF_LANGS=none` profiles the Rust plugin alone.
 
 mod common;
 
@@ -173,6 +176,12 @@ fn bucketize_in(lang: &'static str) -> Option<&'static [u8]> {
     let mut built = BUILT.lock().unwrap();
     if let Some((_, wasm)) = built.iter().find(|(l, _)| *l == lang) {
         return *wasm;
+    }
+    // `UDF_LANGS=c` (or `none`) builds only those: profiling the Rust
+    // plugin alone needs no minute of CPython compiling beside it.
+    if std::env::var("UDF_LANGS").is_ok_and(|l| !l.split(',').any(|l| l == lang)) {
+        built.push((lang, None));
+        return None;
     }
     let (interpreter, script) = match lang {
         "js" => ("node", "build.mjs"),

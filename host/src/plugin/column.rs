@@ -114,52 +114,57 @@ impl Column {
     }
 
     /// The same, borrowing the cells: only text, bytes and mixed cells are
-    /// copied (a batch's cells stay in their records).
+    /// copied (a batch's cells stay in their records). The first non-null
+    /// cell says which type to try; one pass builds the typed list, and a
+    /// cell of another type makes the column mixed.
     pub fn from_refs(name: &str, cells: &[&Value]) -> Column {
-        let kind = cells
-            .iter()
-            .map(|c| kind_of(c))
-            .fold(Kind::Nothing, |k, c| match (k, c) {
-                (k, Kind::Nothing) => k,
-                (Kind::Nothing, c) => c,
-                (k, c) if k == c => k,
-                _ => Kind::Mixed,
-            });
-        // Empty vectors have no flat layout (0 floats a row say nothing of
-        // how many rows): such a column travels mixed.
-        let kind = if kind == Kind::Vector(0) {
-            Kind::Mixed
-        } else {
-            kind
+        let first = (cells.iter().map(|c| kind_of(c)))
+            .find(|k| *k != Kind::Nothing)
+            .unwrap_or(Kind::Nothing);
+        let data = match first {
+            Kind::Bool => typed(cells, |v| match v {
+                Value::Bool(b) => Some(*b),
+                _ => None,
+            })
+            .map(ColumnData::Bool),
+            Kind::Int64 => typed(cells, |v| match v {
+                Value::Int64(i) => Some(*i),
+                _ => None,
+            })
+            .map(ColumnData::Int64),
+            Kind::Float64 => typed(cells, |v| match v {
+                Value::Float64(f) => Some(*f),
+                _ => None,
+            })
+            .map(ColumnData::Float64),
+            Kind::Text => typed(cells, |v| match v {
+                Value::String(s) => Some(s.clone()),
+                _ => None,
+            })
+            .map(ColumnData::Text),
+            Kind::Bytes => typed(cells, |v| match v {
+                Value::Bytes(b) => Some(b.clone()),
+                _ => None,
+            })
+            .map(ColumnData::Bytes),
+            // Empty vectors have no flat layout (0 floats a row say nothing
+            // of how many rows): such a column travels mixed.
+            Kind::Vector(dims) if dims > 0 => vectors(cells, dims),
+            _ => None,
+        };
+        let Some(data) = data else {
+            let mixed = cells.iter().map(|c| (*c).clone()).collect();
+            return Column {
+                name: name.into(),
+                data: ColumnData::Mixed(mixed),
+                valid: None,
+            };
         };
         let nulls = cells.iter().any(|c| matches!(c, Value::Null));
-        let valid = (nulls && !matches!(kind, Kind::Mixed | Kind::Nothing))
-            .then(|| cells.iter().map(|c| !matches!(c, Value::Null)).collect());
-        let data = match kind {
-            Kind::Bool => ColumnData::Bool(typed(cells, |v| matches!(v, Value::Bool(true)))),
-            Kind::Int64 => ColumnData::Int64(typed(cells, |v| match v {
-                Value::Int64(i) => *i,
-                _ => 0,
-            })),
-            Kind::Float64 => ColumnData::Float64(typed(cells, |v| match v {
-                Value::Float64(f) => *f,
-                _ => 0.0,
-            })),
-            Kind::Text => ColumnData::Text(typed(cells, |v| match v {
-                Value::String(s) => s.clone(),
-                _ => String::new(),
-            })),
-            Kind::Bytes => ColumnData::Bytes(typed(cells, |v| match v {
-                Value::Bytes(b) => b.clone(),
-                _ => Vec::new(),
-            })),
-            Kind::Vector(dims) => vectors(cells, dims),
-            Kind::Nothing | Kind::Mixed => ColumnData::Mixed(typed(cells, Value::clone)),
-        };
         Column {
             name: name.into(),
             data,
-            valid,
+            valid: nulls.then(|| cells.iter().map(|c| !matches!(c, Value::Null)).collect()),
         }
     }
 
@@ -224,26 +229,37 @@ impl Column {
     }
 }
 
-/// Each cell through `take`; a null cell is whatever `take` makes of it (a
-/// placeholder the validity mask hides).
-fn typed<T>(cells: &[&Value], take: impl Fn(&Value) -> T) -> Vec<T> {
-    cells.iter().map(|c| take(c)).collect()
+/// Each cell through `take`, a null one as `T`'s default (a placeholder
+/// the validity mask hides); `None` at the first cell `take` refuses.
+fn typed<T: Default>(cells: &[&Value], take: impl Fn(&Value) -> Option<T>) -> Option<Vec<T>> {
+    let mut out = Vec::with_capacity(cells.len());
+    for c in cells {
+        out.push(match c {
+            Value::Null => T::default(),
+            c => take(c)?,
+        });
+    }
+    Some(out)
 }
 
-fn vectors(cells: &[&Value], dims: usize) -> ColumnData {
+/// A vector column of `dims` floats a row, or `None` at the first cell that
+/// is not a vector (or list of numbers) of that length.
+fn vectors(cells: &[&Value], dims: usize) -> Option<ColumnData> {
     let mut values = Vec::with_capacity(cells.len() * dims);
     for c in cells {
         match c {
+            Value::Null => values.resize(values.len() + dims, 0.0),
+            c if kind_of(c) != Kind::Vector(dims) => return None,
             Value::Vector(v) => values.extend_from_slice(v),
             Value::List(items) => values.extend(items.iter().map(|i| match i {
                 Value::Int64(n) => *n as f32,
                 Value::Float64(f) => *f as f32,
-                _ => unreachable!("typed as numbers"),
+                _ => unreachable!("kind_of: a list of numbers"),
             })),
-            _ => values.resize(values.len() + dims, 0.0),
+            _ => unreachable!("kind_of: a vector or a list"),
         }
     }
-    ColumnData::Vector { dims, values }
+    Some(ColumnData::Vector { dims, values })
 }
 
 impl Output {
