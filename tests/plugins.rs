@@ -297,8 +297,17 @@ fields = [
 /// A view whose `chars` transformation (plugin file `wasm`) also fills
 /// `words` and `loud`, opened in `dir`.
 fn fills_view(dir: &std::path::Path, wasm: &[u8]) -> (tokio::runtime::Runtime, wafer::Wafer) {
+    stats_view(dir, wasm, FILLS_CONFIG)
+}
+
+/// `config`, whose plugin is the file `stats.wasm` holding `wasm`, opened in `dir`.
+fn stats_view(
+    dir: &std::path::Path,
+    wasm: &[u8],
+    config: &str,
+) -> (tokio::runtime::Runtime, wafer::Wafer) {
     std::fs::write(dir.join("stats.wasm"), wasm).unwrap();
-    std::fs::write(dir.join("wafer.toml"), FILLS_CONFIG).unwrap();
+    std::fs::write(dir.join("wafer.toml"), config).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let app = rt.block_on(async { wafer::Wafer::open(&dir.join("wafer.toml")) });
     (rt, app.unwrap())
@@ -366,6 +375,34 @@ fn one_call_fills_several_fields_and_reuses_them_all() {
     );
     assert_eq!((again.reused, pipeline.plugin_calls()), (1, 1));
     assert_eq!(fields(&again, 0), want.to_vec());
+}
+
+/// `transform.input_types` converts an input's cells on the host before the
+/// call (CSV text parsed once): `textstats`, which wants text, sees "42" as
+/// an int64, while "abc", which does not convert, goes as it came.
+#[test]
+fn declared_input_types_convert_cells_before_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = FILLS_CONFIG.replace(
+        r#"fills = ["words", "loud"] }"#,
+        r#"fills = ["words", "loud"], input_types = { title = "INT64" } }"#,
+    );
+    assert_ne!(config, FILLS_CONFIG);
+    let (rt, app) = stats_view(dir.path(), &test_wasm("textstats"), &config);
+    let _in_runtime = rt.enter();
+    let pipeline = wafer::ingest::Pipeline::new(&app.registry(), "v", &app.engine(), false);
+    let records = vec![
+        titled(1, Value::String("42".into())),
+        titled(2, Value::String("abc".into())),
+    ];
+    let t = pipeline.unwrap().run(records, wafer::time::Micros(1), None);
+    assert!(
+        t.failures[0].0.message.contains("expected text, got int64"),
+        "{:?}",
+        t.failures
+    );
+    let loud = t.rows[0].1.fields.iter().find(|(n, _)| n == "loud");
+    assert_eq!(loud.map(|(_, v)| v), Some(&Value::String("ABC".into())));
 }
 
 /// A 0.1 plugin answers one field: asking it to fill more is refused at

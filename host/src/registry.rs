@@ -82,6 +82,9 @@ pub struct Transform {
     pub grants: crate::plugin::Grants,
     /// The other fields its call fills (`transform.fills`).
     pub fills: Vec<String>,
+    /// Per input column, the type its cells are converted to before the
+    /// call (`transform.input_types`), if declared.
+    pub input_types: Vec<Option<FieldType>>,
 }
 
 impl Registry {
@@ -356,6 +359,9 @@ impl Transform {
             }
         }
         let fills: Vec<String> = t.fills.iter().map(|f| f.get_ref().clone()).collect();
+        let input_types = (inputs.iter())
+            .map(|c| (t.input_types.get(c)).and_then(|ty| FieldType::parse(ty.get_ref())))
+            .collect();
         let plugin_config = crate::plugin::PluginConfig {
             inputs: inputs.clone(),
             outputs: std::iter::once(field.to_string())
@@ -382,6 +388,7 @@ impl Transform {
             config: plugin_config,
             grants,
             fills,
+            input_types,
         }
     }
 }

@@ -217,6 +217,11 @@ pub struct TransformConfig {
     /// column for each), so a plugin producing several fields runs once.
     #[serde(default)]
     pub fills: Vec<Spanned<String>>,
+    /// Types (as field types) the host converts input columns' cells to
+    /// before the call, so CSV text is parsed once, on the host; a cell that
+    /// does not convert goes as it came.
+    #[serde(default)]
+    pub input_types: BTreeMap<String, Spanned<String>>,
 }
 
 /// `transform.grants`: environment variables, by name and value, and host

@@ -327,7 +327,8 @@ impl Validator<'_> {
         for f in &v.fields {
             self.field(vname, f)?;
         }
-        self.fills(v)
+        self.fills(v)?;
+        self.input_types(v)
     }
 
     /// The view's entities, each declared once and with its own join key.

@@ -308,3 +308,27 @@ fn fills_must_name_plain_fields_of_the_view_once() {
         "{e}"
     );
 }
+
+#[test]
+fn input_types_name_an_input_and_a_type() {
+    let with = |types: &str| {
+        BASE.replace(
+            "  { name = \"price\", type = \"DOUBLE\" },\n",
+            &format!(
+                "  {{ name = \"price\", type = \"DOUBLE\" }},\n  {{ name = \"b\", type = \"INT64\", transform = {{ plugin = \"bucketize\", input = \"raw\", options = {{ boundaries = \"1\" }}, input_types = {types} }} }},\n"
+            ),
+        )
+    };
+    assert!(parse(&with("{ raw = \"double\" }")).is_ok());
+    let e = parse(&with("{ nope = \"double\" }"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("transform.input_types`") && e.contains("\"nope\" is not an input"),
+        "{e}"
+    );
+    let e = parse(&with("{ raw = \"decimal\" }"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("\"raw\": unknown type \"decimal\""), "{e}");
+}

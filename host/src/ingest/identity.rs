@@ -27,6 +27,10 @@ pub(super) fn identity(
     if contract == Contract::V0_2 {
         h.update(format!("typed\0{:?}\0", t.config.options).as_bytes());
     }
+    // Declared input types change what the plugin sees; only when declared.
+    if t.input_types.iter().any(Option::is_some) {
+        h.update(format!("input_types\0{:?}\0", t.input_types).as_bytes());
+    }
     // Only when there are any: fields without keep the digests they had.
     if !t.fills.is_empty() {
         h.update(format!("fills\0{:?}\0", t.fills).as_bytes());

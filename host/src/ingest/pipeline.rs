@@ -9,6 +9,7 @@
 
 use super::identity::identity;
 use super::{Failure, FailureKind, IngestError, Record};
+use crate::config::FieldType;
 use crate::plugin::{Batch, Column, Contract, InstancePool, PluginEngine, PluginError};
 use crate::registry::{Field, PluginSource, Registry, View};
 use crate::store::{EntityKey, InputDigest, Store, StoredRow, encode_value};
@@ -343,7 +344,12 @@ impl Pipeline {
         if todo.is_empty() {
             return;
         }
-        let batch = input_batch(inputs, rows, &todo);
+        let types = &field
+            .transform
+            .as_ref()
+            .expect("transforms have a transform")
+            .input_types;
+        let batch = input_batch(inputs, types, rows, &todo);
         let outputs: Vec<&Field> = t.outputs.iter().map(|o| &self.view.fields[*o]).collect();
         let (columns, errors) = match self.call(&t.pool, &outputs, batch) {
             Ok(answer) => answer,
@@ -402,15 +408,28 @@ impl Pipeline {
     }
 }
 
-/// The rows `todo`'s `inputs`, a column each, typed once and read in place.
-fn input_batch(inputs: &[String], rows: &[RowState], todo: &[usize]) -> Batch {
+/// The rows `todo`'s `inputs`, a column each, typed once and read in place;
+/// an input with a declared type (`transform.input_types`) is converted to
+/// it first, cell by cell, a cell that does not convert going as it came.
+fn input_batch(
+    inputs: &[String],
+    types: &[Option<FieldType>],
+    rows: &[RowState],
+    todo: &[usize],
+) -> Batch {
     static NULL: Value = Value::Null;
-    let columns = (inputs.iter())
-        .map(|c| {
+    let columns = (inputs.iter().zip(types))
+        .map(|(c, ty)| {
             let cells: Vec<&Value> = (todo.iter())
                 .map(|i| rows[*i].record.get(c).unwrap_or(&NULL))
                 .collect();
-            Column::from_refs(c, &cells)
+            let Some(ty) = ty else {
+                return Column::from_refs(c, &cells);
+            };
+            let converted: Vec<Value> = (cells.iter())
+                .map(|v| (*v).clone().coerce(*ty).unwrap_or_else(|_| (*v).clone()))
+                .collect();
+            Column::from_values(c, converted)
         })
         .collect();
     Batch {
