@@ -11,7 +11,7 @@ use super::identity::identity;
 use super::{Failure, FailureKind, IngestError, Record};
 use crate::config::FieldType;
 use crate::plugin::{Batch, Column, Contract, InstancePool, PluginEngine, PluginError};
-use crate::registry::{Field, PluginSource, Registry, View};
+use crate::registry::{Field, PluginSource, Registry, Transform, View};
 use crate::store::{EntityKey, InputDigest, Store, StoredRow, encode_value};
 use crate::time::Micros;
 use crate::value::Value;
@@ -199,14 +199,10 @@ impl Pipeline {
     }
 
     /// The field `t` computes and the input columns it reads.
-    fn field_and_inputs(&self, t: &FieldTransform) -> (&Field, &[String]) {
+    fn field_and_transform(&self, t: &FieldTransform) -> (&Field, &Transform) {
         let field = &self.view.fields[t.field];
-        let inputs = &field
-            .transform
-            .as_ref()
-            .expect("transforms have a transform")
-            .inputs;
-        (field, inputs)
+        let transform = field.transform.as_ref();
+        (field, transform.expect("transforms have a transform"))
     }
 
     /// The stored rows of the batch's keys, when any field could be reused.
@@ -292,7 +288,7 @@ impl Pipeline {
         rows: &mut [RowState],
         stored: &[Option<StoredRow>],
     ) -> u64 {
-        let (_, inputs) = self.field_and_inputs(t);
+        let inputs = &self.field_and_transform(t).1.inputs;
         let outputs: Vec<&Field> = t.outputs.iter().map(|o| &self.view.fields[*o]).collect();
         let mut reused = 0;
         let mut buf = Vec::new();
@@ -337,19 +333,14 @@ impl Pipeline {
     /// One plugin call for the rows still needing `t`, its input columns
     /// typed once; its per-row answers land per row, in every field it fills.
     fn apply(&self, t: &FieldTransform, rows: &mut [RowState]) {
-        let (field, inputs) = self.field_and_inputs(t);
+        let (field, transform) = self.field_and_transform(t);
         let todo: Vec<usize> = (0..rows.len())
             .filter(|i| rows[*i].error.is_none() && rows[*i].pending.contains(&t.field))
             .collect();
         if todo.is_empty() {
             return;
         }
-        let types = &field
-            .transform
-            .as_ref()
-            .expect("transforms have a transform")
-            .input_types;
-        let batch = input_batch(inputs, types, rows, &todo);
+        let batch = input_batch(&transform.inputs, &transform.input_types, rows, &todo);
         let outputs: Vec<&Field> = t.outputs.iter().map(|o| &self.view.fields[*o]).collect();
         let (columns, errors) = match self.call(&t.pool, &outputs, batch) {
             Ok(answer) => answer,
@@ -388,22 +379,22 @@ impl Pipeline {
         batch: Batch,
     ) -> Result<(Vec<Vec<Value>>, Vec<(usize, crate::plugin::RowError)>), PluginError> {
         let o = pool.transform(batch)?;
-        let got: Vec<String> = o.columns.iter().map(|c| c.name.clone()).collect();
-        let mut columns: Vec<Option<Column>> = o.columns.into_iter().map(Some).collect();
-        let mut values = Vec::with_capacity(outputs.len());
-        for f in outputs {
-            let at = columns
-                .iter()
-                .position(|c| c.as_ref().is_some_and(|c| c.name == f.name));
-            let Some(column) = at.and_then(|at| columns[at].take()) else {
-                return Err(PluginError::BadOutput {
-                    plugin: pool.plugin_name().into(),
-                    view: self.view.name.clone(),
-                    message: format!("no output column `{}` (got {got:?})", f.name),
-                });
-            };
-            values.push(column.into_values());
+        let at: Vec<Option<usize>> = (outputs.iter())
+            .map(|f| o.columns.iter().position(|c| c.name == f.name))
+            .collect();
+        if let Some(missing) = at.iter().position(Option::is_none) {
+            let got: Vec<&str> = o.columns.iter().map(|c| c.name.as_str()).collect();
+            return Err(PluginError::BadOutput {
+                plugin: pool.plugin_name().into(),
+                view: self.view.name.clone(),
+                message: format!("no output column `{}` (got {got:?})", outputs[missing].name),
+            });
         }
+        // Field names are unique in a view, so each index is taken once.
+        let mut columns: Vec<Option<Column>> = o.columns.into_iter().map(Some).collect();
+        let values = (at.into_iter().flatten())
+            .map(|i| columns[i].take().map_or_else(Vec::new, Column::into_values))
+            .collect();
         Ok((values, o.errors))
     }
 }

@@ -263,11 +263,6 @@ fn vectors(cells: &[&Value], dims: usize) -> Option<ColumnData> {
 }
 
 impl Output {
-    /// The column named `name`.
-    pub fn column(&self, name: &str) -> Option<&Column> {
-        self.columns.iter().find(|c| c.name == name)
-    }
-
     /// Row-major: per row, its cells in column order, or its error.
     pub fn into_rows(self) -> Vec<Result<Vec<Value>, RowError>> {
         let n = self.columns.first().map_or(0, Column::len);

@@ -29,10 +29,10 @@ typedef wafer_transform_types_option_value_t wafer_option_value_t;
 #define WAFER_COLUMN_VECTOR WAFER_TRANSFORM_TYPES_COLUMN_DATA_VECTOR
 #define WAFER_COLUMN_MIXED WAFER_TRANSFORM_TYPES_COLUMN_DATA_MIXED
 
-/* `n` items of `size` bytes, malloc'd; NULL for none (the host frees only
+/* `n` zeroed items of `size` bytes; NULL for none (the host frees only
  * non-empty lists). */
 static inline void *wafer_alloc(size_t n, size_t size) {
-  return n ? malloc(n * size) : NULL;
+  return n ? calloc(n, size) : NULL;
 }
 
 /* A NUL-terminated, malloc'd copy of `s`. */
@@ -205,11 +205,8 @@ static inline wafer_column_t *wafer_output_column(transformer_output_t *ret, con
     case WAFER_COLUMN_FLOAT64: col->data.val.float64.ptr = wafer_alloc(rows, sizeof(double)); break;
     default: col->data.val.text.ptr = wafer_alloc(rows, sizeof(transformer_string_t));
   }
-  /* Every typed list is a pointer and a length; zeroed cells are valid
+  /* Every typed list is a pointer and a length; its zeroed cells are valid
    * placeholders (false, 0, 0.0, the empty string). */
-  if (rows) memset(col->data.val.int64.ptr, 0, rows * (tag == WAFER_COLUMN_BOOLEAN ? sizeof(bool)
-                                                        : tag == WAFER_COLUMN_TEXT ? sizeof(transformer_string_t)
-                                                        : sizeof(int64_t)));
   col->data.val.int64.len = rows;
   return col;
 }
