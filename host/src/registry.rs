@@ -345,36 +345,11 @@ impl Transform {
         };
         let inputs = t.inputs(field);
         let llm = t.llm.as_ref().map(|l| l.get_ref().clone());
-        let mut legacy: Vec<(String, String)> = t
-            .options
-            .iter()
-            .map(|(k, v)| (k.clone(), option_string(v)))
-            .collect();
-        let mut standard = vec![("input", inputs.join(",")), ("output", field.to_string())];
-        standard.extend(llm.clone().map(|l| ("llm", l)));
-        standard.extend(dimensions.map(|d| ("dimensions", d.to_string())));
-        for (k, v) in standard {
-            if !legacy.iter().any(|(name, _)| name == k) {
-                legacy.push((k.to_string(), v));
-            }
-        }
         let fills: Vec<String> = t.fills.iter().map(|f| f.get_ref().clone()).collect();
         let input_types = (inputs.iter())
             .map(|c| (t.input_types.get(c)).and_then(|ty| FieldType::parse(ty.get_ref())))
             .collect();
-        let plugin_config = crate::plugin::PluginConfig {
-            inputs: inputs.clone(),
-            outputs: std::iter::once(field.to_string())
-                .chain(fills.iter().cloned())
-                .collect(),
-            options: (t.options.iter())
-                .map(|(k, v)| (k.clone(), crate::plugin::OptionValue::from_toml(v)))
-                .collect(),
-            llm: llm.clone(),
-            dimensions,
-            legacy,
-        }
-        .with_standard_options();
+        let plugin_config = plugin_config(t, field, &inputs, &fills, llm.clone(), dimensions);
         let grants = crate::plugin::Grants {
             env: t.grants.env.clone().into_iter().collect(),
             dirs: (t.grants.dirs.iter())
@@ -391,6 +366,43 @@ impl Transform {
             input_types,
         }
     }
+}
+
+/// What the field's plugin instances are configured with: the typed
+/// options, and the same as contract 0.1's string pairs (the options'
+/// text, then the standard keys an option did not already set).
+fn plugin_config(
+    t: &TransformConfig,
+    field: &str,
+    inputs: &[String],
+    fills: &[String],
+    llm: Option<String>,
+    dimensions: Option<usize>,
+) -> crate::plugin::PluginConfig {
+    let mut legacy: Vec<(String, String)> = (t.options.iter())
+        .map(|(k, v)| (k.clone(), option_string(v)))
+        .collect();
+    let mut standard = vec![("input", inputs.join(",")), ("output", field.to_string())];
+    standard.extend(llm.clone().map(|l| ("llm", l)));
+    standard.extend(dimensions.map(|d| ("dimensions", d.to_string())));
+    for (k, v) in standard {
+        if !legacy.iter().any(|(name, _)| name == k) {
+            legacy.push((k.to_string(), v));
+        }
+    }
+    crate::plugin::PluginConfig {
+        inputs: inputs.to_vec(),
+        outputs: std::iter::once(field.to_string())
+            .chain(fills.iter().cloned())
+            .collect(),
+        options: (t.options.iter())
+            .map(|(k, v)| (k.clone(), crate::plugin::OptionValue::from_toml(v)))
+            .collect(),
+        llm,
+        dimensions,
+        legacy,
+    }
+    .with_standard_options()
 }
 
 /// TOML option values reach plugins as strings; arrays become comma lists.
