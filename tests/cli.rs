@@ -195,6 +195,7 @@ async fn a_killed_publish_resumes_without_losing_or_re_embedding_rows() {
                 view: "emb".into(),
                 input: dir.path().join("rows.jsonl"),
                 format: None,
+                partition: None,
                 mode: wafer::store::WriteMode::Merge,
                 no_transform: false,
             },

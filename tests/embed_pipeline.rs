@@ -74,6 +74,7 @@ async fn publish<S: AsRef<str>>(e: &Env, texts: &[S]) -> Summary {
         view: "emb".into(),
         input,
         format: None,
+        partition: None,
         mode: WriteMode::Merge,
         no_transform: false,
     };
@@ -138,6 +139,7 @@ async fn failed_rows_are_dead_lettered_and_a_retry_lands_them() {
         view: "emb".into(),
         input: write_file(e.dir.path(), "more.jsonl", more),
         format: None,
+        partition: None,
         mode: WriteMode::Merge,
         no_transform: false,
     };
@@ -375,6 +377,7 @@ async fn an_exact_tokenizer_counts_and_cuts_on_token_boundaries() {
         view: "emb".into(),
         input,
         format: None,
+        partition: None,
         mode: WriteMode::Merge,
         no_transform: false,
     };
@@ -399,6 +402,7 @@ fn publish_file(e: &Env, body: &str, no_transform: bool) -> PublishRequest {
         view: "emb".into(),
         input: write_file(e.dir.path(), "rows.jsonl", body),
         format: None,
+        partition: None,
         mode: WriteMode::Merge,
         no_transform,
     }

@@ -206,6 +206,7 @@ fn request(dir: &Path, view: &str) -> PublishRequest {
         view: view.into(),
         input: dir.join("rows.jsonl"),
         format: None,
+        partition: None,
         mode: WriteMode::Merge,
         no_transform: false,
     }

@@ -286,6 +286,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
             "/admin/deadletters/{view}",
             "/admin/deadletters/{view}/purge",
             "/admin/deadletters/{view}/retry",
+            "/admin/materialize/{view}",
             "/admin/publish",
             "/admin/reload",
             "/admin/sources",

@@ -73,6 +73,7 @@ impl Bench {
             view: "vec".into(),
             input,
             format: None,
+            partition: None,
             mode: WriteMode::Merge,
             no_transform: false,
         };

@@ -55,6 +55,7 @@ async fn open(dir: &std::path::Path) -> Wafer {
         view: "feat".into(),
         input: dir.join("rows.jsonl"),
         format: None,
+        partition: None,
         mode: wafer::store::WriteMode::Merge,
         no_transform: false,
     };

@@ -111,6 +111,7 @@ async fn publish_time(file: PathBuf) -> Duration {
         view: "vec".into(),
         input: file,
         format: None,
+        partition: None,
         mode: WriteMode::Merge,
         no_transform: false,
     };

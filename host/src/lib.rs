@@ -7,13 +7,16 @@
 //! built-in plugins), [`plugin`] (the wasmtime component host), [`embed`]
 //! (the embedding service: an HTTP API or a local model), [`store`]
 //! (RocksDB), [`ingest`] (rows through a view's transformations into the
-//! store), [`stream`] (Kafka-protocol sources and sinks), [`serve`] (HTTP), [`time`] and [`value`] (the shared types).
+//! store), [`stream`] (Kafka-protocol sources and sinks), [`serve`] (HTTP),
+//! [`offline`] (point-in-time training sets from the offline log), [`time`]
+//! and [`value`] (the shared types).
 //! [`cli`] is the command-line edge.
 
 pub mod cli;
 pub mod config;
 pub mod embed;
 pub mod ingest;
+pub mod offline;
 pub mod plugin;
 pub mod registry;
 pub mod runtime;

@@ -1,6 +1,7 @@
 //! The command line's grammar (clap): commands, their arguments and help.
 
 use crate::ingest::Format;
+use crate::offline::OutFormat;
 use crate::store::WriteMode;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -42,7 +43,9 @@ pub enum Command {
         /// The feature view to publish into.
         #[arg(long)]
         view: String,
-        /// A .jsonl/.ndjson (one JSON object per line) or .csv (with a header) file.
+        /// A .jsonl/.ndjson (one JSON object per line), .csv (with a header) or
+        /// .parquet file, or a Hive-style partitioned folder of Parquet files
+        /// (`table/ds=20250509/part-0.parquet`).
         #[arg(long)]
         input: PathBuf,
         /// merge: upsert by primary key, an older event never overwrites a newer one.
@@ -54,9 +57,59 @@ pub enum Command {
         /// transformed field from the column `<field>_embedding`, or else `<field>`.
         #[arg(long)]
         no_transform: bool,
-        /// Input format [default: from the file extension].
+        /// Input format [default: from the file extension; a folder is Parquet].
         #[arg(long, value_enum)]
         format: Option<Format>,
+        /// Of a partitioned folder, the partition to publish (`ds=20250509`)
+        /// [default: the latest].
+        #[arg(long)]
+        partition: Option<String>,
+    },
+    /// Write a point-in-time correct training set: for each spine row (join
+    /// keys, `event_timestamp`, labels), each feature's latest value logged
+    /// at or before the row's time and within its view's ttl, as Feast's
+    /// `get_historical_features`. Reads the offline log, also while a server
+    /// runs.
+    Export {
+        /// The spine: .parquet, .csv or .jsonl.
+        #[arg(long)]
+        spine: PathBuf,
+        /// Features as `view:feature`, comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            required_unless_present = "feature_service"
+        )]
+        features: Vec<String>,
+        /// A `[[feature_service]]`'s features instead.
+        #[arg(long, conflicts_with = "features")]
+        feature_service: Option<String>,
+        /// The training set to write (replaced when complete).
+        #[arg(long)]
+        out: PathBuf,
+        /// Output format [default: from `--out`'s extension].
+        #[arg(long, value_enum)]
+        format: Option<OutFormat>,
+        /// Name feature columns `view__feature` rather than `feature`.
+        #[arg(long)]
+        full_feature_names: bool,
+        /// The spine's time column.
+        #[arg(long, default_value = "event_timestamp")]
+        timestamp_column: String,
+        /// Spine rows read and looked up at a time (memory is bounded by it).
+        #[arg(long, default_value_t = 65536)]
+        batch_rows: usize,
+    },
+    /// Rebuild a view's online rows from its offline log as of a time (a
+    /// backfill, or recovery after a bad publish): each key gets its latest
+    /// logged row at or before it; keys with none are deleted. Through the
+    /// running server when one owns the store.
+    Materialize {
+        #[arg(long)]
+        view: String,
+        /// RFC 3339, an ISO 8601 date and time (UTC), YYYY-MM-DD or epoch seconds.
+        #[arg(long)]
+        as_of: String,
     },
     /// Print one entity's features from a view, as JSON.
     Get {

@@ -5,6 +5,7 @@
 mod args;
 mod clang;
 mod dev;
+mod offline;
 mod progress;
 mod quickstart;
 mod remote;
@@ -79,6 +80,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { listen } => serve(&cli.config, listen).await,
+        Command::Export {
+            spine,
+            features,
+            feature_service,
+            out,
+            format,
+            full_feature_names,
+            timestamp_column,
+            batch_rows,
+        } => {
+            let req = crate::offline::ExportRequest {
+                spine,
+                spine_format: None,
+                features,
+                out,
+                format,
+                full_feature_names,
+                timestamp_column,
+                batch_rows,
+            };
+            offline::export(&cli.config, req, feature_service).await
+        }
+        Command::Materialize { view, as_of } => {
+            offline::materialize(&cli.config, &view, &as_of).await
+        }
         Command::Backup { dir } => {
             // Absolute: a server may run in another directory.
             let dir = std::path::absolute(&dir)?;
@@ -112,6 +138,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             mode,
             no_transform,
             format,
+            partition,
         } => {
             let target = Target::open(&cli.config).await?;
             let progress = Progress::new(&format!("publish {view}"));
@@ -119,6 +146,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 view,
                 input,
                 format,
+                partition,
                 mode: mode.into(),
                 no_transform,
             };

@@ -57,6 +57,7 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
             view: view.name.clone(),
             input: reviews.clone(),
             format: None,
+            partition: None,
             mode: WriteMode::Merge,
             no_transform: llm_missing.is_some(),
         };

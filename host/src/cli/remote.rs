@@ -4,6 +4,8 @@
 
 use crate::ingest::{DeadLetter, Progress, PublishRequest, Summary};
 use crate::serve::Discovery;
+use crate::store::Materialized;
+use crate::time::Micros;
 use anyhow::{Context, bail};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -116,6 +118,12 @@ impl Remote {
         let req = self.admin(Method::POST, &["deadletters", view, "purge"])?;
         let v: Value = answer(req.send().await?).await?;
         Ok(v["dropped"].as_u64().unwrap_or(0))
+    }
+
+    pub async fn materialize(&self, view: &str, at: Micros) -> anyhow::Result<Materialized> {
+        let req = self.admin(Method::POST, &["materialize", view])?;
+        let body = json!({"as_of": at.rfc3339()});
+        answer(req.json(&body).send().await?).await
     }
 
     pub async fn backup(&self, dir: &Path) -> anyhow::Result<()> {

@@ -95,6 +95,17 @@ impl Target {
         }
     }
 
+    pub async fn materialize(
+        &self,
+        view: &str,
+        at: crate::time::Micros,
+    ) -> anyhow::Result<crate::store::Materialized> {
+        match self {
+            Target::Local(w) => Ok(w.materialize(view, at).await?),
+            Target::Remote(r) => r.materialize(view, at).await,
+        }
+    }
+
     pub async fn purge(&self, view: &str) -> anyhow::Result<u64> {
         match self {
             Target::Local(w) => Ok(w.purge_dead_letters(view).await?),

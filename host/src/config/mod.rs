@@ -80,11 +80,28 @@ pub struct StoreConfig {
     /// `"none"` keeps them for ever).
     #[serde(default = "default_embedding_cache_ttl")]
     pub embedding_cache_ttl: Spanned<String>,
+    /// Keep every written row, by event and write time, for point-in-time
+    /// training sets (`wafer export`) and `wafer materialize`.
+    #[serde(default = "default_true")]
+    pub offline_log: bool,
+    /// How long an offline log entry is kept after it was written (`"90d"`;
+    /// `"none"` keeps them for ever).
+    #[serde(default = "default_offline_log_retention")]
+    pub offline_log_retention: Spanned<String>,
 }
 
 impl StoreConfig {
     pub fn embedding_cache_ttl(&self) -> Option<Duration> {
         parse_ttl(self.embedding_cache_ttl.get_ref()).ok().flatten()
+    }
+
+    pub fn log_policy(&self) -> crate::store::LogPolicy {
+        crate::store::LogPolicy {
+            enabled: self.offline_log,
+            retention: parse_ttl(self.offline_log_retention.get_ref())
+                .ok()
+                .flatten(),
+        }
     }
 }
 
@@ -412,11 +429,19 @@ fn default_store_memory_mb() -> Spanned<usize> {
 fn default_embedding_cache_ttl() -> Spanned<String> {
     Spanned::new(0..0, "90d".into())
 }
+fn default_offline_log_retention() -> Spanned<String> {
+    Spanned::new(0..0, "90d".into())
+}
+fn default_true() -> bool {
+    true
+}
 fn default_store() -> StoreConfig {
     StoreConfig {
         path: default_store_path(),
         memory_mb: default_store_memory_mb(),
         embedding_cache_ttl: default_embedding_cache_ttl(),
+        offline_log: true,
+        offline_log_retention: default_offline_log_retention(),
     }
 }
 fn default_event_time() -> String {

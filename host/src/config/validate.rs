@@ -61,10 +61,17 @@ impl Validator<'_> {
             self.view(v)?;
         }
         self.server(&c.server)?;
-        let ttl = &c.store.embedding_cache_ttl;
-        if let Err(e) = parse_ttl(ttl.get_ref()) {
-            let m = format!("{:?}: {e} (e.g. \"90d\", or \"none\")", ttl.get_ref());
-            return self.err(ttl.span(), "store.embedding_cache_ttl".into(), m);
+        for (ttl, key) in [
+            (&c.store.embedding_cache_ttl, "store.embedding_cache_ttl"),
+            (
+                &c.store.offline_log_retention,
+                "store.offline_log_retention",
+            ),
+        ] {
+            if let Err(e) = parse_ttl(ttl.get_ref()) {
+                let m = format!("{:?}: {e} (e.g. \"90d\", or \"none\")", ttl.get_ref());
+                return self.err(ttl.span(), key.into(), m);
+            }
         }
         let memory = &c.store.memory_mb;
         if !(8..=1 << 20).contains(memory.get_ref()) {

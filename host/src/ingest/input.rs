@@ -1,6 +1,8 @@
-//! Input rows from files: JSON Lines (one object per line) and CSV (a header
-//! row, then one row per line). Rows come in batches; a row that cannot be
-//! read is reported with its line number and never stops the file.
+//! Input rows from files: JSON Lines (one object per line), CSV (a header
+//! row, then one row per line) and Parquet (`parquet.rs`: a file or a
+//! partitioned folder). Rows come in batches; a row that cannot be read is
+//! reported with its line (a Parquet file's row) number and never stops the
+//! file.
 
 use crate::value::Value;
 use std::io::BufRead;
@@ -15,7 +17,9 @@ pub enum InputError {
     },
     #[error("{path}: {message}")]
     Read { path: PathBuf, message: String },
-    #[error("{path}: unknown input format (use .jsonl, .ndjson or .csv, or --format)")]
+    #[error(
+        "{path}: unknown input format (use .jsonl, .ndjson, .csv, .parquet or a partitioned folder, or --format)"
+    )]
     UnknownFormat { path: PathBuf },
 }
 
@@ -26,10 +30,14 @@ pub enum InputError {
 pub enum Format {
     Jsonl,
     Csv,
+    Parquet,
 }
 
 impl Format {
     pub fn detect(path: &Path) -> Result<Self, InputError> {
+        if path.is_dir() {
+            return Ok(Format::Parquet);
+        }
         match path
             .extension()
             .and_then(|e| e.to_str())
@@ -38,6 +46,7 @@ impl Format {
         {
             Some("jsonl" | "ndjson" | "json") => Ok(Format::Jsonl),
             Some("csv") => Ok(Format::Csv),
+            Some("parquet" | "pq") => Ok(Format::Parquet),
             _ => Err(InputError::UnknownFormat {
                 path: path.to_path_buf(),
             }),
@@ -76,32 +85,55 @@ enum Inner {
         reader: csv::Reader<std::fs::File>,
         header: Vec<String>,
     },
+    Parquet(Box<super::parquet::ParquetInput>),
 }
 
 impl Reader {
     pub fn open(path: &Path, format: Option<Format>) -> Result<Self, InputError> {
+        Reader::open_partition(path, format, None)
+    }
+
+    /// Open `path`; of a partitioned Parquet folder, `partition`
+    /// (`ds=20250509`), or the latest without it.
+    pub fn open_partition(
+        path: &Path,
+        format: Option<Format>,
+        partition: Option<&str>,
+    ) -> Result<Self, InputError> {
         let format = match format {
             Some(f) => f,
             None => Format::detect(path)?,
         };
-        let open_err = |source| InputError::Open {
+        let read_err = |message: String| InputError::Read {
             path: path.to_path_buf(),
-            source,
+            message,
         };
-        let file = std::fs::File::open(path).map_err(open_err)?;
+        let open = || {
+            std::fs::File::open(path).map_err(|source| InputError::Open {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
         let inner = match format {
+            Format::Parquet => Inner::Parquet(Box::new(super::parquet::ParquetInput::open(
+                path, partition,
+            )?)),
+            _ if partition.is_some() => {
+                return Err(read_err(
+                    "--partition is for a partitioned Parquet folder".into(),
+                ));
+            }
             Format::Jsonl => Inner::Jsonl {
-                lines: std::io::BufReader::new(file).lines(),
+                lines: std::io::BufReader::new(open()?).lines(),
                 line: 0,
             },
             Format::Csv => {
-                let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+                let mut reader = csv::ReaderBuilder::new()
+                    .flexible(true)
+                    .from_reader(open()?);
                 let header = reader
                     .headers()
-                    .map_err(|e| InputError::Read {
-                        path: path.to_path_buf(),
-                        message: format!("CSV header: {e}"),
-                    })?
+                    .map_err(|e| read_err(format!("CSV header: {e}")))?
                     .iter()
                     .map(|h| h.trim().to_string())
                     .collect();
@@ -160,6 +192,7 @@ impl Reader {
                     }
                 }
             }
+            Inner::Parquet(input) => input.next_record(),
         }
     }
 }

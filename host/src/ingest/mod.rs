@@ -8,6 +8,7 @@
 pub mod deadletter;
 mod identity;
 mod input;
+mod parquet;
 mod pipeline;
 mod publish;
 mod summary;
@@ -58,6 +59,10 @@ pub struct PublishRequest {
     pub view: String,
     pub input: PathBuf,
     pub format: Option<Format>,
+    /// Of a partitioned Parquet folder, the partition to publish
+    /// (`ds=20250509`); without it, the latest.
+    #[serde(default)]
+    pub partition: Option<String>,
     pub mode: WriteMode,
     /// Skip transformations: transformed fields are read, already computed,
     /// from the column `<field>_embedding`, or else `<field>`.

@@ -87,6 +87,17 @@ impl Wafer {
         .await
     }
 
+    /// Rebuild `view`'s online rows from its offline log as of `at` (see
+    /// [`crate::store::Store::materialize`]).
+    pub async fn materialize(
+        &self,
+        view: &str,
+        at: crate::time::Micros,
+    ) -> Result<crate::store::Materialized, Error> {
+        let (store, view) = (self.inner.store.clone(), view.to_string());
+        blocking("materialize", move || Ok(store.materialize(&view, at)?)).await
+    }
+
     /// A consistent copy of the store in `dir` (which must not exist),
     /// taken while serving: what `wafer restore` puts back.
     pub async fn backup(&self, dir: &std::path::Path) -> Result<(), Error> {

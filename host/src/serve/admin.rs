@@ -154,6 +154,33 @@ pub(super) async fn purge(
     Ok(Json(json!({"view": view, "dropped": dropped})))
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaterializeRequest {
+    as_of: Json_,
+}
+
+/// Rebuild a view's online rows from its offline log as of a time.
+#[utoipa::path(post, path = "/admin/materialize/{view}", tag = "admin",
+    params(("view" = String, Path, description = "A feature view")),
+    request_body(content = String, description = "`{\"as_of\": time}`: RFC 3339, an ISO 8601 date and time (UTC), YYYY-MM-DD or epoch seconds"),
+    responses((status = 200, description = "`{\"view\", \"as_of\", \"restored\", \"deleted\"}`"), (status = 400, body = super::routes::ErrorBody),
+        (status = 401, body = super::routes::ErrorBody, description = "No or a wrong admin token"), (status = 404, body = super::routes::ErrorBody)))]
+pub(super) async fn materialize(
+    State(wafer): State<Wafer>,
+    Path(view): Path<String>,
+    body: Body,
+) -> Result<Json<Json_>, ApiError> {
+    known_view(&wafer, &view)?;
+    let body = read_body(&wafer, body).await?;
+    let req: MaterializeRequest = parse(&body)?;
+    let as_of =
+        crate::value::Value::from_json(&req.as_of).map_err(|m| bad(format!("`as_of`: {m}")))?;
+    let at = crate::time::Micros::parse(&as_of).map_err(|m| bad(format!("`as_of`: {m}")))?;
+    let done = wafer.materialize(&view, at).await.map_err(internal)?;
+    Ok(Json(json!(done)))
+}
+
 fn known_view(wafer: &Wafer, view: &str) -> Result<(), ApiError> {
     match wafer.registry().view(view) {
         Some(_) => Ok(()),

@@ -55,6 +55,7 @@ pub(super) fn router(wafer: Wafer, guard: Guard) -> Router {
         .routes(routes!(admin::dead_letters))
         .routes(routes!(admin::retry))
         .routes(routes!(admin::purge))
+        .routes(routes!(admin::materialize))
         .routes(routes!(admin::reset_source))
         .route_layer(from_fn_with_state(
             Gate {

@@ -44,8 +44,24 @@ impl StoredRow {
     /// Field names are validated by the config (short identifiers); a name
     /// over 255 bytes or more than 65535 fields is a caller bug.
     pub fn encode(&self) -> Vec<u8> {
+        let mut b = self.encode_without_inputs();
+        if !self.inputs.is_empty() {
+            b[0] = 2;
+            b.push(u8::try_from(self.inputs.len()).expect("too many transformed fields"));
+            for (name, digest) in &self.inputs {
+                b.push(u8::try_from(name.len()).expect("field name too long"));
+                b.extend_from_slice(name.as_bytes());
+                b.extend_from_slice(digest);
+            }
+        }
+        b
+    }
+
+    /// The row as version 1: event time and fields, no digests (what the
+    /// offline log keeps).
+    pub fn encode_without_inputs(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(16 + self.fields.len() * 16);
-        b.push(if self.inputs.is_empty() { 1 } else { 2 });
+        b.push(1);
         b.extend_from_slice(&self.event_time.0.to_le_bytes());
         b.extend_from_slice(
             &u16::try_from(self.fields.len())
@@ -56,14 +72,6 @@ impl StoredRow {
             b.push(u8::try_from(name.len()).expect("field name too long"));
             b.extend_from_slice(name.as_bytes());
             encode_value(&mut b, v);
-        }
-        if !self.inputs.is_empty() {
-            b.push(u8::try_from(self.inputs.len()).expect("too many transformed fields"));
-            for (name, digest) in &self.inputs {
-                b.push(u8::try_from(name.len()).expect("field name too long"));
-                b.extend_from_slice(name.as_bytes());
-                b.extend_from_slice(digest);
-            }
         }
         b
     }

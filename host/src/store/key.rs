@@ -86,6 +86,39 @@ impl EntityKey {
         }
     }
 
+    /// The key in a form no other key's bytes start with (the offline
+    /// log's entries of one key follow it): single keys encode as a
+    /// composite's parts do, and a composite key's parts end with `0x00`.
+    pub(super) fn encode_prefix_free(&self, k: &mut Vec<u8>) {
+        match self {
+            EntityKey::Composite(parts) => {
+                k.push(3);
+                for p in parts {
+                    p.encode_part(k);
+                }
+                k.push(0);
+            }
+            single => single.encode_part(k),
+        }
+    }
+
+    /// The key [`EntityKey::encode_prefix_free`] wrote and the bytes after it.
+    pub(super) fn decode_prefix_free(b: &[u8]) -> Option<(Self, &[u8])> {
+        let Some((3, mut rest)) = b.split_first() else {
+            return decode_part(b);
+        };
+        let mut parts = Vec::new();
+        while let Some((&tag, tail)) = rest.split_first() {
+            if tag == 0 {
+                return (parts.len() >= 2).then_some((EntityKey::Composite(parts), tail));
+            }
+            let (part, tail) = decode_part(rest)?;
+            parts.push(part);
+            rest = tail;
+        }
+        None
+    }
+
     pub fn decode(b: &[u8]) -> Option<Self> {
         match b.split_first()? {
             (1, rest) => Some(EntityKey::Int(int_of(rest.try_into().ok()?))),
@@ -158,6 +191,44 @@ mod tests {
     fn one_part_keys_keep_the_bytes_stores_were_written_with() {
         assert_eq!(EntityKey::Int(1).encode(), [1, 128, 0, 0, 0, 0, 0, 0, 1]);
         assert_eq!(EntityKey::Str("ab".into()).encode(), [2, b'a', b'b']);
+    }
+
+    #[test]
+    fn prefix_free_keys_round_trip_and_never_prefix_another() {
+        let keys = [
+            EntityKey::Int(-3),
+            EntityKey::Str("a".into()),
+            EntityKey::Str("ab".into()),
+            EntityKey::Str("a\0".into()),
+            EntityKey::Composite(vec![EntityKey::Str("a".into()), EntityKey::Int(1)]),
+            EntityKey::Composite(vec![
+                EntityKey::Str("a".into()),
+                EntityKey::Int(1),
+                EntityKey::Int(2),
+            ]),
+        ];
+        let enc: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|k| {
+                let mut b = Vec::new();
+                k.encode_prefix_free(&mut b);
+                b
+            })
+            .collect();
+        for (k, e) in keys.iter().zip(&enc) {
+            let mut tail = e.clone();
+            tail.push(9);
+            assert_eq!(
+                EntityKey::decode_prefix_free(&tail),
+                Some((k.clone(), &[9u8][..]))
+            );
+            for other in &enc {
+                assert!(
+                    other == e || !other.starts_with(e),
+                    "{e:?} prefixes {other:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! `store`: the online store — the latest row per entity key and feature view,
 //! in an embedded RocksDB with one column family per view. Writes go in one
 //! `WriteBatch` per batch; reads are one batched `multi_get` per view. An older
-//! event never overwrites a newer one in merge mode.
+//! event never overwrites a newer one in merge mode. Beside each view, its
+//! offline log (`log.rs`) keeps every row written, by event and write time.
 
 mod backup;
 mod codec;
 mod key;
+mod log;
 mod overwrite;
 mod side;
 mod stream;
@@ -18,6 +20,8 @@ use side::{DEAD_LETTER_CF, EMBED_CACHE_CF, dead_letter_key};
 pub use backup::restore;
 pub use codec::{InputDigest, StoredRow, encode_value};
 pub use key::EntityKey;
+use log::{LogBatch, LogClock, log_cf_name};
+pub use log::{LogEntry, LogPolicy, LogReader, Materialized};
 pub use overwrite::Tracking;
 pub use stream::{Alongside, OutboxEntry, SourceOffset};
 use stream::{OFFSETS_CF, OUTBOX_CF};
@@ -110,6 +114,12 @@ pub struct Store {
     sinks: RwLock<HashMap<String, Vec<String>>>,
     outbox_seq: AtomicU64,
     outbox_changed: tokio::sync::Notify,
+    log_policy: RwLock<LogPolicy>,
+    log_clock: LogClock,
+    /// The options of column families made after opening: RocksDB keeps
+    /// raw pointers to their compaction filters, which these own, so they
+    /// must live as long as the database.
+    created: Mutex<Vec<rocksdb::Options>>,
 }
 
 fn cf_name(view: &str) -> String {
@@ -139,7 +149,7 @@ impl Store {
         let mut names: Vec<String> = DB::list_cf(&opts, path).unwrap_or_default();
         let wanted = views
             .into_iter()
-            .map(cf_name)
+            .flat_map(|v| [cf_name(v), log_cf_name(v)])
             .chain([EMBED_CACHE_CF, DEAD_LETTER_CF, OFFSETS_CF, OUTBOX_CF].map(String::from));
         for n in wanted {
             if !names.contains(&n) {
@@ -155,8 +165,33 @@ impl Store {
             path: path.to_path_buf(),
             source,
         })?;
+        Ok(Store::from_db(db, path, tuning, families))
+    }
+
+    /// Open the store at `path` to read only, beside the process that owns
+    /// it (a running server) or alone: a RocksDB secondary instance that
+    /// sees what was written up to now. For `wafer export`, which must not
+    /// stop a server to read its log. `scratch` holds the instance's own
+    /// files and must outlive it.
+    pub fn open_reader(path: &Path, scratch: &Path) -> Result<Self, StoreError> {
+        let tuning = Tuning::new(crate::config::DEFAULT_STORE_MEMORY_MB);
+        let mut opts = tuning.db_options();
+        opts.create_if_missing(false);
+        // A secondary instance keeps every file it reads open.
+        opts.set_max_open_files(-1);
+        let err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let names: Vec<String> = DB::list_cf(&opts, path).map_err(err)?;
+        let families = Mutex::new(names.clone());
+        let db = DB::open_cf_as_secondary(&opts, path, scratch, names).map_err(err)?;
+        Ok(Store::from_db(db, path, tuning, families))
+    }
+
+    fn from_db(db: DB, path: &Path, tuning: Tuning, families: Mutex<Vec<String>>) -> Self {
         let outbox_seq = AtomicU64::new(Store::next_outbox_seq(&db));
-        Ok(Store {
+        Store {
             db,
             path: path.to_path_buf(),
             tuning,
@@ -166,7 +201,10 @@ impl Store {
             sinks: RwLock::new(HashMap::new()),
             outbox_seq,
             outbox_changed: tokio::sync::Notify::new(),
-        })
+            log_policy: RwLock::new(LogPolicy::default()),
+            log_clock: LogClock::default(),
+            created: Mutex::new(Vec::new()),
+        }
     }
 
     /// Each view's ttl (rows older than twice it are dropped as RocksDB
@@ -243,15 +281,17 @@ impl Store {
         views: impl IntoIterator<Item = &'a str>,
     ) -> Result<(), StoreError> {
         for view in views {
-            if self.db.cf_handle(&cf_name(view)).is_none() {
-                let name = cf_name(view);
-                (self.db.create_cf(&name, &self.tuning.cf_options(&name))).map_err(|source| {
-                    StoreError::Rocks {
-                        view: view.into(),
-                        op: "create column family",
-                        source,
-                    }
+            for name in [cf_name(view), log_cf_name(view)] {
+                if self.db.cf_handle(&name).is_some() {
+                    continue;
+                }
+                let options = self.tuning.cf_options(&name);
+                (self.db.create_cf(&name, &options)).map_err(|source| StoreError::Rocks {
+                    view: view.into(),
+                    op: "create column family",
+                    source,
                 })?;
+                (self.created.lock().unwrap_or_else(|p| p.into_inner())).push(options);
                 (self.families.lock().unwrap_or_else(|p| p.into_inner())).push(name);
             }
         }
@@ -333,7 +373,8 @@ impl Store {
     /// dead-lettered, or neither, nor rows without the offset past them.
     /// Every key in `rows` (written or stale) has its dead letter cleared;
     /// then `also.dead` is put. Rows of a view with a sink also go to its
-    /// outbox, in the same write.
+    /// outbox, and every row (stale ones too) to the offline log, in the
+    /// same write.
     pub fn write_with(
         &self,
         view: &str,
@@ -353,9 +394,13 @@ impl Store {
                 batch.delete_cf(&dl, dead_letter_key(view, key));
             }
         }
-        let (next, touched, stats) = self.combine(view, rows, mode)?;
+        let mut log = self.log_batch();
+        let (next, touched, stats) = self.combine(view, rows, mode, log.as_mut())?;
         for key in &touched {
             batch.put_cf(&cf, key.encode(), next[key].encode());
+        }
+        if let Some(log) = log {
+            log.put_into(&mut batch, &self.log_cf(view)?);
         }
         for (key, record) in &also.dead {
             batch.put_cf(&dl, dead_letter_key(view, key), record);
@@ -374,13 +419,15 @@ impl Store {
     }
 
     /// The rows to store after this batch (merged with stored ones in merge
-    /// mode), the sorted keys that change, and what happened.
+    /// mode), the sorted keys that change, and what happened; each row as
+    /// it lands (merged, or as it came if stale) goes to `log`.
     #[allow(clippy::type_complexity)]
     fn combine(
         &self,
         view: &str,
         rows: Vec<(EntityKey, StoredRow)>,
         mode: WriteMode,
+        mut log: Option<&mut LogBatch>,
     ) -> Result<(HashMap<EntityKey, StoredRow>, Vec<EntityKey>, WriteStats), StoreError> {
         let mut stats = WriteStats::default();
         let mut next: HashMap<EntityKey, StoredRow> = HashMap::with_capacity(rows.len());
@@ -400,11 +447,22 @@ impl Store {
                 (WriteMode::Merge, Some(old)) if old.event_time > row.event_time => {
                     stats.stale += 1;
                     stats.stale_rows.push(i);
+                    if let Some(log) = log.as_deref_mut() {
+                        log.row(&key, &row);
+                    }
                     continue;
                 }
-                (WriteMode::Merge, Some(old)) => merge_into(old, row),
+                (WriteMode::Merge, Some(old)) => {
+                    merge_into(old, row);
+                    if let Some(log) = log.as_deref_mut() {
+                        log.row(&key, old);
+                    }
+                }
                 _ => {
-                    next.insert(key.clone(), row);
+                    let slot = next.entry(key.clone()).insert_entry(row);
+                    if let Some(log) = log.as_deref_mut() {
+                        log.row(&key, slot.get());
+                    }
                 }
             }
             stats.written += 1;

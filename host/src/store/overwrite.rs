@@ -60,6 +60,7 @@ impl Store {
         };
         let keep = |key: &EntityKey| keep.contains(key) || since.contains(key);
         let mut batch = WriteBatch::default();
+        let mut log = self.log_batch();
         let mut deleted = 0;
         for item in self.db.iterator_cf(&cf, rocksdb::IteratorMode::Start) {
             let (k, _) = item.map_err(|source| StoreError::Rocks {
@@ -67,10 +68,17 @@ impl Store {
                 op: "scan",
                 source,
             })?;
-            if EntityKey::decode(&k).is_none_or(|key| !keep(&key)) {
+            let key = EntityKey::decode(&k);
+            if key.as_ref().is_none_or(|key| !keep(key)) {
                 batch.delete_cf(&cf, k);
                 deleted += 1;
+                if let (Some(log), Some(key)) = (log.as_mut(), &key) {
+                    log.deletion(key);
+                }
             }
+        }
+        if let Some(log) = log {
+            log.put_into(&mut batch, &self.log_cf(view)?);
         }
         let dl = self.cf_raw(DEAD_LETTER_CF)?;
         for (key, _) in self.dead_letters(view)? {

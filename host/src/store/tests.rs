@@ -1,4 +1,5 @@
 use super::*;
+use crate::time::Micros;
 use crate::value::Value;
 
 fn row(ts: i64, fields: &[(&str, Value)]) -> StoredRow {
@@ -310,4 +311,192 @@ fn compaction_drops_cached_embeddings_past_the_caches_ttl() {
         Some(vec![5.0, 6.0]),
         "an entry without a time was dropped"
     );
+}
+
+type Fields = Option<Vec<(String, Value)>>;
+
+fn logged(s: &Store, view: &str) -> Vec<(EntityKey, i64, Fields)> {
+    (s.log_entries(view).unwrap())
+        .map(|e| {
+            let e = e.unwrap();
+            (e.key, e.event_time.0, e.row.map(|r| r.fields))
+        })
+        .collect()
+}
+
+fn fields(pairs: &[(&str, i64)]) -> Fields {
+    Some(
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), Value::Int64(*v)))
+            .collect(),
+    )
+}
+
+#[test]
+fn the_log_keeps_merged_rows_backfills_and_deletions() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let k = EntityKey::Int(1);
+    let a = |ts, v| (k.clone(), row(ts, &[("a", Value::Int64(v))]));
+    s.write(
+        "v",
+        vec![(
+            k.clone(),
+            row(10, &[("a", Value::Int64(1)), ("b", Value::Int64(7))]),
+        )],
+        WriteMode::Merge,
+    )
+    .unwrap();
+    s.write("v", vec![a(20, 2)], WriteMode::Merge).unwrap();
+    // Older than the stored row: skipped online, logged as it came.
+    let stats = s.write("v", vec![a(5, 0)], WriteMode::Merge).unwrap();
+    assert_eq!(stats.stale, 1);
+    s.write(
+        "v",
+        vec![(EntityKey::Int(2), row(1, &[("a", Value::Int64(9))]))],
+        WriteMode::Merge,
+    )
+    .unwrap();
+    s.retain("v", &[k.clone()].into_iter().collect()).unwrap();
+    let log = logged(&s, "v");
+    assert_eq!(log[0], (k.clone(), 5, fields(&[("a", 0)])));
+    assert_eq!(log[1], (k.clone(), 10, fields(&[("a", 1), ("b", 7)])));
+    // The merged row: `b` kept from the earlier event.
+    assert_eq!(log[2], (k.clone(), 20, fields(&[("a", 2), ("b", 7)])));
+    assert_eq!(log[3], (EntityKey::Int(2), 1, fields(&[("a", 9)])));
+    assert_eq!(
+        (&log[4].0, &log[4].2),
+        (&EntityKey::Int(2), &None),
+        "the deletion"
+    );
+    assert_eq!(log.len(), 5);
+}
+
+#[test]
+fn as_of_reads_the_latest_event_at_or_before_the_time_within_the_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let k = EntityKey::Str("u".into());
+    let put = |ts, v| {
+        let rows = vec![(k.clone(), row(ts, &[("a", Value::Int64(v))]))];
+        s.write("v", rows, WriteMode::Overwrite).unwrap();
+    };
+    put(10, 1);
+    put(20, 2);
+    put(20, 3); // the same event time written later wins
+    let mut r = s.log_reader("v").unwrap();
+    let at = |r: &mut LogReader, t, since: Option<i64>| {
+        let got = r.as_of(&k, Micros(t), since.map(Micros)).unwrap();
+        got.map(|row| row.get("a").cloned().unwrap())
+    };
+    assert_eq!(at(&mut r, 9, None), None, "nothing before the first event");
+    assert_eq!(
+        at(&mut r, 10, None),
+        Some(Value::Int64(1)),
+        "an exact match"
+    );
+    assert_eq!(at(&mut r, 19, None), Some(Value::Int64(1)));
+    assert_eq!(
+        at(&mut r, 25, None),
+        Some(Value::Int64(3)),
+        "the last written of a tie"
+    );
+    assert_eq!(at(&mut r, 25, Some(21)), None, "older than the ttl");
+    assert_eq!(
+        at(&mut r, 25, Some(20)),
+        Some(Value::Int64(3)),
+        "the ttl's edge is in"
+    );
+    let other = EntityKey::Str("u\0".into());
+    assert_eq!(
+        r.as_of(&other, Micros(25), None).unwrap(),
+        None,
+        "another key"
+    );
+}
+
+#[test]
+fn materialize_rebuilds_the_view_as_of_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let put = |k: i64, ts, v| {
+        let rows = vec![(EntityKey::Int(k), row(ts, &[("a", Value::Int64(v))]))];
+        s.write("v", rows, WriteMode::Merge).unwrap();
+    };
+    put(1, 10, 1);
+    put(1, 30, 3);
+    put(2, 40, 4); // after the time: deleted
+    put(3, 5, 5);
+    s.retain(
+        "v",
+        &[EntityKey::Int(1), EntityKey::Int(2)].into_iter().collect(),
+    )
+    .unwrap(); // 3 deleted now, after the time too: restored
+    let done = s.materialize("v", Micros(20)).unwrap();
+    assert_eq!((done.restored, done.deleted), (2, 1));
+    let got = s
+        .get_many(
+            "v",
+            &[EntityKey::Int(1), EntityKey::Int(2), EntityKey::Int(3)],
+        )
+        .unwrap();
+    assert_eq!(got[0].as_ref().unwrap().get("a"), Some(&Value::Int64(1)));
+    assert!(got[1].is_none());
+    assert_eq!(got[2].as_ref().unwrap().get("a"), Some(&Value::Int64(5)));
+    assert_eq!(logged(&s, "v").len(), 5, "the log is left as it was");
+}
+
+#[test]
+fn a_store_with_the_log_off_logs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    s.set_log_policy(LogPolicy {
+        enabled: false,
+        retention: None,
+    });
+    s.write(
+        "v",
+        vec![(EntityKey::Int(1), row(1, &[]))],
+        WriteMode::Merge,
+    )
+    .unwrap();
+    assert!(logged(&s, "v").is_empty());
+}
+
+#[test]
+fn a_reader_beside_the_owner_sees_its_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    s.write(
+        "v",
+        vec![(EntityKey::Int(1), row(1, &[("a", Value::Int64(1))]))],
+        WriteMode::Merge,
+    )
+    .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let reader = Store::open_reader(dir.path(), scratch.path()).unwrap();
+    let mut log = reader.log_reader("v").unwrap();
+    let got = log.as_of(&EntityKey::Int(1), Micros(1), None).unwrap();
+    assert_eq!(got.unwrap().get("a"), Some(&Value::Int64(1)));
+}
+
+#[test]
+fn views_added_while_open_keep_their_compaction_filters_alive() {
+    // RocksDB holds a raw pointer to a column family's compaction filter:
+    // a second family made later rewrites the OPTIONS file, reading the
+    // first's, and a compaction calls it.
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    s.set_ttls([("w", std::time::Duration::from_secs(1))], None);
+    s.ensure_views(["w"]).unwrap();
+    s.ensure_views(["x"]).unwrap();
+    for view in ["w", "x"] {
+        let rows = vec![(EntityKey::Int(1), row(0, &[("a", Value::Int64(1))]))];
+        s.write(view, rows, WriteMode::Merge).unwrap();
+        s.db.flush_cf(&s.cf(view).unwrap()).unwrap();
+        s.compact(view).unwrap();
+    }
+    assert_eq!(s.count("w").unwrap(), 0, "expired: the filter ran");
+    assert_eq!(s.count("x").unwrap(), 1);
 }

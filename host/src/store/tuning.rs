@@ -8,7 +8,8 @@
 //! `OUTSIDE_MAX_AGE` for another ttl first, so a ttl shortened by mistake or
 //! a clock that jumped ahead can be undone before anything is lost. Cached
 //! embeddings made longer ago than `[store] embedding_cache_ttl` go the same
-//! way (without a grace: one costs a request to make again).
+//! way (without a grace: one costs a request to make again), and offline
+//! log entries written longer ago than `[store] offline_log_retention`.
 
 use super::codec::StoredRow;
 use super::side::{EMBED_CACHE_CF, decode_cached};
@@ -29,6 +30,8 @@ pub(super) struct Tuning {
     buffers: WriteBufferManager,
     memtable_bytes: usize,
     ttls: Ttls,
+    /// The offline log's retention, for every view's log.
+    log_retention: Arc<RwLock<Option<Duration>>>,
 }
 
 impl Tuning {
@@ -47,6 +50,7 @@ impl Tuning {
             // RocksDB's 64 MiB default, per view, is most of an edge box.
             memtable_bytes: (budget / 8).clamp(1 << 20, 16 << 20),
             ttls: Ttls::default(),
+            log_retention: Arc::default(),
         }
     }
 
@@ -79,6 +83,12 @@ impl Tuning {
                 expired(&ttls, &name, value)
             });
             o.set_periodic_compaction_seconds(24 * 3600);
+        } else if cf.starts_with("log:") {
+            let retention = self.log_retention.clone();
+            o.set_compaction_filter("wafer-log-retention", move |_level, key: &[u8], _value| {
+                past_retention(&retention, key)
+            });
+            o.set_periodic_compaction_seconds(24 * 3600);
         } else if cf == EMBED_CACHE_CF {
             o.set_compaction_filter("wafer-cache-ttl", move |_level, _key, value: &[u8]| {
                 stale_embedding(&ttls, value)
@@ -90,6 +100,13 @@ impl Tuning {
 
     pub(super) fn set_ttls(&self, ttls: HashMap<String, Duration>) {
         *self.ttls.write().unwrap_or_else(|p| p.into_inner()) = ttls;
+    }
+
+    pub(super) fn set_log_retention(&self, retention: Option<Duration>) {
+        *self
+            .log_retention
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = retention;
     }
 
     /// Bytes held by the block cache, memtables included.
@@ -106,6 +123,17 @@ fn stale_embedding(ttls: &Ttls, value: &[u8]) -> CompactionDecision {
     let ttl = ttls.get(EMBED_CACHE_CF);
     match (ttl, decode_cached(value)) {
         (Some(ttl), Some((Some(written), _))) if written.older_than(*ttl, Micros::now()) => {
+            CompactionDecision::Remove
+        }
+        _ => CompactionDecision::Keep,
+    }
+}
+
+/// Drop an offline log entry written longer ago than the retention.
+fn past_retention(retention: &RwLock<Option<Duration>>, key: &[u8]) -> CompactionDecision {
+    let retention = *retention.read().unwrap_or_else(|p| p.into_inner());
+    match (retention, super::log::written_of(key)) {
+        (Some(r), Some(written)) if written.older_than(r, Micros::now()) => {
             CompactionDecision::Remove
         }
         _ => CompactionDecision::Keep,

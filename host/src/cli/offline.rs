@@ -1,0 +1,70 @@
+//! `wafer export` and `wafer materialize`: the offline side's commands.
+
+use super::target::Target;
+use crate::config::Config;
+use crate::offline::{ExportRequest, ExportSummary};
+use crate::registry::Registry;
+use crate::store::Store;
+use crate::time::Micros;
+use crate::value::Value;
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Export a training set. The store is opened as a reader beside whatever
+/// owns it, so a running server keeps serving.
+pub(super) async fn export(
+    config: &Path,
+    mut req: ExportRequest,
+    service: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let registry = Registry::new(Config::load(config)?);
+    if let Some(name) = service {
+        req.features = (registry.feature_service(&name))
+            .with_context(|| format!("no [[feature_service]] named {name:?}"))?;
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} export [{elapsed_precise}] {pos} rows ({per_sec}) {msg}",
+        )
+        .expect("the template is valid"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let on_batch = {
+        let bar = bar.clone();
+        move |s: &ExportSummary| {
+            bar.set_position(s.rows);
+            bar.set_message(format!("| {} values found, {} missing", s.found, s.missing));
+        }
+    };
+    let path = registry.config.store_path();
+    let summary = tokio::task::spawn_blocking(move || -> anyhow::Result<ExportSummary> {
+        let scratch = tempfile::tempdir()?;
+        let store = Store::open_reader(&path, scratch.path())?;
+        Ok(crate::offline::export(&store, &registry, &req, on_batch)?)
+    })
+    .await??;
+    bar.finish_and_clear();
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn materialize(
+    config: &Path,
+    view: &str,
+    as_of: &str,
+) -> anyhow::Result<ExitCode> {
+    let at = match as_of.parse::<i64>() {
+        Ok(secs) => Micros::parse(&Value::Int64(secs)),
+        Err(_) => Micros::parse(&Value::String(as_of.into())),
+    }
+    .map_err(|m| anyhow::anyhow!("--as-of: {m}"))?;
+    let done = Target::open(config).await?.materialize(view, at).await?;
+    println!(
+        "materialized {} as of {}: {} keys restored, {} deleted",
+        done.view, done.as_of, done.restored, done.deleted
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,206 @@
+//! `offline`: training sets out of the offline log (`store::log`), point-in-time
+//! correct as Feast's `get_historical_features`. For each spine row (join
+//! keys, an `event_timestamp`, labels) each feature is the latest logged
+//! value of its view whose event time is at or before the row's timestamp
+//! and not older than the view's ttl; the last written wins a tie; nothing
+//! from after the timestamp leaks. The spine is read, looked up and written
+//! a batch at a time, so memory is bounded by the batch, not the spine.
+
+mod sink;
+mod spine;
+
+pub use sink::OutFormat;
+
+use crate::ingest::{Format, InputError};
+use crate::registry::{Registry, View};
+use crate::store::{Store, StoreError};
+use crate::value::Value;
+use sink::Sink;
+use spine::Spine;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("{0}")]
+    Features(String),
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("spine {path}, line {line}: {message}")]
+    Spine {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write {path}: {message}")]
+    Output { path: PathBuf, message: String },
+}
+
+/// What to export, and where.
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    /// Join keys, [`ExportRequest::timestamp_column`] and any labels.
+    pub spine: PathBuf,
+    pub spine_format: Option<Format>,
+    /// `view:feature`, as Feast names them.
+    pub features: Vec<String>,
+    pub out: PathBuf,
+    /// [default: from `out`'s extension]
+    pub format: Option<OutFormat>,
+    /// Name feature columns `view__feature` (else `feature`).
+    pub full_feature_names: bool,
+    pub timestamp_column: String,
+    /// Spine rows read, looked up and written at a time.
+    pub batch_rows: usize,
+}
+
+/// What an export did (also its progress, batch by batch).
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExportSummary {
+    pub rows: u64,
+    pub features: usize,
+    /// Feature cells with a value, and without one (no row by then, older
+    /// than the ttl, or deleted).
+    pub found: u64,
+    pub missing: u64,
+}
+
+/// One view's part of an export: its features and their output names.
+struct ViewPart<'a> {
+    view: &'a View,
+    fields: Vec<(String, String)>,
+}
+
+/// Export a training set: one output row per spine row, the spine's columns
+/// then each feature. Written to a temporary file beside `out`, renamed
+/// over it at the end: a failed export leaves no partial file. Blocking.
+pub fn export(
+    store: &Store,
+    registry: &Registry,
+    req: &ExportRequest,
+    mut on_batch: impl FnMut(&ExportSummary),
+) -> Result<ExportSummary, ExportError> {
+    let parts = resolve(registry, &req.features, req.full_feature_names)?;
+    let format = match req.format {
+        Some(f) => f,
+        None => OutFormat::detect(&req.out).ok_or_else(|| ExportError::Output {
+            path: req.out.clone(),
+            message: "unknown output format (use .parquet, .csv or .jsonl, or --format)".into(),
+        })?,
+    };
+    let mut spine = Spine::open(req)?;
+    let feature_types = parts.iter().flat_map(|p| {
+        (p.fields.iter()).map(|(f, out)| (out.clone(), p.view.field(f).map(|f| f.ty)))
+    });
+    let feature_types: Vec<_> = feature_types.collect();
+    let mut sink: Option<Sink> = None;
+    let mut summary = ExportSummary {
+        features: feature_types.len(),
+        ..ExportSummary::default()
+    };
+    while let Some(batch) = spine.next_batch()? {
+        let features = lookup(store, &parts, &batch)?;
+        for col in &features {
+            let missing = col.iter().filter(|v| matches!(v, Value::Null)).count() as u64;
+            summary.missing += missing;
+            summary.found += col.len() as u64 - missing;
+        }
+        if sink.is_none() {
+            let ts = &req.timestamp_column;
+            sink = Some(Sink::create(&req.out, format, &batch, &feature_types, ts)?);
+        }
+        let sink = sink.as_mut().expect("created above");
+        sink.write(batch, features)?;
+        summary.rows = spine.rows_read();
+        on_batch(&summary);
+    }
+    let sink = match sink {
+        Some(s) => s,
+        None => {
+            let (empty, ts) = (spine.empty_batch(), &req.timestamp_column);
+            Sink::create(&req.out, format, &empty, &feature_types, ts)?
+        }
+    };
+    sink.finish()?;
+    Ok(summary)
+}
+
+/// The features grouped by view, in the order asked, with their output
+/// names; an unknown view or feature, or two features that would share an
+/// output name, is an error.
+fn resolve<'a>(
+    registry: &'a Registry,
+    features: &[String],
+    full: bool,
+) -> Result<Vec<ViewPart<'a>>, ExportError> {
+    let bad = |m: String| ExportError::Features(m);
+    if features.is_empty() {
+        return Err(bad(
+            "no features to export (--features or --feature-service)".into(),
+        ));
+    }
+    let mut parts: Vec<ViewPart> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for f in features {
+        let (view, field) = (f.split_once(':'))
+            .ok_or_else(|| bad(format!("feature {f:?}: expected view:feature")))?;
+        let v =
+            (registry.view(view)).ok_or_else(|| bad(format!("feature {f:?}: no view {view:?}")))?;
+        if v.field(field).is_none() {
+            return Err(bad(format!(
+                "feature {f:?}: view {view:?} has no field {field:?}"
+            )));
+        }
+        let out = if full {
+            format!("{view}__{field}")
+        } else {
+            field.to_string()
+        };
+        if names.contains(&out) {
+            return Err(bad(format!(
+                "two features would both be named {out:?} (use --full-feature-names)"
+            )));
+        }
+        names.push(out.clone());
+        match parts.iter_mut().find(|p| p.view.name == view) {
+            Some(p) => p.fields.push((field.to_string(), out)),
+            None => parts.push(ViewPart {
+                view: v,
+                fields: vec![(field.to_string(), out)],
+            }),
+        }
+    }
+    Ok(parts)
+}
+
+/// Each feature's column for one spine batch. Per view, the rows are
+/// looked up in key and time order, so the log is read front to back.
+fn lookup(
+    store: &Store,
+    parts: &[ViewPart],
+    batch: &spine::Batch,
+) -> Result<Vec<Vec<Value>>, ExportError> {
+    let times = &batch.times;
+    let mut columns = Vec::new();
+    for part in parts {
+        let keys = batch.keys(part.view)?;
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_by(|&a, &b| keys[a].cmp(&keys[b]).then(times[a].cmp(&times[b])));
+        let mut cols = vec![vec![Value::Null; keys.len()]; part.fields.len()];
+        let mut reader = store.log_reader(&part.view.name)?;
+        for i in order {
+            let since = part.view.ttl.map(|ttl| times[i].minus(ttl));
+            let Some(row) = reader.as_of(&keys[i], times[i], since)? else {
+                continue;
+            };
+            for ((field, _), col) in part.fields.iter().zip(&mut cols) {
+                if let Some(v) = row.get(field) {
+                    col[i] = v.clone();
+                }
+            }
+        }
+        columns.extend(cols);
+    }
+    Ok(columns)
+}

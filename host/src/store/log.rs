@@ -1,0 +1,341 @@
+//! The offline feature log: every row a write stores, with its event time
+//! and its write time, in a column family per view (`log:<view>`), put in
+//! the same atomic write as the online row, so the two never disagree and a
+//! crash loses neither. A row the online store skips because it holds a
+//! newer event (a backfill) is logged too: it was the value at its time.
+//! An overwrite publish's deletions are logged as deletions.
+//!
+//! Key:   the entity key, prefix-free (`EntityKey::encode_prefix_free`), then
+//!        the event time and the write time (each `i64 ^ i64::MIN`, big
+//!        endian: sorts like the integer), then the row's place in its write
+//!        (`u32` BE). One key's entries are contiguous, oldest event first;
+//!        of equal event times the last written sorts last.
+//! Value: what the online store would hold after this row, without input
+//!        digests (`codec.rs`, version 1), or empty for a deletion.
+
+use super::{DB, EntityKey, Store, StoreError, StoredRow};
+use crate::time::Micros;
+use rocksdb::{DBRawIteratorWithThreadMode, WriteBatch};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// The column family of `view`'s log.
+pub(super) fn log_cf_name(view: &str) -> String {
+    format!("log:{view}")
+}
+
+/// How much of the log is kept: `[store] offline_log*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogPolicy {
+    pub enabled: bool,
+    /// Entries written longer ago go as RocksDB compacts them.
+    pub retention: Option<std::time::Duration>,
+}
+
+impl Default for LogPolicy {
+    fn default() -> Self {
+        LogPolicy {
+            enabled: true,
+            retention: None,
+        }
+    }
+}
+
+/// Write times that only go forward, so the last write of a row wins a tie
+/// of event times even if the wall clock steps back.
+#[derive(Debug, Default)]
+pub(super) struct LogClock(AtomicI64);
+
+impl LogClock {
+    pub(super) fn tick(&self) -> Micros {
+        let now = Micros::now().0;
+        let prev = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+                Some(now.max(p.saturating_add(1)))
+            })
+            .expect("the closure always answers");
+        Micros(now.max(prev.saturating_add(1)))
+    }
+}
+
+fn flip(t: Micros) -> [u8; 8] {
+    ((t.0 ^ i64::MIN) as u64).to_be_bytes()
+}
+
+fn unflip(b: &[u8]) -> Option<Micros> {
+    Some(Micros(
+        (u64::from_be_bytes(b.try_into().ok()?) as i64) ^ i64::MIN,
+    ))
+}
+
+/// One write's log entries, in the order its rows came.
+pub(super) struct LogBatch {
+    written: Micros,
+    entries: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl LogBatch {
+    pub(super) fn new(written: Micros) -> Self {
+        LogBatch {
+            written,
+            entries: Vec::new(),
+        }
+    }
+
+    /// `row` as of its event time.
+    pub(super) fn row(&mut self, key: &EntityKey, row: &StoredRow) {
+        let k = self.key(key, row.event_time);
+        self.entries.push((k, row.encode_without_inputs()));
+    }
+
+    /// `key` deleted, as of the write.
+    pub(super) fn deletion(&mut self, key: &EntityKey) {
+        let k = self.key(key, self.written);
+        self.entries.push((k, Vec::new()));
+    }
+
+    fn key(&self, key: &EntityKey, event: Micros) -> Vec<u8> {
+        let mut k = Vec::with_capacity(40);
+        key.encode_prefix_free(&mut k);
+        k.extend_from_slice(&flip(event));
+        k.extend_from_slice(&flip(self.written));
+        let index = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+        k.extend_from_slice(&index.to_be_bytes());
+        k
+    }
+
+    pub(super) fn put_into(self, batch: &mut WriteBatch, cf: &impl rocksdb::AsColumnFamilyRef) {
+        for (k, v) in self.entries {
+            batch.put_cf(cf, k, v);
+        }
+    }
+}
+
+/// The write time of a log entry, from its key's tail (for retention).
+pub(super) fn written_of(key: &[u8]) -> Option<Micros> {
+    let tail = key.len().checked_sub(12)?;
+    unflip(&key[tail..tail + 8])
+}
+
+/// One entry of a view's log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    pub key: EntityKey,
+    pub event_time: Micros,
+    pub written: Micros,
+    /// `None`: the key was deleted.
+    pub row: Option<StoredRow>,
+}
+
+fn decode_entry(view: &str, k: &[u8], v: &[u8]) -> Result<LogEntry, StoreError> {
+    let corrupt = |message: &str| StoreError::Corrupt {
+        view: view.into(),
+        key: format!("offline log entry {k:02x?}"),
+        message: message.into(),
+    };
+    let (key, tail) = EntityKey::decode_prefix_free(k).ok_or_else(|| corrupt("bad key"))?;
+    let (Some(event_time), Some(written), 4) = (
+        unflip(tail.get(..8).unwrap_or(&[])),
+        written_of(k),
+        tail.len().saturating_sub(16),
+    ) else {
+        return Err(corrupt("bad times"));
+    };
+    let row = match v {
+        [] => None,
+        v => Some(StoredRow::decode(v).map_err(|m| corrupt(&m))?),
+    };
+    Ok(LogEntry {
+        key,
+        event_time,
+        written,
+        row,
+    })
+}
+
+/// Point-in-time reads of one view's log, through one iterator: callers
+/// that ask in key order read the log once, front to back.
+pub struct LogReader<'a> {
+    view: String,
+    iter: DBRawIteratorWithThreadMode<'a, DB>,
+}
+
+impl LogReader<'_> {
+    /// `key`'s latest entry whose event time is at or before `at` (the last
+    /// written of equal event times), unless it is older than `since`.
+    /// A deletion answers `None` too.
+    pub fn as_of(
+        &mut self,
+        key: &EntityKey,
+        at: Micros,
+        since: Option<Micros>,
+    ) -> Result<Option<StoredRow>, StoreError> {
+        let mut target = Vec::with_capacity(40);
+        key.encode_prefix_free(&mut target);
+        let prefix = target.len();
+        target.extend_from_slice(&flip(at));
+        target.extend_from_slice(&[0xFF; 12]);
+        self.iter.seek_for_prev(&target);
+        let (Some(k), Some(v)) = (self.iter.key(), self.iter.value()) else {
+            return self.status().map(|()| None);
+        };
+        if k.get(..prefix) != Some(&target[..prefix]) {
+            return Ok(None);
+        }
+        let entry = decode_entry(&self.view, k, v)?;
+        if since.is_some_and(|s| entry.event_time < s) {
+            return Ok(None);
+        }
+        Ok(entry.row)
+    }
+
+    fn status(&self) -> Result<(), StoreError> {
+        self.iter.status().map_err(|source| StoreError::Rocks {
+            view: self.view.clone(),
+            op: "read the offline log",
+            source,
+        })
+    }
+}
+
+impl Store {
+    /// A point-in-time reader of `view`'s log.
+    pub fn log_reader(&self, view: &str) -> Result<LogReader<'_>, StoreError> {
+        let cf = self.log_cf(view)?;
+        Ok(LogReader {
+            view: view.into(),
+            iter: self.db.raw_iterator_cf(&cf),
+        })
+    }
+
+    /// Every entry of `view`'s log, in key order and, per key, in event
+    /// then write order.
+    pub fn log_entries(
+        &self,
+        view: &str,
+    ) -> Result<impl Iterator<Item = Result<LogEntry, StoreError>> + '_, StoreError> {
+        let cf = self.log_cf(view)?;
+        let view = view.to_string();
+        let iter = self.db.iterator_cf(&cf, rocksdb::IteratorMode::Start);
+        Ok(iter.map(move |item| {
+            let (k, v) = item.map_err(|source| StoreError::Rocks {
+                view: view.clone(),
+                op: "scan the offline log",
+                source,
+            })?;
+            decode_entry(&view, &k, &v)
+        }))
+    }
+
+    pub(super) fn log_cf(
+        &self,
+        view: &str,
+    ) -> Result<std::sync::Arc<rocksdb::BoundColumnFamily<'_>>, StoreError> {
+        self.cf_raw(&log_cf_name(view))
+            .map_err(|_| StoreError::UnknownView { view: view.into() })
+    }
+
+    /// A new batch of log entries, or none when the log is off.
+    pub(super) fn log_batch(&self) -> Option<LogBatch> {
+        let policy = *self.log_policy.read().unwrap_or_else(|p| p.into_inner());
+        policy.enabled.then(|| LogBatch::new(self.log_clock.tick()))
+    }
+
+    pub fn set_log_policy(&self, policy: LogPolicy) {
+        *self.log_policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
+        self.tuning.set_log_retention(policy.retention);
+    }
+}
+
+/// What [`Store::materialize`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Materialized {
+    pub view: String,
+    pub as_of: Micros,
+    /// Keys given their row as of the time.
+    pub restored: u64,
+    /// Keys deleted: none was logged by then, or a deletion was.
+    pub deleted: u64,
+}
+
+/// Rows per RocksDB write while a view is rebuilt.
+const MATERIALIZE_BATCH: usize = 4096;
+
+impl Store {
+    /// Rebuild `view`'s online rows from its log as of `at`: each key gets
+    /// its latest logged row with an event time at or before `at`; a key
+    /// with none, or deleted by then, is deleted. The log stays as it is.
+    /// Rows come back without input digests, so the next publish computes
+    /// their transformed fields again. Writes wait meanwhile; a crash part
+    /// way leaves a mix that running it again mends.
+    pub fn materialize(&self, view: &str, at: Micros) -> Result<Materialized, StoreError> {
+        let cf = self.cf(view)?;
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut done = Materialized {
+            view: view.into(),
+            as_of: at,
+            ..Materialized::default()
+        };
+        let mut restored = std::collections::HashSet::new();
+        let mut batch = WriteBatch::default();
+        let mut put = |batch: &mut WriteBatch, latest: Option<(EntityKey, Option<StoredRow>)>| {
+            if let Some((key, Some(row))) = latest {
+                batch.put_cf(&cf, key.encode(), row.encode());
+                restored.insert(key);
+            }
+        };
+        let mut latest: Option<(EntityKey, Option<StoredRow>)> = None;
+        for entry in self.log_entries(view)? {
+            let entry = entry?;
+            if latest.as_ref().is_some_and(|(k, _)| *k != entry.key) {
+                put(&mut batch, latest.take());
+                if batch.len() >= MATERIALIZE_BATCH {
+                    self.write_batch(view, std::mem::take(&mut batch))?;
+                }
+            }
+            if entry.event_time <= at {
+                latest = Some((entry.key, entry.row));
+            }
+        }
+        put(&mut batch, latest.take());
+        self.write_batch(view, batch)?;
+        done.restored = restored.len() as u64;
+        done.deleted = self.delete_all_but(view, &restored)?;
+        Ok(done)
+    }
+
+    fn write_batch(&self, view: &str, batch: WriteBatch) -> Result<(), StoreError> {
+        self.db.write(batch).map_err(|source| StoreError::Rocks {
+            view: view.into(),
+            op: "write",
+            source,
+        })
+    }
+
+    /// Delete every online row of `view` whose key is not in `keep`, in
+    /// batches; the caller holds the write lock.
+    fn delete_all_but(
+        &self,
+        view: &str,
+        keep: &std::collections::HashSet<EntityKey>,
+    ) -> Result<u64, StoreError> {
+        let cf = self.cf(view)?;
+        let (mut batch, mut deleted) = (WriteBatch::default(), 0);
+        for item in self.db.iterator_cf(&cf, rocksdb::IteratorMode::Start) {
+            let (k, _) = item.map_err(|source| StoreError::Rocks {
+                view: view.into(),
+                op: "scan",
+                source,
+            })?;
+            if EntityKey::decode(&k).is_none_or(|key| !keep.contains(&key)) {
+                batch.delete_cf(&cf, k);
+                deleted += 1;
+                if batch.len() >= MATERIALIZE_BATCH {
+                    self.write_batch(view, std::mem::take(&mut batch))?;
+                }
+            }
+        }
+        self.write_batch(view, batch)?;
+        Ok(deleted)
+    }
+}
