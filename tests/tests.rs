@@ -17,6 +17,7 @@ mod fuzz_http;
 mod guards;
 mod live;
 mod local_model;
+mod offline;
 mod operations;
 mod plugins;
 mod polyglot;

@@ -146,6 +146,15 @@ impl Reader {
         })
     }
 
+    /// For a Parquet input, that its columns' types can hold the types
+    /// `view` declares for them (text and JSON carry no types to check).
+    pub fn check_types(&self, view: &crate::registry::View) -> Result<(), InputError> {
+        match &self.inner {
+            Inner::Parquet(input) => input.check(view),
+            _ => Ok(()),
+        }
+    }
+
     /// Up to `n` rows; an empty batch (and no bad lines) means the end.
     pub fn next_batch(&mut self, n: usize) -> Result<(Vec<Record>, Vec<BadLine>), InputError> {
         let mut good = Vec::with_capacity(n);

@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 
 /// The files of a Parquet input and the partition columns they share.
 pub(super) struct ParquetInput {
+    /// Every file with its schema, checked at open.
+    schemas: Vec<(PathBuf, arrow_schema::SchemaRef)>,
     files: VecDeque<PathBuf>,
     partition: Vec<(String, String)>,
     current: Option<(PathBuf, ParquetRecordBatchReader)>,
@@ -49,19 +51,55 @@ impl ParquetInput {
         if files.is_empty() {
             return Err(read_err("no .parquet files in the partition".into()));
         }
+        // Every file's schema is checked before any row is read.
+        let schemas = (files.iter())
+            .map(|f| {
+                Ok((
+                    f.clone(),
+                    arrow_array::RecordBatchReader::schema(&open_file(f, 1)?),
+                ))
+            })
+            .collect::<Result<_, InputError>>()?;
         let mut input = ParquetInput {
+            schemas,
             files: files.into(),
             partition,
             current: None,
             pending: VecDeque::new(),
             row: 0,
         };
-        // Every file's schema is checked before any row is read.
-        for file in input.files.clone() {
-            open_file(&file, 1)?;
-        }
         input.next_file(1024)?;
         Ok(input)
+    }
+
+    /// A column whose Arrow type cannot hold the view's declared type of
+    /// the field or join key of its name is an error naming file, column
+    /// and both types, before any row is written.
+    pub(super) fn check(&self, view: &crate::registry::View) -> Result<(), InputError> {
+        let declared = (view.keys.iter().map(|k| (&k.name, k.ty)))
+            .chain(view.fields.iter().map(|f| (&f.name, f.ty)));
+        let declared: Vec<_> = declared.collect();
+        for (file, schema) in &self.schemas {
+            for field in schema.fields() {
+                let Some((_, ty)) = declared.iter().find(|(n, _)| *n == field.name()) else {
+                    continue;
+                };
+                if !fits(field.data_type(), *ty) {
+                    return Err(InputError::Read {
+                        path: file.clone(),
+                        message: format!(
+                            "column {:?} is {} in the file, which cannot hold the {} of {} in view {}",
+                            field.name(),
+                            field.data_type(),
+                            ty.name(),
+                            field.name(),
+                            view.name
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     fn next_file(&mut self, batch: usize) -> Result<(), InputError> {
@@ -199,6 +237,42 @@ fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// Whether values of Arrow type `t` convert to field type `ty`.
+fn fits(t: &DataType, ty: crate::config::FieldType) -> bool {
+    use crate::config::FieldType as F;
+    use DataType as D;
+    let int = |t: &DataType| t.is_integer();
+    let number = |t: &DataType| t.is_numeric();
+    let text = |t: &DataType| matches!(t, D::Utf8 | D::LargeUtf8 | D::Utf8View);
+    match t {
+        D::Null => true,
+        D::Dictionary(_, v) => fits(v, ty),
+        D::List(f) | D::LargeList(f) | D::FixedSizeList(f, _) => {
+            let item = f.data_type();
+            match ty {
+                F::Vector | F::Float64List => number(item),
+                F::Int64List => int(item),
+                F::StringList => text(item),
+                _ => false,
+            }
+        }
+        t => match ty {
+            F::Bool => matches!(t, D::Boolean),
+            F::Int32 | F::Int64 => int(t),
+            F::Float32 | F::Float64 => number(t),
+            F::String => text(t),
+            F::Bytes => matches!(
+                t,
+                D::Binary | D::LargeBinary | D::BinaryView | D::FixedSizeBinary(_)
+            ),
+            F::Timestamp => {
+                int(t) || text(t) || matches!(t, D::Timestamp(..) | D::Date32 | D::Date64)
+            }
+            _ => false,
+        },
+    }
 }
 
 fn supported(t: &DataType) -> bool {

@@ -27,6 +27,7 @@ pub fn publish(
 ) -> Result<Summary, IngestError> {
     let started = Instant::now();
     let mut reader = Reader::open_partition(&req.input, req.format, req.partition.as_deref())?;
+    reader.check_types(pipeline.view())?;
     // Keys others write meanwhile are not the file's to delete.
     let _tracking = (req.mode == WriteMode::Overwrite).then(|| store.track_writes(&req.view));
     let source = req.input.display().to_string();
