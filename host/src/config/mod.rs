@@ -88,6 +88,9 @@ pub struct StoreConfig {
     /// `"none"` keeps them for ever).
     #[serde(default = "default_offline_log_retention")]
     pub offline_log_retention: Spanned<String>,
+    /// Past this size (every view's log together, in MiB), the oldest
+    /// written entries go; absent means no cap.
+    pub offline_log_max_mb: Option<Spanned<u64>>,
 }
 
 impl StoreConfig {
@@ -101,6 +104,7 @@ impl StoreConfig {
             retention: parse_ttl(self.offline_log_retention.get_ref())
                 .ok()
                 .flatten(),
+            max_bytes: (self.offline_log_max_mb.as_ref()).map(|mb| mb.get_ref() << 20),
         }
     }
 }
@@ -442,6 +446,7 @@ fn default_store() -> StoreConfig {
         embedding_cache_ttl: default_embedding_cache_ttl(),
         offline_log: true,
         offline_log_retention: default_offline_log_retention(),
+        offline_log_max_mb: None,
     }
 }
 fn default_event_time() -> String {

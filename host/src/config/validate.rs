@@ -73,6 +73,15 @@ impl Validator<'_> {
                 return self.err(ttl.span(), key.into(), m);
             }
         }
+        if let Some(mb) = c
+            .store
+            .offline_log_max_mb
+            .as_ref()
+            .filter(|mb| *mb.get_ref() == 0)
+        {
+            let m = "must be at least 1 (MiB); leave it out for no cap";
+            return self.err(mb.span(), "store.offline_log_max_mb".into(), m);
+        }
         let memory = &c.store.memory_mb;
         if !(8..=1 << 20).contains(memory.get_ref()) {
             let m = "must be at least 8 and at most 1048576 (MiB)";

@@ -111,6 +111,7 @@ impl Wafer {
             streams: tokio::sync::Mutex::new(None),
             board: Arc::new(Board::default()),
         });
+        trim_logs_periodically(&inner);
         let wafer = Wafer { inner };
         wafer.sync_writers();
         Ok(wafer)
@@ -405,6 +406,34 @@ pub fn detached_pipeline(registry: Registry, view: &str) -> Result<Arc<Pipeline>
     generation
         .pipeline(view, false)
         .map_err(|e| view_error(view, e))
+}
+
+/// How often the offline log is held to `[store] offline_log_max_mb`.
+const LOG_TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// From now on and every [`LOG_TRIM_EVERY`] while the runtime lives, trim
+/// the offline log to its size cap (a no-op without one).
+fn trim_logs_periodically(inner: &Arc<Inner>) {
+    let weak = Arc::downgrade(inner);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(LOG_TRIM_EVERY);
+        loop {
+            every.tick().await;
+            let store = match weak.upgrade() {
+                Some(inner) if !inner.closed.load(Ordering::Acquire) => inner.store.clone(),
+                _ => return,
+            };
+            match tokio::task::spawn_blocking(move || store.trim_log()).await {
+                Ok(Ok(Some(cutoff))) => {
+                    tracing::info!(
+                        "offline log over its size cap: entries written before {cutoff} dropped"
+                    )
+                }
+                Ok(Err(e)) => tracing::warn!("trimming the offline log failed: {e}"),
+                _ => {}
+            }
+        }
+    });
 }
 
 /// Which views' rows each `[[sink]]`'s outbox takes.

@@ -29,6 +29,9 @@ pub struct LogPolicy {
     pub enabled: bool,
     /// Entries written longer ago go as RocksDB compacts them.
     pub retention: Option<std::time::Duration>,
+    /// Past this many bytes (every view's log together), the oldest
+    /// written entries go ([`Store::trim_log`]).
+    pub max_bytes: Option<u64>,
 }
 
 impl Default for LogPolicy {
@@ -36,9 +39,13 @@ impl Default for LogPolicy {
         LogPolicy {
             enabled: true,
             retention: None,
+            max_bytes: None,
         }
     }
 }
+
+/// Entries are dropped for size a whole hour of write times at a time.
+const TRIM_BUCKET_MICROS: i64 = 3_600_000_000;
 
 /// Write times that only go forward, so the last write of a row wins a tie
 /// of event times even if the wall clock steps back.
@@ -239,6 +246,53 @@ impl Store {
     pub(super) fn log_batch(&self) -> Option<LogBatch> {
         let policy = *self.log_policy.read().unwrap_or_else(|p| p.into_inner());
         policy.enabled.then(|| LogBatch::new(self.log_clock.tick()))
+    }
+
+    /// Drop the oldest written entries of every view's log, whole hours of
+    /// write time at a time, until the logs fit `max_bytes` (RocksDB's
+    /// estimate of their size); returns the write time before which
+    /// entries went, if any had to. A scan of the logs, for a background
+    /// task: cheap when they fit.
+    pub fn trim_log(&self) -> Result<Option<Micros>, StoreError> {
+        let policy = *self.log_policy.read().unwrap_or_else(|p| p.into_inner());
+        let logs: Vec<(String, u64)> = (self.sizes().into_iter())
+            .filter(|(name, ..)| name.starts_with("log:"))
+            .map(|(name, disk, memory)| (name, disk + memory))
+            .collect();
+        let total: u64 = logs.iter().map(|(_, b)| b).sum();
+        let Some(max) = policy.max_bytes.filter(|max| total > *max) else {
+            return Ok(None);
+        };
+        // Bytes of key and value per hour of write time, oldest first.
+        let mut hours = std::collections::BTreeMap::<i64, u64>::new();
+        for (name, _) in &logs {
+            let cf = self.cf_raw(name)?;
+            for item in self.db.iterator_cf(&cf, rocksdb::IteratorMode::Start) {
+                let (k, v) = item.map_err(|source| self.rocks(name, "scan", source))?;
+                let hour = written_of(&k).map_or(0, |w| w.0.div_euclid(TRIM_BUCKET_MICROS));
+                *hours.entry(hour).or_default() += (k.len() + v.len()) as u64;
+            }
+        }
+        // The share of the raw bytes to drop is the share of the estimate
+        // over the cap.
+        let raw: u64 = hours.values().sum();
+        let to_drop = (raw as f64 * (total - max) as f64 / total as f64).ceil() as u64;
+        let (mut dropped, mut cutoff) = (0, None);
+        for (hour, bytes) in &hours {
+            if dropped >= to_drop {
+                break;
+            }
+            dropped += bytes;
+            cutoff = Some(Micros((hour + 1) * TRIM_BUCKET_MICROS));
+        }
+        let Some(cutoff) = cutoff else {
+            return Ok(None);
+        };
+        self.tuning.raise_log_cutoff(cutoff);
+        for (name, _) in &logs {
+            self.compact_family(&self.cf_raw(name)?);
+        }
+        Ok(Some(cutoff))
     }
 
     pub fn set_log_policy(&self, policy: LogPolicy) {

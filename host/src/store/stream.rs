@@ -238,7 +238,7 @@ impl Store {
             .map_or(0, |m| m + 1)
     }
 
-    fn rocks(&self, cf: &str, op: &'static str, source: rocksdb::Error) -> StoreError {
+    pub(super) fn rocks(&self, cf: &str, op: &'static str, source: rocksdb::Error) -> StoreError {
         StoreError::Rocks {
             view: cf.into(),
             op,

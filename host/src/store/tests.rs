@@ -453,7 +453,7 @@ fn a_store_with_the_log_off_logs_nothing() {
     let s = open(&dir);
     s.set_log_policy(LogPolicy {
         enabled: false,
-        retention: None,
+        ..LogPolicy::default()
     });
     s.write(
         "v",
@@ -499,4 +499,31 @@ fn views_added_while_open_keep_their_compaction_filters_alive() {
     }
     assert_eq!(s.count("w").unwrap(), 0, "expired: the filter ran");
     assert_eq!(s.count("x").unwrap(), 1);
+}
+
+#[test]
+fn the_log_is_trimmed_to_its_size_cap_oldest_written_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let big = Value::String("x".repeat(4000));
+    for i in 0..200 {
+        let rows = vec![(EntityKey::Int(i), row(i, &[("a", big.clone())]))];
+        s.write("v", rows, WriteMode::Merge).unwrap();
+    }
+    s.db.flush_cf(&s.log_cf("v").unwrap()).unwrap();
+    s.set_log_policy(LogPolicy {
+        enabled: true,
+        retention: None,
+        max_bytes: Some(1 << 30),
+    });
+    assert_eq!(s.trim_log().unwrap(), None, "under the cap");
+    s.set_log_policy(LogPolicy {
+        enabled: true,
+        retention: None,
+        max_bytes: Some(1000),
+    });
+    // Every entry was written within this hour: the whole hour goes.
+    assert!(s.trim_log().unwrap().is_some());
+    assert!(logged(&s, "v").is_empty());
+    assert_eq!(s.count("v").unwrap(), 200, "the online rows stay");
 }

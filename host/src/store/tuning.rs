@@ -18,6 +18,7 @@ use rocksdb::{
     BlockBasedOptions, Cache, CompactionDecision, DBCompressionType, Options, WriteBufferManager,
 };
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -32,6 +33,8 @@ pub(super) struct Tuning {
     ttls: Ttls,
     /// The offline log's retention, for every view's log.
     log_retention: Arc<RwLock<Option<Duration>>>,
+    /// Log entries written before this (micros) go: the size cap's doing.
+    log_cutoff: Arc<AtomicI64>,
 }
 
 impl Tuning {
@@ -51,6 +54,7 @@ impl Tuning {
             memtable_bytes: (budget / 8).clamp(1 << 20, 16 << 20),
             ttls: Ttls::default(),
             log_retention: Arc::default(),
+            log_cutoff: Arc::new(AtomicI64::new(i64::MIN)),
         }
     }
 
@@ -84,9 +88,9 @@ impl Tuning {
             });
             o.set_periodic_compaction_seconds(24 * 3600);
         } else if cf.starts_with("log:") {
-            let retention = self.log_retention.clone();
+            let (retention, cutoff) = (self.log_retention.clone(), self.log_cutoff.clone());
             o.set_compaction_filter("wafer-log-retention", move |_level, key: &[u8], _value| {
-                past_retention(&retention, key)
+                past_retention(&retention, &cutoff, key)
             });
             o.set_periodic_compaction_seconds(24 * 3600);
         } else if cf == EMBED_CACHE_CF {
@@ -100,6 +104,10 @@ impl Tuning {
 
     pub(super) fn set_ttls(&self, ttls: HashMap<String, Duration>) {
         *self.ttls.write().unwrap_or_else(|p| p.into_inner()) = ttls;
+    }
+
+    pub(super) fn raise_log_cutoff(&self, cutoff: Micros) {
+        self.log_cutoff.fetch_max(cutoff.0, Ordering::Relaxed);
     }
 
     pub(super) fn set_log_retention(&self, retention: Option<Duration>) {
@@ -129,14 +137,22 @@ fn stale_embedding(ttls: &Ttls, value: &[u8]) -> CompactionDecision {
     }
 }
 
-/// Drop an offline log entry written longer ago than the retention.
-fn past_retention(retention: &RwLock<Option<Duration>>, key: &[u8]) -> CompactionDecision {
+/// Drop an offline log entry written longer ago than the retention, or
+/// before the size cap's cutoff.
+fn past_retention(
+    retention: &RwLock<Option<Duration>>,
+    cutoff: &AtomicI64,
+    key: &[u8],
+) -> CompactionDecision {
     let retention = *retention.read().unwrap_or_else(|p| p.into_inner());
-    match (retention, super::log::written_of(key)) {
-        (Some(r), Some(written)) if written.older_than(r, Micros::now()) => {
-            CompactionDecision::Remove
-        }
-        _ => CompactionDecision::Keep,
+    let Some(written) = super::log::written_of(key) else {
+        return CompactionDecision::Keep;
+    };
+    let aged = retention.is_some_and(|r| written.older_than(r, Micros::now()));
+    if aged || written.0 < cutoff.load(Ordering::Relaxed) {
+        CompactionDecision::Remove
+    } else {
+        CompactionDecision::Keep
     }
 }
 
