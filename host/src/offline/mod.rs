@@ -13,7 +13,7 @@ pub use sink::OutFormat;
 
 use crate::ingest::{Format, InputError};
 use crate::registry::{Registry, View};
-use crate::store::{Store, StoreError};
+use crate::store::{FieldIndex, Store, StoreError};
 use crate::value::Value;
 use sink::Sink;
 use spine::Spine;
@@ -187,18 +187,22 @@ fn lookup(
         let keys = batch.keys(part.view)?;
         let mut order: Vec<usize> = (0..keys.len()).collect();
         order.sort_by(|&a, &b| keys[a].cmp(&keys[b]).then(times[a].cmp(&times[b])));
-        let mut cols = vec![vec![Value::Null; keys.len()]; part.fields.len()];
+        let mut wanted = FieldIndex::default();
+        for (field, _) in &part.fields {
+            wanted.insert(field);
+        }
+        // Row after row, as the log decodes them; columns at the end.
+        let w = wanted.len();
+        let mut values: Vec<Option<Value>> = vec![None; keys.len() * w];
         let mut reader = store.log_reader(&part.view.name)?;
         for i in order {
             let since = part.view.ttl.map(|ttl| times[i].minus(ttl));
-            let Some(row) = reader.as_of(&keys[i], times[i], since)? else {
-                continue;
-            };
-            for ((field, _), col) in part.fields.iter().zip(&mut cols) {
-                if let Some(v) = row.get(field) {
-                    col[i] = v.clone();
-                }
-            }
+            let into = &mut values[i * w..(i + 1) * w];
+            reader.as_of_wanted(&keys[i], times[i], since, &wanted, into)?;
+        }
+        let mut cols = vec![Vec::with_capacity(keys.len()); w];
+        for (i, v) in values.into_iter().enumerate() {
+            cols[i % w].push(v.unwrap_or(Value::Null));
         }
         columns.extend(cols);
     }

@@ -13,7 +13,7 @@
 //! Value: what the online store would hold after this row, without input
 //!        digests (`codec.rs`, version 1), or empty for a deletion.
 
-use super::{DB, EntityKey, Store, StoreError, StoredRow};
+use super::{DB, EntityKey, FieldIndex, Store, StoreError, StoredRow};
 use crate::time::Micros;
 use rocksdb::{DBRawIteratorWithThreadMode, WriteBatch};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -177,23 +177,67 @@ impl LogReader<'_> {
         at: Micros,
         since: Option<Micros>,
     ) -> Result<Option<StoredRow>, StoreError> {
+        if !self.seek(key, at, since)? {
+            return Ok(None);
+        }
+        let (k, v) = (
+            self.iter.key().unwrap_or(&[]),
+            self.iter.value().unwrap_or(&[]),
+        );
+        Ok(decode_entry(&self.view, k, v)?.row)
+    }
+
+    /// As [`LogReader::as_of`], decoding only the fields `wanted` names
+    /// into their places in `into`; whether a row was found.
+    pub fn as_of_wanted(
+        &mut self,
+        key: &EntityKey,
+        at: Micros,
+        since: Option<Micros>,
+        wanted: &FieldIndex,
+        into: &mut [Option<crate::value::Value>],
+    ) -> Result<bool, StoreError> {
+        if !self.seek(key, at, since)? {
+            return Ok(false);
+        }
+        let (k, v) = (
+            self.iter.key().unwrap_or(&[]),
+            self.iter.value().unwrap_or(&[]),
+        );
+        if v.is_empty() {
+            return Ok(false);
+        }
+        let corrupt = |message| StoreError::Corrupt {
+            view: self.view.clone(),
+            key: format!("offline log entry {k:02x?}"),
+            message,
+        };
+        super::wanted::decode_wanted(v, wanted, into).map_err(corrupt)?;
+        Ok(true)
+    }
+
+    /// Put the iterator on `key`'s entry for `at`; whether there is one
+    /// not older than `since`.
+    fn seek(
+        &mut self,
+        key: &EntityKey,
+        at: Micros,
+        since: Option<Micros>,
+    ) -> Result<bool, StoreError> {
         let mut target = Vec::with_capacity(40);
         key.encode_prefix_free(&mut target);
         let prefix = target.len();
         target.extend_from_slice(&flip(at));
         target.extend_from_slice(&[0xFF; 12]);
         self.iter.seek_for_prev(&target);
-        let (Some(k), Some(v)) = (self.iter.key(), self.iter.value()) else {
-            return self.status().map(|()| None);
+        let Some(k) = self.iter.key() else {
+            return self.status().map(|()| false);
         };
         if k.get(..prefix) != Some(&target[..prefix]) {
-            return Ok(None);
+            return Ok(false);
         }
-        let entry = decode_entry(&self.view, k, v)?;
-        if since.is_some_and(|s| entry.event_time < s) {
-            return Ok(None);
-        }
-        Ok(entry.row)
+        let event = k.get(prefix..prefix + 8).and_then(unflip);
+        Ok(event.is_some_and(|e| since.is_none_or(|s| e >= s)))
     }
 
     fn status(&self) -> Result<(), StoreError> {

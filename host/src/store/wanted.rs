@@ -93,7 +93,7 @@ impl Store {
 /// read, so not checked either (a publish or `wafer get` reads it whole).
 /// Names are compared as bytes: the writer checked them as UTF-8. The
 /// row's event time.
-fn decode_wanted(
+pub(super) fn decode_wanted(
     b: &[u8],
     wanted: &FieldIndex,
     into: &mut [Option<Value>],
