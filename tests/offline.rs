@@ -38,6 +38,10 @@ fields = [
   { name = "item_id", type = "INT64", primary_key = true },
   { name = "color", type = "STRING" },
 ]
+
+[[feature_service]]
+name = "ranking"
+features = ["stats:price", "profile"]
 "#;
 
 fn run_ok(dir: &Path, args: &[&str]) -> String {
@@ -153,6 +157,63 @@ fn exports_are_point_in_time_correct() {
         "2026-01-10T00:00:00Z",
         "spine columns kept"
     );
+
+    // A Parquet spine with a timestamp column, and a feature service: the
+    // same rows.
+    let labels: Vec<&str> = want.iter().map(|w| w.0.as_str()).collect();
+    let times = [
+        "2026-01-10",
+        "2026-01-16",
+        "2026-01-25",
+        "2026-02-01",
+        "2026-01-30",
+        "2026-01-05",
+        "2026-01-05",
+        "2026-01-09",
+    ];
+    let micros = times.iter().map(|t| {
+        let t = wafer::time::Micros::parse(&wafer::value::Value::String(t.to_string())).unwrap();
+        t.0
+    });
+    let pq_spine = d.join("spine.parquet");
+    write_parquet(
+        &pq_spine,
+        vec![
+            (
+                "item_id",
+                Arc::new(Int64Array::from(vec![1, 1, 1, 1, 1, 2, 3, 1])) as ArrayRef,
+            ),
+            (
+                "event_timestamp",
+                Arc::new(TimestampMicrosecondArray::from_iter_values(micros).with_timezone("UTC")),
+            ),
+            ("label", Arc::new(StringArray::from(labels))),
+        ],
+    );
+    let by_service = d.join("service.jsonl");
+    run_ok(
+        d,
+        &[
+            "export",
+            "--spine",
+            pq_spine.to_str().unwrap(),
+            "--feature-service",
+            "ranking",
+            "--out",
+            by_service.to_str().unwrap(),
+        ],
+    );
+    let again: Vec<(String, Value, Value)> = jsonl(&by_service)
+        .into_iter()
+        .map(|r| {
+            (
+                r["label"].as_str().unwrap().to_string(),
+                r["price"].clone(),
+                r["color"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(again, want);
 
     // Parquet out, Feast's full names: the same values, typed columns.
     let pq = d.join("train.parquet");

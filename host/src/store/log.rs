@@ -402,6 +402,33 @@ impl Store {
         Ok(done)
     }
 
+    /// Log every online row of `view` at its event time (a store made
+    /// before the log existed); returns how many.
+    pub(super) fn seed_log(&self, view: &str) -> Result<u64, StoreError> {
+        let (cf, log_cf) = (self.cf(view)?, self.log_cf(view)?);
+        let mut log = LogBatch::new(self.log_clock.tick());
+        let mut seeded = 0;
+        for item in self.db.iterator_cf(&cf, rocksdb::IteratorMode::Start) {
+            let (k, v) = item.map_err(|source| self.rocks(view, "scan", source))?;
+            // A row that does not decode stays online, where a read reports it.
+            let (Some(key), Ok(row)) = (EntityKey::decode(&k), StoredRow::decode(&v)) else {
+                continue;
+            };
+            log.row(&key, &row);
+            seeded += 1;
+            if log.entries.len() >= MATERIALIZE_BATCH {
+                let full = std::mem::replace(&mut log, LogBatch::new(self.log_clock.tick()));
+                let mut batch = WriteBatch::default();
+                full.put_into(&mut batch, &log_cf);
+                self.write_batch(view, batch)?;
+            }
+        }
+        let mut batch = WriteBatch::default();
+        log.put_into(&mut batch, &log_cf);
+        self.write_batch(view, batch)?;
+        Ok(seeded)
+    }
+
     fn write_batch(&self, view: &str, batch: WriteBatch) -> Result<(), StoreError> {
         self.db.write(batch).map_err(|source| StoreError::Rocks {
             view: view.into(),

@@ -49,6 +49,13 @@ pub enum StoreError {
         path: PathBuf,
         source: rocksdb::Error,
     },
+    #[error(
+        "cannot read the store at {path} (is it the config's store, written by wafer?): {source}"
+    )]
+    OpenReader {
+        path: PathBuf,
+        source: rocksdb::Error,
+    },
     #[error("cannot back the store up into {dir} (a directory that does not exist yet): {source}")]
     Backup {
         dir: PathBuf,
@@ -147,8 +154,13 @@ impl Store {
         let tuning = Tuning::new(memory_mb);
         let opts = tuning.db_options();
         let mut names: Vec<String> = DB::list_cf(&opts, path).unwrap_or_default();
-        let wanted = views
-            .into_iter()
+        let views: Vec<&str> = views.into_iter().collect();
+        // Views stored before the offline log existed: their logs start
+        // with the rows they hold.
+        let unlogged: Vec<&str> = (views.iter().copied())
+            .filter(|v| names.contains(&cf_name(v)) && !names.contains(&log_cf_name(v)))
+            .collect();
+        let wanted = (views.iter())
             .flat_map(|v| [cf_name(v), log_cf_name(v)])
             .chain([EMBED_CACHE_CF, DEAD_LETTER_CF, OFFSETS_CF, OUTBOX_CF].map(String::from));
         for n in wanted {
@@ -165,7 +177,11 @@ impl Store {
             path: path.to_path_buf(),
             source,
         })?;
-        Ok(Store::from_db(db, path, tuning, families))
+        let store = Store::from_db(db, path, tuning, families);
+        for view in unlogged {
+            store.seed_log(view)?;
+        }
+        Ok(store)
     }
 
     /// Open the store at `path` to read only, beside the process that owns
@@ -179,7 +195,7 @@ impl Store {
         opts.create_if_missing(false);
         // A secondary instance keeps every file it reads open.
         opts.set_max_open_files(-1);
-        let err = |source| StoreError::Open {
+        let err = |source| StoreError::OpenReader {
             path: path.to_path_buf(),
             source,
         };

@@ -527,3 +527,26 @@ fn the_log_is_trimmed_to_its_size_cap_oldest_written_first() {
     assert!(logged(&s, "v").is_empty());
     assert_eq!(s.count("v").unwrap(), 200, "the online rows stay");
 }
+
+#[test]
+fn a_store_from_before_the_log_starts_its_log_with_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(&dir);
+        s.write(
+            "v",
+            vec![(EntityKey::Int(1), row(5, &[("a", Value::Int64(1))]))],
+            WriteMode::Merge,
+        )
+        .unwrap();
+        // As a store written before the log existed: no log family.
+        s.db.drop_cf(&log_cf_name("v")).unwrap();
+    }
+    let s = open(&dir);
+    assert_eq!(
+        logged(&s, "v"),
+        vec![(EntityKey::Int(1), 5, fields(&[("a", 1)]))]
+    );
+    drop(s);
+    assert_eq!(logged(&open(&dir), "v").len(), 1, "seeded once");
+}
