@@ -603,3 +603,68 @@ async fn online_and_offline_agree_through_crashes_and_materialize_rolls_back() {
     let back = price_of_1(&post(&server.url, "/get-online-features", &one).await.1);
     assert_eq!(back, exported[1], "as before the bad publish");
 }
+
+/// A view keyed by user × item: the spine names both join keys, and a key
+/// that is a prefix of another (`u` and `u1`) never reads the other's rows.
+#[test]
+fn exports_join_composite_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_config(
+        d,
+        r#"
+[[entity]]
+name = "user"
+join_key = "user_id"
+type = "string"
+
+[[entity]]
+name = "item"
+join_key = "item_id"
+type = "int64"
+
+[[feature_view]]
+name = "user_item"
+entities = ["user", "item"]
+event_time = "ts"
+fields = [
+  { name = "user_id", type = "STRING", primary_key = true },
+  { name = "item_id", type = "INT64", primary_key = true },
+  { name = "clicks", type = "INT64" },
+]
+"#,
+    );
+    let row = |u: &str, i: i64, clicks: i64, ts: &str| json!({"user_id": u, "item_id": i, "clicks": clicks, "ts": ts});
+    publish_jsonl(
+        d,
+        "user_item",
+        &[
+            row("u", 7, 1, "2026-01-01T00:00:00Z"),
+            row("u", 7, 2, "2026-01-03T00:00:00Z"),
+            row("u1", 7, 9, "2026-01-01T00:00:00Z"),
+        ],
+    );
+    let spine = write_file(
+        d,
+        "spine.csv",
+        "user_id,item_id,event_timestamp\nu,7,2026-01-02T00:00:00Z\nu,7,2026-01-04T00:00:00Z\nu1,7,2026-01-02T00:00:00Z\nu,8,2026-01-04T00:00:00Z\n",
+    );
+    let out = d.join("pairs.jsonl");
+    run_ok(
+        d,
+        &[
+            "export",
+            "--spine",
+            spine.to_str().unwrap(),
+            "--features",
+            "user_item:clicks",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let clicks: Vec<Value> = jsonl(&out)
+        .into_iter()
+        .map(|r| r["clicks"].clone())
+        .collect();
+    assert_eq!(clicks, [json!(1), json!(2), json!(9), Value::Null]);
+}
