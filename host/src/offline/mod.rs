@@ -174,37 +174,48 @@ fn resolve<'a>(
     Ok(parts)
 }
 
-/// Each feature's column for one spine batch. Per view, the rows are
-/// looked up in key and time order, so the log is read front to back.
+/// Each feature's column for one spine batch, the views looked up side by
+/// side on rayon's pool (each through its own iterator).
 fn lookup(
     store: &Store,
     parts: &[ViewPart],
     batch: &spine::Batch,
 ) -> Result<Vec<Vec<Value>>, ExportError> {
+    use rayon::prelude::*;
+    let per_view: Vec<Vec<Vec<Value>>> = parts
+        .par_iter()
+        .map(|part| lookup_view(store, part, batch))
+        .collect::<Result<_, _>>()?;
+    Ok(per_view.into_iter().flatten().collect())
+}
+
+/// One view's feature columns: the rows looked up in key and time order,
+/// so its log is read front to back.
+fn lookup_view(
+    store: &Store,
+    part: &ViewPart,
+    batch: &spine::Batch,
+) -> Result<Vec<Vec<Value>>, ExportError> {
     let times = &batch.times;
-    let mut columns = Vec::new();
-    for part in parts {
-        let keys = batch.keys(part.view)?;
-        let mut order: Vec<usize> = (0..keys.len()).collect();
-        order.sort_by(|&a, &b| keys[a].cmp(&keys[b]).then(times[a].cmp(&times[b])));
-        let mut wanted = FieldIndex::default();
-        for (field, _) in &part.fields {
-            wanted.insert(field);
-        }
-        // Row after row, as the log decodes them; columns at the end.
-        let w = wanted.len();
-        let mut values: Vec<Option<Value>> = vec![None; keys.len() * w];
-        let mut reader = store.log_reader(&part.view.name)?;
-        for i in order {
-            let since = part.view.ttl.map(|ttl| times[i].minus(ttl));
-            let into = &mut values[i * w..(i + 1) * w];
-            reader.as_of_wanted(&keys[i], times[i], since, &wanted, into)?;
-        }
-        let mut cols = vec![Vec::with_capacity(keys.len()); w];
-        for (i, v) in values.into_iter().enumerate() {
-            cols[i % w].push(v.unwrap_or(Value::Null));
-        }
-        columns.extend(cols);
+    let keys = batch.keys(part.view)?;
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by(|&a, &b| keys[a].cmp(&keys[b]).then(times[a].cmp(&times[b])));
+    let mut wanted = FieldIndex::default();
+    for (field, _) in &part.fields {
+        wanted.insert(field);
     }
-    Ok(columns)
+    // Row after row, as the log decodes them; columns at the end.
+    let w = wanted.len();
+    let mut values: Vec<Option<Value>> = vec![None; keys.len() * w];
+    let mut reader = store.log_reader(&part.view.name)?;
+    for i in order {
+        let since = part.view.ttl.map(|ttl| times[i].minus(ttl));
+        let into = &mut values[i * w..(i + 1) * w];
+        reader.as_of_wanted(&keys[i], times[i], since, &wanted, into)?;
+    }
+    let mut cols = vec![Vec::with_capacity(keys.len()); w];
+    for (i, v) in values.into_iter().enumerate() {
+        cols[i % w].push(v.unwrap_or(Value::Null));
+    }
+    Ok(cols)
 }
