@@ -6,7 +6,7 @@ use crate::util::*;
 use arrow_array::builder::{Float32Builder, ListBuilder, StringBuilder};
 use arrow_array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Float32Array, Float64Array, Int64Array,
-    RecordBatch, StringArray, TimestampMicrosecondArray,
+    RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
 };
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -472,6 +472,29 @@ fn parquet_files_and_partitions_publish() {
         msg.contains("wrong.parquet") && msg.contains("\"score\"") && msg.contains("Utf8"),
         "{msg}"
     );
+    // A cell that does not convert fails its row only.
+    let mixed = d.join("mixed.parquet");
+    let mut cols = items(&[30, 31], "mixed");
+    cols.push(("big", Arc::new(UInt64Array::from(vec![1, u64::MAX]))));
+    write_parquet(&mixed, cols);
+    let out = wafer_cli(
+        d,
+        &[
+            "publish",
+            "--view",
+            "items",
+            "--input",
+            mixed.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "some rows failed: {}",
+        text(&out)
+    );
+    assert_eq!(get(d, 30)["name"], "mixed");
+    assert_eq!(get(d, 31)["name"], Value::Null);
     let corrupt = write_file(d, "corrupt.parquet", "PAR1 this is not parquet PAR1");
     let out = wafer_cli(
         d,

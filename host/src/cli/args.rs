@@ -37,7 +37,7 @@ pub enum Command {
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
-    /// Publish a JSONL or CSV file into a feature view, running its transformations
+    /// Publish a JSONL, CSV or Parquet file (or a partitioned folder) into a feature view, running its transformations
     /// (through the running server when one owns the store).
     Publish {
         /// The feature view to publish into.

@@ -56,11 +56,9 @@ pub(super) async fn materialize(
     view: &str,
     as_of: &str,
 ) -> anyhow::Result<ExitCode> {
-    let at = match as_of.parse::<i64>() {
-        Ok(secs) => Micros::parse(&Value::Int64(secs)),
-        Err(_) => Micros::parse(&Value::String(as_of.into())),
-    }
-    .map_err(|m| anyhow::anyhow!("--as-of: {m}"))?;
+    // As text: `20250509` is a date, not epoch seconds (those still parse).
+    let at =
+        Micros::parse(&Value::String(as_of.into())).map_err(|m| anyhow::anyhow!("--as-of: {m}"))?;
     let done = Target::open(config).await?.materialize(view, at).await?;
     println!(
         "materialized {} as of {}: {} keys restored, {} deleted",

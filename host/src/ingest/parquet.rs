@@ -24,7 +24,7 @@ pub(super) struct ParquetInput {
     files: VecDeque<PathBuf>,
     partition: Vec<(String, String)>,
     current: Option<(PathBuf, ParquetRecordBatchReader)>,
-    pending: VecDeque<Record>,
+    pending: VecDeque<Result<Record, BadLine>>,
     row: usize,
 }
 
@@ -114,7 +114,7 @@ impl ParquetInput {
     pub(super) fn next_record(&mut self) -> Result<Option<Result<Record, BadLine>>, InputError> {
         loop {
             if let Some(r) = self.pending.pop_front() {
-                return Ok(Some(Ok(r)));
+                return Ok(Some(r));
             }
             let Some((file, reader)) = &mut self.current else {
                 return Ok(None);
@@ -123,12 +123,9 @@ impl ParquetInput {
                 Some(Ok(batch)) => {
                     let rows = records(&batch, self.row, &self.partition);
                     self.row += batch.num_rows();
-                    match rows {
-                        Ok(rows) => self.pending.extend(rows),
-                        Err((line, m)) => {
-                            return Ok(Some(Err((line, format!("{}: {m}", file.display())))));
-                        }
-                    }
+                    let name = |(line, m): BadLine| (line, format!("{}: {m}", file.display()));
+                    self.pending
+                        .extend(rows.into_iter().map(|r| r.map_err(name)));
                 }
                 Some(Err(e)) => {
                     return Err(InputError::Read {
@@ -297,35 +294,75 @@ fn supported(t: &DataType) -> bool {
     }
 }
 
-/// A batch's rows as records (`first` rows came before it); a cell that
-/// does not convert is an error naming its row.
+/// A batch's rows as records (`first` rows came before it, numbered
+/// through the input's files); a row with a cell that does not convert is
+/// that row's error, and the others are read.
 fn records(
     batch: &RecordBatch,
     first: usize,
     partition: &[(String, String)],
-) -> Result<Vec<Record>, BadLine> {
+) -> Vec<Result<Record, BadLine>> {
     let schema = batch.schema();
-    let mut rows: Vec<Record> = (0..batch.num_rows())
-        .map(|i| Record {
-            line: first + i + 1,
-            cells: Vec::with_capacity(batch.num_columns() + partition.len()),
+    let mut rows: Vec<Result<Record, BadLine>> = (0..batch.num_rows())
+        .map(|i| {
+            Ok(Record {
+                line: first + i + 1,
+                cells: Vec::with_capacity(batch.num_columns() + partition.len()),
+            })
         })
         .collect();
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        let cells = Cells::new(column.as_ref());
         for (i, row) in rows.iter_mut().enumerate() {
-            let v = cell(column.as_ref(), i)
-                .map_err(|m| (row.line, format!("column {:?}: {m}", field.name())))?;
-            row.cells.push((field.name().clone(), v));
+            let Ok(record) = row else { continue };
+            match cells.get(i) {
+                Ok(v) => record.cells.push((field.name().clone(), v)),
+                Err(m) => *row = Err((record.line, format!("column {:?}: {m}", field.name()))),
+            }
         }
     }
-    for row in &mut rows {
-        row.cells.extend(
-            partition
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone()))),
-        );
+    for record in rows.iter_mut().flatten() {
+        let cells = partition
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())));
+        record.cells.extend(cells);
     }
-    Ok(rows)
+    rows
+}
+
+/// One column's cells; a dictionary's keys are normalized once per column,
+/// not once per cell.
+enum Cells<'a> {
+    Plain(&'a dyn Array),
+    Dictionary {
+        array: &'a dyn Array,
+        keys: Vec<usize>,
+        values: &'a dyn Array,
+    },
+}
+
+impl<'a> Cells<'a> {
+    fn new(array: &'a dyn Array) -> Self {
+        match array.data_type() {
+            DataType::Dictionary(..) => {
+                let dict = array.as_any_dictionary();
+                Cells::Dictionary {
+                    array,
+                    keys: dict.normalized_keys(),
+                    values: dict.values().as_ref(),
+                }
+            }
+            _ => Cells::Plain(array),
+        }
+    }
+
+    fn get(&self, i: usize) -> Result<Value, String> {
+        match self {
+            Cells::Plain(a) => cell(*a, i),
+            Cells::Dictionary { array, .. } if array.is_null(i) => Ok(Value::Null),
+            Cells::Dictionary { keys, values, .. } => cell(*values, keys[i]),
+        }
+    }
 }
 
 /// One cell as a wafer value.
@@ -368,16 +405,19 @@ fn cell(a: &dyn Array, i: usize) -> Result<Value, String> {
         D::Timestamp(unit, _) => Value::String(timestamp(a, *unit, i)?.rfc3339()),
         D::Date32 => {
             let days = a.as_primitive::<Date32Type>().value(i);
-            Value::String(Micros(i64::from(days) * 86_400_000_000).rfc3339()[..10].to_string())
+            let date = chrono::NaiveDate::from_epoch_days(days)
+                .ok_or_else(|| format!("date {days} (days since 1970) is out of range"))?;
+            Value::String(date.format("%Y-%m-%d").to_string())
         }
         D::Date64 => {
-            Value::String(Micros(a.as_primitive::<Date64Type>().value(i) * 1000).rfc3339())
+            let ms = a.as_primitive::<Date64Type>().value(i);
+            let micros = (ms.checked_mul(1000))
+                .filter(|m| chrono::DateTime::from_timestamp_micros(*m).is_some())
+                .ok_or_else(|| format!("date {ms} (ms since 1970) is out of range"))?;
+            Value::String(Micros(micros).rfc3339())
         }
-        D::Dictionary(..) => {
-            let dict = a.as_any_dictionary();
-            let key = dict.normalized_keys()[i];
-            return cell(dict.values().as_ref(), key);
-        }
+        // A dictionary inside a list: small, so normalized per cell.
+        D::Dictionary(..) => return Cells::new(a).get(i),
         D::List(_) => list(&a.as_list::<i32>().value(i))?,
         D::LargeList(_) => list(&a.as_list::<i64>().value(i))?,
         D::FixedSizeList(..) => list(&a.as_fixed_size_list().value(i))?,
@@ -396,7 +436,7 @@ fn timestamp(a: &dyn Array, unit: TimeUnit, i: usize) -> Result<Micros, String> 
         p if p < 0 => v.checked_mul(-p),
         p => Some(v.div_euclid(p)),
     };
-    micros
+    (micros.filter(|m| chrono::DateTime::from_timestamp_micros(*m).is_some()))
         .map(Micros)
         .ok_or_else(|| format!("timestamp {v} is out of range"))
 }

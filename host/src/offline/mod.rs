@@ -107,6 +107,15 @@ pub fn export(
             summary.found += col.len() as u64 - missing;
         }
         if sink.is_none() {
+            if let Some((name, _)) = feature_types
+                .iter()
+                .find(|(n, _)| batch.columns.contains(n))
+            {
+                let m = format!(
+                    "feature column {name:?} would repeat the spine's column of that name (rename it, or use --full-feature-names)"
+                );
+                return Err(ExportError::Features(m));
+            }
             let ts = &req.timestamp_column;
             sink = Some(Sink::create(&req.out, format, &batch, &feature_types, ts)?);
         }

@@ -362,10 +362,9 @@ fn build<'a>(
         Col::Int64 => scalars!(Int64Builder::new(), |v| int(v)),
         Col::Float32 => scalars!(Float32Builder::new(), |v| float(v).map(|f| f as f32)),
         Col::Float64 => scalars!(Float64Builder::new(), |v| float(v)),
-        Col::Text => scalars!(StringBuilder::new(), |v| match v {
-            Value::String(s) => Some(s.as_str()),
-            _ => None,
-        }),
+        // A spine column null in the first batch is text: anything later
+        // in it is written as text rather than failing the export.
+        Col::Text => scalars!(StringBuilder::new(), |v| Some(csv_text(v))),
         Col::Binary => scalars!(BinaryBuilder::new(), |v| match v {
             Value::Bytes(b) => Some(b.as_slice()),
             _ => None,

@@ -98,6 +98,7 @@ impl Wafer {
         let path = config.path.clone();
         let generation = Generation::new(Registry::new(config), Some(&store), None)?;
         set_ttls(&store, &generation.registry);
+        store.seed_logs()?;
         set_sinks(&store, &generation.registry);
         let inner = Arc::new(Inner {
             config_path: path,
@@ -303,6 +304,8 @@ impl Wafer {
             }
             let names = next.registry.views().iter().map(|v| v.name.as_str());
             store.ensure_views(names)?;
+            store.set_log_policy(next.registry.config.store.log_policy());
+            store.seed_logs()?;
             Ok((next, unavailable))
         })
         .await?;

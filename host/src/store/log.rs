@@ -44,11 +44,9 @@ impl Default for LogPolicy {
     }
 }
 
-/// Entries are dropped for size a whole hour of write times at a time.
-const TRIM_BUCKET_MICROS: i64 = 3_600_000_000;
-
-/// Write times that only go forward, so the last write of a row wins a tie
-/// of event times even if the wall clock steps back.
+/// Write times that only go forward within a process, so the last write of
+/// a row wins a tie of event times even if the wall clock steps back while
+/// it runs (across a restart, the wall clock is trusted).
 #[derive(Debug, Default)]
 pub(super) struct LogClock(AtomicI64);
 
@@ -109,6 +107,10 @@ impl LogBatch {
         let index = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
         k.extend_from_slice(&index.to_be_bytes());
         k
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
     }
 
     pub(super) fn put_into(self, batch: &mut WriteBatch, cf: &impl rocksdb::AsColumnFamilyRef) {
@@ -292,175 +294,8 @@ impl Store {
         policy.enabled.then(|| LogBatch::new(self.log_clock.tick()))
     }
 
-    /// Drop the oldest written entries of every view's log, whole hours of
-    /// write time at a time, until the logs fit `max_bytes` (RocksDB's
-    /// estimate of their size); returns the write time before which
-    /// entries went, if any had to. A scan of the logs, for a background
-    /// task: cheap when they fit.
-    pub fn trim_log(&self) -> Result<Option<Micros>, StoreError> {
-        let policy = *self.log_policy.read().unwrap_or_else(|p| p.into_inner());
-        let logs: Vec<(String, u64)> = (self.sizes().into_iter())
-            .filter(|(name, ..)| name.starts_with("log:"))
-            .map(|(name, disk, memory)| (name, disk + memory))
-            .collect();
-        let total: u64 = logs.iter().map(|(_, b)| b).sum();
-        let Some(max) = policy.max_bytes.filter(|max| total > *max) else {
-            return Ok(None);
-        };
-        // Bytes of key and value per hour of write time, oldest first.
-        let mut hours = std::collections::BTreeMap::<i64, u64>::new();
-        for (name, _) in &logs {
-            let cf = self.cf_raw(name)?;
-            for item in self.db.iterator_cf(&cf, rocksdb::IteratorMode::Start) {
-                let (k, v) = item.map_err(|source| self.rocks(name, "scan", source))?;
-                let hour = written_of(&k).map_or(0, |w| w.0.div_euclid(TRIM_BUCKET_MICROS));
-                *hours.entry(hour).or_default() += (k.len() + v.len()) as u64;
-            }
-        }
-        // The share of the raw bytes to drop is the share of the estimate
-        // over the cap.
-        let raw: u64 = hours.values().sum();
-        let to_drop = (raw as f64 * (total - max) as f64 / total as f64).ceil() as u64;
-        let (mut dropped, mut cutoff) = (0, None);
-        for (hour, bytes) in &hours {
-            if dropped >= to_drop {
-                break;
-            }
-            dropped += bytes;
-            cutoff = Some(Micros((hour + 1) * TRIM_BUCKET_MICROS));
-        }
-        let Some(cutoff) = cutoff else {
-            return Ok(None);
-        };
-        self.tuning.raise_log_cutoff(cutoff);
-        for (name, _) in &logs {
-            self.compact_family(&self.cf_raw(name)?);
-        }
-        Ok(Some(cutoff))
-    }
-
     pub fn set_log_policy(&self, policy: LogPolicy) {
         *self.log_policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
         self.tuning.set_log_retention(policy.retention);
-    }
-}
-
-/// What [`Store::materialize`] did.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Materialized {
-    pub view: String,
-    pub as_of: Micros,
-    /// Keys given their row as of the time.
-    pub restored: u64,
-    /// Keys deleted: none was logged by then, or a deletion was.
-    pub deleted: u64,
-}
-
-/// Rows per RocksDB write while a view is rebuilt.
-const MATERIALIZE_BATCH: usize = 4096;
-
-impl Store {
-    /// Rebuild `view`'s online rows from its log as of `at`: each key gets
-    /// its latest logged row with an event time at or before `at`; a key
-    /// with none, or deleted by then, is deleted. The log stays as it is.
-    /// Rows come back without input digests, so the next publish computes
-    /// their transformed fields again. Writes wait meanwhile; a crash part
-    /// way leaves a mix that running it again mends.
-    pub fn materialize(&self, view: &str, at: Micros) -> Result<Materialized, StoreError> {
-        let cf = self.cf(view)?;
-        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut done = Materialized {
-            view: view.into(),
-            as_of: at,
-            ..Materialized::default()
-        };
-        let mut restored = std::collections::HashSet::new();
-        let mut batch = WriteBatch::default();
-        let mut put = |batch: &mut WriteBatch, latest: Option<(EntityKey, Option<StoredRow>)>| {
-            if let Some((key, Some(row))) = latest {
-                batch.put_cf(&cf, key.encode(), row.encode());
-                restored.insert(key);
-            }
-        };
-        let mut latest: Option<(EntityKey, Option<StoredRow>)> = None;
-        for entry in self.log_entries(view)? {
-            let entry = entry?;
-            if latest.as_ref().is_some_and(|(k, _)| *k != entry.key) {
-                put(&mut batch, latest.take());
-                if batch.len() >= MATERIALIZE_BATCH {
-                    self.write_batch(view, std::mem::take(&mut batch))?;
-                }
-            }
-            if entry.event_time <= at {
-                latest = Some((entry.key, entry.row));
-            }
-        }
-        put(&mut batch, latest.take());
-        self.write_batch(view, batch)?;
-        done.restored = restored.len() as u64;
-        done.deleted = self.delete_all_but(view, &restored)?;
-        Ok(done)
-    }
-
-    /// Log every online row of `view` at its event time (a store made
-    /// before the log existed); returns how many.
-    pub(super) fn seed_log(&self, view: &str) -> Result<u64, StoreError> {
-        let (cf, log_cf) = (self.cf(view)?, self.log_cf(view)?);
-        let mut log = LogBatch::new(self.log_clock.tick());
-        let mut seeded = 0;
-        for item in self.db.iterator_cf(&cf, rocksdb::IteratorMode::Start) {
-            let (k, v) = item.map_err(|source| self.rocks(view, "scan", source))?;
-            // A row that does not decode stays online, where a read reports it.
-            let (Some(key), Ok(row)) = (EntityKey::decode(&k), StoredRow::decode(&v)) else {
-                continue;
-            };
-            log.row(&key, &row);
-            seeded += 1;
-            if log.entries.len() >= MATERIALIZE_BATCH {
-                let full = std::mem::replace(&mut log, LogBatch::new(self.log_clock.tick()));
-                let mut batch = WriteBatch::default();
-                full.put_into(&mut batch, &log_cf);
-                self.write_batch(view, batch)?;
-            }
-        }
-        let mut batch = WriteBatch::default();
-        log.put_into(&mut batch, &log_cf);
-        self.write_batch(view, batch)?;
-        Ok(seeded)
-    }
-
-    fn write_batch(&self, view: &str, batch: WriteBatch) -> Result<(), StoreError> {
-        self.db.write(batch).map_err(|source| StoreError::Rocks {
-            view: view.into(),
-            op: "write",
-            source,
-        })
-    }
-
-    /// Delete every online row of `view` whose key is not in `keep`, in
-    /// batches; the caller holds the write lock.
-    fn delete_all_but(
-        &self,
-        view: &str,
-        keep: &std::collections::HashSet<EntityKey>,
-    ) -> Result<u64, StoreError> {
-        let cf = self.cf(view)?;
-        let (mut batch, mut deleted) = (WriteBatch::default(), 0);
-        for item in self.db.iterator_cf(&cf, rocksdb::IteratorMode::Start) {
-            let (k, _) = item.map_err(|source| StoreError::Rocks {
-                view: view.into(),
-                op: "scan",
-                source,
-            })?;
-            if EntityKey::decode(&k).is_none_or(|key| !keep.contains(&key)) {
-                batch.delete_cf(&cf, k);
-                deleted += 1;
-                if batch.len() >= MATERIALIZE_BATCH {
-                    self.write_batch(view, std::mem::take(&mut batch))?;
-                }
-            }
-        }
-        self.write_batch(view, batch)?;
-        Ok(deleted)
     }
 }

@@ -8,6 +8,7 @@ mod backup;
 mod codec;
 mod key;
 mod log;
+mod log_upkeep;
 mod overwrite;
 mod side;
 mod stream;
@@ -21,7 +22,8 @@ pub use backup::restore;
 pub use codec::{InputDigest, StoredRow, encode_value};
 pub use key::EntityKey;
 use log::{LogBatch, LogClock, log_cf_name};
-pub use log::{LogEntry, LogPolicy, LogReader, Materialized};
+pub use log::{LogEntry, LogPolicy, LogReader};
+pub use log_upkeep::Materialized;
 pub use overwrite::Tracking;
 pub use stream::{Alongside, OutboxEntry, SourceOffset};
 use stream::{OFFSETS_CF, OUTBOX_CF};
@@ -67,6 +69,10 @@ pub enum StoreError {
         store: PathBuf,
         message: String,
     },
+    #[error(
+        "view {view:?}: the offline log is off ([store] offline_log = false), so there is nothing to rebuild from"
+    )]
+    LogOff { view: String },
     #[error("feature view {view:?} has no column family in the store")]
     UnknownView { view: String },
     #[error("store {op} on view {view:?} failed: {source}")]
@@ -154,13 +160,7 @@ impl Store {
         let tuning = Tuning::new(memory_mb);
         let opts = tuning.db_options();
         let mut names: Vec<String> = DB::list_cf(&opts, path).unwrap_or_default();
-        let views: Vec<&str> = views.into_iter().collect();
-        // Views stored before the offline log existed: their logs start
-        // with the rows they hold.
-        let unlogged: Vec<&str> = (views.iter().copied())
-            .filter(|v| names.contains(&cf_name(v)) && !names.contains(&log_cf_name(v)))
-            .collect();
-        let wanted = (views.iter())
+        let wanted = (views.into_iter())
             .flat_map(|v| [cf_name(v), log_cf_name(v)])
             .chain([EMBED_CACHE_CF, DEAD_LETTER_CF, OFFSETS_CF, OUTBOX_CF].map(String::from));
         for n in wanted {
@@ -177,11 +177,7 @@ impl Store {
             path: path.to_path_buf(),
             source,
         })?;
-        let store = Store::from_db(db, path, tuning, families);
-        for view in unlogged {
-            store.seed_log(view)?;
-        }
-        Ok(store)
+        Ok(Store::from_db(db, path, tuning, families))
     }
 
     /// Open the store at `path` to read only, beside the process that owns
