@@ -5,6 +5,7 @@
 //! with its line and reason, never fails its neighbours, and (when its key is
 //! readable) is kept as a dead letter in the same atomic write.
 
+mod arrow_values;
 pub mod deadletter;
 mod identity;
 mod input;

@@ -6,6 +6,7 @@
 //! from after the timestamp leaks. The spine is read, looked up and written
 //! a batch at a time, so memory is bounded by the batch, not the spine.
 
+mod columns;
 mod sink;
 mod spine;
 

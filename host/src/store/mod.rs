@@ -14,14 +14,15 @@ mod side;
 mod stream;
 mod tuning;
 mod wanted;
+mod write;
 
 pub use side::CacheKey;
-use side::{DEAD_LETTER_CF, EMBED_CACHE_CF, dead_letter_key};
+use side::{DEAD_LETTER_CF, EMBED_CACHE_CF};
 
 pub use backup::restore;
 pub use codec::{InputDigest, StoredRow, encode_value};
 pub use key::EntityKey;
-use log::{LogBatch, LogClock, log_cf_name};
+use log::{LogClock, log_cf_name};
 pub use log::{LogEntry, LogPolicy, LogReader};
 pub use log_upkeep::Materialized;
 pub use overwrite::Tracking;
@@ -29,9 +30,7 @@ pub use stream::{Alongside, OutboxEntry, SourceOffset};
 use stream::{OFFSETS_CF, OUTBOX_CF};
 pub use wanted::{FieldIndex, WantedRows};
 
-use rocksdb::{
-    BoundColumnFamily, ColumnFamilyDescriptor, DBWithThreadMode, MultiThreaded, WriteBatch,
-};
+use rocksdb::{BoundColumnFamily, ColumnFamilyDescriptor, DBWithThreadMode, MultiThreaded};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -370,121 +369,6 @@ impl Store {
             .collect()
     }
 
-    /// Write a batch of rows atomically.
-    pub fn write(
-        &self,
-        view: &str,
-        rows: Vec<(EntityKey, StoredRow)>,
-        mode: WriteMode,
-    ) -> Result<WriteStats, StoreError> {
-        self.write_with(view, rows, Alongside::default(), mode)
-    }
-
-    /// Write a batch of rows with its dead letters and source offsets
-    /// atomically, so a crash never leaves a row both stored and
-    /// dead-lettered, or neither, nor rows without the offset past them.
-    /// Every key in `rows` (written or stale) has its dead letter cleared;
-    /// then `also.dead` is put. Rows of a view with a sink also go to its
-    /// outbox, and every row (stale ones too) to the offline log, in the
-    /// same write.
-    pub fn write_with(
-        &self,
-        view: &str,
-        rows: Vec<(EntityKey, StoredRow)>,
-        also: Alongside,
-        mode: WriteMode,
-    ) -> Result<WriteStats, StoreError> {
-        let cf = self.cf(view)?;
-        let dl = self.cf_raw(DEAD_LETTER_CF)?;
-        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut batch = WriteBatch::default();
-        // Delete only dead letters that exist: a tombstone per written row
-        // would double the cost of every write for the rare failed row.
-        let keys: Vec<EntityKey> = rows.iter().map(|(k, _)| k.clone()).collect();
-        for (key, old) in keys.iter().zip(self.dead_letters_get(view, &keys)?) {
-            if old.is_some() {
-                batch.delete_cf(&dl, dead_letter_key(view, key));
-            }
-        }
-        let mut log = self.log_batch();
-        let (next, touched, stats) = self.combine(view, rows, mode, log.as_mut())?;
-        for key in &touched {
-            batch.put_cf(&cf, key.encode(), next[key].encode());
-        }
-        if let Some(log) = log {
-            log.put_into(&mut batch, &self.log_cf(view)?);
-        }
-        for (key, record) in &also.dead {
-            batch.put_cf(&dl, dead_letter_key(view, key), record);
-        }
-        self.add_stream_writes(&mut batch, view, (&touched, &next), &also.offsets)?;
-        self.db.write(batch).map_err(|source| StoreError::Rocks {
-            view: view.into(),
-            op: "write",
-            source,
-        })?;
-        self.note_written(view, &touched);
-        if !touched.is_empty() {
-            self.outbox_changed.notify_waiters();
-        }
-        Ok(stats)
-    }
-
-    /// The rows to store after this batch (merged with stored ones in merge
-    /// mode), the sorted keys that change, and what happened; each row as
-    /// it lands (merged, or as it came if stale) goes to `log`.
-    #[allow(clippy::type_complexity)]
-    fn combine(
-        &self,
-        view: &str,
-        rows: Vec<(EntityKey, StoredRow)>,
-        mode: WriteMode,
-        mut log: Option<&mut LogBatch>,
-    ) -> Result<(HashMap<EntityKey, StoredRow>, Vec<EntityKey>, WriteStats), StoreError> {
-        let mut stats = WriteStats::default();
-        let mut next: HashMap<EntityKey, StoredRow> = HashMap::with_capacity(rows.len());
-        if mode == WriteMode::Merge {
-            let mut keys: Vec<EntityKey> = rows.iter().map(|(k, _)| k.clone()).collect();
-            keys.sort();
-            keys.dedup();
-            for (k, row) in keys.iter().zip(self.get_many(view, &keys)?) {
-                if let Some(row) = row {
-                    next.insert(k.clone(), row);
-                }
-            }
-        }
-        let mut touched = Vec::with_capacity(rows.len());
-        for (i, (key, row)) in rows.into_iter().enumerate() {
-            match (mode, next.get_mut(&key)) {
-                (WriteMode::Merge, Some(old)) if old.event_time > row.event_time => {
-                    stats.stale += 1;
-                    stats.stale_rows.push(i);
-                    if let Some(log) = log.as_deref_mut() {
-                        log.row(&key, &row);
-                    }
-                    continue;
-                }
-                (WriteMode::Merge, Some(old)) => {
-                    merge_into(old, row);
-                    if let Some(log) = log.as_deref_mut() {
-                        log.row(&key, old);
-                    }
-                }
-                _ => {
-                    let slot = next.entry(key.clone()).insert_entry(row);
-                    if let Some(log) = log.as_deref_mut() {
-                        log.row(&key, slot.get());
-                    }
-                }
-            }
-            stats.written += 1;
-            touched.push(key);
-        }
-        touched.sort();
-        touched.dedup();
-        Ok((next, touched, stats))
-    }
-
     /// Number of rows in `view` (a scan; for tools and tests, not the hot path).
     pub fn count(&self, view: &str) -> Result<u64, StoreError> {
         let cf = self.cf(view)?;
@@ -506,22 +390,6 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("path", &self.path)
             .finish_non_exhaustive()
-    }
-}
-
-/// Incoming fields replace stored ones of the same name, input digests
-/// included (a replaced field keeps no stale digest); the row takes the
-/// incoming (newer or equal) event time.
-fn merge_into(old: &mut StoredRow, new: StoredRow) {
-    old.event_time = new.event_time;
-    old.inputs
-        .retain(|(n, _)| !new.fields.iter().any(|(f, _)| f == n));
-    old.inputs.extend(new.inputs);
-    for (name, value) in new.fields {
-        match old.fields.iter_mut().find(|(n, _)| *n == name) {
-            Some(slot) => slot.1 = value,
-            None => old.fields.push((name, value)),
-        }
     }
 }
 
