@@ -50,6 +50,22 @@ fn run_ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `wafer export` of `features` for `spine` into `out`, which must succeed;
+/// its summary.
+fn export_ok(dir: &Path, spine: &str, features: &str, out: &str, more: &[&str]) -> String {
+    let mut args = vec![
+        "export",
+        "--spine",
+        spine,
+        "--features",
+        features,
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(more);
+    run_ok(dir, &args)
+}
+
 fn publish_jsonl(dir: &Path, view: &str, rows: &[Value]) {
     let body: String = rows.iter().map(|r| format!("{r}\n")).collect();
     let file = write_file(dir, &format!("{view}-{}.jsonl", fastrand::u32(..)), &body);
@@ -113,17 +129,12 @@ fn exports_are_point_in_time_correct() {
         1,2026-01-09T00:00:00Z,h\n",
     );
     let out = d.join("train.jsonl");
-    let summary = run_ok(
+    let summary = export_ok(
         d,
-        &[
-            "export",
-            "--spine",
-            spine.to_str().unwrap(),
-            "--features",
-            "stats:price,profile:color",
-            "--out",
-            out.to_str().unwrap(),
-        ],
+        spine.to_str().unwrap(),
+        "stats:price,profile:color",
+        out.to_str().unwrap(),
+        &[],
     );
     let summary: Value = serde_json::from_str(summary.trim()).unwrap();
     assert_eq!(summary["rows"], 8, "{summary}");
@@ -217,18 +228,12 @@ fn exports_are_point_in_time_correct() {
 
     // Parquet out, Feast's full names: the same values, typed columns.
     let pq = d.join("train.parquet");
-    run_ok(
+    export_ok(
         d,
-        &[
-            "export",
-            "--spine",
-            spine.to_str().unwrap(),
-            "--features",
-            "stats:price,profile:color",
-            "--out",
-            pq.to_str().unwrap(),
-            "--full-feature-names",
-        ],
+        spine.to_str().unwrap(),
+        "stats:price,profile:color",
+        pq.to_str().unwrap(),
+        &["--full-feature-names"],
     );
     let batch = read_parquet(&pq);
     let names: Vec<&str> = batch
@@ -572,17 +577,12 @@ async fn online_and_offline_agree_through_crashes_and_materialize_rolls_back() {
         .collect();
     let spine = write_file(&d, "all.csv", &spine);
     let out = d.join("now.jsonl");
-    run_ok(
+    export_ok(
         &d,
-        &[
-            "export",
-            "--spine",
-            spine.to_str().unwrap(),
-            "--features",
-            "stats:price",
-            "--out",
-            out.to_str().unwrap(),
-        ],
+        spine.to_str().unwrap(),
+        "stats:price",
+        out.to_str().unwrap(),
+        &[],
     );
     let exported: Vec<Value> = jsonl(&out)
         .into_iter()
@@ -673,17 +673,12 @@ fields = [
         "user_id,item_id,event_timestamp\nu,7,2026-01-02T00:00:00Z\nu,7,2026-01-04T00:00:00Z\nu1,7,2026-01-02T00:00:00Z\nu,8,2026-01-04T00:00:00Z\n",
     );
     let out = d.join("pairs.jsonl");
-    run_ok(
+    export_ok(
         d,
-        &[
-            "export",
-            "--spine",
-            spine.to_str().unwrap(),
-            "--features",
-            "user_item:clicks",
-            "--out",
-            out.to_str().unwrap(),
-        ],
+        spine.to_str().unwrap(),
+        "user_item:clicks",
+        out.to_str().unwrap(),
+        &[],
     );
     let clicks: Vec<Value> = jsonl(&out)
         .into_iter()
