@@ -97,8 +97,10 @@ impl Sink {
                     .map(|(n, c)| Field::new(n, c.data_type(), true))
                     .collect();
                 let schema = Arc::new(Schema::new(fields));
+                // A row group per spine batch: the writer holds one at a time.
                 let props = parquet::file::properties::WriterProperties::builder()
                     .set_compression(parquet::basic::Compression::SNAPPY)
+                    .set_max_row_group_row_count(Some(first.rows.len().max(1024)))
                     .build();
                 let writer =
                     parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props))
