@@ -422,9 +422,13 @@ fn trim_logs_periodically(inner: &Arc<Inner>) {
         let mut every = tokio::time::interval(LOG_TRIM_EVERY);
         loop {
             every.tick().await;
+            // Without a cap nothing holds the store: a process that closes
+            // and opens it again must find it free.
             let store = match weak.upgrade() {
-                Some(inner) if !inner.closed.load(Ordering::Acquire) => inner.store.clone(),
-                _ => return,
+                Some(inner) if inner.closed.load(Ordering::Acquire) => return,
+                Some(inner) if inner.store.log_capped() => inner.store.clone(),
+                Some(_) => continue,
+                None => return,
             };
             match tokio::task::spawn_blocking(move || store.trim_log()).await {
                 Ok(Ok(Some(cutoff))) => {

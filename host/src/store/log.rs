@@ -294,6 +294,12 @@ impl Store {
         policy.enabled.then(|| LogBatch::new(self.log_clock.tick()))
     }
 
+    /// Whether the logs have a size cap to hold them to.
+    pub fn log_capped(&self) -> bool {
+        let policy = self.log_policy.read().unwrap_or_else(|p| p.into_inner());
+        policy.enabled && policy.max_bytes.is_some()
+    }
+
     pub fn set_log_policy(&self, policy: LogPolicy) {
         *self.log_policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
         self.tuning.set_log_retention(policy.retention);
