@@ -108,17 +108,7 @@ pub fn export(
             summary.found += col.len() as u64 - missing;
         }
         if sink.is_none() {
-            if let Some((name, _)) = feature_types
-                .iter()
-                .find(|(n, _)| batch.columns.contains(n))
-            {
-                let m = format!(
-                    "feature column {name:?} would repeat the spine's column of that name (rename it, or use --full-feature-names)"
-                );
-                return Err(ExportError::Features(m));
-            }
-            let ts = &req.timestamp_column;
-            sink = Some(Sink::create(&req.out, format, &batch, &feature_types, ts)?);
+            sink = Some(open_sink(req, format, &batch, &feature_types)?);
         }
         let sink = sink.as_mut().expect("created above");
         sink.write(batch, features)?;
@@ -127,13 +117,26 @@ pub fn export(
     }
     let sink = match sink {
         Some(s) => s,
-        None => {
-            let (empty, ts) = (spine.empty_batch(), &req.timestamp_column);
-            Sink::create(&req.out, format, &empty, &feature_types, ts)?
-        }
+        None => open_sink(req, format, &spine.empty_batch(), &feature_types)?,
     };
     sink.finish()?;
     Ok(summary)
+}
+
+/// The output, typed from the first batch; a feature named like one of
+/// the spine's columns is an error.
+fn open_sink(
+    req: &ExportRequest,
+    format: OutFormat,
+    first: &spine::Batch,
+    features: &[(String, Option<crate::config::FieldType>)],
+) -> Result<Sink, ExportError> {
+    if let Some((name, _)) = features.iter().find(|(n, _)| first.columns.contains(n)) {
+        return Err(ExportError::Features(format!(
+            "feature column {name:?} would repeat the spine's column of that name (rename it, or use --full-feature-names)"
+        )));
+    }
+    Sink::create(&req.out, format, first, features, &req.timestamp_column)
 }
 
 /// The features grouped by view, in the order asked, with their output
