@@ -481,6 +481,12 @@ fn parquet_files_and_partitions_publish() {
     let mixed = d.join("mixed.parquet");
     let mut cols = items(&[30, 31], "mixed");
     cols.push(("big", Arc::new(UInt64Array::from(vec![1, u64::MAX]))));
+    // A dictionary column of no values (pandas writes these for a
+    // categorical column that is all null) reads as nulls.
+    let no_values = Arc::new(StringArray::from(Vec::<&str>::new()));
+    let keys = arrow_array::Int32Array::from(vec![None, None]);
+    let dict = arrow_array::DictionaryArray::<arrow_array::types::Int32Type>::new(keys, no_values);
+    cols.push(("category", Arc::new(dict)));
     write_parquet(&mixed, cols);
     let out = wafer_cli(
         d,

@@ -100,14 +100,15 @@ pub enum Command {
         #[arg(long, default_value_t = 65536)]
         batch_rows: usize,
     },
-    /// Rebuild a view's online rows from its offline log as of a time (a
-    /// backfill, or recovery after a bad publish): each key gets its latest
-    /// logged row at or before it; keys with none are deleted. Through the
-    /// running server when one owns the store.
+    /// Rebuild a view's online rows from its offline log as of a time
+    /// (recovery after a bad publish): a key gets its latest logged row at
+    /// or before it, a key deleted by then or only logged later is deleted,
+    /// and a key the log knows nothing of is left alone. Through the running
+    /// server when one owns the store.
     Materialize {
         #[arg(long)]
         view: String,
-        /// RFC 3339, an ISO 8601 date and time (UTC), YYYY-MM-DD or epoch seconds.
+        /// RFC 3339, an ISO 8601 date and time (UTC), YYYY-MM-DD, YYYYMMDD or epoch seconds.
         #[arg(long)]
         as_of: String,
     },

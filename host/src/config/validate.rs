@@ -77,9 +77,9 @@ impl Validator<'_> {
             .store
             .offline_log_max_mb
             .as_ref()
-            .filter(|mb| *mb.get_ref() == 0)
+            .filter(|mb| !(1..=1 << 30).contains(mb.get_ref()))
         {
-            let m = "must be at least 1 (MiB); leave it out for no cap";
+            let m = "must be at least 1 and at most 1073741824 (MiB); leave it out for no cap";
             return self.err(mb.span(), "store.offline_log_max_mb".into(), m);
         }
         let memory = &c.store.memory_mb;

@@ -107,6 +107,7 @@ pub(super) fn records(
 /// not once per cell.
 enum Cells<'a> {
     Plain(&'a dyn Array),
+    Nulls,
     Dictionary {
         array: &'a dyn Array,
         keys: Vec<usize>,
@@ -117,6 +118,11 @@ enum Cells<'a> {
 impl<'a> Cells<'a> {
     fn new(array: &'a dyn Array) -> Self {
         match array.data_type() {
+            // A dictionary of no values (every cell null: pandas writes
+            // these) has no keys to normalize.
+            DataType::Dictionary(..) if array.as_any_dictionary().values().is_empty() => {
+                Cells::Nulls
+            }
             DataType::Dictionary(..) => {
                 let dict = array.as_any_dictionary();
                 Cells::Dictionary {
@@ -132,6 +138,7 @@ impl<'a> Cells<'a> {
     fn get(&self, i: usize) -> Result<Value, String> {
         match self {
             Cells::Plain(a) => cell(*a, i),
+            Cells::Nulls => Ok(Value::Null),
             Cells::Dictionary { array, .. } if array.is_null(i) => Ok(Value::Null),
             Cells::Dictionary { keys, values, .. } => cell(*values, keys[i]),
         }

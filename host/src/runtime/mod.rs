@@ -304,8 +304,12 @@ impl Wafer {
             }
             let names = next.registry.views().iter().map(|v| v.name.as_str());
             store.ensure_views(names)?;
+            let old_policy = store.log_policy();
             store.set_log_policy(next.registry.config.store.log_policy());
-            store.seed_logs()?;
+            if let Err(e) = store.seed_logs() {
+                store.set_log_policy(old_policy);
+                return Err(e.into());
+            }
             Ok((next, unavailable))
         })
         .await?;

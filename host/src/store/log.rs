@@ -61,6 +61,12 @@ impl LogClock {
             .expect("the closure always answers");
         Micros(now.max(prev.saturating_add(1)))
     }
+
+    /// From now on, write times after `t` (a trim's cutoff: a clock that
+    /// steps back must not write entries the trim would drop).
+    pub(super) fn raise(&self, t: Micros) {
+        self.0.fetch_max(t.0, Ordering::Relaxed);
+    }
 }
 
 fn flip(t: Micros) -> [u8; 8] {
@@ -298,6 +304,10 @@ impl Store {
     pub fn log_capped(&self) -> bool {
         let policy = self.log_policy.read().unwrap_or_else(|p| p.into_inner());
         policy.enabled && policy.max_bytes.is_some()
+    }
+
+    pub fn log_policy(&self) -> LogPolicy {
+        *self.log_policy.read().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn set_log_policy(&self, policy: LogPolicy) {

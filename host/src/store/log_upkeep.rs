@@ -40,12 +40,10 @@ impl Store {
     /// transformed fields again. Writes wait meanwhile; a crash part way
     /// leaves a mix that running it again mends.
     pub fn materialize(&self, view: &str, at: Micros) -> Result<Materialized, StoreError> {
-        if !self
-            .log_policy
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .enabled
-        {
+        // Retention and the size cap go by write time, which says nothing
+        // of the event times a materialize asks for: there is no time to
+        // refuse, only the caveat documented above.
+        if !self.log_policy().enabled {
             return Err(StoreError::LogOff { view: view.into() });
         }
         let cf = self.cf(view)?;
@@ -108,20 +106,20 @@ impl Store {
     /// marker in the last write: a crash part way seeds again, and a row
     /// logged twice is the same row at the same time.
     pub fn seed_logs(&self) -> Result<(), StoreError> {
-        if !self
-            .log_policy
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .enabled
-        {
-            return Ok(());
-        }
         let families = self
             .families
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        for view in families.iter().filter_map(|n| n.strip_prefix("view:")) {
+        let views = families.iter().filter_map(|n| n.strip_prefix("view:"));
+        if !self.log_policy().enabled {
+            // What is written from now on is not logged: seed again when
+            // the log is back on.
+            let mut batch = WriteBatch::default();
+            views.for_each(|view| batch.delete(seeded_marker(view)));
+            return self.write_batch("(all)", batch);
+        }
+        for view in views {
             let seeded = self.db.get(seeded_marker(view));
             let seeded = seeded.map_err(|source| self.rocks(view, "read", source))?;
             if seeded.is_none() && self.log_cf(view).is_ok() {
@@ -133,6 +131,10 @@ impl Store {
 
     fn seed_log(&self, view: &str) -> Result<(), StoreError> {
         let (cf, log_cf) = (self.cf(view)?, self.log_cf(view)?);
+        tracing::info!(
+            view,
+            "logging the view's stored rows in its offline log (once)"
+        );
         // Writes wait: a row they change is logged once, after its old self.
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut log = LogBatch::new(self.log_clock.tick());
@@ -189,6 +191,7 @@ impl Store {
         let Some(cutoff) = cutoff else {
             return Ok(None);
         };
+        self.log_clock.raise(cutoff);
         self.tuning.raise_log_cutoff(cutoff);
         for (name, _) in &logs {
             self.compact_family(&self.cf_raw(name)?);
