@@ -10,8 +10,9 @@
 //!        endian: sorts like the integer), then the row's place in its write
 //!        (`u32` BE). One key's entries are contiguous, oldest event first;
 //!        of equal event times the last written sorts last.
-//! Value: what the online store would hold after this row, without input
-//!        digests (`codec.rs`, version 1), or empty for a deletion.
+//! Value: what the online store holds after this row (a backfill: the row as
+//!        it came), without input digests (`codec.rs`, version 1), or empty
+//!        for a deletion.
 
 use super::{DB, EntityKey, FieldIndex, Store, StoreError, StoredRow};
 use crate::time::Micros;
