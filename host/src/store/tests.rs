@@ -578,3 +578,43 @@ fn a_store_from_before_the_log_starts_its_log_with_its_rows() {
     s.seed_logs().unwrap();
     assert_eq!(logged(&s, "v").len(), 1, "seeded once");
 }
+
+#[test]
+fn a_walk_answers_as_seeks_do_in_any_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    for (k, ts, v) in [
+        (1, 10, 1),
+        (1, 20, 2),
+        (2, 5, 3),
+        (4, 10, 4),
+        (4, 30, 5),
+        (6, 1, 6),
+    ] {
+        let rows = vec![(EntityKey::Int(k), row(ts, &[("a", Value::Int64(v))]))];
+        s.write("v", rows, WriteMode::Overwrite).unwrap();
+    }
+    s.retain("v", &[1, 2, 6].map(EntityKey::Int).into_iter().collect())
+        .unwrap();
+    let mut asks: Vec<(i64, i64)> = (0..8)
+        .flat_map(|k| [0, 5, 10, 15, 25, 35].map(|t| (k, t)))
+        .collect();
+    let mut wanted = FieldIndex::default();
+    wanted.insert("a");
+    for round in 0..3 {
+        if round > 0 {
+            fastrand::Rng::with_seed(round).shuffle(&mut asks);
+        }
+        let (mut seeks, mut walk) = (s.log_reader("v").unwrap(), s.log_reader("v").unwrap());
+        for &(k, t) in &asks {
+            let key = EntityKey::Int(k);
+            let since = Some(Micros(t - 12));
+            let want = seeks.as_of(&key, Micros(t), since).unwrap();
+            let want = want.and_then(|r| r.get("a").cloned());
+            let mut got = [None];
+            walk.walk_as_of(&key, Micros(t), since, &wanted, &mut got)
+                .unwrap();
+            assert_eq!(got[0], want, "key {k} at {t}, round {round}");
+        }
+    }
+}
