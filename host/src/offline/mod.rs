@@ -224,7 +224,7 @@ fn lookup_view(
     for i in order {
         let since = part.view.ttl.map(|ttl| times[i].minus(ttl));
         let into = &mut values[i * w..(i + 1) * w];
-        reader.walk_as_of(&keys[i], times[i], since, &wanted, into)?;
+        reader.as_of_wanted(&keys[i], times[i], since, &wanted, into)?;
     }
     let mut cols = vec![Vec::with_capacity(keys.len()); w];
     for (i, v) in values.into_iter().enumerate() {

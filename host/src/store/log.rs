@@ -174,22 +174,7 @@ fn decode_entry(view: &str, k: &[u8], v: &[u8]) -> Result<LogEntry, StoreError> 
 pub struct LogReader<'a> {
     view: String,
     iter: DBRawIteratorWithThreadMode<'a, DB>,
-    walk: Walk,
 }
-
-/// Where a [`LogReader::walk_as_of`] stands: the key whose entries the
-/// iterator is among (prefix-free bytes), and the latest of them at or
-/// before the last time asked, with its event time.
-#[derive(Default)]
-struct Walk {
-    positioned: bool,
-    group: Vec<u8>,
-    asked: Micros,
-    last: Option<(Micros, Vec<u8>)>,
-}
-
-/// Entries stepped over before a walk seeks to the next key instead.
-const WALK_STEPS: usize = 64;
 
 impl LogReader<'_> {
     /// `key`'s latest entry whose event time is at or before `at` (the last
@@ -240,80 +225,6 @@ impl LogReader<'_> {
         Ok(true)
     }
 
-    /// As [`LogReader::as_of_wanted`], for asks in key then time order (a
-    /// sorted spine): the log is walked forward, an entry at a time, from
-    /// one ask to the next, seeking only to skip far ahead or go back.
-    /// Between walks, [`LogReader::as_of`] and the rest may not be called.
-    pub fn walk_as_of(
-        &mut self,
-        key: &EntityKey,
-        at: Micros,
-        since: Option<Micros>,
-        wanted: &FieldIndex,
-        into: &mut [Option<crate::value::Value>],
-    ) -> Result<bool, StoreError> {
-        let mut prefix = Vec::with_capacity(32);
-        key.encode_prefix_free(&mut prefix);
-        // A time before the last one asked of this key walks it again.
-        if !self.walk.positioned || prefix != self.walk.group || at < self.walk.asked {
-            self.enter(prefix);
-        }
-        self.walk.asked = at;
-        while let Some(k) = self.iter.key() {
-            let event = match k.strip_prefix(self.walk.group.as_slice()) {
-                Some(tail) => tail.get(..8).and_then(unflip),
-                None => None,
-            };
-            let Some(event) = event.filter(|e| *e <= at) else {
-                break;
-            };
-            let value = self.iter.value().unwrap_or(&[]);
-            let last = self.walk.last.get_or_insert_with(|| (event, Vec::new()));
-            last.0 = event;
-            last.1.clear();
-            last.1.extend_from_slice(value);
-            self.iter.next();
-        }
-        self.status()?;
-        let Some((event, value)) = &self.walk.last else {
-            return Ok(false);
-        };
-        if value.is_empty() || since.is_some_and(|s| *event < s) {
-            return Ok(false);
-        }
-        let corrupt = |message| StoreError::Corrupt {
-            view: self.view.clone(),
-            key: key.to_string(),
-            message,
-        };
-        super::wanted::decode_wanted(value, wanted, into).map_err(corrupt)?;
-        Ok(true)
-    }
-
-    /// Start walking `prefix`'s entries: step forward to them when they are
-    /// near, else seek (also when they lie behind, asked out of order).
-    fn enter(&mut self, prefix: Vec<u8>) {
-        let behind = self.walk.positioned && prefix <= self.walk.group;
-        if !self.walk.positioned || behind {
-            self.iter.seek(&prefix);
-        } else {
-            let mut steps = 0;
-            while self.iter.key().is_some_and(|k| k < prefix.as_slice()) && steps < WALK_STEPS {
-                self.iter.next();
-                steps += 1;
-            }
-            if self.iter.key().is_some_and(|k| k < prefix.as_slice()) {
-                self.iter.seek(&prefix);
-            }
-        }
-        self.walk = Walk {
-            positioned: true,
-            group: prefix,
-            asked: Micros(i64::MIN),
-            last: None,
-        };
-    }
-
     /// Put the iterator on `key`'s entry for `at`; whether there is one
     /// not older than `since`.
     fn seek(
@@ -354,7 +265,6 @@ impl Store {
         Ok(LogReader {
             view: view.into(),
             iter: self.db.raw_iterator_cf(&cf),
-            walk: Walk::default(),
         })
     }
 
