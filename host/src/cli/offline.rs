@@ -1,5 +1,6 @@
 //! `wafer export` and `wafer materialize`: the offline side's commands.
 
+use super::progress::Progress;
 use super::target::Target;
 use crate::config::Config;
 use crate::offline::{ExportRequest, ExportSummary};
@@ -8,7 +9,6 @@ use crate::store::Store;
 use crate::time::Micros;
 use crate::value::Value;
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -24,21 +24,13 @@ pub(super) async fn export(
         req.features = (registry.feature_service(&name))
             .with_context(|| format!("no [[feature_service]] named {name:?}"))?;
     }
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} export [{elapsed_precise}] {pos} rows ({per_sec}) {msg}",
+    let progress = Progress::new("export");
+    let on_batch = progress.on_rows(|s: &ExportSummary| {
+        (
+            s.rows,
+            format!("| {} values found, {} missing", s.found, s.missing),
         )
-        .expect("the template is valid"),
-    );
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    let on_batch = {
-        let bar = bar.clone();
-        move |s: &ExportSummary| {
-            bar.set_position(s.rows);
-            bar.set_message(format!("| {} values found, {} missing", s.found, s.missing));
-        }
-    };
+    });
     let path = registry.config.store_path();
     let summary = tokio::task::spawn_blocking(move || -> anyhow::Result<ExportSummary> {
         let scratch = tempfile::tempdir()?;
@@ -46,7 +38,7 @@ pub(super) async fn export(
         Ok(crate::offline::export(&store, &registry, &req, on_batch)?)
     })
     .await??;
-    bar.finish_and_clear();
+    progress.finish();
     println!("{}", serde_json::to_string(&summary)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
-//! The publish progress line (indicatif): rows, rows/s, API calls, retries,
-//! cache hits and failures, redrawn after every batch. indicatif draws nothing
+//! The progress line of a publish or an export (indicatif): rows, rows/s
+//! and the job's counts (API calls, retries, cache hits, failures; values
+//! found), redrawn after every batch. indicatif draws nothing
 //! when stderr is not a terminal, so logs and CI output stay clean.
 
 use crate::ingest::Progress as Counts;
@@ -27,14 +28,27 @@ impl Progress {
     /// A callback for each batch's running counts (a local publish or retry,
     /// or one the server runs).
     pub fn on_batch(&self) -> impl FnMut(&Counts) + Send + 'static {
-        let bar = self.bar.clone();
-        move |s: &Counts| {
-            bar.set_position(s.rows_read);
+        self.on_rows(|s: &Counts| {
             let e = &s.embed;
-            bar.set_message(format!(
+            let message = format!(
                 "| API {} calls, {} retries | cache {} hits | {} reused | {} failed",
                 e.requests, e.retries, e.cache_hits, s.reused, s.failed
-            ));
+            );
+            (s.rows_read, message)
+        })
+    }
+
+    /// A callback for any job's running state: the rows done so far and
+    /// what follows them on the line.
+    pub fn on_rows<T>(
+        &self,
+        show: impl Fn(&T) -> (u64, String) + Send + 'static,
+    ) -> impl FnMut(&T) + Send + 'static {
+        let bar = self.bar.clone();
+        move |t: &T| {
+            let (rows, message) = show(t);
+            bar.set_position(rows);
+            bar.set_message(message);
         }
     }
 

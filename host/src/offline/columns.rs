@@ -88,11 +88,6 @@ impl Col {
     }
 }
 
-pub(super) fn times(times: &[Micros]) -> Result<ArrayRef, (usize, String)> {
-    let array = TimestampMicrosecondArray::from_iter_values(times.iter().map(|t| t.0));
-    Ok(Arc::new(array.with_timezone("UTC")))
-}
-
 /// One column's array; a value that does not fit the column's type is an
 /// error naming its row in the batch.
 pub(super) fn build<'a>(

@@ -12,6 +12,7 @@ mod spine;
 
 pub use sink::OutFormat;
 
+use crate::config::FieldType;
 use crate::ingest::{Format, InputError};
 use crate::registry::{Registry, View};
 use crate::store::{FieldIndex, Store, StoreError};
@@ -67,10 +68,11 @@ pub struct ExportSummary {
     pub missing: u64,
 }
 
-/// One view's part of an export: its features and their output names.
+/// One view's part of an export: its features, their output names and
+/// their declared types.
 struct ViewPart<'a> {
     view: &'a View,
-    fields: Vec<(String, String)>,
+    fields: Vec<(String, String, FieldType)>,
 }
 
 /// Export a training set: one output row per spine row, the spine's columns
@@ -91,10 +93,9 @@ pub fn export(
         })?,
     };
     let mut spine = Spine::open(req)?;
-    let feature_types = parts.iter().flat_map(|p| {
-        (p.fields.iter()).map(|(f, out)| (out.clone(), p.view.field(f).map(|f| f.ty)))
-    });
-    let feature_types: Vec<_> = feature_types.collect();
+    let feature_types: Vec<(String, FieldType)> = (parts.iter())
+        .flat_map(|p| p.fields.iter().map(|(_, out, ty)| (out.clone(), *ty)))
+        .collect();
     let mut sink: Option<Sink> = None;
     let mut summary = ExportSummary {
         features: feature_types.len(),
@@ -129,7 +130,7 @@ fn open_sink(
     req: &ExportRequest,
     format: OutFormat,
     first: &spine::Batch,
-    features: &[(String, Option<crate::config::FieldType>)],
+    features: &[(String, FieldType)],
 ) -> Result<Sink, ExportError> {
     if let Some((name, _)) = features.iter().find(|(n, _)| first.columns.contains(n)) {
         return Err(ExportError::Features(format!(
@@ -160,11 +161,11 @@ fn resolve<'a>(
             .ok_or_else(|| bad(format!("feature {f:?}: expected view:feature")))?;
         let v =
             (registry.view(view)).ok_or_else(|| bad(format!("feature {f:?}: no view {view:?}")))?;
-        if v.field(field).is_none() {
+        let Some(ty) = v.field(field).map(|f| f.ty) else {
             return Err(bad(format!(
                 "feature {f:?}: view {view:?} has no field {field:?}"
             )));
-        }
+        };
         let out = if full {
             format!("{view}__{field}")
         } else {
@@ -177,10 +178,10 @@ fn resolve<'a>(
         }
         names.push(out.clone());
         match parts.iter_mut().find(|p| p.view.name == view) {
-            Some(p) => p.fields.push((field.to_string(), out)),
+            Some(p) => p.fields.push((field.to_string(), out, ty)),
             None => parts.push(ViewPart {
                 view: v,
-                fields: vec![(field.to_string(), out)],
+                fields: vec![(field.to_string(), out, ty)],
             }),
         }
     }
@@ -214,7 +215,7 @@ fn lookup_view(
     let mut order: Vec<usize> = (0..keys.len()).collect();
     order.sort_by(|&a, &b| keys[a].cmp(&keys[b]).then(times[a].cmp(&times[b])));
     let mut wanted = FieldIndex::default();
-    for (field, _) in &part.fields {
+    for (field, ..) in &part.fields {
         wanted.insert(field);
     }
     // Row after row, as the log decodes them; columns at the end.

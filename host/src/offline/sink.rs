@@ -4,7 +4,7 @@
 //! over it when complete.
 
 use super::ExportError;
-use super::columns::{Col, build, times};
+use super::columns::{Col, build};
 use super::spine::Batch;
 use crate::config::FieldType;
 use crate::value::Value;
@@ -48,8 +48,6 @@ enum Kind {
         writer: parquet::arrow::ArrowWriter<std::fs::File>,
         schema: Arc<Schema>,
         cols: Vec<Col>,
-        /// The spine's timestamp column, written from the parsed times.
-        time_at: Option<usize>,
     },
     Csv(csv::Writer<std::io::BufWriter<std::fs::File>>),
     Jsonl(std::io::BufWriter<std::fs::File>),
@@ -61,7 +59,7 @@ impl Sink {
         out: &Path,
         format: super::OutFormat,
         first: &Batch,
-        features: &[(String, Option<FieldType>)],
+        features: &[(String, FieldType)],
         timestamp: &str,
     ) -> Result<Sink, ExportError> {
         let err = |m: String| ExportError::Output {
@@ -83,35 +81,8 @@ impl Sink {
                 Kind::Csv(w)
             }
             OutFormat::Jsonl => Kind::Jsonl(std::io::BufWriter::new(file)),
-            OutFormat::Parquet => {
-                let time_at = first.columns.iter().position(|c| c == timestamp);
-                let spine = (0..first.columns.len()).map(|i| match time_at == Some(i) {
-                    true => Col::Time,
-                    false => Col::of_values(first.rows.iter().map(|r| &r[i])),
-                });
-                let feats = features
-                    .iter()
-                    .map(|(_, t)| t.map_or(Col::Text, Col::of_field));
-                let cols: Vec<Col> = spine.chain(feats).collect();
-                let fields: Vec<Field> = (names.iter().zip(&cols))
-                    .map(|(n, c)| Field::new(n, c.data_type(), true))
-                    .collect();
-                let schema = Arc::new(Schema::new(fields));
-                // A row group per spine batch: the writer holds one at a time.
-                let props = parquet::file::properties::WriterProperties::builder()
-                    .set_compression(parquet::basic::Compression::SNAPPY)
-                    .set_max_row_group_row_count(Some(first.rows.len().max(1024)))
-                    .build();
-                let writer =
-                    parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props))
-                        .map_err(|e| err(e.to_string()))?;
-                Kind::Parquet {
-                    writer,
-                    schema,
-                    cols,
-                    time_at,
-                }
-            }
+            OutFormat::Parquet => parquet_kind(file, first, &names, features, timestamp)
+                .map_err(|e| err(e.to_string()))?,
         };
         Ok(Sink {
             out: out.to_path_buf(),
@@ -137,28 +108,8 @@ impl Sink {
                 writer,
                 schema,
                 cols,
-                time_at,
             } => {
-                let n = batch.columns.len();
-                let mut arrays: Vec<ArrayRef> = Vec::with_capacity(cols.len());
-                for (i, col) in cols.iter().enumerate() {
-                    let array = match (i < n, *time_at == Some(i)) {
-                        (true, true) => times(&batch.times),
-                        (true, false) => build(*col, batch.rows.iter().map(|r| &r[i])),
-                        (false, _) => build(*col, features[i - n].iter()),
-                    };
-                    arrays.push(array.map_err(|m| {
-                        let at = |row: usize| batch.lines.get(row).copied().unwrap_or(0);
-                        err(format!(
-                            "column {:?}: {} (spine line {})",
-                            self.names[i],
-                            m.1,
-                            at(m.0)
-                        ))
-                    })?);
-                }
-                let rb =
-                    RecordBatch::try_new(schema.clone(), arrays).map_err(|e| err(e.to_string()))?;
+                let rb = record_batch(schema, cols, &self.names, &batch, &features).map_err(err)?;
                 writer.write(&rb).map_err(|e| err(e.to_string()))
             }
             Kind::Csv(w) => {
@@ -224,4 +175,61 @@ pub(super) fn csv_text(v: &Value) -> String {
             json => json.to_string(),
         },
     }
+}
+
+/// A Parquet writer for the spine's columns (typed from `first`, the time
+/// column as a UTC timestamp) then the features (as declared).
+fn parquet_kind(
+    file: std::fs::File,
+    first: &Batch,
+    names: &[String],
+    features: &[(String, FieldType)],
+    timestamp: &str,
+) -> Result<Kind, parquet::errors::ParquetError> {
+    let spine = (first.columns.iter().enumerate()).map(|(i, c)| match c == timestamp {
+        true => Col::Time,
+        false => Col::of_values(first.rows.iter().map(|r| &r[i])),
+    });
+    let cols: Vec<Col> = spine
+        .chain(features.iter().map(|(_, t)| Col::of_field(*t)))
+        .collect();
+    let fields: Vec<Field> = (names.iter().zip(&cols))
+        .map(|(n, c)| Field::new(n, c.data_type(), true))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    // A row group per spine batch: the writer holds one at a time.
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(first.rows.len().max(1024)))
+        .build();
+    let writer = parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+    Ok(Kind::Parquet {
+        writer,
+        schema,
+        cols,
+    })
+}
+
+/// One batch as Arrow columns; a value that does not fit its column is an
+/// error naming the column and the spine line.
+fn record_batch(
+    schema: &Arc<Schema>,
+    cols: &[Col],
+    names: &[String],
+    batch: &Batch,
+    features: &[Vec<Value>],
+) -> Result<RecordBatch, String> {
+    let n = batch.columns.len();
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(cols.len());
+    for (i, col) in cols.iter().enumerate() {
+        let array = match i < n {
+            true => build(*col, batch.rows.iter().map(|r| &r[i])),
+            false => build(*col, features[i - n].iter()),
+        };
+        arrays.push(array.map_err(|(row, m)| {
+            let line = batch.lines.get(row).copied().unwrap_or(0);
+            format!("column {:?}: {m} (spine line {line})", names[i])
+        })?);
+    }
+    RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())
 }

@@ -179,8 +179,10 @@ pub struct LogReader<'a> {
 impl LogReader<'_> {
     /// `key`'s latest entry whose event time is at or before `at` (the last
     /// written of equal event times), unless it is older than `since`.
-    /// A deletion answers `None` too.
-    pub fn as_of(
+    /// A deletion answers `None` too. The whole row, for tests: exports
+    /// decode only the fields they want ([`LogReader::as_of_wanted`]).
+    #[cfg(test)]
+    pub(crate) fn as_of(
         &mut self,
         key: &EntityKey,
         at: Micros,
@@ -196,8 +198,10 @@ impl LogReader<'_> {
         Ok(decode_entry(&self.view, k, v)?.row)
     }
 
-    /// As [`LogReader::as_of`], decoding only the fields `wanted` names
-    /// into their places in `into`; whether a row was found.
+    /// `key`'s latest entry whose event time is at or before `at` (the last
+    /// written of equal event times), unless it is older than `since`: the
+    /// fields `wanted` names, decoded into their places in `into`; whether
+    /// there was a row (a deletion is none).
     pub fn as_of_wanted(
         &mut self,
         key: &EntityKey,

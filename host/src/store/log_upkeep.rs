@@ -93,11 +93,9 @@ impl Store {
     }
 
     fn write_batch(&self, view: &str, batch: WriteBatch) -> Result<(), StoreError> {
-        self.db.write(batch).map_err(|source| StoreError::Rocks {
-            view: view.into(),
-            op: "write",
-            source,
-        })
+        self.db
+            .write(batch)
+            .map_err(|source| self.rocks(view, "write", source))
     }
 
     /// With the log on, log the online rows of every view whose log has not
