@@ -3,10 +3,13 @@
 //! keys, an `event_timestamp`, labels) each feature is the latest logged
 //! value of its view whose event time is at or before the row's timestamp
 //! and not older than the view's ttl; the last written wins a tie; nothing
-//! from after the timestamp leaks. The spine is read, looked up and written
-//! a batch at a time, so memory is bounded by the batch, not the spine.
+//! from after the timestamp leaks. The spine is read twice, a batch at a
+//! time: once to sort each view's questions, which are answered in one pass
+//! over the view's log (`join`), and once to write each row beside its
+//! answers. Memory is bounded by the batch, not the spine.
 
 mod columns;
+mod join;
 mod sink;
 mod spine;
 
@@ -15,10 +18,12 @@ pub use sink::OutFormat;
 use crate::config::FieldType;
 use crate::ingest::{Format, InputError};
 use crate::registry::{Registry, View};
-use crate::store::{FieldIndex, Store, StoreError};
+use crate::store::{FieldIndex, Store, StoreError, decode_logged};
 use crate::value::Value;
+use join::{Found, Sorted, Spill, Target};
 use sink::Sink;
 use spine::Spine;
+use std::iter::Peekable;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +58,7 @@ pub struct ExportRequest {
     /// Name feature columns `view__feature` (else `feature`).
     pub full_feature_names: bool,
     pub timestamp_column: String,
-    /// Spine rows read, looked up and written at a time.
+    /// Spine rows read, sorted and written at a time.
     pub batch_rows: usize,
 }
 
@@ -69,10 +74,11 @@ pub struct ExportSummary {
 }
 
 /// One view's part of an export: its features, their output names and
-/// their declared types.
+/// their declared types, and the index that decodes them.
 struct ViewPart<'a> {
     view: &'a View,
     fields: Vec<(String, String, FieldType)>,
+    wanted: FieldIndex<'a>,
 }
 
 /// Export a training set: one output row per spine row, the spine's columns
@@ -92,17 +98,21 @@ pub fn export(
             message: "unknown output format (use .parquet, .csv or .jsonl, or --format)".into(),
         })?,
     };
-    let mut spine = Spine::open(req)?;
     let feature_types: Vec<(String, FieldType)> = (parts.iter())
         .flat_map(|p| p.fields.iter().map(|(_, out, ty)| (out.clone(), *ty)))
         .collect();
+    let mut spill = Spill::new(&req.out, req.batch_rows)?;
+    let answers = answers(store, &parts, req, &mut spill)?;
+    let mut answers: Vec<_> = answers.into_iter().map(Iterator::peekable).collect();
+    let mut spine = Spine::open(req)?;
     let mut sink: Option<Sink> = None;
     let mut summary = ExportSummary {
         features: feature_types.len(),
         ..ExportSummary::default()
     };
     while let Some(batch) = spine.next_batch()? {
-        let features = lookup(store, &parts, &batch)?;
+        let first = spine.rows_read() - batch.rows.len() as u64;
+        let features = columns(&parts, &batch, first, &mut answers, &spill)?;
         for col in &features {
             let missing = col.iter().filter(|v| matches!(v, Value::Null)).count() as u64;
             summary.missing += missing;
@@ -161,7 +171,7 @@ fn resolve<'a>(
             .ok_or_else(|| bad(format!("feature {f:?}: expected view:feature")))?;
         let v =
             (registry.view(view)).ok_or_else(|| bad(format!("feature {f:?}: no view {view:?}")))?;
-        let Some(ty) = v.field(field).map(|f| f.ty) else {
+        let Some(declared) = v.field(field) else {
             return Err(bad(format!(
                 "feature {f:?}: view {view:?} has no field {field:?}"
             )));
@@ -177,59 +187,99 @@ fn resolve<'a>(
             )));
         }
         names.push(out.clone());
-        match parts.iter_mut().find(|p| p.view.name == view) {
-            Some(p) => p.fields.push((field.to_string(), out, ty)),
-            None => parts.push(ViewPart {
-                view: v,
-                fields: vec![(field.to_string(), out, ty)],
-            }),
-        }
+        let part = match parts.iter().position(|p| p.view.name == view) {
+            Some(i) => &mut parts[i],
+            None => {
+                parts.push(ViewPart {
+                    view: v,
+                    fields: Vec::new(),
+                    wanted: FieldIndex::default(),
+                });
+                parts.last_mut().expect("pushed")
+            }
+        };
+        part.wanted.insert(&declared.name);
+        part.fields.push((field.to_string(), out, declared.ty));
     }
     Ok(parts)
 }
 
-/// Each feature's column for one spine batch, the views looked up side by
-/// side on rayon's pool (each through its own iterator).
-fn lookup(
+/// Each view's answers, in spine order: the spine read once, each view's
+/// questions sorted, then the views joined side by side on rayon's pool.
+fn answers(
     store: &Store,
     parts: &[ViewPart],
-    batch: &spine::Batch,
-) -> Result<Vec<Vec<Value>>, ExportError> {
+    req: &ExportRequest,
+    spill: &mut Spill,
+) -> Result<Vec<Sorted<Found>>, ExportError> {
     use rayon::prelude::*;
-    let per_view: Vec<Vec<Vec<Value>>> = parts
-        .par_iter()
-        .map(|part| lookup_view(store, part, batch))
-        .collect::<Result<_, _>>()?;
-    Ok(per_view.into_iter().flatten().collect())
+    let mut targets = Vec::with_capacity(parts.len());
+    let mut found = Vec::with_capacity(parts.len());
+    for _ in parts {
+        targets.push(spill.sorter::<Target>()?);
+        found.push(spill.sorter::<Found>()?);
+    }
+    let mut spine = Spine::open(req)?;
+    let mut key = Vec::new();
+    while let Some(batch) = spine.next_batch()? {
+        let first = spine.rows_read() - batch.rows.len() as u64;
+        for (part, sorter) in parts.iter().zip(&mut targets) {
+            for (i, k) in batch.keys(part.view)?.iter().enumerate() {
+                key.clear();
+                k.encode_prefix_free(&mut key);
+                let (at, row) = (batch.times[i].0, first + i as u64);
+                (sorter.push(Target {
+                    key: key.clone(),
+                    at,
+                    row,
+                }))
+                .map_err(|e| spill.error(e))?;
+            }
+        }
+    }
+    let spill = &*spill;
+    let jobs: Vec<_> = parts.iter().zip(targets).zip(found).collect();
+    jobs.into_par_iter()
+        .map(|((part, targets), found)| {
+            let targets = targets.done().map_err(|e| spill.error(e))?;
+            let view = &part.view;
+            join::join_view(store, &view.name, view.ttl, targets, found, spill)
+        })
+        .collect()
 }
 
-/// One view's feature columns: the rows looked up in key and time order,
-/// so its log is read front to back.
-fn lookup_view(
-    store: &Store,
-    part: &ViewPart,
+/// Each feature's column for the spine batch of rows `first..`, from the
+/// views' answers (which come in spine order).
+fn columns(
+    parts: &[ViewPart],
     batch: &spine::Batch,
+    first: u64,
+    answers: &mut [Peekable<Sorted<Found>>],
+    spill: &Spill,
 ) -> Result<Vec<Vec<Value>>, ExportError> {
-    let times = &batch.times;
-    let keys = batch.keys(part.view)?;
-    let mut order: Vec<usize> = (0..keys.len()).collect();
-    order.sort_by(|&a, &b| keys[a].cmp(&keys[b]).then(times[a].cmp(&times[b])));
-    let mut wanted = FieldIndex::default();
-    for (field, ..) in &part.fields {
-        wanted.insert(field);
-    }
-    // Row after row, as the log decodes them; columns at the end.
-    let w = wanted.len();
-    let mut values: Vec<Option<Value>> = vec![None; keys.len() * w];
-    let mut reader = store.log_reader(&part.view.name)?;
-    for i in order {
-        let since = part.view.ttl.map(|ttl| times[i].minus(ttl));
-        let into = &mut values[i * w..(i + 1) * w];
-        reader.as_of_wanted(&keys[i], times[i], since, &wanted, into)?;
-    }
-    let mut cols = vec![Vec::with_capacity(keys.len()); w];
-    for (i, v) in values.into_iter().enumerate() {
-        cols[i % w].push(v.unwrap_or(Value::Null));
+    let (n, mut cols) = (batch.rows.len(), Vec::new());
+    for (part, answers) in parts.iter().zip(answers) {
+        let w = part.fields.len();
+        let mut values: Vec<Option<Value>> = vec![None; n * w];
+        loop {
+            match answers.peek() {
+                Some(Ok(f)) if f.row < first + n as u64 => {}
+                Some(Err(_)) => {
+                    let e = answers.next().and_then(Result::err).expect("peeked");
+                    return Err(spill.error(e));
+                }
+                _ => break,
+            }
+            let f = answers.next().and_then(Result::ok).expect("peeked");
+            let i = (f.row - first) as usize;
+            let into = &mut values[i * w..(i + 1) * w];
+            decode_logged(&part.view.name, &f.value, &part.wanted, into)?;
+        }
+        let mut view_cols = vec![Vec::with_capacity(n); w];
+        for (i, v) in values.into_iter().enumerate() {
+            view_cols[i % w].push(v.unwrap_or(Value::Null));
+        }
+        cols.extend(view_cols);
     }
     Ok(cols)
 }

@@ -89,7 +89,7 @@ impl EntityKey {
     /// The key in a form no other key's bytes start with (the offline
     /// log's entries of one key follow it): single keys encode as a
     /// composite's parts do, and a composite key's parts end with `0x00`.
-    pub(super) fn encode_prefix_free(&self, k: &mut Vec<u8>) {
+    pub(crate) fn encode_prefix_free(&self, k: &mut Vec<u8>) {
         match self {
             EntityKey::Composite(parts) => {
                 k.push(3);

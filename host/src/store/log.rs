@@ -169,106 +169,145 @@ fn decode_entry(view: &str, k: &[u8], v: &[u8]) -> Result<LogEntry, StoreError> 
     })
 }
 
-/// Point-in-time reads of one view's log, through one iterator: callers
-/// that ask in key order read the log once, front to back.
-pub struct LogReader<'a> {
+/// Point-in-time reads of one view's log through one iterator that walks
+/// forward: asked in ascending (key, time) order, as an export's sorted
+/// spine asks, the log is read once, front to back, each block decoded
+/// once. A seek per question costs a block read and decompression each
+/// (most of an export's time when measured); a step costs a comparison.
+/// Asked out of order, it seeks back and is still right, only slower.
+pub struct LogScan<'a> {
     view: String,
     iter: DBRawIteratorWithThreadMode<'a, DB>,
+    /// The last question's bound: a lower one means seeking back.
+    bound: Vec<u8>,
+    /// The latest entry at or before the last bound, of that question's
+    /// key: its log key and value, copied because the iterator moves on.
+    held: Option<(Vec<u8>, Vec<u8>)>,
+    started: bool,
 }
 
-impl LogReader<'_> {
-    /// `key`'s latest entry whose event time is at or before `at` (the last
-    /// written of equal event times), unless it is older than `since`.
-    /// A deletion answers `None` too. The whole row, for tests: exports
-    /// decode only the fields they want ([`LogReader::as_of_wanted`]).
-    #[cfg(test)]
-    pub(crate) fn as_of(
+/// Entries of other keys stepped over before seeking to the wanted key
+/// instead: a seek costs about as much as this many steps.
+const STEPS_BEFORE_SEEK: usize = 16;
+
+impl LogScan<'_> {
+    /// The logged value (`StoredRow` bytes, see [`decode_logged`]) of the
+    /// key whose prefix-free encoding is `key`: its latest entry with an
+    /// event time at or before `at` (the last written of equal event
+    /// times), unless older than `since`. `None` for none, or a deletion.
+    pub fn as_of(
         &mut self,
-        key: &EntityKey,
+        key: &[u8],
         at: Micros,
         since: Option<Micros>,
-    ) -> Result<Option<StoredRow>, StoreError> {
-        if !self.seek(key, at, since)? {
+    ) -> Result<Option<&[u8]>, StoreError> {
+        let mut bound = Vec::with_capacity(key.len() + 20);
+        bound.extend_from_slice(key);
+        bound.extend_from_slice(&flip(at));
+        bound.extend_from_slice(&[0xFF; 12]);
+        if !self.started || bound < self.bound {
+            self.iter.seek(key);
+            self.held = None;
+            self.started = true;
+        }
+        if self.held.as_ref().is_some_and(|(k, _)| !k.starts_with(key)) {
+            self.held = None;
+        }
+        self.walk(key, &bound)?;
+        self.bound = bound;
+        let Some((k, v)) = &self.held else {
             return Ok(None);
-        }
-        let (k, v) = (
-            self.iter.key().unwrap_or(&[]),
-            self.iter.value().unwrap_or(&[]),
-        );
-        Ok(decode_entry(&self.view, k, v)?.row)
-    }
-
-    /// `key`'s latest entry whose event time is at or before `at` (the last
-    /// written of equal event times), unless it is older than `since`: the
-    /// fields `wanted` names, decoded into their places in `into`; whether
-    /// there was a row (a deletion is none).
-    pub fn as_of_wanted(
-        &mut self,
-        key: &EntityKey,
-        at: Micros,
-        since: Option<Micros>,
-        wanted: &FieldIndex,
-        into: &mut [Option<crate::value::Value>],
-    ) -> Result<bool, StoreError> {
-        if !self.seek(key, at, since)? {
-            return Ok(false);
-        }
-        let (k, v) = (
-            self.iter.key().unwrap_or(&[]),
-            self.iter.value().unwrap_or(&[]),
-        );
-        if v.is_empty() {
-            return Ok(false);
-        }
-        let corrupt = |message| StoreError::Corrupt {
-            view: self.view.clone(),
-            key: format!("offline log entry {k:02x?}"),
-            message,
         };
-        super::wanted::decode_wanted(v, wanted, into).map_err(corrupt)?;
-        Ok(true)
+        let event = k.get(key.len()..key.len() + 8).and_then(unflip);
+        let recent = event.is_some_and(|e| since.is_none_or(|s| e >= s));
+        Ok((recent && !v.is_empty()).then_some(v.as_slice()))
     }
 
-    /// Put the iterator on `key`'s entry for `at`; whether there is one
-    /// not older than `since`.
-    fn seek(
-        &mut self,
-        key: &EntityKey,
-        at: Micros,
-        since: Option<Micros>,
-    ) -> Result<bool, StoreError> {
-        let mut target = Vec::with_capacity(40);
-        key.encode_prefix_free(&mut target);
-        let prefix = target.len();
-        target.extend_from_slice(&flip(at));
-        target.extend_from_slice(&[0xFF; 12]);
-        self.iter.seek_for_prev(&target);
-        let Some(k) = self.iter.key() else {
-            return self.status().map(|()| false);
-        };
-        if k.get(..prefix) != Some(&target[..prefix]) {
-            return Ok(false);
+    /// Step up to `bound`, holding the last entry of `key` on the way; past
+    /// a run of other keys, seek to `key`.
+    fn walk(&mut self, key: &[u8], bound: &[u8]) -> Result<(), StoreError> {
+        let mut others = 0;
+        while let Some(k) = self.iter.key() {
+            if k > bound {
+                break;
+            }
+            // Prefix-free keys: an entry starting with `key` is of `key`.
+            if k.starts_with(key) {
+                let held = self.held.get_or_insert_with(Default::default);
+                held.0.clear();
+                held.0.extend_from_slice(k);
+                held.1.clear();
+                held.1.extend_from_slice(self.iter.value().unwrap_or(&[]));
+            } else {
+                others += 1;
+                if others > STEPS_BEFORE_SEEK {
+                    self.iter.seek(key);
+                    others = 0;
+                    continue;
+                }
+            }
+            self.iter.next();
         }
-        let event = k.get(prefix..prefix + 8).and_then(unflip);
-        Ok(event.is_some_and(|e| since.is_none_or(|s| e >= s)))
-    }
-
-    fn status(&self) -> Result<(), StoreError> {
         self.iter.status().map_err(|source| StoreError::Rocks {
             view: self.view.clone(),
             op: "read the offline log",
             source,
         })
     }
+
+    /// `key`'s whole row as of `at`, for tests.
+    #[cfg(test)]
+    pub(crate) fn row_as_of(
+        &mut self,
+        key: &EntityKey,
+        at: Micros,
+        since: Option<Micros>,
+    ) -> Result<Option<StoredRow>, StoreError> {
+        let mut k = Vec::new();
+        key.encode_prefix_free(&mut k);
+        let view = self.view.clone();
+        let v = self.as_of(&k, at, since)?;
+        v.map(|v| StoredRow::decode(v).map_err(|m| corrupt_value(&view, m)))
+            .transpose()
+    }
+}
+
+/// The fields `wanted` names of a logged value ([`LogScan::as_of`]),
+/// decoded into their places in `into`.
+pub fn decode_logged(
+    view: &str,
+    value: &[u8],
+    wanted: &FieldIndex,
+    into: &mut [Option<crate::value::Value>],
+) -> Result<(), StoreError> {
+    super::wanted::decode_wanted(value, wanted, into)
+        .map(drop)
+        .map_err(|m| corrupt_value(view, m))
+}
+
+fn corrupt_value(view: &str, message: String) -> StoreError {
+    StoreError::Corrupt {
+        view: view.into(),
+        key: "an offline log entry".into(),
+        message,
+    }
 }
 
 impl Store {
-    /// A point-in-time reader of `view`'s log.
-    pub fn log_reader(&self, view: &str) -> Result<LogReader<'_>, StoreError> {
+    /// A point-in-time reader of `view`'s log. It reads ahead and leaves
+    /// the block cache alone: a scan reads each block once, and would only
+    /// push out the blocks lookups want.
+    pub fn log_scan(&self, view: &str) -> Result<LogScan<'_>, StoreError> {
         let cf = self.log_cf(view)?;
-        Ok(LogReader {
+        let mut opts = rocksdb::ReadOptions::default();
+        opts.fill_cache(false);
+        opts.set_readahead_size(2 << 20);
+        Ok(LogScan {
             view: view.into(),
-            iter: self.db.raw_iterator_cf(&cf),
+            iter: self.db.raw_iterator_cf_opt(&cf, opts),
+            bound: Vec::new(),
+            held: None,
+            started: false,
         })
     }
 

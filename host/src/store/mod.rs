@@ -23,7 +23,7 @@ pub use backup::restore;
 pub use codec::{InputDigest, StoredRow, encode_value};
 pub use key::EntityKey;
 use log::{LogClock, log_cf_name};
-pub use log::{LogEntry, LogPolicy, LogReader};
+pub use log::{LogEntry, LogPolicy, LogScan, decode_logged};
 pub use log_upkeep::Materialized;
 pub use overwrite::Tracking;
 pub use stream::{Alongside, OutboxEntry, SourceOffset};

@@ -1,0 +1,163 @@
+//! The export's point-in-time join, as a sort-merge join: each view's
+//! questions (a spine row's key and time) are sorted, then answered in one
+//! forward pass over the view's log ([`LogScan`]), and the answers sorted
+//! back into spine order. Both sorts are `extsort`'s: a batch of items in
+//! memory at a time, the rest in sorted runs on disk, so memory is bounded
+//! by the batch however long the spine.
+
+use super::ExportError;
+use crate::store::{LogScan, Store};
+use crate::time::Micros;
+use extsort::{ExternalSorter, PushExternalSorter, Sortable, SortedIterator};
+use std::cmp::Ordering;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// A spine row's question to one view.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Target {
+    /// The row's entity key for the view, prefix-free encoded: sorts as
+    /// the view's log does.
+    pub key: Vec<u8>,
+    pub at: i64,
+    /// The row's place in the spine.
+    pub row: u64,
+}
+
+/// A view's answer for a spine row: the logged value, as stored. Sorted by
+/// row (one answer per row and view: the value never decides).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Found {
+    pub row: u64,
+    pub value: Vec<u8>,
+}
+
+type Cmp<T> = fn(&T, &T) -> Ordering;
+pub(super) type Sorter<T> = PushExternalSorter<T, Cmp<T>>;
+pub(super) type Sorted<T> = SortedIterator<T, Cmp<T>>;
+
+fn write_bytes(w: &mut impl Write, b: &[u8]) -> std::io::Result<()> {
+    w.write_all(&u32::try_from(b.len()).unwrap_or(u32::MAX).to_le_bytes())?;
+    w.write_all(b)
+}
+
+fn read_bytes(r: &mut impl Read) -> std::io::Result<Vec<u8>> {
+    let mut b = vec![0; read_u32(r)? as usize];
+    r.read_exact(&mut b)?;
+    Ok(b)
+}
+
+fn read_u32(r: &mut impl Read) -> std::io::Result<u32> {
+    let mut b = [0; 4];
+    r.read_exact(&mut b)?;
+    Ok(u32::from_le_bytes(b))
+}
+
+fn read_u64(r: &mut impl Read) -> std::io::Result<u64> {
+    let mut b = [0; 8];
+    r.read_exact(&mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+impl Sortable for Target {
+    fn encode<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
+        write_bytes(w, &self.key)?;
+        w.write_all(&self.at.to_le_bytes())?;
+        w.write_all(&self.row.to_le_bytes())
+    }
+
+    fn decode<R: Read>(r: &mut R) -> std::io::Result<Self> {
+        Ok(Target {
+            key: read_bytes(r)?,
+            at: read_u64(r)? as i64,
+            row: read_u64(r)?,
+        })
+    }
+}
+
+impl Sortable for Found {
+    fn encode<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(&self.row.to_le_bytes())?;
+        write_bytes(w, &self.value)
+    }
+
+    fn decode<R: Read>(r: &mut R) -> std::io::Result<Self> {
+        Ok(Found {
+            row: read_u64(r)?,
+            value: read_bytes(r)?,
+        })
+    }
+}
+
+/// Where the sorts spill: a hidden folder beside the output, removed when
+/// dropped (an export that fails leaves nothing behind).
+pub(super) struct Spill {
+    dir: tempfile::TempDir,
+    batch_rows: usize,
+    sorters: usize,
+}
+
+impl Spill {
+    pub(super) fn new(out: &Path, batch_rows: usize) -> Result<Self, ExportError> {
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let dir = (tempfile::Builder::new().prefix(".wafer-export-"))
+            .tempdir_in(parent)
+            .map_err(|e| spill_error(parent.to_path_buf(), e))?;
+        Ok(Spill {
+            dir,
+            batch_rows: batch_rows.max(1),
+            sorters: 0,
+        })
+    }
+
+    /// A sorter of its own folder, holding a batch in memory.
+    pub(super) fn sorter<T: Sortable + Ord>(&mut self) -> Result<Sorter<T>, ExportError> {
+        let path = self.dir.path().join(self.sorters.to_string());
+        self.sorters += 1;
+        std::fs::create_dir(&path).map_err(|e| spill_error(path.clone(), e))?;
+        Ok((ExternalSorter::new())
+            .with_segment_size(self.batch_rows)
+            .with_sort_dir(path)
+            .pushed_by(T::cmp as Cmp<T>))
+    }
+
+    pub(super) fn error(&self, e: std::io::Error) -> ExportError {
+        spill_error(self.dir.path().to_path_buf(), e)
+    }
+}
+
+fn spill_error(path: PathBuf, e: std::io::Error) -> ExportError {
+    ExportError::Output {
+        path,
+        message: format!("cannot sort through a temporary folder here: {e}"),
+    }
+}
+
+/// Answer one view's questions, in key and time order, in one pass over
+/// its log; the answers (rows with a value: not missing, not past the
+/// ttl, not deleted) come out in spine order.
+pub(super) fn join_view(
+    store: &Store,
+    view: &str,
+    ttl: Option<std::time::Duration>,
+    targets: Sorted<Target>,
+    mut found: Sorter<Found>,
+    spill: &Spill,
+) -> Result<Sorted<Found>, ExportError> {
+    let mut scan: LogScan = store.log_scan(view)?;
+    for t in targets {
+        let t = t.map_err(|e| spill.error(e))?;
+        let at = Micros(t.at);
+        let since = ttl.map(|ttl| at.minus(ttl));
+        if let Some(value) = scan.as_of(&t.key, at, since)? {
+            let value = value.to_vec();
+            found
+                .push(Found { row: t.row, value })
+                .map_err(|e| spill.error(e))?;
+        }
+    }
+    found.done().map_err(|e| spill.error(e))
+}
