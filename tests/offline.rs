@@ -170,7 +170,8 @@ fn exports_are_point_in_time_correct() {
     );
 
     // A Parquet spine with a timestamp column, and a feature service: the
-    // same rows.
+    // same rows. A batch of one row: every sort spills to disk in runs,
+    // merged through a heap.
     let labels: Vec<&str> = want.iter().map(|w| w.0.as_str()).collect();
     let times = [
         "2026-01-10",
@@ -212,6 +213,8 @@ fn exports_are_point_in_time_correct() {
             "ranking",
             "--out",
             by_service.to_str().unwrap(),
+            "--batch-rows",
+            "1",
         ],
     );
     let again: Vec<(String, Value, Value)> = jsonl(&by_service)
@@ -307,6 +310,11 @@ fn exports_are_point_in_time_correct() {
         text(&bad)
     );
     assert!(!d.join("y.csv").exists(), "no partial file");
+    let left: Vec<_> = (std::fs::read_dir(d).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".wafer-export"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
 }
 
 fn read_parquet(path: &Path) -> RecordBatch {

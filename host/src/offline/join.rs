@@ -1,15 +1,14 @@
 //! The export's point-in-time join, as a sort-merge join: each view's
 //! questions (a spine row's key and time) are sorted, then answered in one
 //! forward pass over the view's log ([`LogScan`]), and the answers sorted
-//! back into spine order. Both sorts are `extsort`'s: a batch of items in
-//! memory at a time, the rest in sorted runs on disk, so memory is bounded
-//! by the batch however long the spine.
+//! back into spine order. Both sorts are external (`runs.rs`): a batch of
+//! items in memory at a time, the rest in sorted runs on disk, so memory is
+//! bounded by the batch however long the spine.
 
 use super::ExportError;
+use super::runs::{Sortable, Sorted, Sorter};
 use crate::store::{LogScan, Store};
 use crate::time::Micros;
-use extsort::{ExternalSorter, PushExternalSorter, Sortable, SortedIterator};
-use std::cmp::Ordering;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -31,10 +30,6 @@ pub(super) struct Found {
     pub row: u64,
     pub value: Vec<u8>,
 }
-
-type Cmp<T> = fn(&T, &T) -> Ordering;
-pub(super) type Sorter<T> = PushExternalSorter<T, Cmp<T>>;
-pub(super) type Sorted<T> = SortedIterator<T, Cmp<T>>;
 
 fn write_bytes(w: &mut impl Write, b: &[u8]) -> std::io::Result<()> {
     w.write_all(&u32::try_from(b.len()).unwrap_or(u32::MAX).to_le_bytes())?;
@@ -114,14 +109,11 @@ impl Spill {
     }
 
     /// A sorter of its own folder, holding a batch in memory.
-    pub(super) fn sorter<T: Sortable + Ord>(&mut self) -> Result<Sorter<T>, ExportError> {
+    pub(super) fn sorter<T: Sortable>(&mut self) -> Result<Sorter<T>, ExportError> {
         let path = self.dir.path().join(self.sorters.to_string());
         self.sorters += 1;
         std::fs::create_dir(&path).map_err(|e| spill_error(path.clone(), e))?;
-        Ok((ExternalSorter::new())
-            .with_segment_size(self.batch_rows)
-            .with_sort_dir(path)
-            .pushed_by(T::cmp as Cmp<T>))
+        Ok(Sorter::new(path, self.batch_rows))
     }
 
     pub(super) fn error(&self, e: std::io::Error) -> ExportError {
@@ -160,4 +152,39 @@ pub(super) fn join_view(
         }
     }
     found.done().map_err(|e| spill.error(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorts_spill_to_runs_and_merge_back() {
+        let out = tempfile::tempdir().unwrap();
+        for batch in [1, 2, 3, 100] {
+            let mut spill = Spill::new(&out.path().join("x.parquet"), batch).unwrap();
+            let mut sorter = spill.sorter::<Target>().unwrap();
+            let rows: Vec<u64> = vec![5, 3, 9, 1, 7, 2, 8, 0, 6, 4];
+            for &row in &rows {
+                let key = vec![(row % 3) as u8; 1 + (row % 2) as usize];
+                sorter
+                    .push(Target {
+                        key,
+                        at: -(row as i64),
+                        row,
+                    })
+                    .unwrap();
+            }
+            let got: Vec<Target> = sorter.done().unwrap().map(Result::unwrap).collect();
+            let mut want: Vec<Target> = (rows.iter())
+                .map(|&row| Target {
+                    key: vec![(row % 3) as u8; 1 + (row % 2) as usize],
+                    at: -(row as i64),
+                    row,
+                })
+                .collect();
+            want.sort();
+            assert_eq!(got, want, "batch {batch}");
+        }
+    }
 }

@@ -10,6 +10,7 @@
 
 mod columns;
 mod join;
+mod runs;
 mod sink;
 mod spine;
 
@@ -20,7 +21,8 @@ use crate::ingest::{Format, InputError};
 use crate::registry::{Registry, View};
 use crate::store::{FieldIndex, Store, StoreError, decode_logged};
 use crate::value::Value;
-use join::{Found, Sorted, Spill, Target};
+use join::{Found, Spill, Target};
+use runs::Sorted;
 use sink::Sink;
 use spine::Spine;
 use std::iter::Peekable;
@@ -88,7 +90,7 @@ pub fn export(
     store: &Store,
     registry: &Registry,
     req: &ExportRequest,
-    mut on_batch: impl FnMut(&ExportSummary),
+    on_batch: impl FnMut(&ExportSummary),
 ) -> Result<ExportSummary, ExportError> {
     let parts = resolve(registry, &req.features, req.full_feature_names)?;
     let format = match req.format {
@@ -103,35 +105,82 @@ pub fn export(
         .collect();
     let mut spill = Spill::new(&req.out, req.batch_rows)?;
     let answers = answers(store, &parts, req, &mut spill)?;
+    // The output is encoded on a thread of its own while the next batch is
+    // read and decoded: one batch in flight.
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let feature_types = &feature_types;
+        let writer = scope.spawn(move || write_batches(req, format, feature_types, rx));
+        let read = read_batches(&parts, req, answers, &spill, tx, on_batch);
+        let written = writer
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        // A writer that failed hung up on the reader: its error comes first.
+        let sink = written?;
+        let (summary, empty) = read?;
+        let sink = match sink {
+            Some(s) => s,
+            None => open_sink(req, format, &empty, feature_types)?,
+        };
+        sink.finish()?;
+        Ok(summary)
+    })
+}
+
+/// A spine batch and its feature columns, on their way to the output.
+type Written = (spine::Batch, Vec<Vec<Value>>);
+
+/// The spine read again, each batch beside the views' answers for it, sent
+/// to the writer; the summary, and a batch of no rows (the header of an
+/// empty spine's output). Stops early, without an error, if the writer
+/// hangs up: it failed, and says why.
+fn read_batches(
+    parts: &[ViewPart],
+    req: &ExportRequest,
+    answers: Vec<Sorted<Found>>,
+    spill: &Spill,
+    tx: std::sync::mpsc::SyncSender<Written>,
+    mut on_batch: impl FnMut(&ExportSummary),
+) -> Result<(ExportSummary, spine::Batch), ExportError> {
     let mut answers: Vec<_> = answers.into_iter().map(Iterator::peekable).collect();
     let mut spine = Spine::open(req)?;
-    let mut sink: Option<Sink> = None;
     let mut summary = ExportSummary {
-        features: feature_types.len(),
+        features: parts.iter().map(|p| p.fields.len()).sum(),
         ..ExportSummary::default()
     };
     while let Some(batch) = spine.next_batch()? {
         let first = spine.rows_read() - batch.rows.len() as u64;
-        let features = columns(&parts, &batch, first, &mut answers, &spill)?;
+        let features = columns(parts, &batch, first, &mut answers, spill)?;
         for col in &features {
             let missing = col.iter().filter(|v| matches!(v, Value::Null)).count() as u64;
             summary.missing += missing;
             summary.found += col.len() as u64 - missing;
         }
-        if sink.is_none() {
-            sink = Some(open_sink(req, format, &batch, &feature_types)?);
+        if tx.send((batch, features)).is_err() {
+            break;
         }
-        let sink = sink.as_mut().expect("created above");
-        sink.write(batch, features)?;
         summary.rows = spine.rows_read();
         on_batch(&summary);
     }
-    let sink = match sink {
-        Some(s) => s,
-        None => open_sink(req, format, &spine.empty_batch(), &feature_types)?,
-    };
-    sink.finish()?;
-    Ok(summary)
+    Ok((summary, spine.empty_batch()))
+}
+
+/// The writer's side: the output opened on the first batch; `None` if
+/// there was none.
+fn write_batches(
+    req: &ExportRequest,
+    format: OutFormat,
+    features: &[(String, FieldType)],
+    rx: std::sync::mpsc::Receiver<Written>,
+) -> Result<Option<Sink>, ExportError> {
+    let mut sink = None;
+    for (batch, columns) in rx {
+        if sink.is_none() {
+            sink = Some(open_sink(req, format, &batch, features)?);
+        }
+        sink.as_mut().expect("opened above").write(batch, columns)?;
+    }
+    Ok(sink)
 }
 
 /// The output, typed from the first batch; a feature named like one of
@@ -220,22 +269,11 @@ fn answers(
         found.push(spill.sorter::<Found>()?);
     }
     let mut spine = Spine::open(req)?;
-    let mut key = Vec::new();
     while let Some(batch) = spine.next_batch()? {
         let first = spine.rows_read() - batch.rows.len() as u64;
-        for (part, sorter) in parts.iter().zip(&mut targets) {
-            for (i, k) in batch.keys(part.view)?.iter().enumerate() {
-                key.clear();
-                k.encode_prefix_free(&mut key);
-                let (at, row) = (batch.times[i].0, first + i as u64);
-                (sorter.push(Target {
-                    key: key.clone(),
-                    at,
-                    row,
-                }))
-                .map_err(|e| spill.error(e))?;
-            }
-        }
+        let spill = &*spill;
+        (parts.par_iter().zip(targets.par_iter_mut()))
+            .try_for_each(|(part, sorter)| push_targets(part, &batch, first, sorter, spill))?;
     }
     let spill = &*spill;
     let jobs: Vec<_> = parts.iter().zip(targets).zip(found).collect();
@@ -248,8 +286,25 @@ fn answers(
         .collect()
 }
 
+/// A spine batch's questions to one view.
+fn push_targets(
+    part: &ViewPart,
+    batch: &spine::Batch,
+    first: u64,
+    sorter: &mut runs::Sorter<Target>,
+    spill: &Spill,
+) -> Result<(), ExportError> {
+    for (i, k) in batch.keys(part.view)?.iter().enumerate() {
+        let mut key = Vec::with_capacity(16);
+        k.encode_prefix_free(&mut key);
+        let (at, row) = (batch.times[i].0, first + i as u64);
+        (sorter.push(Target { key, at, row })).map_err(|e| spill.error(e))?;
+    }
+    Ok(())
+}
+
 /// Each feature's column for the spine batch of rows `first..`, from the
-/// views' answers (which come in spine order).
+/// views' answers (which come in spine order), the views side by side.
 fn columns(
     parts: &[ViewPart],
     batch: &spine::Batch,
@@ -257,29 +312,41 @@ fn columns(
     answers: &mut [Peekable<Sorted<Found>>],
     spill: &Spill,
 ) -> Result<Vec<Vec<Value>>, ExportError> {
-    let (n, mut cols) = (batch.rows.len(), Vec::new());
-    for (part, answers) in parts.iter().zip(answers) {
-        let w = part.fields.len();
-        let mut values: Vec<Option<Value>> = vec![None; n * w];
-        loop {
-            match answers.peek() {
-                Some(Ok(f)) if f.row < first + n as u64 => {}
-                Some(Err(_)) => {
-                    let e = answers.next().and_then(Result::err).expect("peeked");
-                    return Err(spill.error(e));
-                }
-                _ => break,
+    use rayon::prelude::*;
+    let rows = first..first + batch.rows.len() as u64;
+    let per_view: Vec<Vec<Vec<Value>>> = (parts.par_iter())
+        .zip(answers.par_iter_mut())
+        .map(|(part, answers)| view_columns(part, rows.clone(), answers, spill))
+        .collect::<Result<_, _>>()?;
+    Ok(per_view.into_iter().flatten().collect())
+}
+
+/// One view's feature columns for the spine rows `rows`.
+fn view_columns(
+    part: &ViewPart,
+    rows: std::ops::Range<u64>,
+    answers: &mut Peekable<Sorted<Found>>,
+    spill: &Spill,
+) -> Result<Vec<Vec<Value>>, ExportError> {
+    let (n, w) = ((rows.end - rows.start) as usize, part.fields.len());
+    let mut values: Vec<Option<Value>> = vec![None; n * w];
+    loop {
+        match answers.peek() {
+            Some(Ok(f)) if f.row < rows.end => {}
+            Some(Err(_)) => {
+                let e = answers.next().and_then(Result::err).expect("peeked");
+                return Err(spill.error(e));
             }
-            let f = answers.next().and_then(Result::ok).expect("peeked");
-            let i = (f.row - first) as usize;
-            let into = &mut values[i * w..(i + 1) * w];
-            decode_logged(&part.view.name, &f.value, &part.wanted, into)?;
+            _ => break,
         }
-        let mut view_cols = vec![Vec::with_capacity(n); w];
-        for (i, v) in values.into_iter().enumerate() {
-            view_cols[i % w].push(v.unwrap_or(Value::Null));
-        }
-        cols.extend(view_cols);
+        let f = answers.next().and_then(Result::ok).expect("peeked");
+        let i = (f.row - rows.start) as usize;
+        let into = &mut values[i * w..(i + 1) * w];
+        decode_logged(&part.view.name, &f.value, &part.wanted, into)?;
+    }
+    let mut cols = vec![Vec::with_capacity(n); w];
+    for (i, v) in values.into_iter().enumerate() {
+        cols[i % w].push(v.unwrap_or(Value::Null));
     }
     Ok(cols)
 }
