@@ -96,7 +96,8 @@ pub enum Command {
         /// The spine's time column.
         #[arg(long, default_value = "event_timestamp")]
         timestamp_column: String,
-        /// Spine rows read and looked up at a time (memory is bounded by it).
+        /// Spine rows read, sorted and written at a time (memory is bounded
+        /// by it; past it, sorts spill to a folder beside --out).
         #[arg(long, default_value_t = 65536)]
         batch_rows: usize,
     },
