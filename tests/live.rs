@@ -257,6 +257,121 @@ async fn bad_writes_are_4xx_naming_the_problem_and_store_nothing() {
     );
 }
 
+/// A Parquet file's bytes with these columns.
+fn parquet_body(columns: Vec<(&str, arrow_array::ArrayRef)>) -> Vec<u8> {
+    let batch = arrow_array::RecordBatch::try_from_iter(columns).unwrap();
+    let mut out = Vec::new();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    out
+}
+
+/// The same writes with a Parquet body (what a warehouse or pandas'
+/// `to_parquet` makes): the df's columns, the request's other fields as
+/// query parameters. The rows go through the view's plugins like JSON rows;
+/// a body that is not Parquet, a column of the wrong type or an unknown one
+/// is a 400 naming it, and stores nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn parquet_bodies_write_and_push_like_json() {
+    use arrow_array::TimestampMicrosecondArray;
+    use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
+    use std::sync::Arc;
+    let l = live("").await;
+    let post = |path: &str, body: Vec<u8>| {
+        let req = reqwest::Client::new()
+            .post(format!("{}{path}", l.server.url))
+            .header("content-type", "application/vnd.apache.parquet")
+            .body(body);
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap())
+        }
+    };
+    // 2026-11-30T12:16:33Z.
+    let at = 1_796_040_993_000_000i64;
+    let rows = |ids: Vec<i64>, prices: ArrayRef| {
+        let n = ids.len();
+        parquet_body(vec![
+            ("item_id", Arc::new(Int64Array::from(ids)) as ArrayRef),
+            ("price", prices),
+            ("title", Arc::new(StringArray::from(vec!["t"; n]))),
+            (
+                "event_timestamp",
+                Arc::new(TimestampMicrosecondArray::from(vec![at; n]).with_timezone("UTC")),
+            ),
+        ])
+    };
+    let prices = |p: Vec<f64>| Arc::new(Float64Array::from(p)) as ArrayRef;
+    let body = rows(vec![1, 2], prices(vec![5.5, 70.0]));
+    let (status, answer) = post("/write-to-online-store?feature_view_name=stats", body).await;
+    assert_eq!((status, &answer["written"]), (200, &json!(2)), "{answer}");
+    let got = l
+        .server
+        .lookup(&["stats:price", "stats:bucket"], &[1, 2])
+        .await;
+    assert_eq!(column(&got, "price")["values"], json!([5.5, 70.0]));
+    assert_eq!(
+        column(&got, "bucket")["values"],
+        json!([0, 2]),
+        "the plugin ran"
+    );
+    assert_eq!(
+        column(&got, "price")["event_timestamps"][0],
+        "2026-11-30T12:16:33Z"
+    );
+    let body = rows(vec![2], prices(vec![20.0]));
+    let (status, answer) = post("/push?push_source_name=stats_push&to=online", body).await;
+    assert_eq!((status, &answer["written"]), (200, &json!(1)), "{answer}");
+
+    let bools = Arc::new(BooleanArray::from(vec![true])) as ArrayRef;
+    let unknown = parquet_body(vec![
+        ("item_id", Arc::new(Int64Array::from(vec![3])) as ArrayRef),
+        ("colour", Arc::new(StringArray::from(vec!["red"]))),
+    ]);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "/write-to-online-store",
+            rows(vec![3], prices(vec![1.0])),
+            "needs ?feature_view_name",
+        ),
+        (
+            "/write-to-online-store?feature_view_name=stats",
+            b"PAR1 not really".to_vec(),
+            "not a readable Parquet body",
+        ),
+        (
+            "/write-to-online-store?feature_view_name=stats",
+            rows(vec![3], bools),
+            "\"price\" is Boolean, which cannot hold the float64",
+        ),
+        (
+            "/write-to-online-store?feature_view_name=stats",
+            unknown,
+            "df.colour: view stats has no such column",
+        ),
+        (
+            "/push?push_source_name=stats_push&to=offline",
+            rows(vec![3], prices(vec![1.0])),
+            "wafer keeps no offline store",
+        ),
+        (
+            "/push?push_source_name=stats_push&transform_on_write=maybe",
+            rows(vec![3], prices(vec![1.0])),
+            "query parameters of a Parquet body",
+        ),
+    ];
+    for (path, body, says) in cases {
+        let (status, answer) = post(path, body).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains(says), "{path}: {answer}");
+    }
+    let got = l.server.lookup(&["stats:price"], &[1, 2, 3]).await;
+    assert_eq!(column(&got, "price")["values"], json!([5.5, 20.0, null]));
+}
+
 /// Pushed text is embedded like published text: cached, and reused when unchanged.
 #[tokio::test(flavor = "multi_thread")]
 async fn pushes_into_an_embedding_view_embed_once() {

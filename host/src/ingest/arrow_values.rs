@@ -103,6 +103,20 @@ pub(super) fn records(
     rows
 }
 
+/// Every cell of `array`, appended to `into`; the first that does not
+/// convert is an error with its index.
+pub(super) fn column_values(
+    array: &dyn Array,
+    into: &mut Vec<Value>,
+) -> Result<(), (usize, String)> {
+    let cells = Cells::new(array);
+    into.reserve(array.len());
+    for i in 0..array.len() {
+        into.push(cells.get(i).map_err(|m| (i, m))?);
+    }
+    Ok(())
+}
+
 /// One column's cells; a dictionary's keys are normalized once per column,
 /// not once per cell.
 enum Cells<'a> {

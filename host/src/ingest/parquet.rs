@@ -6,8 +6,11 @@
 //! Arrow types map onto wafer's values; a type with no mapping is an error
 //! naming the file, the column and the type before any row is read.
 
-use super::arrow_values::{fits, records, supported};
+use super::arrow_values::{column_values, fits, records, supported};
 use super::input::{BadLine, InputError, Record};
+use crate::registry::View;
+use crate::value::Value;
+use bytes::Bytes;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -71,28 +74,11 @@ impl ParquetInput {
     /// the field or join key of its name is an error naming file, column
     /// and both types, before any row is written.
     pub(super) fn check(&self, view: &crate::registry::View) -> Result<(), InputError> {
-        let declared = (view.keys.iter().map(|k| (&k.name, k.ty)))
-            .chain(view.fields.iter().map(|f| (&f.name, f.ty)));
-        let declared: Vec<_> = declared.collect();
         for (file, schema) in &self.schemas {
-            for field in schema.fields() {
-                let Some((_, ty)) = declared.iter().find(|(n, _)| *n == field.name()) else {
-                    continue;
-                };
-                if !fits(field.data_type(), *ty) {
-                    return Err(InputError::Read {
-                        path: file.clone(),
-                        message: format!(
-                            "column {:?} is {} in the file, which cannot hold the {} of {} in view {}",
-                            field.name(),
-                            field.data_type(),
-                            ty.name(),
-                            field.name(),
-                            view.name
-                        ),
-                    });
-                }
-            }
+            check_schema(schema, view).map_err(|message| InputError::Read {
+                path: file.clone(),
+                message,
+            })?;
         }
         Ok(())
     }
@@ -134,6 +120,72 @@ impl ParquetInput {
     }
 }
 
+/// Whether every column of `schema` can hold the view's declared type of
+/// the field or join key of its name (other columns are not checked here).
+fn check_schema(schema: &arrow_schema::Schema, view: &View) -> Result<(), String> {
+    let declared = (view.keys.iter().map(|k| (&k.name, k.ty)))
+        .chain(view.fields.iter().map(|f| (&f.name, f.ty)));
+    let declared: Vec<_> = declared.collect();
+    for field in schema.fields() {
+        let Some((_, ty)) = declared.iter().find(|(n, _)| *n == field.name()) else {
+            continue;
+        };
+        if !fits(field.data_type(), *ty) {
+            return Err(format!(
+                "column {:?} is {}, which cannot hold the {} of {} in view {}",
+                field.name(),
+                field.data_type(),
+                ty.name(),
+                field.name(),
+                view.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether wafer reads every column of `schema`.
+fn check_supported(schema: &arrow_schema::Schema) -> Result<(), String> {
+    match schema.fields().iter().find(|f| !supported(f.data_type())) {
+        None => Ok(()),
+        Some(field) => Err(format!(
+            "column {:?} has type {}, which wafer does not read (ints, floats, strings, \
+             binary, bool, timestamps, dates and lists of those)",
+            field.name(),
+            field.data_type()
+        )),
+    }
+}
+
+/// A Parquet body (an HTTP write), read whole, as its columns in the
+/// file's order, each a list of every row's value: what a JSON `df` holds.
+/// A body that is not Parquet, a column wafer does not read or of a type
+/// that cannot hold its field's, or a cell that does not convert, is an
+/// error naming it. The body is already in memory, bounded by the server's
+/// body limit.
+pub fn parquet_columns(body: Bytes, view: &View) -> Result<Vec<(String, Vec<Value>)>, String> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(body)
+        .map_err(|e| format!("not a readable Parquet body: {e}"))?;
+    let schema = builder.schema().clone();
+    check_supported(&schema)?;
+    check_schema(&schema, view)?;
+    let reader = builder
+        .build()
+        .map_err(|e| format!("corrupt Parquet: {e}"))?;
+    let mut columns: Vec<(String, Vec<Value>)> = (schema.fields().iter())
+        .map(|f| (f.name().clone(), Vec::new()))
+        .collect();
+    for batch in reader {
+        let batch = batch.map_err(|e| format!("corrupt Parquet: {e}"))?;
+        for ((name, values), array) in columns.iter_mut().zip(batch.columns()) {
+            let first = values.len();
+            column_values(array.as_ref(), values)
+                .map_err(|(i, m)| format!("column {name:?}, row {}: {m}", first + i + 1))?;
+        }
+    }
+    Ok(columns)
+}
+
 fn open_file(path: &Path, batch: usize) -> Result<ParquetRecordBatchReader, InputError> {
     let err = |message: String| InputError::Read {
         path: path.to_path_buf(),
@@ -145,16 +197,7 @@ fn open_file(path: &Path, batch: usize) -> Result<ParquetRecordBatchReader, Inpu
     })?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
-    for field in builder.schema().fields() {
-        if !supported(field.data_type()) {
-            return Err(err(format!(
-                "column {:?} has type {}, which wafer does not read (ints, floats, strings, \
-                 binary, bool, timestamps, dates and lists of those)",
-                field.name(),
-                field.data_type()
-            )));
-        }
-    }
+    check_supported(builder.schema()).map_err(err)?;
     builder
         .with_batch_size(batch)
         .build()

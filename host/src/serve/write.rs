@@ -1,10 +1,13 @@
 //! Writes in Feast's shapes: `POST /write-to-online-store` (what Feast's
 //! SDK sends for `write_to_online_store` and for `push(..., to=ONLINE)`
 //! against a remote online store) and `POST /push` (Feast's own server
-//! endpoint, by push source). `df` is columnar. Rows go through the view's
-//! transformations like published rows; the answer gives each row's outcome,
-//! and one bad row never fails the request. A malformed body, unknown
-//! column or mismatched lengths is a 400 naming it, and nothing is stored.
+//! endpoint, by push source). `df` is columnar. Either endpoint also takes
+//! the same columns as a Parquet body (`Content-Type:
+//! application/vnd.apache.parquet`), with the JSON body's other fields as
+//! query parameters. Rows go through the view's transformations like
+//! published rows; the answer gives each row's outcome, and one bad row
+//! never fails the request. A malformed body, unknown column or mismatched
+//! lengths is a 400 naming it, and nothing is stored.
 
 use super::{ApiError, bad, parse, read_body};
 use crate::ingest::{Record, RowOutcome};
@@ -12,9 +15,9 @@ use crate::registry::View;
 use crate::runtime::{Wafer, WriteError, WriteOptions};
 use crate::value::Value;
 use axum::Json;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json_};
 
@@ -57,6 +60,42 @@ pub(super) struct PushRequest {
     allow_registry_cache: Option<bool>,
 }
 
+/// A Parquet body's request fields, as query parameters.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ParquetParams {
+    /// `/write-to-online-store`: the view.
+    feature_view_name: Option<String>,
+    /// `/push`: the push source.
+    push_source_name: Option<String>,
+    /// `/push`: only `online`.
+    to: Option<String>,
+    /// As in the JSON body (default true).
+    transform_on_write: Option<bool>,
+}
+
+/// The IANA media type of Parquet.
+const PARQUET: &str = "application/vnd.apache.parquet";
+
+/// A write's columns, as they came.
+enum Df {
+    Json(Map<String, Json_>),
+    Parquet(Bytes),
+}
+
+/// A Parquet body's fields from the query, or `None` for a JSON body.
+fn parquet_params(headers: &HeaderMap, uri: &Uri) -> Result<Option<ParquetParams>, ApiError> {
+    let kind = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if !kind.is_some_and(|k| k.starts_with(PARQUET)) {
+        return Ok(None);
+    }
+    let Query(params) = Query::<ParquetParams>::try_from_uri(uri)
+        .map_err(|e| bad(format!("query parameters of a Parquet body: {e}")))?;
+    Ok(Some(params))
+}
+
 fn yes() -> bool {
     true
 }
@@ -78,7 +117,10 @@ pub struct WriteAnswer {
 /// Rows into a view, as Feast's SDK sends `write_to_online_store` and
 /// `push(..., to=ONLINE)` to a remote online store. Answered once every
 /// row is durable, with one outcome per row.
-#[utoipa::path(post, path = "/write-to-online-store", tag = "feast", request_body = WriteRequest,
+#[utoipa::path(post, path = "/write-to-online-store", tag = "feast",
+    request_body(content((WriteRequest = "application/json"), (Vec<u8> = "application/vnd.apache.parquet")),
+        description = "JSON, or the df's columns as a Parquet file with `?feature_view_name=V`"),
+    params(ParquetParams),
     responses(
         (status = 200, body = WriteAnswer, description = "Each row's outcome; a bad row fails alone"),
         (status = 400, body = super::routes::ErrorBody, description = "A malformed body, an unknown column, lists of different lengths"),
@@ -88,23 +130,37 @@ pub struct WriteAnswer {
         (status = 503, body = super::routes::ErrorBody)))]
 pub(super) async fn write_to_online_store(
     State(wafer): State<Wafer>,
+    headers: HeaderMap,
+    uri: Uri,
     body: Body,
 ) -> Result<Json<WriteAnswer>, ApiError> {
+    let parquet = parquet_params(&headers, &uri)?;
     let body = read_body(&wafer, body).await?;
-    let req: WriteRequest = parse(&body)?;
     let source = "POST /write-to-online-store".to_string();
-    write(
-        &wafer,
-        &req.feature_view_name,
-        req.df,
-        req.transform_on_write,
-        source,
-    )
-    .await
+    let (view, df, transform) = match parquet {
+        Some(p) => {
+            let view = (p.feature_view_name)
+                .ok_or_else(|| bad("a Parquet body needs ?feature_view_name=V"))?;
+            (
+                view,
+                Df::Parquet(body),
+                p.transform_on_write.unwrap_or(true),
+            )
+        }
+        None => {
+            let req: WriteRequest = parse(&body)?;
+            let df = Df::Json(req.df);
+            (req.feature_view_name, df, req.transform_on_write)
+        }
+    };
+    write(&wafer, &view, df, transform, source).await
 }
 
 /// Rows into the view of a `[[push_source]]`, as `feast serve`'s `/push`.
-#[utoipa::path(post, path = "/push", tag = "feast", request_body = PushRequest,
+#[utoipa::path(post, path = "/push", tag = "feast",
+    request_body(content((PushRequest = "application/json"), (Vec<u8> = "application/vnd.apache.parquet")),
+        description = "JSON, or the df's columns as a Parquet file with `?push_source_name=S`"),
+    params(ParquetParams),
     responses(
         (status = 200, body = WriteAnswer),
         (status = 400, body = super::routes::ErrorBody, description = "A malformed body, `to` other than online"),
@@ -113,43 +169,60 @@ pub(super) async fn write_to_online_store(
         (status = 413, body = super::routes::ErrorBody), (status = 429, body = super::routes::ErrorBody), (status = 503, body = super::routes::ErrorBody)))]
 pub(super) async fn push(
     State(wafer): State<Wafer>,
+    headers: HeaderMap,
+    uri: Uri,
     body: Body,
 ) -> Result<Json<WriteAnswer>, ApiError> {
+    let parquet = parquet_params(&headers, &uri)?;
     let body = read_body(&wafer, body).await?;
-    let req: PushRequest = parse(&body)?;
-    match req.to.as_str() {
-        "online" => {}
-        "offline" | "online_and_offline" => {
-            return Err(bad(format!(
-                "\"to\": {:?}: wafer keeps no offline store; push with \"to\": \"online\"",
-                req.to
-            )));
+    let (name, to, df, transform) = match parquet {
+        Some(p) => {
+            let name = (p.push_source_name)
+                .ok_or_else(|| bad("a Parquet body needs ?push_source_name=S"))?;
+            let to = p.to.unwrap_or_else(online);
+            (
+                name,
+                to,
+                Df::Parquet(body),
+                p.transform_on_write.unwrap_or(true),
+            )
         }
-        other => {
-            return Err(bad(format!(
-                "\"to\": {other:?} is not a push mode (\"online\", \"offline\", \"online_and_offline\")"
-            )));
+        None => {
+            let req: PushRequest = parse(&body)?;
+            let df = Df::Json(req.df);
+            (req.push_source_name, req.to, df, req.transform_on_write)
         }
-    }
+    };
+    check_push_mode(&to)?;
     let registry = wafer.registry();
-    let Some(source) = registry.config.push_source(&req.push_source_name) else {
+    let Some(source) = registry.config.push_source(&name) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            format!(
-                "no push source named {:?} (declare it as [[push_source]] with its view)",
-                req.push_source_name
-            ),
+            format!("no push source named {name:?} (declare it as [[push_source]] with its view)"),
         ));
     };
     let view = source.view.get_ref().clone();
-    let origin = format!("POST /push ({})", req.push_source_name);
-    write(&wafer, &view, req.df, req.transform_on_write, origin).await
+    let origin = format!("POST /push ({name})");
+    write(&wafer, &view, df, transform, origin).await
+}
+
+/// Feast's push modes: wafer honours `online` only.
+fn check_push_mode(to: &str) -> Result<(), ApiError> {
+    match to {
+        "online" => Ok(()),
+        "offline" | "online_and_offline" => Err(bad(format!(
+            "\"to\": {to:?}: wafer keeps no offline store; push with \"to\": \"online\""
+        ))),
+        other => Err(bad(format!(
+            "\"to\": {other:?} is not a push mode (\"online\", \"offline\", \"online_and_offline\")"
+        ))),
+    }
 }
 
 async fn write(
     wafer: &Wafer,
     view: &str,
-    df: Map<String, Json_>,
+    df: Df,
     transform: bool,
     source: String,
 ) -> Result<Json<WriteAnswer>, ApiError> {
@@ -159,20 +232,21 @@ async fn write(
         .ok_or_else(|| ApiError::from(WriteError::UnknownView(view.into())))?;
     let no_transform = !transform;
     let limit = *registry.config.server.max_rows_per_write.get_ref();
-    let rows = df
-        .values()
-        .next()
-        .and_then(Json_::as_array)
-        .map_or(0, Vec::len);
-    if rows > limit {
-        return Err(WriteError::TooManyRows { rows, limit }.into());
-    }
-    let records = if rows * df.len() < 10_000 {
-        records(v, df, no_transform)?
+    let small = match &df {
+        // Checked before typing, which is the costly part.
+        Df::Json(df) => {
+            let rows = (df.values().next().and_then(Json_::as_array)).map_or(0, Vec::len);
+            check_rows(rows, limit)?;
+            rows * df.len() < 10_000
+        }
+        Df::Parquet(body) => body.len() < 64 << 10,
+    };
+    let records = if small {
+        records(v, df, no_transform, limit)?
     } else {
         // Typing a large df is CPU work: off the async workers.
         let v = v.clone();
-        tokio::task::spawn_blocking(move || records(&v, df, no_transform))
+        tokio::task::spawn_blocking(move || records(&v, df, no_transform, limit))
             .await
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??
     };
@@ -191,19 +265,38 @@ async fn write(
     }))
 }
 
-/// The columnar `df` as records, row `i` on line `i + 1`. Every column must
-/// be a list of the same length and mean something to the view.
-fn records(
-    view: &View,
-    df: Map<String, Json_>,
-    no_transform: bool,
-) -> Result<Vec<Record>, ApiError> {
-    let mut n = None;
+fn check_rows(rows: usize, limit: usize) -> Result<(), ApiError> {
+    match rows > limit {
+        true => Err(WriteError::TooManyRows { rows, limit }.into()),
+        false => Ok(()),
+    }
+}
+
+/// The df's columns, each a list of values.
+fn columns(view: &View, df: Df) -> Result<Vec<(String, Vec<Value>)>, ApiError> {
+    let df = match df {
+        Df::Parquet(body) => return crate::ingest::parquet_columns(body, view).map_err(bad),
+        Df::Json(df) => df,
+    };
     let mut columns = Vec::with_capacity(df.len());
     for (name, cells) in df {
         let Json_::Array(cells) = cells else {
             return Err(bad(format!("df.{name} must be a list (df is columnar)")));
         };
+        let values = (cells.iter().enumerate())
+            .map(|(i, c)| Value::from_json(c).map_err(|e| bad(format!("df.{name}[{i}]: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        columns.push((name, values));
+    }
+    Ok(columns)
+}
+
+/// The df as records, row `i` on line `i + 1`. Every column must be as
+/// long as the others and mean something to the view.
+fn records(view: &View, df: Df, no_transform: bool, limit: usize) -> Result<Vec<Record>, ApiError> {
+    let mut n = None;
+    let mut kept = Vec::new();
+    for (name, cells) in columns(view, df)? {
         match n {
             Some(m) if m != cells.len() => {
                 return Err(bad(format!(
@@ -217,10 +310,28 @@ fn records(
             continue;
         }
         check_column(view, &name, no_transform)?;
-        columns.push((rename(view, name), cells));
+        kept.push((rename(view, name), cells));
     }
-    let event_time = columns
-        .iter()
+    let n = n.ok_or_else(|| bad("df has no columns"))?;
+    check_rows(n, limit)?;
+    check_keys_and_time(view, &kept)?;
+    let mut records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            line: i + 1,
+            cells: Vec::with_capacity(kept.len()),
+        })
+        .collect();
+    for (name, cells) in kept {
+        for (record, v) in records.iter_mut().zip(cells) {
+            record.cells.push((name.clone(), v));
+        }
+    }
+    Ok(records)
+}
+
+/// Every join key present, and the event time at most once.
+fn check_keys_and_time(view: &View, columns: &[(String, Vec<Value>)]) -> Result<(), ApiError> {
+    let event_time = (columns.iter())
         .filter(|(c, _)| *c == view.event_time)
         .count();
     if event_time > 1 {
@@ -229,24 +340,11 @@ fn records(
             view.event_time
         )));
     }
-    let n = n.ok_or_else(|| bad("df has no columns"))?;
     if let Some(k) = (view.keys.iter()).find(|k| !columns.iter().any(|(c, _)| *c == k.name)) {
         let m = format!("df has no `{}`, a join key of view {}", k.name, view.name);
         return Err(bad(m));
     }
-    let mut records: Vec<Record> = (0..n)
-        .map(|i| Record {
-            line: i + 1,
-            cells: Vec::with_capacity(columns.len()),
-        })
-        .collect();
-    for (name, cells) in columns {
-        for (i, cell) in cells.into_iter().enumerate() {
-            let v = Value::from_json(&cell).map_err(|e| bad(format!("df.{name}[{i}]: {e}")))?;
-            records[i].cells.push((name.clone(), v));
-        }
-    }
-    Ok(records)
+    Ok(())
 }
 
 /// Feast's `event_timestamp` is the view's event time column.
