@@ -245,6 +245,24 @@ async fn bad_writes_are_4xx_naming_the_problem_and_store_nothing() {
             .unwrap()
             .contains("malformed request body")
     );
+    // A Parquet body's rows are counted from its footer, before decoding.
+    let ids: Vec<i64> = (1..=6).collect();
+    let body = parquet_body(vec![(
+        "item_id",
+        std::sync::Arc::new(arrow_array::Int64Array::from(ids)) as arrow_array::ArrayRef,
+    )]);
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}/write-to-online-store?feature_view_name=stats",
+            l.server.url
+        ))
+        .header("content-type", "Application/Vnd.Apache.Parquet")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    assert!(resp.text().await.unwrap().contains("6 rows in one write"));
     // A key of the wrong type fails its row only.
     let df = json!({"item_id": [1, "two"], "price": [3, 4]});
     let (status, answer) = l.server.write("stats", df).await;

@@ -3,7 +3,7 @@
 use super::progress::Progress;
 use super::target::Target;
 use crate::config::Config;
-use crate::offline::{ExportRequest, ExportSummary};
+use crate::offline::{ExportRequest, ExportStage, ExportSummary};
 use crate::registry::Registry;
 use crate::store::Store;
 use crate::time::Micros;
@@ -25,11 +25,13 @@ pub(super) async fn export(
             .with_context(|| format!("no [[feature_service]] named {name:?}"))?;
     }
     let progress = Progress::new("export");
-    let on_batch = progress.on_rows(|s: &ExportSummary| {
-        (
+    let on_batch = progress.on_rows(|s: &ExportSummary| match s.stage {
+        ExportStage::Sorting => (0, format!("| sorting the spine: {} rows read", s.rows)),
+        ExportStage::Joining => (0, "| reading the views' logs".into()),
+        ExportStage::Writing => (
             s.rows,
             format!("| {} values found, {} missing", s.found, s.missing),
-        )
+        ),
     });
     let path = registry.config.store_path();
     let summary = tokio::task::spawn_blocking(move || -> anyhow::Result<ExportSummary> {

@@ -17,7 +17,7 @@ mod write;
 
 pub use deadletter::DeadLetter;
 pub use input::{Format, InputError, Reader, Record};
-pub use parquet::parquet_columns;
+pub use parquet::ParquetBody;
 pub use pipeline::{Pipeline, Transformed};
 pub use publish::publish;
 pub use summary::{Progress, Summary};

@@ -157,33 +157,49 @@ fn check_supported(schema: &arrow_schema::Schema) -> Result<(), String> {
     }
 }
 
-/// A Parquet body (an HTTP write), read whole, as its columns in the
-/// file's order, each a list of every row's value: what a JSON `df` holds.
-/// A body that is not Parquet, a column wafer does not read or of a type
-/// that cannot hold its field's, or a cell that does not convert, is an
-/// error naming it. The body is already in memory, bounded by the server's
-/// body limit.
-pub fn parquet_columns(body: Bytes, view: &View) -> Result<Vec<(String, Vec<Value>)>, String> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(body)
-        .map_err(|e| format!("not a readable Parquet body: {e}"))?;
-    let schema = builder.schema().clone();
-    check_supported(&schema)?;
-    check_schema(&schema, view)?;
-    let reader = builder
-        .build()
-        .map_err(|e| format!("corrupt Parquet: {e}"))?;
-    let mut columns: Vec<(String, Vec<Value>)> = (schema.fields().iter())
-        .map(|f| (f.name().clone(), Vec::new()))
-        .collect();
-    for batch in reader {
-        let batch = batch.map_err(|e| format!("corrupt Parquet: {e}"))?;
-        for ((name, values), array) in columns.iter_mut().zip(batch.columns()) {
-            let first = values.len();
-            column_values(array.as_ref(), values)
-                .map_err(|(i, m)| format!("column {name:?}, row {}: {m}", first + i + 1))?;
-        }
+/// A Parquet body (an HTTP write), already in memory (bounded by the
+/// server's body limit). Opening it reads only its footer, so the rows can
+/// be counted against a limit before any is decoded.
+pub struct ParquetBody(ParquetRecordBatchReaderBuilder<Bytes>);
+
+impl ParquetBody {
+    /// A body that is not Parquet is an error.
+    pub fn open(body: Bytes) -> Result<Self, String> {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(body)
+            .map_err(|e| format!("not a readable Parquet body: {e}"))?;
+        Ok(ParquetBody(builder))
     }
-    Ok(columns)
+
+    pub fn rows(&self) -> usize {
+        usize::try_from(self.0.metadata().file_metadata().num_rows()).unwrap_or(usize::MAX)
+    }
+
+    pub fn width(&self) -> usize {
+        self.0.schema().fields().len()
+    }
+
+    /// The columns in the file's order, each a list of every row's value:
+    /// what a JSON `df` holds. A column wafer does not read or of a type
+    /// that cannot hold its field's, or a cell that does not convert, is an
+    /// error naming it.
+    pub fn columns(self, view: &View) -> Result<Vec<(String, Vec<Value>)>, String> {
+        let schema = self.0.schema().clone();
+        check_supported(&schema)?;
+        check_schema(&schema, view)?;
+        let reader = (self.0.build()).map_err(|e| format!("corrupt Parquet: {e}"))?;
+        let mut columns: Vec<(String, Vec<Value>)> = (schema.fields().iter())
+            .map(|f| (f.name().clone(), Vec::new()))
+            .collect();
+        for batch in reader {
+            let batch = batch.map_err(|e| format!("corrupt Parquet: {e}"))?;
+            for ((name, values), array) in columns.iter_mut().zip(batch.columns()) {
+                let first = values.len();
+                column_values(array.as_ref(), values)
+                    .map_err(|(i, m)| format!("column {name:?}, row {}: {m}", first + i + 1))?;
+            }
+        }
+        Ok(columns)
+    }
 }
 
 fn open_file(path: &Path, batch: usize) -> Result<ParquetRecordBatchReader, InputError> {

@@ -1,12 +1,14 @@
-//! The export's point-in-time join, as a sort-merge join: each view's
+//! An export's first pass, the point-in-time join, as a sort-merge join: each view's
 //! questions (a spine row's key and time) are sorted, then answered in one
 //! forward pass over the view's log ([`LogScan`]), and the answers sorted
 //! back into spine order. Both sorts are external (`runs.rs`): a batch of
 //! items in memory at a time, the rest in sorted runs on disk, so memory is
 //! bounded by the batch however long the spine.
 
-use super::ExportError;
 use super::runs::{Sortable, Sorted, Sorter};
+use super::spine::{Batch, Spine};
+use super::{ExportError, ExportRequest, ExportStage, ExportSummary, ViewPart, check_names};
+use crate::config::FieldType;
 use crate::store::{LogScan, Store};
 use crate::time::Micros;
 use std::io::{Read, Write};
@@ -24,15 +26,20 @@ pub(super) struct Target {
 }
 
 /// A view's answer for a spine row: the logged value, as stored. Sorted by
-/// row (one answer per row and view: the value never decides).
+/// row (one answer per row and view: the rest never decides).
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct Found {
     pub row: u64,
+    /// The question's time: the spine's second pass checks it read the
+    /// same row.
+    pub at: i64,
     pub value: Vec<u8>,
 }
 
 fn write_bytes(w: &mut impl Write, b: &[u8]) -> std::io::Result<()> {
-    w.write_all(&u32::try_from(b.len()).unwrap_or(u32::MAX).to_le_bytes())?;
+    let len = u32::try_from(b.len())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "an item over 4 GiB"))?;
+    w.write_all(&len.to_le_bytes())?;
     w.write_all(b)
 }
 
@@ -73,19 +80,22 @@ impl Sortable for Target {
 impl Sortable for Found {
     fn encode<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
         w.write_all(&self.row.to_le_bytes())?;
+        w.write_all(&self.at.to_le_bytes())?;
         write_bytes(w, &self.value)
     }
 
     fn decode<R: Read>(r: &mut R) -> std::io::Result<Self> {
         Ok(Found {
             row: read_u64(r)?,
+            at: read_u64(r)? as i64,
             value: read_bytes(r)?,
         })
     }
 }
 
 /// Where the sorts spill: a hidden folder beside the output, removed when
-/// dropped (an export that fails leaves nothing behind).
+/// dropped (an export that fails leaves nothing behind; one killed leaves
+/// the empty folder, its runs being unlinked already).
 pub(super) struct Spill {
     dir: tempfile::TempDir,
     batch_rows: usize,
@@ -128,6 +138,74 @@ fn spill_error(path: PathBuf, e: std::io::Error) -> ExportError {
     }
 }
 
+/// Each view's answers, in spine order, and the spine's row count: the
+/// spine read once, each batch's questions sorted per view side by side,
+/// then the views joined side by side on rayon's pool. A feature named
+/// like a spine column is an error on the first batch, before any work.
+pub(super) fn answers(
+    store: &Store,
+    parts: &[ViewPart],
+    req: &ExportRequest,
+    features: &[(String, FieldType)],
+    spill: &mut Spill,
+    on_batch: &mut impl FnMut(&ExportSummary),
+) -> Result<(Vec<Sorted<Found>>, u64), ExportError> {
+    use rayon::prelude::*;
+    let mut targets = Vec::with_capacity(parts.len());
+    let mut found = Vec::with_capacity(parts.len());
+    for _ in parts {
+        targets.push(spill.sorter::<Target>()?);
+        found.push(spill.sorter::<Found>()?);
+    }
+    let mut spine = Spine::open(req)?;
+    while let Some(batch) = spine.next_batch()? {
+        let first = spine.rows_read() - batch.rows.len() as u64;
+        if first == 0 {
+            check_names(&batch.columns, features)?;
+        }
+        let spill = &*spill;
+        (parts.par_iter().zip(targets.par_iter_mut()))
+            .try_for_each(|(part, sorter)| push_targets(part, &batch, first, sorter, spill))?;
+        let rows = spine.rows_read();
+        on_batch(&ExportSummary {
+            rows,
+            ..ExportSummary::default()
+        });
+    }
+    let stage = ExportStage::Joining;
+    on_batch(&ExportSummary {
+        stage,
+        ..ExportSummary::default()
+    });
+    let spill = &*spill;
+    let jobs: Vec<_> = parts.iter().zip(targets).zip(found).collect();
+    let answers = (jobs.into_par_iter())
+        .map(|((part, targets), found)| {
+            let targets = targets.done().map_err(|e| spill.error(e))?;
+            let view = &part.view;
+            join_view(store, &view.name, view.ttl, targets, found, spill)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((answers, spine.rows_read()))
+}
+
+/// A spine batch's questions to one view.
+fn push_targets(
+    part: &ViewPart,
+    batch: &Batch,
+    first: u64,
+    sorter: &mut Sorter<Target>,
+    spill: &Spill,
+) -> Result<(), ExportError> {
+    for (i, k) in batch.keys(part.view)?.iter().enumerate() {
+        let mut key = Vec::with_capacity(16);
+        k.encode_prefix_free(&mut key);
+        let (at, row) = (batch.times[i].0, first + i as u64);
+        (sorter.push(Target { key, at, row })).map_err(|e| spill.error(e))?;
+    }
+    Ok(())
+}
+
 /// Answer one view's questions, in key and time order, in one pass over
 /// its log; the answers (rows with a value: not missing, not past the
 /// ttl, not deleted) come out in spine order.
@@ -147,7 +225,11 @@ pub(super) fn join_view(
         if let Some(value) = scan.as_of(&t.key, at, since)? {
             let value = value.to_vec();
             found
-                .push(Found { row: t.row, value })
+                .push(Found {
+                    row: t.row,
+                    at: t.at,
+                    value,
+                })
                 .map_err(|e| spill.error(e))?;
         }
     }

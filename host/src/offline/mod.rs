@@ -10,6 +10,7 @@
 
 mod columns;
 mod join;
+mod output;
 mod runs;
 mod sink;
 mod spine;
@@ -19,13 +20,9 @@ pub use sink::OutFormat;
 use crate::config::FieldType;
 use crate::ingest::{Format, InputError};
 use crate::registry::{Registry, View};
-use crate::store::{FieldIndex, Store, StoreError, decode_logged};
-use crate::value::Value;
-use join::{Found, Spill, Target};
-use runs::Sorted;
+use crate::store::{FieldIndex, Store, StoreError};
+use join::Spill;
 use sink::Sink;
-use spine::Spine;
-use std::iter::Peekable;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +37,10 @@ pub enum ExportError {
         line: usize,
         message: String,
     },
+    #[error(
+        "spine {0} changed while it was exported (it is read twice): export from a copy that stays put"
+    )]
+    SpineChanged(PathBuf),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot write {path}: {message}")]
@@ -67,12 +68,28 @@ pub struct ExportRequest {
 /// What an export did (also its progress, batch by batch).
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ExportSummary {
+    /// Where a progress report stands (not part of the final summary).
+    #[serde(skip)]
+    pub stage: ExportStage,
+    /// Rows written; while sorting, spine rows sorted.
     pub rows: u64,
     pub features: usize,
     /// Feature cells with a value, and without one (no row by then, older
     /// than the ttl, or deleted).
     pub found: u64,
     pub missing: u64,
+}
+
+/// An export's three passes, for its progress line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum ExportStage {
+    /// Reading the spine, sorting each view's questions.
+    #[default]
+    Sorting,
+    /// Reading each view's log once.
+    Joining,
+    /// Reading the spine again, writing each row with its features.
+    Writing,
 }
 
 /// One view's part of an export: its features, their output names and
@@ -90,7 +107,7 @@ pub fn export(
     store: &Store,
     registry: &Registry,
     req: &ExportRequest,
-    on_batch: impl FnMut(&ExportSummary),
+    mut on_batch: impl FnMut(&ExportSummary),
 ) -> Result<ExportSummary, ExportError> {
     let parts = resolve(registry, &req.features, req.full_feature_names)?;
     let format = match req.format {
@@ -104,14 +121,21 @@ pub fn export(
         .flat_map(|p| p.fields.iter().map(|(_, out, ty)| (out.clone(), *ty)))
         .collect();
     let mut spill = Spill::new(&req.out, req.batch_rows)?;
-    let answers = answers(store, &parts, req, &mut spill)?;
+    let answers = join::answers(
+        store,
+        &parts,
+        req,
+        &feature_types,
+        &mut spill,
+        &mut on_batch,
+    )?;
     // The output is encoded on a thread of its own while the next batch is
     // read and decoded: one batch in flight.
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let feature_types = &feature_types;
-        let writer = scope.spawn(move || write_batches(req, format, feature_types, rx));
-        let read = read_batches(&parts, req, answers, &spill, tx, on_batch);
+        let writer = scope.spawn(move || output::write_batches(req, format, feature_types, rx));
+        let read = output::read_batches(&parts, req, answers, &spill, tx, on_batch);
         let written = writer
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -120,83 +144,21 @@ pub fn export(
         let (summary, empty) = read?;
         let sink = match sink {
             Some(s) => s,
-            None => open_sink(req, format, &empty, feature_types)?,
+            None => output::open_sink(req, format, &empty, feature_types)?,
         };
         sink.finish()?;
         Ok(summary)
     })
 }
 
-/// A spine batch and its feature columns, on their way to the output.
-type Written = (spine::Batch, Vec<Vec<Value>>);
-
-/// The spine read again, each batch beside the views' answers for it, sent
-/// to the writer; the summary, and a batch of no rows (the header of an
-/// empty spine's output). Stops early, without an error, if the writer
-/// hangs up: it failed, and says why.
-fn read_batches(
-    parts: &[ViewPart],
-    req: &ExportRequest,
-    answers: Vec<Sorted<Found>>,
-    spill: &Spill,
-    tx: std::sync::mpsc::SyncSender<Written>,
-    mut on_batch: impl FnMut(&ExportSummary),
-) -> Result<(ExportSummary, spine::Batch), ExportError> {
-    let mut answers: Vec<_> = answers.into_iter().map(Iterator::peekable).collect();
-    let mut spine = Spine::open(req)?;
-    let mut summary = ExportSummary {
-        features: parts.iter().map(|p| p.fields.len()).sum(),
-        ..ExportSummary::default()
-    };
-    while let Some(batch) = spine.next_batch()? {
-        let first = spine.rows_read() - batch.rows.len() as u64;
-        let features = columns(parts, &batch, first, &mut answers, spill)?;
-        for col in &features {
-            let missing = col.iter().filter(|v| matches!(v, Value::Null)).count() as u64;
-            summary.missing += missing;
-            summary.found += col.len() as u64 - missing;
-        }
-        if tx.send((batch, features)).is_err() {
-            break;
-        }
-        summary.rows = spine.rows_read();
-        on_batch(&summary);
-    }
-    Ok((summary, spine.empty_batch()))
-}
-
-/// The writer's side: the output opened on the first batch; `None` if
-/// there was none.
-fn write_batches(
-    req: &ExportRequest,
-    format: OutFormat,
-    features: &[(String, FieldType)],
-    rx: std::sync::mpsc::Receiver<Written>,
-) -> Result<Option<Sink>, ExportError> {
-    let mut sink = None;
-    for (batch, columns) in rx {
-        if sink.is_none() {
-            sink = Some(open_sink(req, format, &batch, features)?);
-        }
-        sink.as_mut().expect("opened above").write(batch, columns)?;
-    }
-    Ok(sink)
-}
-
-/// The output, typed from the first batch; a feature named like one of
-/// the spine's columns is an error.
-fn open_sink(
-    req: &ExportRequest,
-    format: OutFormat,
-    first: &spine::Batch,
-    features: &[(String, FieldType)],
-) -> Result<Sink, ExportError> {
-    if let Some((name, _)) = features.iter().find(|(n, _)| first.columns.contains(n)) {
-        return Err(ExportError::Features(format!(
+/// A feature named like one of the spine's columns is an error.
+fn check_names(spine: &[String], features: &[(String, FieldType)]) -> Result<(), ExportError> {
+    match features.iter().find(|(n, _)| spine.contains(n)) {
+        None => Ok(()),
+        Some((name, _)) => Err(ExportError::Features(format!(
             "feature column {name:?} would repeat the spine's column of that name (rename it, or use --full-feature-names)"
-        )));
+        ))),
     }
-    Sink::create(&req.out, format, first, features, &req.timestamp_column)
 }
 
 /// The features grouped by view, in the order asked, with their output
@@ -251,102 +213,4 @@ fn resolve<'a>(
         part.fields.push((field.to_string(), out, declared.ty));
     }
     Ok(parts)
-}
-
-/// Each view's answers, in spine order: the spine read once, each view's
-/// questions sorted, then the views joined side by side on rayon's pool.
-fn answers(
-    store: &Store,
-    parts: &[ViewPart],
-    req: &ExportRequest,
-    spill: &mut Spill,
-) -> Result<Vec<Sorted<Found>>, ExportError> {
-    use rayon::prelude::*;
-    let mut targets = Vec::with_capacity(parts.len());
-    let mut found = Vec::with_capacity(parts.len());
-    for _ in parts {
-        targets.push(spill.sorter::<Target>()?);
-        found.push(spill.sorter::<Found>()?);
-    }
-    let mut spine = Spine::open(req)?;
-    while let Some(batch) = spine.next_batch()? {
-        let first = spine.rows_read() - batch.rows.len() as u64;
-        let spill = &*spill;
-        (parts.par_iter().zip(targets.par_iter_mut()))
-            .try_for_each(|(part, sorter)| push_targets(part, &batch, first, sorter, spill))?;
-    }
-    let spill = &*spill;
-    let jobs: Vec<_> = parts.iter().zip(targets).zip(found).collect();
-    jobs.into_par_iter()
-        .map(|((part, targets), found)| {
-            let targets = targets.done().map_err(|e| spill.error(e))?;
-            let view = &part.view;
-            join::join_view(store, &view.name, view.ttl, targets, found, spill)
-        })
-        .collect()
-}
-
-/// A spine batch's questions to one view.
-fn push_targets(
-    part: &ViewPart,
-    batch: &spine::Batch,
-    first: u64,
-    sorter: &mut runs::Sorter<Target>,
-    spill: &Spill,
-) -> Result<(), ExportError> {
-    for (i, k) in batch.keys(part.view)?.iter().enumerate() {
-        let mut key = Vec::with_capacity(16);
-        k.encode_prefix_free(&mut key);
-        let (at, row) = (batch.times[i].0, first + i as u64);
-        (sorter.push(Target { key, at, row })).map_err(|e| spill.error(e))?;
-    }
-    Ok(())
-}
-
-/// Each feature's column for the spine batch of rows `first..`, from the
-/// views' answers (which come in spine order), the views side by side.
-fn columns(
-    parts: &[ViewPart],
-    batch: &spine::Batch,
-    first: u64,
-    answers: &mut [Peekable<Sorted<Found>>],
-    spill: &Spill,
-) -> Result<Vec<Vec<Value>>, ExportError> {
-    use rayon::prelude::*;
-    let rows = first..first + batch.rows.len() as u64;
-    let per_view: Vec<Vec<Vec<Value>>> = (parts.par_iter())
-        .zip(answers.par_iter_mut())
-        .map(|(part, answers)| view_columns(part, rows.clone(), answers, spill))
-        .collect::<Result<_, _>>()?;
-    Ok(per_view.into_iter().flatten().collect())
-}
-
-/// One view's feature columns for the spine rows `rows`.
-fn view_columns(
-    part: &ViewPart,
-    rows: std::ops::Range<u64>,
-    answers: &mut Peekable<Sorted<Found>>,
-    spill: &Spill,
-) -> Result<Vec<Vec<Value>>, ExportError> {
-    let (n, w) = ((rows.end - rows.start) as usize, part.fields.len());
-    let mut values: Vec<Option<Value>> = vec![None; n * w];
-    loop {
-        match answers.peek() {
-            Some(Ok(f)) if f.row < rows.end => {}
-            Some(Err(_)) => {
-                let e = answers.next().and_then(Result::err).expect("peeked");
-                return Err(spill.error(e));
-            }
-            _ => break,
-        }
-        let f = answers.next().and_then(Result::ok).expect("peeked");
-        let i = (f.row - rows.start) as usize;
-        let into = &mut values[i * w..(i + 1) * w];
-        decode_logged(&part.view.name, &f.value, &part.wanted, into)?;
-    }
-    let mut cols = vec![Vec::with_capacity(n); w];
-    for (i, v) in values.into_iter().enumerate() {
-        cols[i % w].push(v.unwrap_or(Value::Null));
-    }
-    Ok(cols)
 }

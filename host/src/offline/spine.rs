@@ -23,7 +23,7 @@ pub(super) struct Spine {
 
 /// Spine rows in file order, with their cells in the spine's column order.
 pub(super) struct Batch {
-    path: PathBuf,
+    pub path: PathBuf,
     pub columns: Vec<String>,
     pub lines: Vec<usize>,
     pub rows: Vec<Vec<Value>>,

@@ -8,6 +8,7 @@
 mod admin;
 mod answer;
 mod auth;
+mod df;
 pub mod discovery;
 mod gate;
 mod read;

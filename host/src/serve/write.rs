@@ -9,23 +9,16 @@
 //! never fails the request. A malformed body, unknown column or mismatched
 //! lengths is a 400 naming it, and nothing is stored.
 
+use super::df::{Df, records};
 use super::{ApiError, bad, parse, read_body};
-use crate::ingest::{Record, RowOutcome};
-use crate::registry::View;
+use crate::ingest::{ParquetBody, RowOutcome};
 use crate::runtime::{Wafer, WriteError, WriteOptions};
-use crate::value::Value;
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json_};
-
-/// Feast sends the event time under this name, whatever the view calls it.
-const FEAST_EVENT_TIME: &str = "event_timestamp";
-/// Feast's write time: wafer keeps none, so it is ignored (unless the view
-/// has a column of that name).
-const FEAST_CREATED: &str = "created";
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct WriteRequest {
@@ -77,18 +70,13 @@ pub(super) struct ParquetParams {
 /// The IANA media type of Parquet.
 const PARQUET: &str = "application/vnd.apache.parquet";
 
-/// A write's columns, as they came.
-enum Df {
-    Json(Map<String, Json_>),
-    Parquet(Bytes),
-}
-
 /// A Parquet body's fields from the query, or `None` for a JSON body.
 fn parquet_params(headers: &HeaderMap, uri: &Uri) -> Result<Option<ParquetParams>, ApiError> {
     let kind = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    if !kind.is_some_and(|k| k.starts_with(PARQUET)) {
+    // Media types are case-insensitive.
+    if !kind.is_some_and(|k| k.to_ascii_lowercase().starts_with(PARQUET)) {
         return Ok(None);
     }
     let Query(params) = Query::<ParquetParams>::try_from_uri(uri)
@@ -143,7 +131,7 @@ pub(super) async fn write_to_online_store(
                 .ok_or_else(|| bad("a Parquet body needs ?feature_view_name=V"))?;
             (
                 view,
-                Df::Parquet(body),
+                Df::Parquet(ParquetBody::open(body).map_err(bad)?),
                 p.transform_on_write.unwrap_or(true),
             )
         }
@@ -183,7 +171,7 @@ pub(super) async fn push(
             (
                 name,
                 to,
-                Df::Parquet(body),
+                Df::Parquet(ParquetBody::open(body).map_err(bad)?),
                 p.transform_on_write.unwrap_or(true),
             )
         }
@@ -232,21 +220,21 @@ async fn write(
         .ok_or_else(|| ApiError::from(WriteError::UnknownView(view.into())))?;
     let no_transform = !transform;
     let limit = *registry.config.server.max_rows_per_write.get_ref();
-    let small = match &df {
-        // Checked before typing, which is the costly part.
+    // Counted before typing, the costly part, which a large df does off
+    // the async workers.
+    let (rows, width) = match &df {
         Df::Json(df) => {
             let rows = (df.values().next().and_then(Json_::as_array)).map_or(0, Vec::len);
-            check_rows(rows, limit)?;
-            rows * df.len() < 10_000
+            (rows, df.len())
         }
-        Df::Parquet(body) => body.len() < 64 << 10,
+        Df::Parquet(body) => (body.rows(), body.width()),
     };
-    let records = if small {
-        records(v, df, no_transform, limit)?
+    check_rows(rows, limit)?;
+    let records = if rows * width < 10_000 {
+        records(v, df, no_transform)?
     } else {
-        // Typing a large df is CPU work: off the async workers.
         let v = v.clone();
-        tokio::task::spawn_blocking(move || records(&v, df, no_transform, limit))
+        tokio::task::spawn_blocking(move || records(&v, df, no_transform))
             .await
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??
     };
@@ -255,14 +243,18 @@ async fn write(
         source,
     };
     let rows = wafer.ingest(view, records, options).await?;
+    Ok(Json(answer(view, rows)))
+}
+
+fn answer(view: &str, rows: Vec<RowOutcome>) -> WriteAnswer {
     let count = |f: fn(&RowOutcome) -> bool| rows.iter().filter(|r| f(r)).count();
-    Ok(Json(WriteAnswer {
+    WriteAnswer {
         view: view.into(),
         written: count(|r| matches!(r, RowOutcome::Written)),
         stale: count(|r| matches!(r, RowOutcome::Stale)),
         failed: count(|r| matches!(r, RowOutcome::Failed { .. })),
         rows,
-    }))
+    }
 }
 
 fn check_rows(rows: usize, limit: usize) -> Result<(), ApiError> {
@@ -270,128 +262,4 @@ fn check_rows(rows: usize, limit: usize) -> Result<(), ApiError> {
         true => Err(WriteError::TooManyRows { rows, limit }.into()),
         false => Ok(()),
     }
-}
-
-/// The df's columns, each a list of values.
-fn columns(view: &View, df: Df) -> Result<Vec<(String, Vec<Value>)>, ApiError> {
-    let df = match df {
-        Df::Parquet(body) => return crate::ingest::parquet_columns(body, view).map_err(bad),
-        Df::Json(df) => df,
-    };
-    let mut columns = Vec::with_capacity(df.len());
-    for (name, cells) in df {
-        let Json_::Array(cells) = cells else {
-            return Err(bad(format!("df.{name} must be a list (df is columnar)")));
-        };
-        let values = (cells.iter().enumerate())
-            .map(|(i, c)| Value::from_json(c).map_err(|e| bad(format!("df.{name}[{i}]: {e}"))))
-            .collect::<Result<Vec<_>, _>>()?;
-        columns.push((name, values));
-    }
-    Ok(columns)
-}
-
-/// The df as records, row `i` on line `i + 1`. Every column must be as
-/// long as the others and mean something to the view.
-fn records(view: &View, df: Df, no_transform: bool, limit: usize) -> Result<Vec<Record>, ApiError> {
-    let mut n = None;
-    let mut kept = Vec::new();
-    for (name, cells) in columns(view, df)? {
-        match n {
-            Some(m) if m != cells.len() => {
-                return Err(bad(format!(
-                    "df.{name} has {} values, other columns have {m}",
-                    cells.len()
-                )));
-            }
-            _ => n = Some(cells.len()),
-        }
-        if name == FEAST_CREATED && check_column(view, &name, no_transform).is_err() {
-            continue;
-        }
-        check_column(view, &name, no_transform)?;
-        kept.push((rename(view, name), cells));
-    }
-    let n = n.ok_or_else(|| bad("df has no columns"))?;
-    check_rows(n, limit)?;
-    check_keys_and_time(view, &kept)?;
-    let mut records: Vec<Record> = (0..n)
-        .map(|i| Record {
-            line: i + 1,
-            cells: Vec::with_capacity(kept.len()),
-        })
-        .collect();
-    for (name, cells) in kept {
-        for (record, v) in records.iter_mut().zip(cells) {
-            record.cells.push((name.clone(), v));
-        }
-    }
-    Ok(records)
-}
-
-/// Every join key present, and the event time at most once.
-fn check_keys_and_time(view: &View, columns: &[(String, Vec<Value>)]) -> Result<(), ApiError> {
-    let event_time = (columns.iter())
-        .filter(|(c, _)| *c == view.event_time)
-        .count();
-    if event_time > 1 {
-        return Err(bad(format!(
-            "df has both `{FEAST_EVENT_TIME}` and `{}`, the view's event time: send one",
-            view.event_time
-        )));
-    }
-    if let Some(k) = (view.keys.iter()).find(|k| !columns.iter().any(|(c, _)| *c == k.name)) {
-        let m = format!("df has no `{}`, a join key of view {}", k.name, view.name);
-        return Err(bad(m));
-    }
-    Ok(())
-}
-
-/// Feast's `event_timestamp` is the view's event time column.
-fn rename(view: &View, name: String) -> String {
-    if name == FEAST_EVENT_TIME {
-        view.event_time.clone()
-    } else {
-        name
-    }
-}
-
-/// A column the view reads: its join key, event time, a field, a
-/// transformation's input, or (pre-extracted) `<field>_embedding`.
-fn check_column(view: &View, name: &str, no_transform: bool) -> Result<(), ApiError> {
-    let known = view.is_join_key(name)
-        || name == view.event_time
-        || name == FEAST_EVENT_TIME
-        || view.fields.iter().any(|f| {
-            f.name == name
-                || f.transform.as_ref().is_some_and(|t| {
-                    t.inputs.iter().any(|i| i == name)
-                        || (no_transform && name == format!("{}_embedding", f.name))
-                })
-        });
-    if known {
-        Ok(())
-    } else {
-        Err(bad(format!(
-            "df.{name}: view {} has no such column (its join key, event time, fields and transformation inputs are: {})",
-            view.name,
-            columns_of(view, no_transform).join(", ")
-        )))
-    }
-}
-
-fn columns_of(view: &View, no_transform: bool) -> Vec<String> {
-    let mut cols: Vec<String> = view.keys.iter().map(|k| k.name.clone()).collect();
-    cols.push(view.event_time.clone());
-    for f in &view.fields {
-        cols.push(f.name.clone());
-        if let Some(t) = &f.transform {
-            cols.extend(t.inputs.iter().cloned());
-            if no_transform {
-                cols.push(format!("{}_embedding", f.name));
-            }
-        }
-    }
-    cols.dedup();
-    cols
 }
