@@ -180,6 +180,7 @@ pub struct LogScan<'a> {
     iter: DBRawIteratorWithThreadMode<'a, DB>,
     /// The last question's bound: a lower one means seeking back.
     bound: Vec<u8>,
+    spare: Vec<u8>,
     /// The latest entry at or before the last bound, of that question's
     /// key: its log key and value, copied because the iterator moves on.
     held: Option<(Vec<u8>, Vec<u8>)>,
@@ -201,7 +202,9 @@ impl LogScan<'_> {
         at: Micros,
         since: Option<Micros>,
     ) -> Result<Option<&[u8]>, StoreError> {
-        let mut bound = Vec::with_capacity(key.len() + 20);
+        // The last bound's buffer, reused: a scan asks millions of times.
+        let mut bound = std::mem::take(&mut self.spare);
+        bound.clear();
         bound.extend_from_slice(key);
         bound.extend_from_slice(&flip(at));
         bound.extend_from_slice(&[0xFF; 12]);
@@ -214,7 +217,7 @@ impl LogScan<'_> {
             self.held = None;
         }
         self.walk(key, &bound)?;
-        self.bound = bound;
+        self.spare = std::mem::replace(&mut self.bound, bound);
         let Some((k, v)) = &self.held else {
             return Ok(None);
         };
@@ -306,6 +309,7 @@ impl Store {
             view: view.into(),
             iter: self.db.raw_iterator_cf_opt(&cf, opts),
             bound: Vec::new(),
+            spare: Vec::new(),
             held: None,
             started: false,
         })
