@@ -138,10 +138,13 @@ fn spill_error(path: PathBuf, e: std::io::Error) -> ExportError {
     }
 }
 
-/// Each view's answers, in spine order, and the spine's row count: the
-/// spine read once, each batch's questions sorted per view side by side,
-/// then the views joined side by side on rayon's pool. A feature named
-/// like a spine column is an error on the first batch, before any work.
+/// Per view, its shards' answers, each in spine order.
+pub(super) type Answers = Vec<Vec<Sorted<Found>>>;
+
+/// Each view's answers, in spine order, per shard, and the spine's row
+/// count: the spine read once, each batch's questions sorted per view side
+/// by side, then every view's shards joined side by side on rayon's pool.
+/// A feature named like a spine column is an error on the first batch.
 pub(super) fn answers(
     store: &Store,
     parts: &[ViewPart],
@@ -149,13 +152,12 @@ pub(super) fn answers(
     features: &[(String, FieldType)],
     spill: &mut Spill,
     on_batch: &mut impl FnMut(&ExportSummary),
-) -> Result<(Vec<Sorted<Found>>, u64), ExportError> {
+) -> Result<(Answers, u64), ExportError> {
     use rayon::prelude::*;
-    let mut targets = Vec::with_capacity(parts.len());
-    let mut found = Vec::with_capacity(parts.len());
+    let shards = rayon::current_num_threads().max(1);
+    let mut questions = Vec::with_capacity(parts.len());
     for _ in parts {
-        targets.push(spill.sorter::<Target>()?);
-        found.push(spill.sorter::<Found>()?);
+        questions.push(Questions::new(spill, shards)?);
     }
     let mut spine = Spine::open(req)?;
     while let Some(batch) = spine.next_batch()? {
@@ -164,8 +166,8 @@ pub(super) fn answers(
             check_names(&batch.columns, features)?;
         }
         let spill = &*spill;
-        (parts.par_iter().zip(targets.par_iter_mut()))
-            .try_for_each(|(part, sorter)| push_targets(part, &batch, first, sorter, spill))?;
+        (parts.par_iter().zip(questions.par_iter_mut()))
+            .try_for_each(|(part, q)| q.push(part, &batch, first, spill))?;
         let rows = spine.rows_read();
         on_batch(&ExportSummary {
             rows,
@@ -177,33 +179,82 @@ pub(super) fn answers(
         stage,
         ..ExportSummary::default()
     });
+    let mut jobs = Vec::new();
+    for (v, (part, q)) in parts.iter().zip(questions).enumerate() {
+        for targets in q.shards {
+            jobs.push((v, part, targets, spill.sorter::<Found>()?));
+        }
+    }
     let spill = &*spill;
-    let jobs: Vec<_> = parts.iter().zip(targets).zip(found).collect();
-    let answers = (jobs.into_par_iter())
-        .map(|((part, targets), found)| {
+    let joined: Vec<(usize, Sorted<Found>)> = (jobs.into_par_iter())
+        .map(|(v, part, targets, found)| {
             let targets = targets.done().map_err(|e| spill.error(e))?;
             let view = &part.view;
-            join_view(store, &view.name, view.ttl, targets, found, spill)
+            let found = join_view(store, &view.name, view.ttl, targets, found, spill)?;
+            Ok((v, found))
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, ExportError>>()?;
+    let mut answers: Answers = parts.iter().map(|_| Vec::new()).collect();
+    for (v, found) in joined {
+        answers[v].push(found);
+    }
     Ok((answers, spine.rows_read()))
 }
 
-/// A spine batch's questions to one view.
-fn push_targets(
-    part: &ViewPart,
-    batch: &Batch,
-    first: u64,
-    sorter: &mut Sorter<Target>,
-    spill: &Spill,
-) -> Result<(), ExportError> {
-    for (i, k) in batch.keys(part.view)?.iter().enumerate() {
-        let mut key = Vec::with_capacity(16);
-        k.encode_prefix_free(&mut key);
-        let (at, row) = (batch.times[i].0, first + i as u64);
-        (sorter.push(Target { key, at, row })).map_err(|e| spill.error(e))?;
+/// One view's questions in shards by key range, each read against its
+/// part of the log on a core of its own: with fewer views than cores, or
+/// three views on two, a core would otherwise sit idle while the last view
+/// is joined.
+struct Questions {
+    /// The first key of every shard but the first, from the first batch's
+    /// keys (later batches may spread differently: the shards are only
+    /// less even, never wrong).
+    splits: Vec<Vec<u8>>,
+    shards: Vec<Sorter<Target>>,
+}
+
+impl Questions {
+    fn new(spill: &mut Spill, shards: usize) -> Result<Self, ExportError> {
+        let shards = (0..shards)
+            .map(|_| spill.sorter::<Target>())
+            .collect::<Result<_, _>>()?;
+        Ok(Questions {
+            splits: Vec::new(),
+            shards,
+        })
     }
-    Ok(())
+
+    /// A spine batch's questions to this view.
+    fn push(
+        &mut self,
+        part: &ViewPart,
+        batch: &Batch,
+        first: u64,
+        spill: &Spill,
+    ) -> Result<(), ExportError> {
+        let keys: Vec<Vec<u8>> = (batch.keys(part.view)?.iter())
+            .map(|k| {
+                let mut key = Vec::with_capacity(16);
+                k.encode_prefix_free(&mut key);
+                key
+            })
+            .collect();
+        if first == 0 {
+            let mut sorted: Vec<&Vec<u8>> = keys.iter().collect();
+            sorted.sort_unstable();
+            let n = self.shards.len();
+            self.splits = (1..n)
+                .map(|i| sorted[i * sorted.len() / n].clone())
+                .collect();
+        }
+        for (i, key) in keys.into_iter().enumerate() {
+            let shard = self.splits.partition_point(|s| *s <= key);
+            let (at, row) = (batch.times[i].0, first + i as u64);
+            let target = Target { key, at, row };
+            (self.shards[shard].push(target)).map_err(|e| spill.error(e))?;
+        }
+        Ok(())
+    }
 }
 
 /// Answer one view's questions, in key and time order, in one pass over

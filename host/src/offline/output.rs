@@ -2,7 +2,7 @@
 //! views' answers for it (which come in spine order), decoded and sent to a
 //! writer thread that owns the output, one batch in flight.
 
-use super::join::Found;
+use super::join::{Answers, Found};
 use super::runs::Sorted;
 use super::spine::{self, Spine};
 use super::{ExportError, ExportRequest, ExportStage, ExportSummary, OutFormat, ViewPart};
@@ -25,12 +25,14 @@ pub(super) type Written = (spine::Batch, Vec<Vec<Value>>);
 pub(super) fn read_batches(
     parts: &[ViewPart],
     req: &ExportRequest,
-    (answers, sorted): (Vec<Sorted<Found>>, u64),
+    (answers, sorted): (Answers, u64),
     spill: &Spill,
     tx: std::sync::mpsc::SyncSender<Written>,
     mut on_batch: impl FnMut(&ExportSummary),
 ) -> Result<(ExportSummary, spine::Batch), ExportError> {
-    let mut answers: Vec<_> = answers.into_iter().map(Iterator::peekable).collect();
+    let mut answers: Vec<Vec<_>> = (answers.into_iter())
+        .map(|shards| shards.into_iter().map(Iterator::peekable).collect())
+        .collect();
     let mut spine = Spine::open(req)?;
     let mut summary = ExportSummary {
         stage: ExportStage::Writing,
@@ -51,7 +53,7 @@ pub(super) fn read_batches(
         summary.rows = spine.rows_read();
         on_batch(&summary);
     }
-    let unread = answers.iter_mut().any(|a| a.peek().is_some());
+    let unread = (answers.iter_mut().flatten()).any(|a| a.peek().is_some());
     if summary.rows != sorted || unread {
         return Err(ExportError::SpineChanged(req.spine.clone()));
     }
@@ -92,7 +94,7 @@ fn columns(
     parts: &[ViewPart],
     batch: &spine::Batch,
     first: u64,
-    answers: &mut [Peekable<Sorted<Found>>],
+    answers: &mut [Vec<Peekable<Sorted<Found>>>],
     spill: &Spill,
 ) -> Result<Vec<Vec<Value>>, ExportError> {
     use rayon::prelude::*;
@@ -104,32 +106,35 @@ fn columns(
     Ok(per_view.into_iter().flatten().collect())
 }
 
-/// One view's feature columns for the spine rows `rows` (`batch`).
+/// One view's feature columns for the spine rows `rows` (`batch`), from
+/// its shards' answers.
 fn view_columns(
     part: &ViewPart,
     rows: Range<u64>,
     batch: &spine::Batch,
-    answers: &mut Peekable<Sorted<Found>>,
+    shards: &mut [Peekable<Sorted<Found>>],
     spill: &Spill,
 ) -> Result<Vec<Vec<Value>>, ExportError> {
     let (n, w) = ((rows.end - rows.start) as usize, part.fields.len());
     let mut values: Vec<Option<Value>> = vec![None; n * w];
-    loop {
-        match answers.peek() {
-            Some(Ok(f)) if f.row < rows.end => {}
-            Some(Err(_)) => {
-                let e = answers.next().and_then(Result::err).expect("peeked");
-                return Err(spill.error(e));
+    for answers in shards {
+        loop {
+            match answers.peek() {
+                Some(Ok(f)) if f.row < rows.end => {}
+                Some(Err(_)) => {
+                    let e = answers.next().and_then(Result::err).expect("peeked");
+                    return Err(spill.error(e));
+                }
+                _ => break,
             }
-            _ => break,
+            let f = answers.next().and_then(Result::ok).expect("peeked");
+            let i = (f.row - rows.start) as usize;
+            if batch.times.get(i).map(|t| t.0) != Some(f.at) {
+                return Err(ExportError::SpineChanged(batch.path.clone()));
+            }
+            let into = &mut values[i * w..(i + 1) * w];
+            decode_logged(&part.view.name, &f.value, &part.wanted, into)?;
         }
-        let f = answers.next().and_then(Result::ok).expect("peeked");
-        let i = (f.row - rows.start) as usize;
-        if batch.times.get(i).map(|t| t.0) != Some(f.at) {
-            return Err(ExportError::SpineChanged(batch.path.clone()));
-        }
-        let into = &mut values[i * w..(i + 1) * w];
-        decode_logged(&part.view.name, &f.value, &part.wanted, into)?;
     }
     let mut cols = vec![Vec::with_capacity(n); w];
     for (i, v) in values.into_iter().enumerate() {
