@@ -6,17 +6,8 @@
 use crate::util::*;
 use serde_json::{Value, json};
 
-const CONFIG: &str = r#"
-[[entity]]
-name = "user"
-join_key = "user_id"
-type = "string"
-
-[[entity]]
-name = "item"
-join_key = "item_id"
-type = "int64"
-
+/// Appended to [`USER_ITEM_ENTITIES`].
+const VIEWS: &str = r#"
 [[feature_view]]
 name = "user_item"
 entities = ["user", "item"]
@@ -35,6 +26,10 @@ fields = [
 ]
 "#;
 
+fn config() -> String {
+    format!("{USER_ITEM_ENTITIES}{VIEWS}")
+}
+
 /// Rows sharing a user or an item are distinct entities; one bad value is
 /// a dead letter under its pair.
 const ROWS: &str = "user_id,item_id,clicks\n\
@@ -51,7 +46,7 @@ async fn lookup(server: &Server, features: &[&str], entities: Value) -> (u16, Va
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_item_view_round_trips_through_publish_push_lookup_and_the_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), CONFIG);
+    let cfg = write_config(dir.path(), &config());
     write_file(dir.path(), "rows.csv", ROWS);
     let server = Server::start(&cfg).await;
     let d = dir.path().to_path_buf();
@@ -139,7 +134,7 @@ async fn a_user_item_view_round_trips_through_publish_push_lookup_and_the_cli() 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lookup_names_the_join_key_it_misses_or_does_not_know() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&write_config(dir.path(), CONFIG)).await;
+    let server = Server::start(&write_config(dir.path(), &config())).await;
     for (entities, needle) in [
         (
             json!({"user_id": ["u1"]}),

@@ -75,6 +75,19 @@ fn publish_jsonl(dir: &Path, view: &str, rows: &[Value]) {
     );
 }
 
+/// Each exported row's label, price and color.
+fn label_price_color(path: &Path) -> Vec<(String, Value, Value)> {
+    (jsonl(path).into_iter())
+        .map(|r| {
+            (
+                r["label"].as_str().unwrap().to_string(),
+                r["price"].clone(),
+                r["color"].clone(),
+            )
+        })
+        .collect()
+}
+
 fn jsonl(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap();
     text.lines()
@@ -138,16 +151,7 @@ fn exports_are_point_in_time_correct() {
     );
     let summary: Value = serde_json::from_str(summary.trim()).unwrap();
     assert_eq!(summary["rows"], 8, "{summary}");
-    let got: Vec<(String, Value, Value)> = jsonl(&out)
-        .into_iter()
-        .map(|r| {
-            (
-                r["label"].as_str().unwrap().to_string(),
-                r["price"].clone(),
-                r["color"].clone(),
-            )
-        })
-        .collect();
+    let got = label_price_color(&out);
     let want = [
         ("a", json!(1.0), json!("red")), // the exact timestamp
         ("b", json!(1.5), json!("red")), // the backfill, the newer event not yet
@@ -217,16 +221,7 @@ fn exports_are_point_in_time_correct() {
             "1",
         ],
     );
-    let again: Vec<(String, Value, Value)> = jsonl(&by_service)
-        .into_iter()
-        .map(|r| {
-            (
-                r["label"].as_str().unwrap().to_string(),
-                r["price"].clone(),
-                r["color"].clone(),
-            )
-        })
-        .collect();
+    let again = label_price_color(&by_service);
     assert_eq!(again, want);
 
     // Parquet out, Feast's full names: the same values, typed columns.
@@ -647,19 +642,7 @@ async fn online_and_offline_agree_through_crashes_and_materialize_rolls_back() {
 fn exports_join_composite_keys() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    write_config(
-        d,
-        r#"
-[[entity]]
-name = "user"
-join_key = "user_id"
-type = "string"
-
-[[entity]]
-name = "item"
-join_key = "item_id"
-type = "int64"
-
+    let view = r#"
 [[feature_view]]
 name = "user_item"
 entities = ["user", "item"]
@@ -669,8 +652,8 @@ fields = [
   { name = "item_id", type = "INT64", primary_key = true },
   { name = "clicks", type = "INT64" },
 ]
-"#,
-    );
+"#;
+    write_config(d, &format!("{USER_ITEM_ENTITIES}{view}"));
     let row = |u: &str, i: i64, clicks: i64, ts: &str| json!({"user_id": u, "item_id": i, "clicks": clicks, "ts": ts});
     publish_jsonl(
         d,

@@ -3,13 +3,12 @@
 //! from a batch's values.
 
 use crate::config::FieldType;
-use crate::time::Micros;
 use crate::value::Value;
 use arrow_array::builder::{
     BinaryBuilder, BooleanBuilder, Float32Builder, Float64Builder, Int32Builder, Int64Builder,
     ListBuilder, StringBuilder,
 };
-use arrow_array::{ArrayRef, TimestampMicrosecondArray, TimestampSecondArray};
+use arrow_array::{ArrayRef, TimestampSecondArray};
 use arrow_schema::{DataType, Field, TimeUnit};
 use std::sync::Arc;
 
@@ -160,17 +159,7 @@ pub(super) fn build<'a>(
             let array = TimestampSecondArray::from(out).with_timezone("UTC");
             Ok(Arc::new(array) as ArrayRef)
         }
-        Col::Time => {
-            let mut out = Vec::new();
-            for (row, v) in values.enumerate() {
-                out.push(match v {
-                    Value::Null => None,
-                    v => Some(Micros::parse(v).map_err(|m| (row, m))?.0),
-                });
-            }
-            let array = TimestampMicrosecondArray::from(out).with_timezone("UTC");
-            Ok(Arc::new(array) as ArrayRef)
-        }
+        Col::Time => unreachable!("the time column is built from the spine's parsed times"),
         Col::Vector => lists!(Float32Builder::new(), |x| float(x).map(|f| f as f32)),
         Col::Int64List => lists!(Int64Builder::new(), |x| int(x)),
         Col::Float64List => lists!(Float64Builder::new(), |x| float(x)),

@@ -118,12 +118,13 @@ impl Spill {
         })
     }
 
-    /// A sorter of its own folder, holding a batch in memory.
-    pub(super) fn sorter<T: Sortable>(&mut self) -> Result<Sorter<T>, ExportError> {
+    /// A sorter of its own folder, holding a `1 / share` of a batch in
+    /// memory (a view's shards share one batch between them).
+    pub(super) fn sorter<T: Sortable>(&mut self, share: usize) -> Result<Sorter<T>, ExportError> {
         let path = self.dir.path().join(self.sorters.to_string());
         self.sorters += 1;
         std::fs::create_dir(&path).map_err(|e| spill_error(path.clone(), e))?;
-        Ok(Sorter::new(path, self.batch_rows))
+        Ok(Sorter::new(path, self.batch_rows / share.max(1)))
     }
 
     pub(super) fn error(&self, e: std::io::Error) -> ExportError {
@@ -161,13 +162,12 @@ pub(super) fn answers(
     }
     let mut spine = Spine::open(req)?;
     while let Some(batch) = spine.next_batch()? {
-        let first = spine.rows_read() - batch.rows.len() as u64;
-        if first == 0 {
+        if batch.first == 0 {
             check_names(&batch.columns, features)?;
         }
         let spill = &*spill;
         (parts.par_iter().zip(questions.par_iter_mut()))
-            .try_for_each(|(part, q)| q.push(part, &batch, first, spill))?;
+            .try_for_each(|(part, q)| q.push(part, &batch, spill))?;
         let rows = spine.rows_read();
         on_batch(&ExportSummary {
             rows,
@@ -182,7 +182,7 @@ pub(super) fn answers(
     let mut jobs = Vec::new();
     for (v, (part, q)) in parts.iter().zip(questions).enumerate() {
         for targets in q.shards {
-            jobs.push((v, part, targets, spill.sorter::<Found>()?));
+            jobs.push((v, part, targets, spill.sorter::<Found>(shards)?));
         }
     }
     let spill = &*spill;
@@ -216,7 +216,7 @@ struct Questions {
 impl Questions {
     fn new(spill: &mut Spill, shards: usize) -> Result<Self, ExportError> {
         let shards = (0..shards)
-            .map(|_| spill.sorter::<Target>())
+            .map(|_| spill.sorter::<Target>(shards))
             .collect::<Result<_, _>>()?;
         Ok(Questions {
             splits: Vec::new(),
@@ -225,13 +225,7 @@ impl Questions {
     }
 
     /// A spine batch's questions to this view.
-    fn push(
-        &mut self,
-        part: &ViewPart,
-        batch: &Batch,
-        first: u64,
-        spill: &Spill,
-    ) -> Result<(), ExportError> {
+    fn push(&mut self, part: &ViewPart, batch: &Batch, spill: &Spill) -> Result<(), ExportError> {
         let keys: Vec<Vec<u8>> = (batch.keys(part.view)?.iter())
             .map(|k| {
                 let mut key = Vec::with_capacity(16);
@@ -239,7 +233,7 @@ impl Questions {
                 key
             })
             .collect();
-        if first == 0 {
+        if batch.first == 0 {
             let mut sorted: Vec<&Vec<u8>> = keys.iter().collect();
             sorted.sort_unstable();
             let n = self.shards.len();
@@ -249,7 +243,7 @@ impl Questions {
         }
         for (i, key) in keys.into_iter().enumerate() {
             let shard = self.splits.partition_point(|s| *s <= key);
-            let (at, row) = (batch.times[i].0, first + i as u64);
+            let (at, row) = (batch.times[i].0, batch.first + i as u64);
             let target = Target { key, at, row };
             (self.shards[shard].push(target)).map_err(|e| spill.error(e))?;
         }
@@ -296,7 +290,7 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         for batch in [1, 2, 3, 100] {
             let mut spill = Spill::new(&out.path().join("x.parquet"), batch).unwrap();
-            let mut sorter = spill.sorter::<Target>().unwrap();
+            let mut sorter = spill.sorter::<Target>(1).unwrap();
             let rows: Vec<u64> = vec![5, 3, 9, 1, 7, 2, 8, 0, 6, 4];
             for &row in &rows {
                 let key = vec![(row % 3) as u8; 1 + (row % 2) as usize];

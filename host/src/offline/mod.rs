@@ -96,7 +96,8 @@ pub enum ExportStage {
 /// their declared types, and the index that decodes them.
 struct ViewPart<'a> {
     view: &'a View,
-    fields: Vec<(String, String, FieldType)>,
+    /// Output names and declared types, in `wanted`'s order.
+    fields: Vec<(String, FieldType)>,
     wanted: FieldIndex<'a>,
 }
 
@@ -118,7 +119,7 @@ pub fn export(
         })?,
     };
     let feature_types: Vec<(String, FieldType)> = (parts.iter())
-        .flat_map(|p| p.fields.iter().map(|(_, out, ty)| (out.clone(), *ty)))
+        .flat_map(|p| p.fields.iter().cloned())
         .collect();
     let mut spill = Spill::new(&req.out, req.batch_rows)?;
     let answers = join::answers(
@@ -144,7 +145,10 @@ pub fn export(
         let (summary, empty) = read?;
         let sink = match sink {
             Some(s) => s,
-            None => output::open_sink(req, format, &empty, feature_types)?,
+            None => {
+                let (out, time) = (&req.out, &req.timestamp_column);
+                Sink::create(out, format, &empty, feature_types, time)?
+            }
         };
         sink.finish()?;
         Ok(summary)
@@ -210,7 +214,7 @@ fn resolve<'a>(
             }
         };
         part.wanted.insert(&declared.name);
-        part.fields.push((field.to_string(), out, declared.ty));
+        part.fields.push((out, declared.ty));
     }
     Ok(parts)
 }

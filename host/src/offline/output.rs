@@ -40,8 +40,7 @@ pub(super) fn read_batches(
         ..ExportSummary::default()
     };
     while let Some(batch) = spine.next_batch()? {
-        let first = spine.rows_read() - batch.rows.len() as u64;
-        let features = columns(parts, &batch, first, &mut answers, spill)?;
+        let features = columns(parts, &batch, &mut answers, spill)?;
         for col in &features {
             let missing = col.iter().filter(|v| matches!(v, Value::Null)).count() as u64;
             summary.missing += missing;
@@ -71,34 +70,23 @@ pub(super) fn write_batches(
     let mut sink = None;
     for (batch, columns) in rx {
         if sink.is_none() {
-            sink = Some(open_sink(req, format, &batch, features)?);
+            let out = (&req.out, &req.timestamp_column);
+            sink = Some(Sink::create(out.0, format, &batch, features, out.1)?);
         }
         sink.as_mut().expect("opened above").write(batch, columns)?;
     }
     Ok(sink)
 }
 
-/// The output, typed from the first batch.
-pub(super) fn open_sink(
-    req: &ExportRequest,
-    format: OutFormat,
-    first: &spine::Batch,
-    features: &[(String, FieldType)],
-) -> Result<Sink, ExportError> {
-    Sink::create(&req.out, format, first, features, &req.timestamp_column)
-}
-
-/// Each feature's column for the spine batch of rows `first..`, the views
-/// side by side.
+/// Each feature's column for a spine batch, the views side by side.
 fn columns(
     parts: &[ViewPart],
     batch: &spine::Batch,
-    first: u64,
     answers: &mut [Vec<Peekable<Sorted<Found>>>],
     spill: &Spill,
 ) -> Result<Vec<Vec<Value>>, ExportError> {
     use rayon::prelude::*;
-    let rows = first..first + batch.rows.len() as u64;
+    let rows = batch.first..batch.first + batch.rows.len() as u64;
     let per_view: Vec<Vec<Vec<Value>>> = (parts.par_iter())
         .zip(answers.par_iter_mut())
         .map(|(part, answers)| view_columns(part, rows.clone(), batch, answers, spill))

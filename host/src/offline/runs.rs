@@ -23,10 +23,11 @@ pub(super) trait Sortable: Ord + Sized + Send {
     fn decode<R: Read>(r: &mut R) -> std::io::Result<Self>;
 }
 
-/// Runs of a tier merged into one of the next. Every export sorts twice
-/// per view, and each sorter's open runs count against the process's file
-/// limit (often 1,024) beside RocksDB's: 16 keeps a ten-view export of a
-/// billion rows (three tiers) to a few hundred.
+/// Runs of a tier merged into one of the next. An export sorts twice per
+/// view and shard (a shard per core), and each sorter's open runs count
+/// against the process's file limit (often 1,024) beside RocksDB's: 16
+/// keeps a ten-view export of a billion rows on two cores (three tiers) to
+/// a few hundred; more views or cores call for a higher `ulimit -n`.
 const FAN_IN: usize = 16;
 
 pub(super) struct Sorter<T> {

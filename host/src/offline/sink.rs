@@ -220,6 +220,11 @@ fn parquet_kind(
 
 /// One batch as Arrow columns; a value that does not fit its column is an
 /// error naming the column and the spine line.
+fn times(times: &[crate::time::Micros]) -> ArrayRef {
+    let micros = times.iter().map(|t| t.0);
+    Arc::new(arrow_array::TimestampMicrosecondArray::from_iter_values(micros).with_timezone("UTC"))
+}
+
 fn record_batch(
     schema: &Arc<Schema>,
     cols: &[Col],
@@ -230,9 +235,11 @@ fn record_batch(
     let n = batch.columns.len();
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(cols.len());
     for (i, col) in cols.iter().enumerate() {
-        let array = match i < n {
-            true => build(*col, batch.rows.iter().map(|r| &r[i])),
-            false => build(*col, features[i - n].iter()),
+        let array = match (i < n, col) {
+            // Parsed once already, when the spine was read.
+            (true, Col::Time) => Ok(times(&batch.times)),
+            (true, _) => build(*col, batch.rows.iter().map(|r| &r[i])),
+            (false, _) => build(*col, features[i - n].iter()),
         };
         arrays.push(array.map_err(|(row, m)| {
             let line = batch.lines.get(row).copied().unwrap_or(0);

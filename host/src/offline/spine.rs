@@ -24,6 +24,8 @@ pub(super) struct Spine {
 /// Spine rows in file order, with their cells in the spine's column order.
 pub(super) struct Batch {
     pub path: PathBuf,
+    /// The place in the spine of the batch's first row (from 0).
+    pub first: u64,
     pub columns: Vec<String>,
     pub lines: Vec<usize>,
     pub rows: Vec<Vec<Value>>,
@@ -82,6 +84,7 @@ impl Spine {
     pub(super) fn empty_batch(&self) -> Batch {
         Batch {
             path: self.path.clone(),
+            first: self.rows_read,
             columns: self.columns.clone().unwrap_or_default(),
             lines: Vec::new(),
             rows: Vec::new(),

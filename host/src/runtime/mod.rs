@@ -98,6 +98,7 @@ impl Wafer {
         let path = config.path.clone();
         let generation = Generation::new(Registry::new(config), Some(&store), None)?;
         set_ttls(&store, &generation.registry);
+        store.set_log_policy(generation.registry.config.store.log_policy());
         store.seed_logs()?;
         set_sinks(&store, &generation.registry);
         let inner = Arc::new(Inner {
@@ -456,13 +457,12 @@ fn set_sinks(store: &Store, registry: &Registry) {
     store.set_sinks(sinks.collect());
 }
 
-/// The views' and the embedding cache's ttls, and the offline log's
-/// policy, for the store to drop what expired as it compacts.
+/// The views' and the embedding cache's ttls, for the store to drop what
+/// expired as it compacts.
 fn set_ttls(store: &Store, registry: &Registry) {
     let ttls = registry.views().iter();
     let cache = registry.config.store.embedding_cache_ttl();
     store.set_ttls(ttls.filter_map(|v| Some((v.name.as_str(), v.ttl?))), cache);
-    store.set_log_policy(registry.config.store.log_policy());
 }
 
 fn view_error(view: &str, e: Arc<IngestError>) -> Error {

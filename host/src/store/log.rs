@@ -344,13 +344,12 @@ impl Store {
 
     /// A new batch of log entries, or none when the log is off.
     pub(super) fn log_batch(&self) -> Option<LogBatch> {
-        let policy = *self.log_policy.read().unwrap_or_else(|p| p.into_inner());
-        policy.enabled.then(|| LogBatch::new(self.log_clock.tick()))
+        (self.log_policy().enabled).then(|| LogBatch::new(self.log_clock.tick()))
     }
 
     /// Whether the logs have a size cap to hold them to.
     pub fn log_capped(&self) -> bool {
-        let policy = self.log_policy.read().unwrap_or_else(|p| p.into_inner());
+        let policy = self.log_policy();
         policy.enabled && policy.max_bytes.is_some()
     }
 

@@ -163,7 +163,7 @@ impl Store {
     /// for a background task: cheap when they fit.
     pub fn trim_log(&self) -> Result<Option<Micros>, StoreError> {
         let started = Micros::now();
-        let policy = *self.log_policy.read().unwrap_or_else(|p| p.into_inner());
+        let policy = self.log_policy();
         let logs: Vec<(String, u64)> = (self.sizes().into_iter())
             .filter(|(name, ..)| name.starts_with("log:"))
             .map(|(name, disk, memory)| (name, disk + memory))

@@ -13,6 +13,12 @@ fn row(ts: i64, fields: &[(&str, Value)]) -> StoredRow {
     }
 }
 
+/// One row of key `k` with field `a = v` at event time `ts`, merged.
+fn put(s: &Store, view: &str, k: i64, ts: i64, v: i64) {
+    let rows = vec![(EntityKey::Int(k), row(ts, &[("a", Value::Int64(v))]))];
+    s.write(view, rows, WriteMode::Merge).unwrap();
+}
+
 fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(dir.path(), ["v"]).unwrap()
 }
@@ -231,10 +237,7 @@ fn merge_replaces_a_fields_input_digest_with_the_field() {
 fn an_overwrite_keeps_keys_others_wrote_while_it_ran() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
-    let put = |k: i64| {
-        let rows = vec![(EntityKey::Int(k), row(1, &[("a", Value::Int64(k))]))];
-        s.write("v", rows, WriteMode::Merge).unwrap();
-    };
+    let put = |k: i64| put(&s, "v", k, 1, k);
     put(1); // before the publish: the file does not hold it, so it goes
     let tracking = s.track_writes("v");
     put(2); // the publish's own row
@@ -352,12 +355,7 @@ fn the_log_keeps_merged_rows_backfills_and_deletions() {
     // Older than the stored row: skipped online, logged as it came.
     let stats = s.write("v", vec![a(5, 0)], WriteMode::Merge).unwrap();
     assert_eq!(stats.stale, 1);
-    s.write(
-        "v",
-        vec![(EntityKey::Int(2), row(1, &[("a", Value::Int64(9))]))],
-        WriteMode::Merge,
-    )
-    .unwrap();
+    put(&s, "v", 2, 1, 9);
     s.retain("v", &[k.clone()].into_iter().collect()).unwrap();
     let log = logged(&s, "v");
     assert_eq!(log[0], (k.clone(), 5, fields(&[("a", 0)])));
@@ -431,8 +429,7 @@ fn a_scan_answers_as_a_full_search_does_in_any_order() {
         }
         for e in 0..5 {
             let (ts, v) = (e * 10 + k % 3, k * 100 + e);
-            let rows = vec![(EntityKey::Int(k), row(ts, &[("a", Value::Int64(v))]))];
-            s.write("v", rows, WriteMode::Merge).unwrap();
+            put(&s, "v", k, ts, v);
             logged.push((k, ts, v));
         }
     }
@@ -468,10 +465,7 @@ fn a_scan_answers_as_a_full_search_does_in_any_order() {
 fn materialize_rebuilds_the_view_as_of_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
-    let put = |k: i64, ts, v| {
-        let rows = vec![(EntityKey::Int(k), row(ts, &[("a", Value::Int64(v))]))];
-        s.write("v", rows, WriteMode::Merge).unwrap();
-    };
+    let put = |k, ts, v| put(&s, "v", k, ts, v);
     put(1, 10, 1);
     put(1, 30, 3);
     put(2, 40, 4); // after the time: deleted
@@ -533,12 +527,7 @@ fn a_store_with_the_log_off_logs_nothing() {
 fn a_reader_beside_the_owner_sees_its_writes() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
-    s.write(
-        "v",
-        vec![(EntityKey::Int(1), row(1, &[("a", Value::Int64(1))]))],
-        WriteMode::Merge,
-    )
-    .unwrap();
+    put(&s, "v", 1, 1, 1);
     let scratch = tempfile::tempdir().unwrap();
     let reader = Store::open_reader(dir.path(), scratch.path()).unwrap();
     let mut log = reader.log_scan("v").unwrap();
@@ -557,8 +546,7 @@ fn views_added_while_open_keep_their_compaction_filters_alive() {
     s.ensure_views(["w"]).unwrap();
     s.ensure_views(["x"]).unwrap();
     for view in ["w", "x"] {
-        let rows = vec![(EntityKey::Int(1), row(0, &[("a", Value::Int64(1))]))];
-        s.write(view, rows, WriteMode::Merge).unwrap();
+        put(&s, view, 1, 0, 1);
         s.db.flush_cf(&s.cf(view).unwrap()).unwrap();
         s.compact(view).unwrap();
     }
@@ -608,12 +596,7 @@ fn a_store_from_before_the_log_starts_its_log_with_its_rows() {
     let dir = tempfile::tempdir().unwrap();
     {
         let s = open(&dir);
-        s.write(
-            "v",
-            vec![(EntityKey::Int(1), row(5, &[("a", Value::Int64(1))]))],
-            WriteMode::Merge,
-        )
-        .unwrap();
+        put(&s, "v", 1, 5, 1);
         // As a store written before the log existed: no log family.
         s.db.drop_cf(&log_cf_name("v")).unwrap();
     }
