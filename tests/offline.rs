@@ -203,7 +203,7 @@ fn exports_are_point_in_time_correct() {
                 "event_timestamp",
                 Arc::new(TimestampMicrosecondArray::from_iter_values(micros).with_timezone("UTC")),
             ),
-            ("label", Arc::new(StringArray::from(labels))),
+            ("label", Arc::new(StringArray::from(labels.clone()))),
         ],
     );
     let by_service = d.join("service.jsonl");
@@ -223,6 +223,73 @@ fn exports_are_point_in_time_correct() {
     );
     let again = label_price_color(&by_service);
     assert_eq!(again, want);
+    assert_eq!(
+        jsonl(&by_service)[0]["event_timestamp"],
+        "2026-01-10T00:00:00Z",
+        "a Parquet time column comes out as a record's cell would"
+    );
+
+    // A partitioned Parquet spine of two files: times as text (kept as they
+    // came), a column only the second file has (null in the first's rows),
+    // and a file's own column of the partition's name (the partition wins).
+    let table = d.join("spine-table/ds=20260201");
+    let part = |range: std::ops::Range<usize>| -> Vec<(&str, ArrayRef)> {
+        let ids: Vec<i64> = vec![1, 1, 1, 1, 1, 2, 3, 1];
+        vec![
+            (
+                "item_id",
+                Arc::new(Int64Array::from(ids[range.clone()].to_vec())),
+            ),
+            (
+                "event_timestamp",
+                Arc::new(StringArray::from(times[range.clone()].to_vec())),
+            ),
+            ("label", Arc::new(StringArray::from(labels[range].to_vec()))),
+        ]
+    };
+    write_parquet(&table.join("part-0.parquet"), part(0..5));
+    let mut second = part(5..8);
+    second.push(("extra", Arc::new(Int64Array::from(vec![7, 8, 9]))));
+    second.push(("ds", Arc::new(StringArray::from(vec!["x", "y", "z"]))));
+    write_parquet(&table.join("part-1.parquet"), second);
+    let from_table = d.join("table.jsonl");
+    let spine_table = d.join("spine-table");
+    run_ok(
+        d,
+        &[
+            "export",
+            "--spine",
+            spine_table.to_str().unwrap(),
+            "--feature-service",
+            "ranking",
+            "--out",
+            from_table.to_str().unwrap(),
+            "--batch-rows",
+            "4",
+        ],
+    );
+    assert_eq!(label_price_color(&from_table), want);
+    let rows = jsonl(&from_table);
+    assert_eq!(
+        rows[0]["event_timestamp"], "2026-01-10",
+        "text kept as it came"
+    );
+    let extra: Vec<&Value> = rows.iter().map(|r| &r["extra"]).collect();
+    let null = Value::Null;
+    assert_eq!(
+        extra,
+        [
+            &null,
+            &null,
+            &null,
+            &null,
+            &null,
+            &json!(7),
+            &json!(8),
+            &json!(9)
+        ]
+    );
+    assert!(rows.iter().all(|r| r["ds"] == "20260201"), "{rows:?}");
 
     // Parquet out, Feast's full names: the same values, typed columns.
     let pq = d.join("train.parquet");
@@ -233,6 +300,15 @@ fn exports_are_point_in_time_correct() {
         pq.to_str().unwrap(),
         &["--full-feature-names"],
     );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        // Made as a plain file is (0666 less the umask), not 0600 as a
+        // temporary file is.
+        let plain = write_file(d, "plain.txt", "");
+        assert_eq!(mode(&pq), mode(&plain));
+    }
     let batch = read_parquet(&pq);
     let names: Vec<&str> = batch
         .schema_ref()
@@ -421,10 +497,11 @@ fn parquet_files_and_partitions_publish() {
         &table.join("ds=20250509/part-0.parquet"),
         items(&[1, 2], "new"),
     );
-    write_parquet(
-        &table.join("ds=20250509/part-1.parquet"),
-        items(&[3], "new"),
-    );
+    // A file's own column of the partition's name (of another type, even)
+    // gives way to the partition's value.
+    let mut own_ds = items(&[3], "new");
+    own_ds.push(("ds", Arc::new(Int64Array::from(vec![5]))));
+    write_parquet(&table.join("ds=20250509/part-1.parquet"), own_ds);
     std::fs::write(table.join("ds=20250509/_SUCCESS"), "").unwrap();
     run_ok(
         d,
@@ -445,6 +522,7 @@ fn parquet_files_and_partitions_publish() {
     assert_eq!(f["tags"], json!(["t0"]));
     assert_eq!(f["ds"], "20250509", "the partition is a column");
     assert_eq!(get(d, 3)["name"], "new", "every file of the partition");
+    assert_eq!(get(d, 3)["ds"], "20250509", "the partition wins");
     assert_eq!(get(d, 10)["name"], Value::Null, "not the latest partition");
     run_ok(
         d,

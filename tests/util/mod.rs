@@ -36,7 +36,6 @@ fields = [
     )
 }
 
-/// Write `body` as `wafer.toml` in `dir`.
 /// The entities of a view keyed by user × item (a string and an int64
 /// join key), for the configs of tests that need one.
 pub const USER_ITEM_ENTITIES: &str = r#"
@@ -51,6 +50,7 @@ join_key = "item_id"
 type = "int64"
 "#;
 
+/// Write `body` as `wafer.toml` in `dir`.
 pub fn write_config(dir: &Path, body: &str) -> PathBuf {
     write_file(dir, "wafer.toml", body)
 }

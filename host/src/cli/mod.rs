@@ -152,7 +152,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let summary = target.publish(req, &progress).await;
             progress.finish();
-            Ok(report(&summary?))
+            // Closed whatever the publish did: what it wrote is landed.
+            let closed = target.close().await;
+            let code = report(&summary?);
+            closed?;
+            Ok(code)
         }
         Command::Plugin {
             action: PluginAction::Check { file },
@@ -235,17 +239,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let at =
                 crate::config::StartAt::parse(&to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
-            let offsets = Target::open(&cli.config)
-                .await?
-                .reset_source(&name, at)
-                .await?;
+            let target = Target::open(&cli.config).await?;
+            let offsets = target.reset_source(&name, at).await;
+            let closed = target.close().await;
+            let offsets = offsets?;
+            closed?;
             for (p, o) in offsets {
                 println!("source {name} partition {p}: next offset {o}");
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Deadletter { action } => {
-            deadletter_command(&Target::open(&cli.config).await?, action).await
+            let target = Target::open(&cli.config).await?;
+            let code = deadletter_command(&target, action).await;
+            let closed = target.close().await;
+            let code = code?;
+            closed?;
+            Ok(code)
         }
         Command::Get { view, key } => {
             let target = Target::open(&cli.config).await?;

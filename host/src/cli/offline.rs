@@ -53,10 +53,14 @@ pub(super) async fn materialize(
     // As text: `20250509` is a date, not epoch seconds (those still parse).
     let at =
         Micros::parse(&Value::String(as_of.into())).map_err(|m| anyhow::anyhow!("--as-of: {m}"))?;
-    let done = Target::open(config).await?.materialize(view, at).await?;
+    let target = Target::open(config).await?;
+    let done = target.materialize(view, at).await;
+    let closed = target.close().await;
+    let done = done?;
     println!(
         "materialized {} as of {}: {} keys restored, {} deleted",
         done.view, done.as_of, done.restored, done.deleted
     );
+    closed?;
     Ok(ExitCode::SUCCESS)
 }

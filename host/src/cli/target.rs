@@ -32,6 +32,16 @@ impl Target {
         })?))
     }
 
+    /// A store opened here lands its writes and is made durable, as a
+    /// server's clean stop does (an exit alone left them in an unsynced
+    /// write-ahead log, for every later open to replay).
+    pub async fn close(self) -> anyhow::Result<()> {
+        match self {
+            Target::Local(w) => Ok(w.close().await?),
+            Target::Remote(_) => Ok(()),
+        }
+    }
+
     pub async fn publish(
         &self,
         req: PublishRequest,

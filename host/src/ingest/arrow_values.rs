@@ -85,6 +85,11 @@ pub(super) fn records(
         })
         .collect();
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        // A file's own column of a partition's name gives way to the
+        // partition's value (below).
+        if partition.iter().any(|(k, _)| k == field.name()) {
+            continue;
+        }
         let cells = Cells::new(column.as_ref());
         for (i, row) in rows.iter_mut().enumerate() {
             let Ok(record) = row else { continue };
@@ -105,16 +110,27 @@ pub(super) fn records(
 
 /// Every cell of `array`, appended to `into`; the first that does not
 /// convert is an error with its index.
-pub(super) fn column_values(
-    array: &dyn Array,
-    into: &mut Vec<Value>,
-) -> Result<(), (usize, String)> {
+pub fn column_values(array: &dyn Array, into: &mut Vec<Value>) -> Result<(), (usize, String)> {
     let cells = Cells::new(array);
     into.reserve(array.len());
     for i in 0..array.len() {
         into.push(cells.get(i).map_err(|m| (i, m))?);
     }
     Ok(())
+}
+
+/// Every cell of a timestamp `array` as a time, without the text a
+/// record's cell would carry (a null is an error, as `Micros::parse` has
+/// it); `None` for another type.
+pub fn timestamps(array: &dyn Array) -> Option<Result<Vec<Micros>, (usize, String)>> {
+    let DataType::Timestamp(unit, _) = array.data_type() else {
+        return None;
+    };
+    let cells = (0..array.len()).map(|i| match array.is_null(i) {
+        true => Err((i, "expected a time, got null".to_string())),
+        false => timestamp(array, *unit, i).map_err(|m| (i, m)),
+    });
+    Some(cells.collect())
 }
 
 /// One column's cells; a dictionary's keys are normalized once per column,

@@ -155,6 +155,33 @@ impl Reader {
         }
     }
 
+    /// Whether the input is Parquet, read a column at a time by
+    /// [`Reader::next_arrow`] if the caller likes.
+    pub fn is_parquet(&self) -> bool {
+        matches!(self.inner, Inner::Parquet(_))
+    }
+
+    /// Up to `n` rows of a Parquet input as Arrow arrays; `None` at the
+    /// end. Another format is an error (read it with [`Reader::next_batch`]).
+    pub fn next_arrow(&mut self, n: usize) -> Result<Option<super::ArrowRows>, InputError> {
+        match &mut self.inner {
+            Inner::Parquet(input) => input.next_arrow(n),
+            _ => Err(InputError::Read {
+                path: self.path.clone(),
+                message: "read as Arrow, but not a Parquet input".into(),
+            }),
+        }
+    }
+
+    /// A Parquet input's columns, every file's and the partition's, in the
+    /// order they first appear (none for another format).
+    pub fn arrow_columns(&self) -> Vec<String> {
+        match &self.inner {
+            Inner::Parquet(input) => input.column_names(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Up to `n` rows; an empty batch (and no bad lines) means the end.
     pub fn next_batch(&mut self, n: usize) -> Result<(Vec<Record>, Vec<BadLine>), InputError> {
         let mut good = Vec::with_capacity(n);

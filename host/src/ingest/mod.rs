@@ -15,9 +15,10 @@ mod publish;
 mod summary;
 mod write;
 
+pub use arrow_values::{column_values, timestamps};
 pub use deadletter::DeadLetter;
 pub use input::{Format, InputError, Reader, Record};
-pub use parquet::ParquetBody;
+pub use parquet::{ArrowRows, ParquetBody};
 pub use pipeline::{Pipeline, Transformed};
 pub use publish::publish;
 pub use summary::{Progress, Summary};

@@ -10,6 +10,7 @@ use super::arrow_values::{column_values, fits, records, supported};
 use super::input::{BadLine, InputError, Record};
 use crate::registry::View;
 use crate::value::Value;
+use arrow_array::RecordBatch;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use std::collections::VecDeque;
@@ -23,7 +24,20 @@ pub(super) struct ParquetInput {
     partition: Vec<(String, String)>,
     current: Option<(PathBuf, ParquetRecordBatchReader)>,
     pending: VecDeque<Result<Record, BadLine>>,
+    /// What [`ParquetInput::next_arrow`] read and did not hand out yet.
+    held: Option<RecordBatch>,
     row: usize,
+}
+
+/// Rows of a Parquet input as Arrow arrays, its partition values as
+/// columns of text: what a reader that wants columns reads instead of
+/// records (an export's spine), without a value or a name per cell.
+pub struct ArrowRows {
+    pub file: PathBuf,
+    /// The number of the batch's first row, from 1, through the input's
+    /// files (as a record's `line`).
+    pub first_line: usize,
+    pub batch: RecordBatch,
 }
 
 impl ParquetInput {
@@ -64,6 +78,7 @@ impl ParquetInput {
             partition,
             current: None,
             pending: VecDeque::new(),
+            held: None,
             row: 0,
         };
         input.next_file(1024)?;
@@ -75,7 +90,12 @@ impl ParquetInput {
     /// and both types, before any row is written.
     pub(super) fn check(&self, view: &crate::registry::View) -> Result<(), InputError> {
         for (file, schema) in &self.schemas {
-            check_schema(schema, view).map_err(|message| InputError::Read {
+            // A column of a partition's name is the partition's, not read.
+            let partition =
+                |f: &&arrow_schema::FieldRef| !self.partition.iter().any(|(k, _)| k == f.name());
+            let kept: Vec<_> = schema.fields().iter().filter(partition).cloned().collect();
+            let schema = arrow_schema::Schema::new(kept);
+            check_schema(&schema, view).map_err(|message| InputError::Read {
                 path: file.clone(),
                 message,
             })?;
@@ -118,6 +138,95 @@ impl ParquetInput {
             }
         }
     }
+}
+
+impl ParquetInput {
+    /// Every file's columns, in the order they first appear, then the
+    /// partition's: what a reader of whole batches lays out once.
+    pub(super) fn column_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        let fields = (self.schemas.iter()).flat_map(|(_, s)| s.fields().iter().map(|f| f.name()));
+        for name in fields.chain(self.partition.iter().map(|(k, _)| k)) {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
+    }
+
+    /// Up to `n` rows, or `None` at the end. Not to be mixed with
+    /// [`ParquetInput::next_record`] on one input.
+    pub(super) fn next_arrow(&mut self, n: usize) -> Result<Option<ArrowRows>, InputError> {
+        let n = n.max(1);
+        loop {
+            let Some((file, reader)) = &mut self.current else {
+                return Ok(None);
+            };
+            let batch = match self.held.take() {
+                Some(b) => b,
+                None => match reader.next() {
+                    Some(Ok(b)) => b,
+                    Some(Err(e)) => {
+                        return Err(InputError::Read {
+                            path: file.clone(),
+                            message: format!("corrupt Parquet: {e}"),
+                        });
+                    }
+                    None => {
+                        self.next_file(1024)?;
+                        continue;
+                    }
+                },
+            };
+            if batch.num_rows() > n {
+                self.held = Some(batch.slice(n, batch.num_rows() - n));
+            }
+            let batch = batch.slice(0, batch.num_rows().min(n));
+            let batch =
+                with_partition(batch, &self.partition).map_err(|message| InputError::Read {
+                    path: file.clone(),
+                    message,
+                })?;
+            let first_line = self.row + 1;
+            self.row += batch.num_rows();
+            let file = file.clone();
+            return Ok(Some(ArrowRows {
+                file,
+                first_line,
+                batch,
+            }));
+        }
+    }
+}
+
+/// `batch` with a text column per partition value.
+fn with_partition(
+    batch: RecordBatch,
+    partition: &[(String, String)],
+) -> Result<RecordBatch, String> {
+    if partition.is_empty() {
+        return Ok(batch);
+    }
+    // A file's own column of a partition's name gives way to the
+    // partition's value, as it does in `records`.
+    let keep = |name: &String| !partition.iter().any(|(k, _)| k == name);
+    let schema = batch.schema();
+    let kept = (schema.fields().iter().zip(batch.columns())).filter(|(f, _)| keep(f.name()));
+    let (mut fields, mut columns): (Vec<arrow_schema::FieldRef>, Vec<_>) =
+        kept.map(|(f, c)| (f.clone(), c.clone())).unzip();
+    for (name, value) in partition {
+        let cells = std::iter::repeat_n(Some(value.as_str()), batch.num_rows());
+        columns.push(std::sync::Arc::new(arrow_array::StringArray::from_iter(
+            cells,
+        )));
+        fields.push(std::sync::Arc::new(arrow_schema::Field::new(
+            name,
+            arrow_schema::DataType::Utf8,
+            false,
+        )));
+    }
+    let schema = std::sync::Arc::new(arrow_schema::Schema::new(fields));
+    RecordBatch::try_new(schema, columns).map_err(|e| format!("partition columns: {e}"))
 }
 
 /// Whether every column of `schema` can hold the view's declared type of

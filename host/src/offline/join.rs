@@ -5,93 +5,15 @@
 //! items in memory at a time, the rest in sorted runs on disk, so memory is
 //! bounded by the batch however long the spine.
 
+use super::items::{Found, Target};
 use super::runs::{Sortable, Sorted, Sorter};
 use super::spine::{Batch, Spine};
 use super::{ExportError, ExportRequest, ExportStage, ExportSummary, ViewPart, check_names};
 use crate::config::FieldType;
 use crate::store::{LogScan, Store};
 use crate::time::Micros;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-
-/// A spine row's question to one view.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct Target {
-    /// The row's entity key for the view, prefix-free encoded: sorts as
-    /// the view's log does.
-    pub key: Vec<u8>,
-    pub at: i64,
-    /// The row's place in the spine.
-    pub row: u64,
-}
-
-/// A view's answer for a spine row: the logged value, as stored. Sorted by
-/// row (one answer per row and view: the rest never decides).
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct Found {
-    pub row: u64,
-    /// The question's time: the spine's second pass checks it read the
-    /// same row.
-    pub at: i64,
-    pub value: Vec<u8>,
-}
-
-fn write_bytes(w: &mut impl Write, b: &[u8]) -> std::io::Result<()> {
-    let len = u32::try_from(b.len())
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "an item over 4 GiB"))?;
-    w.write_all(&len.to_le_bytes())?;
-    w.write_all(b)
-}
-
-fn read_bytes(r: &mut impl Read) -> std::io::Result<Vec<u8>> {
-    let mut b = vec![0; read_u32(r)? as usize];
-    r.read_exact(&mut b)?;
-    Ok(b)
-}
-
-fn read_u32(r: &mut impl Read) -> std::io::Result<u32> {
-    let mut b = [0; 4];
-    r.read_exact(&mut b)?;
-    Ok(u32::from_le_bytes(b))
-}
-
-fn read_u64(r: &mut impl Read) -> std::io::Result<u64> {
-    let mut b = [0; 8];
-    r.read_exact(&mut b)?;
-    Ok(u64::from_le_bytes(b))
-}
-
-impl Sortable for Target {
-    fn encode<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
-        write_bytes(w, &self.key)?;
-        w.write_all(&self.at.to_le_bytes())?;
-        w.write_all(&self.row.to_le_bytes())
-    }
-
-    fn decode<R: Read>(r: &mut R) -> std::io::Result<Self> {
-        Ok(Target {
-            key: read_bytes(r)?,
-            at: read_u64(r)? as i64,
-            row: read_u64(r)?,
-        })
-    }
-}
-
-impl Sortable for Found {
-    fn encode<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
-        w.write_all(&self.row.to_le_bytes())?;
-        w.write_all(&self.at.to_le_bytes())?;
-        write_bytes(w, &self.value)
-    }
-
-    fn decode<R: Read>(r: &mut R) -> std::io::Result<Self> {
-        Ok(Found {
-            row: read_u64(r)?,
-            at: read_u64(r)? as i64,
-            value: read_bytes(r)?,
-        })
-    }
-}
+use std::sync::Arc;
 
 /// Where the sorts spill: a hidden folder beside the output, removed when
 /// dropped (an export that fails leaves nothing behind; one killed leaves
@@ -160,20 +82,7 @@ pub(super) fn answers(
     for _ in parts {
         questions.push(Questions::new(spill, shards)?);
     }
-    let mut spine = Spine::open(req)?;
-    while let Some(batch) = spine.next_batch()? {
-        if batch.first == 0 {
-            check_names(&batch.columns, features)?;
-        }
-        let spill = &*spill;
-        (parts.par_iter().zip(questions.par_iter_mut()))
-            .try_for_each(|(part, q)| q.push(part, &batch, spill))?;
-        let rows = spine.rows_read();
-        on_batch(&ExportSummary {
-            rows,
-            ..ExportSummary::default()
-        });
-    }
+    let rows = ask(parts, &mut questions, req, features, spill, on_batch)?;
     let stage = ExportStage::Joining;
     on_batch(&ExportSummary {
         stage,
@@ -198,7 +107,55 @@ pub(super) fn answers(
     for (v, found) in joined {
         answers[v].push(found);
     }
-    Ok((answers, spine.rows_read()))
+    Ok((answers, rows))
+}
+
+/// The first pass: the spine read on this thread, each view's questions
+/// sorted on a thread of its own, one batch in flight to each. Threads,
+/// not a rayon join per batch: three views on two cores left one idle a
+/// third of the time, and the spine's read waited for the slowest view.
+fn ask(
+    parts: &[ViewPart],
+    questions: &mut [Questions],
+    req: &ExportRequest,
+    features: &[(String, FieldType)],
+    spill: &Spill,
+    on_batch: &mut impl FnMut(&ExportSummary),
+) -> Result<u64, ExportError> {
+    let mut spine = Spine::open(req)?;
+    std::thread::scope(|scope| {
+        let mut views = Vec::with_capacity(parts.len());
+        for (part, q) in parts.iter().zip(questions) {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Batch>>(1);
+            let worker = scope.spawn(move || rx.iter().try_for_each(|b| q.push(part, &b, spill)));
+            views.push((tx, worker));
+        }
+        let read = (|| {
+            while let Some(batch) = spine.next_batch()? {
+                if batch.first == 0 {
+                    check_names(&batch.columns, features)?;
+                }
+                let batch = Arc::new(batch);
+                // A view that hung up failed: its error is taken below.
+                if views.iter().any(|(tx, _)| tx.send(batch.clone()).is_err()) {
+                    break;
+                }
+                let rows = spine.rows_read();
+                on_batch(&ExportSummary {
+                    rows,
+                    ..ExportSummary::default()
+                });
+            }
+            Ok(spine.rows_read())
+        })();
+        for (tx, worker) in views {
+            drop(tx);
+            worker
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        }
+        read
+    })
 }
 
 /// One view's questions in shards by key range, each read against its
@@ -209,7 +166,7 @@ struct Questions {
     /// The first key of every shard but the first, from the first batch's
     /// keys (later batches may spread differently: the shards are only
     /// less even, never wrong).
-    splits: Vec<Vec<u8>>,
+    splits: Vec<Target>,
     shards: Vec<Sorter<Target>>,
 }
 
@@ -226,25 +183,24 @@ impl Questions {
 
     /// A spine batch's questions to this view.
     fn push(&mut self, part: &ViewPart, batch: &Batch, spill: &Spill) -> Result<(), ExportError> {
-        let keys: Vec<Vec<u8>> = (batch.keys(part.view)?.iter())
-            .map(|k| {
-                let mut key = Vec::with_capacity(16);
-                k.encode_prefix_free(&mut key);
-                key
-            })
-            .collect();
+        let keys = batch.keys(part.view)?;
+        let mut key = Vec::with_capacity(32);
+        let targets = keys.iter().enumerate().map(|(i, k)| {
+            key.clear();
+            k.encode_prefix_free(&mut key);
+            Target::new(&key, batch.times[i].0, batch.first + i as u64)
+        });
+        let targets: Vec<Target> = targets.collect();
         if batch.first == 0 {
-            let mut sorted: Vec<&Vec<u8>> = keys.iter().collect();
+            let mut sorted: Vec<&Target> = targets.iter().collect();
             sorted.sort_unstable();
             let n = self.shards.len();
             self.splits = (1..n)
-                .map(|i| sorted[i * sorted.len() / n].clone())
+                .map(|i| sorted[i * sorted.len() / n].first_of_key())
                 .collect();
         }
-        for (i, key) in keys.into_iter().enumerate() {
-            let shard = self.splits.partition_point(|s| *s <= key);
-            let (at, row) = (batch.times[i].0, batch.first + i as u64);
-            let target = Target { key, at, row };
+        for target in targets {
+            let shard = self.splits.partition_point(|s| *s <= target);
             (self.shards[shard].push(target)).map_err(|e| spill.error(e))?;
         }
         Ok(())
@@ -263,11 +219,13 @@ pub(super) fn join_view(
     spill: &Spill,
 ) -> Result<Sorted<Found>, ExportError> {
     let mut scan: LogScan = store.log_scan(view)?;
+    let mut key = Vec::with_capacity(32);
     for t in targets {
         let t = t.map_err(|e| spill.error(e))?;
         let at = Micros(t.at);
         let since = ttl.map(|ttl| at.minus(ttl));
-        if let Some(value) = scan.as_of(&t.key, at, since)? {
+        t.key_into(&mut key);
+        if let Some(value) = scan.as_of(&key, at, since)? {
             let value = value.to_vec();
             found
                 .push(Found {
@@ -294,20 +252,13 @@ mod tests {
             let rows: Vec<u64> = vec![5, 3, 9, 1, 7, 2, 8, 0, 6, 4];
             for &row in &rows {
                 let key = vec![(row % 3) as u8; 1 + (row % 2) as usize];
-                sorter
-                    .push(Target {
-                        key,
-                        at: -(row as i64),
-                        row,
-                    })
-                    .unwrap();
+                sorter.push(Target::new(&key, -(row as i64), row)).unwrap();
             }
             let got: Vec<Target> = sorter.done().unwrap().map(Result::unwrap).collect();
             let mut want: Vec<Target> = (rows.iter())
-                .map(|&row| Target {
-                    key: vec![(row % 3) as u8; 1 + (row % 2) as usize],
-                    at: -(row as i64),
-                    row,
+                .map(|&row| {
+                    let key = vec![(row % 3) as u8; 1 + (row % 2) as usize];
+                    Target::new(&key, -(row as i64), row)
                 })
                 .collect();
             want.sort();

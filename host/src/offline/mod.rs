@@ -9,6 +9,7 @@
 //! answers. Memory is bounded by the batch, not the spine.
 
 mod columns;
+mod items;
 mod join;
 mod output;
 mod runs;

@@ -1,8 +1,10 @@
 //! An export's second pass: the spine read again, each batch beside the
-//! views' answers for it (which come in spine order), decoded and sent to a
-//! writer thread that owns the output, one batch in flight.
+//! views' answers for it (which come in spine order), decoded per view on
+//! threads of their own and sent to a writer thread that owns the output;
+//! a few batches in flight, each channel holding one.
 
-use super::join::{Answers, Found};
+use super::items::Found;
+use super::join::Answers;
 use super::runs::Sorted;
 use super::spine::{self, Spine};
 use super::{ExportError, ExportRequest, ExportStage, ExportSummary, OutFormat, ViewPart};
@@ -12,51 +14,127 @@ use crate::store::decode_logged;
 use crate::value::Value;
 use std::iter::Peekable;
 use std::ops::Range;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// A spine batch and its feature columns, on their way to the output.
-pub(super) type Written = (spine::Batch, Vec<Vec<Value>>);
+pub(super) type Written = (Arc<spine::Batch>, Vec<Vec<Value>>);
+
+/// One view's columns for a batch, with how many of their values are null.
+type ViewColumns = Result<(Vec<Vec<Value>>, u64), ExportError>;
 
 /// The spine read again, each batch beside the views' answers for it, sent
 /// to the writer; the summary, and a batch of no rows (the header of an
-/// empty spine's output). Stops early, without an error, if the writer
-/// hangs up: it failed, and says why. A spine that reads differently the
-/// second time (a file rewritten meanwhile, a newer partition) is an
-/// error: its rows would get another row's features.
+/// empty spine's output). Each view decodes its answers on a thread of its
+/// own, a batch behind the spine's read; this thread gathers their columns
+/// in order. Stops early, without an error, if the writer hangs up: it
+/// failed, and says why. A spine that reads differently the second time (a
+/// file rewritten meanwhile, a newer partition) is an error: its rows would
+/// get another row's features.
 pub(super) fn read_batches(
     parts: &[ViewPart],
     req: &ExportRequest,
     (answers, sorted): (Answers, u64),
     spill: &Spill,
-    tx: std::sync::mpsc::SyncSender<Written>,
+    tx: SyncSender<Written>,
     mut on_batch: impl FnMut(&ExportSummary),
 ) -> Result<(ExportSummary, spine::Batch), ExportError> {
-    let mut answers: Vec<Vec<_>> = (answers.into_iter())
-        .map(|shards| shards.into_iter().map(Iterator::peekable).collect())
-        .collect();
     let mut spine = Spine::open(req)?;
     let mut summary = ExportSummary {
         stage: ExportStage::Writing,
         features: parts.iter().map(|p| p.fields.len()).sum(),
         ..ExportSummary::default()
     };
-    while let Some(batch) = spine.next_batch()? {
-        let features = columns(parts, &batch, &mut answers, spill)?;
-        for col in &features {
-            let missing = col.iter().filter(|v| matches!(v, Value::Null)).count() as u64;
-            summary.missing += missing;
-            summary.found += col.len() as u64 - missing;
+    std::thread::scope(|scope| {
+        let mut views = Vec::with_capacity(parts.len());
+        for (part, shards) in parts.iter().zip(answers) {
+            let (batches, rx) = sync_channel::<Arc<spine::Batch>>(1);
+            let (done, columns) = sync_channel::<ViewColumns>(1);
+            let worker = scope.spawn(move || decode_view(part, shards, spill, rx, done));
+            views.push((batches, columns, worker));
         }
-        if tx.send((batch, features)).is_err() {
-            return Ok((summary, spine.empty_batch()));
+        let mut pending: Option<Arc<spine::Batch>> = None;
+        'read: loop {
+            let next = spine.next_batch()?.map(Arc::new);
+            for (batches, _, _) in &views {
+                // A view that failed hung up: its error comes with its columns.
+                let _ = next.as_ref().map(|b| batches.send(b.clone()));
+            }
+            if let Some(batch) = pending.take() {
+                // None: a view's thread panicked, which joining it below
+                // carries on.
+                let outputs = views.iter().map(|v| &v.1);
+                let Some(features) = gather(outputs, &batch, &mut summary)? else {
+                    break 'read;
+                };
+                if tx.send((batch, features)).is_err() {
+                    return Ok((summary, spine.empty_batch()));
+                }
+                summary.rows = spine.rows_read() - next.as_ref().map_or(0, |b| b.len() as u64);
+                on_batch(&summary);
+            }
+            match next {
+                Some(b) => pending = Some(b),
+                None => break,
+            }
         }
-        summary.rows = spine.rows_read();
-        on_batch(&summary);
+        let mut unread = false;
+        for (batches, columns, worker) in views {
+            // Both ends, so a view blocked on either stops.
+            drop((batches, columns));
+            unread |= worker
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        }
+        if summary.rows != sorted || unread {
+            return Err(ExportError::SpineChanged(req.spine.clone()));
+        }
+        Ok((summary, spine.empty_batch()))
+    })
+}
+
+/// Every view's columns for `batch`, in order, counted into `summary`.
+fn gather<'a>(
+    views: impl Iterator<Item = &'a Receiver<ViewColumns>>,
+    batch: &spine::Batch,
+    summary: &mut ExportSummary,
+) -> Result<Option<Vec<Vec<Value>>>, ExportError> {
+    let mut features = Vec::with_capacity(summary.features);
+    for columns in views {
+        let Ok(got) = columns.recv() else {
+            return Ok(None);
+        };
+        let (cols, missing) = got?;
+        summary.missing += missing;
+        summary.found += (cols.len() * batch.len()) as u64 - missing;
+        features.extend(cols);
     }
-    let unread = (answers.iter_mut().flatten()).any(|a| a.peek().is_some());
-    if summary.rows != sorted || unread {
-        return Err(ExportError::SpineChanged(req.spine.clone()));
+    Ok(Some(features))
+}
+
+/// A view's side of the second pass: its columns for each batch, in order;
+/// whether answers were left unread at the end (the spine got shorter).
+fn decode_view(
+    part: &ViewPart,
+    shards: Vec<Sorted<Found>>,
+    spill: &Spill,
+    batches: Receiver<Arc<spine::Batch>>,
+    done: SyncSender<ViewColumns>,
+) -> bool {
+    let mut shards: Vec<_> = shards.into_iter().map(Iterator::peekable).collect();
+    for batch in batches {
+        let rows = batch.first..batch.first + batch.len() as u64;
+        let cols = view_columns(part, rows, &batch, &mut shards, spill).map(|cols| {
+            let nulls = cols.iter().flatten().filter(|v| matches!(v, Value::Null));
+            let missing = nulls.count() as u64;
+            (cols, missing)
+        });
+        let failed = cols.is_err();
+        if done.send(cols).is_err() || failed {
+            return false;
+        }
     }
-    Ok((summary, spine.empty_batch()))
+    shards.iter_mut().any(|a| a.peek().is_some())
 }
 
 /// The writer's side: the output opened on the first batch; `None` if
@@ -73,25 +151,11 @@ pub(super) fn write_batches(
             let out = (&req.out, &req.timestamp_column);
             sink = Some(Sink::create(out.0, format, &batch, features, out.1)?);
         }
-        sink.as_mut().expect("opened above").write(batch, columns)?;
+        sink.as_mut()
+            .expect("opened above")
+            .write(&batch, columns)?;
     }
     Ok(sink)
-}
-
-/// Each feature's column for a spine batch, the views side by side.
-fn columns(
-    parts: &[ViewPart],
-    batch: &spine::Batch,
-    answers: &mut [Vec<Peekable<Sorted<Found>>>],
-    spill: &Spill,
-) -> Result<Vec<Vec<Value>>, ExportError> {
-    use rayon::prelude::*;
-    let rows = batch.first..batch.first + batch.rows.len() as u64;
-    let per_view: Vec<Vec<Vec<Value>>> = (parts.par_iter())
-        .zip(answers.par_iter_mut())
-        .map(|(part, answers)| view_columns(part, rows.clone(), batch, answers, spill))
-        .collect::<Result<_, _>>()?;
-    Ok(per_view.into_iter().flatten().collect())
 }
 
 /// One view's feature columns for the spine rows `rows` (`batch`), from
@@ -104,29 +168,40 @@ fn view_columns(
     spill: &Spill,
 ) -> Result<Vec<Vec<Value>>, ExportError> {
     let (n, w) = ((rows.end - rows.start) as usize, part.fields.len());
-    let mut values: Vec<Option<Value>> = vec![None; n * w];
-    for answers in shards {
-        loop {
-            match answers.peek() {
-                Some(Ok(f)) if f.row < rows.end => {}
-                Some(Err(_)) => {
-                    let e = answers.next().and_then(Result::err).expect("peeked");
-                    return Err(spill.error(e));
-                }
-                _ => break,
-            }
-            let f = answers.next().and_then(Result::ok).expect("peeked");
-            let i = (f.row - rows.start) as usize;
-            if batch.times.get(i).map(|t| t.0) != Some(f.at) {
-                return Err(ExportError::SpineChanged(batch.path.clone()));
-            }
-            let into = &mut values[i * w..(i + 1) * w];
-            decode_logged(&part.view.name, &f.value, &part.wanted, into)?;
+    // Filled in row order, the shards' answers merged by row: a grid made
+    // of nulls first and written over cost a third of this pass.
+    let mut cols: Vec<Vec<Value>> = (0..w).map(|_| Vec::with_capacity(n)).collect();
+    let mut row = vec![None; w];
+    while let Some(f) = next_answer(shards, rows.end).map_err(|e| spill.error(e))? {
+        let i = (f.row - rows.start) as usize;
+        if batch.times.get(i).map(|t| t.0) != Some(f.at) {
+            return Err(ExportError::SpineChanged(batch.path.clone()));
+        }
+        decode_logged(&part.view.name, &f.value, &part.wanted, &mut row)?;
+        for (col, v) in cols.iter_mut().zip(&mut row) {
+            // Rows without an answer (missing keys, past the ttl) are null.
+            col.resize(i, Value::Null);
+            col.push(v.take().unwrap_or(Value::Null));
         }
     }
-    let mut cols = vec![Vec::with_capacity(n); w];
-    for (i, v) in values.into_iter().enumerate() {
-        cols[i % w].push(v.unwrap_or(Value::Null));
-    }
+    cols.iter_mut().for_each(|c| c.resize(n, Value::Null));
     Ok(cols)
+}
+
+/// Of the shards' next answers, the one of the lowest row before `end`.
+fn next_answer(shards: &mut [Peekable<Sorted<Found>>], end: u64) -> std::io::Result<Option<Found>> {
+    let mut best: Option<(usize, u64)> = None;
+    for (s, answers) in shards.iter_mut().enumerate() {
+        match answers.peek() {
+            Some(Ok(f)) if f.row < end && best.is_none_or(|b| f.row < b.1) => {
+                best = Some((s, f.row));
+            }
+            Some(Err(_)) => return answers.next().expect("peeked").map(Some),
+            _ => {}
+        }
+    }
+    Ok(best.map(|(s, _)| {
+        let f = shards[s].next().expect("peeked");
+        f.expect("peeked an answer")
+    }))
 }

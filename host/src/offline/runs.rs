@@ -8,7 +8,7 @@
 //! its handle, so no run outlives the export, however it stops. Runs merge
 //! in tiers: [`FAN_IN`] runs of one tier become one run of the next, so an
 //! item is rewritten once per tier (log₁₆ of the runs), not once per merge,
-//! and a sorter holds fewer than `FAN_IN` open files per tier.
+//! and a sorter holds at most `FAN_IN` open files per tier.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -60,11 +60,10 @@ impl<T: Sortable> Sorter<T> {
         Ok(())
     }
 
+    /// The buffer, sorted, as a run; runs of a full tier merged into one of
+    /// the next.
     fn spill(&mut self) -> std::io::Result<()> {
-        self.buffer.sort_unstable();
-        let items = std::mem::take(&mut self.buffer);
-        let run = self.write_run(items.into_iter().map(Ok))?;
-        self.runs.push((0, run));
+        self.spill_buffer()?;
         loop {
             let tier = self.runs.last().map_or(0, |r| r.0);
             let same = self.runs.iter().rev().take_while(|r| r.0 == tier).count();
@@ -76,6 +75,14 @@ impl<T: Sortable> Sorter<T> {
             let run = self.write_run(merged)?;
             self.runs.push((tier + 1, run));
         }
+    }
+
+    fn spill_buffer(&mut self) -> std::io::Result<()> {
+        self.buffer.sort_unstable();
+        let items = std::mem::take(&mut self.buffer);
+        let run = self.write_run(items.into_iter().map(Ok))?;
+        self.runs.push((0, run));
+        Ok(())
     }
 
     /// A run of `items`, in the order given, unlinked and rewound.
@@ -102,8 +109,10 @@ impl<T: Sortable> Sorter<T> {
             self.buffer.sort_unstable();
             return Ok(Sorted::Memory(self.buffer.into()));
         }
+        // The last run joins the final merge as it is: merging a full tier
+        // first would rewrite every item only to read it back once.
         if !self.buffer.is_empty() {
-            self.spill()?;
+            self.spill_buffer()?;
         }
         merge(self.runs.into_iter().map(|r| r.1).collect())
     }

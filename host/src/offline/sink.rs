@@ -10,6 +10,7 @@ use crate::config::FieldType;
 use crate::value::Value;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema};
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -67,8 +68,12 @@ impl Sink {
             message: m,
         };
         let dir = out.parent().filter(|d| !d.as_os_str().is_empty());
-        let tmp = tempfile::Builder::new()
-            .prefix(".wafer-export")
+        let mut tmp = tempfile::Builder::new();
+        // A temporary file is the owner's alone (0600); the training set it
+        // becomes is made as any other file is, 0666 less the umask.
+        #[cfg(unix)]
+        tmp.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let tmp = (tmp.prefix(".wafer-export"))
             .tempfile_in(dir.unwrap_or(Path::new(".")))
             .map_err(|e| err(e.to_string()))?;
         let file = tmp.reopen().map_err(|e| err(e.to_string()))?;
@@ -95,7 +100,7 @@ impl Sink {
     /// One batch: its spine rows and each feature's column.
     pub(super) fn write(
         &mut self,
-        batch: Batch,
+        batch: &Batch,
         features: Vec<Vec<Value>>,
     ) -> Result<(), ExportError> {
         let out = self.out.clone();
@@ -109,27 +114,27 @@ impl Sink {
                 schema,
                 cols,
             } => {
-                let rb = record_batch(schema, cols, &self.names, &batch, &features).map_err(err)?;
+                let rb = record_batch(schema, cols, &self.names, batch, &features).map_err(err)?;
                 writer.write(&rb).map_err(|e| err(e.to_string()))
             }
             Kind::Csv(w) => {
-                for (r, row) in batch.rows.iter().enumerate() {
-                    let feats = features.iter().map(|c| &c[r]);
-                    let cells = row.iter().chain(feats).map(csv_text);
+                for r in 0..batch.len() {
+                    let row = (0..batch.columns.len()).map(|c| batch.cell(c, r));
+                    let feats = features.iter().map(|c| Cow::Borrowed(&c[r]));
+                    let cells = row.chain(feats).map(|v| csv_text(&v));
                     w.write_record(cells).map_err(|e| err(e.to_string()))?;
                 }
                 Ok(())
             }
             Kind::Jsonl(w) => {
-                for (r, row) in batch.rows.iter().enumerate() {
-                    let feats = features.iter().map(|c| &c[r]);
+                for r in 0..batch.len() {
+                    let row = (0..batch.columns.len()).map(|c| batch.cell(c, r));
+                    let feats = features.iter().map(|c| Cow::Borrowed(&c[r]));
                     let obj: serde_json::Map<String, serde_json::Value> = (self.names.iter())
-                        .zip(row.iter().chain(feats))
+                        .zip(row.chain(feats))
                         .map(|(n, v)| {
-                            (
-                                n.clone(),
-                                serde_json::to_value(v).expect("values serialize"),
-                            )
+                            let v = serde_json::to_value(&*v).expect("values serialize");
+                            (n.clone(), v)
                         })
                         .collect();
                     serde_json::to_writer(&mut *w, &obj).map_err(|e| err(e.to_string()))?;
@@ -188,7 +193,7 @@ fn parquet_kind(
 ) -> Result<Kind, parquet::errors::ParquetError> {
     let spine = (first.columns.iter().enumerate()).map(|(i, c)| match c == timestamp {
         true => Col::Time,
-        false => Col::of_values(first.rows.iter().map(|r| &r[i])),
+        false => Col::of_values(first.cells[i].iter()),
     });
     let cols: Vec<Col> = spine
         .chain(features.iter().map(|(_, t)| Col::of_field(*t)))
@@ -200,7 +205,7 @@ fn parquet_kind(
     // A row group per spine batch: the writer holds one at a time.
     let mut props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(first.rows.len().max(1024)));
+        .set_max_row_group_row_count(Some(first.len().max(1024)));
     // Floats and times rarely repeat: a dictionary would be built for each
     // column chunk, only to be dropped (a tenth of an export's time).
     for (name, col) in names.iter().zip(&cols) {
@@ -238,7 +243,7 @@ fn record_batch(
         let array = match (i < n, col) {
             // Parsed once already, when the spine was read.
             (true, Col::Time) => Ok(times(&batch.times)),
-            (true, _) => build(*col, batch.rows.iter().map(|r| &r[i])),
+            (true, _) => build(*col, batch.cells[i].iter()),
             (false, _) => build(*col, features[i - n].iter()),
         };
         arrays.push(array.map_err(|(row, m)| {

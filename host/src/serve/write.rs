@@ -14,7 +14,7 @@ use super::{ApiError, bad, parse, read_body};
 use crate::ingest::{ParquetBody, RowOutcome};
 use crate::runtime::{Wafer, WriteError, WriteOptions};
 use axum::Json;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use serde::{Deserialize, Serialize};
@@ -69,6 +69,18 @@ pub(super) struct ParquetParams {
 
 /// The IANA media type of Parquet.
 const PARQUET: &str = "application/vnd.apache.parquet";
+
+/// A Parquet body as a df, with the name its query gives (`param` says
+/// which, for the error) and `transform_on_write` (default true, as JSON's).
+fn parquet_df(
+    (name, param): (Option<String>, &str),
+    transform: Option<bool>,
+    body: Bytes,
+) -> Result<(String, Df, bool), ApiError> {
+    let name = name.ok_or_else(|| bad(format!("a Parquet body needs {param}")))?;
+    let df = Df::Parquet(ParquetBody::open(body).map_err(bad)?);
+    Ok((name, df, transform.unwrap_or(true)))
+}
 
 /// A Parquet body's fields from the query, or `None` for a JSON body.
 fn parquet_params(headers: &HeaderMap, uri: &Uri) -> Result<Option<ParquetParams>, ApiError> {
@@ -127,13 +139,8 @@ pub(super) async fn write_to_online_store(
     let source = "POST /write-to-online-store".to_string();
     let (view, df, transform) = match parquet {
         Some(p) => {
-            let view = (p.feature_view_name)
-                .ok_or_else(|| bad("a Parquet body needs ?feature_view_name=V"))?;
-            (
-                view,
-                Df::Parquet(ParquetBody::open(body).map_err(bad)?),
-                p.transform_on_write.unwrap_or(true),
-            )
+            let name = (p.feature_view_name, "?feature_view_name=V");
+            parquet_df(name, p.transform_on_write, body)?
         }
         None => {
             let req: WriteRequest = parse(&body)?;
@@ -165,15 +172,9 @@ pub(super) async fn push(
     let body = read_body(&wafer, body).await?;
     let (name, to, df, transform) = match parquet {
         Some(p) => {
-            let name = (p.push_source_name)
-                .ok_or_else(|| bad("a Parquet body needs ?push_source_name=S"))?;
-            let to = p.to.unwrap_or_else(online);
-            (
-                name,
-                to,
-                Df::Parquet(ParquetBody::open(body).map_err(bad)?),
-                p.transform_on_write.unwrap_or(true),
-            )
+            let name = (p.push_source_name, "?push_source_name=S");
+            let (name, df, transform) = parquet_df(name, p.transform_on_write, body)?;
+            (name, p.to.unwrap_or_else(online), df, transform)
         }
         None => {
             let req: PushRequest = parse(&body)?;

@@ -182,8 +182,9 @@ pub struct LogScan<'a> {
     bound: Vec<u8>,
     spare: Vec<u8>,
     /// The latest entry at or before the last bound, of that question's
-    /// key: its log key and value, copied because the iterator moves on.
-    held: Option<(Vec<u8>, Vec<u8>)>,
+    /// key: its event time and value, copied because the iterator moves on
+    /// (the value only: a scan copies nearly every entry of the log).
+    held: Option<(Micros, Vec<u8>)>,
     started: bool,
 }
 
@@ -213,16 +214,17 @@ impl LogScan<'_> {
             self.held = None;
             self.started = true;
         }
-        if self.held.as_ref().is_some_and(|(k, _)| !k.starts_with(key)) {
+        // What is held is of the last question's key (a bound's head).
+        let same_key = self.bound.len() == bound.len() && self.bound.starts_with(key);
+        if !same_key {
             self.held = None;
         }
         self.walk(key, &bound)?;
         self.spare = std::mem::replace(&mut self.bound, bound);
-        let Some((k, v)) = &self.held else {
+        let Some((event, v)) = &self.held else {
             return Ok(None);
         };
-        let event = k.get(key.len()..key.len() + 8).and_then(unflip);
-        let recent = event.is_some_and(|e| since.is_none_or(|s| e >= s));
+        let recent = since.is_none_or(|s| *event >= s);
         Ok((recent && !v.is_empty()).then_some(v.as_slice()))
     }
 
@@ -236,9 +238,15 @@ impl LogScan<'_> {
             }
             // Prefix-free keys: an entry starting with `key` is of `key`.
             if k.starts_with(key) {
-                let held = self.held.get_or_insert_with(Default::default);
-                held.0.clear();
-                held.0.extend_from_slice(k);
+                let event = (k.get(key.len()..key.len() + 8)).and_then(unflip);
+                let Some(event) = event else {
+                    return Err(corrupt_value(
+                        &self.view,
+                        format!("log key {k:02x?}: no event time"),
+                    ));
+                };
+                let held = self.held.get_or_insert_with(|| (event, Vec::new()));
+                held.0 = event;
                 held.1.clear();
                 held.1.extend_from_slice(self.iter.value().unwrap_or(&[]));
             } else {

@@ -309,15 +309,35 @@ impl Store {
         Ok(())
     }
 
-    /// Sync the write-ahead log: every acknowledged write is then on disk
-    /// even if the machine loses power (for a clean stop; writes are in the
-    /// log from the moment they return, which a process crash never loses).
+    /// Sync the write-ahead log, so every acknowledged write is on disk
+    /// even if the machine loses power, then write the memtables to files
+    /// (for a clean stop; writes are in the log from the moment they
+    /// return, which a process crash never loses). Without the second step
+    /// every later open replays the log: a restart, and each reader an
+    /// export or a `get` opens (about 0.2 s each after a 3M-row publish).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_wal(true).map_err(|source| StoreError::Rocks {
-            view: "(all)".into(),
-            op: "sync the write-ahead log",
-            source,
-        })
+        let err = |op| {
+            move |source| StoreError::Rocks {
+                view: "(all)".into(),
+                op,
+                source,
+            }
+        };
+        self.db
+            .flush_wal(true)
+            .map_err(err("sync the write-ahead log"))?;
+        let mut names = (self.families.lock().unwrap_or_else(|p| p.into_inner())).clone();
+        // A store made by this process lists no `default`, which RocksDB
+        // opens anyway and the log seeding's markers are written to.
+        if !names.iter().any(|n| n == "default") {
+            names.push("default".into());
+        }
+        let cfs: Vec<_> = names.iter().filter_map(|n| self.db.cf_handle(n)).collect();
+        let cfs: Vec<_> = cfs.iter().collect();
+        (self
+            .db
+            .flush_cfs_opt(&cfs, &rocksdb::FlushOptions::default()))
+        .map_err(err("write the memtables to files"))
     }
 
     fn cf(&self, view: &str) -> Result<Arc<BoundColumnFamily<'_>>, StoreError> {
