@@ -343,6 +343,33 @@ fn exports_are_point_in_time_correct() {
     let from_jsonl: Vec<Option<f64>> = got.iter().map(|g| g.1.as_f64()).collect();
     assert_eq!(prices, from_jsonl);
 
+    // A view whose type changed since its values were logged: the export
+    // fails naming the feature and the spine line, and writes nothing.
+    write_config(
+        d,
+        &VIEWS.replace(r#""price", type = "DOUBLE""#, r#""price", type = "INT64""#),
+    );
+    let retyped = d.join("retyped.parquet");
+    let args = [
+        "export",
+        "--spine",
+        spine.to_str().unwrap(),
+        "--features",
+        "stats:price",
+    ];
+    let out = wafer_cli(
+        d,
+        &[&args[..], &["--out", retyped.to_str().unwrap()]].concat(),
+    );
+    let msg = text(&out);
+    assert!(!out.status.success(), "{msg}");
+    assert!(
+        msg.contains("\"price\"") && msg.contains("logged before"),
+        "{msg}"
+    );
+    assert!(!retyped.exists(), "no partial file");
+    write_config(d, VIEWS);
+
     // Mistakes are named: a feature that is not there, a spine without a key.
     let bad = wafer_cli(
         d,

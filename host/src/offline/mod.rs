@@ -137,7 +137,7 @@ pub fn export(
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let feature_types = &feature_types;
         let writer = scope.spawn(move || output::write_batches(req, format, feature_types, rx));
-        let read = output::read_batches(&parts, req, answers, &spill, tx, on_batch);
+        let read = output::read_batches(&parts, req, answers, (&spill, format), tx, on_batch);
         let written = writer
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));

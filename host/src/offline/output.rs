@@ -3,6 +3,7 @@
 //! threads of their own and sent to a writer thread that owns the output;
 //! a few batches in flight, each channel holding one.
 
+use super::columns::{Builder, Col};
 use super::items::Found;
 use super::join::Answers;
 use super::runs::Sorted;
@@ -12,16 +13,17 @@ use super::{Sink, Spill};
 use crate::config::FieldType;
 use crate::store::decode_logged;
 use crate::value::Value;
+use arrow_array::ArrayRef;
 use std::iter::Peekable;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// A spine batch and its feature columns, on their way to the output.
-pub(super) type Written = (Arc<spine::Batch>, Vec<Vec<Value>>);
+pub(super) type Written = (Arc<spine::Batch>, Vec<Column>);
 
 /// One view's columns for a batch, with how many of their values are null.
-type ViewColumns = Result<(Vec<Vec<Value>>, u64), ExportError>;
+type ViewColumns = Result<(Vec<Column>, u64), ExportError>;
 
 /// The spine read again, each batch beside the views' answers for it, sent
 /// to the writer; the summary, and a batch of no rows (the header of an
@@ -35,7 +37,7 @@ pub(super) fn read_batches(
     parts: &[ViewPart],
     req: &ExportRequest,
     (answers, sorted): (Answers, u64),
-    spill: &Spill,
+    (spill, format): (&Spill, OutFormat),
     tx: SyncSender<Written>,
     mut on_batch: impl FnMut(&ExportSummary),
 ) -> Result<(ExportSummary, spine::Batch), ExportError> {
@@ -50,7 +52,8 @@ pub(super) fn read_batches(
         for (part, shards) in parts.iter().zip(answers) {
             let (batches, rx) = sync_channel::<Arc<spine::Batch>>(1);
             let (done, columns) = sync_channel::<ViewColumns>(1);
-            let worker = scope.spawn(move || decode_view(part, shards, spill, rx, done));
+            let arrow = format == OutFormat::Parquet;
+            let worker = scope.spawn(move || decode_view(part, (shards, arrow), spill, rx, done));
             views.push((batches, columns, worker));
         }
         let mut pending: Option<Arc<spine::Batch>> = None;
@@ -98,7 +101,7 @@ fn gather<'a>(
     views: impl Iterator<Item = &'a Receiver<ViewColumns>>,
     batch: &spine::Batch,
     summary: &mut ExportSummary,
-) -> Result<Option<Vec<Vec<Value>>>, ExportError> {
+) -> Result<Option<Vec<Column>>, ExportError> {
     let mut features = Vec::with_capacity(summary.features);
     for columns in views {
         let Ok(got) = columns.recv() else {
@@ -116,7 +119,7 @@ fn gather<'a>(
 /// whether answers were left unread at the end (the spine got shorter).
 fn decode_view(
     part: &ViewPart,
-    shards: Vec<Sorted<Found>>,
+    (shards, arrow): (Vec<Sorted<Found>>, bool),
     spill: &Spill,
     batches: Receiver<Arc<spine::Batch>>,
     done: SyncSender<ViewColumns>,
@@ -124,9 +127,8 @@ fn decode_view(
     let mut shards: Vec<_> = shards.into_iter().map(Iterator::peekable).collect();
     for batch in batches {
         let rows = batch.first..batch.first + batch.len() as u64;
-        let cols = view_columns(part, rows, &batch, &mut shards, spill).map(|cols| {
-            let nulls = cols.iter().flatten().filter(|v| matches!(v, Value::Null));
-            let missing = nulls.count() as u64;
+        let cols = view_columns(part, rows, &batch, (&mut shards, arrow), spill).map(|cols| {
+            let missing = cols.iter().map(Column::nulls).sum::<usize>() as u64;
             (cols, missing)
         });
         let failed = cols.is_err();
@@ -164,28 +166,102 @@ fn view_columns(
     part: &ViewPart,
     rows: Range<u64>,
     batch: &spine::Batch,
-    shards: &mut [Peekable<Sorted<Found>>],
+    (shards, arrow): (&mut [Peekable<Sorted<Found>>], bool),
     spill: &Spill,
-) -> Result<Vec<Vec<Value>>, ExportError> {
-    let (n, w) = ((rows.end - rows.start) as usize, part.fields.len());
+) -> Result<Vec<Column>, ExportError> {
+    let n = (rows.end - rows.start) as usize;
     // Filled in row order, the shards' answers merged by row: a grid made
     // of nulls first and written over cost a third of this pass.
-    let mut cols: Vec<Vec<Value>> = (0..w).map(|_| Vec::with_capacity(n)).collect();
-    let mut row = vec![None; w];
+    let mut cols: Vec<Filling> = (part.fields.iter())
+        .map(|(_, ty)| match arrow {
+            true => Filling::Array(Builder::new(Col::of_field(*ty), n)),
+            false => Filling::Values(Vec::with_capacity(n)),
+        })
+        .collect();
+    let mut row = vec![None; cols.len()];
     while let Some(f) = next_answer(shards, rows.end).map_err(|e| spill.error(e))? {
         let i = (f.row - rows.start) as usize;
         if batch.times.get(i).map(|t| t.0) != Some(f.at) {
             return Err(ExportError::SpineChanged(batch.path.clone()));
         }
         decode_logged(&part.view.name, &f.value, &part.wanted, &mut row)?;
-        for (col, v) in cols.iter_mut().zip(&mut row) {
+        for (c, (col, v)) in cols.iter_mut().zip(&mut row).enumerate() {
             // Rows without an answer (missing keys, past the ttl) are null.
-            col.resize(i, Value::Null);
-            col.push(v.take().unwrap_or(Value::Null));
+            col.pad(i);
+            col.push(v.take())
+                .map_err(|m| wrong_type(part, c, batch, i, m))?;
         }
     }
-    cols.iter_mut().for_each(|c| c.resize(n, Value::Null));
-    Ok(cols)
+    Ok(cols.into_iter().map(|c| c.done(n)).collect())
+}
+
+/// A logged value that does not fit its feature's declared type (the
+/// view's config changed since it was written).
+fn wrong_type(part: &ViewPart, c: usize, batch: &spine::Batch, i: usize, m: String) -> ExportError {
+    let line = batch.lines.get(i).copied().unwrap_or(0);
+    ExportError::Spine {
+        path: batch.path.clone(),
+        line,
+        message: format!(
+            "feature {:?}: {m} (logged before its declared type changed?)",
+            part.fields[c].0
+        ),
+    }
+}
+
+/// A feature column on its way to the output: an Arrow array for Parquet,
+/// values for the text formats (which write each cell as text).
+pub(super) enum Column {
+    Array(ArrayRef),
+    Values(Vec<Value>),
+}
+
+impl Column {
+    fn nulls(&self) -> usize {
+        match self {
+            Column::Array(a) => a.null_count(),
+            Column::Values(v) => v.iter().filter(|v| matches!(v, Value::Null)).count(),
+        }
+    }
+}
+
+/// A [`Column`] being filled in row order.
+enum Filling {
+    Array(Builder),
+    Values(Vec<Value>),
+}
+
+impl Filling {
+    /// Nulls up to row `i`.
+    fn pad(&mut self, i: usize) {
+        match self {
+            // Most rows have an answer: nothing to pad, and a builder's
+            // append of no nulls still costs (2 % of an export).
+            Filling::Array(b) if b.len() < i => b.append_nulls(i - b.len()),
+            Filling::Values(v) if v.len() < i => v.resize(i, Value::Null),
+            _ => {}
+        }
+    }
+
+    fn push(&mut self, v: Option<Value>) -> Result<(), String> {
+        let v = v.unwrap_or(Value::Null);
+        match self {
+            Filling::Array(b) => b.append(&v),
+            Filling::Values(col) => {
+                col.push(v);
+                Ok(())
+            }
+        }
+    }
+
+    /// The column of `n` rows.
+    fn done(mut self, n: usize) -> Column {
+        self.pad(n);
+        match self {
+            Filling::Array(mut b) => Column::Array(b.finish()),
+            Filling::Values(v) => Column::Values(v),
+        }
+    }
 }
 
 /// Of the shards' next answers, the one of the lowest row before `end`.

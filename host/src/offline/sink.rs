@@ -5,6 +5,7 @@
 
 use super::ExportError;
 use super::columns::{Col, build};
+use super::output::Column;
 use super::spine::Batch;
 use crate::config::FieldType;
 use crate::value::Value;
@@ -101,7 +102,7 @@ impl Sink {
     pub(super) fn write(
         &mut self,
         batch: &Batch,
-        features: Vec<Vec<Value>>,
+        features: Vec<Column>,
     ) -> Result<(), ExportError> {
         let out = self.out.clone();
         let err = |m: String| ExportError::Output {
@@ -118,6 +119,7 @@ impl Sink {
                 writer.write(&rb).map_err(|e| err(e.to_string()))
             }
             Kind::Csv(w) => {
+                let features = values(&features);
                 for r in 0..batch.len() {
                     let row = (0..batch.columns.len()).map(|c| batch.cell(c, r));
                     let feats = features.iter().map(|c| Cow::Borrowed(&c[r]));
@@ -127,6 +129,7 @@ impl Sink {
                 Ok(())
             }
             Kind::Jsonl(w) => {
+                let features = values(&features);
                 for r in 0..batch.len() {
                     let row = (0..batch.columns.len()).map(|c| batch.cell(c, r));
                     let feats = features.iter().map(|c| Cow::Borrowed(&c[r]));
@@ -223,19 +226,28 @@ fn parquet_kind(
     })
 }
 
-/// One batch as Arrow columns; a value that does not fit its column is an
-/// error naming the column and the spine line.
+/// The text formats' feature columns, which are values.
+fn values(features: &[Column]) -> Vec<&[Value]> {
+    let values = features.iter().map(|c| match c {
+        Column::Values(v) => v.as_slice(),
+        Column::Array(_) => unreachable!("output::decode_view builds arrays only for Parquet"),
+    });
+    values.collect()
+}
+
 fn times(times: &[crate::time::Micros]) -> ArrayRef {
     let micros = times.iter().map(|t| t.0);
     Arc::new(arrow_array::TimestampMicrosecondArray::from_iter_values(micros).with_timezone("UTC"))
 }
 
+/// One batch as Arrow columns; a value that does not fit its column is an
+/// error naming the column and the spine line.
 fn record_batch(
     schema: &Arc<Schema>,
     cols: &[Col],
     names: &[String],
     batch: &Batch,
-    features: &[Vec<Value>],
+    features: &[Column],
 ) -> Result<RecordBatch, String> {
     let n = batch.columns.len();
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(cols.len());
@@ -244,7 +256,10 @@ fn record_batch(
             // Parsed once already, when the spine was read.
             (true, Col::Time) => Ok(times(&batch.times)),
             (true, _) => build(*col, batch.cells[i].iter()),
-            (false, _) => build(*col, features[i - n].iter()),
+            (false, _) => match &features[i - n] {
+                Column::Array(a) => Ok(a.clone()),
+                Column::Values(v) => build(*col, v.iter()),
+            },
         };
         arrays.push(array.map_err(|(row, m)| {
             let line = batch.lines.get(row).copied().unwrap_or(0);
