@@ -10,7 +10,7 @@ use super::runs::{Sortable, Sorted, Sorter};
 use super::spine::{Batch, Spine};
 use super::{ExportError, ExportRequest, ExportStage, ExportSummary, ViewPart, check_names};
 use crate::config::FieldType;
-use crate::store::{LogScan, Store};
+use crate::store::{LogScan, Projector, Store};
 use crate::time::Micros;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -98,8 +98,7 @@ pub(super) fn answers(
     let joined: Vec<(usize, Sorted<Found>)> = (jobs.into_par_iter())
         .map(|(v, part, targets, found)| {
             let targets = targets.done().map_err(|e| spill.error(e))?;
-            let view = &part.view;
-            let found = join_view(store, &view.name, view.ttl, targets, found, spill)?;
+            let found = join_view(store, part, targets, found, spill)?;
             Ok((v, found))
         })
         .collect::<Result<_, ExportError>>()?;
@@ -209,31 +208,34 @@ impl Questions {
 
 /// Answer one view's questions, in key and time order, in one pass over
 /// its log; the answers (rows with a value: not missing, not past the
-/// ttl, not deleted) come out in spine order.
-pub(super) fn join_view(
+/// ttl, not deleted), cut down to the wanted fields, come out in spine
+/// order.
+fn join_view(
     store: &Store,
-    view: &str,
-    ttl: Option<std::time::Duration>,
+    part: &ViewPart,
     targets: Sorted<Target>,
     mut found: Sorter<Found>,
     spill: &Spill,
 ) -> Result<Sorted<Found>, ExportError> {
-    let mut scan: LogScan = store.log_scan(view)?;
-    let mut key = Vec::with_capacity(32);
+    let view = &part.view;
+    let mut scan: LogScan = store.log_scan(&view.name)?;
+    let mut projector = Projector::default();
+    let (mut key, mut size) = (Vec::with_capacity(32), 0);
     for t in targets {
         let t = t.map_err(|e| spill.error(e))?;
         let at = Micros(t.at);
-        let since = ttl.map(|ttl| at.minus(ttl));
+        let since = view.ttl.map(|ttl| at.minus(ttl));
         t.key_into(&mut key);
-        if let Some(value) = scan.as_of(&key, at, since)? {
-            let value = value.to_vec();
-            found
-                .push(Found {
-                    row: t.row,
-                    at: t.at,
-                    value,
-                })
-                .map_err(|e| spill.error(e))?;
+        if let Some(row) = scan.as_of(&key, at, since)? {
+            let mut value = Vec::with_capacity(size);
+            projector.project(&view.name, row, &part.wanted, &mut value)?;
+            size = value.len();
+            let answer = Found {
+                row: t.row,
+                at: t.at,
+                value,
+            };
+            found.push(answer).map_err(|e| spill.error(e))?;
         }
     }
     found.done().map_err(|e| spill.error(e))

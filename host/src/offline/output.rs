@@ -11,7 +11,7 @@ use super::spine::{self, Spine};
 use super::{ExportError, ExportRequest, ExportStage, ExportSummary, OutFormat, ViewPart};
 use super::{Sink, Spill};
 use crate::config::FieldType;
-use crate::store::decode_logged;
+use crate::store::decode_projected;
 use crate::value::Value;
 use arrow_array::ArrayRef;
 use std::iter::Peekable;
@@ -184,7 +184,7 @@ fn view_columns(
         if batch.times.get(i).map(|t| t.0) != Some(f.at) {
             return Err(ExportError::SpineChanged(batch.path.clone()));
         }
-        decode_logged(&part.view.name, &f.value, &part.wanted, &mut row)?;
+        decode_projected(&part.view.name, &f.value, &mut row)?;
         for (c, (col, v)) in cols.iter_mut().zip(&mut row).enumerate() {
             // Rows without an answer (missing keys, past the ttl) are null.
             col.pad(i);

@@ -242,6 +242,10 @@ impl<'a> Reader<'a> {
         self.pos = end;
         Ok(s)
     }
+    /// Where the next read starts.
+    pub(super) fn pos(&self) -> usize {
+        self.pos
+    }
     pub(super) fn u8(&mut self) -> Result<u8, String> {
         Ok(self.take(1)?[0])
     }

@@ -14,7 +14,7 @@
 //!        it came), without input digests (`codec.rs`, version 1), or empty
 //!        for a deletion.
 
-use super::{DB, EntityKey, FieldIndex, Store, StoreError, StoredRow};
+use super::{DB, EntityKey, Store, StoreError, StoredRow};
 use crate::time::Micros;
 use rocksdb::{DBRawIteratorWithThreadMode, WriteBatch};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -193,7 +193,7 @@ pub struct LogScan<'a> {
 const STEPS_BEFORE_SEEK: usize = 16;
 
 impl LogScan<'_> {
-    /// The logged value (`StoredRow` bytes, see [`decode_logged`]) of the
+    /// The logged value (`StoredRow` bytes; see [`super::Projector`]) of the
     /// key whose prefix-free encoding is `key`: its latest entry with an
     /// event time at or before `at` (the last written of equal event
     /// times), unless older than `since`. `None` for none, or a deletion.
@@ -283,20 +283,8 @@ impl LogScan<'_> {
     }
 }
 
-/// The fields `wanted` names of a logged value ([`LogScan::as_of`]),
-/// decoded into their places in `into`.
-pub fn decode_logged(
-    view: &str,
-    value: &[u8],
-    wanted: &FieldIndex,
-    into: &mut [Option<crate::value::Value>],
-) -> Result<(), StoreError> {
-    super::wanted::decode_wanted(value, wanted, into)
-        .map(drop)
-        .map_err(|m| corrupt_value(view, m))
-}
-
-fn corrupt_value(view: &str, message: String) -> StoreError {
+/// A logged value that does not decode.
+pub(super) fn corrupt_value(view: &str, message: String) -> StoreError {
     StoreError::Corrupt {
         view: view.into(),
         key: "an offline log entry".into(),

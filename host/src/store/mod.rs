@@ -23,12 +23,12 @@ pub use backup::restore;
 pub use codec::{InputDigest, StoredRow, encode_value};
 pub use key::EntityKey;
 use log::{LogClock, log_cf_name};
-pub use log::{LogEntry, LogPolicy, LogScan, decode_logged};
+pub use log::{LogEntry, LogPolicy, LogScan};
 pub use log_upkeep::Materialized;
 pub use overwrite::Tracking;
 pub use stream::{Alongside, OutboxEntry, SourceOffset};
 use stream::{OFFSETS_CF, OUTBOX_CF};
-pub use wanted::{FieldIndex, WantedRows};
+pub use wanted::{FieldIndex, Projector, WantedRows, decode_projected};
 
 use rocksdb::{BoundColumnFamily, ColumnFamilyDescriptor, DBWithThreadMode, MultiThreaded};
 use std::collections::{HashMap, HashSet};

@@ -2,7 +2,7 @@
 //! by name in each row's bytes (layout: `codec.rs`), into one buffer for
 //! all the keys it reads.
 
-use super::codec::{Reader, decode_value, skip_value};
+use super::codec::{Reader, decode_value, encode_value, skip_value};
 use super::{EntityKey, Store, StoreError};
 use crate::time::Micros;
 use crate::value::Value;
@@ -98,6 +98,22 @@ pub(super) fn decode_wanted(
     wanted: &FieldIndex,
     into: &mut [Option<Value>],
 ) -> Result<Micros, String> {
+    each_wanted(b, wanted, |at, r| {
+        let first = into[at].is_none();
+        into[at] = Some(decode_value(r)?);
+        Ok(first)
+    })
+}
+
+/// Calls `read` with the place of each field of `b` that `wanted` names
+/// and a reader at its value, which `read` consumes, telling whether the
+/// place was filled for the first time; skips the other fields. The row's
+/// event time.
+fn each_wanted(
+    b: &[u8],
+    wanted: &FieldIndex,
+    mut read: impl FnMut(usize, &mut Reader) -> Result<bool, String>,
+) -> Result<Micros, String> {
     let mut r = Reader::new(b);
     let (_, event_time, n) = r.header()?;
     let (mut missing, mut next) = (wanted.len(), 0);
@@ -112,14 +128,76 @@ pub(super) fn decode_wanted(
         let guess = (wanted.names.get(next)).filter(|n| n.as_bytes() == name);
         match guess.map(|_| next).or_else(|| wanted.place(name)) {
             Some(at) => {
-                missing -= usize::from(into[at].is_none());
-                into[at] = Some(decode_value(&mut r)?);
+                missing -= usize::from(read(at, &mut r)?);
                 next = at + 1;
             }
             None => skip_value(&mut r)?,
         }
     }
     Ok(event_time)
+}
+
+/// Cuts stored rows down to the fields a reader wants, for carrying them
+/// elsewhere first (an export's answers go through sorted runs on disk):
+/// each wanted field's value as stored but without its name, in the
+/// wanted order, a null for a field the row lacks. A row of numbers is
+/// mostly names, so this is most of a row's bytes saved, and the reading
+/// end finds its fields by place ([`decode_projected`]), not by name.
+#[derive(Debug, Default)]
+pub struct Projector {
+    /// Each wanted field's value in the row being cut: its byte range,
+    /// empty for none.
+    spans: Vec<(usize, usize)>,
+}
+
+impl Projector {
+    /// `row`'s wanted fields, cut down, appended to `out`. `view` names
+    /// where a row that does not decode came from.
+    pub fn project(
+        &mut self,
+        view: &str,
+        row: &[u8],
+        wanted: &FieldIndex,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
+        self.spans.clear();
+        self.spans.resize(wanted.len(), (0, 0));
+        let spans = &mut self.spans;
+        each_wanted(row, wanted, |at, r| {
+            let (start, first) = (r.pos(), spans[at].0 == spans[at].1);
+            skip_value(r)?;
+            spans[at] = (start, r.pos());
+            Ok(first)
+        })
+        .map_err(|m| super::log::corrupt_value(view, m))?;
+        for &(start, end) in spans.iter() {
+            match start == end {
+                true => encode_value(out, &Value::Null),
+                false => out.extend_from_slice(&row[start..end]),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A row cut down by [`Projector::project`], decoded into `into` (one
+/// place per wanted field, in the same order).
+pub fn decode_projected(
+    view: &str,
+    b: &[u8],
+    into: &mut [Option<Value>],
+) -> Result<(), StoreError> {
+    let mut r = Reader::new(b);
+    for slot in into.iter_mut() {
+        *slot = Some(decode_value(&mut r).map_err(|m| super::log::corrupt_value(view, m))?);
+    }
+    match r.pos() == b.len() {
+        true => Ok(()),
+        false => Err(super::log::corrupt_value(
+            view,
+            format!("{} trailing bytes", b.len() - r.pos()),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -192,5 +270,46 @@ mod tests {
         decode_wanted(&row.encode(), &many, &mut values).unwrap();
         assert_eq!(values[12], Some(Value::Null));
         assert_eq!(values[13], Some(Value::String("skip me".into())));
+    }
+
+    #[test]
+    fn a_projected_row_decodes_as_its_wanted_fields_do() {
+        let row = StoredRow {
+            event_time: Micros(7),
+            fields: vec![
+                ("s".into(), Value::String("x".into())),
+                ("v".into(), Value::Vector(vec![1.0, 2.0])),
+                ("i".into(), Value::Int64(-7)),
+                ("n".into(), Value::Null),
+            ],
+            inputs: vec![("v".into(), [9; 16])],
+        }
+        .encode();
+        let mut wanted = FieldIndex::default();
+        for name in ["i", "missing", "v", "n"] {
+            wanted.insert(name);
+        }
+        let mut want = vec![None; wanted.len()];
+        decode_wanted(&row, &wanted, &mut want).unwrap();
+        let (mut projector, mut cut) = (Projector::default(), Vec::new());
+        projector.project("view", &row, &wanted, &mut cut).unwrap();
+        assert!(cut.len() < row.len() / 2, "names and digests left behind");
+        let mut got = vec![None; wanted.len()];
+        decode_projected("view", &cut, &mut got).unwrap();
+        // A field the row lacks is a null, as a stored null is.
+        want[1] = Some(Value::Null);
+        assert_eq!(got, want);
+        // The projector's scratch is per row: a second row reuses it.
+        let mut again = Vec::new();
+        projector
+            .project("view", &row, &wanted, &mut again)
+            .unwrap();
+        assert_eq!(again, cut);
+        let truncated = projector.project("view", &row[..row.len() - 30], &wanted, &mut again);
+        assert!(matches!(truncated, Err(StoreError::Corrupt { .. })));
+        cut.push(0);
+        let err = decode_projected("view", &cut, &mut got).unwrap_err();
+        assert!(err.to_string().contains("trailing"), "{err}");
+        assert!(decode_projected("view", &cut[..3], &mut got).is_err());
     }
 }
