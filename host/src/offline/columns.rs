@@ -1,6 +1,6 @@
 //! An export's Parquet columns: each column's Arrow type (from a field's
-//! declared type, or a spine column's first values) and its array, built
-//! from a batch's values.
+//! declared type, or a spine column's first values) and its array, built a
+//! value at a time by a [`Builder`].
 
 use crate::config::FieldType;
 use crate::value::Value;
@@ -102,7 +102,7 @@ pub(super) fn build<'a>(
 
 /// A column's array, built a value at a time: an export's features go
 /// straight from the logged bytes' values into it, with no column of
-/// [`Value`]s between (which cost a third of the writing pass).
+/// [`Value`]s between (which held most of an export's memory).
 pub(super) enum Builder {
     Bool(BooleanBuilder),
     Int32(Int32Builder),
@@ -271,9 +271,10 @@ impl Builder {
     }
 }
 
-/// A list value into a list column (an item that does not fit is null),
-/// or a vector's floats (`float`: one that does not fit, the value does
-/// not); a value that is neither does not fit.
+/// A value into a list column. A list's items go through `item`, and one
+/// that does not fit becomes a null item; a vector's floats go through
+/// `float`, and one that does not fit makes the whole value not fit (as
+/// does a value that is neither a list nor a vector).
 fn list<'v, B, T>(
     b: &mut ListBuilder<B>,
     v: &'v Value,

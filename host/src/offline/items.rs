@@ -90,8 +90,8 @@ impl PartialOrd for Target {
 }
 
 /// A view's answer for a spine row: the logged value cut down to the
-/// wanted fields (`store::Projector`). Sorted by
-/// row (one answer per row and view: the rest never decides).
+/// wanted fields (`store::Projector`). Sorted by row (one answer per row
+/// and view: the rest never decides).
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct Found {
     pub row: u64,

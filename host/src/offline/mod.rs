@@ -38,6 +38,18 @@ pub enum ExportError {
         line: usize,
         message: String,
     },
+    /// A logged value that does not fit its feature's declared type: the
+    /// view's config changed since it was written.
+    #[error(
+        "view {view:?}, feature {feature:?}: {message}, for spine {path} line {line} (logged before its declared type changed?)"
+    )]
+    FeatureType {
+        view: String,
+        feature: String,
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error(
         "spine {0} changed while it was exported (it is read twice): export from a copy that stays put"
     )]

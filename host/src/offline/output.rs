@@ -198,14 +198,12 @@ fn view_columns(
 /// A logged value that does not fit its feature's declared type (the
 /// view's config changed since it was written).
 fn wrong_type(part: &ViewPart, c: usize, batch: &spine::Batch, i: usize, m: String) -> ExportError {
-    let line = batch.lines.get(i).copied().unwrap_or(0);
-    ExportError::Spine {
+    ExportError::FeatureType {
+        view: part.view.name.clone(),
+        feature: part.fields[c].0.clone(),
         path: batch.path.clone(),
-        line,
-        message: format!(
-            "feature {:?}: {m} (logged before its declared type changed?)",
-            part.fields[c].0
-        ),
+        line: batch.lines.get(i).copied().unwrap_or(0),
+        message: m,
     }
 }
 
@@ -234,12 +232,22 @@ enum Filling {
 impl Filling {
     /// Nulls up to row `i`.
     fn pad(&mut self, i: usize) {
+        // One answer per row and view, in row order (the sort's): a second
+        // would shift every later row's features.
+        debug_assert!(self.len() <= i, "two answers for one row");
         match self {
             // Most rows have an answer: nothing to pad, and a builder's
             // append of no nulls still costs (2 % of an export).
             Filling::Array(b) if b.len() < i => b.append_nulls(i - b.len()),
             Filling::Values(v) if v.len() < i => v.resize(i, Value::Null),
             _ => {}
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Filling::Array(b) => b.len(),
+            Filling::Values(v) => v.len(),
         }
     }
 

@@ -119,7 +119,7 @@ impl Sink {
                 writer.write(&rb).map_err(|e| err(e.to_string()))
             }
             Kind::Csv(w) => {
-                let features = values(&features);
+                let features = values(&features).map_err(err)?;
                 for r in 0..batch.len() {
                     let row = (0..batch.columns.len()).map(|c| batch.cell(c, r));
                     let feats = features.iter().map(|c| Cow::Borrowed(&c[r]));
@@ -129,7 +129,7 @@ impl Sink {
                 Ok(())
             }
             Kind::Jsonl(w) => {
-                let features = values(&features);
+                let features = values(&features).map_err(err)?;
                 for r in 0..batch.len() {
                     let row = (0..batch.columns.len()).map(|c| batch.cell(c, r));
                     let feats = features.iter().map(|c| Cow::Borrowed(&c[r]));
@@ -226,11 +226,12 @@ fn parquet_kind(
     })
 }
 
-/// The text formats' feature columns, which are values.
-fn values(features: &[Column]) -> Vec<&[Value]> {
+/// The text formats' feature columns, which are values
+/// (`output::decode_view` builds arrays only for Parquet).
+fn values(features: &[Column]) -> Result<Vec<&[Value]>, String> {
     let values = features.iter().map(|c| match c {
-        Column::Values(v) => v.as_slice(),
-        Column::Array(_) => unreachable!("output::decode_view builds arrays only for Parquet"),
+        Column::Values(v) => Ok(v.as_slice()),
+        Column::Array(_) => Err("a feature column came as Arrow for a text format".to_string()),
     });
     values.collect()
 }

@@ -1,6 +1,7 @@
-//! What a lookup reads of stored rows: only the fields it asks for, found
-//! by name in each row's bytes (layout: `codec.rs`), into one buffer for
-//! all the keys it reads.
+//! What a reader takes of stored rows: only the fields it asks for, found
+//! by name in each row's bytes (layout: `codec.rs`). A lookup decodes them
+//! into one buffer for all the keys it reads; an export cuts logged rows
+//! down to them ([`Projector`]) to carry through its sorts.
 
 use super::codec::{Reader, decode_value, encode_value, skip_value};
 use super::{EntityKey, Store, StoreError};
