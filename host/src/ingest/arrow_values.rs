@@ -67,6 +67,13 @@ pub(super) fn supported(t: &DataType) -> bool {
     }
 }
 
+/// Whether column `name` is a partition's (`ds=20250508/`): a file's own
+/// column of that name gives way to the partition's value, everywhere a
+/// partitioned input is read (records, whole batches, the schema check).
+pub(super) fn from_partition(partition: &[(String, String)], name: &str) -> bool {
+    partition.iter().any(|(k, _)| k == name)
+}
+
 /// A batch's rows as records (`first` rows came before it, numbered
 /// through the input's files); a row with a cell that does not convert is
 /// that row's error, and the others are read.
@@ -85,9 +92,7 @@ pub(super) fn records(
         })
         .collect();
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        // A file's own column of a partition's name gives way to the
-        // partition's value (below).
-        if partition.iter().any(|(k, _)| k == field.name()) {
+        if from_partition(partition, field.name()) {
             continue;
         }
         let cells = Cells::new(column.as_ref());

@@ -6,7 +6,7 @@
 //! Arrow types map onto wafer's values; a type with no mapping is an error
 //! naming the file, the column and the type before any row is read.
 
-use super::arrow_values::{column_values, fits, records, supported};
+use super::arrow_values::{column_values, fits, from_partition, records, supported};
 use super::input::{BadLine, InputError, Record};
 use crate::registry::View;
 use crate::value::Value;
@@ -90,10 +90,10 @@ impl ParquetInput {
     /// and both types, before any row is written.
     pub(super) fn check(&self, view: &crate::registry::View) -> Result<(), InputError> {
         for (file, schema) in &self.schemas {
-            // A column of a partition's name is the partition's, not read.
-            let partition =
-                |f: &&arrow_schema::FieldRef| !self.partition.iter().any(|(k, _)| k == f.name());
-            let kept: Vec<_> = schema.fields().iter().filter(partition).cloned().collect();
+            let kept: Vec<_> = (schema.fields().iter())
+                .filter(|f| !from_partition(&self.partition, f.name()))
+                .cloned()
+                .collect();
             let schema = arrow_schema::Schema::new(kept);
             check_schema(&schema, view).map_err(|message| InputError::Read {
                 path: file.clone(),
@@ -207,11 +207,9 @@ fn with_partition(
     if partition.is_empty() {
         return Ok(batch);
     }
-    // A file's own column of a partition's name gives way to the
-    // partition's value, as it does in `records`.
-    let keep = |name: &String| !partition.iter().any(|(k, _)| k == name);
     let schema = batch.schema();
-    let kept = (schema.fields().iter().zip(batch.columns())).filter(|(f, _)| keep(f.name()));
+    let kept = (schema.fields().iter().zip(batch.columns()))
+        .filter(|(f, _)| !from_partition(partition, f.name()));
     let (mut fields, mut columns): (Vec<arrow_schema::FieldRef>, Vec<_>) =
         kept.map(|(f, c)| (f.clone(), c.clone())).unzip();
     for (name, value) in partition {

@@ -100,6 +100,28 @@ pub(super) fn build<'a>(
     Ok(b.finish())
 }
 
+/// `$body` on whichever typed builder `$builder` holds: `append_nulls`
+/// is no method of `ArrayBuilder`, so a trait object would not do.
+macro_rules! each {
+    ($builder:expr, $b:ident => $body:expr) => {
+        match $builder {
+            Builder::Bool($b) => $body,
+            Builder::Int32($b) => $body,
+            Builder::Int64($b) => $body,
+            Builder::Float32($b) => $body,
+            Builder::Float64($b) => $body,
+            Builder::Text($b) => $body,
+            Builder::Binary($b) => $body,
+            Builder::Time($b) => $body,
+            Builder::Seconds($b) => $body,
+            Builder::Vector($b) => $body,
+            Builder::Int64List($b) => $body,
+            Builder::Float64List($b) => $body,
+            Builder::TextList($b) => $body,
+        }
+    };
+}
+
 /// A column's array, built a value at a time: an export's features go
 /// straight from the logged bytes' values into it, with no column of
 /// [`Value`]s between (which held most of an export's memory).
@@ -194,62 +216,16 @@ impl Builder {
     }
 
     pub(super) fn append_nulls(&mut self, n: usize) {
-        match self {
-            Builder::Bool(b) => b.append_nulls(n),
-            Builder::Int32(b) => b.append_nulls(n),
-            Builder::Int64(b) => b.append_nulls(n),
-            Builder::Float32(b) => b.append_nulls(n),
-            Builder::Float64(b) => b.append_nulls(n),
-            Builder::Text(b) => b.append_nulls(n),
-            Builder::Binary(b) => b.append_nulls(n),
-            Builder::Time(b) => b.append_nulls(n),
-            Builder::Seconds(b) => b.append_nulls(n),
-            Builder::Vector(b) => b.append_nulls(n),
-            Builder::Int64List(b) => b.append_nulls(n),
-            Builder::Float64List(b) => b.append_nulls(n),
-            Builder::TextList(b) => b.append_nulls(n),
-        }
+        each!(self, b => b.append_nulls(n))
     }
 
     /// The array, and the builder emptied for the next.
     pub(super) fn finish(&mut self) -> ArrayRef {
-        self.as_dyn().finish()
+        each!(self, b => ArrayBuilder::finish(b))
     }
 
     pub(super) fn len(&self) -> usize {
-        match self {
-            Builder::Bool(b) => b.len(),
-            Builder::Int32(b) => b.len(),
-            Builder::Int64(b) => b.len(),
-            Builder::Float32(b) => b.len(),
-            Builder::Float64(b) => b.len(),
-            Builder::Text(b) => b.len(),
-            Builder::Binary(b) => b.len(),
-            Builder::Time(b) => b.len(),
-            Builder::Seconds(b) => b.len(),
-            Builder::Vector(b) => b.len(),
-            Builder::Int64List(b) => b.len(),
-            Builder::Float64List(b) => b.len(),
-            Builder::TextList(b) => b.len(),
-        }
-    }
-
-    fn as_dyn(&mut self) -> &mut dyn ArrayBuilder {
-        match self {
-            Builder::Bool(b) => b,
-            Builder::Int32(b) => b,
-            Builder::Int64(b) => b,
-            Builder::Float32(b) => b,
-            Builder::Float64(b) => b,
-            Builder::Text(b) => b,
-            Builder::Binary(b) => b,
-            Builder::Time(b) => b,
-            Builder::Seconds(b) => b,
-            Builder::Vector(b) => b,
-            Builder::Int64List(b) => b,
-            Builder::Float64List(b) => b,
-            Builder::TextList(b) => b,
-        }
+        each!(self, b => b.len())
     }
 
     fn col(&self) -> Col {
