@@ -1,6 +1,5 @@
-//! What an export's sorts carry: a spine row's question to a view
-//! ([`Target`], sorted by key and time) and the view's answer to it
-//! ([`Found`], sorted back by row), each with its byte form in a run.
+//! What an export's sort of questions carries: a spine row's question to a
+//! view ([`Target`], sorted by key and time), with its byte form in a run.
 
 use super::runs::Sortable;
 use std::cmp::Ordering;
@@ -89,18 +88,6 @@ impl PartialOrd for Target {
     }
 }
 
-/// A view's answer for a spine row: the logged value cut down to the
-/// wanted fields (`store::Projector`). Sorted by row (one answer per row
-/// and view: the rest never decides).
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct Found {
-    pub row: u64,
-    /// The question's time: the spine's second pass checks it read the
-    /// same row.
-    pub at: i64,
-    pub value: Vec<u8>,
-}
-
 /// Little-endian integers off a fixed-size header, read in one call (a
 /// run is read an item at a time, and a call per field cost a tenth of
 /// merging runs).
@@ -166,30 +153,6 @@ impl Sortable for Target {
 fn tail_len(b: &[u8]) -> std::io::Result<u32> {
     u32::try_from(b.len())
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "an item over 4 GiB"))
-}
-
-impl Sortable for Found {
-    /// Row, time, value length, then the value.
-    fn encode<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
-        let mut b = [0; 20];
-        b[..8].copy_from_slice(&self.row.to_le_bytes());
-        b[8..16].copy_from_slice(&self.at.to_le_bytes());
-        b[16..].copy_from_slice(&tail_len(&self.value)?.to_le_bytes());
-        w.write_all(&b)?;
-        w.write_all(&self.value)
-    }
-
-    fn decode<R: Read>(r: &mut R) -> std::io::Result<Self> {
-        let mut b = [0; 20];
-        r.read_exact(&mut b)?;
-        let mut f = Fields(&b);
-        let (row, at, len) = (f.u64(), f.u64() as i64, f.u32());
-        Ok(Found {
-            row,
-            at,
-            value: read_tail(r, len)?,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! An export's first pass, the point-in-time join, as a sort-merge join: each view's
 //! questions (a spine row's key and time) are sorted, then answered in one
-//! forward pass over the view's log ([`LogScan`]), and the answers sorted
-//! back into spine order. Both sorts are external (`runs.rs`): a batch of
-//! items in memory at a time, the rest in sorted runs on disk, so memory is
-//! bounded by the batch however long the spine.
+//! forward pass over the view's log ([`LogScan`]), and the answers put
+//! back into spine order by row (`buckets.rs`). The questions' sort is
+//! external (`runs.rs`): a batch of items in memory at a time, the rest in
+//! sorted runs on disk, so memory is bounded by the batch however long the
+//! spine.
 
-use super::items::{Found, Target};
+use super::buckets::{Filed, Layout, Placed, Writer};
+use super::items::Target;
 use super::runs::{Sortable, Sorted, Sorter};
 use super::spine::{Batch, Spine};
 use super::{ExportError, ExportRequest, ExportStage, ExportSummary, ViewPart, check_names};
@@ -49,6 +51,11 @@ impl Spill {
         Ok(Sorter::new(path, self.batch_rows / share.max(1)))
     }
 
+    /// A writer of answers bucketed by row, for a spine of `rows` rows.
+    fn answers(&self, rows: u64) -> Result<Writer, ExportError> {
+        Writer::new(self.dir.path(), Layout::new(rows, self.batch_rows)).map_err(|e| self.error(e))
+    }
+
     pub(super) fn error(&self, e: std::io::Error) -> ExportError {
         spill_error(self.dir.path().to_path_buf(), e)
     }
@@ -61,11 +68,10 @@ fn spill_error(path: PathBuf, e: std::io::Error) -> ExportError {
     }
 }
 
-/// Per view, its shards' answers, each in spine order.
-pub(super) type Answers = Vec<Vec<Sorted<Found>>>;
+/// Per view, its answers by spine row.
+pub(super) type Answers = Vec<Placed>;
 
-/// Each view's answers, in spine order, per shard, and the spine's row
-/// count: the spine read once, each batch's questions sorted per view side
+/// Each view's answers by spine row, and the spine's row count: the spine read once, each batch's questions sorted per view side
 /// by side, then every view's shards joined side by side on rayon's pool.
 /// A feature named like a spine column is an error on the first batch.
 pub(super) fn answers(
@@ -91,22 +97,22 @@ pub(super) fn answers(
     let mut jobs = Vec::new();
     for (v, (part, q)) in parts.iter().zip(questions).enumerate() {
         for targets in q.shards {
-            jobs.push((v, part, targets, spill.sorter::<Found>(shards)?));
+            jobs.push((v, part, targets, spill.answers(rows)?));
         }
     }
     let spill = &*spill;
-    let joined: Vec<(usize, Sorted<Found>)> = (jobs.into_par_iter())
+    let joined: Vec<(usize, Filed)> = (jobs.into_par_iter())
         .map(|(v, part, targets, found)| {
             let targets = targets.done().map_err(|e| spill.error(e))?;
             let found = join_view(store, part, targets, found, spill)?;
             Ok((v, found))
         })
         .collect::<Result<_, ExportError>>()?;
-    let mut answers: Answers = parts.iter().map(|_| Vec::new()).collect();
+    let mut filed: Vec<Vec<Filed>> = parts.iter().map(|_| Vec::new()).collect();
     for (v, found) in joined {
-        answers[v].push(found);
+        filed[v].push(found);
     }
-    Ok((answers, rows))
+    Ok((filed.into_iter().map(Placed::new).collect(), rows))
 }
 
 /// The first pass: the spine read on this thread, each view's questions
@@ -208,34 +214,30 @@ impl Questions {
 
 /// Answer one view's questions, in key and time order, in one pass over
 /// its log; the answers (rows with a value: not missing, not past the
-/// ttl, not deleted), cut down to the wanted fields, come out in spine
-/// order.
+/// ttl, not deleted), cut down to the wanted fields, go to their rows'
+/// buckets.
 fn join_view(
     store: &Store,
     part: &ViewPart,
     targets: Sorted<Target>,
-    mut found: Sorter<Found>,
+    mut found: Writer,
     spill: &Spill,
-) -> Result<Sorted<Found>, ExportError> {
+) -> Result<Filed, ExportError> {
     let view = &part.view;
     let mut scan: LogScan = store.log_scan(&view.name)?;
     let mut projector = Projector::default();
-    let (mut key, mut size) = (Vec::with_capacity(32), 0);
+    let (mut key, mut value) = (Vec::with_capacity(32), Vec::new());
     for t in targets {
         let t = t.map_err(|e| spill.error(e))?;
         let at = Micros(t.at);
         let since = view.ttl.map(|ttl| at.minus(ttl));
         t.key_into(&mut key);
         if let Some(row) = scan.as_of(&key, at, since)? {
-            let mut value = Vec::with_capacity(size);
+            value.clear();
             projector.project(&view.name, row, &part.wanted, &mut value)?;
-            size = value.len();
-            let answer = Found {
-                row: t.row,
-                at: t.at,
-                value,
-            };
-            found.push(answer).map_err(|e| spill.error(e))?;
+            found
+                .push(t.row, t.at, &value)
+                .map_err(|e| spill.error(e))?;
         }
     }
     found.done().map_err(|e| spill.error(e))

@@ -3,10 +3,9 @@
 //! threads of their own and sent to a writer thread that owns the output;
 //! a few batches in flight, each channel holding one.
 
+use super::buckets::Placed;
 use super::columns::{Builder, Col};
-use super::items::Found;
 use super::join::Answers;
-use super::runs::Sorted;
 use super::spine::{self, Spine};
 use super::{ExportError, ExportRequest, ExportStage, ExportSummary, OutFormat, ViewPart};
 use super::{Sink, Spill};
@@ -14,7 +13,6 @@ use crate::config::FieldType;
 use crate::store::decode_projected;
 use crate::value::Value;
 use arrow_array::ArrayRef;
-use std::iter::Peekable;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -49,11 +47,11 @@ pub(super) fn read_batches(
     };
     std::thread::scope(|scope| {
         let mut views = Vec::with_capacity(parts.len());
-        for (part, shards) in parts.iter().zip(answers) {
+        for (part, placed) in parts.iter().zip(answers) {
             let (batches, rx) = sync_channel::<Arc<spine::Batch>>(1);
             let (done, columns) = sync_channel::<ViewColumns>(1);
             let arrow = format == OutFormat::Parquet;
-            let worker = scope.spawn(move || decode_view(part, (shards, arrow), spill, rx, done));
+            let worker = scope.spawn(move || decode_view(part, (placed, arrow), spill, rx, done));
             views.push((batches, columns, worker));
         }
         let mut pending: Option<Arc<spine::Batch>> = None;
@@ -119,15 +117,14 @@ fn gather<'a>(
 /// whether answers were left unread at the end (the spine got shorter).
 fn decode_view(
     part: &ViewPart,
-    (shards, arrow): (Vec<Sorted<Found>>, bool),
+    (mut placed, arrow): (Placed, bool),
     spill: &Spill,
     batches: Receiver<Arc<spine::Batch>>,
     done: SyncSender<ViewColumns>,
 ) -> bool {
-    let mut shards: Vec<_> = shards.into_iter().map(Iterator::peekable).collect();
     for batch in batches {
         let rows = batch.first..batch.first + batch.len() as u64;
-        let cols = view_columns(part, rows, &batch, (&mut shards, arrow), spill).map(|cols| {
+        let cols = view_columns(part, rows, &batch, (&mut placed, arrow), spill).map(|cols| {
             let missing = cols.iter().map(Column::nulls).sum::<usize>() as u64;
             (cols, missing)
         });
@@ -136,7 +133,7 @@ fn decode_view(
             return false;
         }
     }
-    shards.iter_mut().any(|a| a.peek().is_some())
+    placed.unread()
 }
 
 /// The writer's side: the output opened on the first batch; `None` if
@@ -161,17 +158,17 @@ pub(super) fn write_batches(
 }
 
 /// One view's feature columns for the spine rows `rows` (`batch`), from
-/// its shards' answers.
+/// its answers.
 fn view_columns(
     part: &ViewPart,
     rows: Range<u64>,
     batch: &spine::Batch,
-    (shards, arrow): (&mut [Peekable<Sorted<Found>>], bool),
+    (placed, arrow): (&mut Placed, bool),
     spill: &Spill,
 ) -> Result<Vec<Column>, ExportError> {
     let n = (rows.end - rows.start) as usize;
-    // Filled in row order, the shards' answers merged by row: a grid made
-    // of nulls first and written over cost a third of this pass.
+    // Filled in row order: a grid made of nulls first and written over
+    // cost a third of this pass.
     let mut cols: Vec<Filling> = (part.fields.iter())
         .map(|(_, ty)| match arrow {
             true => Filling::Array(Builder::new(Col::of_field(*ty), n)),
@@ -179,12 +176,14 @@ fn view_columns(
         })
         .collect();
     let mut row = vec![None; cols.len()];
-    while let Some(f) = next_answer(shards, rows.end).map_err(|e| spill.error(e))? {
-        let i = (f.row - rows.start) as usize;
-        if batch.times.get(i).map(|t| t.0) != Some(f.at) {
+    for (i, r) in rows.enumerate() {
+        let Some((at, value)) = placed.get(r).map_err(|e| spill.error(e))? else {
+            continue;
+        };
+        if batch.times.get(i).map(|t| t.0) != Some(at) {
             return Err(ExportError::SpineChanged(batch.path.clone()));
         }
-        decode_projected(&part.view.name, &f.value, &mut row)?;
+        decode_projected(&part.view.name, value, &mut row)?;
         for (c, (col, v)) in cols.iter_mut().zip(&mut row).enumerate() {
             // Rows without an answer (missing keys, past the ttl) are null.
             col.pad(i);
@@ -270,22 +269,4 @@ impl Filling {
             Filling::Values(v) => Column::Values(v),
         }
     }
-}
-
-/// Of the shards' next answers, the one of the lowest row before `end`.
-fn next_answer(shards: &mut [Peekable<Sorted<Found>>], end: u64) -> std::io::Result<Option<Found>> {
-    let mut best: Option<(usize, u64)> = None;
-    for (s, answers) in shards.iter_mut().enumerate() {
-        match answers.peek() {
-            Some(Ok(f)) if f.row < end && best.is_none_or(|b| f.row < b.1) => {
-                best = Some((s, f.row));
-            }
-            Some(Err(_)) => return answers.next().expect("peeked").map(Some),
-            _ => {}
-        }
-    }
-    Ok(best.map(|(s, _)| {
-        let f = shards[s].next().expect("peeked");
-        f.expect("peeked an answer")
-    }))
 }
