@@ -1,24 +1,30 @@
 //! A view's answers put back into spine order by their row numbers, not
 //! by comparing them: the join finds them in key order, and each goes to
-//! the bucket of its row's span (a batch of spine rows); the second pass
+//! the bucket of its row's span (4,096 spine rows); the second pass
 //! reads a bucket at a time and places each answer in its row's slot.
 //! Rows are dense and known before the join starts, so this is a
 //! counting sort: no comparisons, no heap, and no allocation per answer.
-//! It replaced an external merge sort by row, which cost a fifth of an
-//! export (sorting runs, merging them through a heap, a `Vec` per answer).
+//! It replaced an external merge sort by row (sorting runs, merging them
+//! through a heap, a `Vec` per answer): about a fifth of an export's CPU
+//! in `perf`; the export's CPU time went down by 13–15 %.
 //!
 //! A bucket's answers are gathered in memory and written to one unlinked
 //! file per writer in chunks; a bucket is read back chunk by chunk. Memory
-//! is a chunk per bucket while writing and one bucket while reading: a
-//! batch's answers, up to 4,096 buckets (2²⁸ spine rows at the default
-//! batch); past that a bucket is 1/4,096th of the spine.
+//! is a chunk per bucket while writing and one bucket while reading: 4,096
+//! rows' answers, up to 4,096 buckets (2²⁴ spine rows); past that a bucket
+//! is 1/4,096th of the spine.
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-/// A span's answers are read back whole: past this many buckets the span
-/// grows instead (so a chunk never gets smaller than [`MIN_CHUNK`]).
+/// Rows per bucket. Small enough that a bucket's answers stay in a core's
+/// cache while they are handed out in row order: they are in key order in
+/// memory, so each is a random read (with a batch's worth of rows per
+/// bucket, the cache misses cost as much as the merge sort this replaced).
+const SPAN: u64 = 4096;
+/// A bucket's answers are read back whole: past this many buckets the
+/// span grows instead (so a chunk never gets smaller than [`MIN_CHUNK`]).
 const MAX_BUCKETS: u64 = 4096;
 /// What a writer holds in its buckets' pending chunks, all told.
 const BUFFERS: usize = 4 << 20;
@@ -35,10 +41,11 @@ pub(super) struct Layout {
 }
 
 impl Layout {
-    /// Buckets of `batch` rows (the spine's batch: its second pass reads
-    /// one or two buckets a batch), fewer and larger past [`MAX_BUCKETS`].
+    /// Buckets of [`SPAN`] rows, or of a batch if smaller (so a batch's
+    /// memory bound holds), fewer and larger past [`MAX_BUCKETS`].
     pub(super) fn new(rows: u64, batch: usize) -> Self {
-        let span = (batch.max(1) as u64).max(rows.div_ceil(MAX_BUCKETS));
+        let span = (batch.max(1) as u64).min(SPAN);
+        let span = span.max(rows.div_ceil(MAX_BUCKETS));
         Layout {
             span,
             buckets: rows.div_ceil(span).max(1) as usize,
