@@ -9,13 +9,13 @@
 //! in `perf`; the export's CPU time went down by 13–15 %.
 //!
 //! A bucket's answers are gathered in memory and written to one unlinked
-//! file per writer in chunks; a bucket is read back chunk by chunk. Memory
+//! file per writer in chunks (`chunks.rs`), and read back whole. Memory
 //! is a chunk per bucket while writing and one bucket while reading: 4,096
 //! rows' answers, up to 4,096 buckets (2²⁴ spine rows); past that a bucket
 //! is 1/4,096th of the spine.
 
-use std::fs::File;
-use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use super::chunks::{Chunks, Filed};
+use std::io::ErrorKind;
 use std::path::Path;
 
 /// Rows per bucket. Small enough that a bucket's answers stay in a core's
@@ -24,12 +24,10 @@ use std::path::Path;
 /// bucket, the cache misses cost as much as the merge sort this replaced).
 const SPAN: u64 = 4096;
 /// A bucket's answers are read back whole: past this many buckets the
-/// span grows instead (so a chunk never gets smaller than [`MIN_CHUNK`]).
+/// span grows instead (so a writer's chunks stay a few KiB or more).
 const MAX_BUCKETS: u64 = 4096;
 /// What a writer holds in its buckets' pending chunks, all told.
 const BUFFERS: usize = 4 << 20;
-const MIN_CHUNK: usize = 4 << 10;
-const MAX_CHUNK: usize = 1 << 20;
 /// An answer's header: its row, its question's time, its value's length.
 const HEADER: usize = 20;
 
@@ -56,27 +54,15 @@ impl Layout {
 /// One writer's answers (a view's shard), bucketed by row.
 pub(super) struct Writer {
     layout: Layout,
-    file: File,
-    len: u64,
-    pending: Vec<Vec<u8>>,
-    /// Per bucket, its chunks in the file: offset and length.
-    chunks: Vec<Vec<(u64, usize)>>,
-    chunk: usize,
+    chunks: Chunks,
     count: u64,
 }
 
 impl Writer {
-    /// A writer to an unlinked file in `dir` (it lives as long as its
-    /// handle, so none outlives the export, however it stops).
     pub(super) fn new(dir: &Path, layout: Layout) -> std::io::Result<Self> {
-        let chunk = (BUFFERS / layout.buckets).clamp(MIN_CHUNK, MAX_CHUNK);
         Ok(Writer {
             layout,
-            file: tempfile::tempfile_in(dir)?,
-            len: 0,
-            pending: vec![Vec::new(); layout.buckets],
-            chunks: vec![Vec::new(); layout.buckets],
-            chunk,
+            chunks: Chunks::new(dir, layout.buckets, BUFFERS)?,
             count: 0,
         })
     }
@@ -85,52 +71,33 @@ impl Writer {
     /// row past the spine is an error.
     pub(super) fn push(&mut self, row: u64, at: i64, value: &[u8]) -> std::io::Result<()> {
         let b = (row / self.layout.span) as usize;
-        let Some(buf) = self.pending.get_mut(b) else {
+        if b >= self.layout.buckets {
             return Err(invalid(format!("an answer for row {row}, past the spine")));
-        };
-        let len = u32::try_from(value.len()).map_err(|_| invalid("an answer over 4 GiB".into()))?;
-        buf.extend_from_slice(&row.to_le_bytes());
-        buf.extend_from_slice(&at.to_le_bytes());
-        buf.extend_from_slice(&len.to_le_bytes());
-        buf.extend_from_slice(value);
-        self.count += 1;
-        if buf.len() >= self.chunk {
-            self.write_chunk(b)?;
         }
-        Ok(())
-    }
-
-    fn write_chunk(&mut self, b: usize) -> std::io::Result<()> {
-        let buf = &mut self.pending[b];
-        self.file.write_all(buf)?;
-        self.chunks[b].push((self.len, buf.len()));
-        self.len += buf.len() as u64;
-        buf.clear();
-        Ok(())
+        let len = u32::try_from(value.len()).map_err(|_| invalid("an answer over 4 GiB".into()))?;
+        self.count += 1;
+        self.chunks.append(b, |buf| {
+            buf.extend_from_slice(&row.to_le_bytes());
+            buf.extend_from_slice(&at.to_le_bytes());
+            buf.extend_from_slice(&len.to_le_bytes());
+            buf.extend_from_slice(value);
+        })
     }
 
     /// Every answer pushed, on file.
-    pub(super) fn done(mut self) -> std::io::Result<Filed> {
-        for b in 0..self.layout.buckets {
-            if !self.pending[b].is_empty() {
-                self.write_chunk(b)?;
-            }
-            self.pending[b] = Vec::new();
-        }
-        Ok(Filed {
+    pub(super) fn done(self) -> std::io::Result<Written> {
+        Ok(Written {
             layout: self.layout,
-            file: self.file,
-            chunks: self.chunks,
+            filed: self.chunks.done()?,
             count: self.count,
         })
     }
 }
 
 /// A writer's answers, on file.
-pub(super) struct Filed {
+pub(super) struct Written {
     layout: Layout,
-    file: File,
-    chunks: Vec<Vec<(u64, usize)>>,
+    filed: Filed,
     count: u64,
 }
 
@@ -138,7 +105,7 @@ pub(super) struct Filed {
 /// ascending order, it reads each bucket once.
 pub(super) struct Placed {
     layout: Layout,
-    filed: Vec<Filed>,
+    filed: Vec<Written>,
     /// The bucket in memory: its index, its answers' bytes, and per row of
     /// its span the offset of the row's answer plus one (0: none).
     bucket: Option<usize>,
@@ -151,7 +118,7 @@ pub(super) struct Placed {
 
 impl Placed {
     /// The answers of a view's writers (all of one layout).
-    pub(super) fn new(filed: Vec<Filed>) -> Self {
+    pub(super) fn new(filed: Vec<Written>) -> Self {
         let layout = filed.first().map_or(Layout::new(0, 1), |f| f.layout);
         debug_assert!(filed.iter().all(|f| f.layout == layout));
         Placed {
@@ -190,13 +157,8 @@ impl Placed {
     fn load(&mut self, b: usize) -> std::io::Result<()> {
         self.bucket = None;
         self.bytes.clear();
-        for filed in &mut self.filed {
-            for &(offset, len) in &filed.chunks[b] {
-                let start = self.bytes.len();
-                self.bytes.resize(start + len, 0);
-                filed.file.seek(SeekFrom::Start(offset))?;
-                filed.file.read_exact(&mut self.bytes[start..])?;
-            }
+        for answers in &mut self.filed {
+            answers.filed.read(b, &mut self.bytes)?;
         }
         let base = b as u64 * self.layout.span;
         self.slots.clear();
@@ -246,9 +208,9 @@ fn invalid(message: String) -> std::io::Error {
 mod tests {
     use super::*;
 
-    fn filed(dir: &Path, layout: Layout, answers: &[(u64, i64, Vec<u8>)]) -> Filed {
+    fn filed(dir: &Path, layout: Layout, answers: &[(u64, i64, Vec<u8>)]) -> Written {
         let mut w = Writer::new(dir, layout).unwrap();
-        w.chunk = 64; // many chunks per bucket
+        w.chunks.set_chunk(64); // many chunks per bucket
         for (row, at, v) in answers {
             w.push(*row, *at, v).unwrap();
         }

@@ -6,7 +6,7 @@
 //! sorted runs on disk, so memory is bounded by the batch however long the
 //! spine.
 
-use super::buckets::{Filed, Layout, Placed, Writer};
+use super::buckets::{Layout, Placed, Writer, Written};
 use super::items::Target;
 use super::runs::{Sortable, Sorted, Sorter};
 use super::spine::{Batch, Spine};
@@ -101,14 +101,14 @@ pub(super) fn answers(
         }
     }
     let spill = &*spill;
-    let joined: Vec<(usize, Filed)> = (jobs.into_par_iter())
+    let joined: Vec<(usize, Written)> = (jobs.into_par_iter())
         .map(|(v, part, targets, found)| {
             let targets = targets.done().map_err(|e| spill.error(e))?;
             let found = join_view(store, part, targets, found, spill)?;
             Ok((v, found))
         })
         .collect::<Result<_, ExportError>>()?;
-    let mut filed: Vec<Vec<Filed>> = parts.iter().map(|_| Vec::new()).collect();
+    let mut filed: Vec<Vec<Written>> = parts.iter().map(|_| Vec::new()).collect();
     for (v, found) in joined {
         filed[v].push(found);
     }
@@ -222,7 +222,7 @@ fn join_view(
     targets: Sorted<Target>,
     mut found: Writer,
     spill: &Spill,
-) -> Result<Filed, ExportError> {
+) -> Result<Written, ExportError> {
     let view = &part.view;
     let mut scan: LogScan = store.log_scan(&view.name)?;
     let mut projector = Projector::default();

@@ -9,6 +9,7 @@
 //! answers. Memory is bounded by the batch, not the spine.
 
 mod buckets;
+mod chunks;
 mod columns;
 mod items;
 mod join;
