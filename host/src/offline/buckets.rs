@@ -81,6 +81,7 @@ impl Writer {
             buf.extend_from_slice(&at.to_le_bytes());
             buf.extend_from_slice(&len.to_le_bytes());
             buf.extend_from_slice(value);
+            Ok(())
         })
     }
 

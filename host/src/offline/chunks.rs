@@ -35,14 +35,18 @@ impl Chunks {
         })
     }
 
+    pub(super) fn buckets(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Append an item to bucket `b` (an index below the count given).
     pub(super) fn append(
         &mut self,
         b: usize,
-        item: impl FnOnce(&mut Vec<u8>),
+        item: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         let buf = &mut self.pending[b];
-        item(buf);
+        item(buf)?;
         if buf.len() >= self.chunk {
             self.write_chunk(b)?;
         }
@@ -131,7 +135,11 @@ mod tests {
         let mut want = vec![Vec::new(); 3];
         for i in 0..100u8 {
             let b = (i as usize * 7) % 3;
-            chunks.append(b, |buf| buf.extend([i, i])).unwrap();
+            let item = |buf: &mut Vec<u8>| {
+                buf.extend([i, i]);
+                Ok(())
+            };
+            chunks.append(b, item).unwrap();
             want[b].extend([i, i]);
         }
         let mut filed = chunks.done().unwrap();

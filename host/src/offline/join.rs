@@ -7,8 +7,8 @@
 //! spine.
 
 use super::buckets::{Layout, Placed, Writer, Written};
-use super::items::Target;
-use super::runs::{Sortable, Sorted, Sorter};
+use super::questions::{Asked, Questions};
+use super::runs::{Sortable, Sorter};
 use super::spine::{Batch, Spine};
 use super::{ExportError, ExportRequest, ExportStage, ExportSummary, ViewPart, check_names};
 use crate::config::FieldType;
@@ -23,7 +23,7 @@ use std::sync::Arc;
 pub(super) struct Spill {
     dir: tempfile::TempDir,
     batch_rows: usize,
-    sorters: usize,
+    sorters: std::sync::atomic::AtomicUsize,
 }
 
 impl Spill {
@@ -38,17 +38,21 @@ impl Spill {
         Ok(Spill {
             dir,
             batch_rows: batch_rows.max(1),
-            sorters: 0,
+            sorters: Default::default(),
         })
     }
 
-    /// A sorter of its own folder, holding a `1 / share` of a batch in
-    /// memory (a view's shards share one batch between them).
-    pub(super) fn sorter<T: Sortable>(&mut self, share: usize) -> Result<Sorter<T>, ExportError> {
-        let path = self.dir.path().join(self.sorters.to_string());
-        self.sorters += 1;
-        std::fs::create_dir(&path).map_err(|e| spill_error(path.clone(), e))?;
-        Ok(Sorter::new(path, self.batch_rows / share.max(1)))
+    /// A sorter of its own folder, holding `batch` items in memory.
+    pub(super) fn sorter<T: Sortable>(&self, batch: usize) -> std::io::Result<Sorter<T>> {
+        let n = (self.sorters).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = self.dir.path().join(n.to_string());
+        std::fs::create_dir(&path)?;
+        Ok(Sorter::new(path, batch))
+    }
+
+    /// Where spilled files go.
+    pub(super) fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// A writer of answers bucketed by row, for a spine of `rows` rows.
@@ -84,10 +88,9 @@ pub(super) fn answers(
 ) -> Result<(Answers, u64), ExportError> {
     use rayon::prelude::*;
     let shards = rayon::current_num_threads().max(1);
-    let mut questions = Vec::with_capacity(parts.len());
-    for _ in parts {
-        questions.push(Questions::new(spill, shards)?);
-    }
+    let mut questions: Vec<Questions> = (parts.iter())
+        .map(|_| Questions::new(shards, spill.batch_rows))
+        .collect();
     let rows = ask(parts, &mut questions, req, features, spill, on_batch)?;
     let stage = ExportStage::Joining;
     on_batch(&ExportSummary {
@@ -96,15 +99,14 @@ pub(super) fn answers(
     });
     let mut jobs = Vec::new();
     for (v, (part, q)) in parts.iter().zip(questions).enumerate() {
-        for targets in q.shards {
-            jobs.push((v, part, targets, spill.answers(rows)?));
+        for asked in q.done(spill)? {
+            jobs.push((v, part, asked, spill.answers(rows)?));
         }
     }
     let spill = &*spill;
     let joined: Vec<(usize, Written)> = (jobs.into_par_iter())
-        .map(|(v, part, targets, found)| {
-            let targets = targets.done().map_err(|e| spill.error(e))?;
-            let found = join_view(store, part, targets, found, spill)?;
+        .map(|(v, part, asked, found)| {
+            let found = join_view(store, part, asked, found, spill)?;
             Ok((v, found))
         })
         .collect::<Result<_, ExportError>>()?;
@@ -163,55 +165,6 @@ fn ask(
     })
 }
 
-/// One view's questions in shards by key range, each read against its
-/// part of the log on a core of its own: with fewer views than cores, or
-/// three views on two, a core would otherwise sit idle while the last view
-/// is joined.
-struct Questions {
-    /// The first key of every shard but the first, from the first batch's
-    /// keys (later batches may spread differently: the shards are only
-    /// less even, never wrong).
-    splits: Vec<Target>,
-    shards: Vec<Sorter<Target>>,
-}
-
-impl Questions {
-    fn new(spill: &mut Spill, shards: usize) -> Result<Self, ExportError> {
-        let shards = (0..shards)
-            .map(|_| spill.sorter::<Target>(shards))
-            .collect::<Result<_, _>>()?;
-        Ok(Questions {
-            splits: Vec::new(),
-            shards,
-        })
-    }
-
-    /// A spine batch's questions to this view.
-    fn push(&mut self, part: &ViewPart, batch: &Batch, spill: &Spill) -> Result<(), ExportError> {
-        let keys = batch.keys(part.view)?;
-        let mut key = Vec::with_capacity(32);
-        let targets = keys.iter().enumerate().map(|(i, k)| {
-            key.clear();
-            k.encode_prefix_free(&mut key);
-            Target::new(&key, batch.times[i].0, batch.first + i as u64)
-        });
-        let targets: Vec<Target> = targets.collect();
-        if batch.first == 0 {
-            let mut sorted: Vec<&Target> = targets.iter().collect();
-            sorted.sort_unstable();
-            let n = self.shards.len();
-            self.splits = (1..n)
-                .map(|i| sorted[i * sorted.len() / n].first_of_key())
-                .collect();
-        }
-        for target in targets {
-            let shard = self.splits.partition_point(|s| *s <= target);
-            (self.shards[shard].push(target)).map_err(|e| spill.error(e))?;
-        }
-        Ok(())
-    }
-}
-
 /// Answer one view's questions, in key and time order, in one pass over
 /// its log; the answers (rows with a value: not missing, not past the
 /// ttl, not deleted), cut down to the wanted fields, go to their rows'
@@ -219,7 +172,7 @@ impl Questions {
 fn join_view(
     store: &Store,
     part: &ViewPart,
-    targets: Sorted<Target>,
+    targets: Asked,
     mut found: Writer,
     spill: &Spill,
 ) -> Result<Written, ExportError> {
@@ -245,14 +198,15 @@ fn join_view(
 
 #[cfg(test)]
 mod tests {
+    use super::super::items::Target;
     use super::*;
 
     #[test]
     fn sorts_spill_to_runs_and_merge_back() {
         let out = tempfile::tempdir().unwrap();
         for batch in [1, 2, 3, 100] {
-            let mut spill = Spill::new(&out.path().join("x.parquet"), batch).unwrap();
-            let mut sorter = spill.sorter::<Target>(1).unwrap();
+            let spill = Spill::new(&out.path().join("x.parquet"), 1).unwrap();
+            let mut sorter = spill.sorter::<Target>(batch).unwrap();
             let rows: Vec<u64> = vec![5, 3, 9, 1, 7, 2, 8, 0, 6, 4];
             for &row in &rows {
                 let key = vec![(row % 3) as u8; 1 + (row % 2) as usize];

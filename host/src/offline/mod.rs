@@ -14,6 +14,7 @@ mod columns;
 mod items;
 mod join;
 mod output;
+mod questions;
 mod runs;
 mod sink;
 mod spine;
