@@ -59,6 +59,9 @@ impl Target {
     }
 }
 
+/// A target's bytes in a run or bucket, its key's tail aside.
+pub(super) const FIXED: usize = 48;
+
 fn split(head: [u8; INLINE]) -> (u128, u64) {
     let (a, b) = head.split_at(16);
     let a = u128::from_be_bytes(a.try_into().expect("16 bytes"));
@@ -118,7 +121,7 @@ fn read_tail(r: &mut impl Read, len: u32) -> std::io::Result<Vec<u8>> {
 impl Sortable for Target {
     /// Head, key length, time, row, tail length, then the tail.
     fn encode<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
-        let mut b = [0; 48];
+        let mut b = [0; FIXED];
         b[..16].copy_from_slice(&self.head.0.to_le_bytes());
         b[16..24].copy_from_slice(&self.head.1.to_le_bytes());
         b[24..28].copy_from_slice(&self.len.to_le_bytes());
@@ -130,7 +133,7 @@ impl Sortable for Target {
     }
 
     fn decode<R: Read>(r: &mut R) -> std::io::Result<Self> {
-        let mut b = [0; 48];
+        let mut b = [0; FIXED];
         r.read_exact(&mut b)?;
         let mut f = Fields(&b);
         let head = (u128::from_le_bytes(f.take()), f.u64());

@@ -6,8 +6,9 @@
 //! sorted runs on disk, so memory is bounded by the batch however long the
 //! spine.
 
+use super::asked::Asked;
 use super::buckets::{Layout, Placed, Writer, Written};
-use super::questions::{Asked, Questions};
+use super::questions::Questions;
 use super::runs::{Sortable, Sorter};
 use super::spine::{Batch, Spine};
 use super::{ExportError, ExportRequest, ExportStage, ExportSummary, ViewPart, check_names};

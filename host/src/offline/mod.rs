@@ -8,6 +8,7 @@
 //! over the view's log (`join`), and once to write each row beside its
 //! answers. Memory is bounded by the batch, not the spine.
 
+mod asked;
 mod buckets;
 mod chunks;
 mod columns;

@@ -15,10 +15,11 @@
 //! its share of a batch is sorted externally instead (`runs.rs`), so
 //! memory stays bounded by the batch and the order is right either way.
 
-use super::chunks::{Chunks, Filed};
-use super::items::Target;
+use super::asked::Asked;
+use super::chunks::Chunks;
+use super::items::{FIXED, Target};
 use super::join::Spill;
-use super::runs::{Sortable, Sorted};
+use super::runs::Sortable;
 use super::spine::Batch;
 use super::{ExportError, ViewPart};
 use std::ops::Range;
@@ -29,14 +30,14 @@ const SAMPLE: usize = 256;
 const MAX_RANGES: usize = 4096;
 /// What a view's questions hold in their buckets' pending chunks.
 const BUFFERS: usize = 4 << 20;
-/// A question's bytes without its key's tail (`Target::encode`).
-const FIXED: usize = 48;
 
 /// One view's questions, bucketed by key range, per shard.
 pub(super) struct Questions {
     /// The first key of every range but the first, in order.
     splits: Vec<Target>,
     shards: Vec<Chunks>,
+    /// Shards wanted (fewer if there are fewer ranges).
+    cores: usize,
     /// Rows of a batch each shard's bucket may sort in memory.
     share: usize,
 }
@@ -47,6 +48,7 @@ impl Questions {
         Questions {
             splits: Vec::new(),
             shards: Vec::with_capacity(shards),
+            cores: shards,
             share: (batch / shards).max(1),
         }
     }
@@ -79,16 +81,18 @@ impl Questions {
     }
 
     /// The ranges, from the first batch's questions (one's key at least a
-    /// range's first: one key's questions stay in one range), and each
-    /// shard's buckets.
+    /// range's first: one key's questions stay in one range), at least one
+    /// a core; each shard's buckets, a shard a core (fewer for a batch of
+    /// fewer questions than cores).
     fn split(&mut self, targets: &[Target], spill: &Spill) -> Result<(), ExportError> {
         let mut sorted: Vec<&Target> = targets.iter().collect();
         sorted.sort_unstable();
-        let ranges = (sorted.len() / SAMPLE).clamp(1, MAX_RANGES);
+        let ranges = (sorted.len() / SAMPLE).max(self.cores);
+        let ranges = ranges.min(sorted.len()).clamp(1, MAX_RANGES);
         self.splits = (1..ranges)
             .map(|i| sorted[i * sorted.len() / ranges].first_of_key())
             .collect();
-        let n = self.shards.capacity();
+        let n = self.cores.min(ranges);
         for s in 0..n {
             let buckets = self.ranges_of(s, n).len();
             let chunks = Chunks::new(spill.dir(), buckets, BUFFERS / n);
@@ -97,17 +101,13 @@ impl Questions {
         Ok(())
     }
 
-    /// Shard `s`'s ranges of `n`: ranges spread as evenly as they go.
     fn ranges_of(&self, s: usize, n: usize) -> Range<usize> {
-        let ranges = self.splits.len() + 1;
-        (s * ranges).div_ceil(n)..((s + 1) * ranges).div_ceil(n)
+        ranges_of(s, self.splits.len() + 1, n)
     }
 
     /// Range `r`'s shard, and its bucket there.
     fn place(&self, r: usize) -> (usize, usize) {
-        let n = self.shards.len();
-        let shard = r * n / (self.splits.len() + 1);
-        (shard, r - self.ranges_of(shard, n).start)
+        place(r, self.splits.len() + 1, self.shards.len())
     }
 
     /// Each shard's questions, in order (none for an empty spine).
@@ -115,151 +115,42 @@ impl Questions {
         let limit = self.share.saturating_mul(FIXED);
         let mut shards = Vec::with_capacity(self.shards.len());
         for chunks in self.shards {
-            shards.push(Asked {
-                buckets: 0..chunks.buckets(),
-                filed: chunks.done().map_err(|e| spill.error(e))?,
-                limit,
-                spill,
-                now: Source::Memory(Vec::new().into_iter()),
-                buf: Vec::new(),
-            });
+            let buckets = chunks.buckets();
+            let filed = chunks.done().map_err(|e| spill.error(e))?;
+            shards.push(Asked::new(filed, buckets, limit, spill));
         }
         Ok(shards)
     }
 }
 
-/// One shard's questions in key and time order, a bucket at a time.
-pub(super) struct Asked<'s> {
-    filed: Filed,
-    buckets: Range<usize>,
-    /// The bytes of a bucket sorted in memory, at most.
-    limit: usize,
-    spill: &'s Spill,
-    now: Source,
-    buf: Vec<u8>,
+/// Shard `s`'s ranges of `ranges` dealt to `n`: as evenly as they go, in
+/// order.
+fn ranges_of(s: usize, ranges: usize, n: usize) -> Range<usize> {
+    (s * ranges).div_ceil(n)..((s + 1) * ranges).div_ceil(n)
 }
 
-enum Source {
-    Memory(std::vec::IntoIter<Target>),
-    Runs(Sorted<Target>),
-}
-
-impl Iterator for Asked<'_> {
-    type Item = std::io::Result<Target>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            match &mut self.now {
-                Source::Memory(items) => {
-                    if let Some(t) = items.next() {
-                        return Some(Ok(t));
-                    }
-                }
-                Source::Runs(sorted) => {
-                    if let Some(t) = sorted.next() {
-                        return Some(t);
-                    }
-                }
-            }
-            let b = self.buckets.next()?;
-            if let Err(e) = self.load(b) {
-                return Some(Err(e));
-            }
-        }
-    }
-}
-
-impl Asked<'_> {
-    /// Bucket `b`, sorted: in memory when it fits its share of a batch,
-    /// else a chunk at a time through an external sort.
-    fn load(&mut self, b: usize) -> std::io::Result<()> {
-        if self.filed.size(b) <= self.limit {
-            self.buf.clear();
-            self.filed.read(b, &mut self.buf)?;
-            let mut items = Vec::with_capacity(self.buf.len() / FIXED);
-            decode_all(&self.buf, |t| {
-                items.push(t);
-                Ok(())
-            })?;
-            items.sort_unstable();
-            self.now = Source::Memory(items.into_iter());
-            return Ok(());
-        }
-        let mut sorter = self.spill.sorter::<Target>(self.limit / FIXED)?;
-        let mut c = 0;
-        loop {
-            self.buf.clear();
-            if !self.filed.read_chunk(b, c, &mut self.buf)? {
-                break;
-            }
-            c += 1;
-            decode_all(&self.buf, |t| sorter.push(t))?;
-        }
-        self.now = Source::Runs(sorter.done()?);
-        Ok(())
-    }
-}
-
-/// Every question in `bytes` (whole ones: a chunk ends between them).
-fn decode_all(
-    mut bytes: &[u8],
-    mut each: impl FnMut(Target) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        each(Target::decode(&mut bytes)?)?;
-    }
-    Ok(())
+/// Range `r`'s shard of `n`, and its bucket there.
+fn place(r: usize, ranges: usize, n: usize) -> (usize, usize) {
+    let shard = r * n / ranges;
+    (shard, r - ranges_of(shard, ranges, n).start)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A shard's questions come out in order, whether its buckets sort in
-    /// memory or, past their limit, through runs on disk.
-    #[test]
-    fn buckets_sort_in_memory_or_through_runs() {
-        let out = tempfile::tempdir().unwrap();
-        let spill = Spill::new(&out.path().join("x.parquet"), 4).unwrap();
-        let mut want = Vec::new();
-        for limit in [usize::MAX, FIXED, 3 * FIXED] {
-            let mut chunks = Chunks::new(spill.dir(), 3, 0).unwrap();
-            want.clear();
-            for i in 0..60u64 {
-                // Bucket b holds keys [b]: ranges in key order.
-                let b = (i * 7 % 3) as usize;
-                let t = Target::new(&[b as u8, (i % 5) as u8], -(i as i64 % 4), i);
-                want.push(t.clone());
-                chunks.append(b, |buf| t.encode(buf)).unwrap();
-            }
-            want.sort();
-            let asked = Asked {
-                buckets: 0..3,
-                filed: chunks.done().unwrap(),
-                limit,
-                spill: &spill,
-                now: Source::Memory(Vec::new().into_iter()),
-                buf: Vec::new(),
-            };
-            let got: Vec<Target> = asked.map(Result::unwrap).collect();
-            assert_eq!(got, want, "limit {limit}");
-        }
-    }
-
-    /// Shards' ranges cover every range once, in order, and a range's
-    /// place is inside its shard.
+    /// Shards' ranges cover every range once, in order, and each range's
+    /// place is its own bucket of its shard.
     #[test]
     fn ranges_are_dealt_out_in_order() {
-        for (ranges, n) in [(1, 1), (1, 2), (2, 2), (5, 2), (4096, 2), (7, 3)] {
-            let mut q = Questions::new(n, 100);
-            q.splits = vec![Target::new(b"k", 0, 0); ranges - 1];
-            q.shards = Vec::with_capacity(n);
-            let covered: Vec<usize> = (0..n).flat_map(|s| q.ranges_of(s, n)).collect();
+        for (ranges, n) in [(1, 1), (2, 2), (5, 2), (4096, 2), (7, 3), (3, 3)] {
+            let covered: Vec<usize> = (0..n).flat_map(|s| ranges_of(s, ranges, n)).collect();
             assert_eq!(covered, (0..ranges).collect::<Vec<_>>(), "{ranges} / {n}");
             for r in 0..ranges {
-                let shard = r * n / ranges;
-                let range = q.ranges_of(shard, n);
-                assert!(range.contains(&r), "{r} of {ranges} / {n}");
+                let (shard, bucket) = place(r, ranges, n);
+                let mine = ranges_of(shard, ranges, n);
+                assert_eq!(mine.start + bucket, r, "{r} of {ranges} / {n}");
+                assert!(bucket < mine.len(), "{r} of {ranges} / {n}");
             }
         }
     }
