@@ -145,7 +145,7 @@ impl Asked<'_> {
 
     /// The top file's bucket `b` through an external sort.
     fn through_runs(&mut self, b: usize) -> std::io::Result<()> {
-        let mut sorter = self.spill.sorter::<Target>(self.limit / FIXED)?;
+        let mut sorter = self.spill.sorter::<Target>(self.limit / FIXED);
         self.each(b, |t| sorter.push(t))?;
         self.now = Source::Runs(sorter.done()?);
         Ok(())

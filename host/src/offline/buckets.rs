@@ -26,7 +26,9 @@ const SPAN: u64 = 4096;
 /// A bucket's answers are read back whole: past this many buckets the
 /// span grows instead (so a writer's chunks stay a few KiB or more).
 const MAX_BUCKETS: u64 = 4096;
-/// What a writer holds in its buckets' pending chunks, all told.
+/// What a writer holds in its buckets' pending chunks, all told, up to
+/// 1,024 buckets (4 Mi spine rows); past that, 4 KiB a bucket (16 MiB at
+/// [`MAX_BUCKETS`]).
 const BUFFERS: usize = 4 << 20;
 /// An answer's header: its row, its question's time, its value's length.
 const HEADER: usize = 20;
@@ -34,6 +36,7 @@ const HEADER: usize = 20;
 /// How a spine of `rows` rows is bucketed: rows per bucket, and buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Layout {
+    rows: u64,
     span: u64,
     buckets: usize,
 }
@@ -45,6 +48,7 @@ impl Layout {
         let span = (batch.max(1) as u64).min(SPAN);
         let span = span.max(rows.div_ceil(MAX_BUCKETS));
         Layout {
+            rows,
             span,
             buckets: rows.div_ceil(span).max(1) as usize,
         }
@@ -70,10 +74,10 @@ impl Writer {
     /// The answer `value` for spine row `row` to a question at `at`. A
     /// row past the spine is an error.
     pub(super) fn push(&mut self, row: u64, at: i64, value: &[u8]) -> std::io::Result<()> {
-        let b = (row / self.layout.span) as usize;
-        if b >= self.layout.buckets {
+        if row >= self.layout.rows {
             return Err(invalid(format!("an answer for row {row}, past the spine")));
         }
+        let b = (row / self.layout.span) as usize;
         let len = u32::try_from(value.len()).map_err(|_| invalid("an answer over 4 GiB".into()))?;
         self.count += 1;
         self.chunks.append(b, |buf| {
@@ -201,7 +205,7 @@ fn header(b: &[u8]) -> (i64, usize) {
 fn invalid(message: String) -> std::io::Error {
     std::io::Error::new(
         ErrorKind::InvalidData,
-        format!("sorting answers: {message}"),
+        format!("spilled answers are damaged: {message}"),
     )
 }
 
@@ -248,8 +252,8 @@ mod tests {
         assert!(!placed.unread());
     }
 
-    /// Answers never asked for are reported; a row past the spine is an
-    /// error, not a lost answer.
+    /// Answers never asked for are reported, and so is a second answer
+    /// for a row; a row past the spine is an error, not a lost answer.
     #[test]
     fn unread_answers_and_rows_past_the_spine_are_caught() {
         let dir = tempfile::tempdir().unwrap();
@@ -258,8 +262,12 @@ mod tests {
         let mut placed = Placed::new(vec![filed(dir.path(), layout, &answers)]);
         assert_eq!(placed.get(2).unwrap(), Some((0, &b"x"[..])));
         assert!(placed.unread());
+        let twice = [(3, 0, b"x".to_vec()), (3, 0, b"y".to_vec())];
+        let mut placed = Placed::new(vec![filed(dir.path(), layout, &twice)]);
+        assert!(placed.get(3).unwrap().is_some());
+        assert!(placed.unread(), "a second answer for row 3");
         let mut w = Writer::new(dir.path(), layout).unwrap();
-        let past = w.push(12, 0, b"");
+        let past = w.push(10, 0, b"");
         assert_eq!(past.unwrap_err().kind(), ErrorKind::InvalidData);
     }
 
@@ -269,7 +277,12 @@ mod tests {
         for (rows, batch) in [(0, 1), (1, 1), (10, 3), (1 << 40, 65536), (12345, 100000)] {
             let l = Layout::new(rows, batch);
             assert!(l.span * l.buckets as u64 >= rows, "{rows} {batch}");
-            assert!(l.buckets as u64 <= MAX_BUCKETS.max(1));
+            assert!(l.buckets as u64 <= MAX_BUCKETS);
+            let small = (batch as u64).min(SPAN);
+            assert!(
+                l.span == small || l.buckets as u64 == MAX_BUCKETS,
+                "{rows} {batch}"
+            );
         }
     }
 }

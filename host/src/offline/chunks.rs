@@ -46,6 +46,10 @@ impl Chunks {
         item: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         let buf = &mut self.pending[b];
+        if buf.capacity() == 0 {
+            // Not doubled past the chunk as it fills: the budget holds.
+            buf.reserve_exact(self.chunk + 64);
+        }
         item(buf)?;
         if buf.len() >= self.chunk {
             self.write_chunk(b)?;

@@ -1,10 +1,11 @@
-//! An export's first pass, the point-in-time join, as a sort-merge join: each view's
-//! questions (a spine row's key and time) are sorted, then answered in one
-//! forward pass over the view's log ([`LogScan`]), and the answers put
-//! back into spine order by row (`buckets.rs`). The questions' sort is
-//! external (`runs.rs`): a batch of items in memory at a time, the rest in
-//! sorted runs on disk, so memory is bounded by the batch however long the
-//! spine.
+//! An export's first pass, the point-in-time join, as a sort-merge join:
+//! each view's questions (a spine row's key and time) are put in key order
+//! (dealt into key ranges, `questions.rs`, each range sorted in memory,
+//! `asked.rs`), then answered in one forward pass over the view's log
+//! ([`LogScan`]), and the answers put back into spine order by row
+//! (`buckets.rs`). Everything between the passes spills to disk in
+//! chunks, so memory is bounded by the batch, not the spine (but for the
+//! answers' buckets past 16.7 million spine rows: `buckets.rs`).
 
 use super::asked::Asked;
 use super::buckets::{Layout, Placed, Writer, Written};
@@ -18,13 +19,13 @@ use crate::time::Micros;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Where the sorts spill: a hidden folder beside the output, removed when
-/// dropped (an export that fails leaves nothing behind; one killed leaves
-/// the empty folder, its runs being unlinked already).
+/// Where an export spills (its questions, its answers, any runs): a hidden
+/// folder beside the output, removed when dropped (an export that fails
+/// leaves nothing behind; one killed leaves the empty folder, every file in
+/// it being unlinked from the start).
 pub(super) struct Spill {
     dir: tempfile::TempDir,
     batch_rows: usize,
-    sorters: std::sync::atomic::AtomicUsize,
 }
 
 impl Spill {
@@ -39,16 +40,12 @@ impl Spill {
         Ok(Spill {
             dir,
             batch_rows: batch_rows.max(1),
-            sorters: Default::default(),
         })
     }
 
-    /// A sorter of its own folder, holding `batch` items in memory.
-    pub(super) fn sorter<T: Sortable>(&self, batch: usize) -> std::io::Result<Sorter<T>> {
-        let n = (self.sorters).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = self.dir.path().join(n.to_string());
-        std::fs::create_dir(&path)?;
-        Ok(Sorter::new(path, batch))
+    /// A sorter holding `batch` items in memory.
+    pub(super) fn sorter<T: Sortable>(&self, batch: usize) -> Sorter<T> {
+        Sorter::new(self.dir.path().to_path_buf(), batch)
     }
 
     /// Where spilled files go.
@@ -76,15 +73,16 @@ fn spill_error(path: PathBuf, e: std::io::Error) -> ExportError {
 /// Per view, its answers by spine row.
 pub(super) type Answers = Vec<Placed>;
 
-/// Each view's answers by spine row, and the spine's row count: the spine read once, each batch's questions sorted per view side
-/// by side, then every view's shards joined side by side on rayon's pool.
+/// Each view's answers by spine row, and the spine's row count: the spine
+/// read once, each batch's questions dealt per view side by side, then
+/// every view's shards joined side by side on rayon's pool.
 /// A feature named like a spine column is an error on the first batch.
 pub(super) fn answers(
     store: &Store,
     parts: &[ViewPart],
     req: &ExportRequest,
     features: &[(String, FieldType)],
-    spill: &mut Spill,
+    spill: &Spill,
     on_batch: &mut impl FnMut(&ExportSummary),
 ) -> Result<(Answers, u64), ExportError> {
     use rayon::prelude::*;
@@ -101,12 +99,13 @@ pub(super) fn answers(
     let mut jobs = Vec::new();
     for (v, (part, q)) in parts.iter().zip(questions).enumerate() {
         for asked in q.done(spill)? {
-            jobs.push((v, part, asked, spill.answers(rows)?));
+            jobs.push((v, part, asked));
         }
     }
-    let spill = &*spill;
     let joined: Vec<(usize, Written)> = (jobs.into_par_iter())
-        .map(|(v, part, asked, found)| {
+        .map(|(v, part, asked)| {
+            // Made as its job starts: files open at once stay fewer.
+            let found = spill.answers(rows)?;
             let found = join_view(store, part, asked, found, spill)?;
             Ok((v, found))
         })
@@ -119,7 +118,7 @@ pub(super) fn answers(
 }
 
 /// The first pass: the spine read on this thread, each view's questions
-/// sorted on a thread of its own, one batch in flight to each. Threads,
+/// dealt on a thread of its own, one batch in flight to each. Threads,
 /// not a rayon join per batch: three views on two cores left one idle a
 /// third of the time, and the spine's read waited for the slowest view.
 fn ask(
@@ -207,7 +206,7 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         for batch in [1, 2, 3, 100] {
             let spill = Spill::new(&out.path().join("x.parquet"), 1).unwrap();
-            let mut sorter = spill.sorter::<Target>(batch).unwrap();
+            let mut sorter = spill.sorter::<Target>(batch);
             let rows: Vec<u64> = vec![5, 3, 9, 1, 7, 2, 8, 0, 6, 4];
             for &row in &rows {
                 let key = vec![(row % 3) as u8; 1 + (row % 2) as usize];

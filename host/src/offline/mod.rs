@@ -4,9 +4,11 @@
 //! value of its view whose event time is at or before the row's timestamp
 //! and not older than the view's ttl; the last written wins a tie; nothing
 //! from after the timestamp leaks. The spine is read twice, a batch at a
-//! time: once to sort each view's questions, which are answered in one pass
-//! over the view's log (`join`), and once to write each row beside its
-//! answers. Memory is bounded by the batch, not the spine.
+//! time: once to deal each view's questions into key ranges, which are
+//! sorted a range at a time and answered in one pass over the view's log
+//! (`join`), and once to write each row beside its answers. Memory is
+//! bounded by the batch, not the spine, up to 4 Mi spine rows; past them,
+//! the answers' buckets grow slowly with it (`buckets`).
 
 mod asked;
 mod buckets;
@@ -138,15 +140,8 @@ pub fn export(
     let feature_types: Vec<(String, FieldType)> = (parts.iter())
         .flat_map(|p| p.fields.iter().cloned())
         .collect();
-    let mut spill = Spill::new(&req.out, req.batch_rows)?;
-    let answers = join::answers(
-        store,
-        &parts,
-        req,
-        &feature_types,
-        &mut spill,
-        &mut on_batch,
-    )?;
+    let spill = Spill::new(&req.out, req.batch_rows)?;
+    let answers = join::answers(store, &parts, req, &feature_types, &spill, &mut on_batch)?;
     // The output is encoded on a thread of its own while the next batch is
     // read and decoded: one batch in flight.
     std::thread::scope(|scope| {

@@ -34,7 +34,7 @@ type ViewColumns = Result<(Vec<Column>, u64), ExportError>;
 pub(super) fn read_batches(
     parts: &[ViewPart],
     req: &ExportRequest,
-    (answers, sorted): (Answers, u64),
+    (answers, asked): (Answers, u64),
     (spill, format): (&Spill, OutFormat),
     tx: SyncSender<Written>,
     mut on_batch: impl FnMut(&ExportSummary),
@@ -87,7 +87,7 @@ pub(super) fn read_batches(
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));
         }
-        if summary.rows != sorted || unread {
+        if summary.rows != asked || unread {
             return Err(ExportError::SpineChanged(req.spine.clone()));
         }
         Ok((summary, spine.empty_batch()))

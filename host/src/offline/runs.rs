@@ -4,8 +4,8 @@
 //! spilled item when the last push happens to fill a run, and a training
 //! set with silently missing features is the worst failure an export has.
 //!
-//! A run's file is unlinked as soon as it is written: it lives as long as
-//! its handle, so no run outlives the export, however it stops. Runs merge
+//! A run's file is unlinked from the start: it lives as long as its
+//! handle, so no run outlives the export, however it stops. Runs merge
 //! in tiers: [`FAN_IN`] runs of one tier become one run of the next, so an
 //! item is rewritten once per tier (log₁₆ of the runs), not once per merge,
 //! and a sorter holds at most `FAN_IN` open files per tier.
@@ -23,11 +23,12 @@ pub(super) trait Sortable: Ord + Sized + Send {
     fn decode<R: Read>(r: &mut R) -> std::io::Result<Self>;
 }
 
-/// Runs of a tier merged into one of the next. An export sorts twice per
-/// view and shard (a shard per core), and each sorter's open runs count
-/// against the process's file limit (often 1,024) beside RocksDB's: 16
-/// keeps a ten-view export of a billion rows on two cores (three tiers) to
-/// a few hundred; more views or cores call for a higher `ulimit -n`.
+/// Runs of a tier merged into one of the next. An export sorts through
+/// runs only one key's questions too many for memory (`asked.rs`), one
+/// such key at a time per shard; its open runs count against the process's
+/// file limit (often 1,024) beside RocksDB's and the export's own two
+/// files per view and shard: 16 keeps a billion questions of one key to
+/// three tiers and a few dozen files.
 const FAN_IN: usize = 16;
 
 pub(super) struct Sorter<T> {
@@ -36,8 +37,6 @@ pub(super) struct Sorter<T> {
     buffer: Vec<T>,
     /// Each run with its tier, oldest first (so tiers never rise).
     runs: Vec<(usize, File)>,
-    /// Run files made so far (their names).
-    made: usize,
 }
 
 impl<T: Sortable> Sorter<T> {
@@ -48,7 +47,6 @@ impl<T: Sortable> Sorter<T> {
             batch: batch.max(1),
             buffer: Vec::new(),
             runs: Vec::new(),
-            made: 0,
         }
     }
 
@@ -90,10 +88,7 @@ impl<T: Sortable> Sorter<T> {
         &mut self,
         items: impl Iterator<Item = std::io::Result<T>>,
     ) -> std::io::Result<File> {
-        let path = self.dir.join(self.made.to_string());
-        self.made += 1;
-        let file = (File::options().create_new(true).read(true).write(true)).open(&path)?;
-        std::fs::remove_file(&path)?;
+        let file = tempfile::tempfile_in(&self.dir)?;
         let mut w = BufWriter::with_capacity(1 << 16, file);
         for item in items {
             item?.encode(&mut w)?;

@@ -139,7 +139,7 @@ fn each_wanted(
 }
 
 /// Cuts stored rows down to the fields a reader wants, for carrying them
-/// elsewhere first (an export's answers go through sorted runs on disk):
+/// elsewhere first (an export's answers are spilled to disk by row):
 /// each wanted field's value as stored but without its name, in the
 /// wanted order, a null for a field the row lacks. A row of numbers is
 /// mostly names, so this is most of a row's bytes saved, and the reading
