@@ -16,7 +16,8 @@ use std::ops::Range;
 const SAMPLE: usize = 4096;
 /// Finer ranges a bucket is dealt into, at most.
 const MAX_FINER: usize = 1024;
-/// What a finer dealing holds in its pending chunks.
+/// What a finer dealing holds in its pending chunks: this, or 4 KiB a
+/// range past 256 of them (4 MiB at [`MAX_FINER`]).
 const BUFFERS: usize = 1 << 20;
 
 /// One shard's questions in key and time order.
@@ -82,6 +83,8 @@ impl Asked<'_> {
     /// The top file's bucket `b`: sorted in memory when it fits, else
     /// dealt finer, or (one key's questions) sorted through runs.
     fn load(&mut self, b: usize) -> std::io::Result<()> {
+        // The last bucket's questions go before the next one's come.
+        self.now = Source::Memory(Vec::new().into_iter());
         let filed = &mut self.frames.last_mut().expect("a frame").0;
         let size = filed.size(b);
         if size <= self.limit {
@@ -96,9 +99,11 @@ impl Asked<'_> {
             self.now = Source::Memory(items.into_iter());
             return Ok(());
         }
-        let splits = self.splits(b, size)?;
+        let (splits, count) = self.splits(b, size)?;
         if splits.is_empty() {
-            return self.through_runs(b);
+            // Held in memory, a question costs about what it does on disk.
+            let batch = (self.limit as u128 * count as u128 / size as u128) as usize;
+            return self.through_runs(b, batch);
         }
         // Each split is a sampled key above the least sampled: questions
         // fall on both sides of it, so every finer range is smaller.
@@ -109,10 +114,11 @@ impl Asked<'_> {
 
     /// Where to split the top file's bucket `b` (of `size` bytes) so each
     /// part fits in memory with room to spare: at the first question of
-    /// keys taken from an even sample of it. None: one key.
-    fn splits(&mut self, b: usize, size: usize) -> std::io::Result<Vec<Target>> {
+    /// keys taken from an even sample of it (empty: the sample shows one
+    /// key); and how many questions it holds.
+    fn splits(&mut self, b: usize, size: usize) -> std::io::Result<(Vec<Target>, usize)> {
         let step = (size / FIXED / SAMPLE).max(1);
-        let mut sample = Vec::with_capacity(SAMPLE + 1);
+        let mut sample = Vec::with_capacity(2 * SAMPLE);
         let mut i = 0;
         self.each(b, |t| {
             if i % step == 0 {
@@ -130,7 +136,7 @@ impl Asked<'_> {
         // A split at or below the smallest key parts nothing.
         let least = sample[0].first_of_key();
         splits.retain(|s| *s > least);
-        Ok(splits)
+        Ok((splits, i))
     }
 
     /// The top file's bucket `b` dealt into the ranges `splits` make.
@@ -143,9 +149,10 @@ impl Asked<'_> {
         finer.done()
     }
 
-    /// The top file's bucket `b` through an external sort.
-    fn through_runs(&mut self, b: usize) -> std::io::Result<()> {
-        let mut sorter = self.spill.sorter::<Target>(self.limit / FIXED);
+    /// The top file's bucket `b` through an external sort holding `batch`
+    /// questions in memory.
+    fn through_runs(&mut self, b: usize, batch: usize) -> std::io::Result<()> {
+        let mut sorter = self.spill.sorter::<Target>(batch);
         self.each(b, |t| sorter.push(t))?;
         self.now = Source::Runs(sorter.done()?);
         Ok(())
@@ -175,7 +182,14 @@ fn decode_all(
     mut each: impl FnMut(Target) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     while !bytes.is_empty() {
-        each(Target::decode(&mut bytes)?)?;
+        let t = Target::decode(&mut bytes).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "spilled questions are damaged: a chunk ends inside a question",
+            ),
+            _ => e,
+        })?;
+        each(t)?;
     }
     Ok(())
 }
@@ -221,6 +235,32 @@ mod tests {
             let asked = Asked::new(filed(&spill, &buckets), 3, limit, &spill);
             let got: Vec<Target> = asked.map(Result::unwrap).collect();
             assert_eq!(got.len(), want.len(), "limit {limit}");
+            assert!(got == want, "limit {limit}: out of order");
+        }
+    }
+
+    /// A bucket large enough to be sampled, not read whole, of one hot key
+    /// and a few others the sample may miss: still in order, by dealing
+    /// or by runs.
+    #[test]
+    fn a_sampled_bucket_of_a_hot_key_comes_out_in_order() {
+        let out = tempfile::tempdir().unwrap();
+        let spill = Spill::new(&out.path().join("x.parquet"), 4).unwrap();
+        let mut bucket = Vec::new();
+        for i in 0..10_000u64 {
+            let key: &[u8] = if i % 2500 == 1 { b"cold" } else { b"hot" };
+            bucket.push(Target::new(key, (i % 13) as i64, i));
+        }
+        let mut want = bucket.clone();
+        want.sort();
+        for limit in [100 * FIXED, 10 * FIXED] {
+            let asked = Asked::new(
+                filed(&spill, std::slice::from_ref(&bucket)),
+                1,
+                limit,
+                &spill,
+            );
+            let got: Vec<Target> = asked.map(Result::unwrap).collect();
             assert!(got == want, "limit {limit}: out of order");
         }
     }

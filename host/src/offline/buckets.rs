@@ -75,7 +75,9 @@ impl Writer {
     /// row past the spine is an error.
     pub(super) fn push(&mut self, row: u64, at: i64, value: &[u8]) -> std::io::Result<()> {
         if row >= self.layout.rows {
-            return Err(invalid(format!("an answer for row {row}, past the spine")));
+            let rows = self.layout.rows;
+            let message = format!("an answer for row {row}, past the spine's {rows} rows");
+            return Err(std::io::Error::new(ErrorKind::InvalidInput, message));
         }
         let b = (row / self.layout.span) as usize;
         let len = u32::try_from(value.len()).map_err(|_| invalid("an answer over 4 GiB".into()))?;
@@ -268,7 +270,7 @@ mod tests {
         assert!(placed.unread(), "a second answer for row 3");
         let mut w = Writer::new(dir.path(), layout).unwrap();
         let past = w.push(10, 0, b"");
-        assert_eq!(past.unwrap_err().kind(), ErrorKind::InvalidData);
+        assert_eq!(past.unwrap_err().kind(), ErrorKind::InvalidInput);
     }
 
     /// Past [`MAX_BUCKETS`] spans grow; every row has a bucket.

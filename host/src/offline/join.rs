@@ -5,7 +5,7 @@
 //! ([`LogScan`]), and the answers put back into spine order by row
 //! (`buckets.rs`). Everything between the passes spills to disk in
 //! chunks, so memory is bounded by the batch, not the spine (but for the
-//! answers' buckets past 16.7 million spine rows: `buckets.rs`).
+//! answers' buckets past 4 Mi spine rows: `buckets.rs`).
 
 use super::asked::Asked;
 use super::buckets::{Layout, Placed, Writer, Written};

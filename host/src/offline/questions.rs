@@ -11,9 +11,11 @@
 //!
 //! The ranges are dealt out to a shard per core, each joined against its
 //! part of the log on its own. Later batches may spread differently from
-//! the first (a spine sorted by key, a hot key): a bucket that outgrows
-//! its share of a batch is sorted externally instead (`runs.rs`), so
-//! memory stays bounded by the batch and the order is right either way.
+//! the first (a long spine, one sorted by key, a hot key): a bucket that
+//! outgrows its share of a batch is dealt again into finer ranges
+//! (`asked.rs`), so memory stays bounded by the batch and the order is
+//! right either way. (A key-sorted spine still puts nearly every question
+//! in one shard: its join then runs on one core.)
 
 use super::asked::Asked;
 use super::chunks::Chunks;
