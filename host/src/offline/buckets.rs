@@ -33,12 +33,11 @@ const BUFFERS: usize = 4 << 20;
 /// An answer's header: its row, its question's time, its value's length.
 const HEADER: usize = 20;
 
-/// How a spine of `rows` rows is bucketed: rows per bucket, and buckets.
+/// How a spine of `rows` rows is bucketed: `span` rows a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Layout {
     rows: u64,
     span: u64,
-    buckets: usize,
 }
 
 impl Layout {
@@ -47,11 +46,11 @@ impl Layout {
     pub(super) fn new(rows: u64, batch: usize) -> Self {
         let span = (batch.max(1) as u64).min(SPAN);
         let span = span.max(rows.div_ceil(MAX_BUCKETS));
-        Layout {
-            rows,
-            span,
-            buckets: rows.div_ceil(span).max(1) as usize,
-        }
+        Layout { rows, span }
+    }
+
+    fn buckets(&self) -> usize {
+        self.rows.div_ceil(self.span).max(1) as usize
     }
 }
 
@@ -66,7 +65,7 @@ impl Writer {
     pub(super) fn new(dir: &Path, layout: Layout) -> std::io::Result<Self> {
         Ok(Writer {
             layout,
-            chunks: Chunks::new(dir, layout.buckets, BUFFERS)?,
+            chunks: Chunks::new(dir, layout.buckets(), BUFFERS)?,
             count: 0,
         })
     }
@@ -92,8 +91,8 @@ impl Writer {
     }
 
     /// Every answer pushed, on file.
-    pub(super) fn done(self) -> std::io::Result<Written> {
-        Ok(Written {
+    pub(super) fn done(self) -> std::io::Result<AnswerFile> {
+        Ok(AnswerFile {
             layout: self.layout,
             filed: self.chunks.done()?,
             count: self.count,
@@ -102,7 +101,7 @@ impl Writer {
 }
 
 /// A writer's answers, on file.
-pub(super) struct Written {
+pub(super) struct AnswerFile {
     layout: Layout,
     filed: Filed,
     count: u64,
@@ -112,7 +111,7 @@ pub(super) struct Written {
 /// ascending order, it reads each bucket once.
 pub(super) struct Placed {
     layout: Layout,
-    filed: Vec<Written>,
+    filed: Vec<AnswerFile>,
     /// The bucket in memory: its index, its answers' bytes, and per row of
     /// its span the offset of the row's answer plus one (0: none).
     bucket: Option<usize>,
@@ -125,7 +124,7 @@ pub(super) struct Placed {
 
 impl Placed {
     /// The answers of a view's writers (all of one layout).
-    pub(super) fn new(filed: Vec<Written>) -> Self {
+    pub(super) fn new(filed: Vec<AnswerFile>) -> Self {
         let layout = filed.first().map_or(Layout::new(0, 1), |f| f.layout);
         debug_assert!(filed.iter().all(|f| f.layout == layout));
         Placed {
@@ -144,7 +143,7 @@ impl Placed {
     /// once; asked out of order, a bucket is read again.
     pub(super) fn get(&mut self, row: u64) -> std::io::Result<Option<(i64, &[u8])>> {
         let b = (row / self.layout.span) as usize;
-        if b >= self.layout.buckets {
+        if b >= self.layout.buckets() {
             return Ok(None);
         }
         if self.bucket != Some(b) {
@@ -215,7 +214,7 @@ fn invalid(message: String) -> std::io::Error {
 mod tests {
     use super::*;
 
-    fn filed(dir: &Path, layout: Layout, answers: &[(u64, i64, Vec<u8>)]) -> Written {
+    fn filed(dir: &Path, layout: Layout, answers: &[(u64, i64, Vec<u8>)]) -> AnswerFile {
         let mut w = Writer::new(dir, layout).unwrap();
         w.chunks.set_chunk(64); // many chunks per bucket
         for (row, at, v) in answers {
@@ -278,11 +277,11 @@ mod tests {
     fn layouts_cover_every_row() {
         for (rows, batch) in [(0, 1), (1, 1), (10, 3), (1 << 40, 65536), (12345, 100000)] {
             let l = Layout::new(rows, batch);
-            assert!(l.span * l.buckets as u64 >= rows, "{rows} {batch}");
-            assert!(l.buckets as u64 <= MAX_BUCKETS);
+            assert!(l.span * l.buckets() as u64 >= rows, "{rows} {batch}");
+            assert!(l.buckets() as u64 <= MAX_BUCKETS);
             let small = (batch as u64).min(SPAN);
             assert!(
-                l.span == small || l.buckets as u64 == MAX_BUCKETS,
+                l.span == small || l.buckets() as u64 == MAX_BUCKETS,
                 "{rows} {batch}"
             );
         }

@@ -8,7 +8,7 @@
 //! answers' buckets past 4 Mi spine rows: `buckets.rs`).
 
 use super::asked::Asked;
-use super::buckets::{Layout, Placed, Writer, Written};
+use super::buckets::{AnswerFile, Layout, Placed, Writer};
 use super::questions::Questions;
 use super::runs::{Sortable, Sorter};
 use super::spine::{Batch, Spine};
@@ -102,7 +102,7 @@ pub(super) fn answers(
             jobs.push((v, part, asked));
         }
     }
-    let joined: Vec<(usize, Written)> = (jobs.into_par_iter())
+    let joined: Vec<(usize, AnswerFile)> = (jobs.into_par_iter())
         .map(|(v, part, asked)| {
             // Made as its job starts: files open at once stay fewer.
             let found = spill.answers(rows)?;
@@ -110,7 +110,7 @@ pub(super) fn answers(
             Ok((v, found))
         })
         .collect::<Result<_, ExportError>>()?;
-    let mut filed: Vec<Vec<Written>> = parts.iter().map(|_| Vec::new()).collect();
+    let mut filed: Vec<Vec<AnswerFile>> = parts.iter().map(|_| Vec::new()).collect();
     for (v, found) in joined {
         filed[v].push(found);
     }
@@ -175,7 +175,7 @@ fn join_view(
     targets: Asked,
     mut found: Writer,
     spill: &Spill,
-) -> Result<Written, ExportError> {
+) -> Result<AnswerFile, ExportError> {
     let view = &part.view;
     let mut scan: LogScan = store.log_scan(&view.name)?;
     let mut projector = Projector::default();

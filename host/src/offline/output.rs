@@ -13,7 +13,6 @@ use crate::config::FieldType;
 use crate::store::decode_projected;
 use crate::value::Value;
 use arrow_array::ArrayRef;
-use std::ops::Range;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
@@ -123,8 +122,7 @@ fn decode_view(
     done: SyncSender<ViewColumns>,
 ) -> bool {
     for batch in batches {
-        let rows = batch.first..batch.first + batch.len() as u64;
-        let cols = view_columns(part, rows, &batch, (&mut placed, arrow), spill).map(|cols| {
+        let cols = view_columns(part, &batch, (&mut placed, arrow), spill).map(|cols| {
             let missing = cols.iter().map(Column::nulls).sum::<usize>() as u64;
             (cols, missing)
         });
@@ -157,16 +155,14 @@ pub(super) fn write_batches(
     Ok(sink)
 }
 
-/// One view's feature columns for the spine rows `rows` (`batch`), from
-/// its answers.
+/// One view's feature columns for `batch`'s rows, from its answers.
 fn view_columns(
     part: &ViewPart,
-    rows: Range<u64>,
     batch: &spine::Batch,
     (placed, arrow): (&mut Placed, bool),
     spill: &Spill,
 ) -> Result<Vec<Column>, ExportError> {
-    let n = (rows.end - rows.start) as usize;
+    let n = batch.len();
     // Filled in row order: a grid made of nulls first and written over
     // cost a third of this pass.
     let mut cols: Vec<Filling> = (part.fields.iter())
@@ -176,8 +172,9 @@ fn view_columns(
         })
         .collect();
     let mut row = vec![None; cols.len()];
-    for (i, r) in rows.enumerate() {
-        let Some((at, value)) = placed.get(r).map_err(|e| spill.error(e))? else {
+    for i in 0..n {
+        let answer = placed.get(batch.first + i as u64);
+        let Some((at, value)) = answer.map_err(|e| spill.error(e))? else {
             continue;
         };
         if batch.times.get(i).map(|t| t.0) != Some(at) {
