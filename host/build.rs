@@ -38,6 +38,8 @@ fn main() {
         .arg(plugins.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target_dir)
+        // plugins/.cargo/config.toml holds the Wasm target's flags.
+        .current_dir(&plugins)
         .status()
         .expect("failed to run cargo for the plugins");
     assert!(

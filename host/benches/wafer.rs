@@ -239,37 +239,90 @@ fn udf(c: &mut Criterion) {
             .map(|i| Value::Float64((i * 7 % 1500) as f64))
             .collect();
         g.throughput(Throughput::Elements(n as u64));
-        // Each side does what the pipeline does around a plugin: typed cells
-        // in (read in place, typed into a column once), typed cells out.
         for (id, pool) in &pools {
             g.bench_with_input(BenchmarkId::new(*id, n), &cells, |b, cells| {
-                b.iter(|| {
-                    let refs: Vec<&Value> = cells.iter().collect();
-                    let batch = Batch {
-                        rows: n,
-                        columns: vec![Column::from_refs("x", &refs)],
-                    };
-                    let mut out = pool.transform(batch).unwrap();
-                    out.columns.swap_remove(0).into_values()
-                })
+                b.iter(|| in_wasm(pool, cells))
             });
         }
         g.bench_with_input(BenchmarkId::new("native", n), &cells, |b, cells| {
-            b.iter(|| {
-                let xs: Vec<Option<f64>> = (cells.iter())
-                    .map(|v| match v {
-                        Value::Float64(x) => Some(*x),
-                        _ => None,
-                    })
-                    .collect();
-                bucketize::bucket_all(&native_b, &xs)
-                    .into_iter()
-                    .map(|r| Value::Int64(r.unwrap().unwrap()))
-                    .collect::<Vec<_>>()
-            })
+            b.iter(|| native(&native_b, cells))
         });
     }
     g.finish();
+    if filtered_to("udf_bucketize") {
+        let cells: Vec<Value> = (0..1024)
+            .map(|i| Value::Float64((i * 7 % 1500) as f64))
+            .collect();
+        for (id, pool) in &pools {
+            let ratio = alternating(|| in_wasm(pool, &cells), || native(&native_b, &cells));
+            println!("udf_bucketize/{id}/1024 against native, alternating: {ratio:.2}x");
+        }
+    }
+}
+
+// Each side does what the pipeline does around a plugin: typed cells in
+// (read in place, typed into a column once), typed cells out.
+fn in_wasm(pool: &wafer::plugin::InstancePool, cells: &[Value]) -> Vec<Value> {
+    let refs: Vec<&Value> = cells.iter().collect();
+    let batch = Batch {
+        rows: cells.len(),
+        columns: vec![Column::from_refs("x", &refs)],
+    };
+    let mut out = pool.transform(batch).unwrap();
+    out.columns.swap_remove(0).into_values()
+}
+
+/// What the plugin does with a float64 column, natively: the same kernel
+/// and NaN check (the bench's cells have none), then values.
+fn native(boundaries: &[f64], cells: &[Value]) -> Vec<Value> {
+    let xs: Vec<f64> = (cells.iter())
+        .map(|v| match v {
+            Value::Float64(x) => *x,
+            _ => f64::NAN,
+        })
+        .collect();
+    assert!(!bucketize::any_nan(&xs), "the bench's cells are numbers");
+    (bucketize::bucket_column(boundaries, &xs).into_iter())
+        .map(Value::Int64)
+        .collect()
+}
+
+/// Whether the command line's filter (if any) picks `group`.
+fn filtered_to(group: &str) -> bool {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    args.is_empty()
+        || args
+            .iter()
+            .any(|a| a.contains(group) || group.contains(a.as_str()))
+}
+
+/// `a`'s time over `b`'s, measured in alternating slices of about a
+/// millisecond each: a neighbour's burst on a shared machine slows both
+/// sides of one pair alike, so the median of 301 pairs' ratios is steadier
+/// than two timings taken seconds apart.
+fn alternating<A, B>(mut a: impl FnMut() -> A, mut b: impl FnMut() -> B) -> f64 {
+    let per_slice = |f: &mut dyn FnMut()| {
+        let started = std::time::Instant::now();
+        f();
+        (1_000_000 / started.elapsed().as_nanos().max(1)).clamp(1, 10_000) as u32
+    };
+    let (na, nb) = (per_slice(&mut || drop(a())), per_slice(&mut || drop(b())));
+    let time = |n: u32, f: &mut dyn FnMut()| {
+        let started = std::time::Instant::now();
+        (0..n).for_each(|_| f());
+        started.elapsed().as_secs_f64() / f64::from(n)
+    };
+    let mut ratios: Vec<f64> = (0..301)
+        .map(|_| {
+            let ta = time(na, &mut || drop(black_box(a())));
+            ta / time(nb, &mut || drop(black_box(b())))
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
 }
 
 /// Loading a plugin: compiling the component vs loading it precompiled from

@@ -121,38 +121,33 @@ impl Column {
         let first = (cells.iter().map(|c| kind_of(c)))
             .find(|k| *k != Kind::Nothing)
             .unwrap_or(Kind::Nothing);
-        let data = match first {
-            Kind::Bool => typed(cells, |v| match v {
+        let typed = match first {
+            Kind::Bool => typed(cells, ColumnData::Bool, |v| match v {
                 Value::Bool(b) => Some(*b),
                 _ => None,
-            })
-            .map(ColumnData::Bool),
-            Kind::Int64 => typed(cells, |v| match v {
+            }),
+            Kind::Int64 => typed(cells, ColumnData::Int64, |v| match v {
                 Value::Int64(i) => Some(*i),
                 _ => None,
-            })
-            .map(ColumnData::Int64),
-            Kind::Float64 => typed(cells, |v| match v {
+            }),
+            Kind::Float64 => typed(cells, ColumnData::Float64, |v| match v {
                 Value::Float64(f) => Some(*f),
                 _ => None,
-            })
-            .map(ColumnData::Float64),
-            Kind::Text => typed(cells, |v| match v {
+            }),
+            Kind::Text => typed(cells, ColumnData::Text, |v| match v {
                 Value::String(s) => Some(s.clone()),
                 _ => None,
-            })
-            .map(ColumnData::Text),
-            Kind::Bytes => typed(cells, |v| match v {
+            }),
+            Kind::Bytes => typed(cells, ColumnData::Bytes, |v| match v {
                 Value::Bytes(b) => Some(b.clone()),
                 _ => None,
-            })
-            .map(ColumnData::Bytes),
+            }),
             // Empty vectors have no flat layout (0 floats a row say nothing
             // of how many rows): such a column travels mixed.
             Kind::Vector(dims) if dims > 0 => vectors(cells, dims),
             _ => None,
         };
-        let Some(data) = data else {
+        let Some((data, nulls)) = typed else {
             let mixed = cells.iter().map(|c| (*c).clone()).collect();
             return Column {
                 name: name.into(),
@@ -160,7 +155,6 @@ impl Column {
                 valid: None,
             };
         };
-        let nulls = cells.iter().any(|c| matches!(c, Value::Null));
         Column {
             name: name.into(),
             data,
@@ -231,24 +225,40 @@ impl Column {
 
 /// Each cell through `take`, a null one as `T`'s default (a placeholder
 /// the validity mask hides); `None` at the first cell `take` refuses.
-fn typed<T: Default>(cells: &[&Value], take: impl Fn(&Value) -> Option<T>) -> Option<Vec<T>> {
+/// The cells as one typed list (a null as `T`'s default), and whether any
+/// was null; `None` at the first cell of another type. One pass: the
+/// typing is most of what a cheap plugin call costs on the host.
+fn typed<T: Default>(
+    cells: &[&Value],
+    data: impl FnOnce(Vec<T>) -> ColumnData,
+    take: impl Fn(&Value) -> Option<T>,
+) -> Option<(ColumnData, bool)> {
     let mut out = Vec::with_capacity(cells.len());
+    let mut nulls = false;
     for c in cells {
         out.push(match c {
-            Value::Null => T::default(),
+            Value::Null => {
+                nulls = true;
+                T::default()
+            }
             c => take(c)?,
         });
     }
-    Some(out)
+    Some((data(out), nulls))
 }
 
-/// A vector column of `dims` floats a row, or `None` at the first cell that
+/// A vector column of `dims` floats a row and whether a row was null, or
+/// `None` at the first cell that
 /// is not a vector (or list of numbers) of that length.
-fn vectors(cells: &[&Value], dims: usize) -> Option<ColumnData> {
+fn vectors(cells: &[&Value], dims: usize) -> Option<(ColumnData, bool)> {
     let mut values = Vec::with_capacity(cells.len() * dims);
+    let mut nulls = false;
     for c in cells {
         match c {
-            Value::Null => values.resize(values.len() + dims, 0.0),
+            Value::Null => {
+                nulls = true;
+                values.resize(values.len() + dims, 0.0)
+            }
             c if kind_of(c) != Kind::Vector(dims) => return None,
             Value::Vector(v) => values.extend_from_slice(v),
             Value::List(items) => values.extend(items.iter().map(|i| match i {
@@ -259,7 +269,7 @@ fn vectors(cells: &[&Value], dims: usize) -> Option<ColumnData> {
             _ => unreachable!("kind_of: a vector or a list"),
         }
     }
-    Some(ColumnData::Vector { dims, values })
+    Some((ColumnData::Vector { dims, values }, nulls))
 }
 
 impl Output {

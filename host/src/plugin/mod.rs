@@ -201,6 +201,7 @@ impl PluginEngine {
         let mut config = Config::new();
         config
             .epoch_interruption(true)
+            .profiler(profiler())
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(load_err)?;
         let mut linker = Linker::new(&engine);
@@ -300,6 +301,15 @@ impl PluginEngine {
                 Contract::V0_1
             )
         })
+    }
+}
+
+/// `WAFER_PLUGIN_PERFMAP=1` writes `/tmp/perf-PID.map`, so `perf report`
+/// names the plugins' compiled functions (otherwise they are bare addresses).
+fn profiler() -> wasmtime::ProfilingStrategy {
+    match std::env::var_os("WAFER_PLUGIN_PERFMAP") {
+        Some(v) if v == "1" => wasmtime::ProfilingStrategy::PerfMap,
+        _ => wasmtime::ProfilingStrategy::None,
     }
 }
 

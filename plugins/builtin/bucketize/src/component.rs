@@ -45,12 +45,11 @@ impl Bucketize {
     /// Buckets every number in one tight pass, then fails the NaNs (rare)
     /// in a second: no per-row branch on the mask in the hot loop.
     fn numbers(&self, xs: &[f64], valid: Option<&[bool]>) -> Output {
-        let out: Vec<i64> = (xs.iter())
-            .map(|x| crate::bucket(&self.boundaries, *x))
-            .collect();
+        let out = crate::bucket_column(&self.boundaries, xs);
         let mut mask = valid.map(<[bool]>::to_vec);
         let mut errors = Vec::new();
-        for (i, x) in xs.iter().enumerate() {
+        let nans = crate::any_nan(xs).then_some(xs).unwrap_or_default();
+        for (i, x) in nans.iter().enumerate() {
             if x.is_nan() && mask.as_ref().is_none_or(|m| m[i]) {
                 errors.push(RowError::invalid(i, "value is NaN"));
                 mask.get_or_insert_with(|| vec![true; xs.len()])[i] = false;
