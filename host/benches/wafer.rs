@@ -149,23 +149,27 @@ fn ingest(c: &mut Criterion) {
     // `unchanged`: the rows are already stored with the same inputs, so the
     // incremental path reuses every value instead of calling the plugin.
     let store = Some(&**f.app.store());
+    let publish = |p: &Pipeline, reuse| {
+        let t = p.run(batch.clone(), Micros(2), reuse);
+        assert!(t.failures.is_empty());
+        (f.app.store())
+            .write("vec", t.rows, WriteMode::Overwrite)
+            .unwrap()
+    };
     for (name, p, reuse) in [
         ("wasm_passthrough", &with_wasm, None),
         ("native_no_transform", &without, None),
         ("wasm_passthrough_unchanged", &with_wasm, store),
     ] {
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                let t = p.run(batch.clone(), Micros(2), reuse);
-                assert!(t.failures.is_empty());
-                f.app
-                    .store()
-                    .write("vec", t.rows, WriteMode::Overwrite)
-                    .unwrap()
-            })
-        });
+        g.bench_function(name, |b| b.iter(|| publish(p, reuse)));
     }
     g.finish();
+    if filtered_to("ingest_256_rows") {
+        let ratio = alternating(|| publish(&with_wasm, None), || publish(&without, None));
+        println!(
+            "ingest_256_rows/wasm_passthrough against native_no_transform, alternating: {ratio:.2}x"
+        );
+    }
 }
 
 /// `examples/udf/<lang>/bucketize` (`python`, `js` or `c`) as a component, built once
@@ -210,6 +214,10 @@ fn bucketize_in(lang: &'static str) -> Option<&'static [u8]> {
 }
 
 fn udf(c: &mut Criterion) {
+    // Building the UDFs takes minutes (CPython's component): not for a run filtered elsewhere.
+    if !filtered_to("udf_bucketize") {
+        return;
+    }
     let engine = PluginEngine::new(Arc::new(EmbedService::default()), Limits::default()).unwrap();
     let boundaries = "10, 25, 50, 100, 250, 1000";
     let opts = vec![
@@ -287,16 +295,36 @@ fn native(boundaries: &[f64], cells: &[Value]) -> Vec<Value> {
         .collect()
 }
 
-/// Whether the command line's filter (if any) picks `group`.
+/// Whether the command line's filter (criterion's positional argument, if
+/// any) picks `group` or a benchmark in it.
 fn filtered_to(group: &str) -> bool {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    args.is_empty()
-        || args
-            .iter()
-            .any(|a| a.contains(group) || group.contains(a.as_str()))
+    const FLAGS: &[&str] = &[
+        "--bench",
+        "--test",
+        "--list",
+        "--noplot",
+        "--verbose",
+        "--quiet",
+        "--quick",
+        "--discard-baseline",
+        "--exact",
+        "--ignored",
+        "--include-ignored",
+        "--nocapture",
+        "--show-output",
+        "-n",
+        "-v",
+    ];
+    let mut args = std::env::args().skip(1);
+    let mut filters = Vec::new();
+    while let Some(a) = args.next() {
+        if !a.starts_with('-') {
+            filters.push(a);
+        } else if !a.contains('=') && !FLAGS.contains(&a.as_str()) {
+            args.next(); // the option's value
+        }
+    }
+    filters.is_empty() || (filters.iter()).any(|f| f.contains(group) || group.contains(f.as_str()))
 }
 
 /// `a`'s time over `b`'s, measured in alternating slices of about a
@@ -328,6 +356,9 @@ fn alternating<A, B>(mut a: impl FnMut() -> A, mut b: impl FnMut() -> B) -> f64 
 /// Loading a plugin: compiling the component vs loading it precompiled from
 /// the on-disk cache (both followed by linking and pre-instantiation).
 fn plugin_load(c: &mut Criterion) {
+    if !filtered_to("plugin_load") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let cold = PluginEngine::new(Arc::new(EmbedService::default()), Limits::default()).unwrap();
     let cached = cold.clone().with_cache_dir(Some(dir.path().to_path_buf()));
