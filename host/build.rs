@@ -16,6 +16,7 @@ fn main() {
     println!("cargo:rerun-if-changed=../wit");
     println!("cargo:rerun-if-changed=../plugins/Cargo.toml");
     println!("cargo:rerun-if-changed=../plugins/Cargo.lock");
+    println!("cargo:rerun-if-changed=../plugins/.cargo/config.toml");
     for dir in ["sdk/rust", "builtin", "testing"] {
         println!("cargo:rerun-if-changed=../plugins/{dir}");
     }

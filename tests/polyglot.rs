@@ -171,9 +171,24 @@ fn bucketize_in_python_js_and_c_gives_the_rust_plugins_output_row_for_row() {
         Value::Int64(100),
         Value::Int64(i64::MAX),
     ];
-    for cells in [
-        floats.iter().cloned().chain([Value::Null]).collect(),
-        ints.to_vec(),
+    // And a long one, past the kernels' blocks of 32 rows (a NaN and a null
+    // inside a block, a tail after the last), with few and with many
+    // (past 32: a search per value) boundaries.
+    let long = (0..77).map(|i| match i {
+        5 | 40 => Value::Float64(f64::NAN),
+        10 => Value::Null,
+        i => Value::Float64(f64::from(i * 37 % 230) - 20.0),
+    });
+    let many: Vec<String> = (0..40).map(|k| (k * 5).to_string()).collect();
+    let many = many.join(", ");
+    for (cells, boundaries) in [
+        (
+            floats.iter().cloned().chain([Value::Null]).collect(),
+            boundaries,
+        ),
+        (ints.to_vec(), boundaries),
+        (long.clone().collect(), boundaries),
+        (long.collect::<Vec<_>>(), many.as_str()),
     ] {
         let batch = Batch::from_rows(&["x"], cells.into_iter().map(|c| vec![c]).collect());
         let run = |p: Arc<Plugin>| {

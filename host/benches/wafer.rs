@@ -13,7 +13,12 @@
 //! - plugin_load: compiling each plugin vs loading it precompiled.
 //!
 //! `UDF_LANGS=python,js,c` (the default: all) picks which languages' UDFs
-//! are built; `UDF_LANGS=none` profiles the Rust plugin alone.
+//! are built; `UDF_LANGS=none` profiles the Rust plugin alone. A run whose
+//! filter picks none of a group's benchmarks builds nothing for it.
+//!
+//! After criterion's figures, `udf` and `ingest` print each Wasm path's time
+//! over its baseline's measured in alternating millisecond slices: steadier
+//! on a shared machine than two timings taken seconds apart.
 
 mod common;
 
@@ -164,7 +169,7 @@ fn ingest(c: &mut Criterion) {
         g.bench_function(name, |b| b.iter(|| publish(p, reuse)));
     }
     g.finish();
-    if filtered_to("ingest_256_rows") {
+    if picks(["ingest_256_rows/wasm_passthrough".into()]) {
         let ratio = alternating(|| publish(&with_wasm, None), || publish(&without, None));
         println!(
             "ingest_256_rows/wasm_passthrough against native_no_transform, alternating: {ratio:.2}x"
@@ -213,9 +218,20 @@ fn bucketize_in(lang: &'static str) -> Option<&'static [u8]> {
     wasm
 }
 
+/// `udf_bucketize`'s plugins, by benchmark id, and the languages they need built.
+const UDF_IDS: [(&str, Option<&str>); 5] = [
+    ("wasm", None),
+    ("wasm-contract-0.1", None),
+    ("python-wasm", Some("python")),
+    ("js-wasm", Some("js")),
+    ("c-wasm", Some("c")),
+];
+
 fn udf(c: &mut Criterion) {
     // Building the UDFs takes minutes (CPython's component): not for a run filtered elsewhere.
-    if !filtered_to("udf_bucketize") {
+    let ids = (UDF_IDS.iter().map(|(id, _)| *id).chain(["native"]))
+        .flat_map(|id| [1, 1024].map(|n| format!("udf_bucketize/{id}/{n}")));
+    if !picks(ids) {
         return;
     }
     let engine = PluginEngine::new(Arc::new(EmbedService::default()), Limits::default()).unwrap();
@@ -225,27 +241,22 @@ fn udf(c: &mut Criterion) {
         ("output".into(), "b".into()),
         ("boundaries".into(), boundaries.into()),
     ];
-    let rust = wafer::registry::builtin_plugin("bucketize").unwrap();
     let rust_0_1 = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE_0_1)).unwrap();
-    let pools: Vec<_> = [
-        ("wasm", Some(rust)),
-        ("wasm-contract-0.1", Some(&*rust_0_1)),
-        ("python-wasm", bucketize_in("python")),
-        ("js-wasm", bucketize_in("js")),
-        ("c-wasm", bucketize_in("c")),
-    ]
-    .into_iter()
-    .filter_map(|(id, wasm)| {
-        let plugin = engine.load(id, wasm?).unwrap();
-        Some((id, plugin.pool("bench", opts.clone()).unwrap()))
-    })
-    .collect();
+    let pools: Vec<_> = (UDF_IDS.iter())
+        .filter_map(|(id, lang)| {
+            let wasm = match (*id, lang) {
+                ("wasm", _) => wafer::registry::builtin_plugin("bucketize"),
+                (_, None) => Some(&*rust_0_1),
+                (_, Some(lang)) => bucketize_in(lang),
+            };
+            let plugin = engine.load(id, wasm?).unwrap();
+            Some((*id, plugin.pool("bench", opts.clone()).unwrap()))
+        })
+        .collect();
     let native_b = bucketize::parse_boundaries(boundaries).unwrap();
     let mut g = c.benchmark_group("udf_bucketize");
     for n in [1usize, 1024] {
-        let cells: Vec<Value> = (0..n)
-            .map(|i| Value::Float64((i * 7 % 1500) as f64))
-            .collect();
+        let cells = udf_cells(n);
         g.throughput(Throughput::Elements(n as u64));
         for (id, pool) in &pools {
             g.bench_with_input(BenchmarkId::new(*id, n), &cells, |b, cells| {
@@ -257,19 +268,28 @@ fn udf(c: &mut Criterion) {
         });
     }
     g.finish();
-    if filtered_to("udf_bucketize") {
-        let cells: Vec<Value> = (0..1024)
-            .map(|i| Value::Float64((i * 7 % 1500) as f64))
-            .collect();
-        for (id, pool) in &pools {
-            let ratio = alternating(|| in_wasm(pool, &cells), || native(&native_b, &cells));
+    udf_alternating(&pools, &native_b);
+}
+
+fn udf_cells(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| Value::Float64((i * 7 % 1500) as f64))
+        .collect()
+}
+
+/// Each plugin's 1024-row time over native's, measured alternately.
+fn udf_alternating(pools: &[(&str, wafer::plugin::InstancePool)], boundaries: &[f64]) {
+    let cells = udf_cells(1024);
+    for (id, pool) in pools {
+        if picks([format!("udf_bucketize/{id}/1024")]) {
+            let ratio = alternating(|| in_wasm(pool, &cells), || native(boundaries, &cells));
             println!("udf_bucketize/{id}/1024 against native, alternating: {ratio:.2}x");
         }
     }
 }
 
-// Each side does what the pipeline does around a plugin: typed cells in
-// (read in place, typed into a column once), typed cells out.
+/// Each side does what the pipeline does around a plugin: typed cells in
+/// (read in place, typed into a column once), typed cells out.
 fn in_wasm(pool: &wafer::plugin::InstancePool, cells: &[Value]) -> Vec<Value> {
     let refs: Vec<&Value> = cells.iter().collect();
     let batch = Batch {
@@ -295,9 +315,9 @@ fn native(boundaries: &[f64], cells: &[Value]) -> Vec<Value> {
         .collect()
 }
 
-/// Whether the command line's filter (criterion's positional argument, if
-/// any) picks `group` or a benchmark in it.
-fn filtered_to(group: &str) -> bool {
+/// Whether criterion's filter (its positional argument: a regex, or the
+/// whole id under `--exact`) picks any of `ids`; with no filter, all.
+fn picks(ids: impl IntoIterator<Item = String>) -> bool {
     const FLAGS: &[&str] = &[
         "--bench",
         "--test",
@@ -307,7 +327,6 @@ fn filtered_to(group: &str) -> bool {
         "--quiet",
         "--quick",
         "--discard-baseline",
-        "--exact",
         "--ignored",
         "--include-ignored",
         "--nocapture",
@@ -315,16 +334,31 @@ fn filtered_to(group: &str) -> bool {
         "-n",
         "-v",
     ];
+    let (mut filters, mut exact) = (Vec::new(), false);
     let mut args = std::env::args().skip(1);
-    let mut filters = Vec::new();
     while let Some(a) = args.next() {
-        if !a.starts_with('-') {
+        if a == "--exact" {
+            exact = true;
+        } else if !a.starts_with('-') {
             filters.push(a);
         } else if !a.contains('=') && !FLAGS.contains(&a.as_str()) {
             args.next(); // the option's value
         }
     }
-    filters.is_empty() || (filters.iter()).any(|f| f.contains(group) || group.contains(f.as_str()))
+    let Some(filter) = filters.last() else {
+        return true;
+    };
+    // A filter that is no regex: criterion says so; let it.
+    let Ok(re) = regex::Regex::new(filter) else {
+        return true;
+    };
+    ids.into_iter().any(|id| {
+        if exact {
+            id == *filter
+        } else {
+            re.is_match(&id)
+        }
+    })
 }
 
 /// `a`'s time over `b`'s, measured in alternating slices of about a
@@ -356,7 +390,17 @@ fn alternating<A, B>(mut a: impl FnMut() -> A, mut b: impl FnMut() -> B) -> f64 
 /// Loading a plugin: compiling the component vs loading it precompiled from
 /// the on-disk cache (both followed by linking and pre-instantiation).
 fn plugin_load(c: &mut Criterion) {
-    if !filtered_to("plugin_load") {
+    let names = [
+        "bucketize",
+        "llm-embedding",
+        "bucketize-py",
+        "bucketize-js",
+        "bucketize-c",
+    ];
+    let ids = ["compile", "precompiled"]
+        .iter()
+        .flat_map(|how| names.map(|name| format!("plugin_load/{how}/{name}")));
+    if !picks(ids) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

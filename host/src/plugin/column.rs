@@ -121,7 +121,7 @@ impl Column {
         let first = (cells.iter().map(|c| kind_of(c)))
             .find(|k| *k != Kind::Nothing)
             .unwrap_or(Kind::Nothing);
-        let typed = match first {
+        let built = match first {
             Kind::Bool => typed(cells, ColumnData::Bool, |v| match v {
                 Value::Bool(b) => Some(*b),
                 _ => None,
@@ -147,7 +147,7 @@ impl Column {
             Kind::Vector(dims) if dims > 0 => vectors(cells, dims),
             _ => None,
         };
-        let Some((data, nulls)) = typed else {
+        let Some((data, nulls)) = built else {
             let mixed = cells.iter().map(|c| (*c).clone()).collect();
             return Column {
                 name: name.into(),
@@ -224,10 +224,9 @@ impl Column {
 }
 
 /// Each cell through `take`, a null one as `T`'s default (a placeholder
-/// the validity mask hides); `None` at the first cell `take` refuses.
-/// The cells as one typed list (a null as `T`'s default), and whether any
-/// was null; `None` at the first cell of another type. One pass: the
-/// typing is most of what a cheap plugin call costs on the host.
+/// the validity mask hides), and whether any was null; `None` at the first
+/// cell `take` refuses. One pass: typing is most of what a cheap plugin
+/// call costs on the host.
 fn typed<T: Default>(
     cells: &[&Value],
     data: impl FnOnce(Vec<T>) -> ColumnData,
@@ -248,8 +247,8 @@ fn typed<T: Default>(
 }
 
 /// A vector column of `dims` floats a row and whether a row was null, or
-/// `None` at the first cell that
-/// is not a vector (or list of numbers) of that length.
+/// `None` at the first cell that is not a vector (or list of numbers) of
+/// that length.
 fn vectors(cells: &[&Value], dims: usize) -> Option<(ColumnData, bool)> {
     let mut values = Vec::with_capacity(cells.len() * dims);
     let mut nulls = false;

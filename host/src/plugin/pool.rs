@@ -191,7 +191,7 @@ impl InstancePool {
     /// back within the call deadline.
     fn checkout(&self) -> Result<Instance, PluginError> {
         let limits = &self.plugin.engine.limits;
-        let mut deadline = None;
+        let mut give_up = None;
         let mut slots = self.lock();
         loop {
             if let Some(inst) = slots.idle.pop() {
@@ -203,8 +203,8 @@ impl InstancePool {
                 drop(slots);
                 return self.instantiate().inspect_err(|_| self.checkin(None));
             }
-            let deadline = *deadline.get_or_insert_with(|| Instant::now() + limits.call_timeout);
-            let left = deadline.saturating_duration_since(Instant::now());
+            let give_up = *give_up.get_or_insert_with(|| Instant::now() + limits.call_timeout);
+            let left = give_up.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(PluginError::Busy {
                     plugin: self.plugin.name.clone(),

@@ -186,8 +186,9 @@ static size_t upper_bound(double x) {
   return lo;
 }
 
-/* Rows a block of bucket_floats takes at once. */
-enum { LANES = 32 };
+/* Rows a block of bucket_floats takes at once, and the most boundaries it
+ * counts per row (past them, it searches them per value). */
+enum { LANES = 32, FEW_BOUNDARIES = 32 };
 
 /* Adds to out[0..rows] (zeroed) each number's bucket, as the Rust built-in's
  * `bucket_column`: for a few boundaries, a pass per boundary adds 1 to each
@@ -195,7 +196,7 @@ enum { LANES = 32 };
  * vectorises it (a binary search per value is a chain of dependent loads,
  * compares and mispredicted branches). A NaN gets 0: the caller fails it. */
 static void bucket_floats(const double *x, size_t rows, int64_t *out) {
-  size_t done = n_bounds > 32 ? 0 : rows / LANES * LANES;
+  size_t done = n_bounds > FEW_BOUNDARIES ? 0 : rows / LANES * LANES;
   for (size_t b = 0; b < n_bounds && done; b++) {
     double bound = bounds[b];
     for (size_t i = 0; i < done; i += LANES)
@@ -255,7 +256,7 @@ bool exports_transformer_transform(transformer_batch_t *batch, transformer_outpu
   bool special = !floats || any_special(x, floats, rows);
   for (size_t i = 0; special && i < rows; i++) {
     if (floats && wafer_valid(x, i) && !isnan(floats[i])) continue;
-    out->data.val.int64.ptr[i] = 0;
+    out->data.val.int64.ptr[i] = 0; /* a null or failed row: a placeholder under the mask */
     wafer_value_t cell = wafer_cell(x, i);
     transformer_string_t why;
     bool valid;

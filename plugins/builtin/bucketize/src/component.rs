@@ -48,11 +48,12 @@ impl Bucketize {
         let out = crate::bucket_column(&self.boundaries, xs);
         let mut mask = valid.map(<[bool]>::to_vec);
         let mut errors = Vec::new();
-        let nans = crate::any_nan(xs).then_some(xs).unwrap_or_default();
-        for (i, x) in nans.iter().enumerate() {
-            if x.is_nan() && mask.as_ref().is_none_or(|m| m[i]) {
-                errors.push(RowError::invalid(i, "value is NaN"));
-                mask.get_or_insert_with(|| vec![true; xs.len()])[i] = false;
+        if crate::any_nan(xs) {
+            for (i, x) in xs.iter().enumerate() {
+                if x.is_nan() && mask.as_ref().is_none_or(|m| m[i]) {
+                    errors.push(RowError::invalid(i, "value is NaN"));
+                    mask.get_or_insert_with(|| vec![true; xs.len()])[i] = false;
+                }
             }
         }
         let column = Column {

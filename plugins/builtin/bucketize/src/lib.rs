@@ -42,6 +42,8 @@ pub fn bucket(boundaries: &[f64], x: f64) -> i64 {
 
 /// Rows a block of [`bucket_column`] and [`any_nan`] takes at once.
 const LANES: usize = 32;
+/// Past this many boundaries, [`bucket_column`] searches them per value.
+const FEW_BOUNDARIES: usize = 32;
 
 /// Bucket indices of a column of numbers (a NaN gets 0: callers fail it).
 /// For a few boundaries, a pass per boundary adds 1 to each row at or above
@@ -49,9 +51,10 @@ const LANES: usize = 32;
 /// so it vectorises natively and in Wasm alike, and a block is enough work
 /// per loop turn to hide what Cranelift spends on each (a binary search per
 /// value is a chain of dependent loads and compares). Past a few dozen
-/// boundaries the search's log wins.
+/// boundaries the search's log wins; the rows after the last whole block
+/// are searched too.
 pub fn bucket_column(boundaries: &[f64], xs: &[f64]) -> Vec<i64> {
-    if boundaries.len() > 32 {
+    if boundaries.len() > FEW_BOUNDARIES {
         return xs.iter().map(|x| bucket(boundaries, *x)).collect();
     }
     let mut out = vec![0i64; xs.len()];
@@ -128,14 +131,15 @@ mod tests {
     }
 
     #[test]
-    fn a_nan_anywhere_is_found() {
-        let mut xs = vec![1.0; 19];
+    fn a_nan_anywhere_is_found_and_buckets_to_0() {
+        let mut xs = vec![3.0; 77];
         assert!(!any_nan(&xs));
-        for at in [0, 7, 8, 18] {
+        for at in [0, 5, 31, 32, 40, 63, 64, 76] {
             xs[at] = f64::NAN;
             assert!(any_nan(&xs), "NaN at {at}");
-            xs[at] = 1.0;
+            assert!(any_nan(&xs[at..at + 1]), "NaN alone");
+            assert_eq!(bucket_column(&[1.0, 2.0], &xs)[at], 0, "NaN at {at}");
+            xs[at] = 3.0;
         }
-        assert_eq!(bucket_column(&[1.0, 2.0], &[f64::NAN]), vec![0]);
     }
 }
