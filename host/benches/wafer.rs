@@ -390,16 +390,16 @@ fn alternating<A, B>(mut a: impl FnMut() -> A, mut b: impl FnMut() -> B) -> f64 
 /// Loading a plugin: compiling the component vs loading it precompiled from
 /// the on-disk cache (both followed by linking and pre-instantiation).
 fn plugin_load(c: &mut Criterion) {
-    let names = [
-        "bucketize",
-        "llm-embedding",
-        "bucketize-py",
-        "bucketize-js",
-        "bucketize-c",
+    // (benchmark name, the built-in's name or the UDF language to build).
+    let plugins = [
+        ("bucketize", "bucketize"),
+        ("llm-embedding", "llm-embedding"),
+        ("bucketize-py", "python"),
+        ("bucketize-js", "js"),
+        ("bucketize-c", "c"),
     ];
-    let ids = ["compile", "precompiled"]
-        .iter()
-        .flat_map(|how| names.map(|name| format!("plugin_load/{how}/{name}")));
+    let ids = (["compile", "precompiled"].iter())
+        .flat_map(|how| plugins.map(|(name, _)| format!("plugin_load/{how}/{name}")));
     if !picks(ids) {
         return;
     }
@@ -409,15 +409,11 @@ fn plugin_load(c: &mut Criterion) {
     let mut g = c.benchmark_group("plugin_load");
     // A Python component takes seconds to compile: the fewest samples criterion allows.
     g.sample_size(10);
-    let plugins = ["bucketize", "llm-embedding"]
-        .map(|name| (name, wafer::registry::builtin_plugin(name)))
-        .into_iter()
-        .chain([
-            ("bucketize-py", bucketize_in("python")),
-            ("bucketize-js", bucketize_in("js")),
-            ("bucketize-c", bucketize_in("c")),
-        ]);
-    for (name, wasm) in plugins {
+    for (name, from) in plugins {
+        let wasm = wafer::registry::builtin_plugin(from).or_else(|| match from {
+            "python" | "js" | "c" => bucketize_in(from),
+            _ => None,
+        });
         let Some(wasm) = wasm else { continue };
         cached.load(name, wasm).unwrap(); // fill the cache
         g.bench_function(BenchmarkId::new("compile", name), |b| {

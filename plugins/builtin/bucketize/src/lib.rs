@@ -47,10 +47,11 @@ const FEW_BOUNDARIES: usize = 32;
 
 /// Bucket indices of a column of numbers (a NaN gets 0: callers fail it).
 /// For a few boundaries, a pass per boundary adds 1 to each row at or above
-/// it, a block of rows at a time: no branch and no dependency between rows,
-/// so it vectorises natively and in Wasm alike, and a block is enough work
-/// per loop turn to hide what Cranelift spends on each (a binary search per
-/// value is a chain of dependent loads and compares). Past a few dozen
+/// it, a block of rows at a time: no branch and no dependency between rows
+/// (LLVM vectorises it for Wasm SIMD; natively it stays scalar, branch-free),
+/// and a block is enough work per loop turn to hide what Cranelift spends on
+/// each (a binary search per value is a chain of dependent loads and
+/// compares). Past a few dozen
 /// boundaries the search's log wins; the rows after the last whole block
 /// are searched too.
 pub fn bucket_column(boundaries: &[f64], xs: &[f64]) -> Vec<i64> {
