@@ -218,18 +218,29 @@ fn bucketize_in(lang: &'static str) -> Option<&'static [u8]> {
     wasm
 }
 
-/// `udf_bucketize`'s plugins, by benchmark id, and the languages they need built.
-const UDF_IDS: [(&str, Option<&str>); 5] = [
-    ("wasm", None),
-    ("wasm-contract-0.1", None),
-    ("python-wasm", Some("python")),
-    ("js-wasm", Some("js")),
-    ("c-wasm", Some("c")),
+/// `udf_bucketize`'s plugins, by benchmark id.
+const UDF_IDS: [&str; 5] = [
+    "wasm",
+    "wasm-contract-0.1",
+    "python-wasm",
+    "js-wasm",
+    "c-wasm",
 ];
+
+/// The component benchmarked as `id`; `None` where its toolchain is missing.
+fn udf_component<'a>(id: &str, contract_0_1: &'a [u8]) -> Option<&'a [u8]> {
+    match id {
+        "wasm" => wafer::registry::builtin_plugin("bucketize"),
+        "wasm-contract-0.1" => Some(contract_0_1),
+        "python-wasm" => bucketize_in("python"),
+        "js-wasm" => bucketize_in("js"),
+        _ => bucketize_in("c"),
+    }
+}
 
 fn udf(c: &mut Criterion) {
     // Building the UDFs takes minutes (CPython's component): not for a run filtered elsewhere.
-    let ids = (UDF_IDS.iter().map(|(id, _)| *id).chain(["native"]))
+    let ids = (UDF_IDS.into_iter().chain(["native"]))
         .flat_map(|id| [1, 1024].map(|n| format!("udf_bucketize/{id}/{n}")));
     if !picks(ids) {
         return;
@@ -242,15 +253,10 @@ fn udf(c: &mut Criterion) {
         ("boundaries".into(), boundaries.into()),
     ];
     let rust_0_1 = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE_0_1)).unwrap();
-    let pools: Vec<_> = (UDF_IDS.iter())
-        .filter_map(|(id, lang)| {
-            let wasm = match (*id, lang) {
-                ("wasm", _) => wafer::registry::builtin_plugin("bucketize"),
-                (_, None) => Some(&*rust_0_1),
-                (_, Some(lang)) => bucketize_in(lang),
-            };
-            let plugin = engine.load(id, wasm?).unwrap();
-            Some((*id, plugin.pool("bench", opts.clone()).unwrap()))
+    let pools: Vec<_> = (UDF_IDS.into_iter())
+        .filter_map(|id| {
+            let plugin = engine.load(id, udf_component(id, &rust_0_1)?).unwrap();
+            Some((id, plugin.pool("bench", opts.clone()).unwrap()))
         })
         .collect();
     let native_b = bucketize::parse_boundaries(boundaries).unwrap();

@@ -209,9 +209,10 @@ static void bucket_floats(const double *x, size_t rows, int64_t *out) {
 
 /* Whether a row of x needs more than bucket_floats: a null or a NaN. */
 static bool any_special(const wafer_column_t *x, const double *floats, size_t rows) {
+  if (x->valid.is_some) return true;
   bool nan = false;
   for (size_t i = 0; i < rows; i++) nan |= isnan(floats[i]);
-  return nan || x->valid.is_some;
+  return nan;
 }
 
 /* One cell's bucket in `*out` (false: null), or why the row fails. */
