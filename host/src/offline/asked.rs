@@ -28,22 +28,19 @@ pub(super) struct Asked<'s> {
     /// The bytes of a bucket sorted in memory, at most.
     limit: usize,
     spill: &'s Spill,
-    now: Source,
+    /// The bucket being handed out.
+    now: Sorted<Target>,
     buf: Vec<u8>,
 }
 
-enum Source {
-    Memory(std::vec::IntoIter<Target>),
-    Runs(Sorted<Target>),
-}
-
 impl<'s> Asked<'s> {
-    pub(super) fn new(filed: Filed, buckets: usize, limit: usize, spill: &'s Spill) -> Self {
+    pub(super) fn new(filed: Filed, limit: usize, spill: &'s Spill) -> Self {
+        let buckets = filed.buckets();
         Asked {
             frames: vec![(filed, 0..buckets)],
             limit: limit.max(FIXED),
             spill,
-            now: Source::Memory(Vec::new().into_iter()),
+            now: Sorted::Memory(Default::default()),
             buf: Vec::new(),
         }
     }
@@ -54,17 +51,8 @@ impl Iterator for Asked<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            match &mut self.now {
-                Source::Memory(items) => {
-                    if let Some(t) = items.next() {
-                        return Some(Ok(t));
-                    }
-                }
-                Source::Runs(sorted) => {
-                    if let Some(t) = sorted.next() {
-                        return Some(t);
-                    }
-                }
+            if let Some(t) = self.now.next() {
+                return Some(t);
             }
             let (_, buckets) = self.frames.last_mut()?;
             let Some(b) = buckets.next() else {
@@ -84,19 +72,16 @@ impl Asked<'_> {
     /// dealt finer, or (one key's questions) sorted through runs.
     fn load(&mut self, b: usize) -> std::io::Result<()> {
         // The last bucket's questions go before the next one's come.
-        self.now = Source::Memory(Vec::new().into_iter());
-        let filed = &mut self.frames.last_mut().expect("a frame").0;
-        let size = filed.size(b);
+        self.now = Sorted::Memory(Default::default());
+        let size = self.frames.last().expect("a frame").0.size(b);
         if size <= self.limit {
-            self.buf.clear();
-            filed.read(b, &mut self.buf)?;
-            let mut items = Vec::with_capacity(self.buf.len() / FIXED);
-            decode_all(&self.buf, |t| {
+            let mut items = Vec::with_capacity(size / FIXED);
+            self.each(b, |t| {
                 items.push(t);
                 Ok(())
             })?;
             items.sort_unstable();
-            self.now = Source::Memory(items.into_iter());
+            self.now = Sorted::Memory(items.into());
             return Ok(());
         }
         let (splits, count) = self.splits(b, size)?;
@@ -154,7 +139,7 @@ impl Asked<'_> {
     fn through_runs(&mut self, b: usize, batch: usize) -> std::io::Result<()> {
         let mut sorter = self.spill.sorter::<Target>(batch);
         self.each(b, |t| sorter.push(t))?;
-        self.now = Source::Runs(sorter.done()?);
+        self.now = sorter.done()?;
         Ok(())
     }
 
@@ -232,7 +217,7 @@ mod tests {
         let mut want: Vec<Target> = buckets.concat();
         want.sort();
         for limit in [usize::MAX, 20 * FIXED, 3 * FIXED] {
-            let asked = Asked::new(filed(&spill, &buckets), 3, limit, &spill);
+            let asked = Asked::new(filed(&spill, &buckets), limit, &spill);
             let got: Vec<Target> = asked.map(Result::unwrap).collect();
             assert_eq!(got.len(), want.len(), "limit {limit}");
             assert!(got == want, "limit {limit}: out of order");
@@ -254,12 +239,7 @@ mod tests {
         let mut want = bucket.clone();
         want.sort();
         for limit in [100 * FIXED, 10 * FIXED] {
-            let asked = Asked::new(
-                filed(&spill, std::slice::from_ref(&bucket)),
-                1,
-                limit,
-                &spill,
-            );
+            let asked = Asked::new(filed(&spill, std::slice::from_ref(&bucket)), limit, &spill);
             let got: Vec<Target> = asked.map(Result::unwrap).collect();
             assert!(got == want, "limit {limit}: out of order");
         }

@@ -142,10 +142,10 @@ impl Placed {
     /// row without one. Rows asked in ascending order read each bucket
     /// once; asked out of order, a bucket is read again.
     pub(super) fn get(&mut self, row: u64) -> std::io::Result<Option<(i64, &[u8])>> {
-        let b = (row / self.layout.span) as usize;
-        if b >= self.layout.buckets() {
+        if row >= self.layout.rows {
             return Ok(None);
         }
+        let b = (row / self.layout.span) as usize;
         if self.bucket != Some(b) {
             self.load(b)?;
         }

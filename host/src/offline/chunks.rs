@@ -37,10 +37,6 @@ impl Chunks {
         })
     }
 
-    pub(super) fn buckets(&self) -> usize {
-        self.pending.len()
-    }
-
     /// Append an item to bucket `b` (an index below the count given).
     pub(super) fn append(
         &mut self,
@@ -95,6 +91,10 @@ pub(super) struct Filed {
 }
 
 impl Filed {
+    pub(super) fn buckets(&self) -> usize {
+        self.chunks.len()
+    }
+
     /// Bucket `b`'s bytes.
     pub(super) fn size(&self, b: usize) -> usize {
         self.chunks[b].iter().map(|c| c.1).sum()

@@ -1,5 +1,6 @@
 //! What an export's sort of questions carries: a spine row's question to a
-//! view ([`Target`], sorted by key and time), with its byte form in a run.
+//! view ([`Target`], sorted by key and time), with the byte form it takes in
+//! spilled chunks and runs.
 
 use super::runs::Sortable;
 use std::cmp::Ordering;
@@ -38,8 +39,8 @@ impl Target {
         }
     }
 
-    /// A target before every other of its key: a shard's bound, so one
-    /// key's questions stay in one shard.
+    /// A target before every other of its key: a key range's bound, so one
+    /// key's questions stay in one range.
     pub(super) fn first_of_key(&self) -> Self {
         Target {
             at: i64::MIN,

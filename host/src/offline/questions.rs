@@ -117,9 +117,8 @@ impl Questions {
         let limit = self.share.saturating_mul(FIXED);
         let mut shards = Vec::with_capacity(self.shards.len());
         for chunks in self.shards {
-            let buckets = chunks.buckets();
             let filed = chunks.done().map_err(|e| spill.error(e))?;
-            shards.push(Asked::new(filed, buckets, limit, spill));
+            shards.push(Asked::new(filed, limit, spill));
         }
         Ok(shards)
     }

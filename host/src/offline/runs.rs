@@ -26,9 +26,10 @@ pub(super) trait Sortable: Ord + Sized + Send {
 /// Runs of a tier merged into one of the next. An export sorts through
 /// runs only one key's questions too many for memory (`asked.rs`), one
 /// such key at a time per shard; its open runs count against the process's
-/// file limit (often 1,024) beside RocksDB's and the export's own two
-/// files per view and shard: 16 keeps a billion questions of one key to
-/// three tiers and a few dozen files.
+/// file limit (often 1,024) beside RocksDB's and the export's own files
+/// (two per view and shard, and one more per range being dealt finer):
+/// 16 keeps a billion questions of one key to three tiers and a few dozen
+/// files.
 const FAN_IN: usize = 16;
 
 pub(super) struct Sorter<T> {
