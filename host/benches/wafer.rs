@@ -295,12 +295,12 @@ fn udf_alternating(pools: &[(&str, wafer::plugin::InstancePool)], boundaries: &[
 }
 
 /// Each side does what the pipeline does around a plugin: typed cells in
-/// (read in place, typed into a column once), typed cells out.
+/// (read in place, typed into a column once), typed cells out. Both read
+/// the cells from the same slice.
 fn in_wasm(pool: &wafer::plugin::InstancePool, cells: &[Value]) -> Vec<Value> {
-    let refs: Vec<&Value> = cells.iter().collect();
     let batch = Batch {
         rows: cells.len(),
-        columns: vec![Column::from_refs("x", &refs)],
+        columns: vec![Column::from_cells("x", cells.iter())],
     };
     let mut out = pool.transform(batch).unwrap();
     out.columns.swap_remove(0).into_values()
@@ -372,7 +372,13 @@ fn picks(ids: impl IntoIterator<Item = String>) -> bool {
 /// sides of one pair alike, so the median of 301 pairs' ratios is steadier
 /// than two timings taken seconds apart.
 fn alternating<A, B>(mut a: impl FnMut() -> A, mut b: impl FnMut() -> B) -> f64 {
+    // Sized after a warm-up: a pool's first call builds an instance, and a
+    // slice sized by it held one call, timed cold after the other side's.
     let per_slice = |f: &mut dyn FnMut()| {
+        let warm = std::time::Instant::now();
+        while warm.elapsed().as_millis() < 50 {
+            f();
+        }
         let started = std::time::Instant::now();
         f();
         (1_000_000 / started.elapsed().as_nanos().max(1)).clamp(1, 10_000) as u32

@@ -415,7 +415,7 @@ fn input_batch(
                 .map(|i| rows[*i].record.get(c).unwrap_or(&NULL))
                 .collect();
             let Some(ty) = ty else {
-                return Column::from_refs(c, &cells);
+                return Column::from_cells(c, cells.iter().copied());
             };
             let converted: Vec<Value> = (cells.iter())
                 .map(|v| (*v).clone().coerce(*ty).unwrap_or_else(|_| (*v).clone()))

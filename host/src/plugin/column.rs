@@ -110,45 +110,48 @@ impl Column {
     /// vectors one length) travels typed; any other, and one that is all
     /// null, travels `Mixed`.
     pub fn from_values(name: &str, cells: Vec<Value>) -> Column {
-        Column::from_refs(name, &cells.iter().collect::<Vec<_>>())
+        Column::from_cells(name, cells.iter())
     }
 
-    /// The same, borrowing the cells: only text, bytes and mixed cells are
-    /// copied (a batch's cells stay in their records). The first non-null
-    /// cell says which type to try; one pass builds the typed list, and a
-    /// cell of another type makes the column mixed.
-    pub fn from_refs(name: &str, cells: &[&Value]) -> Column {
-        let first = (cells.iter().map(|c| kind_of(c)))
+    /// The same, borrowing the cells (a slice's, or references to the
+    /// records' own): only text, bytes and mixed cells are copied. The first
+    /// non-null cell says which type to try; one pass builds the typed list,
+    /// and a cell of another type makes the column mixed.
+    pub fn from_cells<'a, I>(name: &str, cells: I) -> Column
+    where
+        I: ExactSizeIterator<Item = &'a Value> + Clone,
+    {
+        let first = (cells.clone().map(kind_of))
             .find(|k| *k != Kind::Nothing)
             .unwrap_or(Kind::Nothing);
         let built = match first {
-            Kind::Bool => typed(cells, ColumnData::Bool, |v| match v {
+            Kind::Bool => typed(cells.clone(), ColumnData::Bool, |v| match v {
                 Value::Bool(b) => Some(*b),
                 _ => None,
             }),
-            Kind::Int64 => typed(cells, ColumnData::Int64, |v| match v {
+            Kind::Int64 => typed(cells.clone(), ColumnData::Int64, |v| match v {
                 Value::Int64(i) => Some(*i),
                 _ => None,
             }),
-            Kind::Float64 => typed(cells, ColumnData::Float64, |v| match v {
+            Kind::Float64 => typed(cells.clone(), ColumnData::Float64, |v| match v {
                 Value::Float64(f) => Some(*f),
                 _ => None,
             }),
-            Kind::Text => typed(cells, ColumnData::Text, |v| match v {
+            Kind::Text => typed(cells.clone(), ColumnData::Text, |v| match v {
                 Value::String(s) => Some(s.clone()),
                 _ => None,
             }),
-            Kind::Bytes => typed(cells, ColumnData::Bytes, |v| match v {
+            Kind::Bytes => typed(cells.clone(), ColumnData::Bytes, |v| match v {
                 Value::Bytes(b) => Some(b.clone()),
                 _ => None,
             }),
             // Empty vectors have no flat layout (0 floats a row say nothing
             // of how many rows): such a column travels mixed.
-            Kind::Vector(dims) if dims > 0 => vectors(cells, dims),
+            Kind::Vector(dims) if dims > 0 => vectors(cells.clone(), dims),
             _ => None,
         };
         let Some((data, nulls)) = built else {
-            let mixed = cells.iter().map(|c| (*c).clone()).collect();
+            let mixed = cells.cloned().collect();
             return Column {
                 name: name.into(),
                 data: ColumnData::Mixed(mixed),
@@ -158,7 +161,7 @@ impl Column {
         Column {
             name: name.into(),
             data,
-            valid: nulls.then(|| cells.iter().map(|c| !matches!(c, Value::Null)).collect()),
+            valid: nulls.then(|| cells.map(|c| !matches!(c, Value::Null)).collect()),
         }
     }
 
@@ -224,32 +227,41 @@ impl Column {
 }
 
 /// Each cell through `take`, a null one as `T`'s default (a placeholder
-/// the validity mask hides), and whether any was null; `None` at the first
-/// cell `take` refuses. One pass: typing is most of what a cheap plugin
-/// call costs on the host.
-fn typed<T: Default>(
-    cells: &[&Value],
+/// the validity mask hides), and whether any was null; `None` if `take`
+/// refused a cell. One pass: typing is most of what a cheap plugin call
+/// costs on the host. A map over the slice, with no early exit, collects
+/// into a buffer sized once and written in place; an early exit made it a
+/// `push` per cell that kept the length and each value on the stack (a
+/// third of a 1024-row `bucketize` call's host side in `perf`). A refused
+/// cell is rare (a column of mixed types), so typing on past it is cheap.
+fn typed<'a, T: Default>(
+    cells: impl Iterator<Item = &'a Value>,
     data: impl FnOnce(Vec<T>) -> ColumnData,
     take: impl Fn(&Value) -> Option<T>,
 ) -> Option<(ColumnData, bool)> {
-    let mut out = Vec::with_capacity(cells.len());
-    let mut nulls = false;
-    for c in cells {
-        out.push(match c {
+    let (mut nulls, mut refused) = (false, false);
+    let out = cells
+        .map(|c| match c {
             Value::Null => {
                 nulls = true;
                 T::default()
             }
-            c => take(c)?,
-        });
-    }
-    Some((data(out), nulls))
+            c => take(c).unwrap_or_else(|| {
+                refused = true;
+                T::default()
+            }),
+        })
+        .collect();
+    (!refused).then(|| (data(out), nulls))
 }
 
 /// A vector column of `dims` floats a row and whether a row was null, or
 /// `None` at the first cell that is not a vector (or list of numbers) of
 /// that length.
-fn vectors(cells: &[&Value], dims: usize) -> Option<(ColumnData, bool)> {
+fn vectors<'a>(
+    cells: impl ExactSizeIterator<Item = &'a Value>,
+    dims: usize,
+) -> Option<(ColumnData, bool)> {
     let mut values = Vec::with_capacity(cells.len() * dims);
     let mut nulls = false;
     for c in cells {

@@ -13,6 +13,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, StoreLimitsBuilder};
+use wasmtime_wasi::p2::OutputStream;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
@@ -182,7 +183,7 @@ impl InstancePool {
         // Wasm memory never shrinks and the stderr pipe fills: retire old instances.
         let limits = &self.plugin.engine.limits;
         let keep = inst.calls < limits.recycle_after_calls
-            && inst.store.data().stderr.contents().len() < STDERR_CAPTURE / 2;
+            && captured(&inst.store.data().stderr) < STDERR_CAPTURE / 2;
         self.checkin(keep.then_some(inst));
         out
     }
@@ -311,5 +312,31 @@ impl InstancePool {
             message: format!("{e:#}"),
             stderr,
         }
+    }
+}
+
+/// How many bytes of stderr an instance has written, without copying them
+/// (`contents()` copies the whole buffer: up to 512 KiB a call for a chatty
+/// plugin). The pipe's clone shares its buffer; room left says the length.
+fn captured(pipe: &MemoryOutputPipe) -> usize {
+    match pipe.clone().check_write() {
+        Ok(room) => STDERR_CAPTURE.saturating_sub(room),
+        Err(_) => STDERR_CAPTURE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captured_counts_what_was_written_and_a_full_pipe() {
+        let pipe = MemoryOutputPipe::new(STDERR_CAPTURE);
+        assert_eq!(captured(&pipe), 0);
+        let mut writer = pipe.clone();
+        writer.write(bytes::Bytes::from_static(b"hello\n")).unwrap();
+        assert_eq!(captured(&pipe), 6);
+        writer.write(vec![b'x'; STDERR_CAPTURE - 6].into()).unwrap();
+        assert_eq!(captured(&pipe), STDERR_CAPTURE);
     }
 }
