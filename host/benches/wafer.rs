@@ -169,7 +169,7 @@ fn ingest(c: &mut Criterion) {
         g.bench_function(name, |b| b.iter(|| publish(p, reuse)));
     }
     g.finish();
-    if picks(["ingest_256_rows/wasm_passthrough".into()]) {
+    if !listing() && picks(["ingest_256_rows/wasm_passthrough".into()]) {
         let ratio = alternating(|| publish(&with_wasm, None), || publish(&without, None));
         println!(
             "ingest_256_rows/wasm_passthrough against native_no_transform, alternating: {ratio:.2}x"
@@ -287,7 +287,7 @@ fn udf_cells(n: usize) -> Vec<Value> {
 fn udf_alternating(pools: &[(&str, wafer::plugin::InstancePool)], boundaries: &[f64]) {
     let cells = udf_cells(1024);
     for (id, pool) in pools {
-        if picks([format!("udf_bucketize/{id}/1024")]) {
+        if !listing() && picks([format!("udf_bucketize/{id}/1024")]) {
             let ratio = alternating(|| in_wasm(pool, &cells), || native(boundaries, &cells));
             println!("udf_bucketize/{id}/1024 against native, alternating: {ratio:.2}x");
         }
@@ -319,6 +319,12 @@ fn native(boundaries: &[f64], cells: &[Value]) -> Vec<Value> {
     (bucketize::bucket_column(boundaries, &xs).into_iter())
         .map(Value::Int64)
         .collect()
+}
+
+/// Whether criterion was asked only to list the benchmarks (`--list`):
+/// then nothing is measured, the alternating ratios included.
+fn listing() -> bool {
+    std::env::args().any(|a| a == "--list")
 }
 
 /// Whether criterion's filter (its positional argument: a regex, or the
