@@ -102,13 +102,8 @@ version = "0.1.0"
 edition = "2024"
 publish = false
 
-[features]
-# The plugin's global allocator (see src/lib.rs); off for a plugin with its own.
-default = ["talc"]
-
 [dependencies]
 wit-bindgen = { version = "0.46", default-features = false, features = ["macros", "realloc"] }
-talc = { version = "5", optional = true }
 "#;
 
 const README: &str = r#"# {name}: a wafer transformation plugin

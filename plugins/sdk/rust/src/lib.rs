@@ -19,19 +19,6 @@ pub mod bindings {
 mod cells;
 mod config;
 
-/// The plugin's allocator, talc, in place of wasi-libc's dlmalloc: a batch
-/// makes a few allocations each way (the canonical ABI's lists and strings,
-/// the answer's columns), which under dlmalloc were two fifths of the
-/// guest's part of a one-row call. Off with `default-features = false`, for
-/// a plugin that sets its own `#[global_allocator]`.
-#[cfg(all(
-    feature = "talc",
-    target_family = "wasm",
-    not(target_feature = "atomics")
-))]
-#[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
-
 pub use bindings::Guest;
 pub use bindings::wafer::transform::host::{EmbedError, EmbedErrorKind, LogLevel, embed, log};
 pub use bindings::wafer::transform::types::{
