@@ -121,36 +121,7 @@ impl Column {
     where
         I: ExactSizeIterator<Item = &'a Value> + Clone,
     {
-        let first = (cells.clone().map(kind_of))
-            .find(|k| *k != Kind::Nothing)
-            .unwrap_or(Kind::Nothing);
-        let built = match first {
-            Kind::Bool => typed(cells.clone(), ColumnData::Bool, |v| match v {
-                Value::Bool(b) => Some(*b),
-                _ => None,
-            }),
-            Kind::Int64 => typed(cells.clone(), ColumnData::Int64, |v| match v {
-                Value::Int64(i) => Some(*i),
-                _ => None,
-            }),
-            Kind::Float64 => typed(cells.clone(), ColumnData::Float64, |v| match v {
-                Value::Float64(f) => Some(*f),
-                _ => None,
-            }),
-            Kind::Text => typed(cells.clone(), ColumnData::Text, |v| match v {
-                Value::String(s) => Some(s.clone()),
-                _ => None,
-            }),
-            Kind::Bytes => typed(cells.clone(), ColumnData::Bytes, |v| match v {
-                Value::Bytes(b) => Some(b.clone()),
-                _ => None,
-            }),
-            // Empty vectors have no flat layout (0 floats a row say nothing
-            // of how many rows): such a column travels mixed.
-            Kind::Vector(dims) if dims > 0 => vectors(cells.clone(), dims),
-            _ => None,
-        };
-        let Some((data, nulls)) = built else {
+        let Some((data, nulls)) = typed_as(first_kind(cells.clone()), cells.clone()) else {
             let mixed = cells.cloned().collect();
             return Column {
                 name: name.into(),
@@ -226,14 +197,54 @@ impl Column {
     }
 }
 
+/// The kind of the first non-null cell (`Nothing` when all are null).
+fn first_kind<'a>(cells: impl Iterator<Item = &'a Value>) -> Kind {
+    (cells.map(kind_of))
+        .find(|k| *k != Kind::Nothing)
+        .unwrap_or(Kind::Nothing)
+}
+
+/// `cells` as a typed list of `kind` and whether one was null; `None` when
+/// a cell is of another type, or the kind has no typed list.
+fn typed_as<'a>(
+    kind: Kind,
+    cells: impl ExactSizeIterator<Item = &'a Value>,
+) -> Option<(ColumnData, bool)> {
+    match kind {
+        Kind::Bool => typed(cells, ColumnData::Bool, |v| match v {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }),
+        Kind::Int64 => typed(cells, ColumnData::Int64, |v| match v {
+            Value::Int64(i) => Some(*i),
+            _ => None,
+        }),
+        Kind::Float64 => typed(cells, ColumnData::Float64, |v| match v {
+            Value::Float64(f) => Some(*f),
+            _ => None,
+        }),
+        Kind::Text => typed(cells, ColumnData::Text, |v| match v {
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        }),
+        Kind::Bytes => typed(cells, ColumnData::Bytes, |v| match v {
+            Value::Bytes(b) => Some(b.clone()),
+            _ => None,
+        }),
+        // Empty vectors have no flat layout (0 floats a row say nothing
+        // of how many rows): such a column travels mixed.
+        Kind::Vector(dims) if dims > 0 => vectors(cells, dims),
+        _ => None,
+    }
+}
+
 /// Each cell through `take`, a null one as `T`'s default (a placeholder
 /// the validity mask hides), and whether any was null; `None` if `take`
-/// refused a cell. One pass: typing is most of what a cheap plugin call
-/// costs on the host. A map over the slice, with no early exit, collects
-/// into a buffer sized once and written in place; an early exit made it a
-/// `push` per cell that kept the length and each value on the stack (a
-/// third of a 1024-row `bucketize` call's host side in `perf`). A refused
-/// cell is rare (a column of mixed types), so typing on past it is cheap.
+/// refused a cell. A map over the cells with no early exit or skip collects
+/// into a buffer sized once, the length and values kept in registers (a
+/// skip past a refused cell made a 1024-row plugin call about a tenth
+/// slower). A refused cell is rare, a column of mixed types: the text and
+/// bytes cells after it are copied for nothing then.
 fn typed<'a, T: Default>(
     cells: impl Iterator<Item = &'a Value>,
     data: impl FnOnce(Vec<T>) -> ColumnData,
@@ -333,6 +344,11 @@ mod tests {
         assert_eq!(c.into_values(), cells);
         let c = Column::from_values("x", vec![Value::Null, Value::Null]);
         assert!(matches!(c.data, ColumnData::Mixed(_)));
+        // Text refused midway: the cells after it are kept as they came.
+        let text = |t: &str| Value::String(t.into());
+        let cells = vec![text("a"), Value::Null, Value::Int64(1), text("b")];
+        let c = Column::from_values("x", cells.clone());
+        assert_eq!(c.data, ColumnData::Mixed(cells));
     }
 
     #[test]

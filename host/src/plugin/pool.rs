@@ -316,8 +316,9 @@ impl InstancePool {
 }
 
 /// How many bytes of stderr an instance has written, without copying them
-/// (`contents()` copies the whole buffer: up to 512 KiB a call for a chatty
-/// plugin). The pipe's clone shares its buffer; room left says the length.
+/// (`contents()` copies the whole buffer, up to 1 MiB, on every call). The
+/// pipe's clone shares its buffer, and the room left says the length of a
+/// pipe made with `STDERR_CAPTURE`'s capacity, as `instantiate` makes it.
 fn captured(pipe: &MemoryOutputPipe) -> usize {
     match pipe.clone().check_write() {
         Ok(room) => STDERR_CAPTURE.saturating_sub(room),

@@ -18,8 +18,9 @@ trap 'rm -rf "$work"' EXIT
 "$wafer" plugin bindings --lang c "$work"
 # -msimd128: Wasm SIMD, which wasmtime runs on any x86-64 or aarch64 host;
 # clang vectorises column loops with it (Cranelift does not on its own).
-# -mbulk-memory: memset and memcpy become `memory.fill` and `memory.copy`,
-# which wasmtime runs as the host's own (wafer_udf.h zeroes columns so).
+# -mbulk-memory: memset and memcpy in the code built here (not in the
+# prebuilt wasi-libc) become `memory.fill` and `memory.copy`, which wasmtime
+# runs as the host's own (wafer_udf.h zeroes output columns so).
 clang --target=wasm32-wasi -mexec-model=reactor -O2 -msimd128 -mbulk-memory -Wall \
   -I"$work" -I"$app" -I"$here" \
   "$app"/*.c "$work/transformer.c" "$work/transformer_component_type.o" \
