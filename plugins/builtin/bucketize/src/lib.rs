@@ -51,9 +51,8 @@ const FEW_BOUNDARIES: usize = 32;
 /// (LLVM vectorises it for Wasm SIMD; natively it stays scalar, branch-free),
 /// and a block is enough work per loop turn to hide what Cranelift spends on
 /// each (a binary search per value is a chain of dependent loads and
-/// compares). Past a few dozen
-/// boundaries the search's log wins; the rows after the last whole block
-/// are searched too.
+/// compares). Past a few dozen boundaries the search's log wins; the rows
+/// after the last whole block are searched too.
 pub fn bucket_column(boundaries: &[f64], xs: &[f64]) -> Vec<i64> {
     if boundaries.len() > FEW_BOUNDARIES {
         return xs.iter().map(|x| bucket(boundaries, *x)).collect();
