@@ -8,6 +8,7 @@
 mod admin;
 mod answer;
 mod auth;
+mod conn;
 mod df;
 pub mod discovery;
 mod gate;
@@ -105,22 +106,15 @@ pub async fn run(
         warm.start_streams().await;
     });
     let app = routes::router(wafer.clone(), guard);
-    let served = match acceptor {
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
+    match acceptor {
+        None => conn::serve(listener, app, shutdown).await,
         Some(acceptor) => {
             let listener = tls::TlsListener::spawn(listener, addr, acceptor);
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
+            conn::serve(listener, app, shutdown).await
         }
-    };
+    }
     let closed = wafer.close().await;
     discovery.withdraw();
-    served?;
     closed.map_err(std::io::Error::other)
 }
 

@@ -1,0 +1,189 @@
+//! Accepting connections and serving each on a task of its own, as
+//! `axum::serve` does, with one difference, the reason this module exists:
+//! a connection's task absorbs the wake-ups it gives itself ([`Absorb`]).
+//!
+//! hyper hands a request's body to the handler through a channel whose
+//! sender keeps the connection task's waker, and a handler that takes the
+//! body wakes that waker: the task that is running the handler. Tokio takes
+//! a task woken while it runs for one that yields: it queues the task again
+//! and wakes an idle worker to steal it, a futex call and often a move to
+//! the other core, once per POST. Over one keep-alive connection that was
+//! about half of a lookup's latency (the `serving` bench's floor that reads
+//! the body did half the requests per second of the one that does not).
+
+use axum::Router;
+use axum::serve::Listener;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+
+/// Serve `app` on every connection `listener` accepts until `shutdown`
+/// resolves; then stop accepting and wait for the connections to finish
+/// the requests they have (each is told to close once it has).
+pub(super) async fn serve<L: Listener>(
+    mut listener: L,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+) {
+    let http = hyper::server::conn::http1::Builder::new();
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let (io, _) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(io), service));
+        tokio::spawn(Absorb::new(async move {
+            if let Err(e) = conn.await {
+                tracing::trace!("a connection ended: {e}");
+            }
+        }));
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// How many times in a row a future that woke itself is polled again at
+/// once; past that it yields, as it asked (a future that keeps waking
+/// itself, like hyper after 16 pipelined requests, still lets others run).
+const REPOLLS: usize = 4;
+
+/// `F`, polled again at once when it wakes itself while being polled
+/// (at most [`REPOLLS`] times a poll), instead of handing the wake to the
+/// runtime. Wakes from elsewhere reach the runtime as they would.
+pub(super) struct Absorb<F> {
+    inner: Pin<Box<F>>,
+    wakes: Arc<Wakes>,
+    waker: Waker,
+}
+
+/// Whether the future is being polled, and whether it was woken meanwhile.
+struct Wakes {
+    state: AtomicU8,
+    /// The waker of the task running the future, as of its last poll.
+    outer: futures_util::task::AtomicWaker,
+}
+
+const IDLE: u8 = 0;
+const POLLING: u8 = 1;
+const WOKEN: u8 = 2;
+
+impl Wake for Wakes {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // During a poll only a note is left, which the poll reads when the
+        // future returns; one CAS, so a wake is never lost between the two.
+        let polling =
+            (self.state).compare_exchange(POLLING, WOKEN, Ordering::AcqRel, Ordering::Acquire);
+        if polling == Err(IDLE) {
+            self.outer.wake();
+        }
+    }
+}
+
+impl<F: Future> Absorb<F> {
+    pub(super) fn new(inner: F) -> Self {
+        let wakes = Arc::new(Wakes {
+            state: AtomicU8::new(IDLE),
+            outer: futures_util::task::AtomicWaker::new(),
+        });
+        Absorb {
+            inner: Box::pin(inner),
+            waker: Waker::from(wakes.clone()),
+            wakes,
+        }
+    }
+}
+
+impl<F: Future> Future for Absorb<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        this.wakes.outer.register(cx.waker());
+        for _ in 0..=REPOLLS {
+            this.wakes.state.store(POLLING, Ordering::Release);
+            let polled = (this.inner.as_mut()).poll(&mut Context::from_waker(&this.waker));
+            let state = this.wakes.state.swap(IDLE, Ordering::AcqRel);
+            if polled.is_ready() {
+                return polled;
+            }
+            if state != WOKEN {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Counts the wakes that reach the runtime.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Pending the first `n` polls, waking itself in each.
+    struct SelfWaking(usize);
+
+    impl Future for SelfWaking {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 == 0 {
+                return Poll::Ready(());
+            }
+            self.0 -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+
+    fn poll_once<F: Future>(f: &mut Absorb<F>, count: &Arc<Count>) -> Poll<F::Output> {
+        let waker = Waker::from(count.clone());
+        Pin::new(f).poll(&mut Context::from_waker(&waker))
+    }
+
+    #[test]
+    fn a_self_wake_is_polled_again_at_once_a_few_times_then_yields() {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let mut f = Absorb::new(SelfWaking(2));
+        assert!(poll_once(&mut f, &count).is_ready());
+        assert_eq!(count.0.load(Ordering::Relaxed), 0);
+        let mut f = Absorb::new(SelfWaking(REPOLLS + 2));
+        assert!(poll_once(&mut f, &count).is_pending());
+        assert_eq!(count.0.load(Ordering::Relaxed), 1, "it yields, as asked");
+        assert!(poll_once(&mut f, &count).is_ready());
+    }
+
+    #[test]
+    fn a_wake_after_the_poll_reaches_the_runtime() {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let (tx, rx) = std::sync::mpsc::channel::<Waker>();
+        let mut f = Absorb::new(std::future::poll_fn(move |cx| {
+            tx.send(cx.waker().clone()).unwrap();
+            Poll::<()>::Pending
+        }));
+        assert!(poll_once(&mut f, &count).is_pending());
+        assert_eq!(count.0.load(Ordering::Relaxed), 0);
+        rx.recv().unwrap().wake();
+        assert_eq!(count.0.load(Ordering::Relaxed), 1);
+    }
+}
