@@ -1,8 +1,9 @@
 //! The lookup hot path, measured in one run against its floors (issue 12):
 //! (a) a 1-entity × 3-feature lookup in process, (b) the same over HTTP,
-//! (c) the HTTP floors: a trivial handler on the same machinery answering
+//! (c) the HTTP floors: a trivial handler served by `axum::serve` answering
 //! the same bytes, the same after reading the request's body (which any
-//! POST handler must, and which costs hyper and Tokio a wake-up), and
+//! POST handler must, and which costs hyper and Tokio a wake-up that
+//! wafer's own accept loop absorbs: `host/src/serve/conn.rs`), and
 //! nginx's `return 200` when nginx is installed,
 //! (d) `redis-benchmark -t get` against Debian's `redis-server`, when
 //! installed (`apt-get install redis-server nginx`), and a 100 × 50 lookup.
