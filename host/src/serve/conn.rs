@@ -1,15 +1,16 @@
-//! Accepting connections and serving each on a task of its own, as
-//! `axum::serve` does, with one difference, the reason this module exists:
-//! a connection's task absorbs the wake-ups it gives itself ([`Absorb`]).
+//! Accepting connections and serving each on a task of its own, in place
+//! of `axum::serve`: HTTP/1.1 only (axum's builder also took HTTP/2 with
+//! prior knowledge, which no Feast client sends and TLS never offered), no
+//! upgrades (no route has one), and, the reason this module exists, a
+//! connection's task absorbs the wake-ups it gives itself ([`Absorb`]).
 //!
 //! hyper hands a request's body to the handler through a channel whose
 //! sender keeps the connection task's waker, and a handler that takes the
 //! body wakes that waker: the task that is running the handler. Tokio takes
 //! a task woken while it runs for one that yields: it queues the task again
 //! and wakes an idle worker to steal it, a futex call and often a move to
-//! the other core, once per POST. Over one keep-alive connection that was
-//! about half of a lookup's latency (the `serving` bench's floor that reads
-//! the body did half the requests per second of the one that does not).
+//! the other core, once per POST. Absorbing it took a third off the median
+//! of a one-key lookup over one keep-alive connection (docs/benchmarks.md).
 
 use axum::Router;
 use axum::serve::Listener;
@@ -42,10 +43,12 @@ pub(super) async fn serve<L: Listener>(
         let conn = graceful.watch(http.serve_connection(TokioIo::new(io), service));
         tokio::spawn(Absorb::new(async move {
             if let Err(e) = conn.await {
-                tracing::trace!("a connection ended: {e}");
+                tracing::trace!("a connection failed: {e}");
             }
         }));
     }
+    // Closed before the wait: new clients are refused at once, not queued
+    // behind the drain (and a TLS listener's handshake task ends).
     drop(listener);
     graceful.shutdown().await;
 }
@@ -55,10 +58,10 @@ pub(super) async fn serve<L: Listener>(
 /// itself, like hyper after 16 pipelined requests, still lets others run).
 const REPOLLS: usize = 4;
 
-/// `F`, polled again at once when it wakes itself while being polled
-/// (at most [`REPOLLS`] times a poll), instead of handing the wake to the
-/// runtime. Wakes from elsewhere reach the runtime as they would.
-pub(super) struct Absorb<F> {
+/// `F`, polled again at once when it is woken while being polled (at most
+/// [`REPOLLS`] times a poll), instead of handing the wake to the runtime.
+/// Wakes while it is not being polled reach the runtime as they would.
+struct Absorb<F> {
     inner: Pin<Box<F>>,
     wakes: Arc<Wakes>,
     waker: Waker,
@@ -92,7 +95,7 @@ impl Wake for Wakes {
 }
 
 impl<F: Future> Absorb<F> {
-    pub(super) fn new(inner: F) -> Self {
+    fn new(inner: F) -> Self {
         let wakes = Arc::new(Wakes {
             state: AtomicU8::new(IDLE),
             outer: futures_util::task::AtomicWaker::new(),
@@ -164,13 +167,60 @@ mod tests {
     #[test]
     fn a_self_wake_is_polled_again_at_once_a_few_times_then_yields() {
         let count = Arc::new(Count(AtomicUsize::new(0)));
-        let mut f = Absorb::new(SelfWaking(2));
+        let mut f = Absorb::new(SelfWaking(REPOLLS));
         assert!(poll_once(&mut f, &count).is_ready());
         assert_eq!(count.0.load(Ordering::Relaxed), 0);
-        let mut f = Absorb::new(SelfWaking(REPOLLS + 2));
+        let mut f = Absorb::new(SelfWaking(REPOLLS + 1));
         assert!(poll_once(&mut f, &count).is_pending());
         assert_eq!(count.0.load(Ordering::Relaxed), 1, "it yields, as asked");
         assert!(poll_once(&mut f, &count).is_ready());
+    }
+
+    /// A stop lets the request in flight finish and closes idle connections.
+    #[tokio::test]
+    async fn a_stop_finishes_the_request_in_flight_and_closes_idle_connections() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
+        let held_rx = Arc::new(std::sync::Mutex::new(Some(held_rx)));
+        let app = Router::new().route(
+            "/slow",
+            axum::routing::get(move || {
+                let rx = held_rx.lock().unwrap().take().unwrap();
+                async move {
+                    rx.await.unwrap();
+                    "done"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, app, async {
+            stop_rx.await.unwrap();
+        }));
+        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut busy = tokio::net::TcpStream::connect(addr).await.unwrap();
+        busy.write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        stop_tx.send(()).unwrap();
+        let mut byte = [0u8; 1];
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(10), idle.read(&mut byte));
+        assert_eq!(closed.await.expect("idle: closed").unwrap(), 0);
+        assert!(!server.is_finished(), "a request is in flight");
+        held_tx.send(()).unwrap();
+        let mut answer = String::new();
+        busy.read_to_string(&mut answer).await.unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("done"),
+            "{answer}"
+        );
+        server.await.unwrap();
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "no longer accepting"
+        );
     }
 
     #[test]
