@@ -11,7 +11,8 @@
 //!
 //! `WAFER_BENCH_ROWS` (10000), `WAFER_BENCH_CLIENTS` (64),
 //! `WAFER_BENCH_PUBLISH_ROWS` (100000), `WAFER_BENCH_RATE` (500 pushes/s)
-//! change the sizes.
+//! change the sizes. `LIVE_ONLY=push` runs the one-row pushes alone, for a
+//! profiler.
 
 mod common;
 
@@ -319,12 +320,19 @@ fn main() {
         let b = bench().await;
         // Plugins compiled and pipelines built before anything is timed.
         assert!(b.wafer.warm_up().await.is_empty());
-        push_throughput(
-            &b,
+        let (n, clients) = (
             env("WAFER_BENCH_ROWS", 10_000),
             env("WAFER_BENCH_CLIENTS", 64),
-        )
-        .await;
+        );
+        if std::env::var("LIVE_ONLY").as_deref() == Ok("push") {
+            let took = pushes(&b, 0..n, 1, clients).await;
+            println!(
+                "1-row pushes, {clients} clients: {:.0} rows/s",
+                n as f64 / took.as_secs_f64()
+            );
+            return;
+        }
+        push_throughput(&b, n, clients).await;
         freshness(&b, env("WAFER_BENCH_RATE", 500), 2000).await;
         lookup_under_publish(&b, env("WAFER_BENCH_PUBLISH_ROWS", 100_000)).await;
     });

@@ -184,6 +184,7 @@ fn redis_get(n: usize, clients: usize) -> Option<f64> {
         .args(["-c", &clients.to_string()])
         .output();
     let _ = server.kill();
+    let _ = server.wait();
     let text = String::from_utf8(out.ok()?.stdout).ok()?;
     // "GET: 91743.12 requests per second, p50=0.343 msec"
     let line = text
@@ -203,7 +204,7 @@ fn nginx(dir: &std::path::Path, body: &[u8]) -> Option<(std::process::Child, Str
         .replace('\\', "\\\\")
         .replace('\'', "\\'");
     let conf = format!(
-        "daemon off; worker_processes 1; error_log stderr crit; pid {0}/nginx.pid;\n\
+        "daemon off; master_process off; error_log stderr crit; pid {0}/nginx.pid;\n\
          events {{}}\nhttp {{ access_log off; client_body_temp_path {0}; keepalive_requests 100000000; \
          keepalive_timeout 600s; server {{ listen 127.0.0.1:{port}; \
          location / {{ default_type application/json; return 200 '{body}'; }} }} }}\n",
@@ -212,6 +213,9 @@ fn nginx(dir: &std::path::Path, body: &[u8]) -> Option<(std::process::Child, Str
     std::fs::write(dir.join("nginx.conf"), conf).ok()?;
     let child = Command::new("nginx")
         .args(["-p", &dir.display().to_string(), "-c", "nginx.conf"])
+        // One process, with no pipe of ours: a killed master would leave its
+        // worker serving, and holding the bench's output open.
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
@@ -263,6 +267,7 @@ async fn bench(n: usize) {
     );
     if let Some((mut child, _)) = nginx {
         let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
