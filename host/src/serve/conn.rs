@@ -12,11 +12,14 @@
 //! the other core, once per POST. Absorbing it took a third off the median
 //! of a one-key lookup over one keep-alive connection (docs/benchmarks.md).
 
-use axum::Router;
+use axum::http::Request;
+use axum::response::Response;
 use axum::serve::Listener;
+use hyper::body::Incoming;
+use hyper::service::Service;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
@@ -26,11 +29,12 @@ use std::task::{Context, Poll, Wake, Waker};
 /// Serve `app` on every connection `listener` accepts until `shutdown`
 /// resolves; then stop accepting and wait for the connections to finish
 /// the requests they have (each is told to close once it has).
-pub(super) async fn serve<L: Listener>(
-    mut listener: L,
-    app: Router,
-    shutdown: impl Future<Output = ()>,
-) {
+pub(super) async fn serve<L, S>(mut listener: L, app: S, shutdown: impl Future<Output = ()>)
+where
+    L: Listener,
+    S: Service<Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     let http = hyper::server::conn::http1::Builder::new();
     let graceful = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
@@ -39,8 +43,7 @@ pub(super) async fn serve<L: Listener>(
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(app.clone());
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(io), service));
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(io), app.clone()));
         tokio::spawn(Absorb::new(async move {
             if let Err(e) = conn.await {
                 tracing::trace!("a connection failed: {e}");
@@ -133,6 +136,7 @@ impl<F: Future> Future for Absorb<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::Router;
     use std::sync::atomic::AtomicUsize;
 
     /// Counts the wakes that reach the runtime.
@@ -195,6 +199,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let app = hyper_util::service::TowerToHyperService::new(app);
         let server = tokio::spawn(serve(listener, app, async {
             stop_rx.await.unwrap();
         }));

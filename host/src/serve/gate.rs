@@ -12,9 +12,10 @@ use super::ApiError;
 use super::auth::Guard;
 use crate::config::ServerConfig;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -38,7 +39,9 @@ impl Limits {
         }
     }
 
-    async fn run(&self, req: Request, next: Next) -> Response {
+    /// `answer`, within the limits: it starts only with a place free and
+    /// is cut short past the timeout.
+    async fn run(&self, answer: impl Future<Output = Response>) -> Response {
         let Ok(_permit) = self.permits.try_acquire() else {
             let m = format!(
                 "over {} requests in flight (server.max_concurrent_requests): retry shortly",
@@ -46,7 +49,7 @@ impl Limits {
             );
             return refused(m);
         };
-        match tokio::time::timeout(self.timeout, next.run(req)).await {
+        match tokio::time::timeout(self.timeout, answer).await {
             Ok(resp) => resp,
             Err(_) => refused(format!(
                 "not answered within {} s (server.request_timeout_secs); a write's rows may still land, and retrying it is safe",
@@ -68,14 +71,26 @@ pub(super) struct Gate {
     pub(super) limits: Option<Limits>,
 }
 
+impl Gate {
+    /// Whether the guard lets a request with `headers` in; if not, why.
+    pub(super) fn admit(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        self.guard.admit(headers)
+    }
+
+    /// `answer` (of a request admitted), within the gate's limits if any.
+    pub(super) async fn run(&self, answer: impl Future<Output = Response>) -> Response {
+        match &self.limits {
+            Some(limits) => limits.run(answer).await,
+            None => answer.await,
+        }
+    }
+}
+
 /// Let a request through to `next` only with a token the gate's guard
 /// accepts and room within its limits.
 pub(super) async fn gate(State(gate): State<Gate>, req: Request, next: Next) -> Response {
-    if let Err(e) = gate.guard.admit(req.headers()) {
-        return e.into_response();
+    if let Err(refused) = gate.admit(req.headers()) {
+        return refused.into_response();
     }
-    match &gate.limits {
-        Some(limits) => limits.run(req, next).await,
-        None => next.run(req).await,
-    }
+    gate.run(next.run(req)).await
 }

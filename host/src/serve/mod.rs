@@ -12,6 +12,7 @@ mod conn;
 mod df;
 pub mod discovery;
 mod gate;
+mod hot;
 mod read;
 mod routes;
 mod tls;
@@ -50,15 +51,33 @@ async fn track(
     let path = t.access_log.then(|| req.uri().path().to_string());
     let started = std::time::Instant::now();
     let resp = next.run(req).await;
-    let took = started.elapsed();
-    let endpoint = endpoint.unwrap_or("unmatched");
-    let status = resp.status().as_u16();
-    (t.wafer.metrics()).http(endpoint, method, status, took);
-    if let Some(path) = path {
-        let micros = took.as_micros() as u64;
-        tracing::info!(target: "wafer::access", method, path, status, micros);
-    }
+    t.answered(
+        (endpoint.unwrap_or("unmatched"), method),
+        path,
+        started,
+        &resp,
+    );
     resp
+}
+
+impl Tracker {
+    /// Count and time `resp`, the answer to `method` on `endpoint` (a
+    /// route's pattern) begun at `started`; log it with its `path` if kept.
+    fn answered(
+        &self,
+        (endpoint, method): (&'static str, &'static str),
+        path: Option<String>,
+        started: std::time::Instant,
+        resp: &Response,
+    ) {
+        let took = started.elapsed();
+        let status = resp.status().as_u16();
+        (self.wafer.metrics()).http(endpoint, method, status, took);
+        if let Some(path) = path {
+            let micros = took.as_micros() as u64;
+            tracing::info!(target: "wafer::access", method, path, status, micros);
+        }
+    }
 }
 
 /// A method as a metrics label: any name is a valid HTTP method, and each
@@ -105,7 +124,7 @@ pub async fn run(
         // After the plugins compile: a source's first batch does not wait for them.
         warm.start_streams().await;
     });
-    let app = routes::router(wafer.clone(), guard);
+    let app = routes::app(wafer.clone(), guard);
     match acceptor {
         None => conn::serve(listener, app, shutdown).await,
         Some(acceptor) => {

@@ -5,6 +5,7 @@
 
 use super::auth::{Access, Guard};
 use super::gate::{Gate, Limits, gate};
+use super::hot::{App, Hot};
 use super::{ApiError, Tracker, admin, read, track, write};
 use crate::runtime::Wafer;
 use axum::extract::State;
@@ -44,10 +45,30 @@ pub(super) struct ErrorBody {
 /// The routes, over `wafer`: reads and writes behind `guard`'s tokens (if
 /// any) and the server's limits, in one gate; the admin routes but `/admin/status`
 /// behind the admin token; health, readiness, metrics and the OpenAPI
-/// document open.
-pub(super) fn router(wafer: Wafer, guard: Guard) -> Router {
+/// document open. Feast's reads and writes by the hot lane, through the
+/// same gates (`hot.rs`).
+pub(super) fn app(wafer: Wafer, guard: Guard) -> App {
     let server = wafer.registry().config.server.clone();
     let limits = Limits::new(&server);
+    let gate = |needs| Gate {
+        guard: guard.needs(needs),
+        limits: Some(limits.clone()),
+    };
+    let hot = Hot {
+        wafer: wafer.clone(),
+        tracker: Tracker {
+            wafer: wafer.clone(),
+            access_log: server.access_log,
+        },
+        reads: gate(Access::Read),
+        writes: gate(Access::Write),
+    };
+    let router = router(wafer, &guard, &hot);
+    App::new(router, hot)
+}
+
+/// The router, its data routes behind `hot`'s gates.
+fn router(wafer: Wafer, guard: &Guard, hot: &Hot) -> Router {
     let (admin, admin_doc) = OpenApiRouter::new()
         .routes(routes!(admin::reload))
         .routes(routes!(admin::publish))
@@ -67,24 +88,12 @@ pub(super) fn router(wafer: Wafer, guard: Guard) -> Router {
         .split_for_parts();
     let (reads, reads_doc) = OpenApiRouter::new()
         .routes(routes!(read::get_online_features))
-        .route_layer(from_fn_with_state(
-            Gate {
-                guard: guard.needs(Access::Read),
-                limits: Some(limits.clone()),
-            },
-            gate,
-        ))
+        .route_layer(from_fn_with_state(hot.reads.clone(), gate))
         .split_for_parts();
     let (writes, writes_doc) = OpenApiRouter::new()
         .routes(routes!(write::write_to_online_store))
         .routes(routes!(write::push))
-        .route_layer(from_fn_with_state(
-            Gate {
-                guard: guard.needs(Access::Write),
-                limits: Some(limits.clone()),
-            },
-            gate,
-        ))
+        .route_layer(from_fn_with_state(hot.writes.clone(), gate))
         .split_for_parts();
     let data = reads.merge(writes);
     let (open, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -103,15 +112,11 @@ pub(super) fn router(wafer: Wafer, guard: Guard) -> Router {
         doc.to_pretty_json()
             .expect("the OpenAPI document serializes"),
     );
-    let tracker = Tracker {
-        wafer: wafer.clone(),
-        access_log: server.access_log,
-    };
     open.merge(data)
         .merge(admin)
         .layer(Extension(document))
         // A layer, not a route layer: unmatched paths (404s) are counted too.
-        .layer(from_fn_with_state(tracker, track))
+        .layer(from_fn_with_state(hot.tracker.clone(), track))
         // Bodies are read with the limit in force (`server.max_body_mb`), which a reload may change.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(wafer)
