@@ -55,7 +55,6 @@ pub(super) fn app(wafer: Wafer, guard: Guard) -> App {
         limits: Some(limits.clone()),
     };
     let hot = Hot {
-        wafer: wafer.clone(),
         tracker: Tracker {
             wafer: wafer.clone(),
             access_log: server.access_log,
@@ -114,6 +113,8 @@ fn router(wafer: Wafer, guard: &Guard, hot: &Hot) -> Router {
     );
     open.merge(data)
         .merge(admin)
+        // The hot lane (`hot.rs`) answers Feast's reads and writes past these
+        // layers: one meant for them goes there too.
         .layer(Extension(document))
         // A layer, not a route layer: unmatched paths (404s) are counted too.
         .layer(from_fn_with_state(hot.tracker.clone(), track))
