@@ -30,6 +30,11 @@ pub struct ServerConfig {
     /// A read or write not answered within this is answered 503 (a write's
     /// rows may still land: retrying it is safe).
     pub request_timeout_secs: Spanned<u64>,
+    /// A connection that sends no complete request head within this long
+    /// (from when it opened, or since its last answer) is closed: a stalled
+    /// or slow client, or an idle keep-alive connection, does not hold a
+    /// task and a file descriptor for ever.
+    pub header_read_timeout_secs: Spanned<u64>,
     /// Log each request (method, path, status, time) at info level under
     /// the `wafer::access` target; never its headers or body.
     pub access_log: bool,
@@ -60,6 +65,9 @@ impl Default for ServerConfig {
             // As long as a plugin call may take: a large write through a
             // rate-limited embedding API is not cut off by default.
             request_timeout_secs: Spanned::new(0..0, 300),
+            // Under nginx's keep-alive default (75 s), over hyper's (30 s):
+            // a pooled client's idle connection outlives a pause.
+            header_read_timeout_secs: Spanned::new(0..0, 60),
             access_log: false,
             auth: None,
             tls: None,

@@ -261,6 +261,11 @@ fn server_auth_takes_each_token_from_one_place() {
     assert!(c.server.auth.unwrap().read_token_env.is_none());
     let e = parse(&format!("[server]\nrequest_timeout_secs = 0\n{BASE}")).unwrap_err();
     assert!(e.to_string().contains("server.request_timeout_secs"), "{e}");
+    let e = parse(&format!("[server]\nheader_read_timeout_secs = 0\n{BASE}")).unwrap_err();
+    assert!(
+        e.to_string().contains("server.header_read_timeout_secs"),
+        "{e}"
+    );
 }
 
 #[test]

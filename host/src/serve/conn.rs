@@ -17,7 +17,7 @@ use axum::response::Response;
 use axum::serve::Listener;
 use hyper::body::Incoming;
 use hyper::service::Service;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
@@ -25,17 +25,26 @@ use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 
 /// Serve `app` on every connection `listener` accepts until `shutdown`
 /// resolves; then stop accepting and wait for the connections to finish
-/// the requests they have (each is told to close once it has).
-pub(super) async fn serve<L, S>(mut listener: L, app: S, shutdown: impl Future<Output = ()>)
-where
+/// the requests they have (each is told to close once it has). A
+/// connection that sends no complete request head within `header_timeout`
+/// of opening or of its last answer is closed.
+pub(super) async fn serve<L, S>(
+    mut listener: L,
+    app: S,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) where
     L: Listener,
     S: Service<Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    let http = hyper::server::conn::http1::Builder::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
     let graceful = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
     loop {
@@ -200,7 +209,8 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let app = hyper_util::service::TowerToHyperService::new(app);
-        let server = tokio::spawn(serve(listener, app, async {
+        let idle = Duration::from_secs(60);
+        let server = tokio::spawn(serve(listener, app, idle, async {
             stop_rx.await.unwrap();
         }));
         let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -226,6 +236,40 @@ mod tests {
             tokio::net::TcpStream::connect(addr).await.is_err(),
             "no longer accepting"
         );
+    }
+
+    /// A client that stalls before its head is complete, and one that idles
+    /// after its answer, are both cut off; without the timeout neither is.
+    #[tokio::test]
+    async fn stalled_and_idle_connections_are_closed_after_the_header_timeout() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let app = Router::new().route("/", axum::routing::get(|| async { "hi" }));
+        let app = hyper_util::service::TowerToHyperService::new(app);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let timeout = Duration::from_millis(300);
+        tokio::spawn(serve(listener, app, timeout, std::future::pending()));
+        let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stalled
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n")
+            .await
+            .unwrap();
+        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        idle.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        for (name, mut conn) in [("stalled", stalled), ("idle", idle)] {
+            let mut got = Vec::new();
+            let closed = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut got));
+            closed.await.expect(name).unwrap();
+            let got = String::from_utf8_lossy(&got);
+            if name == "idle" {
+                assert!(
+                    got.starts_with("HTTP/1.1 200") && got.ends_with("hi"),
+                    "{got}"
+                );
+            }
+        }
     }
 
     #[test]

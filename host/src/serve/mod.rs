@@ -125,11 +125,13 @@ pub async fn run(
         warm.start_streams().await;
     });
     let app = routes::app(wafer.clone(), guard);
+    let header_timeout = *registry.config.server.header_read_timeout_secs.get_ref();
+    let header_timeout = std::time::Duration::from_secs(header_timeout);
     match acceptor {
-        None => conn::serve(listener, app, shutdown).await,
+        None => conn::serve(listener, app, header_timeout, shutdown).await,
         Some(acceptor) => {
             let listener = tls::TlsListener::spawn(listener, addr, acceptor);
-            conn::serve(listener, app, shutdown).await
+            conn::serve(listener, app, header_timeout, shutdown).await
         }
     }
     let closed = wafer.close().await;

@@ -35,13 +35,14 @@ impl Validator<'_> {
             let at = s.write_linger_ms.span();
             return self.err(at, "server.write_linger_ms".into(), "must be at most 10000");
         }
-        if *s.request_timeout_secs.get_ref() == 0 {
-            let at = s.request_timeout_secs.span();
-            return self.err(
-                at,
-                "server.request_timeout_secs".into(),
-                "must be at least 1",
-            );
+        for (key, secs) in [
+            ("request_timeout_secs", &s.request_timeout_secs),
+            ("header_read_timeout_secs", &s.header_read_timeout_secs),
+        ] {
+            if *secs.get_ref() == 0 {
+                let at = secs.span();
+                return self.err(at, format!("server.{key}"), "must be at least 1");
+            }
         }
         s.auth.as_ref().map_or(Ok(()), |a| self.auth(a))
     }
