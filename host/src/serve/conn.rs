@@ -209,8 +209,8 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let app = hyper_util::service::TowerToHyperService::new(app);
-        let idle = Duration::from_secs(60);
-        let server = tokio::spawn(serve(listener, app, idle, async {
+        let header_timeout = Duration::from_secs(60);
+        let server = tokio::spawn(serve(listener, app, header_timeout, async {
             stop_rx.await.unwrap();
         }));
         let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
