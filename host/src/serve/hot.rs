@@ -46,18 +46,13 @@ enum Route {
 }
 
 impl Route {
+    const ALL: [Route; 3] = [Route::Lookup, Route::Write, Route::Push];
+
     /// A POST to one of the hot routes, matched as the router would: the
     /// path exactly, without its query.
     fn of(method: &Method, path: &str) -> Option<Route> {
-        if method != Method::POST {
-            return None;
-        }
-        match path {
-            "/get-online-features" => Some(Route::Lookup),
-            "/write-to-online-store" => Some(Route::Write),
-            "/push" => Some(Route::Push),
-            _ => None,
-        }
+        let post = method == Method::POST;
+        post.then(|| Route::ALL.into_iter().find(|r| r.label() == path))?
     }
 
     /// The route's pattern, as the router's metrics label it.
@@ -141,7 +136,7 @@ mod tests {
             .filter(|(_, item)| item.post.is_some())
             .map(|(path, _)| path.as_str())
             .collect();
-        for route in [Route::Lookup, Route::Write, Route::Push] {
+        for route in Route::ALL {
             assert!(
                 posts.contains(&route.label()),
                 "{} in {posts:?}",
