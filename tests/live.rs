@@ -531,9 +531,17 @@ async fn the_cli_publishes_through_a_running_server_while_it_serves() {
     let reader = tokio::spawn(async move {
         let mut answered = 0;
         while answered < 200 {
-            let body = json!({"features": ["stats:price"], "entities": {"item_id": [1, 4999]}});
+            // Every other lookup is past the few keys read on the request's
+            // task: it blocks its worker in place while the publish lands.
+            let ids: Vec<i64> = match answered % 2 {
+                0 => vec![1, 4999],
+                _ => (4980..5000).collect(),
+            };
+            let body = json!({"features": ["stats:price"], "entities": {"item_id": ids}});
             let (status, answer) = lookup(&url, &body).await;
             assert_eq!(status, 200, "{answer}");
+            let keys = answer["results"][0]["values"].as_array().map(Vec::len);
+            assert_eq!(keys, Some(ids.len()), "{answer}");
             answered += 1;
         }
         answered
