@@ -540,8 +540,21 @@ async fn the_cli_publishes_through_a_running_server_while_it_serves() {
             let body = json!({"features": ["stats:price"], "entities": {"item_id": ids}});
             let (status, answer) = lookup(&url, &body).await;
             assert_eq!(status, 200, "{answer}");
-            let keys = answer["results"][0]["values"].as_array().map(Vec::len);
-            assert_eq!(keys, Some(ids.len()), "{answer}");
+            // results[0] echoes the keys; [1] is what was read for them.
+            let price = &answer["results"][1];
+            let values = price["values"].as_array().unwrap();
+            assert_eq!(values.len(), ids.len(), "{answer}");
+            for ((id, v), s) in ids
+                .iter()
+                .zip(values)
+                .zip(price["statuses"].as_array().unwrap())
+            {
+                match s.as_str() {
+                    Some("PRESENT") => assert_eq!(v.as_f64(), Some(*id as f64 + 0.5), "{answer}"),
+                    Some("NOT_FOUND") => {}
+                    other => panic!("{other:?}: {answer}"),
+                }
+            }
             answered += 1;
         }
         answered

@@ -661,6 +661,22 @@ async fn data_survives_a_restart() {
         (got.columns[2].feature.as_str(), &got.entities),
         ("price", &keys)
     );
+    // More keys than a task reads itself go to a blocking thread, which
+    // works even where blocking in place would panic (a LocalSet).
+    let ids = (1..=12).map(wafer::value::Value::Int64).collect();
+    let many = wafer::runtime::Lookup {
+        features: vec!["stats:price".into()],
+        entities: vec![("item_id".into(), ids)],
+        ..Default::default()
+    };
+    let local = tokio::task::LocalSet::new();
+    let got = local.run_until(app.lookup(many)).await.unwrap();
+    assert_eq!(got.rows, 12);
+    assert_eq!(got.columns[0].values[0], wafer::value::Value::Float64(5.0));
+    assert_eq!(
+        got.columns[0].statuses[11],
+        wafer::runtime::Status::NotFound
+    );
 }
 
 async fn publish_texts(e: &Env, texts: &[&str]) -> Summary {

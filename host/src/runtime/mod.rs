@@ -159,20 +159,39 @@ impl Wafer {
     /// one batched read of a few keys is a few microseconds from RocksDB's
     /// block cache, less than the two thread hand-offs of a blocking task,
     /// which cost a one-key lookup over HTTP most of its time (benches/
-    /// serving.rs). Larger lookups block in place: Tokio hands the worker's
-    /// other tasks to another thread and the read runs on this one, so the
-    /// answer is encoded where it was read, without the wake-up of a
-    /// blocking task's return (a 100 × 50 lookup's p99 over one connection
-    /// fell by about 7 %, median of nine pairs of runs). The cost: a read
-    /// stuck in RocksDB past `request_timeout_secs` holds its request until
-    /// it ends, where a blocking thread's let the timeout answer 503 first
-    /// (the read went on either way). A current-thread runtime has no
-    /// worker to hand off, so there a blocking thread reads.
+    /// serving.rs). Larger lookups go to a blocking thread.
     pub async fn lookup(&self, req: Lookup) -> Result<Features, LookupError> {
+        self.lookup_on(req, Large::BlockingThread).await
+    }
+
+    /// [`Wafer::lookup`] for a task the server spawned on its runtime:
+    /// there a larger lookup blocks in place (Tokio hands the worker's
+    /// other tasks to another thread first), so the answer is encoded where
+    /// it was read, without the wake-up of a blocking task's return (a
+    /// 100 × 50 lookup's p99 over one connection fell by about 7 %, median
+    /// of nine pairs of runs). Not for any caller: `block_in_place` panics
+    /// inside a `LocalSet` or a current-thread runtime's `block_on`, which
+    /// a spawned task never is; on a current-thread runtime a blocking
+    /// thread still reads. A read stuck in RocksDB past
+    /// `request_timeout_secs` now holds its request (and its place under
+    /// `max_concurrent_requests`) until it ends, where with a blocking
+    /// thread the timeout answered 503 first while the read went on.
+    pub(crate) async fn lookup_in_task(&self, req: Lookup) -> Result<Features, LookupError> {
+        let in_place = tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread;
+        let large = if in_place {
+            Large::InPlace
+        } else {
+            Large::BlockingThread
+        };
+        self.lookup_on(req, large).await
+    }
+
+    async fn lookup_on(&self, req: Lookup, large: Large) -> Result<Features, LookupError> {
         let (req, read) = if lookup::small(&req) {
             let read = self.read(&req);
             (req, read)
-        } else if multi_threaded() {
+        } else if large == Large::InPlace {
             let read = tokio::task::block_in_place(|| self.read(&req));
             (req, read)
         } else {
@@ -480,9 +499,11 @@ fn view_error(view: &str, e: Arc<IngestError>) -> Error {
     Error::View(view.to_string(), e)
 }
 
-/// Whether the current runtime can block in place.
-fn multi_threaded() -> bool {
-    tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+/// Where a lookup of more than a few keys reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Large {
+    BlockingThread,
+    InPlace,
 }
 
 /// Run `f` on a blocking thread (RocksDB, plugins and model loads block).

@@ -137,7 +137,7 @@ pub(super) async fn get_online_features(
         feature_service: req.feature_service,
         entities: req.entities.0,
     };
-    let json = answer::encode(wafer.lookup(lookup).await?, flags)?;
+    let json = answer::encode(wafer.lookup_in_task(lookup).await?, flags)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
