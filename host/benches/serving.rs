@@ -158,18 +158,20 @@ fn redis_get(n: usize, clients: usize) -> Option<f64> {
         .local_addr()
         .ok()?
         .port();
-    let mut server = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .ok()?;
+    let _server = Reaped(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .ok()?,
+    );
     std::thread::sleep(Duration::from_millis(300));
     let out = Command::new("redis-benchmark")
         .args([
@@ -183,8 +185,6 @@ fn redis_get(n: usize, clients: usize) -> Option<f64> {
         ])
         .args(["-c", &clients.to_string()])
         .output();
-    let _ = server.kill();
-    let _ = server.wait();
     let text = String::from_utf8(out.ok()?.stdout).ok()?;
     // "GET: 91743.12 requests per second, p50=0.343 msec"
     let line = text
@@ -194,7 +194,7 @@ fn redis_get(n: usize, clients: usize) -> Option<f64> {
 }
 
 /// nginx answering `body` with `return 200`, if installed; its address.
-fn nginx(dir: &std::path::Path, body: &[u8]) -> Option<(std::process::Child, String)> {
+fn nginx(dir: &std::path::Path, body: &[u8]) -> Option<(Reaped, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .ok()?
         .local_addr()
@@ -220,7 +220,18 @@ fn nginx(dir: &std::path::Path, body: &[u8]) -> Option<(std::process::Child, Str
         .spawn()
         .ok()?;
     std::thread::sleep(Duration::from_millis(300));
-    Some((child, format!("127.0.0.1:{port}")))
+    Some((Reaped(child), format!("127.0.0.1:{port}")))
+}
+
+/// A server the bench started, killed and reaped when dropped: also when
+/// the bench panics, so no nginx or redis outlives a failed run.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn row(what: &str, r: &Run, goal: &str) {
@@ -265,10 +276,7 @@ async fn bench(n: usize) {
         &big,
         "(goal p99 ≤ 0.6 ms)",
     );
-    if let Some((mut child, _)) = nginx {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(nginx);
 }
 
 /// The 1 × 3 lookup over `clients` connections, each floor beside it, and
