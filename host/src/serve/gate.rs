@@ -4,10 +4,11 @@
 //! shed at once with a 503, not queued without bound, so a flood cannot
 //! take the process down) and an answer within `request_timeout_secs`
 //! (a lookup stuck inside RocksDB blocks its task, so it is answered when
-//! the read returns); both as JSON errors. The token comes first: a request without one
-//! takes no place. Health, readiness, metrics and the admin routes are
-//! outside the limits: an overloaded server still says so. The body
-//! limit is read per request (see `read_body`), as a reload may change it.
+//! the read returns); both as JSON errors. The token comes first: a
+//! request without one takes no place. Health, readiness, metrics and the
+//! admin routes are outside the limits: an overloaded server still says
+//! so. The body limit is read per request (see `read_body`), as a reload
+//! may change it.
 
 use super::ApiError;
 use super::auth::Guard;
