@@ -276,7 +276,6 @@ async fn bench(n: usize) {
         &big,
         "(goal p99 ≤ 0.6 ms)",
     );
-    drop(nginx);
 }
 
 /// The 1 × 3 lookup over `clients` connections, each floor beside it, and

@@ -177,12 +177,9 @@ impl Wafer {
     /// `max_concurrent_requests`) until it ends, where with a blocking
     /// thread the timeout answered 503 first while the read went on.
     pub(crate) async fn lookup_in_task(&self, req: Lookup) -> Result<Features, LookupError> {
-        let in_place = tokio::runtime::Handle::current().runtime_flavor()
-            == tokio::runtime::RuntimeFlavor::MultiThread;
-        let large = if in_place {
-            Large::InPlace
-        } else {
-            Large::BlockingThread
+        let large = match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => Large::InPlace,
+            _ => Large::BlockingThread,
         };
         self.lookup_on(req, large).await
     }
