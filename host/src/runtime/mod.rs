@@ -15,12 +15,15 @@ mod generation;
 mod jobs;
 mod lookup;
 mod metrics;
+mod read;
+mod reload;
 mod writer;
 
 pub use error::{Error, WriteError};
 pub use lookup::{FeatureColumn, Features, Lookup, LookupError, Status};
 pub use metrics::Metrics;
 pub(crate) use metrics::route_label;
+pub use reload::Reloaded;
 pub use writer::WriteOptions;
 
 use crate::config::Config;
@@ -35,17 +38,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use writer::{Settings, Writer};
-
-/// What a reload did.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Reloaded {
-    pub views: Vec<String>,
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
-    /// Views that cannot take transformed writes, with why (an API key not
-    /// set, a model not pulled): they still serve lookups.
-    pub unavailable: Vec<(String, String)>,
-}
 
 /// A running feature store. Cheap to clone; clones share everything.
 #[derive(Clone)]
@@ -136,75 +128,6 @@ impl Wafer {
     /// The plugin engine of the version now in force.
     pub fn engine(&self) -> crate::plugin::PluginEngine {
         self.inner.generation().engine.clone()
-    }
-
-    /// Read features. Blocking (one batched RocksDB read per view).
-    pub fn lookup_blocking(&self, req: &Lookup) -> Result<Features, LookupError> {
-        let (rows, columns) = self.read(req)?;
-        let entities = req.entities.clone();
-        Ok(Features {
-            rows,
-            entities,
-            columns,
-        })
-    }
-
-    fn read(&self, req: &Lookup) -> Result<(usize, Vec<FeatureColumn>), LookupError> {
-        let (rows, columns) = lookup::lookup(&self.inner.generation(), &self.inner.store, req)?;
-        (self.inner.metrics).lookup(rows, columns.len());
-        Ok((rows, columns))
-    }
-
-    /// Read features. A lookup of a few keys runs on the calling task: its
-    /// one batched read of a few keys is a few microseconds from RocksDB's
-    /// block cache, less than the two thread hand-offs of a blocking task,
-    /// which cost a one-key lookup over HTTP most of its time (benches/
-    /// serving.rs). Larger lookups go to a blocking thread.
-    pub async fn lookup(&self, req: Lookup) -> Result<Features, LookupError> {
-        self.lookup_on(req, Large::BlockingThread).await
-    }
-
-    /// [`Wafer::lookup`] for a task the server spawned on its runtime:
-    /// there a larger lookup blocks in place (Tokio hands the worker's
-    /// other tasks to another thread first), so the answer is encoded where
-    /// it was read, without the wake-up of a blocking task's return (a
-    /// 100 × 50 lookup's p99 over one connection fell by about 7 %, median
-    /// of nine pairs of runs). Not for any caller: `block_in_place` panics
-    /// inside a `LocalSet` or a current-thread runtime's `block_on`, which
-    /// a spawned task never is; on a current-thread runtime a blocking
-    /// thread still reads. A read stuck in RocksDB past
-    /// `request_timeout_secs` now holds its request (and its place under
-    /// `max_concurrent_requests`) until it ends, where with a blocking
-    /// thread the timeout answered 503 first while the read went on.
-    pub(crate) async fn lookup_in_task(&self, req: Lookup) -> Result<Features, LookupError> {
-        let large = match tokio::runtime::Handle::current().runtime_flavor() {
-            tokio::runtime::RuntimeFlavor::MultiThread => Large::InPlace,
-            _ => Large::BlockingThread,
-        };
-        self.lookup_on(req, large).await
-    }
-
-    async fn lookup_on(&self, req: Lookup, large: Large) -> Result<Features, LookupError> {
-        let (req, read) = if lookup::small(&req) {
-            let read = self.read(&req);
-            (req, read)
-        } else if large == Large::InPlace {
-            let read = tokio::task::block_in_place(|| self.read(&req));
-            (req, read)
-        } else {
-            let wafer = self.clone();
-            let task = tokio::task::spawn_blocking(move || {
-                let read = wafer.read(&req);
-                (req, read)
-            });
-            task.await.map_err(|e| LookupError::Task(e.to_string()))?
-        };
-        let (rows, columns) = read?;
-        Ok(Features {
-            rows,
-            entities: req.entities,
-            columns,
-        })
     }
 
     /// Write `records` into `view` through its transformations, as a push
@@ -306,62 +229,6 @@ impl Wafer {
             .into_iter()
             .map(|(v, e)| (v, e.to_string()))
             .collect()
-    }
-
-    /// Load the config file again, with its plugins, and swap it in whole.
-    /// A config that does not parse or a plugin that does not load leaves the
-    /// running version in place, and the error says why. New views get their
-    /// column families; a removed view stops being served, its data stays.
-    pub async fn reload(&self) -> Result<Reloaded, Error> {
-        let _one = self.inner.reloading.lock().await;
-        if self.inner.closed.load(Ordering::Acquire) {
-            return Err(Error::Closed);
-        }
-        let old = self.inner.generation();
-        let (path, store) = (self.inner.config_path.clone(), self.inner.store.clone());
-        let prev = old.clone();
-        let (next, unavailable) = blocking("reload", move || {
-            let config = Config::load(&path)?;
-            let next = Generation::new(Registry::new(config), Some(&store), Some(&prev))?;
-            let mut unavailable = Vec::new();
-            for (view, e) in next.warm() {
-                if generation::is_plugin_fault(&e) {
-                    return Err(view_error(&view, e));
-                }
-                unavailable.push((view, e.to_string()));
-            }
-            let names = next.registry.views().iter().map(|v| v.name.as_str());
-            store.ensure_views(names)?;
-            let old_policy = store.log_policy();
-            store.set_log_policy(next.registry.config.store.log_policy());
-            if let Err(e) = store.seed_logs() {
-                store.set_log_policy(old_policy);
-                return Err(e.into());
-            }
-            Ok((next, unavailable))
-        })
-        .await?;
-        let report = reloaded(&old.registry, &next.registry, unavailable);
-        *self
-            .inner
-            .current
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
-        set_ttls(&self.inner.store, &self.registry());
-        set_sinks(&self.inner.store, &self.registry());
-        self.sync_writers();
-        // Sources and sinks start again under the new version, each from
-        // the offsets in the store.
-        if self.stop_streams().await {
-            self.start_streams().await;
-        }
-        tracing::info!(
-            views = report.views.len(),
-            added = ?report.added,
-            removed = ?report.removed,
-            "config reloaded"
-        );
-        Ok(report)
     }
 
     /// Start consuming every `[[source]]` and sending every `[[sink]]` of
@@ -496,13 +363,6 @@ fn view_error(view: &str, e: Arc<IngestError>) -> Error {
     Error::View(view.to_string(), e)
 }
 
-/// Where a lookup of more than a few keys reads.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Large {
-    BlockingThread,
-    InPlace,
-}
-
 /// Run `f` on a blocking thread (RocksDB, plugins and model loads block).
 async fn blocking<T: Send + 'static>(
     what: &'static str,
@@ -511,23 +371,4 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Task(what, e.to_string()))?
-}
-
-fn reloaded(old: &Registry, new: &Registry, unavailable: Vec<(String, String)>) -> Reloaded {
-    let names = |r: &Registry| r.views().iter().map(|v| v.name.clone()).collect::<Vec<_>>();
-    let (before, after) = (names(old), names(new));
-    Reloaded {
-        added: after
-            .iter()
-            .filter(|v| !before.contains(v))
-            .cloned()
-            .collect(),
-        removed: before
-            .iter()
-            .filter(|v| !after.contains(v))
-            .cloned()
-            .collect(),
-        views: after,
-        unavailable,
-    }
 }
