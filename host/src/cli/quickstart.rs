@@ -7,43 +7,52 @@
 use super::shutdown_signal;
 use crate::config::{Config, Provider};
 use crate::ingest::PublishRequest;
+use crate::registry::View;
 use crate::runtime::Wafer;
 use crate::store::WriteMode;
 use anyhow::Context;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 const CONFIG: &str = include_str!("../../../examples/quickstart/wafer.toml");
 const REVIEWS: &str = include_str!("../../../examples/quickstart/reviews.jsonl");
 
 pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
+    let (config, reviews) = write_example(dir)?;
+    pull_local_models(&config).await?;
+    let wafer = Wafer::open(&config)?;
+    let failed = publish_all(&wafer, &reviews).await?;
+    serve_and_show(wafer, listen, once).await?;
+    Ok(if failed > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The bundled config and reviews, written into `dir`: their paths.
+fn write_example(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     let config = dir.join("wafer.toml");
     let reviews = dir.join("reviews.jsonl");
     std::fs::write(&config, CONFIG).with_context(|| format!("write {}", config.display()))?;
     std::fs::write(&reviews, REVIEWS).with_context(|| format!("write {}", reviews.display()))?;
-    println!("wafer quickstart in {}\n", dir.display());
-    pull_local_models(&config).await?;
+    println!(
+        "wafer quickstart in {}
+",
+        dir.display()
+    );
+    Ok((config, reviews))
+}
 
-    let wafer = Wafer::open(&config)?;
+/// Every view published from the reviews, each summary printed: how many
+/// rows failed in all.
+async fn publish_all(wafer: &Wafer, reviews: &Path) -> anyhow::Result<u64> {
     let registry = wafer.registry();
     let mut failed = 0;
     for view in registry.views() {
-        // An API view needs its endpoint's key; without it, publish the
-        // pre-extracted vectors, as the seed's `transform: False` does. A
-        // local model that does not load is an error: it is what the
-        // quickstart shows.
-        let llm_missing = view
-            .fields
-            .iter()
-            .filter_map(|f| f.transform.as_ref()?.llm.as_ref())
-            .filter(|l| {
-                registry
-                    .llm(l)
-                    .is_some_and(|c| c.provider == Provider::OpenAi)
-            })
-            .find_map(|l| wafer.engine().embed_ready(l).err());
+        let llm_missing = api_key_missing(wafer, view);
         if let Some(reason) = &llm_missing {
             println!(
                 "{}: {reason}; publishing the pre-extracted vectors (review_text_embedding) instead.",
@@ -55,7 +64,7 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
         }
         let req = PublishRequest {
             view: view.name.clone(),
-            input: reviews.clone(),
+            input: reviews.to_path_buf(),
             format: None,
             partition: None,
             mode: WriteMode::Merge,
@@ -65,7 +74,24 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
         failed += summary.failed();
         println!("{summary}\n");
     }
+    Ok(failed)
+}
 
+/// Why an API endpoint `view` embeds with cannot be called (its key is
+/// not set). Without it, the quickstart publishes the pre-extracted
+/// vectors, as the seed's `transform: False` does. A local model that does
+/// not load is an error instead: it is what the quickstart shows.
+fn api_key_missing(wafer: &Wafer, view: &View) -> Option<String> {
+    let registry = wafer.registry();
+    (view.fields.iter())
+        .filter_map(|f| f.transform.as_ref()?.llm.as_ref())
+        .filter(|l| (registry.llm(l)).is_some_and(|c| c.provider == Provider::OpenAi))
+        .find_map(|l| wafer.engine().embed_ready(l).err())
+}
+
+/// Serve, show a lookup and a push with the `curl`s that make them, then
+/// stop (`once`) or serve until Ctrl-C or SIGTERM.
+async fn serve_and_show(wafer: Wafer, listen: SocketAddr, once: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (try --listen 127.0.0.1:0)"))?;
@@ -87,11 +113,7 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
         );
     }
     server.await??;
-    Ok(if failed > 0 {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(())
 }
 
 /// Fetch each local model the config uses from the default cache, once.

@@ -141,7 +141,6 @@ impl Target {
             .iter()
             .map(|f| format!("{view}:{}", f.name))
             .collect();
-        let cell = |value: Json, status: Json, time: String| json!({"value": value, "status": status, "event_timestamp": time});
         let epoch = crate::time::Micros::EPOCH.rfc3339();
         let mut out: Vec<(String, Json)> = (key.iter())
             .map(|(name, value)| {
@@ -166,27 +165,32 @@ impl Target {
             }
             Target::Remote(r) => {
                 let answer = r.get(&features, &entities).await?;
-                let names = answer["metadata"]["feature_names"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
                 // The join-key columns come first, and are already out.
-                for (i, name) in names.iter().enumerate().skip(entities.len()) {
-                    let col = &answer["results"][i];
-                    let time = col["event_timestamps"][0]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string();
-                    let name = name.as_str().unwrap_or_default().to_string();
-                    out.push((
-                        name,
-                        cell(col["values"][0].clone(), col["statuses"][0].clone(), time),
-                    ));
-                }
+                out.extend(answer_cells(&answer, entities.len()));
             }
         }
         Ok(serde_json::to_string_pretty(&InOrder(out))?)
     }
+}
+
+/// A cell as `wafer get` prints it.
+fn cell(value: Json, status: Json, time: String) -> Json {
+    json!({"value": value, "status": status, "event_timestamp": time})
+}
+
+/// The columns of a Feast answer after its first `skip`, each as its
+/// name and its first row's cell.
+fn answer_cells(answer: &Json, skip: usize) -> Vec<(String, Json)> {
+    let names = (answer["metadata"]["feature_names"].as_array()).map_or(&[][..], Vec::as_slice);
+    let columns = names.iter().enumerate().skip(skip);
+    (columns.map(|(i, name)| {
+        let col = &answer["results"][i];
+        let time = col["event_timestamps"][0].as_str().unwrap_or_default();
+        let name = name.as_str().unwrap_or_default().to_string();
+        let (value, status) = (col["values"][0].clone(), col["statuses"][0].clone());
+        (name, cell(value, status, time.to_string()))
+    }))
+    .collect()
 }
 
 /// `--key` as join-key columns in the view's order: a bare value for a

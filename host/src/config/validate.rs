@@ -6,6 +6,8 @@ use super::*;
 use std::collections::HashSet;
 
 mod fills;
+mod limits;
+mod llm;
 mod server;
 mod stream;
 
@@ -41,52 +43,13 @@ impl Validator<'_> {
         }
         self.plugins(&c.plugins)?;
         for e in &c.entities {
-            let t = FieldType::parse(e.key_type.get_ref());
-            if !matches!(
-                t,
-                Some(FieldType::Int32 | FieldType::Int64 | FieldType::String)
-            ) {
-                let key = format!("entity[{}].type", e.name.get_ref());
-                return self.err(
-                    e.key_type.span(),
-                    key,
-                    format!(
-                        "{:?}: an entity key is int64 (or int32) or string",
-                        e.key_type.get_ref()
-                    ),
-                );
-            }
+            self.entity(e)?;
         }
         for v in &c.views {
             self.view(v)?;
         }
         self.server(&c.server)?;
-        for (ttl, key) in [
-            (&c.store.embedding_cache_ttl, "store.embedding_cache_ttl"),
-            (
-                &c.store.offline_log_retention,
-                "store.offline_log_retention",
-            ),
-        ] {
-            if let Err(e) = parse_ttl(ttl.get_ref()) {
-                let m = format!("{:?}: {e} (e.g. \"90d\", or \"none\")", ttl.get_ref());
-                return self.err(ttl.span(), key.into(), m);
-            }
-        }
-        if let Some(mb) = c
-            .store
-            .offline_log_max_mb
-            .as_ref()
-            .filter(|mb| !(1..=1 << 30).contains(mb.get_ref()))
-        {
-            let m = "must be at least 1 and at most 1073741824 (MiB); leave it out for no cap";
-            return self.err(mb.span(), "store.offline_log_max_mb".into(), m);
-        }
-        let memory = &c.store.memory_mb;
-        if !(8..=1 << 20).contains(memory.get_ref()) {
-            let m = "must be at least 8 and at most 1048576 (MiB)";
-            return self.err(memory.span(), "store.memory_mb".into(), m);
-        }
+        self.store(&c.store)?;
         self.instances(c)?;
         self.unique(c.push_sources.iter().map(|p| &p.name), "push_source")?;
         for p in &c.push_sources {
@@ -106,27 +69,20 @@ impl Validator<'_> {
         self.streams(c)
     }
 
-    /// Every transformed field may run `instances_per_field` instances, and
-    /// a reload runs the old and the new version side by side: the engine's
-    /// `max_instances` must hold both, or a busy pool would fail to grow.
-    fn instances(&self, c: &Config) -> Result<(), ConfigError> {
-        let fields = c.views.iter().flat_map(|v| &v.fields);
-        let transformed = fields.filter(|f| f.transform.is_some()).count();
-        let p = &c.plugins;
-        let (per_field, max) = (*p.instances_per_field.get_ref(), *p.max_instances.get_ref());
-        let needed = transformed * per_field * 2;
-        if needed > max as usize {
-            let m = format!(
-                "{max} cannot hold {transformed} transformed fields × instances_per_field {per_field} × 2 \
-                 (a reload runs the old and the new version side by side): raise it to {needed} or lower instances_per_field"
-            );
-            let at = match p.max_instances.span() {
-                span if span.is_empty() => p.instances_per_field.span(),
-                span => span,
-            };
-            return self.err(at, "plugins.max_instances".into(), m);
+    fn entity(&self, e: &EntityConfig) -> Result<(), ConfigError> {
+        let t = FieldType::parse(e.key_type.get_ref());
+        if matches!(
+            t,
+            Some(FieldType::Int32 | FieldType::Int64 | FieldType::String)
+        ) {
+            return Ok(());
         }
-        Ok(())
+        let key = format!("entity[{}].type", e.name.get_ref());
+        let m = format!(
+            "{:?}: an entity key is int64 (or int32) or string",
+            e.key_type.get_ref()
+        );
+        self.err(e.key_type.span(), key, m)
     }
 
     fn unique<'s>(
@@ -145,175 +101,6 @@ impl Validator<'_> {
             }
         }
         Ok(())
-    }
-
-    fn plugins(&self, p: &PluginsConfig) -> Result<(), ConfigError> {
-        let at_least_one = [
-            (
-                p.memory_mb.span(),
-                *p.memory_mb.get_ref() as u64,
-                "memory_mb",
-            ),
-            (
-                p.call_timeout_secs.span(),
-                *p.call_timeout_secs.get_ref(),
-                "call_timeout_secs",
-            ),
-            (
-                p.max_instances.span(),
-                u64::from(*p.max_instances.get_ref()),
-                "max_instances",
-            ),
-            (
-                p.recycle_after_calls.span(),
-                *p.recycle_after_calls.get_ref(),
-                "recycle_after_calls",
-            ),
-            (
-                p.instances_per_field.span(),
-                *p.instances_per_field.get_ref() as u64,
-                "instances_per_field",
-            ),
-        ];
-        for (span, value, name) in at_least_one {
-            if value == 0 {
-                return self.err(span, format!("plugins.{name}"), "must be at least 1");
-            }
-        }
-        // Bounds that keep the engine's arithmetic (bytes, ticks, pool sizes) in range.
-        let at_most = [
-            (
-                p.memory_mb.span(),
-                *p.memory_mb.get_ref() as u64,
-                65_536,
-                "memory_mb",
-            ),
-            (
-                p.call_timeout_secs.span(),
-                *p.call_timeout_secs.get_ref(),
-                86_400,
-                "call_timeout_secs",
-            ),
-            (
-                p.max_instances.span(),
-                u64::from(*p.max_instances.get_ref()),
-                10_000,
-                "max_instances",
-            ),
-        ];
-        for (span, value, max, name) in at_most {
-            if value > max {
-                return self.err(
-                    span,
-                    format!("plugins.{name}"),
-                    format!("must be at most {max}"),
-                );
-            }
-        }
-        Ok(())
-    }
-
-    fn llm(&self, llm: &LlmConfig) -> Result<(), ConfigError> {
-        let key = |k: &str| format!("llm[{}].{k}", llm.name.get_ref());
-        self.llm_provider(llm)?;
-        if llm.api_key_env.is_some() && llm.api_key_file.is_some() {
-            return self.err(
-                llm.name.span(),
-                key("api_key_file"),
-                "set api_key_env or api_key_file, not both",
-            );
-        }
-        let counts = [
-            ("batch_size", llm.batch_size.as_ref()),
-            ("concurrency", llm.concurrency.as_ref()),
-            ("dimensions", llm.dimensions.as_ref()),
-            ("max_input_tokens", llm.max_input_tokens.as_ref()),
-            ("threads", llm.threads.as_ref()),
-        ];
-        for (name, v) in counts {
-            if let Some(v) = v.filter(|v| *v.get_ref() == 0) {
-                return self.err(v.span(), key(name), "must be at least 1");
-            }
-        }
-        // Threads and permits are real resources: a typo must not ask for millions.
-        let caps = [
-            ("threads", llm.threads.as_ref(), 1024),
-            ("concurrency", llm.concurrency.as_ref(), 10_000),
-        ];
-        for (name, v, cap) in caps {
-            if let Some(v) = v.filter(|v| *v.get_ref() > cap) {
-                return self.err(v.span(), key(name), format!("must be at most {cap}"));
-            }
-        }
-        if let Some(r) = llm
-            .requests_per_minute
-            .as_ref()
-            .filter(|r| *r.get_ref() == 0)
-        {
-            return self.err(r.span(), key("requests_per_minute"), "must be at least 1");
-        }
-        // A budget below one full input could never send that input.
-        let max_input = llm.max_input_tokens().unwrap_or(1);
-        let budgets = [
-            (
-                "max_batch_tokens",
-                llm.max_batch_tokens
-                    .as_ref()
-                    .map(|b| (b.span(), *b.get_ref())),
-            ),
-            (
-                "tokens_per_minute",
-                llm.tokens_per_minute
-                    .as_ref()
-                    .map(|b| (b.span(), *b.get_ref() as usize)),
-            ),
-        ];
-        for (name, budget) in budgets {
-            if let Some((span, b)) = budget.filter(|(_, b)| *b < max_input) {
-                let m = format!("must be at least max_input_tokens ({max_input}), got {b}");
-                return self.err(span, key(name), m);
-            }
-        }
-        Ok(())
-    }
-
-    /// Keys that belong to the other provider are mistakes, not no-ops.
-    fn llm_provider(&self, llm: &LlmConfig) -> Result<(), ConfigError> {
-        let key = |k: &str| format!("llm[{}].{k}", llm.name.get_ref());
-        let (foreign, owner): (&[(&str, bool)], &str) = match llm.provider {
-            Provider::OpenAi => (
-                &[
-                    ("model_dir", llm.model_dir.is_some()),
-                    ("threads", llm.threads.is_some()),
-                ],
-                "local",
-            ),
-            Provider::Local => (
-                &[
-                    ("base_url", llm.base_url.is_some()),
-                    ("api_key_env", llm.api_key_env.is_some()),
-                    ("api_key_file", llm.api_key_file.is_some()),
-                    ("tokenizer", llm.tokenizer.is_some()),
-                ],
-                "openai",
-            ),
-        };
-        if let Some((k, _)) = foreign.iter().find(|(_, set)| *set) {
-            let m = format!("is for provider = \"{owner}\" only");
-            return self.err(llm.name.span(), key(k), m);
-        }
-        match (llm.provider, &llm.base_url) {
-            (Provider::OpenAi, None) => self.err(
-                llm.name.span(),
-                key("base_url"),
-                "is required for provider \"openai\"",
-            ),
-            (Provider::OpenAi, Some(url)) if reqwest::Url::parse(url.get_ref()).is_err() => {
-                let m = format!("{:?} is not a URL", url.get_ref());
-                self.err(url.span(), key("base_url"), m)
-            }
-            _ => Ok(()),
-        }
     }
 
     fn view(&self, v: &ViewConfig) -> Result<(), ConfigError> {

@@ -3,6 +3,7 @@
 //! times), the fields it fills, and for an embedding everything about the
 //! `[[llm]]` that changes the vector.
 
+use crate::config::LlmConfig;
 use crate::plugin::Contract;
 use crate::registry::{Field, Registry};
 use sha2::{Digest, Sha256};
@@ -50,32 +51,37 @@ pub(super) fn identity(
         hash_tree(&mut h, dir, dir);
     }
     if let Some(llm) = t.llm.as_ref().and_then(|l| registry.llm(l)) {
-        // Values, not `Spanned`s: editing elsewhere in the file must not look like a change.
-        let llm_identity = format!(
-            "{}\0{}\0{:?}\0{}\0{:?}\0{:?}\0{}\0",
-            llm.base_url.as_ref().map_or("", |u| u.get_ref()),
-            llm.model,
-            llm.dimensions.as_ref().map(|d| *d.get_ref()),
-            llm.max_input_tokens()
-                .map_or(String::new(), |m| m.to_string()),
-            llm.long_input,
-            llm.tokenizer,
-            llm.normalize,
-        );
-        h.update(llm_identity.as_bytes());
-        // The tokenizer decides where long texts are cut: its contents count, not its name.
-        if let Some(bytes) = llm
-            .tokenizer
-            .as_ref()
-            .and_then(|p| std::fs::read(registry.config.resolve(p)).ok())
-        {
-            h.update(Sha256::digest(bytes));
-        }
-        if let Some(model) = model {
-            h.update(model);
-        }
+        hash_llm(&mut h, registry, llm, model);
     }
     h
+}
+
+/// Everything about an embedding's `[[llm]]` that changes its vectors:
+/// the endpoint and model, how long inputs are cut, the tokenizer's
+/// contents and, for a local model, the hash of its weights.
+fn hash_llm(h: &mut Sha256, registry: &Registry, llm: &LlmConfig, model: Option<[u8; 32]>) {
+    // Values, not `Spanned`s: editing elsewhere in the file must not look like a change.
+    let llm_identity = format!(
+        "{}\0{}\0{:?}\0{}\0{:?}\0{:?}\0{}\0",
+        llm.base_url.as_ref().map_or("", |u| u.get_ref()),
+        llm.model,
+        llm.dimensions.as_ref().map(|d| *d.get_ref()),
+        llm.max_input_tokens()
+            .map_or(String::new(), |m| m.to_string()),
+        llm.long_input,
+        llm.tokenizer,
+        llm.normalize,
+    );
+    h.update(llm_identity.as_bytes());
+    // The tokenizer decides where long texts are cut: its contents count, not its name.
+    if let Some(bytes) =
+        (llm.tokenizer.as_ref()).and_then(|p| std::fs::read(registry.config.resolve(p)).ok())
+    {
+        h.update(Sha256::digest(bytes));
+    }
+    if let Some(model) = model {
+        h.update(model);
+    }
 }
 
 /// Path (relative to `root`), size, modification time and, on unix, inode

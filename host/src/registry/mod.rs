@@ -3,11 +3,13 @@
 //! built-in plugins embedded in the binary. Lookups and publishes ask the
 //! registry, never the raw config.
 
-use crate::config::{Config, FieldType, TransformConfig, ViewConfig};
+use crate::config::{Config, FieldType, ViewConfig};
 use crate::store::EntityKey;
 use crate::value::Value;
-use std::path::PathBuf;
 use std::time::Duration;
+
+mod transform;
+pub use transform::{PluginSource, Transform};
 
 /// Built-in plugin components, built by `build.rs` from `plugins/`.
 pub fn builtin_plugin(name: &str) -> Option<&'static [u8]> {
@@ -53,38 +55,6 @@ pub struct Field {
     pub ty: FieldType,
     pub dimensions: Option<usize>,
     pub transform: Option<Transform>,
-}
-
-/// Where a plugin comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PluginSource {
-    Builtin(String),
-    File(PathBuf),
-}
-
-impl std::fmt::Display for PluginSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PluginSource::Builtin(n) => f.write_str(n),
-            PluginSource::File(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Transform {
-    pub plugin: PluginSource,
-    pub inputs: Vec<String>,
-    pub llm: Option<String>,
-    /// Everything the plugin's `configure` receives.
-    pub config: crate::plugin::PluginConfig,
-    /// What its sandbox lets it see beyond the contract.
-    pub grants: crate::plugin::Grants,
-    /// The other fields its call fills (`transform.fills`).
-    pub fills: Vec<String>,
-    /// Per input column, the type its cells are converted to before the
-    /// call (`transform.input_types`), if declared.
-    pub input_types: Vec<Option<FieldType>>,
 }
 
 impl Registry {
@@ -335,85 +305,6 @@ impl Field {
     }
 }
 
-impl Transform {
-    fn new(config: &Config, field: &str, dimensions: Option<usize>, t: &TransformConfig) -> Self {
-        let name = t.plugin.get_ref();
-        let plugin = if name.ends_with(".wasm") {
-            PluginSource::File(config.resolve(name.as_ref()))
-        } else {
-            PluginSource::Builtin(name.clone())
-        };
-        let inputs = t.inputs(field);
-        let llm = t.llm.as_ref().map(|l| l.get_ref().clone());
-        let fills: Vec<String> = t.fills.iter().map(|f| f.get_ref().clone()).collect();
-        let input_types = (inputs.iter())
-            .map(|c| (t.input_types.get(c)).and_then(|ty| FieldType::parse(ty.get_ref())))
-            .collect();
-        let plugin_config = plugin_config(t, field, &inputs, &fills, llm.clone(), dimensions);
-        let grants = crate::plugin::Grants {
-            env: t.grants.env.clone().into_iter().collect(),
-            dirs: (t.grants.dirs.iter())
-                .map(|(guest, host)| (config.resolve(host.as_ref()), guest.clone()))
-                .collect(),
-        };
-        Transform {
-            plugin,
-            inputs,
-            llm,
-            config: plugin_config,
-            grants,
-            fills,
-            input_types,
-        }
-    }
-}
-
-/// What the field's plugin instances are configured with: the typed
-/// options, and the same as contract 0.1's string pairs (the options'
-/// text, then the standard keys an option did not already set).
-fn plugin_config(
-    t: &TransformConfig,
-    field: &str,
-    inputs: &[String],
-    fills: &[String],
-    llm: Option<String>,
-    dimensions: Option<usize>,
-) -> crate::plugin::PluginConfig {
-    let mut legacy: Vec<(String, String)> = (t.options.iter())
-        .map(|(k, v)| (k.clone(), option_string(v)))
-        .collect();
-    let mut standard = vec![("input", inputs.join(",")), ("output", field.to_string())];
-    standard.extend(llm.clone().map(|l| ("llm", l)));
-    standard.extend(dimensions.map(|d| ("dimensions", d.to_string())));
-    for (k, v) in standard {
-        if !legacy.iter().any(|(name, _)| name == k) {
-            legacy.push((k.to_string(), v));
-        }
-    }
-    crate::plugin::PluginConfig {
-        inputs: inputs.to_vec(),
-        outputs: std::iter::once(field.to_string())
-            .chain(fills.iter().cloned())
-            .collect(),
-        options: (t.options.iter())
-            .map(|(k, v)| (k.clone(), crate::plugin::OptionValue::from_toml(v)))
-            .collect(),
-        llm,
-        dimensions,
-        legacy,
-    }
-    .with_standard_options()
-}
-
-/// TOML option values reach plugins as strings; arrays become comma lists.
-fn option_string(v: &toml::Value) -> String {
-    match v {
-        toml::Value::String(s) => s.clone(),
-        toml::Value::Array(a) => a.iter().map(option_string).collect::<Vec<_>>().join(","),
-        other => other.to_string(),
-    }
-}
-
 /// A config with a view keyed by two entities (`ui`: user × item) and
 /// one keyed by one (`items`), for the unit tests of every layer.
 #[cfg(test)]
@@ -445,96 +336,4 @@ fields = [{ name = "item_id", type = "INT64", primary_key = true }]
 "#;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    const SRC: &str = r#"
-[[llm]]
-name = "m"
-base_url = "http://127.0.0.1:1/v1"
-model = "x"
-dimensions = 4
-
-[[entity]]
-name = "user"
-join_key = "user_id"
-type = "string"
-
-[[feature_view]]
-name = "v"
-entity = "user"
-fields = [
-  { name = "user_id", type = "STRING", primary_key = true },
-  { name = "e", type = "vector", transform = { plugin = "llm-embedding", llm = "m", input = "bio", options = { normalize = true, tags = ["a", "b"] } } },
-  { name = "age", type = "int" },
-]
-"#;
-
-    #[test]
-    fn resolves_views_fields_and_plugin_options() {
-        let r = Registry::new(Config::parse(Path::new("/cfg/wafer.toml"), SRC).unwrap());
-        let v = r.view("v").unwrap();
-        let k = v.single_key().unwrap();
-        assert_eq!((k.name.as_str(), k.ty), ("user_id", FieldType::String));
-        assert_eq!(
-            v.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
-            ["e", "age"]
-        );
-        let e = v.field("e").unwrap();
-        assert_eq!(e.dimensions, Some(4), "inherits the llm's dimensions");
-        let t = e.transform.as_ref().unwrap();
-        assert_eq!(t.plugin, PluginSource::Builtin("llm-embedding".into()));
-        let opt = |k: &str| {
-            (t.config.legacy.iter())
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.as_str())
-        };
-        assert_eq!(
-            (opt("input"), opt("output"), opt("llm"), opt("dimensions")),
-            (Some("bio"), Some("e"), Some("m"), Some("4"))
-        );
-        assert_eq!((opt("normalize"), opt("tags")), (Some("true"), Some("a,b")));
-        use crate::plugin::OptionValue;
-        let tags = OptionValue::Texts(vec!["a".into(), "b".into()]);
-        let typed = [
-            ("normalize".into(), OptionValue::Bool(true)),
-            ("tags".into(), tags),
-        ];
-        assert_eq!(t.config.options, typed);
-        assert_eq!(
-            (t.config.inputs.clone(), t.config.outputs.clone()),
-            (vec!["bio".to_string()], vec!["e".to_string()])
-        );
-        assert_eq!(
-            (t.config.llm.as_deref(), t.config.dimensions),
-            (Some("m"), Some(4))
-        );
-    }
-
-    #[test]
-    fn keys_and_field_checks() {
-        let r = Registry::new(Config::parse(Path::new("wafer.toml"), SRC).unwrap());
-        let v = r.view("v").unwrap();
-        let u1 = Value::String("u1".into());
-        assert_eq!(v.key_of(|_| Some(&u1)), Ok(EntityKey::Str("u1".into())));
-        assert!(v.key_of(|_| None).unwrap_err().contains("null"));
-        let e = v.field("e").unwrap();
-        assert!(
-            e.check(Value::Vector(vec![1.0; 3]))
-                .unwrap_err()
-                .contains("expected 4")
-        );
-        assert!(
-            e.check(Value::Vector(vec![1.0, f32::NAN, 1.0, 1.0]))
-                .unwrap_err()
-                .contains("not finite")
-        );
-        assert!(e.check(Value::Vector(vec![0.5; 4])).is_ok());
-        assert_eq!(
-            v.field("age").unwrap().check(Value::String("7".into())),
-            Ok(Value::Int64(7))
-        );
-        assert!(builtin_plugin("passthrough").is_some_and(|b| b.starts_with(b"\0asm")));
-    }
-}
+mod tests;
