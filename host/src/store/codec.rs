@@ -181,6 +181,27 @@ pub fn encode_value(b: &mut Vec<u8>, v: &Value) {
     }
 }
 
+/// [`decode_value`], with the numbers most features are decoded in place:
+/// a 100 × 50 lookup decodes 5,000 values, and the call with its result
+/// cost more than reading the eight bytes (callgrind: 49 instructions a
+/// value in the call alone).
+#[inline]
+pub(super) fn decode_value_inline(r: &mut Reader) -> Result<Value, String> {
+    let tag = r.b.get(r.pos).copied();
+    let number = (r.b.get(r.pos + 1..r.pos + 9)).map(|b| <[u8; 8]>::try_from(b).expect("8 bytes"));
+    match (tag, number) {
+        (Some(3), Some(bytes)) => {
+            r.pos += 9;
+            Ok(Value::Float64(f64::from_le_bytes(bytes)))
+        }
+        (Some(2), Some(bytes)) => {
+            r.pos += 9;
+            Ok(Value::Int64(i64::from_le_bytes(bytes)))
+        }
+        _ => decode_value(r),
+    }
+}
+
 pub(super) fn decode_value(r: &mut Reader) -> Result<Value, String> {
     Ok(match r.u8()? {
         0 => Value::Null,
@@ -320,5 +341,29 @@ mod tests {
         let mut bad = enc.clone();
         bad[0] = 9;
         assert!(StoredRow::decode(&bad).unwrap_err().contains("version"));
+    }
+
+    /// The lookup's decoding in line reads what the general one reads, and
+    /// a number cut short is an error there too.
+    #[test]
+    fn numbers_decoded_in_line_are_the_values_stored() {
+        let values = [
+            Value::Float64(-2.5e-300),
+            Value::Int64(i64::MIN),
+            Value::Null,
+            Value::String("7".into()),
+        ];
+        for v in values {
+            let mut enc = Vec::new();
+            encode_value(&mut enc, &v);
+            enc.push(0xAB);
+            let mut r = Reader::new(&enc);
+            assert_eq!(decode_value_inline(&mut r).unwrap(), v);
+            assert_eq!(r.pos(), enc.len() - 1, "{v:?} read to its end");
+            for cut in 0..enc.len() - 1 {
+                let err = decode_value_inline(&mut Reader::new(&enc[..cut]));
+                assert!(err.is_err(), "{v:?} cut at {cut}");
+            }
+        }
     }
 }

@@ -1,6 +1,6 @@
-//! The checks of what the engine and the store may take: `[plugins]`'
-//! counts and bounds, the instances a reload needs, and `[store]`'s
-//! durations and sizes.
+//! The checks of what the engine and the store may take: the counts and
+//! caps of `[plugins]`, the instances a reload needs, and the durations
+//! and sizes of `[store]`.
 
 use super::Validator;
 use crate::config::{Config, ConfigError, PluginsConfig, StoreConfig, parse_ttl};
