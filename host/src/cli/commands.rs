@@ -127,6 +127,13 @@ pub(super) async fn transform(
     tokio::task::spawn_blocking(move || dev::watch(&config, run, &hup)).await?
 }
 
+/// `wafer get`: one key's features, as the view stores them.
+pub(super) async fn get(config: &Path, view: &str, key: &str) -> anyhow::Result<ExitCode> {
+    let target = Target::open(config).await?;
+    println!("{}", target.get(config, view, key).await?);
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(super) async fn sources(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let status = Target::open(config).await?.sources().await?;
     match json {

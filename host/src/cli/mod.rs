@@ -1,6 +1,7 @@
-//! `cli`: the command-line edge. It parses arguments ([`args`]), opens the
-//! [`Wafer`] runtime or finds the server that owns the store ([`target`]),
-//! calls it and prints. Errors are `anyhow` here and typed everywhere below.
+//! `cli`: the command-line edge. It parses arguments ([`args`]) and runs
+//! each command ([`commands`]): opens the runtime or finds the server that
+//! owns the store ([`target`]), calls it and prints. Errors are `anyhow`
+//! here and typed everywhere below.
 
 mod args;
 mod clang;
@@ -22,7 +23,6 @@ pub use show::describe_views;
 use crate::ingest::PublishRequest;
 use clap::Parser;
 use std::process::ExitCode;
-use target::Target;
 
 pub fn main() -> ExitCode {
     // Exit 2 means "some rows failed" here, so a usage error (clap's 2) is 1.
@@ -134,11 +134,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             action: args::SourceAction::Reset { name, to },
         } => commands::reset_source(config, &name, &to).await,
         Command::Deadletter { action } => commands::deadletter(config, action).await,
-        Command::Get { view, key } => {
-            let target = Target::open(config).await?;
-            println!("{}", target.get(config, &view, &key).await?);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Get { view, key } => commands::get(config, &view, &key).await,
     }
 }
 

@@ -38,11 +38,7 @@ fn write_example(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     let reviews = dir.join("reviews.jsonl");
     std::fs::write(&config, CONFIG).with_context(|| format!("write {}", config.display()))?;
     std::fs::write(&reviews, REVIEWS).with_context(|| format!("write {}", reviews.display()))?;
-    println!(
-        "wafer quickstart in {}
-",
-        dir.display()
-    );
+    println!("wafer quickstart in {}\n", dir.display());
     Ok((config, reviews))
 }
 

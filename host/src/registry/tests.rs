@@ -1,3 +1,6 @@
+//! The registry's unit tests: views, fields and plugin options resolved
+//! from a config, keys parsed and field values checked.
+
 use super::*;
 use std::path::Path;
 

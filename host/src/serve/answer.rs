@@ -64,37 +64,48 @@ pub(super) struct Flags {
 /// as Feast refuses such a read (the client keys columns by name).
 pub(super) fn encode(features: Features, flags: Flags) -> Result<Vec<u8>, ApiError> {
     let names = column_names(&features, flags)?;
-    // Per cell, a float's text and a status are about 30 bytes, and its
-    // event time (formatted once per view, but written in every column)
-    // about 27: the buffer is sized once, as growing it copies a large
-    // answer again (callgrind: a 300 KB answer, sized at 200 KB, grew
-    // once per request, at times for a tenth of its encoding).
+    let epochs = times_json(std::iter::repeat_n(Micros::EPOCH, features.rows));
+    let (times, of_column) = view_times(&features);
+    // Sized once, as growing it copies a large answer again (callgrind: a
+    // 300 KB answer, sized at 200 KB, grew once a request, at times for a
+    // tenth of its encoding): the event times exactly (every column writes
+    // its view's list), and per cell a value and its status (a float's
+    // text is at most 25 bytes with its comma, a present status 10).
+    let time_bytes = epochs.len() * features.entities.len()
+        + of_column.iter().map(|at| times[*at].len()).sum::<usize>();
     let cells = names.len() * features.rows;
-    let mut out = Vec::with_capacity(256 + names.len() * 64 + cells * 60);
+    let mut out = Vec::with_capacity(256 + names.len() * 64 + time_bytes + cells * 36);
     metadata(&mut out, &features, &names, flags);
     out.extend_from_slice(br#","results":["#);
-    let epochs = times_json(std::iter::repeat_n(Micros::EPOCH, features.rows));
     let present = Present::new(features.rows);
     for (i, (_, keys)) in features.entities.iter().enumerate() {
         comma(&mut out, i);
-        column(&mut out, keys, &present.statuses, &present, &epochs);
+        column(&mut out, keys, None, &present, &epochs);
     }
-    // A view's columns share their rows' times (one list): formatted once.
-    let mut times: Vec<(&Arc<[Micros]>, Vec<u8>)> = Vec::new();
-    for (i, col) in features.columns.iter().enumerate() {
+    for (i, (col, at)) in features.columns.iter().zip(of_column).enumerate() {
         comma(&mut out, features.entities.len() + i);
-        let shared = times
-            .iter()
-            .position(|(t, _)| Arc::ptr_eq(t, &col.event_times));
-        let at = shared.unwrap_or_else(|| {
-            let json = times_json(col.event_times.iter().copied());
-            times.push((&col.event_times, json));
-            times.len() - 1
-        });
-        column(&mut out, &col.values, &col.statuses, &present, &times[at].1);
+        let statuses = Some(&col.statuses[..]);
+        column(&mut out, &col.values, statuses, &present, &times[at]);
     }
     out.extend_from_slice(b"]}");
     Ok(out)
+}
+
+/// Each view's event times as a JSON list, formatted once (a view's
+/// columns share their rows' times), and which list each column writes.
+fn view_times(features: &Features) -> (Vec<Vec<u8>>, Vec<usize>) {
+    let (mut lists, mut json): (Vec<&Arc<[Micros]>>, Vec<Vec<u8>>) = (Vec::new(), Vec::new());
+    let of_column = (features.columns.iter())
+        .map(|col| {
+            let shared = lists.iter().position(|t| Arc::ptr_eq(t, &col.event_times));
+            shared.unwrap_or_else(|| {
+                lists.push(&col.event_times);
+                json.push(times_json(col.event_times.iter().copied()));
+                json.len() - 1
+            })
+        })
+        .collect();
+    (json, of_column)
 }
 
 /// The answer's opening and its `metadata`: the column names and, when
@@ -158,32 +169,36 @@ fn first_repeated(names: &[String]) -> Option<&String> {
     names.iter().find(|n| !seen.insert(n.as_str()))
 }
 
-/// A column whose every value is present, the usual case, as its
-/// statuses' text: copied whole, not written status by status (a 100 × 50
-/// answer's 5,000 statuses were as many small copies).
+/// The statuses of a column whose every value is present, the usual
+/// case, as one piece of text, copied whole rather than status by status
+/// (a 100 × 50 answer's 5,000 statuses were as many small copies). Made
+/// only for answers of more than a few rows.
 struct Present {
-    statuses: Vec<Status>,
-    json: Vec<u8>,
+    rows: usize,
+    json: Option<Vec<u8>>,
 }
 
 impl Present {
+    const MIN_ROWS: usize = 8;
+
     fn new(rows: usize) -> Present {
-        let mut json = Vec::with_capacity(rows * 10);
-        for i in 0..rows {
-            comma(&mut json, i);
-            json.extend_from_slice(status(Status::Present));
-        }
-        Present {
-            statuses: vec![Status::Present; rows],
-            json,
-        }
+        let json = (rows >= Self::MIN_ROWS).then(|| {
+            let mut json = Vec::with_capacity(rows * 10);
+            for i in 0..rows {
+                comma(&mut json, i);
+                json.extend_from_slice(status(Status::Present));
+            }
+            json
+        });
+        Present { rows, json }
     }
 }
 
+/// A column of the answer; `statuses` none for a join key's (each present).
 fn column(
     out: &mut Vec<u8>,
     values: &[Value],
-    statuses: &[Status],
+    statuses: Option<&[Status]>,
     present: &Present,
     times: &[u8],
 ) {
@@ -203,17 +218,29 @@ fn column(
         }
     }
     out.extend_from_slice(br#"],"statuses":["#);
-    if *statuses == present.statuses[..] {
-        out.extend_from_slice(&present.json);
-    } else {
-        for (i, s) in statuses.iter().enumerate() {
-            comma(out, i);
-            out.extend_from_slice(status(*s));
-        }
-    }
+    write_statuses(out, values.len(), statuses, present);
     out.extend_from_slice(br#"],"event_timestamps":"#);
     out.extend_from_slice(times);
     out.push(b'}');
+}
+
+fn write_statuses(out: &mut Vec<u8>, rows: usize, statuses: Option<&[Status]>, present: &Present) {
+    let all_present = statuses.is_none_or(|s| s.iter().all(|s| *s == Status::Present));
+    match (&present.json, statuses) {
+        (Some(json), _) if all_present && rows == present.rows => out.extend_from_slice(json),
+        (_, Some(statuses)) => {
+            for (i, s) in statuses.iter().enumerate() {
+                comma(out, i);
+                out.extend_from_slice(status(*s));
+            }
+        }
+        (_, None) => {
+            for i in 0..rows {
+                comma(out, i);
+                out.extend_from_slice(status(Status::Present));
+            }
+        }
+    }
 }
 
 fn status(s: Status) -> &'static [u8] {
@@ -319,20 +346,51 @@ mod tests {
             .chain([i64::MIN, 0, 42].map(Value::Int64))
             .collect::<Vec<_>>();
         let mut out = Vec::new();
-        let statuses = vec![Status::Present; values.len()];
-        column(
-            &mut out,
-            &values,
-            &statuses,
-            &Present::new(values.len()),
-            b"[]",
-        );
+        column(&mut out, &values, None, &Present::new(values.len()), b"[]");
         let expected = serde_json::to_string(&values).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with(&format!("{{\"values\":{expected},")),
             "{text}"
         );
+    }
+
+    /// A long column's statuses are written whole when all are present,
+    /// one by one otherwise.
+    #[test]
+    fn statuses_of_long_columns_are_each_columns_own() {
+        let rows = 3 * Present::MIN_ROWS;
+        let times: Arc<[Micros]> = vec![Micros(1_234_567); rows].into();
+        let col = |feature: &str, statuses: Vec<Status>| FeatureColumn {
+            view: "v".into(),
+            feature: feature.into(),
+            values: (0..rows).map(|i| Value::Float64(i as f64 / 7.0)).collect(),
+            statuses,
+            event_times: times.clone(),
+        };
+        let mut some = vec![Status::Present; rows];
+        some[rows - 1] = Status::NotFound;
+        let features = Features {
+            rows,
+            entities: vec![("id".into(), (0..rows as i64).map(Value::Int64).collect())],
+            columns: vec![
+                col("all", vec![Status::Present; rows]),
+                col("some", some.clone()),
+            ],
+        };
+        let flags = Flags {
+            full_feature_names: false,
+            view_versions: false,
+        };
+        let json = encode(features, flags).unwrap();
+        let answer: Answer = serde_json::from_slice(&json).unwrap();
+        let [keys, all, got] = &answer.results[..] else {
+            panic!("three columns")
+        };
+        assert_eq!(keys.statuses, vec![Status::Present; rows]);
+        assert_eq!(all.statuses, vec![Status::Present; rows]);
+        assert_eq!(got.statuses, some);
+        assert_eq!(got.event_timestamps[0], "1970-01-01T00:00:01.234567Z");
     }
 
     #[test]

@@ -181,10 +181,10 @@ pub fn encode_value(b: &mut Vec<u8>, v: &Value) {
     }
 }
 
-/// [`decode_value`], with the numbers most features are decoded in place:
-/// a 100 × 50 lookup decodes 5,000 values, and the call with its result
-/// cost more than reading the eight bytes (callgrind: 49 instructions a
-/// value in the call alone).
+/// [`decode_value`], decoding in place the numbers most features hold: a
+/// 100 × 50 lookup decodes 5,000 values, and the call with its result cost
+/// more than reading the eight bytes (callgrind: 49 instructions a value
+/// in the call alone).
 #[inline]
 pub(super) fn decode_value_inline(r: &mut Reader) -> Result<Value, String> {
     let tag = r.b.get(r.pos).copied();
