@@ -69,11 +69,9 @@ pub(super) async fn publish(config: &Path, req: PublishRequest) -> anyhow::Resul
     let progress = Progress::new(&format!("publish {}", req.view));
     let summary = target.publish(req, &progress).await;
     progress.finish();
-    // Closed whatever the publish did: what it wrote is landed.
-    let closed = target.close().await;
-    let code = report(&summary?);
-    closed?;
-    Ok(code)
+    // The summary is printed even when closing fails after it.
+    let code = summary.map(|s| report(&s));
+    closing(target, code).await
 }
 
 pub(super) fn plugin(action: PluginAction) -> anyhow::Result<ExitCode> {
@@ -148,10 +146,7 @@ pub(super) async fn reset_source(config: &Path, name: &str, to: &str) -> anyhow:
     let at = crate::config::StartAt::parse(to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
     let target = Target::open(config).await?;
     let offsets = target.reset_source(name, at).await;
-    let closed = target.close().await;
-    let offsets = offsets?;
-    closed?;
-    for (p, o) in offsets {
+    for (p, o) in closing(target, offsets).await? {
         println!("source {name} partition {p}: next offset {o}");
     }
     Ok(ExitCode::SUCCESS)
@@ -163,10 +158,16 @@ pub(super) async fn deadletter(
 ) -> anyhow::Result<ExitCode> {
     let target = Target::open(config).await?;
     let code = deadletter_on(&target, action).await;
+    closing(target, code).await
+}
+
+/// `result`, once `target` is closed whatever it was: what the command
+/// wrote is landed either way. The command's own error comes first.
+async fn closing<T>(target: Target, result: anyhow::Result<T>) -> anyhow::Result<T> {
     let closed = target.close().await;
-    let code = code?;
+    let value = result?;
     closed?;
-    Ok(code)
+    Ok(value)
 }
 
 async fn deadletter_on(target: &Target, action: DeadletterAction) -> anyhow::Result<ExitCode> {

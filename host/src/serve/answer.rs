@@ -226,20 +226,16 @@ fn column(
 
 fn write_statuses(out: &mut Vec<u8>, rows: usize, statuses: Option<&[Status]>, present: &Present) {
     let all_present = statuses.is_none_or(|s| s.iter().all(|s| *s == Status::Present));
-    match (&present.json, statuses) {
-        (Some(json), _) if all_present && rows == present.rows => out.extend_from_slice(json),
-        (_, Some(statuses)) => {
-            for (i, s) in statuses.iter().enumerate() {
-                comma(out, i);
-                out.extend_from_slice(status(*s));
-            }
-        }
-        (_, None) => {
-            for i in 0..rows {
-                comma(out, i);
-                out.extend_from_slice(status(Status::Present));
-            }
-        }
+    let whole = present
+        .json
+        .as_ref()
+        .filter(|_| all_present && rows == present.rows);
+    if let Some(json) = whole {
+        return out.extend_from_slice(json);
+    }
+    for i in 0..statuses.map_or(rows, <[Status]>::len) {
+        comma(out, i);
+        out.extend_from_slice(status(statuses.map_or(Status::Present, |s| s[i])));
     }
 }
 
