@@ -3,7 +3,8 @@
 //!
 //! - push throughput: N rows as one-row `POST /write-to-online-store`
 //!   pushes from 64 concurrent clients, through the `passthrough` plugin, vs
-//!   one publish of the same N rows from a file. Goal: at least 0.5×.
+//!   one publish of the same N rows from a file. Goal: at least 0.5×. Beside
+//!   it, the bound: a bare `GET /health` plus a published row's time.
 //! - freshness: pushes at a steady rate; from sending a push to a lookup
 //!   that sees it, p50 and p99, beside the plain lookup's. Goal: p99 < 5 ms.
 //! - lookup latency while a large publish runs vs idle, p50 and p99.
@@ -68,8 +69,8 @@ async fn bench() -> Bench {
 }
 
 impl Bench {
-    async fn publish(&self, input: std::path::PathBuf) -> Duration {
-        let started = Instant::now();
+    async fn publish(&self, input: std::path::PathBuf) -> Took {
+        let clock = Clock::start();
         let req = PublishRequest {
             view: "vec".into(),
             input,
@@ -80,7 +81,7 @@ impl Bench {
         };
         let s = self.wafer.publish(req, |_| {}).await.unwrap();
         assert_eq!(s.failed(), 0, "{s}");
-        started.elapsed()
+        clock.stop()
     }
 
     async fn push(&self, i: usize) {
@@ -121,40 +122,91 @@ fn push_body(ids: std::ops::Range<usize>) -> Vec<u8> {
 }
 
 /// Pushes from `clients` concurrent clients vs one publish of the same
-/// rows: one row per push, then 100.
+/// rows: one row per push, then 100. Beside them, the bound: a push costs
+/// at least the CPU of a bare request plus that of a published row.
 async fn push_throughput(b: &Bench, n: usize, clients: usize) {
     let file = rows_file(&b.dir, "throughput.jsonl", 0..n);
     let published = b.publish(file).await;
-    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    let rate = |t: Took| n as f64 / t.wall.as_secs_f64();
+    // CPU time a row or request, every thread (server and clients).
+    let cpu = |t: Took| t.cpu.as_secs_f64() * 1e6 / n as f64;
     println!("push throughput, {n} rows through passthrough:");
     println!(
-        "  publish from a file (baseline)    {:>10.0} rows/s",
-        rate(published)
+        "  publish from a file (baseline)    {:>10.0} rows/s      ({:.1} µs of CPU a row)",
+        rate(published),
+        cpu(published)
     );
     let floor = health_floor(b, n, clients).await;
     println!(
-        "  ({n} GET /health from {clients} clients: {:>8.0} requests/s, the HTTP floor here)",
-        rate(floor)
+        "  ({n} GET /health from {clients} clients: {:>8.0} requests/s, {:.1} µs of CPU each: the HTTP floor here)",
+        rate(floor),
+        cpu(floor)
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get()) as f64;
+    let bound = cores * 1e6 / (cpu(floor) + cpu(published));
+    println!(
+        "  (the bound, {cores} cores busy with a bare request and a published row each push: {bound:.0} rows/s, {:.2}× the publish)",
+        bound / rate(published)
     );
     let reads = one_key_lookups(b, n, clients).await;
     println!(
-        "  ({n} one-key lookups from {clients} clients: {:>8.0} requests/s, a POST beside the pushes)",
-        rate(reads)
+        "  ({n} one-key lookups from {clients} clients: {:>8.0} requests/s, {:.1} µs of CPU each: a POST beside the pushes)",
+        rate(reads),
+        cpu(reads)
     );
     for (k, offset) in [(1, n), (100, 2 * n)] {
         let pushed = pushes(b, offset..offset + n, k, clients).await;
-        let ratio = published.as_secs_f64() / pushed.as_secs_f64();
+        let ratio = published.wall.as_secs_f64() / pushed.wall.as_secs_f64();
+        let one = format!(
+            "   (goal ≥ 0.5×; {:.2} of the bound, {:.1} µs of CPU a push)",
+            rate(pushed) / bound,
+            cpu(pushed)
+        );
         println!(
             "  {k:>3}-row pushes, {clients} clients      {:>10.0} rows/s  {ratio:.2}×{}",
             rate(pushed),
-            if k == 1 { "   (goal ≥ 0.5×)" } else { "" }
+            if k == 1 { one.as_str() } else { "" }
         );
     }
 }
 
+/// The wall time and the process's CPU time (every thread) of a run.
+#[derive(Clone, Copy)]
+struct Took {
+    wall: Duration,
+    cpu: Duration,
+}
+
+struct Clock(Instant, Duration);
+
+impl Clock {
+    fn start() -> Clock {
+        Clock(Instant::now(), cpu_time())
+    }
+
+    fn stop(self) -> Took {
+        Took {
+            wall: self.0.elapsed(),
+            cpu: cpu_time().saturating_sub(self.1),
+        }
+    }
+}
+
+/// The CPU time this process has used, in microseconds' resolution.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let u = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u
+    };
+    let t = |v: libc::timeval| Duration::new(v.tv_sec as u64, v.tv_usec as u32 * 1000);
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
 /// The time `clients` clients take to push `ids`, `k` rows a push, each
 /// sending its next push when the last is answered.
-async fn pushes(b: &Bench, ids: std::ops::Range<usize>, k: usize, clients: usize) -> Duration {
+async fn pushes(b: &Bench, ids: std::ops::Range<usize>, k: usize, clients: usize) -> Took {
     // The clients send ready-made requests: the figure is the server's.
     let starts: Vec<usize> = ids.clone().step_by(k).collect();
     let per = starts.len().div_ceil(clients);
@@ -175,7 +227,7 @@ async fn pushes(b: &Bench, ids: std::ops::Range<usize>, k: usize, clients: usize
     for _ in 0..bodies.len() {
         conns.push(b.connect().await);
     }
-    let started = Instant::now();
+    let clock = Clock::start();
     let tasks: Vec<_> = bodies
         .into_iter()
         .zip(conns)
@@ -190,31 +242,31 @@ async fn pushes(b: &Bench, ids: std::ops::Range<usize>, k: usize, clients: usize
     for t in tasks {
         t.await.unwrap();
     }
-    started.elapsed()
+    clock.stop()
 }
 
 /// The time `clients` clients take for `n` requests that do nothing: what
 /// HTTP itself costs on this machine, client included.
-async fn health_floor(b: &Bench, n: usize, clients: usize) -> Duration {
+async fn health_floor(b: &Bench, n: usize, clients: usize) -> Took {
     let request = b"GET /health HTTP/1.1\r\nHost: bench\r\n\r\n".to_vec();
     repeat(b, &request, n, clients).await
 }
 
 /// The time `clients` clients take for `n` one-key lookups of one feature:
 /// a POST with a JSON body through the read path, beside the write path.
-async fn one_key_lookups(b: &Bench, n: usize, clients: usize) -> Duration {
+async fn one_key_lookups(b: &Bench, n: usize, clients: usize) -> Took {
     let body = br#"{"features": ["vec:price"], "entities": {"item_id": [7]}}"#;
     repeat(b, &post("/get-online-features", body), n, clients).await
 }
 
 /// The time `clients` clients take to send `request` `n` times in all.
-async fn repeat(b: &Bench, request: &[u8], n: usize, clients: usize) -> Duration {
+async fn repeat(b: &Bench, request: &[u8], n: usize, clients: usize) -> Took {
     let mut conns = Vec::with_capacity(clients);
     for _ in 0..clients {
         conns.push(b.connect().await);
     }
     let request = request.to_vec();
-    let started = Instant::now();
+    let clock = Clock::start();
     let tasks: Vec<_> = conns
         .into_iter()
         .map(|mut conn| {
@@ -229,7 +281,7 @@ async fn repeat(b: &Bench, request: &[u8], n: usize, clients: usize) -> Duration
     for t in tasks {
         t.await.unwrap();
     }
-    started.elapsed()
+    clock.stop()
 }
 
 /// Send, acknowledge, then look up: how long until a push is readable.
@@ -270,7 +322,7 @@ async fn freshness(b: &Bench, rate: usize, n: usize) {
 async fn lookups(
     b: &Bench,
     n: usize,
-    stop: Option<&tokio::task::JoinHandle<Duration>>,
+    stop: Option<&tokio::task::JoinHandle<Took>>,
 ) -> Vec<Duration> {
     let mut took = Vec::with_capacity(n.min(100_000));
     for k in 0..n {
@@ -297,7 +349,7 @@ async fn lookup_under_publish(b: &Bench, rows: usize) {
     let took = publish.await.unwrap();
     println!(
         "lookups while a {rows}-row publish runs ({:.1} s, {} lookups) vs idle ({n} lookups):",
-        took.as_secs_f64(),
+        took.wall.as_secs_f64(),
         busy.len()
     );
     for p in [0.5, 0.99] {
@@ -328,7 +380,7 @@ fn main() {
             let took = pushes(&b, 0..n, 1, clients).await;
             println!(
                 "1-row pushes, {clients} clients: {:.0} rows/s",
-                n as f64 / took.as_secs_f64()
+                n as f64 / took.wall.as_secs_f64()
             );
             return;
         }
