@@ -4,7 +4,8 @@
 //! - push throughput: N rows as one-row `POST /write-to-online-store`
 //!   pushes from 64 concurrent clients, through the `passthrough` plugin, vs
 //!   one publish of the same N rows from a file. Goal: at least 0.5×. Beside
-//!   it, the bound: a bare `GET /health` plus a published row's time.
+//!   it, the bound: every core busy with the CPU of a bare `GET /health`
+//!   plus that of a published row, a push.
 //! - freshness: pushes at a steady rate; from sending a push to a lookup
 //!   that sees it, p50 and p99, beside the plain lookup's. Goal: p99 < 5 ms.
 //! - lookup latency while a large publish runs vs idle, p50 and p99.
