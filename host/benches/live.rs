@@ -128,10 +128,7 @@ fn push_body(ids: std::ops::Range<usize>) -> Vec<u8> {
 async fn push_throughput(b: &Bench, n: usize, clients: usize) {
     let file = rows_file(&b.dir, "throughput.jsonl", 0..n);
     let published = b.publish(file).await;
-    let rate = |t: Took| n as f64 / t.wall.as_secs_f64();
-    // Clients included, as `wrk` on the same machine would be: the bound
-    // is what the machine's cores can do, whoever spends them.
-    let cpu = |t: Took| t.cpu.as_secs_f64() * 1e6 / n as f64;
+    let (rate, cpu) = (|t: Took| t.rate(n), |t: Took| t.cpu_each(n));
     println!("push throughput, {n} rows through passthrough:");
     println!(
         "  publish from a file (baseline)    {:>10.0} rows/s      ({:.1} µs of CPU a row)",
@@ -162,21 +159,20 @@ async fn push_throughput(b: &Bench, n: usize, clients: usize) {
 /// One-row pushes, then 100-row pushes, of `n` new rows each, beside the
 /// publish and the bound.
 async fn push_rows(b: &Bench, (n, clients): (usize, usize), published: Took, bound: f64) {
-    let rate = |t: Took| n as f64 / t.wall.as_secs_f64();
     for (k, offset) in [(1, n), (100, 2 * n)] {
         let pushed = pushes(b, offset..offset + n, k, clients).await;
         let ratio = published.wall.as_secs_f64() / pushed.wall.as_secs_f64();
         let besides = match k {
             1 => format!(
                 "   (goal ≥ 0.5×; {:.2} of the bound, {:.1} µs of CPU a push)",
-                rate(pushed) / bound,
-                pushed.cpu.as_secs_f64() * 1e6 / n as f64
+                pushed.rate(n) / bound,
+                pushed.cpu_each(n)
             ),
             _ => String::new(),
         };
         println!(
             "  {k:>3}-row pushes, {clients} clients      {:>10.0} rows/s  {ratio:.2}×{besides}",
-            rate(pushed)
+            pushed.rate(n)
         );
     }
 }
@@ -187,6 +183,20 @@ async fn push_rows(b: &Bench, (n, clients): (usize, usize), published: Took, bou
 struct Took {
     wall: Duration,
     cpu: Duration,
+}
+
+impl Took {
+    /// Rows or requests a second, for `n` of them.
+    fn rate(self, n: usize) -> f64 {
+        n as f64 / self.wall.as_secs_f64()
+    }
+
+    /// Microseconds of CPU each of `n` took. Clients included, as `wrk` on
+    /// the same machine would be: the bound is what the machine's cores can
+    /// do, whoever spends them.
+    fn cpu_each(self, n: usize) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / n as f64
+    }
 }
 
 /// Started: the wall clock, and the CPU time used so far.
@@ -396,7 +406,7 @@ fn main() {
             let took = pushes(&b, 0..n, 1, clients).await;
             println!(
                 "1-row pushes, {clients} clients: {:.0} rows/s",
-                n as f64 / took.wall.as_secs_f64()
+                took.rate(n)
             );
             return;
         }

@@ -225,11 +225,10 @@ fn column(
 }
 
 fn write_statuses(out: &mut Vec<u8>, rows: usize, statuses: Option<&[Status]>, present: &Present) {
-    let all_present = statuses.is_none_or(|s| s.iter().all(|s| *s == Status::Present));
-    let whole = present
-        .json
-        .as_ref()
-        .filter(|_| all_present && rows == present.rows);
+    // Scanned only where the whole text exists: a small answer skips it.
+    let whole = (present.json.as_ref()).filter(|_| {
+        rows == present.rows && statuses.is_none_or(|s| s.iter().all(|s| *s == Status::Present))
+    });
     if let Some(json) = whole {
         return out.extend_from_slice(json);
     }
