@@ -7,7 +7,7 @@
 //! matches the stored one reuses the stored value, so re-publishing unchanged
 //! rows calls no plugin and no embedding API.
 
-use super::identity::identity;
+use super::identity::{Digester, identity};
 use super::{Failure, FailureKind, IngestError, Record};
 use crate::config::FieldType;
 use crate::plugin::{Batch, Column, Contract, InstancePool, PluginEngine, PluginError};
@@ -15,7 +15,6 @@ use crate::registry::{Field, PluginSource, Registry, Transform, View};
 use crate::store::{EntityKey, InputDigest, Store, StoredRow, encode_value};
 use crate::time::Micros;
 use crate::value::Value;
-use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
 /// A view's transformations, ready to run batches.
@@ -33,8 +32,8 @@ struct FieldTransform {
     /// The fields its call fills: `field`, then its `fills`.
     outputs: Vec<usize>,
     pool: InstancePool,
-    /// Hash state over the transformation's identity, extended per row with its inputs.
-    identity: Sha256,
+    /// Digests each row's inputs, with the transformation's identity.
+    digester: Digester,
 }
 
 /// The result of running one batch through a pipeline.
@@ -105,7 +104,13 @@ impl Pipeline {
                 field: i,
                 outputs: std::iter::once(i).chain(fills).collect(),
                 pool: plugin.pool_with(&view.name, t.config.clone(), t.grants.clone())?,
-                identity: identity(registry, field, &bytes, model, plugin.contract()),
+                digester: Digester::new(identity(
+                    registry,
+                    field,
+                    &bytes,
+                    model,
+                    plugin.contract(),
+                )),
             });
         }
         let filled = (0..view.fields.len())
@@ -162,9 +167,9 @@ impl Pipeline {
             .map(|s| self.stored_rows(s, &live))
             .unwrap_or_default();
         for t in &self.transforms {
-            out.reused += self.reuse(t, &mut live, &stored);
+            let todo = self.reuse(t, &mut live, &stored, &mut out.reused);
             let started = Instant::now();
-            self.apply(t, &mut live);
+            self.apply(t, &mut live, todo);
             out.plugin_time += started.elapsed();
         }
         for (at, row) in at.into_iter().zip(live) {
@@ -253,9 +258,8 @@ impl Pipeline {
         let mut row = RowState {
             key,
             event_time,
-            fields: Vec::new(),
+            fields: Vec::with_capacity(self.view.fields.len()),
             inputs: Vec::new(),
-            pending: Vec::new(),
             error: None,
             record,
         };
@@ -281,16 +285,17 @@ impl Pipeline {
 
     /// Compute each live row's input digest for `t`; rows whose stored
     /// values (every field `t` fills) were computed from the same inputs take
-    /// them. Returns how many did.
+    /// them, counted in `reused`. Returns the rows `t` must compute.
     fn reuse(
         &self,
         t: &FieldTransform,
         rows: &mut [RowState],
         stored: &[Option<StoredRow>],
-    ) -> u64 {
+        reused: &mut u64,
+    ) -> Vec<usize> {
         let inputs = &self.field_and_transform(t).1.inputs;
         let outputs: Vec<&Field> = t.outputs.iter().map(|o| &self.view.fields[*o]).collect();
-        let mut reused = 0;
+        let mut todo = Vec::with_capacity(rows.len());
         let mut buf = Vec::new();
         for (i, row) in rows
             .iter_mut()
@@ -302,41 +307,37 @@ impl Pipeline {
             if inputs.iter().all(|c| row.record.get(c).is_none()) {
                 continue;
             }
-            let mut h = t.identity.clone();
+            t.digester.begin(&mut buf);
             for c in inputs {
-                buf.clear();
                 encode_value(&mut buf, row.record.get(c).unwrap_or(&Value::Null));
-                h.update(&buf);
             }
-            let digest: InputDigest = h.finalize()[..16].try_into().expect("16 of 32 bytes");
-            let old = stored.get(i).and_then(Option::as_ref);
+            let digest = t.digester.digest(&buf);
+            let old = stored.get(i).and_then(Option::as_ref).filter(|s| {
+                let digests = outputs.iter().map(|f| s.input_digest(&f.name));
+                t.digester.made_from(digests, &digest, &buf)
+            });
             // A reused value is checked like a fresh one: the store is not trusted blindly.
             let values: Option<Vec<Value>> = (outputs.iter())
-                .map(|f| {
-                    let s = old.filter(|s| s.input_digest(&f.name) == Some(&digest))?;
-                    f.check(s.get(&f.name)?.clone()).ok()
-                })
+                .map(|f| f.check(old?.get(&f.name)?.clone()).ok())
                 .collect();
             match values {
                 Some(values) => {
                     let named = outputs.iter().map(|f| f.name.clone()).zip(values);
                     row.fields.extend(named);
-                    reused += 1;
+                    *reused += 1;
                 }
-                None => row.pending.push(t.field),
+                None => todo.push(i),
             }
             (row.inputs).extend(outputs.iter().map(|f| (f.name.clone(), digest)));
         }
-        reused
+        todo
     }
 
-    /// One plugin call for the rows still needing `t`, its input columns
-    /// typed once; its per-row answers land per row, in every field it fills.
-    fn apply(&self, t: &FieldTransform, rows: &mut [RowState]) {
+    /// One plugin call for the rows `todo` (which need `t` and have not
+    /// failed), its input columns typed once; its per-row answers land per
+    /// row, in every field it fills.
+    fn apply(&self, t: &FieldTransform, rows: &mut [RowState], todo: Vec<usize>) {
         let (field, transform) = self.field_and_transform(t);
-        let todo: Vec<usize> = (0..rows.len())
-            .filter(|i| rows[*i].error.is_none() && rows[*i].pending.contains(&t.field))
-            .collect();
         if todo.is_empty() {
             return;
         }
@@ -452,8 +453,6 @@ struct RowState {
     event_time: Micros,
     fields: Vec<(String, Value)>,
     inputs: Vec<(String, InputDigest)>,
-    /// Transforms (by field index) whose value must be computed, not reused.
-    pending: Vec<usize>,
     /// The first failure: field, kind, message.
     error: Option<(Option<String>, FailureKind, String)>,
     record: Record,
@@ -470,3 +469,7 @@ impl RowState {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;

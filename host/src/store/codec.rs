@@ -12,7 +12,9 @@
 //!        element is never a list).
 //!        Version `0x02` is the same followed by the input digests of the
 //!        transformed fields: `u8` count, then per field `u8` name length, name,
-//!        16 digest bytes. Rows without digests are written as version 1.
+//!        16 digest bytes (XXH3-128, little-endian; the first 16 bytes of
+//!        SHA-256 in rows written before 2026-12: `ingest/identity.rs` reads
+//!        both). Rows without digests are written as version 1.
 
 use crate::time::Micros;
 use crate::value::Value;
@@ -166,9 +168,13 @@ pub fn encode_value(b: &mut Vec<u8>, v: &Value) {
         Value::Vector(v) => {
             b.push(6);
             put_len(b, v.len());
-            b.reserve(v.len() * 4);
-            for x in v {
-                b.extend_from_slice(&x.to_le_bytes());
+            // Sized first, then filled in place: pushing four bytes at a time
+            // updated the length per float and did not vectorise (a vector
+            // is encoded for the store and again for its input digest).
+            let start = b.len();
+            b.resize(start + v.len() * 4, 0);
+            for (to, x) in b[start..].chunks_exact_mut(4).zip(v) {
+                to.copy_from_slice(&x.to_le_bytes());
             }
         }
         Value::List(items) => {
