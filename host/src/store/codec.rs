@@ -24,6 +24,19 @@ use crate::value::Value;
 /// value can be reused instead of calling the plugin again.
 pub type InputDigest = [u8; 16];
 
+/// A value's first byte: which variant follows (the layout above). Named
+/// once, as the general decoder and the lookup's in-line one both read them.
+mod tag {
+    pub const NULL: u8 = 0;
+    pub const BOOL: u8 = 1;
+    pub const INT64: u8 = 2;
+    pub const FLOAT64: u8 = 3;
+    pub const STRING: u8 = 4;
+    pub const BYTES: u8 = 5;
+    pub const VECTOR: u8 = 6;
+    pub const LIST: u8 = 7;
+}
+
 /// A stored row: the event time it describes, its feature values and, for
 /// transformed fields, the digest of the inputs each value was computed from.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -120,14 +133,14 @@ impl StoredRow {
 
 pub(super) fn skip_value(r: &mut Reader) -> Result<(), String> {
     let n = match r.u8()? {
-        0 => 0,
-        1 => 1,
-        2 | 3 => 8,
-        4 | 5 => r.len()?,
-        6 => r.len()?.checked_mul(4).ok_or("vector too long")?,
-        7 => {
+        tag::NULL => 0,
+        tag::BOOL => 1,
+        tag::INT64 | tag::FLOAT64 => 8,
+        tag::STRING | tag::BYTES => r.len()?,
+        tag::VECTOR => r.len()?.checked_mul(4).ok_or("vector too long")?,
+        tag::LIST => {
             for _ in 0..r.len()? {
-                if r.b.get(r.pos) == Some(&7) {
+                if r.b.get(r.pos) == Some(&tag::LIST) {
                     return Err("a list inside a list".into());
                 }
                 skip_value(r)?;
@@ -145,28 +158,28 @@ pub fn encode_value(b: &mut Vec<u8>, v: &Value) {
         b.extend_from_slice(&u32::try_from(n).expect("value too large").to_le_bytes())
     };
     match v {
-        Value::Null => b.push(0),
-        Value::Bool(x) => b.extend_from_slice(&[1, *x as u8]),
+        Value::Null => b.push(tag::NULL),
+        Value::Bool(x) => b.extend_from_slice(&[tag::BOOL, *x as u8]),
         Value::Int64(i) => {
-            b.push(2);
+            b.push(tag::INT64);
             b.extend_from_slice(&i.to_le_bytes());
         }
         Value::Float64(f) => {
-            b.push(3);
+            b.push(tag::FLOAT64);
             b.extend_from_slice(&f.to_le_bytes());
         }
         Value::String(s) => {
-            b.push(4);
+            b.push(tag::STRING);
             put_len(b, s.len());
             b.extend_from_slice(s.as_bytes());
         }
         Value::Bytes(x) => {
-            b.push(5);
+            b.push(tag::BYTES);
             put_len(b, x.len());
             b.extend_from_slice(x);
         }
         Value::Vector(v) => {
-            b.push(6);
+            b.push(tag::VECTOR);
             put_len(b, v.len());
             // Sized first, then filled in place: pushing four bytes at a time
             // updated the length per float and did not vectorise (a vector
@@ -178,7 +191,7 @@ pub fn encode_value(b: &mut Vec<u8>, v: &Value) {
             }
         }
         Value::List(items) => {
-            b.push(7);
+            b.push(tag::LIST);
             put_len(b, items.len());
             for x in items {
                 encode_value(b, x);
@@ -196,11 +209,11 @@ pub(super) fn decode_value_inline(r: &mut Reader) -> Result<Value, String> {
     let tag = r.b.get(r.pos).copied();
     let number = (r.b.get(r.pos + 1..r.pos + 9)).map(|b| <[u8; 8]>::try_from(b).expect("8 bytes"));
     match (tag, number) {
-        (Some(3), Some(bytes)) => {
+        (Some(tag::FLOAT64), Some(bytes)) => {
             r.pos += 9;
             Ok(Value::Float64(f64::from_le_bytes(bytes)))
         }
-        (Some(2), Some(bytes)) => {
+        (Some(tag::INT64), Some(bytes)) => {
             r.pos += 9;
             Ok(Value::Int64(i64::from_le_bytes(bytes)))
         }
@@ -210,21 +223,21 @@ pub(super) fn decode_value_inline(r: &mut Reader) -> Result<Value, String> {
 
 pub(super) fn decode_value(r: &mut Reader) -> Result<Value, String> {
     Ok(match r.u8()? {
-        0 => Value::Null,
-        1 => Value::Bool(r.u8()? != 0),
-        2 => Value::Int64(i64::from_le_bytes(r.array()?)),
-        3 => Value::Float64(f64::from_le_bytes(r.array()?)),
-        4 => {
+        tag::NULL => Value::Null,
+        tag::BOOL => Value::Bool(r.u8()? != 0),
+        tag::INT64 => Value::Int64(i64::from_le_bytes(r.array()?)),
+        tag::FLOAT64 => Value::Float64(f64::from_le_bytes(r.array()?)),
+        tag::STRING => {
             let n = r.len()?;
             Value::String(
                 String::from_utf8(r.take(n)?.to_vec()).map_err(|_| "string is not UTF-8")?,
             )
         }
-        5 => {
+        tag::BYTES => {
             let n = r.len()?;
             Value::Bytes(r.take(n)?.to_vec())
         }
-        6 => {
+        tag::VECTOR => {
             let n = r.len()?;
             let raw = r.take(n.checked_mul(4).ok_or("vector too long")?)?;
             Value::Vector(
@@ -233,12 +246,12 @@ pub(super) fn decode_value(r: &mut Reader) -> Result<Value, String> {
                     .collect(),
             )
         }
-        7 => {
+        tag::LIST => {
             let n = r.len()?;
             let mut items = Vec::with_capacity(n.min(r.b.len()));
             for _ in 0..n {
                 // Checked before decoding, so corrupt bytes cannot recurse deep.
-                if r.b.get(r.pos) == Some(&7) {
+                if r.b.get(r.pos) == Some(&tag::LIST) {
                     return Err("a list inside a list".into());
                 }
                 items.push(decode_value(r)?);
