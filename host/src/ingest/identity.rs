@@ -15,14 +15,19 @@ use twox_hash::XxHash3_128;
 ///
 /// Until 2026-12 the digest was the first 16 bytes of SHA-256 over the same:
 /// a fifth of the pipeline's own work for a cheap UDF (`perf`, 256 rows of
-/// 64-d vectors through `passthrough`: five SHA-256 blocks a row). Stored rows keep those digests until they are
-/// rewritten, so a stored digest that differs from the new one is also
-/// checked the old way ([`Digester::legacy`]) before the value is recomputed:
-/// an upgrade re-embeds nothing. The digest only decides whether a stored
-/// value is reused, and a writer who could craft a collision for a key could
-/// as well leave that key's inputs as they were, so speed wins over
+/// 64-d vectors through `passthrough`: five SHA-256 blocks a row). Stored
+/// rows keep those digests until they are rewritten, so a stored digest that
+/// differs from the new one is also checked the old way
+/// ([`Digester::legacy`]) before the value is recomputed: an upgrade
+/// re-embeds nothing. A row whose inputs did change pays both digests, a
+/// fraction of the plugin call it then makes.
+///
+/// The digest only decides whether a stored value is reused: a collision
+/// keeps a key's old value after its inputs change. By chance that is
+/// 2^-128; crafted, it needs a writer who controls an input and knows the
+/// identity (a built-in plugin's options are guessable), and what it buys is
+/// a stale value for a key that writer can already write. Speed wins over
 /// collision resistance here.
-#[derive(Clone)]
 pub(super) struct Digester {
     /// SHA-256 of the identity: what the new digest hashes first.
     identity: [u8; 32],
@@ -62,12 +67,12 @@ impl Digester {
     /// digest is `digest`. The old digest is computed only when needed, once.
     pub(super) fn made_from<'a>(
         &self,
-        mut stored: impl Iterator<Item = Option<&'a InputDigest>>,
+        stored: impl IntoIterator<Item = Option<&'a InputDigest>>,
         digest: &InputDigest,
         buf: &[u8],
     ) -> bool {
         let mut legacy = None;
-        stored.all(|d| match d {
+        stored.into_iter().all(|d| match d {
             None => false,
             Some(d) => d == digest || *d == *legacy.get_or_insert_with(|| self.legacy(buf)),
         })
@@ -196,7 +201,10 @@ mod tests {
     use crate::value::Value;
 
     /// The old digest, as wafer computed it before 2026-12: the identity's
-    /// hash state, fed each input's encoding in turn.
+    /// hash state, fed each input's encoding in turn. The bytes and both
+    /// digests are pinned too: stored rows were hashed from exactly these
+    /// (computed with 03a254d's encoder), so a change to the encoding or to
+    /// either hash crate's output must fail here, not re-embed a store.
     #[test]
     fn the_legacy_digest_is_the_one_stored_before() {
         let mut identity = Sha256::new();
@@ -216,13 +224,16 @@ mod tests {
         inputs.iter().for_each(|v| encode_value(&mut buf, v));
         assert_eq!(d.legacy(&buf), old);
         assert_ne!(d.digest(&buf), old);
-        assert!(d.made_from([Some(&old)].into_iter(), &d.digest(&buf), &buf));
-        assert!(d.made_from([Some(&d.digest(&buf))].into_iter(), &d.digest(&buf), &buf));
-        assert!(!d.made_from(
-            [Some(&[0; 16]), Some(&old)].into_iter(),
-            &d.digest(&buf),
-            &buf
-        ));
-        assert!(!d.made_from([None].into_iter(), &d.digest(&buf), &buf));
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(
+            hex(&buf[32..]),
+            "04050000007469746c6506020000000000803f00002040"
+        );
+        assert_eq!(hex(&old), "c013d99d4a96d300fde6fadbcb6dc0f0");
+        assert_eq!(hex(&d.digest(&buf)), "c82405da65421fd9109bf090d73bad56");
+        assert!(d.made_from([Some(&old)], &d.digest(&buf), &buf));
+        assert!(d.made_from([Some(&d.digest(&buf))], &d.digest(&buf), &buf));
+        assert!(!d.made_from([Some(&[0; 16]), Some(&old)], &d.digest(&buf), &buf));
+        assert!(!d.made_from([None], &d.digest(&buf), &buf));
     }
 }

@@ -206,9 +206,9 @@ pub fn encode_value(b: &mut Vec<u8>, v: &Value) {
 /// in the call alone).
 #[inline]
 pub(super) fn decode_value_inline(r: &mut Reader) -> Result<Value, String> {
-    let tag = r.b.get(r.pos).copied();
+    let first = r.b.get(r.pos).copied();
     let number = (r.b.get(r.pos + 1..r.pos + 9)).map(|b| <[u8; 8]>::try_from(b).expect("8 bytes"));
-    match (tag, number) {
+    match (first, number) {
         (Some(tag::FLOAT64), Some(bytes)) => {
             r.pos += 9;
             Ok(Value::Float64(f64::from_le_bytes(bytes)))
