@@ -330,56 +330,50 @@ fn show(v: &Value) -> String {
 }
 
 /// The columns of one view's `index`ed features (in index order): values,
-/// statuses and the rows' event times, from its rows as read.
+/// statuses and the rows' event times, from its rows as read. The read's
+/// columns are the answer's: only a withheld value is touched.
 fn view_columns(
     view: &View,
     index: &FieldIndex,
     rows: WantedRows,
     now: Option<Micros>,
 ) -> Vec<FeatureColumn> {
-    let n = rows.times.len();
     let times: Arc<[Micros]> = (rows.times.iter())
         .map(|t| t.unwrap_or(Micros::EPOCH))
         .collect();
-    let mut cols: Vec<FeatureColumn> = (index.names().iter())
-        .map(|feature| FeatureColumn {
-            view: view.name.clone(),
-            feature: feature.to_string(),
-            values: Vec::with_capacity(n),
-            statuses: Vec::with_capacity(n),
-            event_times: times.clone(),
-        })
-        .collect();
     let expired =
         |t: Micros| matches!((view.ttl, now), (Some(ttl), Some(now)) if t.older_than(ttl, now));
-    let (w, mut values) = (cols.len(), rows.values);
-    for (i, time) in rows.times.into_iter().enumerate() {
-        match time {
-            None => push_all(&mut cols, Status::NotFound),
-            Some(t) if expired(t) => push_all(&mut cols, Status::OutsideMaxAge),
-            Some(_) => {
-                for (col, value) in cols.iter_mut().zip(&mut values[i * w..(i + 1) * w]) {
-                    match value.take() {
-                        None | Some(Value::Null) => push(col, Value::Null, Status::NullValue),
-                        Some(v) => push(col, v, Status::Present),
-                    }
-                }
+    // Per row, the status of all its values when it has none to answer.
+    let unanswered: Vec<Option<Status>> = (rows.times.iter())
+        .map(|time| match time {
+            None => Some(Status::NotFound),
+            Some(t) if expired(*t) => Some(Status::OutsideMaxAge),
+            Some(_) => None,
+        })
+        .collect();
+    (index.names().iter().zip(rows.columns))
+        .map(|(feature, mut values)| FeatureColumn {
+            view: view.name.clone(),
+            feature: feature.to_string(),
+            statuses: statuses(&mut values, &unanswered),
+            values,
+            event_times: times.clone(),
+        })
+        .collect()
+}
+
+/// Each value's status; a value withheld (its row too old) becomes null.
+fn statuses(values: &mut [Value], unanswered: &[Option<Status>]) -> Vec<Status> {
+    (values.iter_mut().zip(unanswered))
+        .map(|(value, unanswered)| match (unanswered, &value) {
+            (Some(status), _) => {
+                *value = Value::Null;
+                *status
             }
-        }
-    }
-    cols
-}
-
-fn push(col: &mut FeatureColumn, value: Value, status: Status) {
-    col.values.push(value);
-    col.statuses.push(status);
-}
-
-/// A row with no value for any column: not found, or too old to answer.
-fn push_all(cols: &mut [FeatureColumn], status: Status) {
-    for col in cols {
-        push(col, Value::Null, status);
-    }
+            (None, Value::Null) => Status::NullValue,
+            (None, _) => Status::Present,
+        })
+        .collect()
 }
 
 #[cfg(test)]

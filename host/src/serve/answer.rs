@@ -247,14 +247,24 @@ fn status(s: Status) -> &'static [u8] {
     }
 }
 
-/// A JSON list of RFC 3339 times (their text needs no escaping).
+/// A JSON list of RFC 3339 times (their text needs no escaping). A time
+/// the same as the one before (rows published or pushed together) is
+/// copied, not formatted again: chrono took 1,200 instructions a time.
 fn times_json(times: impl Iterator<Item = Micros>) -> Vec<u8> {
     let mut out = vec![b'['];
+    let mut last: Option<(Micros, std::ops::Range<usize>)> = None;
     for (i, t) in times.enumerate() {
         comma(&mut out, i);
-        out.push(b'"');
-        out.extend_from_slice(t.rfc3339().as_bytes());
-        out.push(b'"');
+        let start = out.len();
+        match &last {
+            Some((same, text)) if *same == t => out.extend_from_within(text.clone()),
+            _ => {
+                out.push(b'"');
+                out.extend_from_slice(t.rfc3339().as_bytes());
+                out.push(b'"');
+            }
+        }
+        last = Some((t, start..out.len()));
     }
     out.push(b']');
     out
@@ -325,7 +335,8 @@ mod tests {
             [serde_json::json!("NaN"), serde_json::Value::Null]
         );
         assert_eq!(f.statuses, [Status::Present, Status::NotFound]);
-        assert_eq!(f.event_timestamps[0], "1970-01-01T00:00:01.500Z");
+        let times = ["1970-01-01T00:00:01.500Z", "1970-01-01T00:00:00Z"];
+        assert_eq!(f.event_timestamps, times);
         assert_eq!(
             b.values,
             [serde_json::json!("AQI="), serde_json::json!([1])]
@@ -385,7 +396,9 @@ mod tests {
         assert_eq!(keys.statuses, vec![Status::Present; rows]);
         assert_eq!(all.statuses, vec![Status::Present; rows]);
         assert_eq!(got.statuses, some);
-        assert_eq!(got.event_timestamps[0], "1970-01-01T00:00:01.234567Z");
+        // One time for every row: formatted once, copied to each.
+        let time = "1970-01-01T00:00:01.234567Z";
+        assert_eq!(got.event_timestamps, vec![time; rows]);
     }
 
     #[test]

@@ -10,12 +10,15 @@ use crate::value::Value;
 use rustc_hash::FxHashMap;
 
 /// What a lookup read of some keys: per key, its row's event time (none:
-/// no row), and the wanted fields' values, row after row (a key's are at
-/// `key * wanted.len()`): one allocation for every value, not one per row.
+/// no row), and per wanted field a column of values, a key's at its
+/// place: null where its row has none (or there is no row). Decoded
+/// straight into the columns a lookup answers: a row-major buffer of
+/// optional values, moved into columns after, was a tenth of a 100 × 50
+/// lookup's instructions (filling, moving and dropping it).
 #[derive(Debug, Default)]
 pub struct WantedRows {
     pub times: Vec<Option<Micros>>,
-    pub values: Vec<Option<Value>>,
+    pub columns: Vec<Vec<Value>>,
 }
 
 /// The fields a lookup wants, each at its place (the order they were
@@ -86,17 +89,30 @@ impl Store {
         keys: &[EntityKey],
         wanted: &FieldIndex,
     ) -> Result<WantedRows, StoreError> {
-        let w = wanted.len();
-        let mut values = vec![None; keys.len() * w];
+        let mut columns: Vec<Vec<Value>> = (0..wanted.len())
+            .map(|_| Vec::with_capacity(keys.len()))
+            .collect();
         let times = self.multi_get(view, keys, |i, b| {
-            decode_wanted(b, wanted, &mut values[i * w..(i + 1) * w])
+            pad(&mut columns, i);
+            decode_wanted(b, wanted, i, &mut columns)
         })?;
-        Ok(WantedRows { times, values })
+        pad(&mut columns, keys.len());
+        Ok(WantedRows { times, columns })
     }
 }
 
-/// Decode only the fields of `b` that `wanted` names into their places in
-/// `into` (one per wanted field), skipping the rest without allocating and
+/// Nulls up to `rows` in every column: the rows before that had no value
+/// for it, or were not found.
+fn pad(columns: &mut [Vec<Value>], rows: usize) {
+    for column in columns {
+        if column.len() < rows {
+            column.resize(rows, Value::Null);
+        }
+    }
+}
+
+/// Decode only the fields of `b` that `wanted` names into `row` of their
+/// columns (one per wanted field, each `row` long), skipping the rest without allocating and
 /// stopping once all are found: a lookup of 3 features of a 50-field row
 /// builds 3 values, not 50 names and values; the rest of the row is not
 /// read, so not checked either (a publish or `wafer get` reads it whole).
@@ -105,12 +121,19 @@ impl Store {
 pub(super) fn decode_wanted(
     b: &[u8],
     wanted: &FieldIndex,
-    into: &mut [Option<Value>],
+    row: usize,
+    columns: &mut [Vec<Value>],
 ) -> Result<Micros, String> {
     each_wanted(b, wanted, |at, r| {
-        let first = into[at].is_none();
-        into[at] = Some(decode_value_inline(r)?);
-        Ok(first)
+        let value = decode_value_inline(r)?;
+        let column = &mut columns[at];
+        // A field the row names twice (no writer does): its last value.
+        if let Some(earlier) = column.get_mut(row) {
+            *earlier = value;
+            return Ok(false);
+        }
+        column.push(value);
+        Ok(true)
     })
 }
 
@@ -214,6 +237,53 @@ mod tests {
     use super::*;
     use crate::store::StoredRow;
 
+    /// `b`'s wanted fields as the one row of their columns.
+    fn decode_row(b: &[u8], wanted: &FieldIndex) -> Result<(Micros, Vec<Value>), String> {
+        let mut columns = vec![Vec::new(); wanted.len()];
+        let time = decode_wanted(b, wanted, 0, &mut columns)?;
+        pad(&mut columns, 1);
+        let values = columns.into_iter().map(|mut c| c.pop().expect("a row"));
+        Ok((time, values.collect()))
+    }
+
+    /// Rows decode into their places in the columns whatever came before:
+    /// a key with no row, a row without a field, a field named twice.
+    #[test]
+    fn each_row_decodes_at_its_place_in_the_columns() {
+        let row = |fields: &[(&str, i64)]| {
+            let fields = fields
+                .iter()
+                .map(|(n, v)| (n.to_string(), Value::Int64(*v)));
+            let row = StoredRow {
+                event_time: Micros(1),
+                fields: fields.collect(),
+                inputs: vec![],
+            };
+            row.encode()
+        };
+        let mut wanted = FieldIndex::default();
+        wanted.insert("a");
+        wanted.insert("b");
+        let mut columns = vec![Vec::new(); 2];
+        let rows = [
+            (0, row(&[("a", 1), ("b", 2)])),
+            (2, row(&[("b", 3)])),
+            (3, row(&[("a", 4), ("a", 5), ("b", 6)])),
+        ];
+        for (i, b) in &rows {
+            pad(&mut columns, *i);
+            decode_wanted(b, &wanted, *i, &mut columns).unwrap();
+        }
+        pad(&mut columns, 5);
+        let ints = |v: &[Option<i64>]| -> Vec<Value> {
+            v.iter()
+                .map(|v| v.map_or(Value::Null, Value::Int64))
+                .collect()
+        };
+        assert_eq!(columns[0], ints(&[Some(1), None, None, Some(5), None]));
+        assert_eq!(columns[1], ints(&[Some(2), None, Some(3), Some(6), None]));
+    }
+
     #[test]
     fn a_lookup_decodes_only_the_fields_it_wants() {
         let row = StoredRow {
@@ -236,24 +306,13 @@ mod tests {
             wanted.insert(name);
         }
         assert_eq!(wanted.names(), ["i", "missing", "l", "n"]);
-        let mut values = vec![None; wanted.len()];
-        let time = decode_wanted(&row.encode(), &wanted, &mut values).unwrap();
+        let (time, values) = decode_row(&row.encode(), &wanted).unwrap();
         assert_eq!(time, Micros(7));
-        assert_eq!(
-            values,
-            [
-                Some(Value::Int64(-7)),
-                None,
-                Some(Value::List(vec![
-                    Value::Int64(1),
-                    Value::String("x".into())
-                ])),
-                Some(Value::Null),
-            ]
-        );
+        let list = Value::List(vec![Value::Int64(1), Value::String("x".into())]);
+        assert_eq!(values, [Value::Int64(-7), Value::Null, list, Value::Null]);
         let enc = row.encode();
         assert!(
-            decode_wanted(&enc[..enc.len() - 30], &wanted, &mut values).is_err(),
+            decode_row(&enc[..enc.len() - 30], &wanted).is_err(),
             "truncated"
         );
         // Asked in the row's order, all found: the rest is never read
@@ -262,9 +321,8 @@ mod tests {
         for name in ["v", "l", "b"] {
             in_order.insert(name);
         }
-        let mut values = vec![None; in_order.len()];
-        decode_wanted(&enc[..enc.len() - 30], &in_order, &mut values).unwrap();
-        assert_eq!(values[2], Some(Value::Bytes(vec![1, 2, 3])));
+        let (_, values) = decode_row(&enc[..enc.len() - 30], &in_order).unwrap();
+        assert_eq!(values[2], Value::Bytes(vec![1, 2, 3]));
         // Past the scan limit names are hashed; the places stay the same.
         let mut many = FieldIndex::default();
         let names: Vec<String> = (0..12).map(|i| format!("x{i}")).collect();
@@ -275,10 +333,9 @@ mod tests {
             many.insert(name);
         }
         assert_eq!((many.place(b"x3"), many.place(b"s")), (Some(3), Some(13)));
-        let mut values = vec![None; many.len()];
-        decode_wanted(&row.encode(), &many, &mut values).unwrap();
-        assert_eq!(values[12], Some(Value::Null));
-        assert_eq!(values[13], Some(Value::String("skip me".into())));
+        let (_, values) = decode_row(&row.encode(), &many).unwrap();
+        assert_eq!(values[12], Value::Null);
+        assert_eq!(values[13], Value::String("skip me".into()));
     }
 
     #[test]
@@ -298,15 +355,14 @@ mod tests {
         for name in ["i", "missing", "v", "n"] {
             wanted.insert(name);
         }
-        let mut want = vec![None; wanted.len()];
-        decode_wanted(&row, &wanted, &mut want).unwrap();
+        let (_, want) = decode_row(&row, &wanted).unwrap();
+        // A field the row lacks is a null, as a stored null is.
+        let want: Vec<Option<Value>> = want.into_iter().map(Some).collect();
         let (mut projector, mut cut) = (Projector::default(), Vec::new());
         projector.project("view", &row, &wanted, &mut cut).unwrap();
         assert!(cut.len() < row.len() / 2, "names and digests left behind");
         let mut got = vec![None; wanted.len()];
         decode_projected("view", &cut, &mut got).unwrap();
-        // A field the row lacks is a null, as a stored null is.
-        want[1] = Some(Value::Null);
         assert_eq!(got, want);
         // The projector's scratch is per row: a second row reuses it.
         let mut again = Vec::new();
