@@ -3,7 +3,7 @@
 //! into one buffer for all the keys it reads; an export cuts logged rows
 //! down to them ([`Projector`]) to carry through its sorts.
 
-use super::codec::{Reader, decode_value, decode_value_inline, encode_value, skip_value};
+use super::codec::{Reader, decode_value, encode_value, push_value_inline, skip_value};
 use super::{EntityKey, Store, StoreError};
 use crate::time::Micros;
 use crate::value::Value;
@@ -125,15 +125,14 @@ pub(super) fn decode_wanted(
     columns: &mut [Vec<Value>],
 ) -> Result<Micros, String> {
     each_wanted(b, wanted, |at, r| {
-        let value = decode_value_inline(r)?;
         let column = &mut columns[at];
-        // A field the row names twice (no writer does): its last value.
-        if let Some(earlier) = column.get_mut(row) {
-            *earlier = value;
-            return Ok(false);
+        if column.len() == row {
+            push_value_inline(r, column)?;
+            return Ok(true);
         }
-        column.push(value);
-        Ok(true)
+        // A field the row names twice (no writer does): its last value.
+        column[row] = decode_value(r)?;
+        Ok(false)
     })
 }
 
