@@ -1,6 +1,6 @@
 //! What a reader takes of stored rows: only the fields it asks for, found
 //! by name in each row's bytes (layout: `codec.rs`). A lookup decodes them
-//! into one buffer for all the keys it reads; an export cuts logged rows
+//! into a column per field for all the keys it reads; an export cuts logged rows
 //! down to them ([`Projector`]) to carry through its sorts.
 
 use super::codec::{Reader, decode_value, encode_value, push_value_inline, skip_value};
