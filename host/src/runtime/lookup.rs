@@ -364,6 +364,7 @@ fn view_columns(
 
 /// Each value's status; a value withheld (its row too old) becomes null.
 fn statuses(values: &mut [Value], unanswered: &[Option<Status>]) -> Vec<Status> {
+    debug_assert_eq!(values.len(), unanswered.len());
     (values.iter_mut().zip(unanswered))
         .map(|(value, unanswered)| match (unanswered, &value) {
             (Some(status), _) => {
@@ -379,6 +380,31 @@ fn statuses(values: &mut [Value], unanswered: &[Option<Status>]) -> Vec<Status> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A row not found or too old answers no value; a found row answers
+    /// its value, or null.
+    #[test]
+    fn each_value_has_its_rows_status_or_its_own() {
+        let mut values = vec![Value::Null, Value::Int64(2), Value::Null, Value::Int64(4)];
+        let unanswered = [
+            Some(Status::NotFound),
+            Some(Status::OutsideMaxAge),
+            None,
+            None,
+        ];
+        let got = statuses(&mut values, &unanswered);
+        let want = [
+            Status::NotFound,
+            Status::OutsideMaxAge,
+            Status::NullValue,
+            Status::Present,
+        ];
+        assert_eq!(got, want);
+        assert_eq!(
+            values,
+            [Value::Null, Value::Null, Value::Null, Value::Int64(4)]
+        );
+    }
 
     #[test]
     fn a_lookup_of_few_keys_runs_where_it_is_asked() {

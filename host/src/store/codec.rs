@@ -206,8 +206,9 @@ pub fn encode_value(b: &mut Vec<u8>, v: &Value) {
 /// 49 instructions a value in the call alone). Most of what is left is a
 /// store-forwarding stall (perf): the value is built on the stack a byte
 /// and a word at a time, then copied into the column sixteen bytes at a
-/// time. Writing it in place needs `unsafe` (`set_len`) and measured about
-/// 3 % of a 100 × 50 request's time, within the noise: not done.
+/// time. Writing it in place needs `unsafe` (`set_len`), and the serving
+/// bench's CPU time moved within its noise (docs/benchmarks.md): not done.
+/// Pushes nothing when the value does not decode.
 #[inline]
 pub(super) fn push_value_inline(r: &mut Reader, into: &mut Vec<Value>) -> Result<(), String> {
     let first = r.b.get(r.pos).copied();

@@ -50,6 +50,35 @@ fn write_then_get_many_in_order() {
     assert_eq!(got[2].as_ref().unwrap().get("a"), Some(&Value::Int64(2)));
 }
 
+/// A lookup's read: a column per wanted field, each key at its place,
+/// a null where the key has no row (in the middle or last) or its row
+/// no such field.
+#[test]
+fn a_lookup_read_has_a_place_per_key_in_each_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let rows = vec![
+        (
+            EntityKey::Int(1),
+            row(5, &[("a", Value::Int64(1)), ("b", Value::Int64(10))]),
+        ),
+        (EntityKey::Int(3), row(7, &[("b", Value::Int64(30))])),
+    ];
+    s.write("v", rows, WriteMode::Merge).unwrap();
+    let mut wanted = FieldIndex::default();
+    wanted.insert("b");
+    wanted.insert("a");
+    let keys = [1, 2, 3, 4].map(EntityKey::Int);
+    let got = s.get_wanted("v", &keys, &wanted).unwrap();
+    assert_eq!(got.times, [Some(Micros(5)), None, Some(Micros(7)), None]);
+    let (null, int) = (Value::Null, Value::Int64);
+    assert_eq!(
+        got.columns[0],
+        [int(10), null.clone(), int(30), null.clone()]
+    );
+    assert_eq!(got.columns[1], [int(1), null.clone(), null.clone(), null]);
+}
+
 #[test]
 fn merge_keeps_other_fields_and_skips_older_events() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,7 @@
 //! What a reader takes of stored rows: only the fields it asks for, found
 //! by name in each row's bytes (layout: `codec.rs`). A lookup decodes them
-//! into a column per field for all the keys it reads; an export cuts logged rows
-//! down to them ([`Projector`]) to carry through its sorts.
+//! into a column per field for all the keys it reads; an export cuts
+//! logged rows down to them ([`Projector`]) to carry through its sorts.
 
 use super::codec::{Reader, decode_value, encode_value, push_value_inline, skip_value};
 use super::{EntityKey, Store, StoreError};
@@ -92,11 +92,9 @@ impl Store {
         let mut columns: Vec<Vec<Value>> = (0..wanted.len())
             .map(|_| Vec::with_capacity(keys.len()))
             .collect();
-        let times = self.multi_get(view, keys, |i, b| {
-            pad(&mut columns, i);
-            decode_wanted(b, wanted, i, &mut columns)
-        })?;
+        let times = self.multi_get(view, keys, |i, b| decode_wanted(b, wanted, i, &mut columns))?;
         pad(&mut columns, keys.len());
+        debug_assert!(columns.iter().all(|c| c.len() == keys.len()));
         Ok(WantedRows { times, columns })
     }
 }
@@ -112,18 +110,20 @@ fn pad(columns: &mut [Vec<Value>], rows: usize) {
 }
 
 /// Decode only the fields of `b` that `wanted` names into `row` of their
-/// columns (one per wanted field, each `row` long), skipping the rest without allocating and
-/// stopping once all are found: a lookup of 3 features of a 50-field row
-/// builds 3 values, not 50 names and values; the rest of the row is not
-/// read, so not checked either (a publish or `wafer get` reads it whole).
-/// Names are compared as bytes: the writer checked them as UTF-8. The
-/// row's event time.
+/// columns (one per wanted field; rows are decoded in order, and the
+/// rows before `row` that are missing are nulls first), skipping the
+/// rest without allocating and stopping once all are found: a lookup of
+/// 3 features of a 50-field row builds 3 values, not 50 names and values;
+/// the rest of the row is not read, so not checked either (a publish or
+/// `wafer get` reads it whole). Names are compared as bytes: the writer
+/// checked them as UTF-8. The row's event time.
 pub(super) fn decode_wanted(
     b: &[u8],
     wanted: &FieldIndex,
     row: usize,
     columns: &mut [Vec<Value>],
 ) -> Result<Micros, String> {
+    pad(columns, row);
     each_wanted(b, wanted, |at, r| {
         let column = &mut columns[at];
         if column.len() == row {
@@ -270,7 +270,6 @@ mod tests {
             (3, row(&[("a", 4), ("a", 5), ("b", 6)])),
         ];
         for (i, b) in &rows {
-            pad(&mut columns, *i);
             decode_wanted(b, &wanted, *i, &mut columns).unwrap();
         }
         pad(&mut columns, 5);
