@@ -58,7 +58,7 @@ pub(super) async fn restore(config: &Path, backup: &Path) -> anyhow::Result<Exit
 pub(super) async fn reload(config: &Path) -> anyhow::Result<ExitCode> {
     let store = Config::load(config)?.store_path();
     let remote = remote::Remote::find(&store)
-        .await
+        .await?
         .with_context(|| format!("no running server owns the store at {}", store.display()))?;
     println!("{}", serde_json::to_string_pretty(&remote.reload().await?)?);
     Ok(ExitCode::SUCCESS)

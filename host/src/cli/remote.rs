@@ -18,6 +18,13 @@ pub struct Remote {
     http: reqwest::Client,
 }
 
+/// The server's `/admin/status`.
+async fn status(http: &reqwest::Client, url: &str) -> reqwest::Result<Value> {
+    let status_url = format!("{url}/admin/status");
+    let resp = http.get(status_url).timeout(STATUS_TIMEOUT).send().await?;
+    resp.json().await
+}
+
 /// A client for the server `d` announces. Over TLS on loopback the
 /// certificate is not checked: it names the server's public address, and
 /// the token already goes to whatever owns that loopback port, as it does
@@ -54,29 +61,50 @@ fn client(d: &Discovery) -> Option<reqwest::Client> {
     b.build().ok()
 }
 
+/// How long a command waits for the server that owns its store to answer
+/// before it gives up, when that server is alive but slow (a loaded
+/// machine): the store is the server's, so opening it here instead could
+/// only fail on its lock.
+const OWNER_PATIENCE: Duration = Duration::from_secs(60);
+
+/// One `/admin/status` call's deadline.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Remote {
-    /// The server announced in `store`, if one runs and answers for that store.
-    pub async fn find(store: &Path) -> Option<Remote> {
-        let d = Discovery::find(store)?;
-        let http = client(&d)?;
-        let status: Value = http
-            .get(format!("{}/admin/status", d.url))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+    /// The server announced in `store`, if one runs and answers for that
+    /// store; an error if it runs but does not answer within
+    /// [`OWNER_PATIENCE`].
+    pub async fn find(store: &Path) -> anyhow::Result<Option<Remote>> {
+        let Some(d) = Discovery::find(store) else {
+            return Ok(None);
+        };
+        let Some(http) = client(&d) else {
+            return Ok(None);
+        };
+        let started = std::time::Instant::now();
+        let status = loop {
+            match status(&http, &d.url).await {
+                Ok(status) => break status,
+                // Refused, reset, not JSON: not a server of ours (its
+                // announcement outlived it, and its pid went to another).
+                Err(e) if !e.is_timeout() => return Ok(None),
+                Err(e) if started.elapsed() >= OWNER_PATIENCE => bail!(
+                    "the server that owns the store at {} (pid {}, {}) did not answer in {} s: {e}",
+                    store.display(),
+                    d.pid,
+                    d.url,
+                    OWNER_PATIENCE.as_secs()
+                ),
+                Err(e) => tracing::debug!("the server that owns the store is slow: {e}"),
+            }
+        };
         let same = |p: &str| std::fs::canonicalize(p).ok() == std::fs::canonicalize(store).ok();
-        status["store"]
-            .as_str()
-            .is_some_and(same)
-            .then_some(Remote {
-                url: d.url,
-                token: d.token,
-                http,
-            })
+        let ours = status["store"].as_str().is_some_and(same);
+        Ok(ours.then_some(Remote {
+            url: d.url,
+            token: d.token,
+            http,
+        }))
     }
 
     pub fn url(&self) -> &str {
@@ -223,5 +251,47 @@ async fn failure(resp: reqwest::Response) -> anyhow::Error {
     match body["error"].as_str() {
         Some(e) => anyhow::anyhow!("{e}"),
         None => anyhow::anyhow!("the server answered {status}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server announced for `store` that holds its first `/admin/status`
+    /// past the call's deadline and answers the next; `answers: false`
+    /// refuses every connection instead (an announcement it outlived).
+    async fn announced(store: &Path, answers: bool) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let file = json!({"pid": std::process::id(), "url": url, "token": "t"});
+        std::fs::write(store.join("wafer-server.json"), file.to_string()).unwrap();
+        if !answers {
+            return drop(listener);
+        }
+        let body = json!({"store": std::fs::canonicalize(store).unwrap()}).to_string();
+        tokio::spawn(async move {
+            let (held, _) = listener.accept().await.unwrap();
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = conn.read(&mut request).await.unwrap();
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+            conn.write_all(format!("{head}{body}").as_bytes())
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(held);
+        });
+    }
+
+    #[tokio::test]
+    async fn a_slow_owner_is_waited_for_and_a_gone_one_passed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        announced(dir.path(), true).await;
+        let remote = Remote::find(dir.path()).await.unwrap();
+        assert!(remote.is_some(), "the owner answered its second call");
+        announced(dir.path(), false).await;
+        assert!(Remote::find(dir.path()).await.unwrap().is_none());
     }
 }

@@ -22,7 +22,7 @@ impl Target {
     /// The running server for the config's store, or the store opened here.
     pub async fn open(config: &Path) -> anyhow::Result<Target> {
         let store = Config::load(config)?.store_path();
-        if let Some(remote) = Remote::find(&store).await {
+        if let Some(remote) = Remote::find(&store).await? {
             tracing::debug!(url = remote.url(), "using the server that owns the store");
             return Ok(Target::Remote(remote));
         }
