@@ -31,6 +31,20 @@ impl Server {
             .await
             .unwrap()
         });
+        // Commands in other processes find the server by its announcement,
+        // which the task above writes once it runs: on a loaded machine a
+        // test's command could look before it did, and open the store itself.
+        let store = wafer.store().path().to_path_buf();
+        for _ in 0..1000 {
+            if wafer::serve::Discovery::find(&store).is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(
+            wafer::serve::Discovery::find(&store).is_some(),
+            "the server announced itself within 10 s"
+        );
         Server {
             url,
             wafer,
