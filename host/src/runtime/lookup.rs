@@ -341,35 +341,35 @@ fn view_columns(
     let times: Arc<[Micros]> = (rows.times.iter())
         .map(|t| t.unwrap_or(Micros::EPOCH))
         .collect();
-    let expired =
-        |t: Micros| matches!((view.ttl, now), (Some(ttl), Some(now)) if t.older_than(ttl, now));
-    // Per row, the status of all its values when it has none to answer.
-    let unanswered: Vec<Option<Status>> = (rows.times.iter())
-        .map(|time| match time {
-            None => Some(Status::NotFound),
-            Some(t) if expired(*t) => Some(Status::OutsideMaxAge),
-            Some(_) => None,
-        })
-        .collect();
+    // The status of all a row's values when it has none to answer.
+    let unanswered = |time: &Option<Micros>| match (time, view.ttl, now) {
+        (None, _, _) => Some(Status::NotFound),
+        (Some(t), Some(ttl), Some(now)) if t.older_than(ttl, now) => Some(Status::OutsideMaxAge),
+        _ => None,
+    };
     (index.names().iter().zip(rows.columns))
         .map(|(feature, mut values)| FeatureColumn {
             view: view.name.clone(),
             feature: feature.to_string(),
-            statuses: statuses(&mut values, &unanswered),
+            statuses: statuses(&mut values, rows.times.iter().map(unanswered)),
             values,
             event_times: times.clone(),
         })
         .collect()
 }
 
-/// Each value's status; a value withheld (its row too old) becomes null.
-fn statuses(values: &mut [Value], unanswered: &[Option<Status>]) -> Vec<Status> {
+/// Each value's status, given its row's when the row answers none; a
+/// value withheld (its row too old) becomes null.
+fn statuses(
+    values: &mut [Value],
+    unanswered: impl ExactSizeIterator<Item = Option<Status>>,
+) -> Vec<Status> {
     debug_assert_eq!(values.len(), unanswered.len());
     (values.iter_mut().zip(unanswered))
         .map(|(value, unanswered)| match (unanswered, &value) {
             (Some(status), _) => {
                 *value = Value::Null;
-                *status
+                status
             }
             (None, Value::Null) => Status::NullValue,
             (None, _) => Status::Present,
@@ -392,7 +392,7 @@ mod tests {
             None,
             None,
         ];
-        let got = statuses(&mut values, &unanswered);
+        let got = statuses(&mut values, unanswered.into_iter());
         let want = [
             Status::NotFound,
             Status::OutsideMaxAge,
