@@ -35,16 +35,15 @@ impl Server {
         // which the task above writes once it runs: on a loaded machine a
         // test's command could look before it did, and open the store itself.
         let store = wafer.store().path().to_path_buf();
+        let mut announced = false;
         for _ in 0..1000 {
-            if wafer::serve::Discovery::find(&store).is_some() {
+            announced = wafer::serve::Discovery::find(&store).is_some();
+            if announced {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        assert!(
-            wafer::serve::Discovery::find(&store).is_some(),
-            "the server announced itself within 10 s"
-        );
+        assert!(announced, "the server announced itself within 10 s");
         Server {
             url,
             wafer,

@@ -14,10 +14,10 @@ impl Pipeline {
     /// failed), its input columns typed once; its per-row answers land per
     /// row, in every field it fills.
     pub(super) fn apply(&self, t: &FieldTransform, rows: &mut [RowState], todo: Vec<usize>) {
-        let (field, transform) = self.field_and_transform(t);
         if todo.is_empty() {
             return;
         }
+        let (field, transform) = self.field_and_transform(t);
         let batch = input_batch(&transform.inputs, &transform.input_types, rows, &todo);
         let outputs: Vec<&Field> = t.outputs.iter().map(|o| &self.view.fields[*o]).collect();
         let (columns, errors) = match self.call(&t.pool, &outputs, batch) {
