@@ -60,7 +60,8 @@ pub fn write_records(
     let dead = deadletter::entries(store, pipeline, failures, at, &landed, spec.source, now)?;
     let dead_lettered = (dead.len() + also.dead.len()) as u64;
     also.dead.splice(0..0, dead);
-    let stats = store.write_with(&pipeline.view().name, t.rows, also, spec.mode)?;
+    let view = &pipeline.view().name;
+    let stats = store.write_with(view, t.rows, (also, t.stored), spec.mode)?;
     let store_time = started.elapsed();
     let failures: Vec<Failure> = t.failures.into_iter().map(|(f, _)| f).collect();
     let mut outcomes = vec![RowOutcome::Written; n];

@@ -92,10 +92,11 @@ impl Store {
         Ok(done)
     }
 
+    /// Every write here may change a view's rows (a materialize does).
     fn write_batch(&self, view: &str, batch: WriteBatch) -> Result<(), StoreError> {
-        self.db
-            .write(batch)
-            .map_err(|source| self.rocks(view, "write", source))
+        let written = self.db.write(batch);
+        self.rows_changed();
+        written.map_err(|source| self.rocks(view, "write", source))
     }
 
     /// With the log on, log the online rows of every view whose log has not

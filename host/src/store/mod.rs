@@ -10,6 +10,7 @@ mod key;
 mod log;
 mod log_upkeep;
 mod overwrite;
+mod read_ahead;
 mod side;
 mod stream;
 mod tuning;
@@ -26,6 +27,7 @@ use log::{LogClock, log_cf_name};
 pub use log::{LogEntry, LogPolicy, LogScan};
 pub use log_upkeep::Materialized;
 pub use overwrite::Tracking;
+pub use read_ahead::RowsRead;
 pub use stream::{Alongside, OutboxEntry, SourceOffset};
 use stream::{OFFSETS_CF, OUTBOX_CF};
 pub use wanted::{FieldIndex, Projector, WantedRows, decode_projected};
@@ -117,6 +119,10 @@ pub struct Store {
     tuning: Tuning,
     /// Merge is read-modify-write; one writer at a time keeps it atomic.
     write_lock: Mutex<()>,
+    /// Writes to any view's rows so far (`read_ahead.rs`).
+    rows_version: AtomicU64,
+    /// Per view, whether it may hold dead letters (`side.rs`).
+    dead_letter_views: Mutex<HashMap<String, bool>>,
     /// Per view, keys written while an overwrite publish of it runs (and
     /// how many run): its final delete keeps them.
     tracked: Mutex<HashMap<String, (usize, HashSet<EntityKey>)>>,
@@ -207,6 +213,8 @@ impl Store {
             path: path.to_path_buf(),
             tuning,
             write_lock: Mutex::new(()),
+            rows_version: AtomicU64::new(0),
+            dead_letter_views: Mutex::new(HashMap::new()),
             tracked: Mutex::new(HashMap::new()),
             families,
             sinks: RwLock::new(HashMap::new()),

@@ -91,6 +91,7 @@ impl Store {
             op: "delete",
             source,
         })?;
+        self.rows_changed();
         Ok(deleted)
     }
 }

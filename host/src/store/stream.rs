@@ -276,7 +276,8 @@ mod tests {
             offsets: vec![at(0, 10), at(3, 7)],
         };
         let rows = vec![(EntityKey::Int(1), row(1))];
-        s.write_with("v", rows, also, WriteMode::Merge).unwrap();
+        s.write_with("v", rows, (also, None), WriteMode::Merge)
+            .unwrap();
         assert_eq!(
             s.source_offsets("s").unwrap(),
             BTreeMap::from([(0, 10), (3, 7)])

@@ -208,10 +208,10 @@ fn dead_letters_are_per_view_and_cleared_by_a_later_write() {
         dead,
         offsets: vec![],
     };
-    s.write_with("v", vec![], also(dead), WriteMode::Merge)
+    s.write_with("v", vec![], (also(dead), None), WriteMode::Merge)
         .unwrap();
     let other = vec![(a.clone(), b"other".to_vec())];
-    s.write_with("v2", vec![], also(other), WriteMode::Merge)
+    s.write_with("v2", vec![], (also(other), None), WriteMode::Merge)
         .unwrap();
     let listed: Vec<_> = s.dead_letters("v").unwrap();
     assert_eq!(listed.len(), 2);
@@ -227,6 +227,27 @@ fn dead_letters_are_per_view_and_cleared_by_a_later_write() {
     assert_eq!(s.dead_letters("v2").unwrap().len(), 1);
     s.dead_letters_remove("v", &[b]).unwrap();
     assert!(s.dead_letters("v").unwrap().is_empty());
+}
+
+#[test]
+fn a_dead_letter_written_before_the_store_was_opened_is_cleared_by_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = EntityKey::Int(1);
+    {
+        let s = open(&dir);
+        let dead = vec![(a.clone(), b"a failed".to_vec())];
+        let also = Alongside {
+            dead,
+            offsets: vec![],
+        };
+        s.write_with("v", vec![], (also, None), WriteMode::Merge)
+            .unwrap();
+    }
+    // Reopened, the store knows of the dead letter only from its files.
+    let s = Store::open(dir.path(), ["v", "u"]).unwrap();
+    put(&s, "u", 1, 1, 1);
+    put(&s, "v", 1, 1, 1);
+    assert_eq!(s.dead_letters_get("v", &[a]).unwrap(), vec![None]);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use super::log::LogBatch;
 use super::side::{DEAD_LETTER_CF, dead_letter_key};
-use super::{Alongside, EntityKey, Store, StoreError, StoredRow, WriteMode, WriteStats};
+use super::{Alongside, EntityKey, RowsRead, Store, StoreError, StoredRow, WriteMode, WriteStats};
 use rocksdb::WriteBatch;
 use std::collections::HashMap;
 
@@ -16,7 +16,7 @@ impl Store {
         rows: Vec<(EntityKey, StoredRow)>,
         mode: WriteMode,
     ) -> Result<WriteStats, StoreError> {
-        self.write_with(view, rows, Alongside::default(), mode)
+        self.write_with(view, rows, (Alongside::default(), None), mode)
     }
 
     /// Write a batch of rows with its dead letters and source offsets
@@ -26,11 +26,15 @@ impl Store {
     /// then `also.dead` is put. Rows of a view with a sink also go to its
     /// outbox, and every row (stale ones too) to the offline log, in the
     /// same write.
+    ///
+    /// `read`, the stored rows of (at least) every key in `rows`, read
+    /// before (by the batch's pipeline), is merged with when no row write
+    /// landed since; else the rows are read again.
     pub fn write_with(
         &self,
         view: &str,
         rows: Vec<(EntityKey, StoredRow)>,
-        also: Alongside,
+        (also, read): (Alongside, Option<RowsRead>),
         mode: WriteMode,
     ) -> Result<WriteStats, StoreError> {
         let cf = self.cf(view)?;
@@ -39,19 +43,25 @@ impl Store {
         let mut batch = WriteBatch::default();
         // Delete only dead letters that exist: a tombstone per written row
         // would double the cost of every write for the rare failed row.
-        let keys: Vec<EntityKey> = rows.iter().map(|(k, _)| k.clone()).collect();
-        for (key, old) in keys.iter().zip(self.dead_letters_get(view, &keys)?) {
-            if old.is_some() {
-                batch.delete_cf(&dl, dead_letter_key(view, key));
+        if self.may_have_dead_letters(view)? {
+            let keys: Vec<EntityKey> = rows.iter().map(|(k, _)| k.clone()).collect();
+            for (key, old) in keys.iter().zip(self.dead_letters_get(view, &keys)?) {
+                if old.is_some() {
+                    batch.delete_cf(&dl, dead_letter_key(view, key));
+                }
             }
         }
         let mut log = self.log_batch();
-        let (next, touched, stats) = self.combine(view, rows, mode, log.as_mut())?;
+        let read = self.still_current(view, read);
+        let (next, touched, stats) = self.combine(view, rows, (mode, read), log.as_mut())?;
         for key in &touched {
             batch.put_cf(&cf, key.encode(), next[key].encode());
         }
         if let Some(log) = log {
             log.put_into(&mut batch, &self.log_cf(view)?);
+        }
+        if !also.dead.is_empty() {
+            self.dead_letters_coming(view);
         }
         for (key, record) in &also.dead {
             batch.put_cf(&dl, dead_letter_key(view, key), record);
@@ -62,6 +72,7 @@ impl Store {
             op: "write",
             source,
         })?;
+        self.rows_changed();
         self.note_written(view, &touched);
         if !touched.is_empty() {
             self.outbox_changed.notify_waiters();
@@ -71,26 +82,34 @@ impl Store {
 
     /// The rows to store after this batch (merged with stored ones in merge
     /// mode), the sorted keys that change, and what happened; each row as
-    /// it lands (merged, or as it came if stale) goes to `log`.
+    /// it lands (merged, or as it came if stale) goes to `log`. `read`: the
+    /// stored rows, when read already (they may hold keys not in `rows`).
     #[allow(clippy::type_complexity)]
     fn combine(
         &self,
         view: &str,
         rows: Vec<(EntityKey, StoredRow)>,
-        mode: WriteMode,
+        (mode, read): (
+            WriteMode,
+            Option<impl Iterator<Item = (EntityKey, StoredRow)>>,
+        ),
         mut log: Option<&mut LogBatch>,
     ) -> Result<(HashMap<EntityKey, StoredRow>, Vec<EntityKey>, WriteStats), StoreError> {
         let mut stats = WriteStats::default();
         let mut next: HashMap<EntityKey, StoredRow> = HashMap::with_capacity(rows.len());
-        if mode == WriteMode::Merge {
-            let mut keys: Vec<EntityKey> = rows.iter().map(|(k, _)| k.clone()).collect();
-            keys.sort();
-            keys.dedup();
-            for (k, row) in keys.iter().zip(self.get_many(view, &keys)?) {
-                if let Some(row) = row {
-                    next.insert(k.clone(), row);
+        match (mode, read) {
+            (WriteMode::Merge, Some(read)) => next.extend(read),
+            (WriteMode::Merge, None) => {
+                let mut keys: Vec<EntityKey> = rows.iter().map(|(k, _)| k.clone()).collect();
+                keys.sort();
+                keys.dedup();
+                for (k, row) in keys.iter().zip(self.get_many(view, &keys)?) {
+                    if let Some(row) = row {
+                        next.insert(k.clone(), row);
+                    }
                 }
             }
+            (WriteMode::Overwrite, _) => {}
         }
         let mut touched = Vec::with_capacity(rows.len());
         for (i, (key, row)) in rows.into_iter().enumerate() {

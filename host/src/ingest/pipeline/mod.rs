@@ -11,7 +11,7 @@ use super::identity::{Digester, identity};
 use super::{Failure, FailureKind, IngestError, Record};
 use crate::plugin::{Contract, InstancePool, PluginEngine, PluginError};
 use crate::registry::{Field, PluginSource, Registry, Transform, View};
-use crate::store::{EntityKey, InputDigest, Store, StoredRow, encode_value};
+use crate::store::{EntityKey, InputDigest, RowsRead, Store, StoredRow, encode_value};
 use crate::time::Micros;
 use crate::value::Value;
 use std::time::{Duration, Instant};
@@ -53,6 +53,9 @@ pub struct Transformed {
     pub keys: Vec<EntityKey>,
     /// Transformed values reused from the store because their inputs were unchanged.
     pub reused: u64,
+    /// The stored rows the reuse was checked against (every key read, failed
+    /// rows' too), for the merge to use rather than read them again.
+    pub stored: Option<RowsRead>,
     pub plugin_time: Duration,
 }
 
@@ -166,11 +169,10 @@ impl Pipeline {
             }
         }
         let (at, mut live): (Vec<usize>, Vec<RowState>) = live.into_iter().unzip();
-        let stored = store
-            .map(|s| self.stored_rows(s, &live))
-            .unwrap_or_default();
+        out.stored = store.and_then(|s| self.stored_rows(s, &live));
+        let stored = out.stored.as_ref().map_or(&[][..], RowsRead::rows);
         for t in &self.transforms {
-            let todo = self.reuse(t, &mut live, &stored, &mut out.reused);
+            let todo = self.reuse(t, &mut live, stored, &mut out.reused);
             let started = Instant::now();
             self.apply(t, &mut live, todo);
             out.plugin_time += started.elapsed();
@@ -214,18 +216,17 @@ impl Pipeline {
     }
 
     /// The stored rows of the batch's keys, when any field could be reused.
-    fn stored_rows(&self, store: &Store, rows: &[RowState]) -> Vec<Option<StoredRow>> {
+    fn stored_rows(&self, store: &Store, rows: &[RowState]) -> Option<RowsRead> {
         if self.transforms.is_empty() {
-            return Vec::new();
+            return None;
         }
         let keys: Vec<EntityKey> = rows.iter().map(|r| r.key.clone()).collect();
-        store.get_many(&self.view.name, &keys).unwrap_or_else(|e| {
-            tracing::warn!(
-                "view {}: cannot read stored rows, transforming all: {e}",
-                self.view.name
-            );
-            Vec::new()
-        })
+        (store.read_rows(&self.view.name, keys))
+            .inspect_err(|e| {
+                let view = &self.view.name;
+                tracing::warn!("view {view}: cannot read stored rows, transforming all: {e}")
+            })
+            .ok()
     }
 
     /// A failed row comes back with its record when its key was readable (to dead-letter it).
