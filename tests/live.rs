@@ -185,7 +185,7 @@ async fn bad_writes_are_4xx_naming_the_problem_and_store_nothing() {
             "/write-to-online-store",
             write_body("stats", json!({"item_id": 1})),
             400,
-            "df.item_id must be a list",
+            "`df.item_id`: invalid type: integer `1`, expected a list (df is columnar)",
         ),
         (
             "/write-to-online-store",

@@ -26,9 +26,13 @@ use wafer::ingest::PublishRequest;
 use wafer::store::WriteMode;
 
 /// The view, with limits that take the whole throughput run in one go.
+/// One plugin instance serves it (a view lands one batch at a time): the
+/// default pool reserves more address space than valgrind can map, and
+/// `callgrind` is how this bench's instructions are counted.
 fn config() -> String {
+    let plugins = "[plugins]\nmax_instances = 2\ninstances_per_field = 1\n";
     let server = "[server]\nmax_rows_per_write = 100000\nwrite_queue_rows = 100000\n";
-    format!("{server}{}", common::passthrough_view(16))
+    format!("{plugins}\n{server}{}", common::passthrough_view(16))
 }
 
 fn rows_file(

@@ -1,12 +1,14 @@
-//! A write's `df`: its columns, as JSON lists or a Parquet body, checked
-//! against the view (lengths, columns it reads, join keys, one event time)
-//! before any cell is typed, then as input records.
+//! A write's `df`: its columns, as JSON lists (read straight from the
+//! body's text into input values) or a Parquet body, checked against the
+//! view (lengths, columns it reads, join keys, one event time), then as
+//! input records.
 
 use super::{ApiError, bad};
 use crate::ingest::{ParquetBody, Record};
 use crate::registry::View;
-use crate::value::Value;
-use serde_json::{Map, Value as Json_};
+use crate::value::{JsonInput, Value};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::fmt;
 
 /// Feast sends the event time under this name, whatever the view calls it.
 const FEAST_EVENT_TIME: &str = "event_timestamp";
@@ -19,27 +21,85 @@ type Columns<C> = Vec<(String, Vec<C>)>;
 
 /// A write's columns, as they came.
 pub(super) enum Df {
-    Json(Map<String, Json_>),
+    Json(JsonDf),
     Parquet(ParquetBody),
 }
 
+/// A JSON `df`, its cells read straight from the body's text as values
+/// (`JsonInput`), in the body's column order.
+#[derive(Debug, Default)]
+pub(super) struct JsonDf(pub Columns<Value>);
+
+impl JsonDf {
+    /// How many rows and columns it has (its first column's length).
+    pub fn shape(&self) -> (usize, usize) {
+        (self.0.first().map_or(0, |(_, c)| c.len()), self.0.len())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for JsonDf {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(DfColumns)
+    }
+}
+
+struct DfColumns;
+
+impl<'de> Visitor<'de> for DfColumns {
+    type Value = JsonDf;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of columns, each a list (df is columnar)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonDf, A::Error> {
+        let mut columns: Columns<Value> = Vec::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if columns.iter().any(|(n, _)| *n == name) {
+                let m = format!("df has two columns named {name:?}");
+                return Err(de::Error::custom(m));
+            }
+            let cells = map.next_value_seed(Cells)?;
+            columns.push((name, cells));
+        }
+        Ok(JsonDf(columns))
+    }
+}
+
+/// One column's cells: a list.
+struct Cells;
+
+impl<'de> DeserializeSeed<'de> for Cells {
+    type Value = Vec<Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Value>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Cells {
+    type Value = Vec<Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list (df is columnar)")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Value>, A::Error> {
+        // A hint from the body is not trusted for more than a page's worth.
+        let mut cells = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(JsonInput(v)) = seq.next_element()? {
+            cells.push(v);
+        }
+        Ok(cells)
+    }
+}
+
 /// The df as records, row `i` on line `i + 1`. Every column must be as
-/// long as the others and mean something to the view; JSON cells are
-/// typed only for the columns kept.
+/// long as the others and mean something to the view.
 pub(super) fn records(view: &View, df: Df, no_transform: bool) -> Result<Vec<Record>, ApiError> {
     let (n, columns) = match df {
         Df::Parquet(body) => kept(view, body.columns(view).map_err(bad)?, no_transform)?,
-        Df::Json(df) => {
-            let mut lists = Vec::with_capacity(df.len());
-            for (name, cells) in df {
-                let Json_::Array(cells) = cells else {
-                    return Err(bad(format!("df.{name} must be a list (df is columnar)")));
-                };
-                lists.push((name, cells));
-            }
-            let (n, lists) = kept(view, lists, no_transform)?;
-            (n, typed(lists)?)
-        }
+        Df::Json(df) => kept(view, df.0, no_transform)?,
     };
     let mut records: Vec<Record> = (0..n)
         .map(|i| Record {
@@ -53,18 +113,6 @@ pub(super) fn records(view: &View, df: Df, no_transform: bool) -> Result<Vec<Rec
         }
     }
     Ok(records)
-}
-
-/// JSON cells as values.
-fn typed(lists: Columns<Json_>) -> Result<Columns<Value>, ApiError> {
-    (lists.into_iter())
-        .map(|(name, cells)| {
-            let values = (cells.iter().enumerate())
-                .map(|(i, c)| Value::from_json(c).map_err(|e| bad(format!("df.{name}[{i}]: {e}"))))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((name, values))
-        })
-        .collect()
 }
 
 /// The columns the view reads, renamed as it names them (Feast's `created`
@@ -164,4 +212,39 @@ fn columns_of(view: &View, no_transform: bool) -> Vec<String> {
     }
     cols.dedup();
     cols
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn df(text: &str) -> Result<JsonDf, String> {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_json_df_is_read_in_its_columns_order_as_input_values() {
+        let read = df(r#"{"z": [1, 2.5], "a": [["x"], null]}"#).unwrap();
+        assert_eq!(read.shape(), (2, 2));
+        let [(z, zs), (a, as_)] = &read.0[..] else {
+            panic!("two columns")
+        };
+        assert_eq!((z.as_str(), a.as_str()), ("z", "a"));
+        assert_eq!(zs, &[Value::Int64(1), Value::Float64(2.5)]);
+        let list = Value::List(vec![Value::String("x".into())]);
+        assert_eq!(as_, &[list, Value::Null]);
+        assert_eq!(df("{}").unwrap().shape(), (0, 0));
+    }
+
+    #[test]
+    fn a_json_df_that_is_not_columns_of_values_is_refused() {
+        let e = df(r#"{"a": [1], "a": [2]}"#).unwrap_err();
+        assert!(e.contains(r#"df has two columns named "a""#), "{e}");
+        let e = df(r#"{"a": 1}"#).unwrap_err();
+        assert!(e.contains("expected a list (df is columnar)"), "{e}");
+        let e = df(r#"[[1]]"#).unwrap_err();
+        assert!(e.contains("expected an object of columns"), "{e}");
+        let e = df(r#"{"a": [{"b": 1}]}"#).unwrap_err();
+        assert!(e.contains("objects are not a supported value"), "{e}");
+    }
 }

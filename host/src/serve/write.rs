@@ -9,7 +9,7 @@
 //! never fails the request. A malformed body, unknown column or mismatched
 //! lengths is a 400 naming it, and nothing is stored.
 
-use super::df::{Df, records};
+use super::df::{Df, JsonDf, records};
 use super::{ApiError, bad, parse, read_body};
 use crate::ingest::{ParquetBody, RowOutcome};
 use crate::runtime::{Wafer, WriteError, WriteOptions};
@@ -18,7 +18,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value as Json_};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct WriteRequest {
@@ -27,7 +26,7 @@ pub(super) struct WriteRequest {
     /// `event_timestamp` (or the view's event time), fields and
     /// transformation inputs.
     #[schema(value_type = Object, example = json!({"driver_id": [1006], "conv_rate": [0.11], "event_timestamp": ["2026-11-30T12:16:33"]}))]
-    df: Map<String, Json_>,
+    df: JsonDf,
     /// `false`: the df holds transformed values already (`<field>_embedding`, else `<field>`).
     #[serde(default = "yes")]
     transform_on_write: bool,
@@ -42,7 +41,7 @@ pub(super) struct PushRequest {
     push_source_name: String,
     /// Columnar rows, as in `write-to-online-store`.
     #[schema(value_type = Object)]
-    df: Map<String, Json_>,
+    df: JsonDf,
     /// Only `"online"`: wafer keeps no offline store.
     #[serde(default = "online")]
     to: String,
@@ -143,7 +142,7 @@ pub(super) async fn write_to_online_store(
             parquet_df(name, p.transform_on_write, body)?
         }
         None => {
-            let req: WriteRequest = parse(&body)?;
+            let req: WriteRequest = parse_json(body).await?;
             let df = Df::Json(req.df);
             (req.feature_view_name, df, req.transform_on_write)
         }
@@ -177,7 +176,7 @@ pub(super) async fn push(
             (name, p.to.unwrap_or_else(online), df, transform)
         }
         None => {
-            let req: PushRequest = parse(&body)?;
+            let req: PushRequest = parse_json(body).await?;
             let df = Df::Json(req.df);
             (req.push_source_name, req.to, df, req.transform_on_write)
         }
@@ -193,6 +192,20 @@ pub(super) async fn push(
     let view = source.view.get_ref().clone();
     let origin = format!("POST /push ({name})");
     write(&wafer, &view, df, transform, origin).await
+}
+
+/// A JSON body parsed (its df typed as it is read); a large one off the
+/// async workers, as reading 100,000 rows takes tens of milliseconds.
+async fn parse_json<T: serde::de::DeserializeOwned + Send + 'static>(
+    body: Bytes,
+) -> Result<T, ApiError> {
+    const LARGE: usize = 256 * 1024;
+    if body.len() < LARGE {
+        return parse(&body);
+    }
+    tokio::task::spawn_blocking(move || parse(&body))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
 /// Feast's push modes: wafer honours `online` only.
@@ -221,13 +234,10 @@ async fn write(
         .ok_or_else(|| ApiError::from(WriteError::UnknownView(view.into())))?;
     let no_transform = !transform;
     let limit = *registry.config.server.max_rows_per_write.get_ref();
-    // Counted before typing, the costly part, which a large df does off
-    // the async workers.
+    // Counted before the rows become records, which a large df does off
+    // the async workers (typing a Parquet body's columns is the costly part).
     let (rows, width) = match &df {
-        Df::Json(df) => {
-            let rows = (df.values().next().and_then(Json_::as_array)).map_or(0, Vec::len);
-            (rows, df.len())
-        }
+        Df::Json(df) => df.shape(),
         Df::Parquet(body) => (body.rows(), body.width()),
     };
     check_rows(rows, limit)?;

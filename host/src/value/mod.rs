@@ -2,6 +2,10 @@
 //! serving), its conversion from input data (JSON, CSV text) into a declared
 //! field type, and its JSON form in lookup answers.
 
+mod input;
+
+pub use input::JsonInput;
+
 use crate::config::FieldType;
 use serde_json::Value as Json;
 
@@ -38,6 +42,9 @@ impl Value {
 
     /// A JSON input value as it comes, with no declared type: numbers become
     /// int64 or float64, arrays lists of them (typed when they meet a field).
+    /// As [`JsonInput`] reads JSON text (a test holds them to it); a match
+    /// on the tree rather than serde's visitor over it, which made a
+    /// publish of JSON lines a quarter slower.
     pub fn from_json(j: &Json) -> Result<Value, String> {
         Ok(match j {
             Json::Null => Value::Null,

@@ -1,0 +1,158 @@
+//! JSON input values as they come, with no declared type, read by serde
+//! straight from JSON text (a write's `df`): reading through a
+//! `serde_json::Value` tree first was about half of parsing a one-row push
+//! (callgrind). [`Value::from_json`] reads a tree that is there already
+//! (a JSON line, a stream record); the tests hold the two to one meaning.
+
+use super::Value;
+use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
+use std::fmt;
+
+/// A [`Value`] read from JSON with no declared type: a whole number in
+/// range becomes int64 and any other float64, an array a list of scalars
+/// (typed when it meets a field); objects are refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonInput(pub Value);
+
+impl<'de> serde::Deserialize<'de> for JsonInput {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Input { element: None }).map(JsonInput)
+    }
+}
+
+/// Reads one input value; `element`: its place in the list it is in.
+#[derive(Clone, Copy)]
+struct Input {
+    element: Option<usize>,
+}
+
+impl Input {
+    /// A list or an object, where only a scalar may be.
+    fn nested<E: de::Error>(self, what: &str) -> Result<Value, E> {
+        Err(E::custom(match self.element {
+            Some(i) => format!("list element {i}: lists hold numbers, strings or bools"),
+            None => format!("{what} are not a supported value"),
+        }))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Input {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Input {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a number, string, bool, null or list")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+        Ok(Value::Int64(i))
+    }
+
+    fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
+        Ok(i64::try_from(u).map_or(Value::Float64(u as f64), Value::Int64))
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+        Ok(Value::Float64(f))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        if self.element.is_some() {
+            return self.nested("lists");
+        }
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(v) = seq.next_element_seed(Input {
+            element: Some(items.len()),
+        })? {
+            items.push(v);
+        }
+        Ok(Value::List(items))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> Result<Value, A::Error> {
+        self.nested("objects")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Result<Value, String> {
+        let straight = serde_json::from_str::<JsonInput>(text).map(|v| v.0);
+        let tree: serde_json::Value = serde_json::from_str(text).unwrap();
+        let from_tree = Value::from_json(&tree);
+        // The text and its parsed tree read alike, errors included.
+        let straight = straight.map_err(|e| e.to_string());
+        match (&straight, &from_tree) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{text}"),
+            (Err(a), Err(b)) => assert!(a.starts_with(b.as_str()), "{text}: {a} / {b}"),
+            _ => panic!("{text}: {straight:?} / {from_tree:?}"),
+        }
+        from_tree
+    }
+
+    #[test]
+    fn numbers_strings_and_lists_are_read_as_they_come() {
+        assert_eq!(read("null"), Ok(Value::Null));
+        assert_eq!(read("true"), Ok(Value::Bool(true)));
+        assert_eq!(read("-3"), Ok(Value::Int64(-3)));
+        assert_eq!(read("9223372036854775807"), Ok(Value::Int64(i64::MAX)));
+        // Past int64: a float, as serde_json's own `as_i64` / `as_f64` had it.
+        let big = read("9223372036854775808").unwrap();
+        assert_eq!(big, Value::Float64(9223372036854775808.0));
+        assert_eq!(read("2.5"), Ok(Value::Float64(2.5)));
+        assert_eq!(read(r#""a\nb""#), Ok(Value::String("a\nb".into())));
+        let list = read(r#"[1, 2.5, "x", null, false]"#).unwrap();
+        let want = [
+            Value::Int64(1),
+            Value::Float64(2.5),
+            Value::String("x".into()),
+            Value::Null,
+            Value::Bool(false),
+        ];
+        assert_eq!(list, Value::List(want.to_vec()));
+        assert_eq!(read("[]"), Ok(Value::List(vec![])));
+    }
+
+    #[test]
+    fn objects_and_nested_lists_are_refused_naming_where() {
+        let e = read(r#"{"a": 1}"#).unwrap_err();
+        assert_eq!(e, "objects are not a supported value");
+        let e = read("[1, [2]]").unwrap_err();
+        assert_eq!(e, "list element 1: lists hold numbers, strings or bools");
+        let e = read(r#"[{"a": 1}]"#).unwrap_err();
+        assert_eq!(e, "list element 0: lists hold numbers, strings or bools");
+    }
+}
