@@ -13,8 +13,8 @@
 //!
 //! `WAFER_BENCH_ROWS` (10000), `WAFER_BENCH_CLIENTS` (64),
 //! `WAFER_BENCH_PUBLISH_ROWS` (100000), `WAFER_BENCH_RATE` (500 pushes/s)
-//! change the sizes. `LIVE_ONLY=push` runs the one-row pushes alone, for a
-//! profiler.
+//! change the sizes. `LIVE_ONLY=push` runs the one-row pushes alone, and
+//! `LIVE_ONLY=publish` the publish of the same rows, for a profiler.
 
 mod common;
 
@@ -406,13 +406,17 @@ fn main() {
             env("WAFER_BENCH_ROWS", 10_000),
             env("WAFER_BENCH_CLIENTS", 64),
         );
-        if std::env::var("LIVE_ONLY").as_deref() == Ok("push") {
-            let took = pushes(&b, 0..n, 1, clients).await;
-            println!(
-                "1-row pushes, {clients} clients: {:.0} rows/s",
-                took.rate(n)
-            );
-            return;
+        match std::env::var("LIVE_ONLY").as_deref() {
+            Ok("push") => {
+                let took = pushes(&b, 0..n, 1, clients).await;
+                let rate = took.rate(n);
+                return println!("1-row pushes, {clients} clients: {rate:.0} rows/s");
+            }
+            Ok("publish") => {
+                let took = b.publish(rows_file(&b.dir, "publish.jsonl", 0..n)).await;
+                return println!("publish from a file: {:.0} rows/s", took.rate(n));
+            }
+            _ => {}
         }
         push_throughput(&b, n, clients).await;
         freshness(&b, env("WAFER_BENCH_RATE", 500), 2000).await;
