@@ -26,9 +26,10 @@ use wafer::ingest::PublishRequest;
 use wafer::store::WriteMode;
 
 /// The view, with limits that take the whole throughput run in one go.
-/// One plugin instance serves it (a view lands one batch at a time): the
-/// default pool reserves more address space than valgrind can map, and
-/// `callgrind` is how this bench's instructions are counted.
+/// One plugin instance a field (`max_instances` must hold two, as a reload
+/// runs the old and the new version side by side): the bench runs one write
+/// at a time, and the default pool reserves more address space than
+/// valgrind can map, while `callgrind` is how its instructions are counted.
 fn config() -> String {
     let plugins = "[plugins]\nmax_instances = 2\ninstances_per_field = 1\n";
     let server = "[server]\nmax_rows_per_write = 100000\nwrite_queue_rows = 100000\n";

@@ -61,7 +61,7 @@ pub fn write_records(
     let dead_lettered = (dead.len() + also.dead.len()) as u64;
     also.dead.splice(0..0, dead);
     let view = &pipeline.view().name;
-    let stats = store.write_with(view, t.rows, (also, t.stored), spec.mode)?;
+    let stats = store.write_with(view, t.rows, also, spec.mode, t.stored)?;
     let store_time = started.elapsed();
     let failures: Vec<Failure> = t.failures.into_iter().map(|(f, _)| f).collect();
     let mut outcomes = vec![RowOutcome::Written; n];

@@ -3,12 +3,11 @@
 //! view (lengths, columns it reads, join keys, one event time), then as
 //! input records.
 
+use super::lists::{Lists, NamedLists};
 use super::{ApiError, bad};
 use crate::ingest::{ParquetBody, Record};
 use crate::registry::View;
-use crate::value::{JsonInput, Value};
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use std::fmt;
+use crate::value::JsonInput;
 
 /// Feast sends the event time under this name, whatever the view calls it.
 const FEAST_EVENT_TIME: &str = "event_timestamp";
@@ -25,72 +24,20 @@ pub(super) enum Df {
     Parquet(ParquetBody),
 }
 
-/// A JSON `df`, its cells read straight from the body's text as values
-/// (`JsonInput`), in the body's column order.
-#[derive(Debug, Default)]
-pub(super) struct JsonDf(pub Columns<Value>);
+/// A JSON `df`: its columns' cells read straight from the body's text as
+/// input values, in the body's column order.
+pub(super) type JsonDf = NamedLists<DfColumns>;
 
-impl JsonDf {
-    /// How many rows and columns it has (its first column's length).
-    pub fn shape(&self) -> (usize, usize) {
-        (self.0.first().map_or(0, |(_, c)| c.len()), self.0.len())
-    }
-}
+#[derive(Debug)]
+pub(super) struct DfColumns;
 
-impl<'de> serde::Deserialize<'de> for JsonDf {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(DfColumns)
-    }
-}
+impl Lists for DfColumns {
+    type Item = JsonInput;
+    const OBJECT: &'static str = "an object of columns, each a list (df is columnar)";
+    const LIST: &'static str = "a list (df is columnar)";
 
-struct DfColumns;
-
-impl<'de> Visitor<'de> for DfColumns {
-    type Value = JsonDf;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object of columns, each a list (df is columnar)")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonDf, A::Error> {
-        let mut columns: Columns<Value> = Vec::new();
-        while let Some(name) = map.next_key::<String>()? {
-            if columns.iter().any(|(n, _)| *n == name) {
-                let m = format!("df has two columns named {name:?}");
-                return Err(de::Error::custom(m));
-            }
-            let cells = map.next_value_seed(Cells)?;
-            columns.push((name, cells));
-        }
-        Ok(JsonDf(columns))
-    }
-}
-
-/// One column's cells: a list.
-struct Cells;
-
-impl<'de> DeserializeSeed<'de> for Cells {
-    type Value = Vec<Value>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Value>, D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Cells {
-    type Value = Vec<Value>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list (df is columnar)")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Value>, A::Error> {
-        // A hint from the body is not trusted for more than a page's worth.
-        let mut cells = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-        while let Some(JsonInput(v)) = seq.next_element()? {
-            cells.push(v);
-        }
-        Ok(cells)
+    fn twice(name: &str) -> String {
+        format!("df has two columns named {name:?}")
     }
 }
 
@@ -217,6 +164,7 @@ fn columns_of(view: &View, no_transform: bool) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::Value;
 
     fn df(text: &str) -> Result<JsonDf, String> {
         serde_json::from_str(text).map_err(|e| e.to_string())

@@ -13,6 +13,7 @@ mod df;
 pub mod discovery;
 mod gate;
 mod hot;
+mod lists;
 mod read;
 mod routes;
 mod tls;

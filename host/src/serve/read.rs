@@ -3,6 +3,7 @@
 //! answer written as Feast's by `answer.rs`.
 
 use super::answer::{self, Answer};
+use super::lists::{Lists, NamedLists};
 use super::{ApiError, parse, read_body};
 use crate::runtime::{Lookup, Wafer};
 use crate::value::Value;
@@ -11,7 +12,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserializer, Visitor};
 use serde_json::Value as Json_;
 
 /// What Feast clients send. Fields wafer has no use for are ignored (newer
@@ -42,39 +43,29 @@ pub(super) struct Request {
 
 /// `entities`: each join key's keys, in the request's order, typed as
 /// they are read.
-struct Entities(Vec<(String, Vec<Value>)>);
+type Entities = NamedLists<JoinKeys>;
 
-impl<'de> Deserialize<'de> for Entities {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(EntitiesVisitor)
-    }
-}
+struct JoinKeys;
 
-struct EntitiesVisitor;
+impl Lists for JoinKeys {
+    type Item = Key;
+    const OBJECT: &'static str = "an object of join keys, each with a list of keys";
+    const LIST: &'static str = "a list of keys";
 
-impl<'de> Visitor<'de> for EntitiesVisitor {
-    type Value = Entities;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an object of join keys, each with a list of keys")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entities, A::Error> {
-        let mut keys: Vec<(String, Vec<Value>)> = Vec::new();
-        while let Some(name) = map.next_key::<String>()? {
-            if keys.iter().any(|(k, _)| *k == name) {
-                return Err(de::Error::custom(format!("join key {name:?} given twice")));
-            }
-            let list = map.next_value::<Vec<Key>>()?;
-            keys.push((name, list.into_iter().map(|k| k.0).collect()));
-        }
-        Ok(Entities(keys))
+    fn twice(name: &str) -> String {
+        format!("join key {name:?} given twice")
     }
 }
 
 /// One key: a number or a string, as `Value::from_json` would type it (an
 /// integer beyond `i64` is a float, which no join key takes).
 struct Key(Value);
+
+impl From<Key> for Value {
+    fn from(k: Key) -> Value {
+        k.0
+    }
+}
 
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -176,7 +167,7 @@ mod tests {
             ),
             (
                 r#"{"id": 7}"#,
-                "`entities.id`: invalid type: integer `7`, expected a sequence",
+                "`entities.id`: invalid type: integer `7`, expected a list of keys",
             ),
             (r#"{"id": [1], "id": [2]}"#, r#"join key "id" given twice"#),
             (

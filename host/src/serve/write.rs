@@ -274,3 +274,37 @@ fn check_rows(rows: usize, limit: usize) -> Result<(), ApiError> {
         false => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write of `rows` rows whose last price is `last`.
+    fn body(rows: usize, last: &str) -> Bytes {
+        let ids: Vec<String> = (0..rows).map(|i| i.to_string()).collect();
+        let mut prices = vec!["0.5"; rows];
+        prices[rows - 1] = last;
+        let (ids, prices) = (ids.join(","), prices.join(","));
+        let text = format!(
+            r#"{{"feature_view_name": "v", "df": {{"id": [{ids}], "price": [{prices}]}}}}"#
+        );
+        Bytes::from(text)
+    }
+
+    #[tokio::test]
+    async fn a_large_body_is_parsed_off_the_workers_alike() {
+        for rows in [10, 40_000] {
+            let b = body(rows, "2.5");
+            assert_eq!(b.len() >= 256 * 1024, rows > 10, "{} bytes", b.len());
+            let req: WriteRequest = parse_json(b).await.unwrap();
+            assert_eq!(req.df.shape(), (rows, 2));
+            let e = parse_json::<WriteRequest>(body(rows, r#"{"a": 1}"#)).await;
+            let message = e.err().expect("an object is refused").message;
+            let at = format!(
+                "`df.price[{}]`: objects are not a supported value",
+                rows - 1
+            );
+            assert!(message.contains(&at), "{message}");
+        }
+    }
+}

@@ -6,6 +6,7 @@
 
 mod backup;
 mod codec;
+mod error;
 mod key;
 mod log;
 mod log_upkeep;
@@ -22,6 +23,7 @@ use side::{DEAD_LETTER_CF, EMBED_CACHE_CF};
 
 pub use backup::restore;
 pub use codec::{InputDigest, StoredRow, encode_value};
+pub use error::StoreError;
 pub use key::EntityKey;
 use log::{LogClock, log_cf_name};
 pub use log::{LogEntry, LogPolicy, LogScan};
@@ -42,53 +44,6 @@ use tuning::Tuning;
 /// Multi-threaded column family handles: a reload adds a view's column
 /// family while other threads read and write the rest.
 type DB = DBWithThreadMode<MultiThreaded>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error(
-        "cannot open the online store at {path} (one wafer process owns it at a time): {source}"
-    )]
-    Open {
-        path: PathBuf,
-        source: rocksdb::Error,
-    },
-    #[error(
-        "cannot read the store at {path} (is it the config's store, written by wafer?): {source}"
-    )]
-    OpenReader {
-        path: PathBuf,
-        source: rocksdb::Error,
-    },
-    #[error("cannot back the store up into {dir} (a directory that does not exist yet): {source}")]
-    Backup {
-        dir: PathBuf,
-        source: rocksdb::Error,
-    },
-    #[error("cannot restore {backup} into {store}: {message}")]
-    Restore {
-        backup: PathBuf,
-        store: PathBuf,
-        message: String,
-    },
-    #[error(
-        "view {view:?}: the offline log is off ([store] offline_log = false), so there is nothing to rebuild from"
-    )]
-    LogOff { view: String },
-    #[error("feature view {view:?} has no column family in the store")]
-    UnknownView { view: String },
-    #[error("store {op} on view {view:?} failed: {source}")]
-    Rocks {
-        view: String,
-        op: &'static str,
-        source: rocksdb::Error,
-    },
-    #[error("corrupt value in view {view:?} at key {key}: {message}")]
-    Corrupt {
-        view: String,
-        key: String,
-        message: String,
-    },
-}
 
 /// How a publish combines with what is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

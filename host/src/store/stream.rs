@@ -276,7 +276,7 @@ mod tests {
             offsets: vec![at(0, 10), at(3, 7)],
         };
         let rows = vec![(EntityKey::Int(1), row(1))];
-        s.write_with("v", rows, (also, None), WriteMode::Merge)
+        s.write_with("v", rows, also, WriteMode::Merge, None)
             .unwrap();
         assert_eq!(
             s.source_offsets("s").unwrap(),

@@ -208,10 +208,10 @@ fn dead_letters_are_per_view_and_cleared_by_a_later_write() {
         dead,
         offsets: vec![],
     };
-    s.write_with("v", vec![], (also(dead), None), WriteMode::Merge)
+    s.write_with("v", vec![], also(dead), WriteMode::Merge, None)
         .unwrap();
     let other = vec![(a.clone(), b"other".to_vec())];
-    s.write_with("v2", vec![], (also(other), None), WriteMode::Merge)
+    s.write_with("v2", vec![], also(other), WriteMode::Merge, None)
         .unwrap();
     let listed: Vec<_> = s.dead_letters("v").unwrap();
     assert_eq!(listed.len(), 2);
@@ -240,7 +240,7 @@ fn a_dead_letter_written_before_the_store_was_opened_is_cleared_by_a_write() {
             dead,
             offsets: vec![],
         };
-        s.write_with("v", vec![], (also, None), WriteMode::Merge)
+        s.write_with("v", vec![], also, WriteMode::Merge, None)
             .unwrap();
     }
     // Reopened, the store knows of the dead letter only from its files.

@@ -16,7 +16,7 @@ impl Store {
         rows: Vec<(EntityKey, StoredRow)>,
         mode: WriteMode,
     ) -> Result<WriteStats, StoreError> {
-        self.write_with(view, rows, (Alongside::default(), None), mode)
+        self.write_with(view, rows, Alongside::default(), mode, None)
     }
 
     /// Write a batch of rows with its dead letters and source offsets
@@ -34,26 +34,18 @@ impl Store {
         &self,
         view: &str,
         rows: Vec<(EntityKey, StoredRow)>,
-        (also, read): (Alongside, Option<RowsRead>),
+        also: Alongside,
         mode: WriteMode,
+        read: Option<RowsRead>,
     ) -> Result<WriteStats, StoreError> {
         let cf = self.cf(view)?;
         let dl = self.cf_raw(DEAD_LETTER_CF)?;
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut batch = WriteBatch::default();
-        // Delete only dead letters that exist: a tombstone per written row
-        // would double the cost of every write for the rare failed row.
-        if self.may_have_dead_letters(view)? {
-            let keys: Vec<EntityKey> = rows.iter().map(|(k, _)| k.clone()).collect();
-            for (key, old) in keys.iter().zip(self.dead_letters_get(view, &keys)?) {
-                if old.is_some() {
-                    batch.delete_cf(&dl, dead_letter_key(view, key));
-                }
-            }
-        }
+        self.clear_dead_letters(&mut batch, view, &rows)?;
         let mut log = self.log_batch();
-        let read = self.still_current(view, read);
-        let (next, touched, stats) = self.combine(view, rows, (mode, read), log.as_mut())?;
+        let read = self.still_current(view, &rows, read);
+        let (next, touched, stats) = self.combine(view, rows, mode, read, log.as_mut())?;
         for key in &touched {
             batch.put_cf(&cf, key.encode(), next[key].encode());
         }
@@ -67,12 +59,13 @@ impl Store {
             batch.put_cf(&dl, dead_letter_key(view, key), record);
         }
         self.add_stream_writes(&mut batch, view, (&touched, &next), &also.offsets)?;
-        self.db.write(batch).map_err(|source| StoreError::Rocks {
+        let written = self.db.write(batch);
+        self.rows_changed();
+        written.map_err(|source| StoreError::Rocks {
             view: view.into(),
             op: "write",
             source,
         })?;
-        self.rows_changed();
         self.note_written(view, &touched);
         if !touched.is_empty() {
             self.outbox_changed.notify_waiters();
@@ -89,27 +82,17 @@ impl Store {
         &self,
         view: &str,
         rows: Vec<(EntityKey, StoredRow)>,
-        (mode, read): (
-            WriteMode,
-            Option<impl Iterator<Item = (EntityKey, StoredRow)>>,
-        ),
+        mode: WriteMode,
+        read: Option<impl Iterator<Item = (EntityKey, StoredRow)>>,
         mut log: Option<&mut LogBatch>,
     ) -> Result<(HashMap<EntityKey, StoredRow>, Vec<EntityKey>, WriteStats), StoreError> {
         let mut stats = WriteStats::default();
         let mut next: HashMap<EntityKey, StoredRow> = HashMap::with_capacity(rows.len());
-        match (mode, read) {
-            (WriteMode::Merge, Some(read)) => next.extend(read),
-            (WriteMode::Merge, None) => {
-                let mut keys: Vec<EntityKey> = rows.iter().map(|(k, _)| k.clone()).collect();
-                keys.sort();
-                keys.dedup();
-                for (k, row) in keys.iter().zip(self.get_many(view, &keys)?) {
-                    if let Some(row) = row {
-                        next.insert(k.clone(), row);
-                    }
-                }
+        if mode == WriteMode::Merge {
+            match read {
+                Some(read) => next.extend(read),
+                None => next.extend(self.stored_of(view, &rows)?),
             }
-            (WriteMode::Overwrite, _) => {}
         }
         let mut touched = Vec::with_capacity(rows.len());
         for (i, (key, row)) in rows.into_iter().enumerate() {
@@ -141,6 +124,45 @@ impl Store {
         touched.sort();
         touched.dedup();
         Ok((next, touched, stats))
+    }
+}
+
+impl Store {
+    /// Delete the dead letters of `rows`' keys, if `view` may have any:
+    /// only those that exist, as a tombstone per written row would double
+    /// the cost of every write for the rare failed row.
+    fn clear_dead_letters(
+        &self,
+        batch: &mut WriteBatch,
+        view: &str,
+        rows: &[(EntityKey, StoredRow)],
+    ) -> Result<(), StoreError> {
+        if !self.may_have_dead_letters(view)? {
+            return Ok(());
+        }
+        let dl = self.cf_raw(DEAD_LETTER_CF)?;
+        let keys: Vec<EntityKey> = rows.iter().map(|(k, _)| k.clone()).collect();
+        for (key, old) in keys.iter().zip(self.dead_letters_get(view, &keys)?) {
+            if old.is_some() {
+                batch.delete_cf(&dl, dead_letter_key(view, key));
+            }
+        }
+        Ok(())
+    }
+
+    /// The stored rows of `rows`' keys, each key once.
+    fn stored_of(
+        &self,
+        view: &str,
+        rows: &[(EntityKey, StoredRow)],
+    ) -> Result<Vec<(EntityKey, StoredRow)>, StoreError> {
+        let mut keys: Vec<EntityKey> = rows.iter().map(|(k, _)| k.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        let stored = self.get_many(view, &keys)?;
+        Ok((keys.into_iter().zip(stored))
+            .filter_map(|(k, row)| Some((k, row?)))
+            .collect())
     }
 }
 

@@ -40,34 +40,6 @@ impl Value {
         }
     }
 
-    /// A JSON input value as it comes, with no declared type: numbers become
-    /// int64 or float64, arrays lists of them (typed when they meet a field).
-    /// As [`JsonInput`] reads JSON text (a test holds them to it); a match
-    /// on the tree rather than serde's visitor over it, which made a
-    /// publish of JSON lines a quarter slower.
-    pub fn from_json(j: &Json) -> Result<Value, String> {
-        Ok(match j {
-            Json::Null => Value::Null,
-            Json::Bool(b) => Value::Bool(*b),
-            Json::Number(n) => match n.as_i64() {
-                Some(i) => Value::Int64(i),
-                None => Value::Float64(n.as_f64().ok_or("number out of range")?),
-            },
-            Json::String(s) => Value::String(s.clone()),
-            Json::Array(a) => Value::List(
-                (a.iter().enumerate())
-                    .map(|(i, x)| match x {
-                        Json::Array(_) | Json::Object(_) => Err(format!(
-                            "list element {i}: lists hold numbers, strings or bools"
-                        )),
-                        x => Value::from_json(x),
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-            Json::Object(_) => return Err("objects are not a supported value".into()),
-        })
-    }
-
     /// The numbers of a list (named non-finite floats included), when it
     /// is one: a vector for a plugin of contract 0.1, or a vector field.
     pub fn numbers(items: &[Value]) -> Option<Vec<f32>> {
