@@ -2,8 +2,8 @@
 //! lock and used twice: by the pipeline (is a transformed value's input
 //! unchanged?) and by the merge, when no write to any view's rows landed
 //! in between. A merge that reread them under the lock read the same keys
-//! a second time (callgrind: a third of landing a batch of one-row
-//! pushes).
+//! a second time (callgrind: 13 % of landing a batch of one-row pushes,
+//! and 6.2 k of a published row's 32.1 k instructions).
 
 use super::{EntityKey, Store, StoreError, StoredRow};
 use std::sync::atomic::Ordering;

@@ -29,7 +29,7 @@ impl Store {
     ///
     /// `read`, the stored rows of (at least) every key in `rows`, read
     /// before (by the batch's pipeline), is merged with when no row write
-    /// landed since; else the rows are read again.
+    /// landed since; else, or if it lacks a key, the rows are read again.
     pub fn write_with(
         &self,
         view: &str,
