@@ -28,6 +28,41 @@ impl<'de> serde::Deserialize<'de> for JsonInput {
     }
 }
 
+/// A JSON object's members as input values, sorted by name and the last
+/// of a name given twice kept, as `serde_json::Map` holds them: a JSON
+/// line of a file, read straight from its text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonObject(pub Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for JsonObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(Members)
+    }
+}
+
+struct Members;
+
+impl<'de> Visitor<'de> for Members {
+    type Value = JsonObject;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<JsonObject, A::Error> {
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).min(256));
+        while let Some((name, JsonInput(v))) = map.next_entry::<String, JsonInput>()? {
+            members.push((name, v));
+        }
+        // Newest first, so a stable sort keeps a repeated name's last
+        // value ahead of the others, and `dedup` keeps it.
+        members.reverse();
+        members.sort_by(|a: &(String, Value), b| a.0.cmp(&b.0));
+        members.dedup_by(|later, kept| later.0 == kept.0);
+        Ok(JsonObject(members))
+    }
+}
+
 /// Reads one input value; `element`: its place in the list it is in.
 #[derive(Clone, Copy)]
 struct Input {
@@ -182,6 +217,20 @@ mod tests {
         ];
         assert_eq!(list, Value::List(want.to_vec()));
         assert_eq!(read("[]"), Ok(Value::List(vec![])));
+    }
+
+    #[test]
+    fn an_object_is_read_as_its_tree_is() {
+        let text = r#"{"b": [1, 2.5], "a": "x", "c": null, "a": 7}"#;
+        let straight: JsonObject = serde_json::from_str(text).unwrap();
+        let tree: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).unwrap();
+        let from_tree: Vec<(String, Value)> = (tree.into_iter())
+            .map(|(k, v)| (k, Value::from_json(&v).unwrap()))
+            .collect();
+        assert_eq!(straight.0, from_tree);
+        assert_eq!(straight.0[0], ("a".to_string(), Value::Int64(7)));
+        assert!(serde_json::from_str::<JsonObject>("[1]").is_err());
+        assert!(serde_json::from_str::<JsonObject>(r#"{"a": {"b": 1}}"#).is_err());
     }
 
     #[test]

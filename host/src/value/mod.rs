@@ -4,7 +4,7 @@
 
 mod input;
 
-pub use input::JsonInput;
+pub use input::{JsonInput, JsonObject};
 
 use crate::config::FieldType;
 use serde_json::Value as Json;
