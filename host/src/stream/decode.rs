@@ -11,7 +11,7 @@ use crate::ingest::{Record, deadletter};
 use crate::registry::View;
 use crate::store::EntityKey;
 use crate::time::Micros;
-use crate::value::Value;
+use crate::value::{JsonObject, Value};
 use rskafka::record::RecordAndOffset;
 
 /// The header a `[[sink]]` names each record's view with: a topic may
@@ -76,14 +76,9 @@ fn row(
     view: &View,
     from_sink: bool,
 ) -> Result<Record, String> {
-    let object = match serde_json::from_slice::<serde_json::Value>(value) {
-        Ok(serde_json::Value::Object(o)) => o,
-        Ok(_) => return Err("not a JSON object".into()),
-        Err(e) => return Err(format!("invalid JSON: {e}")),
-    };
+    let JsonObject(object) = JsonObject::parse(value)?;
     let mut cells = Vec::with_capacity(object.len() + 2);
     for (column, v) in object {
-        let v = Value::from_json(&v).map_err(|e| format!("column `{column}`: {e}"))?;
         let column = source.columns.get(&column).cloned().unwrap_or(column);
         let v = sunk(view, &column, v, from_sink).map_err(|e| format!("column `{column}`: {e}"))?;
         cells.push((column, v));
