@@ -31,8 +31,8 @@ impl<'de> serde::Deserialize<'de> for JsonInput {
 }
 
 /// A JSON object's members as input values, sorted by name and the last
-/// of a name given twice kept, as `serde_json::Map` holds them: a JSON
-/// line of a file, read straight from its text.
+/// of a name given twice kept, as `serde_json::Map` holds them: a file's
+/// JSON line or a stream's record, read straight from its text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JsonObject(pub Vec<(String, Value)>);
 
@@ -40,7 +40,9 @@ impl JsonObject {
     /// A JSON object's members from its text (a file's JSON line, a
     /// stream's record), read straight; text that does not read is parsed
     /// again as a tree, which says what is wrong with it ("not a JSON
-    /// object", "invalid JSON: ...", "column `c`: ...").
+    /// object", "invalid JSON: ...", "column `c`: ..."), or reads it after
+    /// all when a bad value was given a name twice and the last one is
+    /// good, as the tree keeps only that one. Only such text is read twice.
     pub fn parse(text: &[u8]) -> Result<JsonObject, String> {
         serde_json::from_slice(text).or_else(|_| JsonObject::from_tree(text))
     }
@@ -254,6 +256,8 @@ mod tests {
             r#"{"id": 1, "v": [[1]]}"#,
             "[1, 2]",
             r#"{"id": 1,"#,
+            r#"{"z": -0, "f": -0.0, "e": 1e300}"#,
+            r#"{"e": 1e400}"#,
         ];
         for text in texts {
             let straight = serde_json::from_str::<JsonObject>(text).ok();
@@ -261,6 +265,11 @@ mod tests {
             assert_eq!(straight, tree.clone().ok(), "{text}");
             assert_eq!(JsonObject::parse(text.as_bytes()), tree, "{text}");
         }
+        // The one text the straight read refuses and the tree reads: a bad
+        // value whose name comes again, with a good one.
+        let twice = br#"{"a": [[1]], "a": 1}"#;
+        let read = JsonObject::parse(twice).unwrap();
+        assert_eq!(read.0, [("a".to_string(), Value::Int64(1))]);
         let read = JsonObject::parse(texts[0].as_bytes()).unwrap();
         assert_eq!(read.0[0], ("a".to_string(), Value::Int64(7)), "the last a");
         let says = |t: &str| JsonObject::parse(t.as_bytes()).unwrap_err();
