@@ -203,7 +203,15 @@ async fn parse_json<T: serde::de::DeserializeOwned + Send + 'static>(
     if body.len() < LARGE {
         return parse(&body);
     }
-    tokio::task::spawn_blocking(move || parse(&body))
+    off_workers(move || parse(&body)).await
+}
+
+/// `f` on a blocking thread: reading or typing a large df would hold an
+/// async worker, and every request queued on it, for milliseconds.
+async fn off_workers<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
@@ -245,9 +253,7 @@ async fn write(
         records(v, df, no_transform)?
     } else {
         let v = v.clone();
-        tokio::task::spawn_blocking(move || records(&v, df, no_transform))
-            .await
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??
+        off_workers(move || records(&v, df, no_transform)).await?
     };
     let options = WriteOptions {
         no_transform,
