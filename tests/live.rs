@@ -531,11 +531,13 @@ async fn the_cli_publishes_through_a_running_server_while_it_serves() {
     let reader = tokio::spawn(async move {
         let mut answered = 0;
         while answered < 200 {
-            // Every other lookup is past the few keys read on the request's
-            // task: it blocks its worker in place while the publish lands.
-            let ids: Vec<i64> = match answered % 2 {
+            // A few keys; more, still read on the request's task; and past
+            // the values a task reads itself (8,192): that lookup blocks its
+            // worker in place while the publish lands.
+            let ids: Vec<i64> = match answered % 3 {
                 0 => vec![1, 4999],
-                _ => (4980..5000).collect(),
+                1 => (4980..5000).collect(),
+                _ => (0..9000).map(|i| i % 5000).collect(),
             };
             let body = json!({"features": ["stats:price"], "entities": {"item_id": ids}});
             let (status, answer) = lookup(&url, &body).await;

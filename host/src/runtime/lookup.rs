@@ -125,6 +125,24 @@ pub(super) fn small(req: &Lookup) -> bool {
     true
 }
 
+/// The most values (entity rows × features) a server's lookup reads on
+/// the worker that took its request: about 0.3 ms of reading and encoding
+/// on the development machine, where a 100 × 50 lookup takes 0.2
+/// (`Wafer::lookup_in_task` says why in place).
+pub(super) const INLINE_CELLS: usize = 8_192;
+
+/// How many values `req` asks for: its entity rows times its features, a
+/// feature service's as the registry expands them (none when there is no
+/// such service: the lookup fails at once).
+pub(super) fn cells(generation: &Generation, req: &Lookup) -> usize {
+    let rows = req.entities.first().map_or(0, |(_, k)| k.len());
+    let features = match &req.feature_service {
+        None => req.features.len(),
+        Some(name) => (generation.registry.feature_service(name)).map_or(0, |f| f.len()),
+    };
+    rows.saturating_mul(features)
+}
+
 /// A requested feature: its view and name.
 struct Wanted<'a> {
     view: &'a View,

@@ -1,8 +1,10 @@
 //! [`Wafer`]'s lookups: where a read runs. A few keys read on the calling
-//! task; more read in place on a server's worker, or on a blocking thread
-//! for any other caller. What a lookup reads is `lookup.rs`'s.
+//! task, and so does a server's lookup of a bounded number of values; more
+//! read in place on a server's worker, or on a blocking thread for any
+//! other caller. What a lookup reads is `lookup.rs`'s.
 
 use super::Wafer;
+use super::generation::Generation;
 use super::lookup::{self, FeatureColumn, Features, Lookup, LookupError};
 
 impl Wafer {
@@ -18,7 +20,15 @@ impl Wafer {
     }
 
     fn read(&self, req: &Lookup) -> Result<(usize, Vec<FeatureColumn>), LookupError> {
-        let (rows, columns) = lookup::lookup(&self.inner.generation(), &self.inner.store, req)?;
+        self.read_in(&self.inner.generation(), req)
+    }
+
+    fn read_in(
+        &self,
+        generation: &Generation,
+        req: &Lookup,
+    ) -> Result<(usize, Vec<FeatureColumn>), LookupError> {
+        let (rows, columns) = lookup::lookup(generation, &self.inner.store, req)?;
         (self.inner.metrics).lookup(rows, columns.len());
         Ok((rows, columns))
     }
@@ -29,19 +39,26 @@ impl Wafer {
     /// which cost a one-key lookup over HTTP most of its time (benches/
     /// serving.rs). Larger lookups go to a blocking thread.
     pub async fn lookup(&self, req: Lookup) -> Result<Features, LookupError> {
-        self.lookup_on(req, Large::BlockingThread).await
+        self.lookup_on(req, 0, Large::BlockingThread).await
     }
 
-    /// [`Wafer::lookup`] for a task the server spawned on its runtime:
-    /// there a larger lookup blocks in place (Tokio hands the worker's
-    /// other tasks to another thread first), so the answer is encoded where
-    /// it was read, without the wake-up of a blocking task's return (a
-    /// 100 × 50 lookup's p99 over one connection fell by about 7 %, median
-    /// of nine pairs of runs). Not for any caller: `block_in_place` panics
-    /// inside a `LocalSet` or a current-thread runtime's `block_on`, which
-    /// a spawned task never is; on a current-thread runtime a blocking
-    /// thread still reads. A read stuck in RocksDB past
-    /// `request_timeout_secs` now holds its request (and its place under
+    /// [`Wafer::lookup`] for a task the server spawned on its runtime: a
+    /// lookup of up to [`lookup::INLINE_CELLS`] values reads right there,
+    /// and its answer is encoded where it was read. Handing it to another
+    /// thread cost more than the read: `block_in_place` wakes a thread to
+    /// take over the worker (on this 2-core VM, the core the client runs
+    /// on), and a 100 × 50 lookup over one connection read in place had
+    /// p99 15–30 % lower, over 8 and 64 connections 10–25 % more lookups a
+    /// second and p99 a fifth of `block_in_place`'s (docs/benchmarks.md).
+    /// What such a lookup holds its worker for is bounded like a small
+    /// lookup's: its values are a few hundred microseconds of work when
+    /// RocksDB's rows are in memory, and the worker's other tasks can be
+    /// stolen meanwhile. Larger lookups block in place (Tokio hands the
+    /// worker's other tasks to another thread first). `block_in_place`
+    /// panics inside a `LocalSet` or a current-thread runtime's
+    /// `block_on`, which a spawned task never is; on a current-thread
+    /// runtime a blocking thread reads. A read stuck in RocksDB past
+    /// `request_timeout_secs` holds its request (and its place under
     /// `max_concurrent_requests`) until it ends, where with a blocking
     /// thread the timeout answered 503 first while the read went on.
     pub(crate) async fn lookup_in_task(&self, req: Lookup) -> Result<Features, LookupError> {
@@ -49,20 +66,27 @@ impl Wafer {
             tokio::runtime::RuntimeFlavor::MultiThread => Large::InPlace,
             _ => Large::BlockingThread,
         };
-        self.lookup_on(req, large).await
+        self.lookup_on(req, lookup::INLINE_CELLS, large).await
     }
 
-    async fn lookup_on(&self, req: Lookup, large: Large) -> Result<Features, LookupError> {
-        let (req, read) = if lookup::small(&req) {
-            let read = self.read(&req);
+    async fn lookup_on(
+        &self,
+        req: Lookup,
+        inline_cells: usize,
+        large: Large,
+    ) -> Result<Features, LookupError> {
+        let generation = self.inner.generation();
+        let inline = lookup::small(&req) || lookup::cells(&generation, &req) <= inline_cells;
+        let (req, read) = if inline {
+            let read = self.read_in(&generation, &req);
             (req, read)
         } else if large == Large::InPlace {
-            let read = tokio::task::block_in_place(|| self.read(&req));
+            let read = tokio::task::block_in_place(|| self.read_in(&generation, &req));
             (req, read)
         } else {
             let wafer = self.clone();
             let task = tokio::task::spawn_blocking(move || {
-                let read = wafer.read(&req);
+                let read = wafer.read_in(&generation, &req);
                 (req, read)
             });
             task.await.map_err(|e| LookupError::Task(e.to_string()))?
