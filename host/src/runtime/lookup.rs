@@ -5,7 +5,7 @@
 
 use super::generation::Generation;
 use crate::config::FieldType;
-use crate::registry::{JoinKey, View};
+use crate::registry::{JoinKey, Registry, View};
 use crate::store::{EntityKey, FieldIndex, Store, StoreError, WantedRows};
 use crate::time::Micros;
 use crate::value::Value;
@@ -134,11 +134,11 @@ pub(super) const INLINE_CELLS: usize = 8_192;
 /// How many values `req` asks for: its entity rows times its features, a
 /// feature service's as the registry expands them (none when there is no
 /// such service: the lookup fails at once).
-pub(super) fn cells(generation: &Generation, req: &Lookup) -> usize {
+pub(super) fn cells(registry: &Registry, req: &Lookup) -> usize {
     let rows = req.entities.first().map_or(0, |(_, k)| k.len());
     let features = match &req.feature_service {
         None => req.features.len(),
-        Some(name) => (generation.registry.feature_service(name)).map_or(0, |f| f.len()),
+        Some(name) => registry.feature_service(name).map_or(0, |f| f.len()),
     };
     rows.saturating_mul(features)
 }
@@ -436,5 +436,49 @@ mod tests {
         assert!(!small(&lookup(&["a:x", "b:y", "c:z"], 4, None)));
         assert!(!small(&lookup(&["a:x"], 9, None)));
         assert!(!small(&lookup(&[], 1, Some("s"))));
+    }
+
+    /// Values asked for: rows × features, a service's as it expands (a
+    /// bare view is each of its fields, a feature named twice is once);
+    /// an unknown service none.
+    #[test]
+    fn a_lookup_counts_the_values_it_asks_for() {
+        let toml = r#"
+[[entity]]
+name = "item"
+join_key = "id"
+type = "int64"
+
+[[feature_view]]
+name = "a"
+entity = "item"
+fields = [
+  { name = "id", type = "INT64", primary_key = true },
+  { name = "x", type = "DOUBLE" },
+  { name = "y", type = "DOUBLE" },
+]
+
+[[feature_service]]
+name = "s"
+features = ["a", "a:x", "b:z"]
+
+[[feature_view]]
+name = "b"
+entity = "item"
+fields = [
+  { name = "id", type = "INT64", primary_key = true },
+  { name = "z", type = "DOUBLE" },
+]
+"#;
+        let config = crate::config::Config::parse(std::path::Path::new("w.toml"), toml).unwrap();
+        let registry = Registry::new(config);
+        let lookup = |features: &[&str], keys: usize, service: Option<&str>| Lookup {
+            features: features.iter().map(|f| f.to_string()).collect(),
+            feature_service: service.map(String::from),
+            entities: vec![("id".into(), vec![Value::Int64(1); keys])],
+        };
+        assert_eq!(cells(&registry, &lookup(&["a:x", "a:y"], 100, None)), 200);
+        assert_eq!(cells(&registry, &lookup(&[], 100, Some("s"))), 300);
+        assert_eq!(cells(&registry, &lookup(&[], 100, Some("t"))), 0);
     }
 }

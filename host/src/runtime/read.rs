@@ -76,7 +76,8 @@ impl Wafer {
         large: Large,
     ) -> Result<Features, LookupError> {
         let generation = self.inner.generation();
-        let inline = lookup::small(&req) || lookup::cells(&generation, &req) <= inline_cells;
+        let inline =
+            lookup::small(&req) || lookup::cells(&generation.registry, &req) <= inline_cells;
         let (req, read) = if inline {
             let read = self.read_in(&generation, &req);
             (req, read)
