@@ -5,7 +5,8 @@
 //!   pushes from 64 concurrent clients, through the `passthrough` plugin, vs
 //!   one publish of the same N rows from a file. Goal: at least 0.5×. Beside
 //!   it, the bound CPU sets: a push takes at least a bare `GET /health`'s
-//!   CPU plus a published row's, with every core busy.
+//!   CPU plus a published row's, with every core busy; and, when nginx is
+//!   installed, what its `return 200` answers for the same pushes.
 //! - freshness: pushes at a steady rate; from sending a push to a lookup
 //!   that sees it, p50 and p99, beside the plain lookup's. Goal: p99 < 5 ms.
 //! - lookup latency while a large publish runs vs idle, p50 and p99.
@@ -101,7 +102,11 @@ impl Bench {
     }
 
     async fn connect(&self) -> Conn {
-        Conn::open(self.url.trim_start_matches("http://")).await
+        Conn::open(self.addr()).await
+    }
+
+    fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
     }
 
     /// One lookup of `id`; whether it was found.
@@ -146,6 +151,7 @@ async fn push_throughput(b: &Bench, n: usize, clients: usize) {
         rate(floor),
         cpu(floor)
     );
+    nginx_floor(b, n, clients, rate(published)).await;
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get()) as f64;
     let bound = cores * 1e6 / (cpu(floor) + cpu(published));
     println!(
@@ -277,21 +283,40 @@ async fn pushes(b: &Bench, ids: std::ops::Range<usize>, k: usize, clients: usize
 /// HTTP itself costs on this machine, client included.
 async fn health_floor(b: &Bench, n: usize, clients: usize) -> Took {
     let request = b"GET /health HTTP/1.1\r\nHost: bench\r\n\r\n".to_vec();
-    repeat(b, &request, n, clients).await
+    repeat(b.addr(), &request, n, clients).await
+}
+
+/// nginx's `return 200` with a push's answer, for the same one-row pushes
+/// from `clients` clients, when nginx is installed: what a server that
+/// does nothing but HTTP answers here, against the publish's `rows_per_sec`.
+async fn nginx_floor(b: &Bench, n: usize, clients: usize, rows_per_sec: f64) {
+    let request = post("/write-to-online-store", &push_body(3 * n..3 * n + 1));
+    let mut probe = b.connect().await;
+    assert_eq!(probe.send(&request).await, 200);
+    let Some((_nginx, addr)) = common::nginx(&b.dir, &probe.body) else {
+        return println!("  (nginx: not installed; apt-get install nginx)");
+    };
+    let floor = repeat(&addr, &request, n, clients).await;
+    println!(
+        "  ({n} of these pushes to nginx's return 200 from {clients} clients: {:>8.0} requests/s, {:.2}× the publish: what HTTP alone answers here)",
+        floor.rate(n),
+        floor.rate(n) / rows_per_sec
+    );
 }
 
 /// The time `clients` clients take for `n` one-key lookups of one feature:
 /// a POST with a JSON body through the read path, beside the write path.
 async fn one_key_lookups(b: &Bench, n: usize, clients: usize) -> Took {
     let body = br#"{"features": ["vec:price"], "entities": {"item_id": [7]}}"#;
-    repeat(b, &post("/get-online-features", body), n, clients).await
+    repeat(b.addr(), &post("/get-online-features", body), n, clients).await
 }
 
-/// The time `clients` clients take to send `request` `n` times in all.
-async fn repeat(b: &Bench, request: &[u8], n: usize, clients: usize) -> Took {
+/// The time `clients` clients take to send `request` `n` times in all to
+/// `addr`.
+async fn repeat(addr: &str, request: &[u8], n: usize, clients: usize) -> Took {
     let mut conns = Vec::with_capacity(clients);
     for _ in 0..clients {
-        conns.push(b.connect().await);
+        conns.push(Conn::open(addr).await);
     }
     let request = request.to_vec();
     let clock = Clock::start();

@@ -110,3 +110,44 @@ pub fn post(path: &str, body: &[u8]) -> Vec<u8> {
     request.extend_from_slice(body);
     request
 }
+
+/// nginx answering `body` with `return 200`, if installed; its address.
+pub fn nginx(dir: &std::path::Path, body: &[u8]) -> Option<(Reaped, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let body = String::from_utf8_lossy(body)
+        .replace('\\', "\\\\")
+        .replace('\'', "\\'");
+    let conf = format!(
+        "daemon off; master_process off; error_log stderr crit; pid {0}/nginx.pid;\n\
+         events {{}}\nhttp {{ access_log off; client_body_temp_path {0}; keepalive_requests 100000000; \
+         keepalive_timeout 600s; server {{ listen 127.0.0.1:{port}; \
+         location / {{ default_type application/json; return 200 '{body}'; }} }} }}\n",
+        dir.display()
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).ok()?;
+    let child = std::process::Command::new("nginx")
+        .args(["-p", &dir.display().to_string(), "-c", "nginx.conf"])
+        // One process, with no pipe of ours: a killed master would leave its
+        // worker serving, and holding the bench's output open.
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    std::thread::sleep(Duration::from_millis(300));
+    Some((Reaped(child), format!("127.0.0.1:{port}")))
+}
+
+/// A server the bench started, killed and reaped when dropped: also when
+/// the bench panics, so no nginx or redis outlives a failed run.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
