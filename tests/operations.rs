@@ -141,6 +141,30 @@ async fn metrics_count_the_traffic_sent() {
     assert_eq!(sample(&m, scrapes), 1.0);
 }
 
+/// A lookup reads on its request's task only rows in memory: rows only in
+/// a file (the memtable flushed, none read since) are read again where the
+/// lookup may wait on the disk, and counted; read once, they are in the
+/// block cache and the next lookup of them stays where it is.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_of_rows_only_in_files_reads_them_where_it_may_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), &config())).await;
+    let df = json!({"item_id": [1, 2, 3], "price": [5.0, 20.0, 70.0]});
+    assert_eq!(server.write("stats", df).await.0, 200);
+    let from_files = "wafer_lookups_from_files_total";
+    let price = |answer: &Value| column(answer, "price")["values"].clone();
+    let answer = server.lookup(&["stats:price"], &[3, 1]).await;
+    assert_eq!(price(&answer), json!([70.0, 5.0]));
+    assert_eq!(sample(&scrape(&server.url).await, from_files), 0.0);
+
+    server.wafer.store().flush().unwrap();
+    for (keys, counted) in [(&[3, 1, 4][..], 1.0), (&[3, 1][..], 1.0)] {
+        let answer = server.lookup(&["stats:price"], keys).await;
+        assert_eq!(price(&answer).as_array().unwrap()[..2], [70.0, 5.0]);
+        assert_eq!(sample(&scrape(&server.url).await, from_files), counted);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn ready_is_unready_with_the_reason_while_a_plugin_cannot_load() {
     let dir = tempfile::tempdir().unwrap();

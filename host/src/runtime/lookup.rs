@@ -6,7 +6,7 @@
 use super::generation::Generation;
 use crate::config::FieldType;
 use crate::registry::{JoinKey, View};
-use crate::store::{EntityKey, FieldIndex, Store, StoreError, WantedRows};
+use crate::store::{EntityKey, FieldIndex, Reach, Store, StoreError, WantedRows};
 use crate::time::Micros;
 use crate::value::Value;
 use std::sync::Arc;
@@ -105,11 +105,12 @@ struct Wanted<'a> {
     feature: &'a str,
 }
 
-/// Answer `req` from `store` as `generation` defines the views: the
-/// number of entity rows and the feature columns. Blocking.
+/// Answer `req` from `store`, within `reach`, as `generation` defines the
+/// views: the number of entity rows and the feature columns. Blocking,
+/// unless `reach` is memory.
 pub(super) fn lookup(
     generation: &Generation,
-    store: &Store,
+    (store, reach): (&Store, Reach),
     req: &Lookup,
 ) -> Result<(usize, Vec<FeatureColumn>), LookupError> {
     let registry = &generation.registry;
@@ -132,7 +133,7 @@ pub(super) fn lookup(
     let now = (wanted.iter().any(|w| w.view.ttl.is_some())).then(Micros::now);
     for i in 0..wanted.len() {
         if columns[i].is_none() {
-            read_view(store, req, &wanted, i, now, &mut columns)?;
+            read_view((store, reach), req, &wanted, i, now, &mut columns)?;
         }
     }
     let columns = columns
@@ -145,7 +146,7 @@ pub(super) fn lookup(
 /// One batched read of `wanted[first]`'s view, of only the features asked
 /// of it, into their places in `columns`.
 fn read_view(
-    store: &Store,
+    (store, reach): (&Store, Reach),
     req: &Lookup,
     wanted: &[Wanted],
     first: usize,
@@ -162,7 +163,7 @@ fn read_view(
         .map(|j| index.insert(wanted[*j].feature))
         .collect();
     let keys = keys_for(view, &req.entities)?;
-    let found = store.get_wanted(&view.name, &keys, &index)?;
+    let found = store.get_wanted(&view.name, &keys, &index, reach)?;
     let mut built: Vec<Option<FeatureColumn>> =
         (view_columns(view, &index, found, now).into_iter().map(Some)).collect();
     // Each column moves to its place; only a feature asked for twice is copied.

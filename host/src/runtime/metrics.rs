@@ -27,6 +27,7 @@ pub struct Metrics {
     http_seconds: Family<Route, Histogram, fn() -> Histogram>,
     lookup_keys: Histogram,
     lookup_features: Histogram,
+    lookups_from_files: Counter,
     rows: Family<Labels, Counter>,
 }
 
@@ -42,6 +43,7 @@ impl Default for Metrics {
         let http_seconds = Family::new_with_constructor(latency as fn() -> Histogram);
         let lookup_keys = Histogram::new(exponential_buckets(1.0, 4.0, 8));
         let lookup_features = Histogram::new(exponential_buckets(1.0, 2.0, 10));
+        let lookups_from_files = Counter::default();
         let rows = Family::<Labels, Counter>::default();
         let help = "HTTP requests answered, by endpoint, method and status";
         registry.register("http_requests", help, http_requests.clone());
@@ -56,6 +58,8 @@ impl Default for Metrics {
         registry.register("lookup_keys", help, lookup_keys.clone());
         let help = "Features per lookup";
         registry.register("lookup_features", help, lookup_features.clone());
+        let help = "Lookups whose rows were not all in memory (memtables, block cache), so read again where they may wait on the disk";
+        registry.register("lookups_from_files", help, lookups_from_files.clone());
         let help = "Rows taken, by view, source and outcome (written, stale, failed)";
         registry.register("rows", help, rows.clone());
         Metrics {
@@ -64,6 +68,7 @@ impl Default for Metrics {
             http_seconds,
             lookup_keys,
             lookup_features,
+            lookups_from_files,
             rows,
         }
     }
@@ -83,6 +88,11 @@ impl Metrics {
     pub(super) fn lookup(&self, keys: usize, features: usize) {
         self.lookup_keys.observe(keys as f64);
         self.lookup_features.observe(features as f64);
+    }
+
+    /// A lookup read on a worker found its rows not all in memory.
+    pub(super) fn lookup_from_files(&self) {
+        self.lookups_from_files.inc();
     }
 
     /// Rows of `view` from `source` (`publish`, `POST /push (S)`, ...).

@@ -1,12 +1,14 @@
 //! [`Wafer`]'s lookups: where a read runs. A few keys read on the calling
-//! task, and so does a server's lookup of a bounded number of values; more
-//! read in place on a server's worker, or on a blocking thread for any
-//! other caller. What a lookup reads is `lookup.rs`'s.
+//! task, and so does a server's lookup of a bounded number of values, when
+//! their rows are in memory; the rest read in place on a server's worker,
+//! or on a blocking thread for any other caller. What a lookup reads is `lookup.rs`'s.
 
 use super::Wafer;
 use super::generation::Generation;
 use super::lookup::{self, FeatureColumn, Features, Lookup, LookupError};
 use crate::registry::Registry;
+use crate::store::{Reach, StoreError};
+use std::sync::Arc;
 
 impl Wafer {
     /// Read features. Blocking (one batched RocksDB read per view).
@@ -21,24 +23,26 @@ impl Wafer {
     }
 
     fn read(&self, req: &Lookup) -> Result<(usize, Vec<FeatureColumn>), LookupError> {
-        self.read_in(&self.inner.generation(), req)
+        self.read_in(&self.inner.generation(), req, Reach::Anywhere)
     }
 
     fn read_in(
         &self,
         generation: &Generation,
         req: &Lookup,
+        reach: Reach,
     ) -> Result<(usize, Vec<FeatureColumn>), LookupError> {
-        let (rows, columns) = lookup::lookup(generation, &self.inner.store, req)?;
+        let (rows, columns) = lookup::lookup(generation, (&self.inner.store, reach), req)?;
         (self.inner.metrics).lookup(rows, columns.len());
         Ok((rows, columns))
     }
 
-    /// Read features. A lookup of a few keys runs on the calling task: its
-    /// one batched read of a few keys is a few microseconds from RocksDB's
-    /// block cache, less than the two thread hand-offs of a blocking task,
+    /// Read features. A lookup of a few keys runs on the calling task when
+    /// its rows are in memory (the memtables, RocksDB's block cache): a few
+    /// microseconds, less than the two thread hand-offs of a blocking task,
     /// which cost a one-key lookup over HTTP most of its time (benches/
-    /// serving.rs). Larger lookups go to a blocking thread.
+    /// serving.rs). Larger lookups, and those whose rows are in files, go
+    /// to a blocking thread.
     pub async fn lookup(&self, req: Lookup) -> Result<Features, LookupError> {
         self.lookup_on(req, 0, Large::BlockingThread).await
     }
@@ -52,10 +56,11 @@ impl Wafer {
     /// p99 15–30 % lower, over 8 and 64 connections 10–25 % more lookups a
     /// second and p99 a fifth of `block_in_place`'s (docs/benchmarks.md).
     /// What such a lookup holds its worker for is bounded like a small
-    /// lookup's: its values are a few hundred microseconds of work when
-    /// RocksDB's rows are in memory, and the worker's other tasks can be
-    /// stolen meanwhile. Larger lookups block in place (Tokio hands the
-    /// worker's other tasks to another thread first). `block_in_place`
+    /// lookup's: a few hundred microseconds, as it reads only rows in
+    /// memory (one whose rows are not all there reads again as a larger
+    /// one), and the worker's other tasks can be stolen meanwhile. Larger
+    /// lookups block in place (Tokio hands the worker's other tasks to
+    /// another thread first). `block_in_place`
     /// panics inside a `LocalSet` or a current-thread runtime's
     /// `block_on`, which a spawned task never is; on a current-thread
     /// runtime a blocking thread reads. A read stuck in RocksDB past
@@ -78,19 +83,16 @@ impl Wafer {
     ) -> Result<Features, LookupError> {
         let generation = self.inner.generation();
         let inline = small(&req) || cells(&generation.registry, &req) <= inline_cells;
-        let (req, read) = if inline {
-            let read = self.read_in(&generation, &req);
-            (req, read)
-        } else if large == Large::InPlace {
-            let read = tokio::task::block_in_place(|| self.read_in(&generation, &req));
-            (req, read)
-        } else {
-            let wafer = self.clone();
-            let task = tokio::task::spawn_blocking(move || {
-                let read = wafer.read_in(&generation, &req);
-                (req, read)
-            });
-            task.await.map_err(|e| LookupError::Task(e.to_string()))?
+        // Read here only rows that are in memory: one in a file would hold
+        // the worker on the disk, so that lookup reads again where it may.
+        let here = inline.then(|| self.read_in(&generation, &req, Reach::Memory));
+        let (req, read) = match here {
+            Some(Err(LookupError::Store(StoreError::NotInMemory { .. }))) => {
+                self.inner.metrics.lookup_from_files();
+                self.read_away(generation, req, large).await?
+            }
+            None => self.read_away(generation, req, large).await?,
+            Some(read) => (req, read),
         };
         let (rows, columns) = read?;
         Ok(Features {
@@ -99,7 +101,31 @@ impl Wafer {
             columns,
         })
     }
+
+    /// `req` read where it may wait on the disk: in place, or on a
+    /// blocking thread. The request back, and what was read.
+    async fn read_away(
+        &self,
+        generation: Arc<Generation>,
+        req: Lookup,
+        large: Large,
+    ) -> Result<(Lookup, Read), LookupError> {
+        if large == Large::InPlace {
+            let read =
+                tokio::task::block_in_place(|| self.read_in(&generation, &req, Reach::Anywhere));
+            return Ok((req, read));
+        }
+        let wafer = self.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let read = wafer.read_in(&generation, &req, Reach::Anywhere);
+            (req, read)
+        });
+        task.await.map_err(|e| LookupError::Task(e.to_string()))
+    }
 }
+
+/// A read's entity rows and feature columns.
+type Read = Result<(usize, Vec<FeatureColumn>), LookupError>;
 
 /// Where a lookup of more than a few keys reads.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -42,6 +42,10 @@ pub enum StoreError {
         op: &'static str,
         source: rocksdb::Error,
     },
+    /// A read that may not wait on a file ([`super::Reach::Memory`])
+    /// needed one: the caller reads again where it may wait.
+    #[error("view {view:?}: the rows are not all in memory")]
+    NotInMemory { view: String },
     #[error("corrupt value in view {view:?} at key {key}: {message}")]
     Corrupt {
         view: String,

@@ -1,6 +1,6 @@
 //! `store`: the online store — the latest row per entity key and feature view,
 //! in an embedded RocksDB with one column family per view. Writes go in one
-//! `WriteBatch` per batch; reads are one batched `multi_get` per view. An older
+//! `WriteBatch` per batch; reads are one batched read per view (`point.rs`). An older
 //! event never overwrites a newer one in merge mode. Beside each view, its
 //! offline log (`log.rs`) keeps every row written, by event and write time.
 
@@ -11,6 +11,7 @@ mod key;
 mod log;
 mod log_upkeep;
 mod overwrite;
+mod point;
 mod read_ahead;
 mod side;
 mod stream;
@@ -29,6 +30,7 @@ use log::{LogClock, log_cf_name};
 pub use log::{LogEntry, LogPolicy, LogScan};
 pub use log_upkeep::Materialized;
 pub use overwrite::Tracking;
+pub use point::Reach;
 pub use read_ahead::RowsRead;
 pub use stream::{Alongside, OutboxEntry, SourceOffset};
 use stream::{OFFSETS_CF, OUTBOX_CF};
@@ -312,44 +314,6 @@ impl Store {
         self.db
             .cf_handle(name)
             .ok_or_else(|| StoreError::UnknownView { view: name.into() })
-    }
-
-    /// The stored rows for `keys`, in order, in one batched read.
-    pub fn get_many(
-        &self,
-        view: &str,
-        keys: &[EntityKey],
-    ) -> Result<Vec<Option<StoredRow>>, StoreError> {
-        self.multi_get(view, keys, |_, b| StoredRow::decode(b))
-    }
-
-    /// One batched read of `keys`, each row found decoded by `decode`.
-    fn multi_get<T>(
-        &self,
-        view: &str,
-        keys: &[EntityKey],
-        mut decode: impl FnMut(usize, &[u8]) -> Result<T, String>,
-    ) -> Result<Vec<Option<T>>, StoreError> {
-        let cf = self.cf(view)?;
-        let encoded: Vec<Vec<u8>> = keys.iter().map(EntityKey::encode).collect();
-        let results = self.db.batched_multi_get_cf(&cf, &encoded, false);
-        keys.iter()
-            .zip(results)
-            .enumerate()
-            .map(|(i, (key, r))| {
-                let slice = r.map_err(|source| StoreError::Rocks {
-                    view: view.into(),
-                    op: "read",
-                    source,
-                })?;
-                let row = slice.map(|s| decode(i, &s)).transpose();
-                row.map_err(|message| StoreError::Corrupt {
-                    view: view.into(),
-                    key: key.to_string(),
-                    message,
-                })
-            })
-            .collect()
     }
 
     /// Number of rows in `view` (a scan; for tools and tests, not the hot path).

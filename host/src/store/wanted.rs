@@ -4,7 +4,7 @@
 //! logged rows down to them ([`Projector`]) to carry through its sorts.
 
 use super::codec::{Reader, decode_value, encode_value, push_value_inline, skip_value};
-use super::{EntityKey, Store, StoreError};
+use super::{EntityKey, Reach, Store, StoreError};
 use crate::time::Micros;
 use crate::value::Value;
 use rustc_hash::FxHashMap;
@@ -88,11 +88,13 @@ impl Store {
         view: &str,
         keys: &[EntityKey],
         wanted: &FieldIndex,
+        reach: Reach,
     ) -> Result<WantedRows, StoreError> {
         let mut columns: Vec<Vec<Value>> = (0..wanted.len())
             .map(|_| Vec::with_capacity(keys.len()))
             .collect();
-        let times = self.multi_get(view, keys, |i, b| decode_wanted(b, wanted, i, &mut columns))?;
+        let decode = |i, b: &[u8]| decode_wanted(b, wanted, i, &mut columns);
+        let times = self.multi_get(view, keys, reach, decode)?;
         pad(&mut columns, keys.len());
         debug_assert!(columns.iter().all(|c| c.len() == keys.len()));
         Ok(WantedRows { times, columns })
