@@ -531,9 +531,9 @@ async fn the_cli_publishes_through_a_running_server_while_it_serves() {
     let reader = tokio::spawn(async move {
         let mut answered = 0;
         while answered < 200 {
-            // A few keys; more, still read on the request's task; and past
-            // the values a task reads itself (8,192): that lookup blocks its
-            // worker in place while the publish lands.
+            // Two keys and 20, both within what a request's task may read
+            // itself (when the rows are in memory), and 9,000, past it: that
+            // lookup blocks its worker in place while the publish lands.
             let ids: Vec<i64> = match answered % 3 {
                 0 => vec![1, 4999],
                 1 => (4980..5000).collect(),

@@ -142,9 +142,11 @@ async fn metrics_count_the_traffic_sent() {
 }
 
 /// A lookup reads on its request's task only rows in memory: rows only in
-/// a file (the memtable flushed, none read since) are read again where the
-/// lookup may wait on the disk, and counted; read once, they are in the
-/// block cache and the next lookup of them stays where it is.
+/// a file (the memtable flushed, none read since: a flush does not fill
+/// RocksDB's block cache, whose `prepopulate_block_cache` is off) are read
+/// again where the lookup may wait on the disk, and counted; read once,
+/// they are in the block cache and the next lookup of them stays where it
+/// is. The library's lookup does the same.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lookup_of_rows_only_in_files_reads_them_where_it_may_wait() {
     let dir = tempfile::tempdir().unwrap();
@@ -163,6 +165,21 @@ async fn a_lookup_of_rows_only_in_files_reads_them_where_it_may_wait() {
         assert_eq!(price(&answer).as_array().unwrap()[..2], [70.0, 5.0]);
         assert_eq!(sample(&scrape(&server.url).await, from_files), counted);
     }
+
+    let df = json!({"item_id": [5], "price": [9.0]});
+    assert_eq!(server.write("stats", df).await.0, 200);
+    server.wafer.store().flush().unwrap();
+    let five = wafer::runtime::Lookup {
+        features: vec!["stats:price".into()],
+        entities: vec![("item_id".into(), vec![wafer::value::Value::Int64(5)])],
+        ..Default::default()
+    };
+    let got = server.wafer.lookup(five).await.unwrap();
+    assert_eq!(got.columns[0].values, [wafer::value::Value::Float64(9.0)]);
+    assert_eq!(sample(&scrape(&server.url).await, from_files), 2.0);
+    let answer = server.lookup(&["stats:price"], &[5]).await;
+    assert_eq!(price(&answer), json!([9.0]));
+    assert_eq!(sample(&scrape(&server.url).await, from_files), 2.0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

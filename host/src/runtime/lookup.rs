@@ -1,5 +1,5 @@
 //! Typed lookups: features by `view:feature`, entities by join key, one
-//! batched store read per view, and per value its status and event time as
+//! store read of the keys per view, and per value its status and event time as
 //! Feast reports them. The HTTP server and `wafer get` are thin adapters
 //! over [`Lookup`] and [`Features`].
 
@@ -143,7 +143,7 @@ pub(super) fn lookup(
     Ok((rows, columns))
 }
 
-/// One batched read of `wanted[first]`'s view, of only the features asked
+/// One read of `wanted[first]`'s view, of only the features asked
 /// of it, into their places in `columns`.
 fn read_view(
     (store, reach): (&Store, Reach),

@@ -58,7 +58,7 @@ impl Default for Metrics {
         registry.register("lookup_keys", help, lookup_keys.clone());
         let help = "Features per lookup";
         registry.register("lookup_features", help, lookup_features.clone());
-        let help = "Lookups whose rows were not all in memory (memtables, block cache), so read again where they may wait on the disk";
+        let help = "Lookups begun on the request's task whose rows were not all in memory, read again on another thread";
         registry.register("lookups_from_files", help, lookups_from_files.clone());
         let help = "Rows taken, by view, source and outcome (written, stale, failed)";
         registry.register("rows", help, rows.clone());

@@ -17,6 +17,7 @@ mod lookup;
 mod metrics;
 mod read;
 mod reload;
+mod weight;
 mod writer;
 
 pub use error::{Error, WriteError};

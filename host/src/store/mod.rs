@@ -1,6 +1,6 @@
 //! `store`: the online store — the latest row per entity key and feature view,
 //! in an embedded RocksDB with one column family per view. Writes go in one
-//! `WriteBatch` per batch; reads are one batched read per view (`point.rs`). An older
+//! `WriteBatch` per batch; a read takes a batch of keys at once (`point.rs`). An older
 //! event never overwrites a newer one in merge mode. Beside each view, its
 //! offline log (`log.rs`) keeps every row written, by event and write time.
 

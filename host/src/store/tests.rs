@@ -79,32 +79,6 @@ fn a_lookup_read_has_a_place_per_key_in_each_column() {
     assert_eq!(got.columns[1], [int(1), null.clone(), null.clone(), null]);
 }
 
-/// A read that may not wait on a file refuses rows that are only in one
-/// (not an error of the store: the caller reads again where it may wait),
-/// and reads them from the memtable or once a read that could wait has
-/// brought them into RocksDB's block cache.
-#[test]
-fn a_read_in_memory_refuses_rows_only_in_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut wanted = FieldIndex::default();
-    wanted.insert("a");
-    let keys = [EntityKey::Int(1), EntityKey::Int(2)];
-    let read = |s: &Store, reach| s.get_wanted("v", &keys, &wanted, reach);
-    let s = open(&dir);
-    put(&s, "v", 1, 5, 10);
-    let found = [Value::Int64(10), Value::Null];
-    assert_eq!(read(&s, Reach::Memory).unwrap().columns[0], found);
-    s.flush().unwrap();
-    drop(s);
-    let s = open(&dir);
-    match read(&s, Reach::Memory) {
-        Err(StoreError::NotInMemory { view }) => assert_eq!(view, "v"),
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(read(&s, Reach::Anywhere).unwrap().columns[0], found);
-    assert_eq!(read(&s, Reach::Memory).unwrap().columns[0], found);
-}
-
 #[test]
 fn merge_keeps_other_fields_and_skips_older_events() {
     let dir = tempfile::tempdir().unwrap();
