@@ -21,7 +21,7 @@ pub(super) async fn export(
 ) -> anyhow::Result<ExitCode> {
     let registry = Registry::new(Config::load(config)?);
     if let Some(name) = service {
-        req.features = (registry.feature_service(&name))
+        req.features = (registry.feature_service(&name).map(<[String]>::to_vec))
             .with_context(|| format!("no [[feature_service]] named {name:?}"))?;
     }
     let progress = Progress::new("export");

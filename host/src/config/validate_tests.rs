@@ -223,9 +223,8 @@ fn feature_services_name_views_and_their_features() {
     let ok = format!("{BASE}[[feature_service]]\nname = \"s\"\nfeatures = [\"v:price\", \"v\"]\n");
     let c = parse(&ok).unwrap();
     // Named twice, read once: a read by the service must not fail on it.
-    let features = crate::registry::Registry::new(c)
-        .feature_service("s")
-        .unwrap();
+    let registry = crate::registry::Registry::new(c);
+    let features = registry.feature_service("s").unwrap();
     assert_eq!(features, ["v:price"]);
     for (features, needle) in [
         ("[\"w\"]", "no [[feature_view]] named \"w\""),

@@ -25,6 +25,9 @@ pub fn builtin_plugin(name: &str) -> Option<&'static [u8]> {
 pub struct Registry {
     pub config: Config,
     views: Vec<View>,
+    /// Each `[[feature_service]]`'s features, expanded once: a lookup by
+    /// service asks for them, and expanding allocates a name per feature.
+    services: Vec<(String, Vec<String>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -59,8 +62,15 @@ pub struct Field {
 
 impl Registry {
     pub fn new(config: Config) -> Self {
-        let views = config.views.iter().map(|v| View::new(&config, v)).collect();
-        Self { config, views }
+        let views: Vec<View> = config.views.iter().map(|v| View::new(&config, v)).collect();
+        let services = (config.feature_services.iter())
+            .map(|s| (s.name.get_ref().clone(), expand_service(&views, s)))
+            .collect();
+        Self {
+            config,
+            views,
+            services,
+        }
     }
 
     pub fn views(&self) -> &[View] {
@@ -109,24 +119,8 @@ impl Registry {
 
     /// A `[[feature_service]]`'s features as `view:feature`, a bare view
     /// standing for all of its features in config order.
-    pub fn feature_service(&self, name: &str) -> Option<Vec<String>> {
-        let service = self.config.feature_service(name)?;
-        let mut features: Vec<String> = Vec::new();
-        for entry in &service.features {
-            let entry = entry.get_ref();
-            let expanded = match (entry.contains(':'), self.view(entry)) {
-                (false, Some(v)) => (v.fields.iter())
-                    .map(|f| format!("{}:{}", v.name, f.name))
-                    .collect(),
-                _ => vec![entry.clone()],
-            };
-            // `["v:price", "v"]` names price twice: once is what it means.
-            for f in expanded {
-                if !features.contains(&f) {
-                    features.push(f);
-                }
-            }
-        }
+    pub fn feature_service(&self, name: &str) -> Option<&[String]> {
+        let (_, features) = self.services.iter().find(|(n, _)| n == name)?;
         Some(features)
     }
 
@@ -337,3 +331,28 @@ fields = [{ name = "item_id", type = "INT64", primary_key = true }]
 
 #[cfg(test)]
 mod tests;
+
+/// `service`'s features as `view:feature`: a bare view stands for each of
+/// its fields, and a feature named twice is named once
+/// (`["v:price", "v"]`).
+fn expand_service(views: &[View], service: &crate::config::FeatureServiceConfig) -> Vec<String> {
+    let mut features: Vec<String> = Vec::new();
+    for entry in &service.features {
+        let entry = entry.get_ref();
+        let view = (!entry.contains(':'))
+            .then(|| views.iter().find(|v| v.name == *entry))
+            .flatten();
+        let expanded = match view {
+            Some(v) => (v.fields.iter())
+                .map(|f| format!("{}:{}", v.name, f.name))
+                .collect(),
+            None => vec![entry.clone()],
+        };
+        for f in expanded {
+            if !features.contains(&f) {
+                features.push(f);
+            }
+        }
+    }
+    features
+}

@@ -114,16 +114,11 @@ pub(super) fn lookup(
     req: &Lookup,
 ) -> Result<(usize, Vec<FeatureColumn>), LookupError> {
     let registry = &generation.registry;
-    let service;
     let features = match &req.feature_service {
-        None => &req.features,
+        None => &req.features[..],
         Some(_) if !req.features.is_empty() => return Err(LookupError::FeaturesAndService),
-        Some(name) => {
-            service = registry
-                .feature_service(name)
-                .ok_or_else(|| LookupError::UnknownFeatureService(name.clone()))?;
-            &service
-        }
+        Some(name) => (registry.feature_service(name))
+            .ok_or_else(|| LookupError::UnknownFeatureService(name.clone()))?,
     };
     let wanted = resolve(registry.views(), features)?;
     let rows = entity_rows(req, registry.config.server.max_keys_per_request)?;

@@ -45,15 +45,11 @@ pub(super) const SERVER_TASK: Limits = Limits {
 /// before anything is checked.
 pub(super) fn fits(registry: &Registry, req: &Lookup, limits: Limits) -> bool {
     let rows = req.entities.first().map_or(0, |(_, k)| k.len());
-    let service;
     let features: &[String] = match &req.feature_service {
         None => &req.features,
         Some(_) if !limits.expand_services => return false,
         Some(name) => match registry.feature_service(name) {
-            Some(expanded) => {
-                service = expanded;
-                &service
-            }
+            Some(expanded) => expanded,
             None => return true,
         },
     };
