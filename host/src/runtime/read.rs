@@ -12,9 +12,10 @@ use crate::store::{Reach, StoreError};
 use std::sync::Arc;
 
 impl Wafer {
-    /// Read features. Blocking (one batched RocksDB read per view).
+    /// Read features. Blocking (one RocksDB read of the keys per view).
     pub fn lookup_blocking(&self, req: &Lookup) -> Result<Features, LookupError> {
-        let (rows, columns) = self.read(req)?;
+        let generation = self.inner.generation();
+        let (rows, columns) = self.read_in(&generation, req, Reach::Anywhere)?;
         let entities = req.entities.clone();
         Ok(Features {
             rows,
@@ -23,16 +24,7 @@ impl Wafer {
         })
     }
 
-    fn read(&self, req: &Lookup) -> Result<(usize, Vec<FeatureColumn>), LookupError> {
-        self.read_in(&self.inner.generation(), req, Reach::Anywhere)
-    }
-
-    fn read_in(
-        &self,
-        generation: &Generation,
-        req: &Lookup,
-        reach: Reach,
-    ) -> Result<(usize, Vec<FeatureColumn>), LookupError> {
+    fn read_in(&self, generation: &Generation, req: &Lookup, reach: Reach) -> Read {
         let (rows, columns) = lookup::lookup(generation, (&self.inner.store, reach), req)?;
         (self.inner.metrics).lookup(rows, columns.len());
         Ok((rows, columns))

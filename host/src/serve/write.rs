@@ -199,12 +199,14 @@ pub(super) async fn push(
 async fn parse_json<T: serde::de::DeserializeOwned + Send + 'static>(
     body: Bytes,
 ) -> Result<T, ApiError> {
-    const LARGE: usize = 256 * 1024;
-    if body.len() < LARGE {
+    if body.len() < LARGE_BODY {
         return parse(&body);
     }
     off_workers(move || parse(&body)).await
 }
+
+/// A body this large is parsed off the async workers.
+const LARGE_BODY: usize = 256 * 1024;
 
 /// `f` on a blocking thread: reading or typing a large df would hold an
 /// async worker, and every request queued on it, for milliseconds.
@@ -301,7 +303,7 @@ mod tests {
     async fn a_large_body_is_parsed_off_the_workers_alike() {
         for rows in [10, 40_000] {
             let b = body(rows, "2.5");
-            assert_eq!(b.len() >= 256 * 1024, rows > 10, "{} bytes", b.len());
+            assert_eq!(b.len() >= LARGE_BODY, rows > 10, "{} bytes", b.len());
             let req: WriteRequest = parse_json(b).await.unwrap();
             assert_eq!(req.df.shape(), (rows, 2));
             let e = parse_json::<WriteRequest>(body(rows, r#"{"a": 1}"#)).await;

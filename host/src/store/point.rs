@@ -40,7 +40,7 @@ impl Store {
     ) -> Result<Vec<Option<T>>, StoreError> {
         let cf = self.cf(view)?;
         let encoded: Vec<Vec<u8>> = keys.iter().map(EntityKey::encode).collect();
-        let read = |source| read_error(view, reach, source);
+        let read = |source| self.read_error(view, reach, source);
         let found: Vec<Option<rocksdb::DBPinnableSlice<'_>>> = match reach {
             Reach::Anywhere => (self.db.batched_multi_get_cf(&cf, &encoded, false))
                 .into_iter()
@@ -78,20 +78,17 @@ impl Store {
             .map(|key| self.db.get_pinned_cf_opt(cf, key, &opts))
             .collect()
     }
-}
 
-/// A failed read of `view`: from memory, a row that is not all there (the
-/// caller reads again where it may wait); otherwise RocksDB's error.
-fn read_error(view: &str, reach: Reach, source: rocksdb::Error) -> StoreError {
-    match source.kind() {
-        rocksdb::ErrorKind::Incomplete if reach == Reach::Memory => {
-            StoreError::NotInMemory { view: view.into() }
+    /// A failed read of `view`: from memory, a row that is not all there
+    /// (the caller reads again where it may wait); otherwise RocksDB's
+    /// error.
+    fn read_error(&self, view: &str, reach: Reach, source: rocksdb::Error) -> StoreError {
+        match source.kind() {
+            rocksdb::ErrorKind::Incomplete if reach == Reach::Memory => {
+                StoreError::NotInMemory { view: view.into() }
+            }
+            _ => self.rocks(view, "read", source),
         }
-        _ => StoreError::Rocks {
-            view: view.into(),
-            op: "read",
-            source,
-        },
     }
 }
 

@@ -88,11 +88,7 @@ impl Store {
         let prefix = dead_letter_prefix(view);
         let mode = rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward);
         let first = self.db.iterator_cf(&dl, mode).next().transpose();
-        let first = first.map_err(|source| StoreError::Rocks {
-            view: view.into(),
-            op: "look for dead letters",
-            source,
-        })?;
+        let first = first.map_err(|e| self.rocks(view, "look for dead letters", e))?;
         let any = first.is_some_and(|(k, _)| k.starts_with(&prefix));
         views.insert(view.into(), any);
         Ok(any)
