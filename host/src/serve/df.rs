@@ -3,7 +3,7 @@
 //! view (lengths, columns it reads, join keys, one event time), then as
 //! input records.
 
-use super::lists::{Lists, NamedLists};
+use super::lists::{Columns, Lists, NamedLists};
 use super::{ApiError, bad};
 use crate::ingest::{ParquetBody, Record};
 use crate::registry::View;
@@ -14,9 +14,6 @@ const FEAST_EVENT_TIME: &str = "event_timestamp";
 /// Feast's write time: wafer keeps none, so it is ignored (unless the view
 /// has a column of that name).
 const FEAST_CREATED: &str = "created";
-
-/// Named columns of cells (JSON, or typed values).
-type Columns<C> = Vec<(String, Vec<C>)>;
 
 /// A write's columns, as they came.
 pub(super) enum Df {
@@ -44,10 +41,11 @@ impl Lists for DfColumns {
 /// The df as records, row `i` on line `i + 1`. Every column must be as
 /// long as the others and mean something to the view.
 pub(super) fn records(view: &View, df: Df, no_transform: bool) -> Result<Vec<Record>, ApiError> {
-    let (n, columns) = match df {
-        Df::Parquet(body) => kept(view, body.columns(view).map_err(bad)?, no_transform)?,
-        Df::Json(df) => kept(view, df.0, no_transform)?,
+    let columns = match df {
+        Df::Parquet(body) => body.columns(view).map_err(bad)?,
+        Df::Json(df) => df.0,
     };
+    let (n, columns) = kept(view, columns, no_transform)?;
     let mut records: Vec<Record> = (0..n)
         .map(|i| Record {
             line: i + 1,
@@ -66,11 +64,7 @@ pub(super) fn records(view: &View, df: Df, no_transform: bool) -> Result<Vec<Rec
 /// dropped), and their common length. Columns of different lengths, one
 /// the view does not read, a missing join key or two event times are
 /// errors.
-fn kept<C>(
-    view: &View,
-    columns: Columns<C>,
-    no_transform: bool,
-) -> Result<(usize, Columns<C>), ApiError> {
+fn kept(view: &View, columns: Columns, no_transform: bool) -> Result<(usize, Columns), ApiError> {
     let mut n = None;
     let mut kept = Vec::with_capacity(columns.len());
     for (name, cells) in columns {

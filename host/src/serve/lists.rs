@@ -20,9 +20,12 @@ pub(super) trait Lists {
     fn twice(name: &str) -> String;
 }
 
+/// Named lists of values: a df's columns, a lookup's join keys.
+pub(super) type Columns = Vec<(String, Vec<Value>)>;
+
 /// The lists, named, in the body's order.
 #[derive(Debug)]
-pub(super) struct NamedLists<L>(pub Vec<(String, Vec<Value>)>, PhantomData<L>);
+pub(super) struct NamedLists<L>(pub Columns, PhantomData<L>);
 
 impl<L> NamedLists<L> {
     /// How many items the first list has, and how many lists there are.
@@ -47,7 +50,7 @@ impl<'de, L: Lists> Visitor<'de> for Named<L> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NamedLists<L>, A::Error> {
-        let mut lists: Vec<(String, Vec<Value>)> = Vec::new();
+        let mut lists: Columns = Vec::new();
         while let Some(name) = map.next_key::<String>()? {
             if lists.iter().any(|(n, _)| *n == name) {
                 return Err(de::Error::custom(L::twice(&name)));
