@@ -11,7 +11,8 @@ use wafer::Wafer;
 pub struct Server {
     pub url: String,
     pub wafer: Wafer,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
@@ -24,7 +25,7 @@ impl Server {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let w = wafer.clone();
-        tokio::spawn(async move {
+        let serving = tokio::spawn(async move {
             w.serve(listener, async move {
                 let _ = stopped.await;
             })
@@ -47,7 +48,8 @@ impl Server {
         Server {
             url,
             wafer,
-            _stop: stop,
+            stop: Some(stop),
+            serving: Some(serving),
         }
     }
 
@@ -184,6 +186,24 @@ impl ServerProcess {
     pub fn terminate(&mut self) -> Option<i32> {
         self.signal("TERM");
         self.child.wait().unwrap().code()
+    }
+}
+
+/// Stops the server and, where the runtime has threads to run it on, waits
+/// for it to close the store: a test's folder is removed next, and a store
+/// still closing wrote its files into a new folder of the same name, left
+/// behind in /tmp.
+impl Drop for Server {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let threaded = handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
+        if let Some(serving) = self.serving.take().filter(|_| threaded) {
+            // A test that failed has its own panic to report.
+            let _ = tokio::task::block_in_place(|| handle.block_on(serving));
+        }
     }
 }
 

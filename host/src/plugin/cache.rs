@@ -67,7 +67,13 @@ pub(super) fn load(
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().expect("cache paths have a directory");
-    std::fs::create_dir_all(dir)?;
+    // The folder itself, not its parents: a config's folder removed while
+    // a plugin compiled (a test's temporary one) is not made again, which
+    // left a copy of the compiled plugins behind for every such test.
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
     let tmp = dir.join(format!(".{:016x}.tmp", fastrand::u64(..)));
     let written = std::fs::File::create(&tmp)
         .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))

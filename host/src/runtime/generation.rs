@@ -130,10 +130,11 @@ impl Generation {
             .collect()
     }
 
-    /// Build every view's transforming pipeline now. Returns the views that
-    /// could not have one, with why. Blocking.
-    pub fn warm(&self) -> Vec<(String, Arc<IngestError>)> {
-        let views = self.registry.views().iter();
+    /// Build every view's transforming pipeline now, while `go_on` says so
+    /// (asked before each view). Returns the views that could not have one,
+    /// with why. Blocking.
+    pub fn warm(&self, go_on: impl Fn() -> bool) -> Vec<(String, Arc<IngestError>)> {
+        let views = self.registry.views().iter().take_while(|_| go_on());
         views
             .filter_map(|v| Some((v.name.clone(), self.pipeline(&v.name, false).err()?)))
             .collect()

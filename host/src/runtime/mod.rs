@@ -220,11 +220,14 @@ impl Wafer {
     }
 
     /// Build every view's pipeline now (compile plugins, load models), so the
-    /// first write does not wait for it. Returns the views that cannot take
-    /// transformed writes, with why; they still serve lookups.
+    /// first write does not wait for it; views not reached by the time it
+    /// closes are left. Returns the views that cannot take transformed
+    /// writes, with why; they still serve lookups.
     pub async fn warm_up(&self) -> Vec<(String, String)> {
         let generation = self.inner.generation();
-        let failed = blocking("warm-up", move || Ok(generation.warm())).await;
+        let inner = self.inner.clone();
+        let go_on = move || !inner.closed.load(Ordering::Acquire);
+        let failed = blocking("warm-up", move || Ok(generation.warm(go_on))).await;
         let failed = failed.unwrap_or_default();
         failed
             .into_iter()

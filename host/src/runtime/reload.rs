@@ -37,7 +37,7 @@ impl Wafer {
             let config = Config::load(&path)?;
             let next = Generation::new(Registry::new(config), Some(&store), Some(&prev))?;
             let mut unavailable = Vec::new();
-            for (view, e) in next.warm() {
+            for (view, e) in next.warm(|| true) {
                 if generation::is_plugin_fault(&e) {
                     return Err(view_error(&view, e));
                 }
