@@ -43,6 +43,9 @@ pub(super) fn dead_letter_key(view: &str, key: &EntityKey) -> Vec<u8> {
     k
 }
 
+/// A dead letter as scanned: its encoded entity key, and the letter.
+type DeadLetter = (Box<[u8]>, Box<[u8]>);
+
 /// What every dead letter key of `view` starts with.
 fn dead_letter_prefix(view: &str) -> Vec<u8> {
     let mut k = dead_letter_key(view, &EntityKey::Str(String::new()));
@@ -53,21 +56,11 @@ fn dead_letter_prefix(view: &str) -> Vec<u8> {
 impl Store {
     /// Every dead letter of `view`, in key order.
     pub fn dead_letters(&self, view: &str) -> Result<Vec<(EntityKey, Vec<u8>)>, StoreError> {
-        let dl = self.cf_raw(DEAD_LETTER_CF)?;
-        let prefix = &dead_letter_prefix(view)[..];
-        let mode = rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward);
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(&dl, mode) {
-            let (k, v) = item.map_err(|source| StoreError::Rocks {
-                view: view.into(),
-                op: "scan dead letters",
-                source,
-            })?;
-            let Some(rest) = k.strip_prefix(prefix) else {
-                break;
-            };
-            if let Some(key) = EntityKey::decode(rest) {
-                out.push((key, v.to_vec()));
+        for item in self.scan_dead_letters(view)? {
+            let (key, letter) = item?;
+            if let Some(key) = EntityKey::decode(&key) {
+                out.push((key, letter.into_vec()));
             }
         }
         Ok(out)
@@ -84,14 +77,27 @@ impl Store {
         if let Some(may) = views.get(view) {
             return Ok(*may);
         }
+        let any = self.scan_dead_letters(view)?.next().transpose()?.is_some();
+        views.insert(view.into(), any);
+        Ok(any)
+    }
+
+    /// `view`'s dead letters in key order (their keys without the view's prefix).
+    fn scan_dead_letters<'a>(
+        &'a self,
+        view: &'a str,
+    ) -> Result<impl Iterator<Item = Result<DeadLetter, StoreError>> + 'a, StoreError> {
         let dl = self.cf_raw(DEAD_LETTER_CF)?;
         let prefix = dead_letter_prefix(view);
         let mode = rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward);
-        let first = self.db.iterator_cf(&dl, mode).next().transpose();
-        let first = first.map_err(|e| self.rocks(view, "look for dead letters", e))?;
-        let any = first.is_some_and(|(k, _)| k.starts_with(&prefix));
-        views.insert(view.into(), any);
-        Ok(any)
+        let items = self
+            .db
+            .iterator_cf(&dl, mode)
+            .map_while(move |item| match item {
+                Err(e) => Some(Err(self.rocks(view, "scan dead letters", e))),
+                Ok((k, v)) => k.strip_prefix(&prefix[..]).map(|rest| Ok((rest.into(), v))),
+            });
+        Ok(items)
     }
 
     /// `view` is about to get dead letters: called before they are written.
