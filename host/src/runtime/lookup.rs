@@ -6,7 +6,7 @@
 use super::generation::Generation;
 use crate::config::FieldType;
 use crate::registry::{JoinKey, View};
-use crate::store::{EntityKey, FieldIndex, Reach, Store, StoreError, WantedRows};
+use crate::store::{Cells, EntityKey, FieldIndex, Reach, Store, StoreError, WantedRows};
 use crate::time::Micros;
 use crate::value::Value;
 use std::sync::Arc;
@@ -24,20 +24,21 @@ pub struct Lookup {
 
 /// The answer: the entity rows asked for (each join key's keys, as the
 /// request gave them), then one column per requested feature, in request
-/// order.
+/// order. Values are [`Value`]s, or whatever [`Cells`] the caller reads
+/// them into (the server: its answer's text).
 #[derive(Debug, Clone)]
-pub struct Features {
+pub struct Features<C = Vec<Value>> {
     pub rows: usize,
     pub entities: Vec<(String, Vec<Value>)>,
-    pub columns: Vec<FeatureColumn>,
+    pub columns: Vec<FeatureColumn<C>>,
 }
 
 #[derive(Debug, Clone)]
-pub struct FeatureColumn {
+pub struct FeatureColumn<C = Vec<Value>> {
     pub view: String,
     pub feature: String,
-    /// One per entity row.
-    pub values: Vec<Value>,
+    /// One per entity row; null where the status is not `Present`.
+    pub values: C,
     pub statuses: Vec<Status>,
     /// The stored row's event time; the epoch when there is none. One
     /// list for every column of a view (it is the row's, not the value's).
@@ -108,11 +109,11 @@ struct Wanted<'a> {
 /// Answer `req` from `store`, within `reach`, as `generation` defines the
 /// views: the number of entity rows and the feature columns. Blocking,
 /// unless `reach` is memory.
-pub(super) fn lookup(
+pub(super) fn lookup<C: Cells>(
     generation: &Generation,
     (store, reach): (&Store, Reach),
     req: &Lookup,
-) -> Result<(usize, Vec<FeatureColumn>), LookupError> {
+) -> Result<(usize, Vec<FeatureColumn<C>>), LookupError> {
     let registry = &generation.registry;
     let features = match &req.feature_service {
         None => &req.features[..],
@@ -123,7 +124,7 @@ pub(super) fn lookup(
     let wanted = resolve(registry.views(), features)?;
     let rows = entity_rows(req, registry.config.server.max_keys_per_request)?;
     no_extra_keys(&wanted, &req.entities)?;
-    let mut columns: Vec<Option<FeatureColumn>> = vec![None; wanted.len()];
+    let mut columns: Vec<Option<FeatureColumn<C>>> = vec![None; wanted.len()];
     // The clock only matters to views with a ttl.
     let now = (wanted.iter().any(|w| w.view.ttl.is_some())).then(Micros::now);
     for i in 0..wanted.len() {
@@ -140,13 +141,13 @@ pub(super) fn lookup(
 
 /// One read of `wanted[first]`'s view, of only the features asked
 /// of it, into their places in `columns`.
-fn read_view(
+fn read_view<C: Cells>(
     (store, reach): (&Store, Reach),
     req: &Lookup,
     wanted: &[Wanted],
     first: usize,
     now: Option<Micros>,
-    columns: &mut [Option<FeatureColumn>],
+    columns: &mut [Option<FeatureColumn<C>>],
 ) -> Result<(), LookupError> {
     let view = wanted[first].view;
     let mine: Vec<usize> = (first..wanted.len())
@@ -158,8 +159,10 @@ fn read_view(
         .map(|j| index.insert(wanted[*j].feature))
         .collect();
     let keys = keys_for(view, &req.entities)?;
-    let found = store.get_wanted(&view.name, &keys, &index, reach)?;
-    let mut built: Vec<Option<FeatureColumn>> =
+    // A row older than the view's ttl answers no value: none is decoded.
+    let fresh = |t: Micros| !is_stale(view, t, now);
+    let found = store.get_wanted(&view.name, &keys, (&index, fresh), reach)?;
+    let mut built: Vec<Option<FeatureColumn<C>>> =
         (view_columns(view, &index, found, now).into_iter().map(Some)).collect();
     // Each column moves to its place; only a feature asked for twice is copied.
     let mut uses = vec![0usize; built.len()];
@@ -299,50 +302,54 @@ fn show(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| v.type_name().into())
 }
 
+/// Whether a row of `view` written at `t` is past its ttl (`now` is set
+/// whenever a view asked for has one).
+fn is_stale(view: &View, t: Micros, now: Option<Micros>) -> bool {
+    matches!((view.ttl, now), (Some(ttl), Some(now)) if t.older_than(ttl, now))
+}
+
 /// The columns of one view's `index`ed features (in index order): values,
-/// statuses and the rows' event times, from its rows as read. The read's
-/// columns are the answer's: only a withheld value is touched.
-fn view_columns(
+/// statuses and the rows' event times, from its rows as read (a stale
+/// row's values were not decoded: they are null). The read's columns are
+/// the answer's.
+fn view_columns<C: Cells>(
     view: &View,
     index: &FieldIndex,
-    rows: WantedRows,
+    rows: WantedRows<C>,
     now: Option<Micros>,
-) -> Vec<FeatureColumn> {
+) -> Vec<FeatureColumn<C>> {
     let times: Arc<[Micros]> = (rows.times.iter())
         .map(|t| t.unwrap_or(Micros::EPOCH))
         .collect();
     // The status of all a row's values when it has none to answer.
-    let unanswered = |time: &Option<Micros>| match (time, view.ttl, now) {
-        (None, _, _) => Some(Status::NotFound),
-        (Some(t), Some(ttl), Some(now)) if t.older_than(ttl, now) => Some(Status::OutsideMaxAge),
-        _ => None,
+    let unanswered = |time: &Option<Micros>| match time {
+        None => Some(Status::NotFound),
+        Some(t) if is_stale(view, *t, now) => Some(Status::OutsideMaxAge),
+        Some(_) => None,
     };
     (index.names().iter().zip(rows.columns))
-        .map(|(feature, mut values)| FeatureColumn {
+        .map(|(feature, values)| FeatureColumn {
             view: view.name.clone(),
             feature: feature.to_string(),
-            statuses: statuses(&mut values, rows.times.iter().map(unanswered)),
+            statuses: statuses(&values, rows.times.iter().map(unanswered)),
             values,
             event_times: times.clone(),
         })
         .collect()
 }
 
-/// Each value's status, given its row's when the row answers none; a
-/// value withheld (its row too old) becomes null.
+/// Each value's status: its row's when the row answers none, else
+/// whether it is null.
 fn statuses(
-    values: &mut [Value],
+    values: &impl Cells,
     unanswered: impl ExactSizeIterator<Item = Option<Status>>,
 ) -> Vec<Status> {
     debug_assert_eq!(values.len(), unanswered.len());
-    (values.iter_mut().zip(unanswered))
-        .map(|(value, unanswered)| match (unanswered, &value) {
-            (Some(status), _) => {
-                *value = Value::Null;
-                status
-            }
-            (None, Value::Null) => Status::NullValue,
-            (None, _) => Status::Present,
+    (unanswered.enumerate())
+        .map(|(i, unanswered)| match unanswered {
+            Some(status) => status,
+            None if values.is_null(i) => Status::NullValue,
+            None => Status::Present,
         })
         .collect()
 }
@@ -355,14 +362,14 @@ mod tests {
     /// its value, or null.
     #[test]
     fn each_value_has_its_rows_status_or_its_own() {
-        let mut values = vec![Value::Null, Value::Int64(2), Value::Null, Value::Int64(4)];
+        let values = vec![Value::Null, Value::Null, Value::Null, Value::Int64(4)];
         let unanswered = [
             Some(Status::NotFound),
             Some(Status::OutsideMaxAge),
             None,
             None,
         ];
-        let got = statuses(&mut values, unanswered.into_iter());
+        let got = statuses(&values, unanswered.into_iter());
         let want = [
             Status::NotFound,
             Status::OutsideMaxAge,
@@ -370,9 +377,5 @@ mod tests {
             Status::Present,
         ];
         assert_eq!(got, want);
-        assert_eq!(
-            values,
-            [Value::Null, Value::Null, Value::Null, Value::Int64(4)]
-        );
     }
 }

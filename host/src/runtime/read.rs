@@ -8,7 +8,7 @@ use super::Wafer;
 use super::generation::Generation;
 use super::lookup::{self, FeatureColumn, Features, Lookup, LookupError};
 use super::weight::{self, Limits};
-use crate::store::{Reach, StoreError};
+use crate::store::{Cells, Reach, StoreError};
 use std::sync::Arc;
 
 impl Wafer {
@@ -24,7 +24,7 @@ impl Wafer {
         })
     }
 
-    fn read_in(&self, generation: &Generation, req: &Lookup, reach: Reach) -> Read {
+    fn read_in<C: Cells>(&self, generation: &Generation, req: &Lookup, reach: Reach) -> Read<C> {
         let (rows, columns) = lookup::lookup(generation, (&self.inner.store, reach), req)?;
         (self.inner.metrics).lookup(rows, columns.len());
         Ok((rows, columns))
@@ -57,7 +57,10 @@ impl Wafer {
     /// under `max_concurrent_requests`) until it ends, where with a
     /// blocking thread the timeout answered 503 first while the read went
     /// on.
-    pub(crate) async fn lookup_in_task(&self, req: Lookup) -> Result<Features, LookupError> {
+    pub(crate) async fn lookup_in_task<C: Cells>(
+        &self,
+        req: Lookup,
+    ) -> Result<Features<C>, LookupError> {
         let large = match tokio::runtime::Handle::current().runtime_flavor() {
             tokio::runtime::RuntimeFlavor::MultiThread => Large::InPlace,
             _ => Large::BlockingThread,
@@ -65,12 +68,12 @@ impl Wafer {
         self.lookup_on(req, weight::SERVER_TASK, large).await
     }
 
-    async fn lookup_on(
+    async fn lookup_on<C: Cells>(
         &self,
         req: Lookup,
         limits: Limits,
         large: Large,
-    ) -> Result<Features, LookupError> {
+    ) -> Result<Features<C>, LookupError> {
         let generation = self.inner.generation();
         let inline = weight::fits(&generation.registry, &req, limits);
         // Read here only rows that are in memory: one in a file would hold
@@ -94,12 +97,12 @@ impl Wafer {
 
     /// `req` read where it may wait on the disk: in place, or on a
     /// blocking thread. The request back, and what was read.
-    async fn read_away(
+    async fn read_away<C: Cells>(
         &self,
         generation: Arc<Generation>,
         req: Lookup,
         large: Large,
-    ) -> Result<(Lookup, Read), LookupError> {
+    ) -> Result<(Lookup, Read<C>), LookupError> {
         if large == Large::InPlace {
             let read =
                 tokio::task::block_in_place(|| self.read_in(&generation, &req, Reach::Anywhere));
@@ -115,7 +118,7 @@ impl Wafer {
 }
 
 /// A read's entity rows and feature columns.
-type Read = Result<(usize, Vec<FeatureColumn>), LookupError>;
+type Read<C> = Result<(usize, Vec<FeatureColumn<C>>), LookupError>;
 
 /// Where a lookup reads that may wait on the disk: one past its caller's
 /// limits, or whose rows were not all in memory.

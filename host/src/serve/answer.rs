@@ -1,15 +1,15 @@
 //! Feast's `get-online-features` answer, written straight into one buffer
 //! (through serde, building and serializing a copy of every cell was most
-//! of a large answer's time): statuses as fixed bytes, numbers as
-//! serde_json writes them, each view's event times formatted once and
-//! shared by its columns. The structs here are its documented shape
-//! (`GET /openapi.json`); a test reads what [`encode`] writes back into
-//! them.
+//! of a large answer's time): the values' text as the lookup wrote it
+//! (`cells.rs`), statuses as fixed bytes, each view's event times
+//! formatted once and shared by its columns. The structs here are its
+//! documented shape (`GET /openapi.json`); a test reads what [`encode`]
+//! writes back into them.
 
+use super::cells::{JsonCells, write_value};
 use super::{ApiError, bad};
-use crate::runtime::{Features, Status};
+use crate::runtime::Status;
 use crate::time::Micros;
-use crate::value::Value;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -53,6 +53,9 @@ pub(super) struct Column {
     pub event_timestamps: Vec<String>,
 }
 
+/// A lookup as the server reads it: each feature's values as text.
+pub(super) type Features = crate::runtime::Features<JsonCells>;
+
 /// What the request asked of the answer's shape.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Flags {
@@ -62,10 +65,10 @@ pub(super) struct Flags {
 
 /// Feast's answer to a lookup; a 400 when two columns would share a name,
 /// as Feast refuses such a read (the client keys columns by name).
-pub(super) fn encode(features: Features, flags: Flags) -> Result<Vec<u8>, ApiError> {
-    let names = column_names(&features, flags)?;
+pub(super) fn encode(features: &Features, flags: Flags) -> Result<Vec<u8>, ApiError> {
+    let names = column_names(features, flags)?;
     let epochs = times_json(std::iter::repeat_n(Micros::EPOCH, features.rows));
-    let (times, of_column) = view_times(&features);
+    let (times, of_column) = view_times(features);
     // Sized once, as growing it copies a large answer again (callgrind: a
     // 300 KB answer, sized at 200 KB, grew once a request, at times for a
     // tenth of its encoding): the event times exactly (every column writes
@@ -75,17 +78,30 @@ pub(super) fn encode(features: Features, flags: Flags) -> Result<Vec<u8>, ApiErr
         + of_column.iter().map(|at| times[*at].len()).sum::<usize>();
     let cells = names.len() * features.rows;
     let mut out = Vec::with_capacity(256 + names.len() * 64 + time_bytes + cells * 36);
-    metadata(&mut out, &features, &names, flags);
+    metadata(&mut out, features, &names, flags);
     out.extend_from_slice(br#","results":["#);
     let present = Present::new(features.rows);
     for (i, (_, keys)) in features.entities.iter().enumerate() {
         comma(&mut out, i);
-        column(&mut out, keys, None, &present, &epochs);
+        let values = |out: &mut Vec<u8>| {
+            for (i, key) in keys.iter().enumerate() {
+                comma(out, i);
+                write_value(out, key);
+            }
+        };
+        column(&mut out, (keys.len(), values), None, &present, &epochs);
     }
     for (i, (col, at)) in features.columns.iter().zip(of_column).enumerate() {
         comma(&mut out, features.entities.len() + i);
         let statuses = Some(&col.statuses[..]);
-        column(&mut out, &col.values, statuses, &present, &times[at]);
+        let values = |out: &mut Vec<u8>| out.extend_from_slice(col.values.text());
+        column(
+            &mut out,
+            (col.statuses.len(), values),
+            statuses,
+            &present,
+            &times[at],
+        );
     }
     out.extend_from_slice(b"]}");
     Ok(out)
@@ -194,31 +210,19 @@ impl Present {
     }
 }
 
-/// A column of the answer; `statuses` none for a join key's (each present).
+/// A column of the answer: its number of rows and what writes its values;
+/// `statuses` none for a join key's (each present).
 fn column(
     out: &mut Vec<u8>,
-    values: &[Value],
+    (rows, values): (usize, impl FnOnce(&mut Vec<u8>)),
     statuses: Option<&[Status]>,
     present: &Present,
     times: &[u8],
 ) {
     out.extend_from_slice(br#"{"values":["#);
-    let (mut ints, mut floats) = (itoa::Buffer::new(), zmij::Buffer::new());
-    for (i, v) in values.iter().enumerate() {
-        comma(out, i);
-        // Numbers as serde_json writes them, without its writer's calls
-        // per piece (most of a large answer); the rest through Value's own
-        // serialization, which `wafer get` prints too.
-        match v {
-            Value::Int64(n) => out.extend_from_slice(ints.format(*n).as_bytes()),
-            Value::Float64(f) if f.is_finite() => {
-                out.extend_from_slice(floats.format_finite(*f).as_bytes())
-            }
-            v => serde_json::to_writer(&mut *out, v).expect("a value serializes to a Vec"),
-        }
-    }
+    values(out);
     out.extend_from_slice(br#"],"statuses":["#);
-    write_statuses(out, values.len(), statuses, present);
+    write_statuses(out, rows, statuses, present);
     out.extend_from_slice(br#"],"event_timestamps":"#);
     out.extend_from_slice(times);
     out.push(b'}');
@@ -284,13 +288,22 @@ fn comma(out: &mut Vec<u8>, i: usize) {
 mod tests {
     use super::*;
     use crate::runtime::FeatureColumn;
+    use crate::store::Cells;
+    use crate::value::Value;
+
+    /// `values` as a lookup writes them.
+    fn cells(values: Vec<Value>) -> JsonCells {
+        let mut cells = JsonCells::with_capacity(values.len());
+        values.into_iter().for_each(|v| cells.push_value(v));
+        cells
+    }
 
     fn features() -> Features {
         let times: Arc<[Micros]> = vec![Micros(1_500_000), Micros::EPOCH].into();
         let col = |feature: &str, values: Vec<Value>, statuses: Vec<Status>| FeatureColumn {
             view: "v\"iew".into(),
             feature: feature.into(),
-            values,
+            values: cells(values),
             statuses,
             event_times: times.clone(),
         };
@@ -318,7 +331,7 @@ mod tests {
             full_feature_names: true,
             view_versions: true,
         };
-        let json = encode(features(), flags).unwrap();
+        let json = encode(&features(), flags).unwrap();
         let answer: Answer = serde_json::from_slice(&json).unwrap();
         let names = &answer.metadata.feature_names;
         assert_eq!(names, &["id", "v\"iew__f", "v\"iew__b"]);
@@ -344,23 +357,6 @@ mod tests {
         assert_eq!(b.statuses[1], Status::OutsideMaxAge);
     }
 
-    #[test]
-    fn numbers_are_written_as_serde_json_writes_them() {
-        let values = [0.1, 1e300, -2.5e-8, 3.0, f64::INFINITY, -0.0]
-            .map(Value::Float64)
-            .into_iter()
-            .chain([i64::MIN, 0, 42].map(Value::Int64))
-            .collect::<Vec<_>>();
-        let mut out = Vec::new();
-        column(&mut out, &values, None, &Present::new(values.len()), b"[]");
-        let expected = serde_json::to_string(&values).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        assert!(
-            text.starts_with(&format!("{{\"values\":{expected},")),
-            "{text}"
-        );
-    }
-
     /// A long column's statuses are written whole when all are present,
     /// one by one otherwise.
     #[test]
@@ -370,7 +366,7 @@ mod tests {
         let col = |feature: &str, statuses: Vec<Status>| FeatureColumn {
             view: "v".into(),
             feature: feature.into(),
-            values: (0..rows).map(|i| Value::Float64(i as f64 / 7.0)).collect(),
+            values: cells((0..rows).map(|i| Value::Float64(i as f64 / 7.0)).collect()),
             statuses,
             event_times: times.clone(),
         };
@@ -388,7 +384,7 @@ mod tests {
             full_feature_names: false,
             view_versions: false,
         };
-        let json = encode(features, flags).unwrap();
+        let json = encode(&features, flags).unwrap();
         let answer: Answer = serde_json::from_slice(&json).unwrap();
         let [keys, all, got] = &answer.results[..] else {
             panic!("three columns")
@@ -421,13 +417,13 @@ mod tests {
             );
             assert_eq!(first_repeated(&names(n, "g")), None);
         }
-        let e = encode(twice, flags).unwrap_err();
+        let e = encode(&twice, flags).unwrap_err();
         assert!(
             e.message().contains("set full_feature_names"),
             "{}",
             e.message()
         );
-        let json = encode(features(), flags).unwrap();
+        let json = encode(&features(), flags).unwrap();
         let answer: Answer = serde_json::from_slice(&json).unwrap();
         assert!(answer.metadata.feature_view_metadata.is_none());
     }

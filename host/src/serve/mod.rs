@@ -8,6 +8,7 @@
 mod admin;
 mod answer;
 mod auth;
+mod cells;
 mod conn;
 mod df;
 pub mod discovery;

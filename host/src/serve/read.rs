@@ -128,7 +128,8 @@ pub(super) async fn get_online_features(
         feature_service: req.feature_service,
         entities: req.entities.0,
     };
-    let json = answer::encode(wafer.lookup_in_task(lookup).await?, flags)?;
+    let features: answer::Features = wafer.lookup_in_task(lookup).await?;
+    let json = answer::encode(&features, flags)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 

@@ -16,6 +16,7 @@
 //!        SHA-256 in rows written before 2026-12: `ingest/identity.rs` reads
 //!        both). Rows without digests are written as version 1.
 
+use super::Cells;
 use crate::time::Micros;
 use crate::value::Value;
 
@@ -200,29 +201,29 @@ pub fn encode_value(b: &mut Vec<u8>, v: &Value) {
     }
 }
 
-/// [`decode_value`] pushed onto `into`, decoding in place the numbers
-/// most features hold: a 100 × 50 lookup decodes 5,000 values, and the
-/// call with its result cost more than reading the eight bytes (callgrind:
-/// 49 instructions a value in the call alone). Most of what is left is a
-/// store-forwarding stall (perf): the value is built on the stack a byte
-/// and a word at a time, then copied into the column sixteen bytes at a
-/// time. Writing it in place needs `unsafe` (`set_len`), and the serving
-/// bench's CPU time moved within its noise (docs/benchmarks.md): not done.
-/// Pushes nothing when the value does not decode.
+/// [`decode_value`] pushed onto `into`, the numbers most features hold
+/// read in place: a 100 × 50 lookup decodes 5,000 values, and the call
+/// with its result cost more than reading the eight bytes (callgrind: 49
+/// instructions a value in the call alone). Pushes nothing when the value
+/// does not decode.
 #[inline]
-pub(super) fn push_value_inline(r: &mut Reader, into: &mut Vec<Value>) -> Result<(), String> {
+pub(super) fn push_value_inline(r: &mut Reader, into: &mut impl Cells) -> Result<(), String> {
     let first = r.b.get(r.pos).copied();
     let number = (r.b.get(r.pos + 1..r.pos + 9)).map(|b| <[u8; 8]>::try_from(b).expect("8 bytes"));
     match (first, number) {
         (Some(tag::FLOAT64), Some(bytes)) => {
             r.pos += 9;
-            into.push(Value::Float64(f64::from_le_bytes(bytes)));
+            into.push_f64(f64::from_le_bytes(bytes));
         }
         (Some(tag::INT64), Some(bytes)) => {
             r.pos += 9;
-            into.push(Value::Int64(i64::from_le_bytes(bytes)));
+            into.push_i64(i64::from_le_bytes(bytes));
         }
-        _ => into.push(decode_value(r)?),
+        (Some(tag::NULL), _) => {
+            r.pos += 1;
+            into.push_null();
+        }
+        _ => into.push_value(decode_value(r)?),
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! offline log (`log.rs`) keeps every row written, by event and write time.
 
 mod backup;
+mod cells;
 mod codec;
 mod error;
 mod key;
@@ -23,6 +24,7 @@ pub use side::CacheKey;
 use side::{DEAD_LETTER_CF, EMBED_CACHE_CF};
 
 pub use backup::restore;
+pub use cells::Cells;
 pub use codec::{InputDigest, StoredRow, encode_value};
 pub use error::StoreError;
 pub use key::EntityKey;

@@ -109,7 +109,8 @@ mod tests {
         let mut wanted = FieldIndex::default();
         wanted.insert("a");
         let keys = [EntityKey::Int(1), EntityKey::Int(2)];
-        let read = |s: &Store, reach| s.get_wanted("v", &keys, &wanted, reach);
+        let read =
+            |s: &Store, reach| s.get_wanted::<Vec<Value>>("v", &keys, (&wanted, |_| true), reach);
         let s = Store::open(dir.path(), ["v"]).unwrap();
         let row = StoredRow {
             event_time: crate::time::Micros(5),

@@ -69,7 +69,9 @@ fn a_lookup_read_has_a_place_per_key_in_each_column() {
     wanted.insert("b");
     wanted.insert("a");
     let keys = [1, 2, 3, 4].map(EntityKey::Int);
-    let got = s.get_wanted("v", &keys, &wanted, Reach::Anywhere).unwrap();
+    let got = s
+        .get_wanted::<Vec<Value>>("v", &keys, (&wanted, |_| true), Reach::Anywhere)
+        .unwrap();
     assert_eq!(got.times, [Some(Micros(5)), None, Some(Micros(7)), None]);
     let (null, int) = (Value::Null, Value::Int64);
     assert_eq!(

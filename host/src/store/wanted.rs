@@ -4,21 +4,21 @@
 //! logged rows down to them ([`Projector`]) to carry through its sorts.
 
 use super::codec::{Reader, decode_value, encode_value, push_value_inline, skip_value};
-use super::{EntityKey, Reach, Store, StoreError};
+use super::{Cells, EntityKey, Reach, Store, StoreError};
 use crate::time::Micros;
 use crate::value::Value;
 use rustc_hash::FxHashMap;
 
 /// What a lookup read of some keys: per key, its row's event time (none:
 /// no row), and per wanted field a column of values, a key's at its
-/// place: null where its row has none (or there is no row). Decoded
-/// straight into the columns a lookup answers: a row-major buffer of
-/// optional values, moved into columns after, was a tenth of a 100 × 50
+/// place: null where its row has none, is not fresh, or there is no row.
+/// Decoded straight into the columns a lookup answers: a row-major buffer
+/// of optional values, moved into columns after, was a tenth of a 100 × 50
 /// lookup's instructions (filling, moving and dropping it).
 #[derive(Debug, Default)]
-pub struct WantedRows {
+pub struct WantedRows<C = Vec<Value>> {
     pub times: Vec<Option<Micros>>,
-    pub columns: Vec<Vec<Value>>,
+    pub columns: Vec<C>,
 }
 
 /// The fields a lookup wants, each at its place (the order they were
@@ -81,19 +81,20 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl Store {
-    /// For a lookup: per key, its row's event time and the `wanted` fields,
-    /// in one batched read.
-    pub fn get_wanted(
+    /// For a lookup: per key, its row's event time and the `wanted` fields
+    /// of the rows that are `fresh` (by their event time), in one batched
+    /// read.
+    pub fn get_wanted<C: Cells>(
         &self,
         view: &str,
         keys: &[EntityKey],
-        wanted: &FieldIndex,
+        (wanted, fresh): (&FieldIndex, impl Fn(Micros) -> bool),
         reach: Reach,
-    ) -> Result<WantedRows, StoreError> {
-        let mut columns: Vec<Vec<Value>> = (0..wanted.len())
-            .map(|_| Vec::with_capacity(keys.len()))
+    ) -> Result<WantedRows<C>, StoreError> {
+        let mut columns: Vec<C> = (0..wanted.len())
+            .map(|_| C::with_capacity(keys.len()))
             .collect();
-        let decode = |i, b: &[u8]| decode_wanted(b, wanted, i, &mut columns);
+        let decode = |i, b: &[u8]| decode_wanted(b, (wanted, &fresh), i, &mut columns);
         let times = self.multi_get(view, keys, reach, decode)?;
         pad(&mut columns, keys.len());
         debug_assert!(columns.iter().all(|c| c.len() == keys.len()));
@@ -103,10 +104,10 @@ impl Store {
 
 /// Nulls up to `rows` in every column: the rows before that had no value
 /// for it, or were not found.
-fn pad(columns: &mut [Vec<Value>], rows: usize) {
+fn pad(columns: &mut [impl Cells], rows: usize) {
     for column in columns {
-        if column.len() < rows {
-            column.resize(rows, Value::Null);
+        for _ in column.len()..rows {
+            column.push_null();
         }
     }
 }
@@ -118,37 +119,41 @@ fn pad(columns: &mut [Vec<Value>], rows: usize) {
 /// 3 features of a 50-field row builds 3 values, not 50 names and values;
 /// the rest of the row is not read, so not checked either (a publish or
 /// `wafer get` reads it whole). Names are compared as bytes: the writer
-/// checked them as UTF-8. The row's event time.
+/// checked them as UTF-8. A row that is not `fresh` has nothing decoded.
+/// The row's event time.
 pub(super) fn decode_wanted(
     b: &[u8],
-    wanted: &FieldIndex,
+    (wanted, fresh): (&FieldIndex, impl Fn(Micros) -> bool),
     row: usize,
-    columns: &mut [Vec<Value>],
+    columns: &mut [impl Cells],
 ) -> Result<Micros, String> {
     pad(columns, row);
-    each_wanted(b, wanted, |at, r| {
+    each_wanted(b, (wanted, fresh), |at, r| {
         let column = &mut columns[at];
-        if column.len() == row {
-            push_value_inline(r, column)?;
-            return Ok(true);
+        let first = column.len() == row;
+        if !first {
+            // A field the row names twice (no writer does): its last value.
+            column.pop();
         }
-        // A field the row names twice (no writer does): its last value.
-        column[row] = decode_value(r)?;
-        Ok(false)
+        push_value_inline(r, column)?;
+        Ok(first)
     })
 }
 
 /// Calls `read` with the place of each field of `b` that `wanted` names
 /// and a reader at its value, which `read` consumes, telling whether the
-/// place was filled for the first time; skips the other fields. The row's
-/// event time.
+/// place was filled for the first time; skips the other fields, and all
+/// of a row that is not `fresh`. The row's event time.
 fn each_wanted(
     b: &[u8],
-    wanted: &FieldIndex,
+    (wanted, fresh): (&FieldIndex, impl Fn(Micros) -> bool),
     mut read: impl FnMut(usize, &mut Reader) -> Result<bool, String>,
 ) -> Result<Micros, String> {
     let mut r = Reader::new(b);
     let (_, event_time, n) = r.header()?;
+    if !fresh(event_time) {
+        return Ok(event_time);
+    }
     let (mut missing, mut next) = (wanted.len(), 0);
     for _ in 0..n {
         if missing == 0 {
@@ -196,7 +201,7 @@ impl Projector {
         self.spans.clear();
         self.spans.resize(wanted.len(), (0, 0));
         let spans = &mut self.spans;
-        each_wanted(row, wanted, |at, r| {
+        each_wanted(row, (wanted, |_| true), |at, r| {
             let (start, first) = (r.pos(), spans[at].0 == spans[at].1);
             skip_value(r)?;
             spans[at] = (start, r.pos());
@@ -240,8 +245,8 @@ mod tests {
 
     /// `b`'s wanted fields as the one row of their columns.
     fn decode_row(b: &[u8], wanted: &FieldIndex) -> Result<(Micros, Vec<Value>), String> {
-        let mut columns = vec![Vec::new(); wanted.len()];
-        let time = decode_wanted(b, wanted, 0, &mut columns)?;
+        let mut columns: Vec<Vec<Value>> = vec![Vec::new(); wanted.len()];
+        let time = decode_wanted(b, (wanted, |_| true), 0, &mut columns)?;
         pad(&mut columns, 1);
         let values = columns.into_iter().map(|mut c| c.pop().expect("a row"));
         Ok((time, values.collect()))
@@ -265,14 +270,14 @@ mod tests {
         let mut wanted = FieldIndex::default();
         wanted.insert("a");
         wanted.insert("b");
-        let mut columns = vec![Vec::new(); 2];
+        let mut columns: Vec<Vec<Value>> = vec![Vec::new(); 2];
         let rows = [
             (0, row(&[("a", 1), ("b", 2)])),
             (2, row(&[("b", 3)])),
             (3, row(&[("a", 4), ("a", 5), ("b", 6)])),
         ];
         for (i, b) in &rows {
-            decode_wanted(b, &wanted, *i, &mut columns).unwrap();
+            decode_wanted(b, (&wanted, |_| true), *i, &mut columns).unwrap();
         }
         pad(&mut columns, 5);
         let ints = |v: &[Option<i64>]| -> Vec<Value> {
@@ -282,6 +287,24 @@ mod tests {
         };
         assert_eq!(columns[0], ints(&[Some(1), None, None, Some(5), None]));
         assert_eq!(columns[1], ints(&[Some(2), None, Some(3), Some(6), None]));
+    }
+
+    /// A row that is not fresh has its time read, and nothing else.
+    #[test]
+    fn a_stale_row_decodes_no_values() {
+        let row = StoredRow {
+            event_time: Micros(5),
+            fields: vec![("a".into(), Value::Int64(1))],
+            inputs: vec![],
+        };
+        let mut wanted = FieldIndex::default();
+        wanted.insert("a");
+        let mut columns: Vec<Vec<Value>> = vec![Vec::new()];
+        let fresh = |t: Micros| t > Micros(5);
+        let time = decode_wanted(&row.encode(), (&wanted, fresh), 0, &mut columns);
+        assert_eq!(time, Ok(Micros(5)));
+        pad(&mut columns, 1);
+        assert_eq!(columns[0], [Value::Null]);
     }
 
     #[test]
