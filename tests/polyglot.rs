@@ -20,12 +20,9 @@ use crate::util::repo;
 fn engine() -> &'static PluginEngine {
     static ENGINE: OnceLock<PluginEngine> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        // The engine makes its cache folder, not the folders above it.
-        let cache = crate::util::cache_dir("plugins");
-        std::fs::create_dir_all(&cache).unwrap();
         PluginEngine::new(Arc::new(EmbedService::default()), Limits::default())
             .unwrap()
-            .with_cache_dir(Some(cache))
+            .with_cache_dir(Some(crate::util::cache_dir("plugins")))
     })
 }
 

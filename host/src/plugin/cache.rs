@@ -67,9 +67,10 @@ pub(super) fn load(
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().expect("cache paths have a directory");
-    // The folder itself, not its parents: a config's folder removed while
-    // a plugin compiled (a test's temporary one) is not made again, which
-    // left a copy of the compiled plugins behind for every such test.
+    // The folder itself, not its parents (made with the engine): a
+    // config's folder removed while a plugin compiled (a test's temporary
+    // one) is not made again, which left a copy of the compiled plugins
+    // behind for every such test.
     match std::fs::create_dir(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
         _ => {}

@@ -239,6 +239,14 @@ impl PluginEngine {
 
     /// Keep compiled plugins in `dir` (see `cache`); `None`: compile on every start.
     pub fn with_cache_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        // The folders above the cache are made now, while the config's
+        // own folder exists; a compile makes only the cache folder itself
+        // (`cache.rs` says why).
+        if let Some(parent) = dir.as_deref().and_then(std::path::Path::parent)
+            && let Err(e) = std::fs::create_dir_all(parent)
+        {
+            tracing::warn!("plugins will not be cached in {}: {e}", parent.display());
+        }
         self.cache_dir = dir;
         self
     }

@@ -68,8 +68,11 @@ impl Cells for JsonCells {
             v => self.row(|text| write_value(text, &v)),
         }
     }
-    /// Takes the last row back: once, before the next is pushed.
     fn pop(&mut self) {
+        debug_assert!(
+            self.text.len() > self.last || self.rows == 0,
+            "popped twice"
+        );
         if self.rows > 0 {
             self.text.truncate(self.last);
             self.rows -= 1;

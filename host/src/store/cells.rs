@@ -4,7 +4,7 @@
 //! (`serve/cells.rs`): building a 32-byte value per cell, matching on it
 //! to write it and freeing it after was an eighth of a 100 × 50 request's
 //! instructions; written while decoding, the request takes 4.7 % fewer
-//! (callgrind) and holds its values once, as text.
+//! (callgrind).
 
 use crate::value::Value;
 
@@ -20,8 +20,8 @@ pub trait Cells: Clone + Send + 'static {
     fn push_i64(&mut self, i: i64);
     /// Any other value (a null too).
     fn push_value(&mut self, v: Value);
-    /// Takes the last row's value back, for a field a row names twice
-    /// (its last value stands).
+    /// Takes the last row's value back, for a field a row names twice:
+    /// once, right after it was pushed.
     fn pop(&mut self);
     /// Whether row `i`'s value is null (none stored, or a stored null).
     fn is_null(&self, i: usize) -> bool;

@@ -132,7 +132,8 @@ pub(super) fn decode_wanted(
         let column = &mut columns[at];
         let first = column.len() == row;
         if !first {
-            // A field the row names twice (no writer does): its last value.
+            // A field the row names twice (no writer does): the later value,
+            // when read before every wanted field was found.
             column.pop();
         }
         push_value_inline(r, column)?;
