@@ -119,7 +119,7 @@ pub async fn run(
     let discovery = Discovery::announce(&wafer, addr, cert_file)?;
     let guard = guard.with_admin(&discovery.token);
     let warm = wafer.clone();
-    tokio::spawn(async move {
+    let warming = tokio::spawn(async move {
         for (view, why) in warm.warm_up().await {
             tracing::warn!("view {view} takes no transformed writes: {why}");
         }
@@ -137,6 +137,10 @@ pub async fn run(
         }
     }
     let closed = wafer.close().await;
+    // Closed, the warm-up stops after the view it is at: nothing the
+    // server started outlives its run (a compile left going wrote into a
+    // folder its owner had removed).
+    let _ = warming.await;
     discovery.withdraw();
     closed.map_err(std::io::Error::other)
 }
