@@ -99,8 +99,8 @@ fn method_label(m: &axum::http::Method) -> &'static str {
 }
 
 /// Serve `wafer` on `listener` until `shutdown` resolves; then stop
-/// accepting, finish the requests in flight, land every queued write and
-/// flush the store. While it runs, a discovery file in the store's folder
+/// accepting, finish the requests in flight, land every queued write,
+/// flush the store and wait for the plugin compile in flight, if any. While it runs, a discovery file in the store's folder
 /// lets `wafer` commands in other processes find it.
 pub async fn run(
     wafer: Wafer,

@@ -1,9 +1,9 @@
 //! What a reader takes of stored rows: only the fields it asks for, found
 //! by name in each row's bytes (layout: `codec.rs`). A lookup decodes them
 //! into a column per field for all the keys it reads; an export cuts
-//! logged rows down to them ([`Projector`]) to carry through its sorts.
+//! logged rows down to them (`projector.rs`) to carry through its sorts.
 
-use super::codec::{Reader, decode_value, encode_value, push_value_inline, skip_value};
+use super::codec::{Reader, push_value_inline, skip_value};
 use super::{Cells, EntityKey, Reach, Store, StoreError};
 use crate::time::Micros;
 use crate::value::Value;
@@ -145,7 +145,7 @@ pub(super) fn decode_wanted(
 /// and a reader at its value, which `read` consumes, telling whether the
 /// place was filled for the first time; skips the other fields, and all
 /// of a row that is not `fresh`. The row's event time.
-fn each_wanted(
+pub(super) fn each_wanted(
     b: &[u8],
     (wanted, fresh): (&FieldIndex, impl Fn(Micros) -> bool),
     mut read: impl FnMut(usize, &mut Reader) -> Result<bool, String>,
@@ -176,76 +176,16 @@ fn each_wanted(
     Ok(event_time)
 }
 
-/// Cuts stored rows down to the fields a reader wants, for carrying them
-/// elsewhere first (an export's answers are spilled to disk by row):
-/// each wanted field's value as stored but without its name, in the
-/// wanted order, a null for a field the row lacks. A row of numbers is
-/// mostly names, so this is most of a row's bytes saved, and the reading
-/// end finds its fields by place ([`decode_projected`]), not by name.
-#[derive(Debug, Default)]
-pub struct Projector {
-    /// Each wanted field's value in the row being cut: its byte range,
-    /// empty for none.
-    spans: Vec<(usize, usize)>,
-}
-
-impl Projector {
-    /// `row`'s wanted fields, cut down, appended to `out`. `view` names
-    /// where a row that does not decode came from.
-    pub fn project(
-        &mut self,
-        view: &str,
-        row: &[u8],
-        wanted: &FieldIndex,
-        out: &mut Vec<u8>,
-    ) -> Result<(), StoreError> {
-        self.spans.clear();
-        self.spans.resize(wanted.len(), (0, 0));
-        let spans = &mut self.spans;
-        each_wanted(row, (wanted, |_| true), |at, r| {
-            let (start, first) = (r.pos(), spans[at].0 == spans[at].1);
-            skip_value(r)?;
-            spans[at] = (start, r.pos());
-            Ok(first)
-        })
-        .map_err(|m| super::log::corrupt_value(view, m))?;
-        for &(start, end) in spans.iter() {
-            match start == end {
-                true => encode_value(out, &Value::Null),
-                false => out.extend_from_slice(&row[start..end]),
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A row cut down by [`Projector::project`], decoded into `into` (one
-/// place per wanted field, in the same order).
-pub fn decode_projected(
-    view: &str,
-    b: &[u8],
-    into: &mut [Option<Value>],
-) -> Result<(), StoreError> {
-    let mut r = Reader::new(b);
-    for slot in into.iter_mut() {
-        *slot = Some(decode_value(&mut r).map_err(|m| super::log::corrupt_value(view, m))?);
-    }
-    match r.pos() == b.len() {
-        true => Ok(()),
-        false => Err(super::log::corrupt_value(
-            view,
-            format!("{} trailing bytes", b.len() - r.pos()),
-        )),
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::StoredRow;
 
     /// `b`'s wanted fields as the one row of their columns.
-    fn decode_row(b: &[u8], wanted: &FieldIndex) -> Result<(Micros, Vec<Value>), String> {
+    pub(in crate::store) fn decode_row(
+        b: &[u8],
+        wanted: &FieldIndex,
+    ) -> Result<(Micros, Vec<Value>), String> {
         let mut columns: Vec<Vec<Value>> = vec![Vec::new(); wanted.len()];
         let time = decode_wanted(b, (wanted, |_| true), 0, &mut columns)?;
         pad(&mut columns, 1);
@@ -360,45 +300,5 @@ mod tests {
         let (_, values) = decode_row(&row.encode(), &many).unwrap();
         assert_eq!(values[12], Value::Null);
         assert_eq!(values[13], Value::String("skip me".into()));
-    }
-
-    #[test]
-    fn a_projected_row_decodes_as_its_wanted_fields_do() {
-        let row = StoredRow {
-            event_time: Micros(7),
-            fields: vec![
-                ("s".into(), Value::String("x".into())),
-                ("v".into(), Value::Vector(vec![1.0, 2.0])),
-                ("i".into(), Value::Int64(-7)),
-                ("n".into(), Value::Null),
-            ],
-            inputs: vec![("v".into(), [9; 16])],
-        }
-        .encode();
-        let mut wanted = FieldIndex::default();
-        for name in ["i", "missing", "v", "n"] {
-            wanted.insert(name);
-        }
-        let (_, want) = decode_row(&row, &wanted).unwrap();
-        // A field the row lacks is a null, as a stored null is.
-        let want: Vec<Option<Value>> = want.into_iter().map(Some).collect();
-        let (mut projector, mut cut) = (Projector::default(), Vec::new());
-        projector.project("view", &row, &wanted, &mut cut).unwrap();
-        assert!(cut.len() < row.len() / 2, "names and digests left behind");
-        let mut got = vec![None; wanted.len()];
-        decode_projected("view", &cut, &mut got).unwrap();
-        assert_eq!(got, want);
-        // The projector's scratch is per row: a second row reuses it.
-        let mut again = Vec::new();
-        projector
-            .project("view", &row, &wanted, &mut again)
-            .unwrap();
-        assert_eq!(again, cut);
-        let truncated = projector.project("view", &row[..row.len() - 30], &wanted, &mut again);
-        assert!(matches!(truncated, Err(StoreError::Corrupt { .. })));
-        cut.push(0);
-        let err = decode_projected("view", &cut, &mut got).unwrap_err();
-        assert!(err.to_string().contains("trailing"), "{err}");
-        assert!(decode_projected("view", &cut[..3], &mut got).is_err());
     }
 }
