@@ -43,7 +43,8 @@ pub(super) fn dead_letter_key(view: &str, key: &EntityKey) -> Vec<u8> {
     k
 }
 
-/// A dead letter as scanned: its encoded entity key, and the letter.
+/// A dead letter as scanned: its key (the view's prefix, then the encoded
+/// entity key), and the letter.
 type DeadLetter = (Box<[u8]>, Box<[u8]>);
 
 /// What every dead letter key of `view` starts with.
@@ -56,10 +57,10 @@ fn dead_letter_prefix(view: &str) -> Vec<u8> {
 impl Store {
     /// Every dead letter of `view`, in key order.
     pub fn dead_letters(&self, view: &str) -> Result<Vec<(EntityKey, Vec<u8>)>, StoreError> {
-        let mut out = Vec::new();
+        let (mut out, prefix) = (Vec::new(), dead_letter_prefix(view).len());
         for item in self.scan_dead_letters(view)? {
             let (key, letter) = item?;
-            if let Some(key) = EntityKey::decode(&key) {
+            if let Some(key) = EntityKey::decode(&key[prefix..]) {
                 out.push((key, letter.into_vec()));
             }
         }
@@ -82,7 +83,7 @@ impl Store {
         Ok(any)
     }
 
-    /// `view`'s dead letters in key order (their keys without the view's prefix).
+    /// `view`'s dead letters, in key order.
     fn scan_dead_letters<'a>(
         &'a self,
         view: &'a str,
@@ -95,7 +96,7 @@ impl Store {
             .iterator_cf(&dl, mode)
             .map_while(move |item| match item {
                 Err(e) => Some(Err(self.rocks(view, "scan dead letters", e))),
-                Ok((k, v)) => k.strip_prefix(&prefix[..]).map(|rest| Ok((rest.into(), v))),
+                Ok((k, v)) => k.starts_with(&prefix).then_some(Ok((k, v))),
             });
         Ok(items)
     }
