@@ -51,13 +51,16 @@ fn rows_file(
     path
 }
 
-#[derive(Clone)]
 struct Bench {
-    _dir: std::sync::Arc<tempfile::TempDir>,
     dir: std::path::PathBuf,
     wafer: Wafer,
     url: String,
     client: reqwest::Client,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Last, so that it is removed after the store is closed: removed while
+    /// RocksDB still wrote in it (a publish's flush), it was left behind.
+    _dir: tempfile::TempDir,
 }
 
 async fn bench() -> Bench {
@@ -68,30 +71,46 @@ async fn bench() -> Bench {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let w = wafer.clone();
-    tokio::spawn(async move { w.serve(listener, std::future::pending()).await });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving =
+        tokio::spawn(async move { w.serve(listener, async move { _ = stopped.await }).await });
     Bench {
-        _dir: std::sync::Arc::new(tmp),
         dir,
         wafer,
         url,
         client: reqwest::Client::new(),
+        stop,
+        serving,
+        _dir: tmp,
     }
 }
 
+/// `input` published into the view, timed.
+async fn publish(wafer: &Wafer, input: std::path::PathBuf) -> Took {
+    let clock = Clock::start();
+    let req = PublishRequest {
+        view: "vec".into(),
+        input,
+        format: None,
+        partition: None,
+        mode: WriteMode::Merge,
+        no_transform: false,
+    };
+    let s = wafer.publish(req, |_| {}).await.unwrap();
+    assert_eq!(s.failed(), 0, "{s}");
+    clock.stop()
+}
+
 impl Bench {
+    /// Stops the server and closes the store, then removes its folder.
+    async fn finish(self) {
+        _ = self.stop.send(());
+        self.serving.await.unwrap().unwrap();
+        self.wafer.close().await.unwrap();
+    }
+
     async fn publish(&self, input: std::path::PathBuf) -> Took {
-        let clock = Clock::start();
-        let req = PublishRequest {
-            view: "vec".into(),
-            input,
-            format: None,
-            partition: None,
-            mode: WriteMode::Merge,
-            no_transform: false,
-        };
-        let s = self.wafer.publish(req, |_| {}).await.unwrap();
-        assert_eq!(s.failed(), 0, "{s}");
-        clock.stop()
+        publish(&self.wafer, input).await
     }
 
     async fn push(&self, i: usize) {
@@ -341,8 +360,8 @@ async fn lookup_under_publish(b: &Bench, rows: usize) {
     lookups(b, n, None).await; // warm: connections, caches
     let idle = lookups(b, n, None).await;
     let file = rows_file(&b.dir, "big.jsonl", 2_000_000..2_000_000 + rows);
-    let w = b.clone();
-    let publish = tokio::spawn(async move { w.publish(file).await });
+    let w = b.wafer.clone();
+    let publish = tokio::spawn(async move { publish(&w, file).await });
     let busy = lookups(b, usize::MAX / 2, Some(&publish)).await;
     let took = publish.await.unwrap();
     println!(
@@ -364,6 +383,7 @@ async fn lookup_under_publish(b: &Bench, rows: usize) {
 }
 
 fn main() {
+    wafer::alloc::tune();
     // `cargo bench` passes `--bench`; this binary takes no other arguments.
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -378,16 +398,18 @@ fn main() {
             Ok("push") => {
                 let took = pushes(&b, 0..n, 1, clients).await;
                 let rate = took.rate(n);
-                return println!("1-row pushes, {clients} clients: {rate:.0} rows/s");
+                println!("1-row pushes, {clients} clients: {rate:.0} rows/s");
             }
             Ok("publish") => {
                 let took = b.publish(rows_file(&b.dir, "publish.jsonl", 0..n)).await;
-                return println!("publish from a file: {:.0} rows/s", took.rate(n));
+                println!("publish from a file: {:.0} rows/s", took.rate(n));
             }
-            _ => {}
+            _ => {
+                push_throughput(&b, n, clients).await;
+                freshness(&b, env("WAFER_BENCH_RATE", 500), 2000).await;
+                lookup_under_publish(&b, env("WAFER_BENCH_PUBLISH_ROWS", 100_000)).await;
+            }
         }
-        push_throughput(&b, n, clients).await;
-        freshness(&b, env("WAFER_BENCH_RATE", 500), 2000).await;
-        lookup_under_publish(&b, env("WAFER_BENCH_PUBLISH_ROWS", 100_000)).await;
+        b.finish().await;
     });
 }

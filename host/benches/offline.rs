@@ -32,6 +32,7 @@ const FEATURES: usize = 10;
 const START: i64 = 1_767_225_600_000_000;
 
 fn main() {
+    wafer::alloc::tune();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-offline");
     std::fs::create_dir_all(&root).unwrap();
     publish(&root);

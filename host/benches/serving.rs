@@ -20,7 +20,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{Conn, Reaped, env, nginx, percentile, post};
+use common::{Conn, Reaped, connect, env, nginx, percentile, post, send_all};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use wafer::Wafer;
@@ -101,36 +101,9 @@ impl Run {
 }
 
 async fn run(addr: &str, request: &[u8], n: usize, clients: usize) -> Run {
-    let mut conns = Vec::with_capacity(clients);
-    for _ in 0..clients {
-        let mut c = Conn::open(addr).await;
-        assert_eq!(
-            c.send(request).await,
-            200,
-            "{}",
-            String::from_utf8_lossy(&c.body)
-        );
-        conns.push(c);
-    }
+    let conns = connect(addr, request, clients).await;
     let started = Instant::now();
-    let tasks: Vec<_> = (conns.into_iter())
-        .map(|mut conn| {
-            let request = request.to_vec();
-            tokio::spawn(async move {
-                let mut took = Vec::with_capacity(n / clients);
-                for _ in 0..n / clients {
-                    let t = Instant::now();
-                    assert_eq!(conn.send(&request).await, 200);
-                    took.push(t.elapsed());
-                }
-                took
-            })
-        })
-        .collect();
-    let mut latencies = Vec::with_capacity(n);
-    for t in tasks {
-        latencies.extend(t.await.unwrap());
-    }
+    let mut latencies = send_all(conns, request, n).await;
     let per_sec = latencies.len() as f64 / started.elapsed().as_secs_f64();
     latencies.sort();
     Run { per_sec, latencies }
@@ -341,6 +314,7 @@ async fn serve_wafer(wafer: &Wafer) -> String {
 }
 
 fn main() {
+    wafer::alloc::tune();
     let n = env("SERVING_N", 20_000);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -289,6 +289,7 @@ async fn produce_steadily(
 }
 
 fn main() {
+    wafer::alloc::tune();
     // `cargo bench` passes `--bench`; this binary takes no other arguments.
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {

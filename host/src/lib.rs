@@ -10,8 +10,10 @@
 //! store), [`stream`] (Kafka-protocol sources and sinks), [`serve`] (HTTP),
 //! [`offline`] (point-in-time training sets from the offline log), [`time`]
 //! and [`value`] (the shared types).
-//! [`cli`] is the command-line edge.
+//! [`cli`] is the command-line edge; [`alloc`], the allocator the binary
+//! runs with.
 
+pub mod alloc;
 pub mod cli;
 pub mod config;
 pub mod embed;

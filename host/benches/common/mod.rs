@@ -6,6 +6,12 @@
 
 use std::time::Duration;
 
+/// The allocator the `wafer` binary runs with (`src/main.rs`); each
+/// bench's `main` calls `wafer::alloc::tune()` first, as the binary's
+/// does (criterion's, `wafer.rs`, runs mimalloc's own settings).
+#[global_allocator]
+static ALLOCATOR: wafer::alloc::Allocator = wafer::alloc::Allocator;
+
 /// Entity `item`, view `vec`: a `dims`-dimension vector through
 /// `passthrough`, and a price.
 pub fn passthrough_view(dims: usize) -> String {
@@ -98,6 +104,46 @@ impl Conn {
         self.stream.read_exact(&mut self.body).await.unwrap();
         status
     }
+}
+
+/// `clients` keep-alive connections to `addr`, each sent `request` once
+/// and its answer checked, so that a measured run starts warm.
+pub async fn connect(addr: &str, request: &[u8], clients: usize) -> Vec<Conn> {
+    let mut conns = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let mut c = Conn::open(addr).await;
+        let status = c.send(request).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&c.body));
+        conns.push(c);
+    }
+    conns
+}
+
+/// `request` sent `n` times in all, shared out among `conns`, each on a
+/// task of its own: every request's latency, unsorted.
+pub async fn send_all(conns: Vec<Conn>, request: &[u8], n: usize) -> Vec<Duration> {
+    let clients = conns.len();
+    let tasks: Vec<_> = (conns.into_iter().enumerate())
+        .map(|(i, mut conn)| {
+            let request = request.to_vec();
+            // Exactly `n` in all: the figures divide by it.
+            let mine = n / clients + usize::from(i < n % clients);
+            tokio::spawn(async move {
+                let mut took = Vec::with_capacity(mine);
+                for _ in 0..mine {
+                    let t = std::time::Instant::now();
+                    assert_eq!(conn.send(&request).await, 200);
+                    took.push(t.elapsed());
+                }
+                took
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(n);
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    latencies
 }
 
 /// A `POST` of a JSON `body` to `path`, as bytes on the wire.

@@ -3,7 +3,7 @@
 //! one-key lookups, beside the pushes.
 
 use super::{Bench, Clock, Took, common, push_body};
-use crate::common::{Conn, post};
+use crate::common::post;
 
 /// The time `clients` clients take for `n` requests that do nothing: what
 /// HTTP itself costs on this machine, client included.
@@ -38,30 +38,10 @@ pub async fn one_key_lookups(b: &Bench, n: usize, clients: usize) -> Took {
 }
 
 /// The time `clients` clients take to send `request` `n` times in all to
-/// `addr`.
+/// `addr`, once connected.
 async fn repeat(addr: &str, request: &[u8], n: usize, clients: usize) -> Took {
-    let mut conns = Vec::with_capacity(clients);
-    for _ in 0..clients {
-        conns.push(Conn::open(addr).await);
-    }
-    let request = request.to_vec();
+    let conns = common::connect(addr, request, clients).await;
     let clock = Clock::start();
-    let tasks: Vec<_> = conns
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut conn)| {
-            let request = request.clone();
-            // Exactly `n` in all: the figures divide by it.
-            let mine = n / clients + usize::from(i < n % clients);
-            tokio::spawn(async move {
-                for _ in 0..mine {
-                    assert_eq!(conn.send(&request).await, 200);
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    common::send_all(conns, request, n).await;
     clock.stop()
 }
