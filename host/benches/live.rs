@@ -20,9 +20,12 @@
 mod common;
 #[path = "live/floors.rs"]
 mod floors;
+#[path = "live/latency.rs"]
+mod latency;
 
 use common::{Conn, env, ms, percentile, post, row};
 use floors::{health_floor, nginx_floor, one_key_lookups};
+use latency::{freshness, lookup_under_publish};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use wafer::Wafer;
@@ -102,15 +105,11 @@ async fn publish(wafer: &Wafer, input: std::path::PathBuf) -> Took {
 }
 
 impl Bench {
-    /// Stops the server and closes the store, then removes its folder.
+    /// Stops the server, which closes the store on its way out; the
+    /// folder goes once the last handle on the store is dropped.
     async fn finish(self) {
         _ = self.stop.send(());
         self.serving.await.unwrap().unwrap();
-        self.wafer.close().await.unwrap();
-    }
-
-    async fn publish(&self, input: std::path::PathBuf) -> Took {
-        publish(&self.wafer, input).await
     }
 
     async fn push(&self, i: usize) {
@@ -159,7 +158,7 @@ fn push_body(ids: std::ops::Range<usize>) -> Vec<u8> {
 /// at least the CPU of a bare request plus that of a published row.
 async fn push_throughput(b: &Bench, n: usize, clients: usize) {
     let file = rows_file(&b.dir, "throughput.jsonl", 0..n);
-    let published = b.publish(file).await;
+    let published = publish(&b.wafer, file).await;
     let (rate, cpu) = (|t: Took| t.rate(n), |t: Took| t.cpu_each(n));
     println!("push throughput, {n} rows through passthrough:");
     println!(
@@ -301,87 +300,6 @@ async fn pushes(b: &Bench, ids: std::ops::Range<usize>, k: usize, clients: usize
     clock.stop()
 }
 
-/// Send, acknowledge, then look up: how long until a push is readable.
-async fn freshness(b: &Bench, rate: usize, n: usize) {
-    let every = Duration::from_secs_f64(1.0 / rate as f64);
-    let (mut fresh, mut plain) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let mut tick = tokio::time::interval(every);
-    for k in 0..n {
-        tick.tick().await;
-        let id = 1_000_000 + k;
-        let started = Instant::now();
-        b.push(id).await;
-        let mut tries = 0;
-        while !b.lookup(id).await {
-            tries += 1;
-            assert!(tries < 1000, "push {id} never became visible");
-        }
-        fresh.push(started.elapsed());
-        let started = Instant::now();
-        b.lookup(id).await;
-        plain.push(started.elapsed());
-    }
-    fresh.sort();
-    plain.sort();
-    println!("freshness at {rate} pushes/s, {n} pushes (push sent → lookup sees it):");
-    println!(
-        "  p50 {}  p99 {}   (goal p99 < 5 ms)",
-        ms(percentile(&fresh, 0.5)),
-        ms(percentile(&fresh, 0.99))
-    );
-    println!(
-        "  a lookup alone, p50 {}  p99 {}",
-        ms(percentile(&plain, 0.5)),
-        ms(percentile(&plain, 0.99))
-    );
-}
-
-async fn lookups(
-    b: &Bench,
-    n: usize,
-    stop: Option<&tokio::task::JoinHandle<Took>>,
-) -> Vec<Duration> {
-    let mut took = Vec::with_capacity(n.min(100_000));
-    for k in 0..n {
-        if stop.is_some_and(|s| s.is_finished()) {
-            break;
-        }
-        let started = Instant::now();
-        b.lookup(k * 7 % 1000).await;
-        took.push(started.elapsed());
-    }
-    took.sort();
-    took
-}
-
-/// Lookup latency idle, then while a large publish runs.
-async fn lookup_under_publish(b: &Bench, rows: usize) {
-    let n = 2000;
-    lookups(b, n, None).await; // warm: connections, caches
-    let idle = lookups(b, n, None).await;
-    let file = rows_file(&b.dir, "big.jsonl", 2_000_000..2_000_000 + rows);
-    let w = b.wafer.clone();
-    let publish = tokio::spawn(async move { publish(&w, file).await });
-    let busy = lookups(b, usize::MAX / 2, Some(&publish)).await;
-    let took = publish.await.unwrap();
-    println!(
-        "lookups while a {rows}-row publish runs ({:.1} s, {} lookups) vs idle ({n} lookups):",
-        took.wall.as_secs_f64(),
-        busy.len()
-    );
-    for p in [0.5, 0.99] {
-        let (i, w) = (percentile(&idle, p), percentile(&busy, p));
-        println!(
-            "  p{:<3} idle {}  during publish {}  ratio {:.2}×",
-            (p * 100.0) as u32,
-            ms(i),
-            ms(w),
-            w.as_secs_f64() / i.as_secs_f64()
-        );
-    }
-    println!("  (goal: p99 ratio ≤ 2×)");
-}
-
 fn main() {
     wafer::alloc::tune();
     // `cargo bench` passes `--bench`; this binary takes no other arguments.
@@ -401,7 +319,7 @@ fn main() {
                 println!("1-row pushes, {clients} clients: {rate:.0} rows/s");
             }
             Ok("publish") => {
-                let took = b.publish(rows_file(&b.dir, "publish.jsonl", 0..n)).await;
+                let took = publish(&b.wafer, rows_file(&b.dir, "publish.jsonl", 0..n)).await;
                 println!("publish from a file: {:.0} rows/s", took.rate(n));
             }
             _ => {
