@@ -321,37 +321,39 @@ fn view_columns<C: Cells>(
     let times: Arc<[Micros]> = (rows.times.iter())
         .map(|t| t.unwrap_or(Micros::EPOCH))
         .collect();
-    // The status of all a row's values when it has none to answer.
-    let unanswered = |time: &Option<Micros>| match time {
-        None => Some(Status::NotFound),
-        Some(t) if is_stale(view, *t, now) => Some(Status::OutsideMaxAge),
-        Some(_) => None,
-    };
+    // Each row's status, its values' unless null: worked out once for
+    // the view, not once per column (for 50 columns, 3 % of a 100 × 50
+    // lookup's instructions).
+    let of_rows: Vec<Status> = (rows.times.iter())
+        .map(|time| match time {
+            None => Status::NotFound,
+            Some(t) if is_stale(view, *t, now) => Status::OutsideMaxAge,
+            Some(_) => Status::Present,
+        })
+        .collect();
     (index.names().iter().zip(rows.columns))
         .map(|(feature, values)| FeatureColumn {
             view: view.name.clone(),
             feature: feature.to_string(),
-            statuses: statuses(&values, rows.times.iter().map(unanswered)),
+            statuses: statuses(&values, &of_rows),
             values,
             event_times: times.clone(),
         })
         .collect()
 }
 
-/// Each value's status: its row's when the row answers none, else
-/// whether it is null.
-fn statuses(
-    values: &impl Cells,
-    unanswered: impl ExactSizeIterator<Item = Option<Status>>,
-) -> Vec<Status> {
-    debug_assert_eq!(values.len(), unanswered.len());
-    (unanswered.enumerate())
-        .map(|(i, unanswered)| match unanswered {
-            Some(status) => status,
-            None if values.is_null(i) => Status::NullValue,
-            None => Status::Present,
-        })
-        .collect()
+/// Each value's status: its row's (`of_rows`), but `NullValue` for a
+/// null in a row that answers values (a row not found or too old answers
+/// none: its values are null too).
+fn statuses(values: &impl Cells, of_rows: &[Status]) -> Vec<Status> {
+    debug_assert_eq!(values.len(), of_rows.len());
+    let mut statuses = of_rows.to_vec();
+    for i in values.nulls() {
+        if statuses[i] == Status::Present {
+            statuses[i] = Status::NullValue;
+        }
+    }
+    statuses
 }
 
 #[cfg(test)]
@@ -363,13 +365,13 @@ mod tests {
     #[test]
     fn each_value_has_its_rows_status_or_its_own() {
         let values = vec![Value::Null, Value::Null, Value::Null, Value::Int64(4)];
-        let unanswered = [
-            Some(Status::NotFound),
-            Some(Status::OutsideMaxAge),
-            None,
-            None,
+        let of_rows = [
+            Status::NotFound,
+            Status::OutsideMaxAge,
+            Status::Present,
+            Status::Present,
         ];
-        let got = statuses(&values, unanswered.into_iter());
+        let got = statuses(&values, &of_rows);
         let want = [
             Status::NotFound,
             Status::OutsideMaxAge,

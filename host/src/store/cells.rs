@@ -23,8 +23,9 @@ pub trait Cells: Clone + Send + 'static {
     /// Takes the last row's value back, for a field a row names twice:
     /// once, right after it was pushed.
     fn pop(&mut self);
-    /// Whether row `i`'s value is null (none stored, or a stored null).
-    fn is_null(&self, i: usize) -> bool;
+    /// The rows whose value is null (none stored, or a stored null), in
+    /// order.
+    fn nulls(&self) -> impl Iterator<Item = usize> + '_;
 }
 
 impl Cells for Vec<Value> {
@@ -49,7 +50,7 @@ impl Cells for Vec<Value> {
     fn pop(&mut self) {
         Vec::pop(self);
     }
-    fn is_null(&self, i: usize) -> bool {
-        matches!(self[i], Value::Null)
+    fn nulls(&self) -> impl Iterator<Item = usize> + '_ {
+        (self.iter().enumerate()).filter_map(|(i, v)| matches!(v, Value::Null).then_some(i))
     }
 }
