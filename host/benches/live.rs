@@ -29,8 +29,6 @@ use latency::{freshness, lookup_under_publish};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use wafer::Wafer;
-use wafer::ingest::PublishRequest;
-use wafer::store::WriteMode;
 
 /// The view, with limits that take the whole throughput run in one go.
 /// One plugin instance a field (`max_instances` must hold two, as a reload
@@ -91,16 +89,7 @@ async fn bench() -> Bench {
 /// `input` published into the view, timed.
 async fn publish(wafer: &Wafer, input: std::path::PathBuf) -> Took {
     let clock = Clock::start();
-    let req = PublishRequest {
-        view: "vec".into(),
-        input,
-        format: None,
-        partition: None,
-        mode: WriteMode::Merge,
-        no_transform: false,
-    };
-    let s = wafer.publish(req, |_| {}).await.unwrap();
-    assert_eq!(s.failed(), 0, "{s}");
+    common::publish_vec(wafer, input).await;
     clock.stop()
 }
 

@@ -32,9 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wafer::Wafer;
-use wafer::ingest::PublishRequest;
 use wafer::runtime::Lookup;
-use wafer::store::WriteMode;
 use wafer::value::Value;
 
 /// Where the broker harness keeps the wheels: the tests' cache, so one
@@ -107,16 +105,7 @@ async fn publish_time(file: PathBuf) -> Duration {
     let d = tempfile::tempdir().unwrap();
     let wafer = open(d.path(), &common::passthrough_view(16)).await;
     let started = Instant::now();
-    let req = PublishRequest {
-        view: "vec".into(),
-        input: file,
-        format: None,
-        partition: None,
-        mode: WriteMode::Merge,
-        no_transform: false,
-    };
-    let s = wafer.publish(req, |_| {}).await.unwrap();
-    assert_eq!(s.failed(), 0, "{s}");
+    common::publish_vec(&wafer, file).await;
     let took = started.elapsed();
     wafer.close().await.unwrap();
     took

@@ -34,6 +34,21 @@ fields = [
     )
 }
 
+/// `input` published whole into `wafer`'s view `vec` (of
+/// [`passthrough_view`]), every row landing.
+pub async fn publish_vec(wafer: &wafer::Wafer, input: std::path::PathBuf) {
+    let req = wafer::ingest::PublishRequest {
+        view: "vec".into(),
+        input,
+        format: None,
+        partition: None,
+        mode: wafer::store::WriteMode::Merge,
+        no_transform: false,
+    };
+    let s = wafer.publish(req, |_| {}).await.unwrap();
+    assert_eq!(s.failed(), 0, "{s}");
+}
+
 /// Row `i` of [`passthrough_view`]`(16)`, as JSON input.
 pub fn row(i: usize) -> serde_json::Value {
     let v: Vec<f32> = (0..16).map(|d| (d + i) as f32 / 100.0).collect();

@@ -322,7 +322,7 @@ fn view_columns<C: Cells>(
         .map(|t| t.unwrap_or(Micros::EPOCH))
         .collect();
     // Each row's status, its values' unless null: worked out once for
-    // the view, not once per column (for 50 columns, 3 % of a 100 × 50
+    // the view, not once per column (for 50 columns, 3.5 % of a 100 × 50
     // lookup's instructions).
     let of_rows: Vec<Status> = (rows.times.iter())
         .map(|time| match time {

@@ -29,8 +29,8 @@ pub(super) const ANY_CALLER: Limits = Limits {
 /// A server's lookup, on the task that took its request, where handing it
 /// to another thread cost more (docs/benchmarks.md). Both bounds hold:
 /// `callgrind` puts a read from memory at about 5,300 instructions and a
-/// float decoded and written as text at about 300, so a 100 × 50 request
-/// is about 2.5 million (its read 0.18 ms in process on the development
+/// float at about 390 (decoded, written as text and answered: the rest of
+/// a 100 × 50 request's 2.5 million; its read 0.18 ms in process on the development
 /// machine), and 8,192 one-feature keys would be about 45 million.
 pub(super) const SERVER_TASK: Limits = Limits {
     reads: 128,
