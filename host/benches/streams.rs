@@ -23,7 +23,7 @@ mod kafka;
 #[path = "../../tests/util/pip.rs"]
 mod pip;
 
-use common::{env, ms, percentile, row};
+use common::{env, p50_p99, row};
 use kafka::{Broker, Kind};
 use rskafka::client::partition::{Compression, UnknownTopicHandling};
 use rskafka::record::Record;
@@ -229,15 +229,10 @@ async fn latency(broker: &Broker, rate: usize, seconds: usize, wait_ms: Option<u
         "produce → readable on {:?} at {rate} records/s, {n} records, one per produce, fetch_max_wait_ms {wait}:",
         broker.kind
     );
+    println!("  produce round trip (floor)  {}", p50_p99(&c.acked));
     println!(
-        "  produce round trip (floor)  p50 {}  p99 {}",
-        ms(percentile(&c.acked, 0.5)),
-        ms(percentile(&c.acked, 0.99))
-    );
-    println!(
-        "  produce → lookup finds it   p50 {}  p99 {}   (goal p99 < 50 ms)",
-        ms(percentile(&seen, 0.5)),
-        ms(percentile(&seen, 0.99))
+        "  produce → lookup finds it   {}   (goal p99 < 50 ms)",
+        p50_p99(&seen)
     );
 }
 

@@ -22,7 +22,7 @@
 
 mod common;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use std::hint::black_box;
 use std::path::Path;
 use std::process::Command;
@@ -452,4 +452,10 @@ fn plugin_load(c: &mut Criterion) {
 }
 
 criterion_group!(benches, lookup, multi_get, ingest, udf, plugin_load);
-criterion_main!(benches);
+
+/// `criterion_main!`'s, with the allocator tuned first as the binary's is.
+fn main() {
+    wafer::alloc::tune();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

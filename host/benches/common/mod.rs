@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// The allocator the `wafer` binary runs with (`src/main.rs`); each
 /// bench's `main` calls `wafer::alloc::tune()` first, as the binary's
-/// does (criterion's, `wafer.rs`, runs mimalloc's own settings).
+/// does.
 #[global_allocator]
 static ALLOCATOR: wafer::alloc::Allocator = wafer::alloc::Allocator;
 
@@ -65,6 +65,12 @@ pub fn env(name: &str, default: usize) -> usize {
 
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// "p50 … p99 …" of `sorted` latencies, in milliseconds.
+pub fn p50_p99(sorted: &[Duration]) -> String {
+    let (p50, p99) = (percentile(sorted, 0.5), percentile(sorted, 0.99));
+    format!("p50 {}  p99 {}", ms(p50), ms(p99))
 }
 
 pub fn ms(d: Duration) -> String {

@@ -2,6 +2,7 @@
 //! while a large publish runs, each against lookups alone.
 
 use super::{Bench, Took, ms, percentile, publish, rows_file};
+use crate::common::p50_p99;
 use std::time::{Duration, Instant};
 
 /// Send, acknowledge, then look up: how long until a push is readable.
@@ -27,16 +28,8 @@ pub async fn freshness(b: &Bench, rate: usize, n: usize) {
     fresh.sort();
     plain.sort();
     println!("freshness at {rate} pushes/s, {n} pushes (push sent → lookup sees it):");
-    println!(
-        "  p50 {}  p99 {}   (goal p99 < 5 ms)",
-        ms(percentile(&fresh, 0.5)),
-        ms(percentile(&fresh, 0.99))
-    );
-    println!(
-        "  a lookup alone, p50 {}  p99 {}",
-        ms(percentile(&plain, 0.5)),
-        ms(percentile(&plain, 0.99))
-    );
+    println!("  {}   (goal p99 < 5 ms)", p50_p99(&fresh));
+    println!("  a lookup alone, {}", p50_p99(&plain));
 }
 
 async fn lookups(
